@@ -1,0 +1,26 @@
+//! mcpguard: the enforcement an MCP host embeds.
+//!
+//! A synchronous, transport-agnostic core with three engines:
+//!
+//! - [`token`]: bearer-token validation (JWT and opaque tokens, revocation,
+//!   a verified-token cache, RFC 6750 / RFC 9728 errors);
+//! - [`access`]: 1MCP's tag-based access control (tags, `tag:` scopes,
+//!   filters, visible servers);
+//! - [`ratelimit`]: keyed rate limiting (fixed window, sliding window, GCRA
+//!   token bucket) with bounded memory and standard headers.
+//!
+//! The host does the I/O (HTTP, fetching JWKS, introspection) and asks the
+//! library for decisions. Every engine reads time through a [`Clock`], so
+//! tests and conformance vectors can drive a [`ManualClock`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod error;
+pub mod json;
+pub mod reason;
+pub mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::ConfigError;
+pub use reason::{OAuthError, Reason};

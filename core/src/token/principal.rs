@@ -1,0 +1,68 @@
+//! The principal: who a validated token speaks for.
+
+use std::sync::Arc;
+
+/// Where a principal's token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A signed JWT (JWS compact serialization) checked against the issuer's keys.
+    Jwt,
+    /// An opaque token found in the in-memory opaque store.
+    Opaque,
+    /// An RFC 7662 introspection response the host fetched.
+    Introspected,
+}
+
+/// Who a validated token speaks for. Built once per token and shared as an
+/// `Arc` (the verified-token cache hands out the same one on every hit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// How the token was validated.
+    pub kind: TokenKind,
+    /// `sub`, if the token has one.
+    pub subject: Option<String>,
+    /// `client_id`, else `azp`, else `cid`.
+    pub client_id: Option<String>,
+    /// `iss`: the configured issuer the token was checked against. Empty for a
+    /// token from the local opaque store.
+    pub issuer: String,
+    /// `aud` as the token gave it (a string becomes a one-element list).
+    pub audience: Vec<String>,
+    /// `scope` split on spaces, or `scp` (array, or string split on spaces),
+    /// in token order; `[]` when the token has neither.
+    pub scopes: Vec<String>,
+    /// Role names from the configured `auth.role_claim` (string or array),
+    /// `[]` when there is no role claim.
+    pub roles: Vec<String>,
+    /// Tags granted by the token's `tag:` scopes and its roles, in token
+    /// order then role order, without repeats. Filled by the host's grant
+    /// hook (the Guard's access policy) before the principal is cached;
+    /// empty when the validator runs on its own.
+    pub tags: Vec<String>,
+    /// `tag:` scopes that name no valid tag: they grant nothing, the token
+    /// stays valid, and the Guard reports them in its audit event.
+    pub rejected_scopes: Vec<String>,
+    /// `exp` in Unix seconds (`None` only for an opaque or introspected token
+    /// without expiry).
+    pub expires_at: Option<i64>,
+    /// `jti`, if present.
+    pub jwt_id: Option<String>,
+    /// The token's claims as JSON text exactly as they were signed (for an
+    /// introspected token, the introspection response).
+    pub claims_json: Arc<str>,
+}
+
+impl Principal {
+    /// The raw claims parsed as JSON.
+    pub fn claims(&self) -> serde_json::Value {
+        // The text was parsed once already when the token was validated, so
+        // it is valid JSON; an empty object stands in if it somehow is not.
+        serde_json::from_str(&self.claims_json)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+    }
+
+    /// Whether the principal holds `scope` (exact comparison, case included).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
