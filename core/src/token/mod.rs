@@ -6,6 +6,10 @@
 //! endpoints are left to the host; the validator only consumes what the host
 //! hands it.
 
+pub mod cache;
+pub mod introspection;
+pub mod opaque;
 mod principal;
+pub mod revocation;
 
 pub use principal::{Principal, TokenKind};
