@@ -6,6 +6,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+    UnparsedPublicKey,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpguard::token::cache::TokenCache;
 use mcpguard::token::revocation::RevocationList;
@@ -56,10 +61,24 @@ fn cache(c: &mut Criterion) {
     group.bench_function("miss_800_bytes_of_10000", |b| {
         b.iter(|| cache.get(black_box(&miss), black_box(NOW)))
     });
-    // Baseline: the keyed hash alone is the floor of any lookup.
-    let plain = TokenCache::new(0, 300);
+    // A disabled cache (capacity 0) answers before hashing.
+    let disabled = TokenCache::new(0, 300);
     group.bench_function("disabled_cache_get", |b| {
-        b.iter(|| plain.get(black_box(&hit), black_box(NOW)))
+        b.iter(|| disabled.get(black_box(&hit), black_box(NOW)))
+    });
+    // Baseline: the work a hit saves, one ES256 signature check over the
+    // same 800 bytes (the cheapest common JWT algorithm to verify after RS256).
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let signature = pair.sign(&rng, hit.as_bytes()).unwrap();
+    let public = UnparsedPublicKey::new(
+        &ECDSA_P256_SHA256_FIXED,
+        pair.public_key().as_ref().to_vec(),
+    );
+    assert!(public.verify(hit.as_bytes(), signature.as_ref()).is_ok());
+    group.bench_function("baseline_es256_verify_800_bytes", |b| {
+        b.iter(|| public.verify(black_box(hit.as_bytes()), black_box(signature.as_ref())))
     });
     group.finish();
 }

@@ -349,10 +349,10 @@ impl TokenCache {
             }
         }
         let mut guard = shard.write();
-        let stale = guard
-            .map
-            .get(&key)
-            .is_some_and(|e| now_secs >= e.expires_at && e.token.as_bytes() == token.as_bytes());
+        let stale = guard.map.get(&key).is_some_and(|e| {
+            now_secs >= e.expires_at
+                && verify_slices_are_equal(e.token.as_bytes(), token.as_bytes()).is_ok()
+        });
         if stale {
             guard.map.remove(&key);
         }
