@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 
+use crate::error::{ConfigError, from_str, from_value};
 use crate::json::UniqueMap;
 
 /// A server in `servers`.
@@ -97,4 +98,68 @@ pub struct AccessSettings {
     pub presets: UniqueMap<PresetConfig>,
     /// `roles`: each role's name and its `scopes` string, in configuration order.
     pub roles: Vec<(String, String)>,
+}
+
+/// The access keys of a Guard configuration document; other keys are
+/// ignored here (the Guard refuses unknown ones).
+#[derive(Deserialize)]
+struct AccessKeys {
+    #[serde(default)]
+    servers: UniqueMap<ServerConfig>,
+    #[serde(default, rename = "mcpServers")]
+    mcp_servers: UniqueMap<McpServerEntry>,
+    #[serde(default)]
+    untagged_servers: UntaggedServers,
+    #[serde(default)]
+    server_match: ServerMatch,
+    #[serde(default)]
+    presets: UniqueMap<PresetConfig>,
+    #[serde(default)]
+    roles: UniqueMap<RoleKeys>,
+}
+
+/// A role as far as access is concerned; `rate_limit` belongs to the rate
+/// limiter.
+#[derive(Deserialize)]
+struct RoleKeys {
+    #[serde(default)]
+    scopes: String,
+}
+
+impl From<AccessKeys> for AccessSettings {
+    fn from(keys: AccessKeys) -> AccessSettings {
+        AccessSettings {
+            servers: keys.servers,
+            mcp_servers: keys.mcp_servers,
+            untagged_servers: keys.untagged_servers,
+            server_match: keys.server_match,
+            presets: keys.presets,
+            roles: keys
+                .roles
+                .0
+                .into_iter()
+                .map(|(name, role)| (name, role.scopes))
+                .collect(),
+        }
+    }
+}
+
+impl AccessSettings {
+    /// Reads the access keys (`servers`, `mcpServers`, `untagged_servers`,
+    /// `server_match`, `presets`, `roles.<name>.scopes`) from the text of a
+    /// whole Guard configuration, in document order. Other keys, including
+    /// a role's other keys (`rate_limit`), are left to their owners: this
+    /// does not refuse them. Errors name the JSON path.
+    pub fn from_config_str(document: &str) -> Result<AccessSettings, ConfigError> {
+        from_str::<AccessKeys>(document).map(AccessSettings::from)
+    }
+
+    /// As [`AccessSettings::from_config_str`], from a parsed document.
+    /// `serde_json::Value` keeps object keys sorted (unless serde_json's
+    /// `preserve_order` feature is on), so server order, and with it the
+    /// order of visible servers and of `all_tags`, is then alphabetical;
+    /// parse from text to keep document order.
+    pub fn from_config(document: &serde_json::Value) -> Result<AccessSettings, ConfigError> {
+        from_value::<AccessKeys>(document).map(AccessSettings::from)
+    }
 }
