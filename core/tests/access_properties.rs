@@ -69,18 +69,22 @@ impl Ast {
 }
 
 fn tag() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["a", "b", "c", "web", "api-test", "v1.2", "x_y", "db9", "d"])
-        .prop_map(String::from)
+    prop::sample::select(vec![
+        "a", "b", "c", "web", "api-test", "v1.2", "x_y", "db9", "d",
+    ])
+    .prop_map(String::from)
 }
 
 fn ast(min_children: usize) -> impl Strategy<Value = Ast> {
-    tag().prop_map(Ast::Tag).prop_recursive(5, 40, 4, move |inner| {
-        prop_oneof![
-            inner.clone().prop_map(|a| Ast::Not(Box::new(a))),
-            prop::collection::vec(inner.clone(), min_children..4).prop_map(Ast::And),
-            prop::collection::vec(inner, min_children..4).prop_map(Ast::Or),
-        ]
-    })
+    tag()
+        .prop_map(Ast::Tag)
+        .prop_recursive(5, 40, 4, move |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|a| Ast::Not(Box::new(a))),
+                prop::collection::vec(inner.clone(), min_children..4).prop_map(Ast::And),
+                prop::collection::vec(inner, min_children..4).prop_map(Ast::Or),
+            ]
+        })
 }
 
 fn tag_set() -> impl Strategy<Value = Vec<String>> {
@@ -219,7 +223,8 @@ fn a_json_query_nested_a_hundred_thousand_levels_is_refused_without_overflow() {
 
 #[test]
 fn a_wide_json_query_is_bounded_by_the_mention_limit() {
-    let wide = json!({"$or": (0..100_000).map(|i| json!({"tag": format!("t{i}")})).collect::<Vec<_>>()});
+    let wide =
+        json!({"$or": (0..100_000).map(|i| json!({"tag": format!("t{i}")})).collect::<Vec<_>>()});
     assert!(matches!(
         Filter::from_query(&wide),
         Err(FilterError::InvalidQuery { .. })

@@ -105,7 +105,9 @@ fn check(case: &Value) -> Result<(), String> {
             continue;
         }
         let Some(have) = got.get(key) else {
-            return Err(format!("expect key `{key}` is not produced by this op: {got:?}"));
+            return Err(format!(
+                "expect key `{key}` is not produced by this op: {got:?}"
+            ));
         };
         if have != want {
             return Err(format!("`{key}`: expected {want}, got {have}"));
@@ -135,10 +137,13 @@ fn access_conformance_vectors_pass() {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         let text = std::fs::read_to_string(path).expect("readable vector file");
         let file: Value = serde_json::from_str(&text).expect("vector file is JSON");
-        assert!(file.get("clock").is_some_and(Value::is_number), "{name}: `clock`");
+        assert!(
+            file.get("clock").is_some_and(Value::is_number),
+            "{name}: `clock`"
+        );
         let config = file.get("config").expect("vector file has a `config`");
-        let settings = AccessSettings::from_config(config)
-            .unwrap_or_else(|e| panic!("{name}: config: {e}"));
+        let settings =
+            AccessSettings::from_config(config).unwrap_or_else(|e| panic!("{name}: config: {e}"));
         AccessPolicy::build(&settings).unwrap_or_else(|e| panic!("{name}: config: {e}"));
         for case in file["cases"].as_array().expect("`cases` list") {
             count += 1;

@@ -83,12 +83,11 @@ fn is_keyword_boundary(c: Option<char>) -> bool {
 /// The keyword at the start of `rest`, if any.
 fn keyword(rest: &str) -> Option<(Kind, &'static str)> {
     for (word, kind) in [("and", Kind::And), ("or", Kind::Or), ("not", Kind::Not)] {
-        if let Some(head) = rest.get(..word.len()) {
-            if head.eq_ignore_ascii_case(word)
-                && is_keyword_boundary(rest[word.len()..].chars().next())
-            {
-                return Some((kind, word));
-            }
+        if let Some(head) = rest.get(..word.len())
+            && head.eq_ignore_ascii_case(word)
+            && is_keyword_boundary(rest[word.len()..].chars().next())
+        {
+            return Some((kind, word));
         }
     }
     None

@@ -510,18 +510,17 @@ impl AccessPolicy {
                         .unwrap_or_default(),
                 });
             };
-            if let (Some(tool), Some(s)) = (tool, self.servers.get(index)) {
-                if let Some(tool_tags) = s.tools.get(tool) {
-                    if !tool_tags.iter().any(|id| granted.has_id(*id)) {
-                        return Err(Denial {
-                            reason: Reason::InsufficientScope,
-                            description: format!(
-                                "Access to tool '{tool}' on server '{name}' is not granted"
-                            ),
-                            missing_scopes: self.scopes_of(tool_tags),
-                        });
-                    }
-                }
+            if let Some(tool) = tool
+                && let Some(tool_tags) = self.servers.get(index).and_then(|s| s.tools.get(tool))
+                && !tool_tags.iter().any(|id| granted.has_id(*id))
+            {
+                return Err(Denial {
+                    reason: Reason::InsufficientScope,
+                    description: format!(
+                        "Access to tool '{tool}' on server '{name}' is not granted"
+                    ),
+                    missing_scopes: self.scopes_of(tool_tags),
+                });
             }
         }
         Ok(Access {

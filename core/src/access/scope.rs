@@ -48,10 +48,10 @@ pub fn classify_scope(scope: &str) -> ScopeKind {
 pub fn scopes_to_tags(scopes: &[String]) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
     for scope in scopes {
-        if let ScopeKind::Tag(tag) = classify_scope(scope) {
-            if !tags.contains(&tag) {
-                tags.push(tag);
-            }
+        if let ScopeKind::Tag(tag) = classify_scope(scope)
+            && !tags.contains(&tag)
+        {
+            tags.push(tag);
         }
     }
     tags
