@@ -24,6 +24,7 @@
 //! What the filter leaves to the policy: whether the principal may mention
 //! these tags at all, and which servers are permitted.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use super::tag::{TagError, TagSource, normalize_tag, normalizes_to};
@@ -193,7 +194,7 @@ impl Filter {
                 return Err(FilterError::TooManyTags { count: total });
             }
             let tag = normalize_tag(raw, TagSource::Filter).map_err(FilterError::InvalidTag)?;
-            if builder.mentions.iter().any(|m| **m == *tag) {
+            if builder.contains(&tag) {
                 continue;
             }
             operands.push(builder.tag(tag));
@@ -398,6 +399,9 @@ impl fmt::Display for Filter {
 #[derive(Debug, Default)]
 pub(crate) struct Builder {
     pub(crate) mentions: Vec<Box<str>>,
+    /// Index of each mention: a hash map keeps interning linear in the
+    /// number of mentions (a scan of up to 256 per tag would not be).
+    index: HashMap<Box<str>, u16>,
     /// Mentions counted with repeats, against [`MAX_MENTIONS`].
     pub(crate) count: usize,
 }
@@ -406,15 +410,21 @@ impl Builder {
     /// A node for the (normalised) `tag`, interning it.
     pub(crate) fn tag(&mut self, tag: String) -> Node {
         self.count = self.count.saturating_add(1);
-        let index = match self.mentions.iter().position(|m| **m == *tag) {
-            Some(i) => i,
-            None => {
-                self.mentions.push(tag.into_boxed_str());
-                self.mentions.len() - 1
-            }
-        };
-        // Callers refuse more than MAX_MENTIONS mentions before this point.
-        Node::Tag(u16::try_from(index).unwrap_or(u16::MAX))
+        if let Some(index) = self.index.get(tag.as_str()) {
+            return Node::Tag(*index);
+        }
+        // Callers refuse more than MAX_MENTIONS mentions before this point,
+        // so the index fits in u16.
+        let index = u16::try_from(self.mentions.len()).unwrap_or(u16::MAX);
+        let tag = tag.into_boxed_str();
+        self.mentions.push(tag.clone());
+        self.index.insert(tag, index);
+        Node::Tag(index)
+    }
+
+    /// Whether `tag` is already mentioned.
+    pub(crate) fn contains(&self, tag: &str) -> bool {
+        self.index.contains_key(tag)
     }
 
     /// Whether one more mention would pass [`MAX_MENTIONS`].
