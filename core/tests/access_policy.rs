@@ -486,3 +486,22 @@ fn listings_can_map_items_by_a_field() {
     );
     assert_eq!(out["prompts"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn settings_errors_from_configuration_text_name_their_path() {
+    let e =
+        AccessSettings::from_config_str(r#"{"roles": {"a": {"scopes": ["tag:x"]}}}"#).unwrap_err();
+    assert_eq!(e.path, "roles.a.scopes");
+    let e = AccessSettings::from_config_str(r#"{"servers": {"fs": {"tags": "web"}}}"#).unwrap_err();
+    assert_eq!(e.path, "servers.fs.tags");
+    let e =
+        AccessSettings::from_config_str(r#"{"presets": {"p": {"tag_filter": 3}}}"#).unwrap_err();
+    assert!(e.path.starts_with("presets.p"), "{e}");
+}
+
+#[test]
+fn role_without_scopes_grants_nothing_and_other_role_keys_are_left_alone() {
+    let p = policy_text(r#"{"roles": {"limited": {"rate_limit": {"limit": 1}}}}"#);
+    assert!(p.grant(&[], &["limited".into()]).tags.is_empty());
+    assert_eq!(p.role_scopes("limited"), Some(&[][..]));
+}
