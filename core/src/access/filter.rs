@@ -1,0 +1,444 @@
+//! The compiled filter: one form for the three syntaxes a client may use
+//! (`tags`, `tag_filter`, `tag_query`), evaluated against a server's tags
+//! without allocating.
+//!
+//! A [`Filter`] is a tree of AND / OR / NOT over tag mentions. The tags it
+//! mentions are kept once each, in first-seen order, and the tree refers to
+//! them by index; evaluation asks the caller whether the server has the
+//! mention at an index, so a policy that interned its tags answers with an
+//! integer comparison.
+//!
+//! The tree is canonical, which is what makes equality meaningful and
+//! `parse_expression(&f.to_string()) == f` hold:
+//! - an AND inside an AND (an OR inside an OR) is flattened into it;
+//! - an AND or OR of one operand is that operand (parentheses only group);
+//! - empty `$and` (true) and empty `$or` (false), possible only in JSON
+//!   queries, are folded away: `true AND x` is `x`, `true OR x` is true,
+//!   `NOT true` is false. A tag in a branch folded away cannot affect the
+//!   result and is not a mention. A filter left constant prints as the JSON
+//!   query that gives it (`{"$and":[]}` or `{"$or":[]}`): the advanced syntax
+//!   has no constant.
+//! - The order of operands is kept: `a or b` and `b or a` are different
+//!   filters that always agree.
+//!
+//! What the filter leaves to the policy: whether the principal may mention
+//! these tags at all, and which servers are permitted.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::tag::{TagError, TagSource, normalize_tag, normalizes_to};
+use crate::error::join_path;
+use crate::reason::Reason;
+
+/// Most entries in a `tags` list (counted before repeats are dropped).
+pub const MAX_SIMPLE_TAGS: usize = 50;
+/// Longest `tag_filter` expression, in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// Deepest nesting of parentheses in an expression, or of query objects in
+/// a JSON tag query.
+pub const MAX_DEPTH: usize = 32;
+/// Most tag mentions (counted with repeats) in one filter.
+pub const MAX_MENTIONS: usize = 256;
+
+/// A compiled filter. See the [module documentation](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub(crate) root: Node,
+    pub(crate) mentions: Box<[Box<str>]>,
+}
+
+/// One node of the canonical tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Node {
+    /// Only ever the root: a filter that a JSON query folded to a constant.
+    Const(bool),
+    /// Index into `Filter::mentions`.
+    Tag(u16),
+    Not(Box<Node>),
+    /// At least two operands, none of them an `And` or a `Const`.
+    And(Box<[Node]>),
+    /// At least two operands, none of them an `Or` or a `Const`.
+    Or(Box<[Node]>),
+}
+
+/// A filter was refused. `Display` gives the description the client sees
+/// (1MCP's texts where 1MCP has one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FilterError {
+    /// `tag_filter` is empty or only whitespace.
+    #[error("Parse error: Query string cannot be empty")]
+    EmptyExpression,
+    /// `tag_filter` is longer than [`MAX_EXPRESSION_BYTES`].
+    #[error("Parse error: Expression is longer than 4096 bytes ({len})")]
+    ExpressionTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A character that starts no token.
+    #[error("Parse error: Unexpected character '{ch}' at position {position}")]
+    UnexpectedCharacter {
+        /// The character.
+        ch: char,
+        /// Its position: characters from the start of the trimmed expression.
+        position: usize,
+    },
+    /// A token where a tag or `(` was expected (`!!x`, `not not x`, `a and )`).
+    #[error("Parse error: Unexpected token '{token}' at position {position}")]
+    UnexpectedToken {
+        /// The token as 1MCP names it (`and`, `or`, `not`, `!`, `-`, `(`, `)`, the tag).
+        token: String,
+        /// Its position (characters from the start of the trimmed expression).
+        position: usize,
+    },
+    /// The expression ends where a tag or `(` was expected (`web and`).
+    #[error("Parse error: Unexpected end of input")]
+    UnexpectedEnd,
+    /// A `(` is never closed.
+    #[error("Parse error: Missing closing parenthesis")]
+    MissingClosingParenthesis,
+    /// Tokens left after a complete expression (`web api`: there is no
+    /// implicit AND; `a)`).
+    #[error("Parse error: Unexpected tokens: {tokens}")]
+    UnexpectedTokens {
+        /// The tokens left, joined by spaces (1MCP's text).
+        tokens: String,
+        /// Position of the first of them.
+        position: usize,
+    },
+    /// Parentheses nested deeper than [`MAX_DEPTH`].
+    #[error("Parse error: Nesting deeper than 32 levels at position {position}")]
+    TooDeep {
+        /// Position of the `(` that goes too deep.
+        position: usize,
+    },
+    /// More than [`MAX_MENTIONS`] tag mentions.
+    #[error("Parse error: More than 256 tag mentions at position {position}")]
+    TooManyMentions {
+        /// Position of the first mention past the limit.
+        position: usize,
+    },
+    /// A tag in the expression is not a valid tag (too long).
+    #[error("Parse error: Invalid tag at position {position}: {error}")]
+    InvalidExpressionTag {
+        /// Position of the tag.
+        position: usize,
+        /// Why it is refused.
+        error: TagError,
+    },
+    /// `tags` holds no tag (`""`, `" , ,"`).
+    #[error("Invalid tags: no tag given")]
+    NoTags,
+    /// `tags` holds more than [`MAX_SIMPLE_TAGS`] entries.
+    #[error("Invalid tags: Too many tags: maximum 50 allowed, got {count}")]
+    TooManyTags {
+        /// How many entries it holds.
+        count: usize,
+    },
+    /// An entry of `tags` is not a valid tag.
+    #[error("Invalid tags: {0}")]
+    InvalidTag(TagError),
+    /// A JSON tag query is malformed; `path` is the JSON path inside the
+    /// query (`$and[1].tag`; empty for the query itself).
+    #[error("Invalid tag query at {}: {message}", join_path("tag_query", path))]
+    InvalidQuery {
+        /// JSON path inside the query.
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
+    /// The request names a preset that is not configured.
+    #[error("Preset '{name}' not found")]
+    UnknownPreset {
+        /// The name asked for.
+        name: String,
+    },
+}
+
+impl FilterError {
+    /// The reason code a refusal carries: `unknown_preset` for an unknown
+    /// preset, else `invalid_filter` (both 400 `invalid_request`).
+    pub fn reason(&self) -> Reason {
+        match self {
+            FilterError::UnknownPreset { .. } => Reason::UnknownPreset,
+            _ => Reason::InvalidFilter,
+        }
+    }
+}
+
+impl Filter {
+    /// Compiles a `tags` list: comma-separated tags meaning OR. Entries are
+    /// trimmed, empties dropped, lowercased and repeats dropped; at most 50
+    /// entries (counted before repeats are dropped), each a valid tag; no
+    /// tag at all is an error.
+    ///
+    /// ```
+    /// use mcpguard::access::Filter;
+    /// let f = Filter::parse_tags("Web, api ,,web").unwrap();
+    /// assert_eq!(f.tags(), ["web", "api"]);
+    /// assert!(f.matches_tags(&["api"]));
+    /// ```
+    pub fn parse_tags(list: &str) -> Result<Filter, FilterError> {
+        let mut builder = Builder::default();
+        let mut operands = Vec::new();
+        let mut count = 0usize;
+        for raw in list.split(',') {
+            if raw.trim().is_empty() {
+                continue;
+            }
+            count = count.saturating_add(1);
+            if count > MAX_SIMPLE_TAGS {
+                // Count the rest for the message, without validating it.
+                let total = list.split(',').filter(|t| !t.trim().is_empty()).count();
+                return Err(FilterError::TooManyTags { count: total });
+            }
+            let tag = normalize_tag(raw, TagSource::Filter).map_err(FilterError::InvalidTag)?;
+            if builder.contains(&tag) {
+                continue;
+            }
+            operands.push(builder.tag(tag));
+        }
+        if operands.is_empty() {
+            return Err(FilterError::NoTags);
+        }
+        Ok(builder.finish(Node::or(operands)))
+    }
+
+    /// Compiles a `tag_filter` expression (1MCP's advanced syntax).
+    ///
+    /// ```
+    /// use mcpguard::access::Filter;
+    /// let f = Filter::parse_expression("web+api-test").unwrap();
+    /// assert_eq!(f.to_string(), "web and api-test");
+    /// assert!(Filter::parse_expression("web api").is_err());
+    /// ```
+    pub fn parse_expression(expression: &str) -> Result<Filter, FilterError> {
+        let mut builder = Builder::default();
+        let root = super::expression::parse(expression, &mut builder, 0)?;
+        Ok(builder.finish(root))
+    }
+
+    /// Compiles a JSON tag query (`{"tag": ..}`, `$and`, `$or`, `$not`,
+    /// `$in`, `{"tag": {"$in": ..}}`, `$advanced`).
+    pub fn from_query(query: &serde_json::Value) -> Result<Filter, FilterError> {
+        let mut builder = Builder::default();
+        let root = super::query::compile(query, &mut builder)?;
+        Ok(builder.finish(root))
+    }
+
+    /// The normalised tags the filter mentions (under NOT too), first-seen
+    /// order, each once.
+    pub fn tags(&self) -> Vec<String> {
+        self.mentions.iter().map(|m| m.to_string()).collect()
+    }
+
+    /// The mentioned tags without copying them; indices are those
+    /// [`Filter::matches_with`] asks about.
+    pub fn mentions(&self) -> &[Box<str>] {
+        &self.mentions
+    }
+
+    /// Whether a server with these tags matches. The tags are normalised
+    /// (trimmed, ASCII-lowercased) as they are compared; nothing is
+    /// allocated.
+    pub fn matches_tags<S: AsRef<str>>(&self, tags: &[S]) -> bool {
+        self.matches_with(|i| {
+            let mention = &self.mentions[i];
+            tags.iter().any(|t| normalizes_to(t.as_ref(), mention))
+        })
+    }
+
+    /// Evaluates the filter, asking `has(i)` whether the server carries
+    /// mention `i` (an index into [`Filter::mentions`]). AND and OR stop at
+    /// the first operand that decides them.
+    #[inline]
+    pub fn matches_with<F: Fn(usize) -> bool>(&self, has: F) -> bool {
+        self.root.eval(&has)
+    }
+}
+
+impl Node {
+    fn eval<F: Fn(usize) -> bool>(&self, has: &F) -> bool {
+        // Recursion is bounded: parsers refuse nesting deeper than MAX_DEPTH.
+        match self {
+            Node::Const(value) => *value,
+            Node::Tag(i) => has(usize::from(*i)),
+            Node::Not(inner) => !inner.eval(has),
+            Node::And(operands) => operands.iter().all(|n| n.eval(has)),
+            Node::Or(operands) => operands.iter().any(|n| n.eval(has)),
+        }
+    }
+
+    /// AND of `operands`, canonical (see the module documentation).
+    pub(crate) fn and(operands: Vec<Node>) -> Node {
+        Node::combine(operands, true)
+    }
+
+    /// OR of `operands`, canonical.
+    pub(crate) fn or(operands: Vec<Node>) -> Node {
+        Node::combine(operands, false)
+    }
+
+    /// `is_and`: AND (identity true) or OR (identity false).
+    fn combine(operands: Vec<Node>, is_and: bool) -> Node {
+        let mut flat = Vec::with_capacity(operands.len());
+        for node in operands {
+            match node {
+                // The identity drops out; the absorbing constant decides.
+                Node::Const(v) if v == is_and => {}
+                Node::Const(v) => return Node::Const(v),
+                Node::And(inner) if is_and => flat.extend(inner.into_vec()),
+                Node::Or(inner) if !is_and => flat.extend(inner.into_vec()),
+                other => flat.push(other),
+            }
+        }
+        match flat.len() {
+            0 => Node::Const(is_and),
+            1 => flat.pop().unwrap_or(Node::Const(is_and)),
+            _ if is_and => Node::And(flat.into_boxed_slice()),
+            _ => Node::Or(flat.into_boxed_slice()),
+        }
+    }
+
+    /// NOT of `operand`.
+    pub(crate) fn not(operand: Node) -> Node {
+        match operand {
+            Node::Const(v) => Node::Const(!v),
+            other => Node::Not(Box::new(other)),
+        }
+    }
+
+    /// Renumbers tag indices in first-seen order, collecting the mentions
+    /// that survive folding.
+    fn renumber(&mut self, old: &[Box<str>], new: &mut Vec<Box<str>>, map: &mut [Option<u16>]) {
+        match self {
+            Node::Const(_) => {}
+            Node::Tag(i) => {
+                let slot = usize::from(*i);
+                let index = match map.get(slot).copied().flatten() {
+                    Some(index) => index,
+                    None => {
+                        // At most MAX_MENTIONS distinct mentions exist, so
+                        // the new index fits in u16.
+                        let index = u16::try_from(new.len()).unwrap_or(u16::MAX);
+                        new.push(old.get(slot).cloned().unwrap_or_default());
+                        if let Some(m) = map.get_mut(slot) {
+                            *m = Some(index);
+                        }
+                        index
+                    }
+                };
+                *i = index;
+            }
+            Node::Not(inner) => inner.renumber(old, new, map),
+            Node::And(operands) | Node::Or(operands) => {
+                for n in operands.iter_mut() {
+                    n.renumber(old, new, map);
+                }
+            }
+        }
+    }
+
+    fn write(&self, mentions: &[Box<str>], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |i: &u16| mentions.get(usize::from(*i)).map(|m| &**m).unwrap_or("");
+        match self {
+            Node::Const(true) => f.write_str(r#"{"$and":[]}"#),
+            Node::Const(false) => f.write_str(r#"{"$or":[]}"#),
+            Node::Tag(i) => f.write_str(name(i)),
+            // `!` rather than `not `: after `!` a leading `-` stays part of
+            // the tag (`!-web`), after a space it would be another NOT.
+            Node::Not(inner) => match &**inner {
+                Node::Tag(i) => write!(f, "!{}", name(i)),
+                other => {
+                    f.write_str("!(")?;
+                    other.write(mentions, f)?;
+                    f.write_str(")")
+                }
+            },
+            Node::And(operands) => {
+                for (k, n) in operands.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(" and ")?;
+                    }
+                    if matches!(n, Node::Or(_)) {
+                        f.write_str("(")?;
+                        n.write(mentions, f)?;
+                        f.write_str(")")?;
+                    } else {
+                        n.write(mentions, f)?;
+                    }
+                }
+                Ok(())
+            }
+            Node::Or(operands) => {
+                for (k, n) in operands.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(" or ")?;
+                    }
+                    n.write(mentions, f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Prints the filter in the advanced syntax (`web and (api or db) and !test`),
+/// which parses back to an equal filter, except in two cases the syntax
+/// cannot express: a tag named `and`, `or` or `not`, or starting with `-`
+/// outside a NOT (possible only from `tags` lists, JSON queries and
+/// configuration), and a constant filter (printed as its JSON query).
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.root.write(&self.mentions, f)
+    }
+}
+
+/// Collects mentions while a parser builds the tree.
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    pub(crate) mentions: Vec<Box<str>>,
+    /// Index of each mention: a hash map keeps interning linear in the
+    /// number of mentions (a scan of up to 256 per tag would not be).
+    index: HashMap<Box<str>, u16>,
+    /// Mentions counted with repeats, against [`MAX_MENTIONS`].
+    pub(crate) count: usize,
+}
+
+impl Builder {
+    /// A node for the (normalised) `tag`, interning it.
+    pub(crate) fn tag(&mut self, tag: String) -> Node {
+        self.count = self.count.saturating_add(1);
+        if let Some(index) = self.index.get(tag.as_str()) {
+            return Node::Tag(*index);
+        }
+        // Callers refuse more than MAX_MENTIONS mentions before this point,
+        // so the index fits in u16.
+        let index = u16::try_from(self.mentions.len()).unwrap_or(u16::MAX);
+        let tag = tag.into_boxed_str();
+        self.mentions.push(tag.clone());
+        self.index.insert(tag, index);
+        Node::Tag(index)
+    }
+
+    /// Whether `tag` is already mentioned.
+    pub(crate) fn contains(&self, tag: &str) -> bool {
+        self.index.contains_key(tag)
+    }
+
+    /// Whether one more mention would pass [`MAX_MENTIONS`].
+    pub(crate) fn full(&self) -> bool {
+        self.count >= MAX_MENTIONS
+    }
+
+    pub(crate) fn finish(self, mut root: Node) -> Filter {
+        let mut map = vec![None; self.mentions.len()];
+        let mut mentions = Vec::with_capacity(self.mentions.len());
+        root.renumber(&self.mentions, &mut mentions, &mut map);
+        Filter {
+            root,
+            mentions: mentions.into_boxed_slice(),
+        }
+    }
+}

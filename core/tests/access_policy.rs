@@ -1,0 +1,507 @@
+//! The access policy of spec/access.md: what a principal may see and call.
+
+use mcpguard::Reason;
+use mcpguard::access::{
+    Access, AccessPolicy, AccessSettings, Denial, Filter, FilterError, FilterRequest, Granted,
+    ItemServer,
+};
+use serde_json::{Value, json};
+
+fn policy(config: Value) -> AccessPolicy {
+    let settings = AccessSettings::from_config(&config).expect("settings");
+    AccessPolicy::build(&settings).expect("policy")
+}
+
+/// From text, so that document order is kept (`json!` sorts keys).
+fn policy_text(config: &str) -> AccessPolicy {
+    let settings = AccessSettings::from_config_str(config).expect("settings");
+    AccessPolicy::build(&settings).expect("policy")
+}
+
+fn build_err(config: Value) -> mcpguard::ConfigError {
+    let settings = match AccessSettings::from_config(&config) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match AccessPolicy::build(&settings) {
+        Ok(_) => panic!("{config} built"),
+        Err(e) => e,
+    }
+}
+
+fn sample() -> AccessPolicy {
+    policy_text(
+        r#"{
+        "resource": "https://mcp.example.com/mcp",
+        "servers": {
+            "filesystem": { "tags": ["files", "Sensitive"],
+                            "tools": { "write_file": { "tags": ["files-write"] },
+                                       "read_file": {} } },
+            "web-search": { "tags": ["web", "safe"] },
+            "database": { "tags": ["database", "internal"] },
+            "scratch": {}
+        },
+        "presets": {
+            "dev": { "tag_filter": "web AND (safe OR database)" },
+            "data": { "tag_query": { "$or": [ { "tag": "database" }, { "tag": "web" } ] } }
+        },
+        "roles": {
+            "developer": { "scopes": "tag:files tag:database tag:web mcp:deploy" },
+            "analyst": { "scopes": "tag:database tag:WEB", "rate_limit": { "limit": 5 } }
+        }
+    }"#,
+    )
+}
+
+fn granted(p: &AccessPolicy, tags: &[&str]) -> Granted {
+    p.granted(tags)
+}
+
+fn names(access: &Access) -> Vec<String> {
+    access.server_names()
+}
+
+fn filter(s: &str) -> Filter {
+    Filter::parse_expression(s).unwrap()
+}
+
+// ---- registry ----
+
+#[test]
+fn all_tags_are_normalised_in_first_seen_order_over_servers_and_tools() {
+    assert_eq!(
+        sample().all_tags(),
+        [
+            "files",
+            "sensitive",
+            "files-write",
+            "web",
+            "safe",
+            "database",
+            "internal"
+        ]
+    );
+    assert_eq!(
+        sample().server_names().collect::<Vec<_>>(),
+        ["filesystem", "web-search", "database", "scratch"]
+    );
+}
+
+#[test]
+fn server_tags_with_any_case_can_be_granted_unlike_1mcp() {
+    let p = sample();
+    let g = granted(&p, &["sensitive"]);
+    assert_eq!(p.visible_servers(&g, None), ["filesystem"]);
+}
+
+#[test]
+fn invalid_tags_in_configuration_name_their_path_and_source() {
+    let e = build_err(json!({"servers": {"fs": {"tags": ["ok", "not ok"]}}}));
+    assert_eq!(e.path, "servers.fs.tags[1]");
+    assert!(e.message.contains("server 'fs'"), "{e}");
+    let e = build_err(json!({"servers": {"fs": {"tools": {"w": {"tags": ["a:b"]}}}}}));
+    assert_eq!(e.path, "servers.fs.tools.w.tags[0]");
+    assert!(e.message.contains("tool 'w' of server 'fs'"), "{e}");
+    let e = build_err(json!({"mcpServers": {"x": {"command": "npx", "tags": [""]}}}));
+    assert_eq!(e.path, "mcpServers.x.tags[0]");
+}
+
+#[test]
+fn unknown_keys_in_servers_are_refused() {
+    let e = build_err(json!({"servers": {"fs": {"tag": ["a"]}}}));
+    assert_eq!(e.path, "servers.fs.tag");
+    let e = AccessSettings::from_config_str(r#"{"servers": {"fs": {}, "fs": {}}}"#).unwrap_err();
+    assert!(e.message.contains("duplicate key `fs`"), "{e}");
+}
+
+#[test]
+fn one_mcp_mcp_servers_are_read_for_tags_and_disabled_only() {
+    let p = policy_text(
+        r#"{"mcpServers": {
+        "fetch": {"command": "uvx", "args": ["mcp-server-fetch"], "env": {}, "tags": ["Web"]},
+        "off": {"url": "http://x", "tags": ["web"], "disabled": true},
+        "plain": {"command": "x"}
+    }}"#,
+    );
+    assert_eq!(p.server_names().collect::<Vec<_>>(), ["fetch", "plain"]);
+    assert_eq!(p.visible_servers(&granted(&p, &["web"]), None), ["fetch"]);
+}
+
+#[test]
+fn disabled_servers_are_not_in_the_registry() {
+    let p =
+        policy(json!({"servers": {"a": {"tags": ["x"], "disabled": true}, "b": {"tags": ["x"]}}}));
+    assert!(!p.has_server("a"));
+    assert_eq!(p.scopes_granting("a", None), None);
+}
+
+#[test]
+fn servers_and_mcp_servers_merge_but_a_name_in_both_is_an_error() {
+    let p =
+        policy(json!({"servers": {"a": {"tags": ["x"]}}, "mcpServers": {"b": {"tags": ["y"]}}}));
+    assert_eq!(p.server_names().collect::<Vec<_>>(), ["a", "b"]);
+    let e = build_err(json!({"servers": {"a": {}}, "mcpServers": {"a": {}}}));
+    assert_eq!(e.path, "mcpServers.a");
+}
+
+#[test]
+fn invalid_presets_are_configuration_errors_naming_the_preset() {
+    let e = build_err(json!({"presets": {"dev": {"tag_filter": "web api"}}}));
+    assert_eq!(e.path, "presets.dev.tag_filter");
+    assert!(e.message.contains("Unexpected tokens: api"), "{e}");
+    let e = build_err(json!({"presets": {"q": {"tag_query": {"$and": [{"tag": 1}]}}}}));
+    assert_eq!(e.path, "presets.q.tag_query.$and[0].tag");
+    let e = build_err(json!({"presets": {"both": {"tag_filter": "a", "tag_query": {"tag": "a"}}}}));
+    assert!(e.path.starts_with("presets.both"), "{e}");
+    let e = build_err(json!({"presets": {"none": {}}}));
+    assert!(e.path.starts_with("presets.none"), "{e}");
+}
+
+#[test]
+fn a_role_with_an_invalid_tag_scope_is_a_configuration_error() {
+    let e = build_err(json!({"roles": {"analyst": {"scopes": "tag:ok tag:b@d"}}}));
+    assert_eq!(e.path, "roles.analyst.scopes");
+    assert!(
+        e.message.contains("tag:b@d") && e.message.contains("role 'analyst'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn untagged_and_server_match_must_be_known_words() {
+    let e = build_err(json!({"untagged_servers": "maybe"}));
+    assert_eq!(e.path, "untagged_servers");
+    let e = build_err(json!({"server_match": "most"}));
+    assert_eq!(e.path, "server_match");
+}
+
+// ---- grants ----
+
+#[test]
+fn grants_are_token_tag_scopes_then_role_scopes_without_repeats() {
+    let p = sample();
+    let g = p.grant(
+        &[
+            "tag:WEB".into(),
+            "openid".into(),
+            "tag:x y".into(),
+            "tag:web".into(),
+            "tag:".into(),
+        ],
+        &["analyst".into(), "unknown".into(), "developer".into()],
+    );
+    assert_eq!(g.tags, ["web", "database", "files"]);
+    assert_eq!(g.rejected_scopes, ["tag:x y", "tag:"]);
+    assert_eq!(
+        p.role_scopes("developer").unwrap(),
+        ["tag:files", "tag:database", "tag:web", "mcp:deploy"]
+    );
+    assert_eq!(p.role_scopes("nobody"), None);
+}
+
+// ---- permitted and visible servers ----
+
+#[test]
+fn any_granted_tag_permits_a_server_by_default() {
+    let p = sample();
+    let g = granted(&p, &["safe"]);
+    assert_eq!(p.visible_servers(&g, None), ["web-search"]);
+}
+
+#[test]
+fn server_match_all_needs_every_tag() {
+    let p = policy(
+        json!({"servers": {"a": {"tags": ["x", "y"]}, "b": {"tags": ["x"]}},
+                          "server_match": "all"}),
+    );
+    assert_eq!(p.visible_servers(&granted(&p, &["x"]), None), ["b"]);
+    assert_eq!(
+        p.visible_servers(&granted(&p, &["y", "x"]), None),
+        ["a", "b"]
+    );
+}
+
+#[test]
+fn untagged_servers_are_denied_unless_allowed() {
+    let deny = sample();
+    assert!(
+        !deny
+            .visible_servers(&Granted::All, None)
+            .contains(&"scratch")
+    );
+    let allow = policy(json!({"servers": {"u": {}, "t": {"tags": ["x"]}},
+                              "untagged_servers": "allow"}));
+    assert_eq!(allow.visible_servers(&granted(&allow, &[]), None), ["u"]);
+}
+
+#[test]
+fn no_filter_shows_only_permitted_servers_unlike_1mcp() {
+    let p = sample();
+    let g = granted(&p, &["web"]);
+    let access = p.decide(&g, None, None, None).unwrap();
+    assert_eq!(names(&access), ["web-search"]);
+}
+
+#[test]
+fn visible_servers_are_permitted_servers_that_match_the_filter() {
+    let p = sample();
+    let g = granted(&p, &["web", "files", "database"]);
+    let f = filter("web or database");
+    assert_eq!(p.visible_servers(&g, Some(&f)), ["web-search", "database"]);
+    let f = filter("not web");
+    assert_eq!(p.visible_servers(&g, Some(&f)), ["filesystem", "database"]);
+}
+
+#[test]
+fn anonymous_principals_are_granted_every_tag() {
+    let p = sample();
+    let access = p
+        .decide(&Granted::All, Some(&filter("internal or web")), None, None)
+        .unwrap();
+    assert_eq!(names(&access), ["web-search", "database"]);
+    assert!(
+        p.decide(&Granted::All, None, Some("filesystem"), Some("write_file"))
+            .is_ok()
+    );
+}
+
+// ---- decisions ----
+
+fn denial(r: Result<Access, Denial>) -> Denial {
+    r.expect_err("expected a denial")
+}
+
+#[test]
+fn a_filter_mentioning_ungranted_tags_is_insufficient_scope_in_1mcp_words() {
+    let p = sample();
+    let g = granted(&p, &["web"]);
+    let d = denial(p.decide(&g, Some(&filter("web and internal")), None, None));
+    assert_eq!(d.reason, Reason::InsufficientScope);
+    assert_eq!(
+        d.description,
+        "Insufficient scopes. Required: web, internal, Granted: web"
+    );
+    assert_eq!(d.missing_scopes, ["tag:internal"]);
+}
+
+#[test]
+fn tags_under_not_count_as_mentions() {
+    let p = sample();
+    let g = granted(&p, &["web", "files"]);
+    let d = denial(p.decide(&g, Some(&filter("web and !internal")), None, None));
+    assert_eq!(d.missing_scopes, ["tag:internal"]);
+}
+
+#[test]
+fn tags_unknown_to_the_registry_still_count_for_mentions() {
+    let p = sample();
+    assert!(
+        p.decide(
+            &granted(&p, &["web", "ghost"]),
+            Some(&filter("ghost or web")),
+            None,
+            None
+        )
+        .is_ok()
+    );
+    let d = denial(p.decide(
+        &granted(&p, &["web"]),
+        Some(&filter("ghost or web")),
+        None,
+        None,
+    ));
+    assert_eq!(
+        d.description,
+        "Insufficient scopes. Required: ghost, web, Granted: web"
+    );
+}
+
+#[test]
+fn the_filter_check_comes_before_the_server_check() {
+    let p = sample();
+    let g = granted(&p, &["web"]);
+    let d = denial(p.decide(&g, Some(&filter("internal")), Some("nope"), None));
+    assert!(
+        d.description.starts_with("Insufficient scopes."),
+        "{}",
+        d.description
+    );
+}
+
+#[test]
+fn a_server_not_visible_or_unknown_gets_the_same_description() {
+    let p = sample();
+    let g = granted(&p, &["web"]);
+    let hidden = denial(p.decide(&g, None, Some("database"), None));
+    let unknown = denial(p.decide(&g, None, Some("no-such"), None));
+    assert_eq!(
+        hidden.description,
+        "Access to server 'database' is not granted"
+    );
+    assert_eq!(
+        unknown.description,
+        "Access to server 'no-such' is not granted"
+    );
+    assert_eq!(hidden.missing_scopes, ["tag:database", "tag:internal"]);
+    assert!(unknown.missing_scopes.is_empty());
+}
+
+#[test]
+fn a_permitted_server_excluded_by_the_filter_is_not_granted() {
+    let p = sample();
+    let g = granted(&p, &["web", "database"]);
+    let d = denial(p.decide(&g, Some(&filter("web")), Some("database"), None));
+    assert_eq!(d.description, "Access to server 'database' is not granted");
+    let ok = p
+        .decide(&g, Some(&filter("web")), Some("web-search"), None)
+        .unwrap();
+    assert_eq!(names(&ok), ["web-search"]);
+}
+
+#[test]
+fn a_tool_with_its_own_tags_needs_one_granted() {
+    let p = sample();
+    let g = granted(&p, &["files"]);
+    let d = denial(p.decide(&g, None, Some("filesystem"), Some("write_file")));
+    assert_eq!(
+        d.description,
+        "Access to tool 'write_file' on server 'filesystem' is not granted"
+    );
+    assert_eq!(d.missing_scopes, ["tag:files-write"]);
+    assert!(
+        p.decide(&g, None, Some("filesystem"), Some("read_file"))
+            .is_ok()
+    );
+    assert!(
+        p.decide(&g, None, Some("filesystem"), Some("unlisted"))
+            .is_ok()
+    );
+    let g = granted(&p, &["files", "files-write"]);
+    assert!(
+        p.decide(&g, None, Some("filesystem"), Some("write_file"))
+            .is_ok()
+    );
+}
+
+#[test]
+fn scopes_granting_a_server_or_tool_are_available_to_the_host() {
+    let p = sample();
+    assert_eq!(
+        p.scopes_granting("filesystem", None).unwrap(),
+        ["tag:files", "tag:sensitive"]
+    );
+    assert_eq!(
+        p.scopes_granting("filesystem", Some("write_file")).unwrap(),
+        ["tag:files-write"]
+    );
+    assert_eq!(
+        p.scopes_granting("filesystem", Some("read_file")).unwrap(),
+        ["tag:files", "tag:sensitive"]
+    );
+    assert_eq!(p.scopes_granting("nope", None), None);
+}
+
+// ---- filters from requests ----
+
+#[test]
+fn requests_resolve_each_filter_kind_and_presets() {
+    let p = sample();
+    let dev = p.resolve_filter(FilterRequest::Preset("dev")).unwrap();
+    assert_eq!(*dev, filter("web and (safe or database)"));
+    let data = p.resolve_filter(FilterRequest::Preset("data")).unwrap();
+    assert_eq!(*data, filter("database or web"));
+    assert_eq!(
+        *p.resolve_filter(FilterRequest::Tags("web,db")).unwrap(),
+        filter("web or db")
+    );
+    assert_eq!(
+        *p.resolve_filter(FilterRequest::TagFilter("web+db"))
+            .unwrap(),
+        filter("web and db")
+    );
+    let q = json!({"$not": {"tag": "x"}});
+    assert_eq!(
+        *p.resolve_filter(FilterRequest::TagQuery(&q)).unwrap(),
+        filter("!x")
+    );
+}
+
+#[test]
+fn an_unknown_preset_is_its_own_reason() {
+    let e = sample()
+        .resolve_filter(FilterRequest::Preset("prod"))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        FilterError::UnknownPreset {
+            name: "prod".into()
+        }
+    );
+    assert_eq!(e.reason(), Reason::UnknownPreset);
+    assert_eq!(e.to_string(), "Preset 'prod' not found");
+}
+
+// ---- listings ----
+
+#[test]
+fn listings_keep_only_items_of_visible_servers_and_drop_unknown_ones() {
+    let p = policy(json!({"servers": {
+        "fs": {"tags": ["files"]}, "web": {"tags": ["web"]}, "my_1mcp_srv": {"tags": ["web"]}
+    }}));
+    let result = json!({
+        "tools": [
+            {"name": "fs_1mcp_read"}, {"name": "web_1mcp_fetch"},
+            {"name": "ghost_1mcp_x"}, {"name": "noprefix"}, {"name": 3}, {},
+            {"name": "my_1mcp_srv_1mcp_tool"}
+        ],
+        "nextCursor": "abc"
+    });
+    let visible = ["web", "my_1mcp_srv"];
+    let out = p.filter_listing(&result, &visible, &ItemServer::one_mcp());
+    assert_eq!(
+        out,
+        json!({"tools": [{"name": "web_1mcp_fetch"}, {"name": "my_1mcp_srv_1mcp_tool"}],
+               "nextCursor": "abc"})
+    );
+}
+
+#[test]
+fn listings_can_map_items_by_a_field() {
+    let p = sample();
+    let result = json!({"resources": [
+        {"uri": "file:///a", "_meta": {"server": "filesystem"}},
+        {"uri": "https://x", "_meta": {"server": "web-search"}},
+        {"uri": "mystery"}
+    ], "prompts": [{"name": "p", "_meta": {"server": "web-search"}}]});
+    let g = granted(&p, &["web"]);
+    let visible = p.visible_servers(&g, None);
+    let out = p.filter_listing(
+        &result,
+        &visible,
+        &ItemServer::Field("/_meta/server".into()),
+    );
+    assert_eq!(
+        out["resources"],
+        json!([{"uri": "https://x", "_meta": {"server": "web-search"}}])
+    );
+    assert_eq!(out["prompts"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn settings_errors_from_configuration_text_name_their_path() {
+    let e =
+        AccessSettings::from_config_str(r#"{"roles": {"a": {"scopes": ["tag:x"]}}}"#).unwrap_err();
+    assert_eq!(e.path, "roles.a.scopes");
+    let e = AccessSettings::from_config_str(r#"{"servers": {"fs": {"tags": "web"}}}"#).unwrap_err();
+    assert_eq!(e.path, "servers.fs.tags");
+    let e =
+        AccessSettings::from_config_str(r#"{"presets": {"p": {"tag_filter": 3}}}"#).unwrap_err();
+    assert!(e.path.starts_with("presets.p"), "{e}");
+}
+
+#[test]
+fn role_without_scopes_grants_nothing_and_other_role_keys_are_left_alone() {
+    let p = policy_text(r#"{"roles": {"limited": {"rate_limit": {"limit": 1}}}}"#);
+    assert!(p.grant(&[], &["limited".into()]).tags.is_empty());
+    assert_eq!(p.role_scopes("limited"), Some(&[][..]));
+}
