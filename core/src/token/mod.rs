@@ -28,7 +28,10 @@
 //! 7. key: the `alg` must be allowed for that issuer
 //!    (`algorithm_not_allowed`); the key is chosen among that issuer's keys
 //!    only, by `kid` (`unknown_key`, with a refresh hint) and must verify
-//!    that `alg` (`algorithm_not_allowed`);
+//!    that `alg` (`algorithm_not_allowed`); when the issuer has no
+//!    `algorithms` list and no current key verifies the `alg`, the
+//!    `algorithm_not_allowed` refusal carries the refresh hint too (the
+//!    issuer may have rotated to a new algorithm);
 //! 8. signature (empty or not verifying → `bad_signature`);
 //! 9. only now are the claims trusted: `exp` absent → `missing_claim`, past
 //!    `exp + leeway` → `expired`; `nbf` or `iat` later than `now + leeway`
@@ -57,3 +60,6 @@ pub use principal::{Principal, TokenKind};
 pub use validator::{
     DEFAULT_REFRESH_COOLDOWN, GrantsHook, IssuerBuilder, TokenValidator, TokenValidatorBuilder,
 };
+
+#[cfg(test)]
+mod tests;

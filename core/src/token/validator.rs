@@ -632,7 +632,14 @@ impl TokenValidator {
                 issuer.algorithms.as_deref(),
             )
             .map_err(|mut e| {
-                if e.reason == Reason::UnknownKey {
+                // An unknown kid, or an alg no current key verifies while the
+                // issuer's algorithms come from its keys, may mean the issuer
+                // rotated: hint the host to refetch (rate-limited).
+                let stale = e.reason == Reason::UnknownKey
+                    || (issuer.algorithms.is_none()
+                        && e.reason == Reason::AlgorithmNotAllowed
+                        && !keys.supports(header.alg));
+                if stale {
                     e.refresh_jwks = self.refresh_hint(issuer);
                 }
                 e
