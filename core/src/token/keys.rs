@@ -18,8 +18,9 @@
 //! - a key whose `alg` contradicts its type or curve, private key members
 //!   (`d`, `p`, …) in a public set, an RSA modulus under 2048 bits or an
 //!   exponent below 3, an EC point not on its curve, an HMAC secret shorter
-//!   than the hash (RFC 7518 §3.2), and two keys with the same `kid` are
-//!   errors: the whole set is refused.
+//!   than the hash (RFC 7518 §3.2), two keys with the same `kid`, and a set
+//!   mixing `oct` secrets with public keys are errors: the whole set is
+//!   refused.
 //! - A JWK with `alg` verifies that algorithm only; without `alg` it
 //!   verifies the issuer's `algorithms` that fit its type, or by default RSA
 //!   RS256, P-256 ES256, P-384 ES384, Ed25519 EdDSA, `oct` HS256.
@@ -205,9 +206,23 @@ impl KeySet {
         set: &JwkSet,
         algorithms: Option<&[Algorithm]>,
     ) -> Result<(), KeyError> {
+        let (mut secret, mut public) = (false, false);
         for (i, jwk) in set.keys.iter().enumerate() {
             let path = format!("keys[{i}]");
             if let Some(key) = key_from_jwk(jwk, algorithms, &path)? {
+                if jwk.kty.as_deref() == Some("oct") {
+                    secret = true;
+                } else {
+                    public = true;
+                }
+                if secret && public {
+                    // A published (public) set must never carry a secret, and a
+                    // secret set should not pose as a public one.
+                    return Err(KeyError::key(
+                        format!("{path}.kty"),
+                        "a JWK Set mixing secret (oct) and public keys is refused; give HMAC secrets and public keys in separate sources (e.g. pem_keys)",
+                    ));
+                }
                 self.push(key, &path)?;
             }
         }

@@ -23,14 +23,17 @@ fn keys() -> Value {
         ("ec256", Some("ec-1"), None),
         ("ec384", Some("ec384-1"), Some("ES384")),
         ("ed25519", Some("ed-1"), None),
-        ("hmac", Some("hs-1"), None),
     ])
 }
 
 fn builder(jwks: &Value) -> (TokenValidatorBuilder, ManualClock) {
     let clock = ManualClock::new(NOW as u64);
     let b = TokenValidator::builder(RES)
-        .issuer(IssuerBuilder::new(ISS).jwks_json(&jwks.to_string()))
+        .issuer(
+            IssuerBuilder::new(ISS)
+                .jwks_json(&jwks.to_string())
+                .hmac_secret(Some("hs-1"), Algorithm::HS256, &kit::hmac_secret()),
+        )
         .clock(Arc::new(clock.clone()));
     (b, clock)
 }
@@ -76,22 +79,24 @@ fn every_supported_algorithm_verifies_with_its_key() {
         ("ec256", Some("e256"), None),
         ("ec384", Some("e384"), None),
         ("ed25519", Some("ed"), None),
-        ("hmac", Some("h"), None),
     ]);
     let clock = ManualClock::new(NOW as u64);
     let v = TokenValidator::builder(RES)
         .issuer(
             IssuerBuilder::new(ISS)
                 .jwks_json(&set.to_string())
+                .hmac_secret(Some("h256"), Algorithm::HS256, &kit::hmac_secret())
+                .hmac_secret(Some("h384"), Algorithm::HS384, &kit::hmac_secret())
+                .hmac_secret(Some("h512"), Algorithm::HS512, &kit::hmac_secret())
                 .algorithms(&Algorithm::ALL),
         )
         .clock(Arc::new(clock))
         .build()
         .unwrap();
     for (alg, key, kid) in [
-        ("HS256", "hmac", "h"),
-        ("HS384", "hmac", "h"),
-        ("HS512", "hmac", "h"),
+        ("HS256", "hmac", "h256"),
+        ("HS384", "hmac", "h384"),
+        ("HS512", "hmac", "h512"),
         ("RS256", "rsa", "r"),
         ("RS384", "rsa", "r"),
         ("RS512", "rsa", "r"),
@@ -519,11 +524,16 @@ fn configured_audiences_replace_the_resource() {
         .build()
         .unwrap();
     assert!(
-        v.verify_jwt(&token("HS256", "hmac", "hs-1", json!({"aud": "api://mcp"})))
-            .is_ok()
+        v.verify_jwt(&token(
+            "ES256",
+            "ec256",
+            "ec-1",
+            json!({"aud": "api://mcp"})
+        ))
+        .is_ok()
     );
     assert_eq!(
-        reason(&v, &token("HS256", "hmac", "hs-1", json!({}))),
+        reason(&v, &token("ES256", "ec256", "ec-1", json!({}))),
         Reason::WrongAudience
     );
 }
@@ -861,6 +871,20 @@ fn configuration_errors_name_their_json_path() {
 }
 
 #[test]
+fn a_jwk_set_mixing_secrets_and_public_keys_is_refused() {
+    let set = kit::jwks(&[("ec256", Some("e"), None), ("hmac", Some("h"), None)]);
+    let e = KeySet::from_jwks_json(&set.to_string(), None).unwrap_err();
+    assert_eq!(e.path(), "keys[1].kty");
+    let only_secrets = json!({"keys": [kit::public_jwk("hmac", Some("a"), None), kit::public_jwk("hmac", Some("b"), Some("HS512"))]});
+    assert_eq!(
+        KeySet::from_jwks_json(&only_secrets.to_string(), None)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
 fn keys_for_encryption_or_unsupported_curves_are_skipped() {
     let set = json!({"keys": [
         kit::public_jwk("rsa", Some("enc"), None).as_object().cloned().map(|mut k| { k.insert("use".into(), json!("enc")); k }),
@@ -923,7 +947,7 @@ fn jwks_file_is_read_relative_to_the_base_directory() {
     )
     .unwrap();
     assert!(
-        v.verify_jwt(&token("HS256", "hmac", "hs-1", json!({})))
+        v.verify_jwt(&token("ES256", "ec256", "ec-1", json!({})))
             .is_ok()
     );
     std::fs::write(dir.join("bad.json"), "{\"keys\":[{\"kty\":\"EC\"}]}").unwrap();

@@ -513,7 +513,7 @@ fn policy_file() -> Value {
         "Token policy: require_typ, required_scopes, role_claim, algorithms and audiences",
         json!({"require_typ": "at+jwt", "required_scopes": ["mcp:read"], "role_claim": "groups",
                "issuers": [{"issuer": ISS, "algorithms": ["ES256"], "audiences": ["api://mcp"],
-                            "jwks": kit::jwks(&[("ec256", Some("ec-1"), None), ("hmac", Some("hs-1"), Some("HS256"))])}]}),
+                            "jwks": kit::jwks(&[("ec256", Some("ec-1"), None)])}]}),
         cases,
     )
 }
