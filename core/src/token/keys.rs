@@ -112,7 +112,8 @@ pub struct Verifier {
 }
 
 enum KeyMaterial {
-    Hmac(hmac::Key),
+    // Boxed: an aws-lc HMAC key holds its precomputed state (over 1 KiB).
+    Hmac(Box<hmac::Key>),
     Public(ParsedPublicKey),
 }
 
@@ -306,13 +307,13 @@ impl KeySet {
     }
 
     fn push(&mut self, key: Key, path: &str) -> Result<(), KeyError> {
-        if let Some(kid) = &key.kid {
-            if self.keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
-                return Err(KeyError::key(
-                    format!("{path}.kid").trim_start_matches('.').to_owned(),
-                    format!("duplicate kid {kid:?}: each key of an issuer needs its own kid"),
-                ));
-            }
+        if let Some(kid) = &key.kid
+            && self.keys.iter().any(|k| k.kid.as_ref() == Some(kid))
+        {
+            return Err(KeyError::key(
+                format!("{path}.kid").trim_start_matches('.').to_owned(),
+                format!("duplicate kid {kid:?}: each key of an issuer needs its own kid"),
+            ));
         }
         self.keys.push(key);
         Ok(())
@@ -606,7 +607,7 @@ fn hmac_verifier(alg: Algorithm, secret: &[u8]) -> Verifier {
     };
     Verifier {
         alg,
-        key: KeyMaterial::Hmac(hmac::Key::new(h, secret)),
+        key: KeyMaterial::Hmac(Box::new(hmac::Key::new(h, secret))),
     }
 }
 

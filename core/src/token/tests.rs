@@ -980,3 +980,35 @@ fn settings_are_exposed_for_the_guard() {
     assert_eq!(v.refresh_cooldown(), DEFAULT_REFRESH_COOLDOWN);
     assert_eq!(v.max_token_bytes(), 8192);
 }
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_is_refused_without_panicking(s in "\\PC{0,300}") {
+            let (v, _) = validator();
+            prop_assert!(v.verify_jwt(&s).is_err());
+        }
+
+        #[test]
+        fn a_mutated_token_never_panics_and_never_verifies(pos in 0usize..400, byte in 0u8..128) {
+            let (v, _) = validator();
+            let good = token("ES256", "ec256", "ec-1", json!({"scope": "a b"}));
+            let mut bytes = good.clone().into_bytes();
+            let at = pos % bytes.len();
+            bytes[at] = byte;
+            let mutated = String::from_utf8_lossy(&bytes).into_owned();
+            let result = v.verify_jwt(&mutated);
+            if mutated != good {
+                // A change may only keep the token valid if it decodes to the same bytes,
+                // which canonical base64url rules out.
+                prop_assert!(result.is_err(), "{mutated}");
+            }
+        }
+    }
+}

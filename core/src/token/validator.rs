@@ -85,6 +85,9 @@ struct IssuerState {
 
 const NEVER: u64 = u64::MAX;
 
+/// An HMAC secret given through the builder: `(kid, alg, secret)`.
+type HmacSecret = (Option<String>, Algorithm, Vec<u8>);
+
 impl fmt::Debug for TokenValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenValidator")
@@ -126,7 +129,7 @@ impl IssuerState {
 #[derive(Debug)]
 pub struct IssuerBuilder {
     config: IssuerConfig,
-    secrets: Vec<(Option<String>, Algorithm, Vec<u8>)>,
+    secrets: Vec<HmacSecret>,
     error: Option<ConfigError>,
 }
 
@@ -233,7 +236,7 @@ impl IssuerBuilder {
 pub struct TokenValidatorBuilder {
     config: AuthConfig,
     resource: String,
-    secrets: Vec<Vec<(Option<String>, Algorithm, Vec<u8>)>>,
+    secrets: Vec<Vec<HmacSecret>>,
     errors: Vec<ConfigError>,
     base_dir: Option<PathBuf>,
     clock: Arc<dyn Clock>,
@@ -340,16 +343,16 @@ impl TokenValidatorBuilder {
                 ));
             }
         }
-        if let Some(rc) = &c.role_claim {
-            if rc.is_empty() || REGISTERED.contains(&rc.as_str()) {
-                return Err(ConfigError::new(
-                    "role_claim",
-                    format!(
-                        "must name a claim other than the registered ones ({})",
-                        REGISTERED.join(", ")
-                    ),
-                ));
-            }
+        if let Some(rc) = &c.role_claim
+            && (rc.is_empty() || REGISTERED.contains(&rc.as_str()))
+        {
+            return Err(ConfigError::new(
+                "role_claim",
+                format!(
+                    "must name a claim other than the registered ones ({})",
+                    REGISTERED.join(", ")
+                ),
+            ));
         }
         let mut issuers: Vec<IssuerState> = Vec::with_capacity(c.issuers.len());
         for (i, ic) in c.issuers.iter().enumerate() {
@@ -388,7 +391,7 @@ impl TokenValidatorBuilder {
 
 fn build_issuer(
     ic: &IssuerConfig,
-    secrets: &[(Option<String>, Algorithm, Vec<u8>)],
+    secrets: &[HmacSecret],
     resource: &str,
     base_dir: Option<&Path>,
 ) -> Result<IssuerState, ConfigError> {
@@ -569,7 +572,9 @@ impl TokenValidator {
             ));
         }
         let parts = split_compact(token)?;
-        let mut header_stack = [0u8; 512];
+        // Stack buffers sized for ordinary tokens (zeroing them is part of the
+        // per-token cost); larger segments spill to the heap.
+        let mut header_stack = [0u8; 256];
         let mut header_heap = Vec::new();
         let header_bytes = decode_segment(
             parts.header,
@@ -590,7 +595,7 @@ impl TokenValidator {
                 ));
             }
         }
-        let mut payload_stack = [0u8; 6144];
+        let mut payload_stack = [0u8; 1024];
         let mut payload_heap = Vec::new();
         let payload = decode_segment(
             parts.payload,
@@ -598,7 +603,7 @@ impl TokenValidator {
             &mut payload_heap,
             "the token payload is not canonical base64url",
         )?;
-        let mut sig_stack = [0u8; 1024];
+        let mut sig_stack = [0u8; 512];
         let mut sig_heap = Vec::new();
         let signature = decode_segment(
             parts.signature,
