@@ -20,6 +20,11 @@
 /// assert!(!same_audience("https://mcp.example.com/MCP", "https://mcp.example.com/mcp"));
 /// ```
 pub fn same_audience(a: &str, b: &str) -> bool {
+    // Equal text is the common case; a fragment is the one thing equal text
+    // can carry that must still be compared (it is ignored on both sides).
+    if a == b {
+        return true;
+    }
     match (split(a), split(b)) {
         (Some(a), Some(b)) => {
             a.scheme.eq_ignore_ascii_case(b.scheme)

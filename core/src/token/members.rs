@@ -203,6 +203,12 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(serde_json::from_str::<StrictAny>(&deep).is_err());
+    }
+
+    #[test]
     fn many_members_spill_and_still_catch_repeats() {
         let mut text = String::from("{");
         for i in 0..100 {
