@@ -126,7 +126,6 @@ impl IssuerState {
 }
 
 /// Settings for one issuer, for [`TokenValidatorBuilder::issuer`].
-#[derive(Debug)]
 pub struct IssuerBuilder {
     config: IssuerConfig,
     secrets: Vec<HmacSecret>,
@@ -139,6 +138,16 @@ impl fmt::Debug for StaticKey {
             StaticKey::Pem { kid, alg, .. } => write!(f, "Pem({kid:?}, {alg})"),
             StaticKey::Secret { kid, alg, .. } => write!(f, "Secret({kid:?}, {alg})"),
         }
+    }
+}
+
+impl fmt::Debug for IssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print HMAC secrets.
+        f.debug_struct("IssuerBuilder")
+            .field("config", &self.config)
+            .field("hmac_secrets", &self.secrets.len())
+            .finish_non_exhaustive()
     }
 }
 
