@@ -106,25 +106,38 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
         f.write_str("a JWT claims object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // Registered claims detect their own repeats (the field is already
+        // set); only other members go through the name set, so an ordinary
+        // token compares no names at all.
+        fn set<'de, T: de::Deserialize<'de>, A: MapAccess<'de>>(
+            slot: &mut Option<T>,
+            map: &mut A,
+        ) -> Result<(), A::Error> {
+            if slot.is_some() {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            *slot = Some(map.next_value()?);
+            Ok(())
+        }
         let mut seen = SeenMembers::new();
         let mut c = Claims::default();
         while let Some(name) = map.next_key::<Str<'de>>()? {
-            seen.insert(&name)?;
             match name.as_str() {
-                "iss" => c.iss = Some(map.next_value()?),
-                "sub" => c.sub = Some(map.next_value()?),
-                "aud" => c.aud = Some(map.next_value()?),
-                "exp" => c.exp = Some(map.next_value()?),
-                "nbf" => c.nbf = Some(map.next_value()?),
-                "iat" => c.iat = Some(map.next_value()?),
-                "jti" => c.jti = Some(map.next_value()?),
-                "client_id" => c.client_id = Some(map.next_value()?),
-                "azp" => c.azp = Some(map.next_value()?),
-                "cid" => c.cid = Some(map.next_value()?),
-                "scope" => c.scope = Some(map.next_value()?),
-                "scp" => c.scp = Some(map.next_value()?),
-                other if Some(other) == self.role_claim => c.roles = Some(map.next_value()?),
+                "iss" => set(&mut c.iss, &mut map)?,
+                "sub" => set(&mut c.sub, &mut map)?,
+                "aud" => set(&mut c.aud, &mut map)?,
+                "exp" => set(&mut c.exp, &mut map)?,
+                "nbf" => set(&mut c.nbf, &mut map)?,
+                "iat" => set(&mut c.iat, &mut map)?,
+                "jti" => set(&mut c.jti, &mut map)?,
+                "client_id" => set(&mut c.client_id, &mut map)?,
+                "azp" => set(&mut c.azp, &mut map)?,
+                "cid" => set(&mut c.cid, &mut map)?,
+                "scope" => set(&mut c.scope, &mut map)?,
+                "scp" => set(&mut c.scp, &mut map)?,
+                other if Some(other) == self.role_claim => set(&mut c.roles, &mut map)?,
                 _ => {
+                    seen.insert(&name)?;
                     map.next_value::<StrictAny>()?;
                 }
             }

@@ -151,25 +151,29 @@ pub struct CompactParts<'t> {
     pub signing_input: &'t str,
 }
 
-/// Splits a compact JWS into its three segments. Dots are counted before
-/// anything is split: a JWE (four dots) and any count but two are
+/// Splits a compact JWS into its three segments. The dots are located
+/// before anything is split: a JWE (four dots) and any count but two are
 /// `malformed`, as is the JSON serialization (a token starting with `{`).
 pub fn split_compact(token: &str) -> Result<CompactParts<'_>, TokenError> {
     let bytes = token.as_bytes();
     if bytes.first() == Some(&b'{') {
         return Err(malformed("JWS JSON serialization is not accepted"));
     }
-    // Counting is a vectorised pass; the two positions come from memchr-based
-    // searches (`str::find` with a char).
-    let dots = bytes.iter().filter(|&&b| b == b'.').count();
-    if dots == 4 {
-        return Err(malformed("encrypted tokens (JWE) are not accepted"));
-    }
-    if dots != 2 {
+    // Find the first two dots and look for a third with memchr-based
+    // searches (`str::find` with a char); the full count is needed only
+    // when there is a third dot.
+    let first = token.find('.');
+    let second = first.and_then(|f| token[f + 1..].find('.').map(|i| f + 1 + i));
+    let (Some(first), Some(second)) = (first, second) else {
+        return Err(malformed("a token has three dot-separated segments"));
+    };
+    if token[second + 1..].contains('.') {
+        let dots = bytes.iter().filter(|&&b| b == b'.').count();
+        if dots == 4 {
+            return Err(malformed("encrypted tokens (JWE) are not accepted"));
+        }
         return Err(malformed("a token has three dot-separated segments"));
     }
-    let first = token.find('.').unwrap_or(0);
-    let second = token[first + 1..].find('.').map_or(0, |i| first + 1 + i);
     // Dots are ASCII, so these indices are character boundaries.
     let (Some(header), Some(payload), Some(signature), Some(signing_input)) = (
         token.get(..first),
@@ -295,14 +299,25 @@ impl<'de> Visitor<'de> for RawHeaderSeed {
             crit: false,
             b64: None,
         };
+        fn set<'de, T: de::Deserialize<'de>, A: MapAccess<'de>>(
+            slot: &mut Option<T>,
+            map: &mut A,
+        ) -> Result<(), A::Error> {
+            if slot.is_some() {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            *slot = Some(map.next_value()?);
+            Ok(())
+        }
+        // Members we read detect their own repeats; others go through the set.
         while let Some(name) = map.next_key::<Str<'de>>()? {
-            seen.insert(&name)?;
             match name.as_str() {
-                "alg" => h.alg = Some(map.next_value()?),
-                "kid" => h.kid = Some(map.next_value()?),
-                "typ" => h.typ = Some(map.next_value()?),
-                "b64" => h.b64 = Some(map.next_value()?),
+                "alg" => set(&mut h.alg, &mut map)?,
+                "kid" => set(&mut h.kid, &mut map)?,
+                "typ" => set(&mut h.typ, &mut map)?,
+                "b64" => set(&mut h.b64, &mut map)?,
                 "crit" => {
+                    seen.insert(&name)?;
                     let list: Vec<Str<'de>> = map.next_value()?;
                     // RFC 7515 §4.1.11: an empty list is not allowed.
                     if list.is_empty() {
@@ -316,6 +331,7 @@ impl<'de> Visitor<'de> for RawHeaderSeed {
                     h.crit = true;
                 }
                 _ => {
+                    seen.insert(&name)?;
                     map.next_value::<StrictAny>()?;
                 }
             }
