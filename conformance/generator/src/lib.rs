@@ -1,0 +1,242 @@
+//! Test kit for mcpguard: the committed test keys (conformance/keys/), a JWS
+//! signer for any supported algorithm, the matching public JWKs, and raw
+//! helpers to build deliberately broken tokens.
+//!
+//! Key names: `rsa`, `rsa2` (RSA 2048), `ec256` (P-256), `ec384` (P-384),
+//! `ed25519`, and `hmac` (a 64-byte secret). The keys are test keys, public
+//! in the repository: never use them for anything else.
+//!
+//! Functions panic on misuse (unknown key name, an algorithm the key cannot
+//! sign): this is test tooling, and a panic names the mistake.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use aws_lc_rs::{hmac, signature::EcdsaSigningAlgorithm};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+/// Every key name, asymmetric keys first.
+pub const KEY_NAMES: [&str; 6] = ["rsa", "rsa2", "ec256", "ec384", "ed25519", "hmac"];
+
+fn key_file(name: &str) -> (&'static str, &'static str, &'static str) {
+    match name {
+        "rsa" => (
+            include_str!("../../keys/rsa.pem"),
+            include_str!("../../keys/rsa.pub.pem"),
+            include_str!("../../keys/rsa.jwk.json"),
+        ),
+        "rsa2" => (
+            include_str!("../../keys/rsa2.pem"),
+            include_str!("../../keys/rsa2.pub.pem"),
+            include_str!("../../keys/rsa2.jwk.json"),
+        ),
+        "ec256" => (
+            include_str!("../../keys/ec256.pem"),
+            include_str!("../../keys/ec256.pub.pem"),
+            include_str!("../../keys/ec256.jwk.json"),
+        ),
+        "ec384" => (
+            include_str!("../../keys/ec384.pem"),
+            include_str!("../../keys/ec384.pub.pem"),
+            include_str!("../../keys/ec384.jwk.json"),
+        ),
+        "ed25519" => (
+            include_str!("../../keys/ed25519.pem"),
+            include_str!("../../keys/ed25519.pub.pem"),
+            include_str!("../../keys/ed25519.jwk.json"),
+        ),
+        other => panic!("unknown asymmetric test key {other:?}"),
+    }
+}
+
+/// The HMAC test secret (64 bytes).
+pub fn hmac_secret() -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(include_str!("../../keys/hmac.key").trim())
+        .expect("committed hmac.key is base64url")
+}
+
+/// The PKCS#8 private key PEM of an asymmetric key.
+pub fn private_pem(name: &str) -> &'static str {
+    key_file(name).0
+}
+
+/// The SPKI public key PEM of an asymmetric key.
+pub fn public_pem(name: &str) -> &'static str {
+    key_file(name).1
+}
+
+/// The public JWK of `name` (for `hmac`: the `oct` key), with `kid` and
+/// `alg` added when given.
+pub fn public_jwk(name: &str, kid: Option<&str>, alg: Option<&str>) -> Value {
+    let mut jwk: Value = if name == "hmac" {
+        json!({"kty": "oct", "k": b64url(&hmac_secret())})
+    } else {
+        serde_json::from_str(key_file(name).2).expect("committed JWK is JSON")
+    };
+    if let Some(kid) = kid {
+        jwk["kid"] = json!(kid);
+    }
+    if let Some(alg) = alg {
+        jwk["alg"] = json!(alg);
+    }
+    jwk
+}
+
+/// A JWK Set of `(key name, kid, alg)` entries, as a JSON value.
+pub fn jwks(keys: &[(&str, Option<&str>, Option<&str>)]) -> Value {
+    json!({"keys": keys.iter().map(|(n, k, a)| public_jwk(n, *k, *a)).collect::<Vec<_>>()})
+}
+
+/// Base64url without padding.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Signs `header_json.claims_json` (each base64url-encoded as given, byte
+/// for byte) with key `key` under `alg` and returns the compact JWS.
+pub fn sign(alg: &str, key: &str, header_json: &str, claims_json: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url(header_json.as_bytes()),
+        b64url(claims_json.as_bytes())
+    );
+    let sig = sign_input(alg, key, input.as_bytes());
+    format!("{input}.{}", b64url(&sig))
+}
+
+/// Signs `header_json.claims_json` with an arbitrary HMAC secret (e.g. the
+/// bytes of an RSA public key PEM, for key-confusion tests).
+pub fn sign_hmac_with(alg: &str, secret: &[u8], header_json: &str, claims_json: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url(header_json.as_bytes()),
+        b64url(claims_json.as_bytes())
+    );
+    let tag = hmac::sign(&hmac::Key::new(hmac_alg(alg), secret), input.as_bytes());
+    format!("{input}.{}", b64url(tag.as_ref()))
+}
+
+fn hmac_alg(alg: &str) -> hmac::Algorithm {
+    match alg {
+        "HS256" => hmac::HMAC_SHA256,
+        "HS384" => hmac::HMAC_SHA384,
+        "HS512" => hmac::HMAC_SHA512,
+        other => panic!("{other} is not an HMAC algorithm"),
+    }
+}
+
+/// The raw signature of `input` by `key` under `alg` (ECDSA in raw `r‖s` form).
+pub fn sign_input(alg: &str, key: &str, input: &[u8]) -> Vec<u8> {
+    let rng = SystemRandom::new();
+    match alg {
+        "HS256" | "HS384" | "HS512" => {
+            assert_eq!(key, "hmac", "{alg} signs with the hmac key");
+            hmac::sign(&hmac::Key::new(hmac_alg(alg), &hmac_secret()), input)
+                .as_ref()
+                .to_vec()
+        }
+        "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => {
+            let pair = RsaKeyPair::from_pkcs8(&der(key)).expect("RSA PKCS#8 key");
+            let enc: &'static dyn signature::RsaEncoding = match alg {
+                "RS256" => &signature::RSA_PKCS1_SHA256,
+                "RS384" => &signature::RSA_PKCS1_SHA384,
+                "RS512" => &signature::RSA_PKCS1_SHA512,
+                "PS256" => &signature::RSA_PSS_SHA256,
+                "PS384" => &signature::RSA_PSS_SHA384,
+                _ => &signature::RSA_PSS_SHA512,
+            };
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(enc, &rng, input, &mut sig).expect("RSA signing");
+            sig
+        }
+        "ES256" => ecdsa(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, key, input),
+        "ES384" => ecdsa(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, key, input),
+        "EdDSA" => {
+            let der = der(key);
+            let pair = Ed25519KeyPair::from_pkcs8(&der)
+                .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der))
+                .expect("Ed25519 PKCS#8 key");
+            pair.sign(input).as_ref().to_vec()
+        }
+        other => panic!("the test kit cannot sign {other}"),
+    }
+}
+
+/// An ECDSA signature of `input` in ASN.1 DER form (which JWS forbids), for
+/// tests that such signatures are refused.
+pub fn sign_ecdsa_der(alg: &str, key: &str, input: &[u8]) -> Vec<u8> {
+    let a = match alg {
+        "ES256" => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        "ES384" => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        other => panic!("{other} is not ECDSA"),
+    };
+    ecdsa(a, key, input)
+}
+
+fn ecdsa(alg: &'static EcdsaSigningAlgorithm, key: &str, input: &[u8]) -> Vec<u8> {
+    let pair = EcdsaKeyPair::from_pkcs8(alg, &der(key)).expect("EC PKCS#8 key");
+    let _ = pair.public_key();
+    pair.sign(&SystemRandom::new(), input)
+        .expect("ECDSA signing")
+        .as_ref()
+        .to_vec()
+}
+
+fn der(key: &str) -> Vec<u8> {
+    pem::parse(private_pem(key))
+        .expect("committed PEM parses")
+        .contents()
+        .to_vec()
+}
+
+/// Joins three raw segments with dots (no encoding): for broken tokens.
+pub fn join(header_b64: &str, payload_b64: &str, signature_b64: &str) -> String {
+    format!("{header_b64}.{payload_b64}.{signature_b64}")
+}
+
+/// Splits a compact token into its three segments.
+pub fn split(token: &str) -> (String, String, String) {
+    let mut it = token.splitn(3, '.');
+    let mut next = || it.next().unwrap_or_default().to_owned();
+    (next(), next(), next())
+}
+
+/// Signs with `alg`/`key` over raw, already-encoded segments (which may be
+/// deliberately non-canonical base64url).
+pub fn sign_raw_segments(alg: &str, key: &str, header_b64: &str, payload_b64: &str) -> String {
+    let input = format!("{header_b64}.{payload_b64}");
+    let sig = sign_input(alg, key, input.as_bytes());
+    format!("{input}.{}", b64url(&sig))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_signs_with_its_algorithms() {
+        for (alg, key) in [
+            ("HS256", "hmac"),
+            ("HS512", "hmac"),
+            ("RS256", "rsa"),
+            ("PS384", "rsa2"),
+            ("ES256", "ec256"),
+            ("ES384", "ec384"),
+            ("EdDSA", "ed25519"),
+        ] {
+            let t = sign(alg, key, r#"{"alg":"x"}"#, "{}");
+            assert_eq!(t.matches('.').count(), 2, "{alg}");
+        }
+        assert_eq!(sign_input("ES256", "ec256", b"x").len(), 64);
+        assert_eq!(sign_input("ES384", "ec384", b"x").len(), 96);
+    }
+
+    #[test]
+    fn public_jwks_carry_kid_and_alg() {
+        let set = jwks(&[("rsa", Some("r1"), Some("RS256")), ("hmac", None, None)]);
+        assert_eq!(set["keys"][0]["kid"], "r1");
+        assert_eq!(set["keys"][1]["kty"], "oct");
+    }
+}

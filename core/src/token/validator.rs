@@ -1,0 +1,877 @@
+//! [`TokenValidator`]: the JWT check, built once from configuration.
+//!
+//! See the [module doc](super) for the order of checks. The validator is
+//! immutable after it is built except for key rotation
+//! ([`TokenValidator::set_jwks`]), which swaps an issuer's whole key set at
+//! once: a validation sees the old set or the new one, never a mix.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use super::audience::audience_allowed;
+use super::claims::{REGISTERED, parse_claims};
+use super::config::{AuthConfig, IssuerConfig};
+use super::error::{KeyError, TokenError};
+use super::jws::{Algorithm, decode_segment, parse_header, split_compact, verify_signature};
+use super::keys::{JwkSet, KeySet};
+use super::members::StrList;
+use super::{Principal, TokenKind};
+use crate::clock::{Clock, SystemClock};
+use crate::error::ConfigError;
+use crate::reason::Reason;
+
+/// A hook run on every freshly verified principal (before any caching):
+/// the Guard fills `tags` and `rejected_scopes` with it.
+pub type GrantsHook = Arc<dyn Fn(&mut Principal) + Send + Sync>;
+
+/// The default time between two JWKS refresh hints for one issuer.
+pub const DEFAULT_REFRESH_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// Validates JWT access tokens against the configured issuers.
+/// `Send + Sync`; clones share one state and are cheap.
+#[derive(Clone)]
+pub struct TokenValidator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuers: Vec<IssuerState>,
+    leeway: i64,
+    max_token_bytes: usize,
+    /// Lowercase, without `application/`.
+    require_typ: Option<String>,
+    required_scopes: Vec<String>,
+    role_claim: Option<String>,
+    clock: Arc<dyn Clock>,
+    grants: Option<GrantsHook>,
+    refresh_cooldown_nanos: u64,
+    generation: AtomicU64,
+    required: bool,
+    cache_entries: usize,
+    revocation_entries: usize,
+    opaque_tokens: bool,
+}
+
+/// A key that is part of the configuration rather than of the JWK Set, so
+/// that it survives rotation.
+enum StaticKey {
+    Pem {
+        kid: String,
+        alg: String,
+        pem: String,
+    },
+    Secret {
+        kid: Option<String>,
+        alg: Algorithm,
+        secret: Vec<u8>,
+    },
+}
+
+struct IssuerState {
+    issuer: String,
+    algorithms: Option<Vec<Algorithm>>,
+    audiences: Vec<String>,
+    static_keys: Vec<StaticKey>,
+    keys: RwLock<Arc<KeySet>>,
+    generation: AtomicU64,
+    last_hint_nanos: AtomicU64,
+}
+
+const NEVER: u64 = u64::MAX;
+
+/// An HMAC secret given through the builder: `(kid, alg, secret)`.
+type HmacSecret = (Option<String>, Algorithm, Vec<u8>);
+
+impl fmt::Debug for TokenValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenValidator")
+            .field("issuers", &self.issuers())
+            .field("leeway_seconds", &self.inner.leeway)
+            .field("max_token_bytes", &self.inner.max_token_bytes)
+            .field("require_typ", &self.inner.require_typ)
+            .field("required_scopes", &self.inner.required_scopes)
+            .field("role_claim", &self.inner.role_claim)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaticKey {
+    fn add_to(&self, keys: &mut KeySet) -> Result<(), KeyError> {
+        match self {
+            StaticKey::Pem { kid, alg, pem } => keys.add_pem(kid, alg, pem),
+            StaticKey::Secret { kid, alg, secret } => {
+                keys.add_hmac_secret(kid.as_deref(), *alg, secret)
+            }
+        }
+    }
+}
+
+impl IssuerState {
+    /// The issuer's static keys plus `jwks`, checked together (a `kid`
+    /// may not repeat across them).
+    fn combine(&self, jwks: KeySet) -> Result<KeySet, KeyError> {
+        let mut keys = KeySet::new();
+        for k in &self.static_keys {
+            k.add_to(&mut keys)?;
+        }
+        keys.extend_from(jwks, "")?;
+        Ok(keys)
+    }
+}
+
+/// Settings for one issuer, for [`TokenValidatorBuilder::issuer`].
+pub struct IssuerBuilder {
+    config: IssuerConfig,
+    secrets: Vec<HmacSecret>,
+    error: Option<ConfigError>,
+}
+
+impl fmt::Debug for StaticKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StaticKey::Pem { kid, alg, .. } => write!(f, "Pem({kid:?}, {alg})"),
+            StaticKey::Secret { kid, alg, .. } => write!(f, "Secret({kid:?}, {alg})"),
+        }
+    }
+}
+
+impl fmt::Debug for IssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print HMAC secrets.
+        f.debug_struct("IssuerBuilder")
+            .field("config", &self.config)
+            .field("hmac_secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerBuilder {
+    /// An issuer whose tokens carry exactly this `iss`.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            config: IssuerConfig {
+                issuer: issuer.into(),
+                jwks: None,
+                jwks_file: None,
+                pem_keys: Vec::new(),
+                algorithms: None,
+                audiences: None,
+            },
+            secrets: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The issuer's JWK Set as JSON text (errors surface at `build`).
+    pub fn jwks_json(mut self, json: &str) -> Self {
+        match crate::error::from_str::<JwkSet>(json) {
+            Ok(set) => self.config.jwks = Some(set),
+            Err(e) => {
+                self.error.get_or_insert(e.within("jwks"));
+            }
+        }
+        self
+    }
+
+    /// The issuer's JWK Set.
+    pub fn jwks(mut self, set: JwkSet) -> Self {
+        self.config.jwks = Some(set);
+        self
+    }
+
+    /// A JWK Set file, relative to the builder's base directory.
+    pub fn jwks_file(mut self, path: impl Into<String>) -> Self {
+        self.config.jwks_file = Some(path.into());
+        self
+    }
+
+    /// A PEM public key (SPKI) that verifies `alg` for tokens naming `kid`.
+    pub fn pem_key(
+        mut self,
+        kid: impl Into<String>,
+        alg: impl Into<String>,
+        pem: impl Into<String>,
+    ) -> Self {
+        self.config.pem_keys.push(super::config::PemKeyConfig {
+            kid: kid.into(),
+            alg: alg.into(),
+            pem: pem.into(),
+        });
+        self
+    }
+
+    /// An HMAC secret for HS256/384/512 (at least as long as the hash).
+    pub fn hmac_secret(mut self, kid: Option<&str>, alg: Algorithm, secret: &[u8]) -> Self {
+        self.secrets
+            .push((kid.map(str::to_owned), alg, secret.to_vec()));
+        self
+    }
+
+    /// The algorithms this issuer may use (default: those of its keys).
+    pub fn algorithms(mut self, algs: &[Algorithm]) -> Self {
+        self.config.algorithms = Some(algs.iter().map(|a| a.name().to_owned()).collect());
+        self
+    }
+
+    /// Adds an accepted audience (default: the resource).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.config
+            .audiences
+            .get_or_insert_with(Vec::new)
+            .push(aud.into());
+        self
+    }
+}
+
+/// Builds a [`TokenValidator`] from Rust. Shares its checks with
+/// [`TokenValidator::from_config`].
+///
+/// ```
+/// use mcpguard::token::{Algorithm, IssuerBuilder, TokenValidator};
+/// let v = TokenValidator::builder("https://mcp.example.com/mcp")
+///     .issuer(IssuerBuilder::new("https://auth.example.com")
+///         .hmac_secret(Some("k1"), Algorithm::HS256, &[7u8; 32]))
+///     .leeway_seconds(10)
+///     .build()
+///     .unwrap();
+/// assert_eq!(v.issuers(), ["https://auth.example.com"]);
+/// ```
+pub struct TokenValidatorBuilder {
+    config: AuthConfig,
+    resource: String,
+    secrets: Vec<Vec<HmacSecret>>,
+    errors: Vec<ConfigError>,
+    base_dir: Option<PathBuf>,
+    clock: Arc<dyn Clock>,
+    grants: Option<GrantsHook>,
+    refresh_cooldown: Duration,
+}
+
+impl fmt::Debug for TokenValidatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenValidatorBuilder")
+            .field("config", &self.config)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenValidatorBuilder {
+    /// Adds an issuer.
+    pub fn issuer(mut self, issuer: IssuerBuilder) -> Self {
+        if let Some(e) = issuer.error {
+            let i = self.config.issuers.len();
+            self.errors.push(e.within(&format!("issuers[{i}]")));
+        }
+        self.config.issuers.push(issuer.config);
+        self.secrets.push(issuer.secrets);
+        self
+    }
+
+    /// Clock skew allowed on `exp`, `nbf`, `iat` (default 30 s).
+    pub fn leeway_seconds(mut self, seconds: u64) -> Self {
+        self.config.leeway_seconds = seconds;
+        self
+    }
+
+    /// Tokens longer than this are refused before decoding (default 8192).
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_token_bytes = bytes;
+        self
+    }
+
+    /// Requires this `typ` header (`at+jwt` equals `application/at+jwt`).
+    pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
+        self.config.require_typ = Some(typ.into());
+        self
+    }
+
+    /// Adds a scope every token must carry.
+    pub fn required_scope(mut self, scope: impl Into<String>) -> Self {
+        self.config.required_scopes.push(scope.into());
+        self
+    }
+
+    /// The claim listing role names.
+    pub fn role_claim(mut self, claim: impl Into<String>) -> Self {
+        self.config.role_claim = Some(claim.into());
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The directory `jwks_file` paths are relative to.
+    pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.base_dir = Some(dir.into());
+        self
+    }
+
+    /// A hook run on every freshly verified principal.
+    pub fn grants(mut self, hook: GrantsHook) -> Self {
+        self.grants = Some(hook);
+        self
+    }
+
+    /// Minimum time between two JWKS refresh hints for one issuer (default 60 s).
+    pub fn refresh_cooldown(mut self, cooldown: Duration) -> Self {
+        self.refresh_cooldown = cooldown;
+        self
+    }
+
+    /// Checks every setting and parses every key.
+    pub fn build(self) -> Result<TokenValidator, ConfigError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        let c = &self.config;
+        if c.max_token_bytes == 0 {
+            return Err(ConfigError::new("max_token_bytes", "must be at least 1"));
+        }
+        let require_typ = match &c.require_typ {
+            Some(t) if normalize_typ(t).is_empty() => {
+                return Err(ConfigError::new("require_typ", "must not be empty"));
+            }
+            Some(t) => Some(normalize_typ(t).to_ascii_lowercase()),
+            None => None,
+        };
+        for (i, s) in c.required_scopes.iter().enumerate() {
+            if s.is_empty() || s.contains(' ') {
+                return Err(ConfigError::new(
+                    format!("required_scopes[{i}]"),
+                    "a scope is a non-empty string without spaces",
+                ));
+            }
+        }
+        if let Some(rc) = &c.role_claim
+            && (rc.is_empty() || REGISTERED.contains(&rc.as_str()))
+        {
+            return Err(ConfigError::new(
+                "role_claim",
+                format!(
+                    "must name a claim other than the registered ones ({})",
+                    REGISTERED.join(", ")
+                ),
+            ));
+        }
+        let mut issuers: Vec<IssuerState> = Vec::with_capacity(c.issuers.len());
+        for (i, ic) in c.issuers.iter().enumerate() {
+            let secrets = self.secrets.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            let state = build_issuer(ic, secrets, &self.resource, self.base_dir.as_deref())
+                .map_err(|e| e.within(&format!("issuers[{i}]")))?;
+            if issuers.iter().any(|s| s.issuer == state.issuer) {
+                return Err(ConfigError::new(
+                    format!("issuers[{i}].issuer"),
+                    "this issuer is listed twice",
+                ));
+            }
+            issuers.push(state);
+        }
+        Ok(TokenValidator {
+            inner: Arc::new(Inner {
+                issuers,
+                leeway: i64::try_from(c.leeway_seconds).unwrap_or(i64::MAX),
+                max_token_bytes: c.max_token_bytes,
+                require_typ,
+                required_scopes: c.required_scopes.clone(),
+                role_claim: c.role_claim.clone(),
+                clock: self.clock,
+                grants: self.grants,
+                refresh_cooldown_nanos: u64::try_from(self.refresh_cooldown.as_nanos())
+                    .unwrap_or(u64::MAX),
+                generation: AtomicU64::new(0),
+                required: c.required,
+                cache_entries: c.cache_entries,
+                revocation_entries: c.revocation_entries,
+                opaque_tokens: c.opaque_tokens,
+            }),
+        })
+    }
+}
+
+fn build_issuer(
+    ic: &IssuerConfig,
+    secrets: &[HmacSecret],
+    resource: &str,
+    base_dir: Option<&Path>,
+) -> Result<IssuerState, ConfigError> {
+    if ic.issuer.is_empty() {
+        return Err(ConfigError::new("issuer", "must not be empty"));
+    }
+    let algorithms = match &ic.algorithms {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(ConfigError::new("algorithms", "lists no algorithm"));
+        }
+        Some(list) => {
+            let mut algs = Vec::with_capacity(list.len());
+            for (j, name) in list.iter().enumerate() {
+                let alg = Algorithm::from_name(name).ok_or_else(|| {
+                    let msg = if name.eq_ignore_ascii_case("none") {
+                        "\"none\" is never allowed".to_owned()
+                    } else {
+                        format!(
+                            "unknown algorithm {name:?}; known: {}",
+                            Algorithm::ALL.map(Algorithm::name).join(", ")
+                        )
+                    };
+                    ConfigError::new(format!("algorithms[{j}]"), msg)
+                })?;
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+            Some(algs)
+        }
+    };
+    let audiences = ic
+        .audiences
+        .clone()
+        .unwrap_or_else(|| vec![resource.to_owned()]);
+    if audiences.is_empty() {
+        return Err(ConfigError::new("audiences", "lists no audience"));
+    }
+    if let Some(j) = audiences.iter().position(String::is_empty) {
+        return Err(ConfigError::new(
+            if ic.audiences.is_some() {
+                format!("audiences[{j}]")
+            } else {
+                "audiences".to_owned()
+            },
+            "an audience must not be empty (set the top-level resource or list audiences)",
+        ));
+    }
+    let jwks = match (&ic.jwks, &ic.jwks_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "jwks_file",
+                "give either jwks or jwks_file, not both",
+            ));
+        }
+        (Some(set), None) => {
+            let mut keys = KeySet::new();
+            keys.add_jwk_set(set, algorithms.as_deref())
+                .map_err(|e| e.into_config_error("jwks"))?;
+            keys
+        }
+        (None, Some(file)) => {
+            let path = match base_dir {
+                Some(dir) => dir.join(file),
+                None => PathBuf::from(file),
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new("jwks_file", format!("cannot read {}: {e}", path.display()))
+            })?;
+            KeySet::from_jwks_json(&text, algorithms.as_deref())
+                .map_err(|e| ConfigError::new("jwks_file", format!("{}: {e}", path.display())))?
+        }
+        (None, None) => KeySet::new(),
+    };
+    let mut static_keys = Vec::new();
+    for (j, p) in ic.pem_keys.iter().enumerate() {
+        let key = StaticKey::Pem {
+            kid: p.kid.clone(),
+            alg: p.alg.clone(),
+            pem: p.pem.clone(),
+        };
+        // Check each key alone first so the error names its entry.
+        key.add_to(&mut KeySet::new())
+            .map_err(|e| e.into_config_error(&format!("pem_keys[{j}]")))?;
+        static_keys.push(key);
+    }
+    for (kid, alg, secret) in secrets {
+        let key = StaticKey::Secret {
+            kid: kid.clone(),
+            alg: *alg,
+            secret: secret.clone(),
+        };
+        key.add_to(&mut KeySet::new())
+            .map_err(|e| e.into_config_error("hmac_secret"))?;
+        static_keys.push(key);
+    }
+    let mut state = IssuerState {
+        issuer: ic.issuer.clone(),
+        algorithms,
+        audiences,
+        static_keys,
+        keys: RwLock::new(Arc::new(KeySet::new())),
+        generation: AtomicU64::new(0),
+        last_hint_nanos: AtomicU64::new(NEVER),
+    };
+    let keys = state
+        .combine(jwks)
+        .map_err(|e| e.into_config_error("jwks"))?;
+    state.keys = RwLock::new(Arc::new(keys));
+    Ok(state)
+}
+
+/// `application/at+jwt` and `at+jwt` are one type (RFC 7515 §4.1.9).
+fn normalize_typ(t: &str) -> &str {
+    match t.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &t[12..],
+        _ => t,
+    }
+}
+
+impl TokenValidator {
+    /// A builder for Rust hosts; `resource` is the default audience.
+    pub fn builder(resource: impl Into<String>) -> TokenValidatorBuilder {
+        Self::builder_from_config(AuthConfig::default(), resource)
+    }
+
+    /// A builder that starts from an `auth` configuration, so a host can add
+    /// a clock, a base directory, a grants hook or a refresh cooldown.
+    pub fn builder_from_config(
+        config: AuthConfig,
+        resource: impl Into<String>,
+    ) -> TokenValidatorBuilder {
+        let secrets = vec![Vec::new(); config.issuers.len()];
+        TokenValidatorBuilder {
+            config,
+            resource: resource.into(),
+            secrets,
+            errors: Vec::new(),
+            base_dir: None,
+            clock: Arc::new(SystemClock),
+            grants: None,
+            refresh_cooldown: DEFAULT_REFRESH_COOLDOWN,
+        }
+    }
+
+    /// Builds the validator from the `auth` object. `resource` is the
+    /// top-level `resource` (the default audience); `base_dir` is where
+    /// `jwks_file` paths start (reading those files is the only I/O). Error
+    /// paths are relative to `auth` (`issuers[0].jwks.keys[2].crv`).
+    pub fn from_config(
+        config: &AuthConfig,
+        resource: &str,
+        base_dir: Option<&Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<TokenValidator, ConfigError> {
+        let mut b = Self::builder_from_config(config.clone(), resource).clock(clock);
+        if let Some(dir) = base_dir {
+            b = b.base_dir(dir);
+        }
+        b.build()
+    }
+
+    /// Validates a bare token: today the full check of [`verify_jwt`](Self::verify_jwt),
+    /// shared as an `Arc` (the verified-token cache wraps this call).
+    pub fn validate(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
+        self.verify_jwt(token).map(Arc::new)
+    }
+
+    /// The full, uncached check of a JWT (see the [module doc](super) for
+    /// the order), then the grants hook.
+    pub fn verify_jwt(&self, token: &str) -> Result<Principal, TokenError> {
+        let s = &*self.inner;
+        if token.len() > s.max_token_bytes {
+            return Err(TokenError::new(
+                Reason::TooLarge,
+                "the access token is longer than the configured maximum",
+            ));
+        }
+        let parts = split_compact(token)?;
+        // Stack buffers sized for ordinary tokens (zeroing them is part of the
+        // per-token cost); larger segments spill to the heap.
+        let mut header_stack = [0u8; 256];
+        let mut header_heap = Vec::new();
+        let header_bytes = decode_segment(
+            parts.header,
+            &mut header_stack,
+            &mut header_heap,
+            "the token header is not canonical base64url",
+        )?;
+        let header = parse_header(header_bytes)?;
+        if let Some(required) = &s.require_typ {
+            let ok = header
+                .typ
+                .as_deref()
+                .is_some_and(|t| normalize_typ(t).eq_ignore_ascii_case(required));
+            if !ok {
+                return Err(TokenError::new(
+                    Reason::WrongType,
+                    "the token's typ header is not the required access-token type",
+                ));
+            }
+        }
+        let mut payload_stack = [0u8; 1024];
+        let mut payload_heap = Vec::new();
+        let payload = decode_segment(
+            parts.payload,
+            &mut payload_stack,
+            &mut payload_heap,
+            "the token payload is not canonical base64url",
+        )?;
+        let mut sig_stack = [0u8; 512];
+        let mut sig_heap = Vec::new();
+        let signature = decode_segment(
+            parts.signature,
+            &mut sig_stack,
+            &mut sig_heap,
+            "the token signature is not canonical base64url",
+        )?;
+        let Ok(claims_text) = std::str::from_utf8(payload) else {
+            return Err(malformed("the token payload is not UTF-8"));
+        };
+        let claims = parse_claims(claims_text, s.role_claim.as_deref()).map_err(|_| {
+            malformed("the token claims are not a JSON object with well-typed registered claims")
+        })?;
+
+        // The issuer named by the (not yet trusted) claims only chooses
+        // which keys may verify the token.
+        let Some(iss) = &claims.iss else {
+            return Err(TokenError::new(
+                Reason::MissingClaim,
+                "the token has no iss claim",
+            ));
+        };
+        let Some(issuer) = s.issuers.iter().find(|i| i.issuer == iss.as_str()) else {
+            return Err(TokenError::from_reason(Reason::WrongIssuer));
+        };
+        let keys = Arc::clone(&issuer.keys.read());
+        let verifier = keys
+            .select(
+                header.kid.as_deref(),
+                header.alg,
+                issuer.algorithms.as_deref(),
+            )
+            .map_err(|mut e| {
+                // An unknown kid, or an alg no current key verifies while the
+                // issuer's algorithms come from its keys, may mean the issuer
+                // rotated: hint the host to refetch (rate-limited).
+                let stale = e.reason == Reason::UnknownKey
+                    || (issuer.algorithms.is_none()
+                        && e.reason == Reason::AlgorithmNotAllowed
+                        && !keys.supports(header.alg));
+                if stale {
+                    e.refresh_jwks = self.refresh_hint(issuer);
+                }
+                e
+            })?;
+        verify_signature(verifier, parts.signing_input.as_bytes(), signature)?;
+
+        // From here on the claims are trusted.
+        let now = s.clock.now_secs();
+        let Some(exp) = claims.exp else {
+            return Err(TokenError::new(
+                Reason::MissingClaim,
+                "the token has no exp claim",
+            ));
+        };
+        if now >= exp.floor.saturating_add(s.leeway) {
+            return Err(TokenError::from_reason(Reason::Expired));
+        }
+        let latest = now.saturating_add(s.leeway);
+        if claims.nbf.is_some_and(|nbf| nbf.ceil > latest) {
+            return Err(TokenError::new(
+                Reason::NotYetValid,
+                "the access token is not valid yet (nbf)",
+            ));
+        }
+        if claims.iat.is_some_and(|iat| iat.ceil > latest) {
+            return Err(TokenError::new(
+                Reason::NotYetValid,
+                "the access token was issued in the future (iat)",
+            ));
+        }
+        let Some(aud) = &claims.aud else {
+            return Err(TokenError::new(
+                Reason::MissingClaim,
+                "the token has no aud claim",
+            ));
+        };
+        if !audience_allowed(aud.iter(), &issuer.audiences) {
+            return Err(TokenError::from_reason(Reason::WrongAudience));
+        }
+        let scopes: Vec<String> = match (&claims.scope, &claims.scp) {
+            (Some(scope), _) => split_spaces(scope.as_str()),
+            (None, Some(StrList::One(s))) => split_spaces(s.as_str()),
+            (None, Some(StrList::Many(list))) => {
+                list.iter().map(|s| s.as_str().to_owned()).collect()
+            }
+            (None, None) => Vec::new(),
+        };
+        let missing: Vec<&str> = s
+            .required_scopes
+            .iter()
+            .filter(|r| !scopes.iter().any(|have| have == *r))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(TokenError {
+                reason: Reason::InsufficientScope,
+                description: Cow::Owned(format!(
+                    "The access token lacks required scopes: {}",
+                    missing.join(" ")
+                )),
+                refresh_jwks: None,
+                scope: Some(s.required_scopes.join(" ")),
+            });
+        }
+        let owned = |v: &Option<super::members::Str<'_>>| v.as_ref().map(|s| s.as_str().to_owned());
+        let mut principal = Principal {
+            kind: TokenKind::Jwt,
+            subject: owned(&claims.sub),
+            client_id: owned(&claims.client_id)
+                .or_else(|| owned(&claims.azp))
+                .or_else(|| owned(&claims.cid)),
+            issuer: issuer.issuer.clone(),
+            audience: aud.iter().map(str::to_owned).collect(),
+            scopes,
+            roles: claims
+                .roles
+                .as_ref()
+                .map(|r| r.iter().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            tags: Vec::new(),
+            rejected_scopes: Vec::new(),
+            expires_at: Some(exp.floor),
+            jwt_id: owned(&claims.jti),
+            claims_json: Arc::from(claims_text),
+        };
+        if let Some(hook) = &s.grants {
+            hook(&mut principal);
+        }
+        Ok(principal)
+    }
+
+    /// A refresh hint for `issuer`, at most once per cooldown.
+    fn refresh_hint(&self, issuer: &IssuerState) -> Option<String> {
+        let now = self.inner.clock.now_nanos();
+        let last = issuer.last_hint_nanos.load(Ordering::Acquire);
+        // `abs_diff`: a clock that moved backwards must not silence hints forever.
+        if last != NEVER && now.abs_diff(last) < self.inner.refresh_cooldown_nanos {
+            return None;
+        }
+        issuer
+            .last_hint_nanos
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| issuer.issuer.clone())
+    }
+
+    /// Replaces `issuer`'s JWK Set atomically (the issuer's PEM keys and
+    /// secrets stay). Validations running meanwhile see the old or the new
+    /// set, never a mix. A bad set changes nothing. Error paths are relative
+    /// to the set (`keys[1].n`).
+    pub fn set_jwks(&self, issuer: &str, jwks_json: &str) -> Result<(), KeyError> {
+        let Some(state) = self.inner.issuers.iter().find(|i| i.issuer == issuer) else {
+            return Err(KeyError::UnknownIssuer(issuer.to_owned()));
+        };
+        let jwks = KeySet::from_jwks_json(jwks_json, state.algorithms.as_deref())?;
+        let keys = Arc::new(state.combine(jwks)?);
+        *state.keys.write() = keys;
+        state.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Counts key rotations of every issuer: a cache that stores this number
+    /// with an entry knows the keys changed when it differs.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Counts key rotations of one issuer; `None` for an unknown issuer.
+    pub fn issuer_generation(&self, issuer: &str) -> Option<u64> {
+        self.inner
+            .issuers
+            .iter()
+            .find(|i| i.issuer == issuer)
+            .map(|i| i.generation.load(Ordering::Acquire))
+    }
+
+    /// The configured issuers, in configuration order.
+    pub fn issuers(&self) -> Vec<&str> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|i| i.issuer.as_str())
+            .collect()
+    }
+
+    /// The audiences accepted for `issuer`.
+    pub fn audiences(&self, issuer: &str) -> Option<&[String]> {
+        self.inner
+            .issuers
+            .iter()
+            .find(|i| i.issuer == issuer)
+            .map(|i| i.audiences.as_slice())
+    }
+
+    /// How many usable keys `issuer` has right now.
+    pub fn key_count(&self, issuer: &str) -> Option<usize> {
+        self.inner
+            .issuers
+            .iter()
+            .find(|i| i.issuer == issuer)
+            .map(|i| i.keys.read().len())
+    }
+
+    /// The clock the validator reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// `auth.leeway_seconds`.
+    pub fn leeway_seconds(&self) -> i64 {
+        self.inner.leeway
+    }
+
+    /// `auth.required`: whether a request without a token is refused.
+    pub fn required(&self) -> bool {
+        self.inner.required
+    }
+
+    /// `auth.cache_entries` (for the verified-token cache).
+    pub fn cache_entries(&self) -> usize {
+        self.inner.cache_entries
+    }
+
+    /// `auth.revocation_entries` (for the revocation list).
+    pub fn revocation_entries(&self) -> usize {
+        self.inner.revocation_entries
+    }
+
+    /// `auth.opaque_tokens`.
+    pub fn opaque_tokens(&self) -> bool {
+        self.inner.opaque_tokens
+    }
+
+    /// `auth.max_token_bytes`.
+    pub fn max_token_bytes(&self) -> usize {
+        self.inner.max_token_bytes
+    }
+
+    /// The refresh-hint cooldown.
+    pub fn refresh_cooldown(&self) -> Duration {
+        Duration::from_nanos(self.inner.refresh_cooldown_nanos)
+    }
+}
+
+fn split_spaces(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn malformed(what: &'static str) -> TokenError {
+    TokenError::new(Reason::Malformed, what)
+}
+
+// Compile-time proof that the validator can be shared across threads.
+const _: fn() = || {
+    fn assert<T: Send + Sync>() {}
+    assert::<TokenValidator>();
+};
