@@ -365,6 +365,22 @@ impl TokenCache {
     /// entry for the same token; evicts one (see the module doc) when the
     /// token's shard is full.
     pub fn insert(&self, token: &str, principal: Arc<Principal>, now_secs: i64) {
+        self.insert_if(token, principal, now_secs, || true);
+    }
+
+    /// As [`insert`](Self::insert), but only if `still_valid()` holds when
+    /// checked under the shard's write lock. A validator passes "no key
+    /// rotation or revocation happened since I started": an invalidation
+    /// that bumps its epoch before scanning the shards then either sees the
+    /// new entry (and drops it) or makes `still_valid` false, so a token
+    /// revoked mid-validation is never cached.
+    pub fn insert_if(
+        &self,
+        token: &str,
+        principal: Arc<Principal>,
+        now_secs: i64,
+        still_valid: impl FnOnce() -> bool,
+    ) {
         if self.shards.is_empty() {
             return;
         }
@@ -374,9 +390,10 @@ impl TokenCache {
             return;
         }
         let key = self.hasher.hash(token.as_bytes());
-        self.shard(key)
-            .write()
-            .insert(key, token, principal, expires_at, now_secs);
+        let mut shard = self.shard(key).write();
+        if still_valid() {
+            shard.insert(key, token, principal, expires_at, now_secs);
+        }
     }
 
     /// Drops the entry for `token`; true if there was one.

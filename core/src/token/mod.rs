@@ -56,13 +56,18 @@ mod principal;
 pub mod revocation;
 mod validator;
 
+pub use cache::TokenCache;
 pub use config::{AuthConfig, IssuerConfig, PemKeyConfig};
 pub use error::{KeyError, TokenError};
+pub use introspection::IntrospectionError;
 pub use jws::Algorithm;
 pub use keys::{Jwk, JwkSet, KeySet};
+pub use opaque::{OpaqueEntry, OpaqueError, OpaqueStore};
 pub use principal::{Principal, TokenKind};
+pub use revocation::{RevocationError, RevocationList};
 pub use validator::{
-    DEFAULT_REFRESH_COOLDOWN, GrantsHook, IssuerBuilder, TokenValidator, TokenValidatorBuilder,
+    DEFAULT_OPAQUE_CAPACITY, DEFAULT_REFRESH_COOLDOWN, GrantsHook, IssuerBuilder, RevokeError,
+    TokenValidator, TokenValidatorBuilder,
 };
 
 #[cfg(test)]

@@ -91,6 +91,9 @@ pub enum OpaqueError {
     /// The entry's `expires_at` is not after the current time.
     #[error("the opaque token has already expired")]
     Expired,
+    /// `auth.opaque_tokens` is off, so there is no store to insert into.
+    #[error("opaque tokens are not enabled (auth.opaque_tokens is false)")]
+    Disabled,
 }
 
 struct Stored {

@@ -14,13 +14,17 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::audience::audience_allowed;
+use super::audience::{audience_allowed, same_audience};
+use super::cache::{DEFAULT_MAX_TTL_SECS, TokenCache};
 use super::claims::{REGISTERED, parse_claims};
 use super::config::{AuthConfig, IssuerConfig};
 use super::error::{KeyError, TokenError};
+use super::introspection::{IntrospectionContext, validate_introspection};
 use super::jws::{Algorithm, decode_segment, parse_header, split_compact, verify_signature};
 use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
+use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
+use super::revocation::{RevocationError, RevocationList};
 use super::{Principal, TokenKind};
 use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
@@ -29,6 +33,9 @@ use crate::reason::Reason;
 /// A hook run on every freshly verified principal (before any caching):
 /// the Guard fills `tags` and `rejected_scopes` with it.
 pub type GrantsHook = Arc<dyn Fn(&mut Principal) + Send + Sync>;
+
+/// Opaque tokens held by default when `auth.opaque_tokens` is on.
+pub const DEFAULT_OPAQUE_CAPACITY: usize = 100_000;
 
 /// The default time between two JWKS refresh hints for one issuer.
 pub const DEFAULT_REFRESH_COOLDOWN: Duration = Duration::from_secs(60);
@@ -53,9 +60,16 @@ struct Inner {
     refresh_cooldown_nanos: u64,
     generation: AtomicU64,
     required: bool,
-    cache_entries: usize,
-    revocation_entries: usize,
-    opaque_tokens: bool,
+    /// This server's resource URI: the audience opaque tokens must name.
+    resource: String,
+    cache: TokenCache,
+    revocations: RevocationList,
+    /// Present when `auth.opaque_tokens` is on.
+    opaque: Option<OpaqueStore>,
+    /// Bumped by every key rotation and revocation, before the cache is
+    /// scanned: a validation that began under an older epoch does not cache
+    /// its result (see [`TokenCache::insert_if`]).
+    epoch: AtomicU64,
 }
 
 /// A key that is part of the configuration rather than of the JWK Set, so
@@ -251,6 +265,8 @@ pub struct TokenValidatorBuilder {
     clock: Arc<dyn Clock>,
     grants: Option<GrantsHook>,
     refresh_cooldown: Duration,
+    cache_max_ttl_secs: u64,
+    opaque_capacity: usize,
 }
 
 impl fmt::Debug for TokenValidatorBuilder {
@@ -328,6 +344,21 @@ impl TokenValidatorBuilder {
         self
     }
 
+    /// The longest a verified token stays cached, even if its `exp` is later
+    /// (default 300 s): bounds how long a revocation the host makes elsewhere
+    /// can go unnoticed.
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl_secs = ttl.as_secs();
+        self
+    }
+
+    /// How many opaque tokens the store holds when `opaque_tokens` is on
+    /// (default 100,000); an insert beyond it is an error, never a silent drop.
+    pub fn opaque_capacity(mut self, capacity: usize) -> Self {
+        self.opaque_capacity = capacity;
+        self
+    }
+
     /// Checks every setting and parses every key.
     pub fn build(self) -> Result<TokenValidator, ConfigError> {
         if let Some(e) = self.errors.into_iter().next() {
@@ -390,9 +421,16 @@ impl TokenValidatorBuilder {
                     .unwrap_or(u64::MAX),
                 generation: AtomicU64::new(0),
                 required: c.required,
-                cache_entries: c.cache_entries,
-                revocation_entries: c.revocation_entries,
-                opaque_tokens: c.opaque_tokens,
+                resource: self.resource,
+                cache: TokenCache::new(c.cache_entries, self.cache_max_ttl_secs),
+                revocations: RevocationList::with_leeway(
+                    c.revocation_entries,
+                    i64::try_from(c.leeway_seconds).unwrap_or(i64::MAX),
+                ),
+                opaque: c
+                    .opaque_tokens
+                    .then(|| OpaqueStore::new(self.opaque_capacity)),
+                epoch: AtomicU64::new(0),
             }),
         })
     }
@@ -544,6 +582,8 @@ impl TokenValidator {
             clock: Arc::new(SystemClock),
             grants: None,
             refresh_cooldown: DEFAULT_REFRESH_COOLDOWN,
+            cache_max_ttl_secs: DEFAULT_MAX_TTL_SECS,
+            opaque_capacity: DEFAULT_OPAQUE_CAPACITY,
         }
     }
 
@@ -564,10 +604,155 @@ impl TokenValidator {
         b.build()
     }
 
-    /// Validates a bare token: today the full check of [`verify_jwt`](Self::verify_jwt),
-    /// shared as an `Arc` (the verified-token cache wraps this call).
+    /// Validates a bare token (no `Bearer ` prefix): the verified-token
+    /// cache first, then the opaque store (when `opaque_tokens` is on and the
+    /// token has no dot) or the full JWT check, then the revocation list.
     pub fn validate(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
-        self.verify_jwt(token).map(Arc::new)
+        self.validate_traced(token).0
+    }
+
+    /// As [`validate`](Self::validate), also saying whether the cache
+    /// answered (for the host's counters).
+    pub fn validate_traced(&self, token: &str) -> (Result<Arc<Principal>, TokenError>, bool) {
+        let s = &*self.inner;
+        if token.len() > s.max_token_bytes {
+            return (Err(too_large()), false);
+        }
+        let now = s.clock.now_secs();
+        if let Some(p) = s.cache.get(token, now) {
+            return (Ok(p), true);
+        }
+        let epoch = s.epoch.load(Ordering::Acquire);
+        let result = match &s.opaque {
+            Some(store) if is_opaque_candidate(token) => store
+                .lookup(token, now, s.leeway, &|aud| same_audience(aud, &s.resource))
+                .map_err(|(reason, description)| TokenError::new(reason, description))
+                .and_then(|p| self.finish_non_jwt(p)),
+            _ => self.verify_jwt(token),
+        };
+        let result = result.map(|p| {
+            let p = Arc::new(p);
+            s.cache.insert_if(token, Arc::clone(&p), now, || {
+                s.epoch.load(Ordering::Acquire) == epoch
+            });
+            p
+        });
+        (result, false)
+    }
+
+    /// Turns an RFC 7662 introspection response the host fetched into a
+    /// principal: `active` must be true, times are checked with the leeway,
+    /// `iss` (when present) must be a configured issuer (any, when none is
+    /// configured), `aud` (when present) must name this resource or an
+    /// issuer's audience; then `required_scopes` and the grants hook apply.
+    /// Not cached (the host decides how long to trust a response).
+    pub fn validate_introspection(&self, response_json: &str) -> Result<Principal, TokenError> {
+        let s = &*self.inner;
+        let issuer_ok =
+            |iss: &str| s.issuers.is_empty() || s.issuers.iter().any(|i| i.issuer == iss);
+        let audience_ok = |aud: &str| {
+            same_audience(aud, &s.resource)
+                || s.issuers
+                    .iter()
+                    .any(|i| audience_allowed([aud], &i.audiences))
+        };
+        let ctx = IntrospectionContext {
+            now_secs: s.clock.now_secs(),
+            leeway_secs: s.leeway,
+            issuer_ok: &issuer_ok,
+            audience_ok: &audience_ok,
+            role_claim: s.role_claim.as_deref(),
+        };
+        let principal = validate_introspection(response_json, &ctx)
+            .map_err(|e| TokenError::new(e.reason, e.description))?;
+        self.finish_non_jwt(principal)
+    }
+
+    /// Adds an opaque token to the store (when `opaque_tokens` is on). The
+    /// store keeps the token's SHA-256, never the token.
+    pub fn insert_opaque(&self, token: &str, entry: OpaqueEntry) -> Result<(), OpaqueError> {
+        let s = &*self.inner;
+        let store = s.opaque.as_ref().ok_or(OpaqueError::Disabled)?;
+        store.insert(token, entry, s.clock.now_secs())?;
+        // A re-inserted token must not keep its old cached principal.
+        self.invalidate(|cache| {
+            cache.remove(token);
+        });
+        Ok(())
+    }
+
+    /// Revokes a token the host was handed (e.g. at an RFC 7009 endpoint).
+    /// A JWT is verified first, so a forged token cannot revoke someone
+    /// else's `jti`; it is then revoked by `jti` (or, without one, as a
+    /// whole) until it would have expired anyway. An opaque token is removed
+    /// from the store. A token already expired, revoked or unknown to the
+    /// opaque store needs nothing and succeeds. Cached validations of it are
+    /// dropped at once.
+    pub fn revoke(&self, token: &str) -> Result<(), RevokeError> {
+        let s = &*self.inner;
+        if let Some(store) = &s.opaque
+            && is_opaque_candidate(token)
+        {
+            store.revoke(token);
+            self.invalidate(|cache| {
+                cache.remove(token);
+            });
+            return Ok(());
+        }
+        let principal = match self.verify_jwt(token) {
+            Ok(p) => p,
+            Err(e) if matches!(e.reason, Reason::Expired | Reason::Revoked) => return Ok(()),
+            Err(e) => return Err(RevokeError::InvalidToken(e)),
+        };
+        let now = s.clock.now_secs();
+        // verify_jwt only accepts tokens with an `exp`.
+        let exp = principal.expires_at.unwrap_or(i64::MAX);
+        match &principal.jwt_id {
+            Some(jti) => {
+                s.revocations.revoke_jti(&principal.issuer, jti, exp, now)?;
+                self.invalidate(|cache| {
+                    cache.invalidate_jti(&principal.issuer, jti);
+                    cache.remove(token);
+                });
+            }
+            None => {
+                s.revocations.revoke_token(token, Some(exp), now)?;
+                self.invalidate(|cache| {
+                    cache.remove(token);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes a JWT by issuer and `jti` without the token itself (a host
+    /// that keeps its own records), until `expires_at` (plus leeway).
+    pub fn revoke_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<(), RevokeError> {
+        let s = &*self.inner;
+        s.revocations
+            .revoke_jti(issuer, jti, expires_at, s.clock.now_secs())?;
+        self.invalidate(|cache| {
+            cache.invalidate_jti(issuer, jti);
+        });
+        Ok(())
+    }
+
+    /// Bumps the epoch, then lets `f` drop cache entries (the order the
+    /// cache's `insert_if` relies on).
+    fn invalidate(&self, f: impl FnOnce(&TokenCache)) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        f(&self.inner.cache);
+    }
+
+    /// The checks every token kind shares after its own: required scopes,
+    /// then the grants hook.
+    fn finish_non_jwt(&self, mut principal: Principal) -> Result<Principal, TokenError> {
+        let s = &*self.inner;
+        check_required_scopes(&s.required_scopes, &principal.scopes)?;
+        if let Some(hook) = &s.grants {
+            hook(&mut principal);
+        }
+        Ok(principal)
     }
 
     /// The full, uncached check of a JWT (see the [module doc](super) for
@@ -575,10 +760,7 @@ impl TokenValidator {
     pub fn verify_jwt(&self, token: &str) -> Result<Principal, TokenError> {
         let s = &*self.inner;
         if token.len() > s.max_token_bytes {
-            return Err(TokenError::new(
-                Reason::TooLarge,
-                "the access token is longer than the configured maximum",
-            ));
+            return Err(too_large());
         }
         let parts = split_compact(token)?;
         // Stack buffers sized for ordinary tokens (zeroing them is part of the
@@ -701,23 +883,16 @@ impl TokenValidator {
             }
             (None, None) => Vec::new(),
         };
-        let missing: Vec<&str> = s
-            .required_scopes
-            .iter()
-            .filter(|r| !scopes.iter().any(|have| have == *r))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(TokenError {
-                reason: Reason::InsufficientScope,
-                description: Cow::Owned(format!(
-                    "The access token lacks required scopes: {}",
-                    missing.join(" ")
-                )),
-                refresh_jwks: None,
-                scope: Some(s.required_scopes.join(" ")),
-            });
+        // Revocation is checked once the token is known to be genuine and
+        // current: a revoked token is `revoked`, whatever it asks for.
+        let revoked = claims.jti.as_ref().is_some_and(|jti| {
+            s.revocations
+                .is_jti_revoked(&issuer.issuer, jti.as_str(), now)
+        }) || s.revocations.is_token_revoked(token, now);
+        if revoked {
+            return Err(TokenError::from_reason(Reason::Revoked));
         }
+        check_required_scopes(&s.required_scopes, &scopes)?;
         let owned = |v: &Option<super::members::Str<'_>>| v.as_ref().map(|s| s.as_str().to_owned());
         let mut principal = Principal {
             kind: TokenKind::Jwt,
@@ -773,6 +948,9 @@ impl TokenValidator {
         *state.keys.write() = keys;
         state.generation.fetch_add(1, Ordering::AcqRel);
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        self.invalidate(|cache| {
+            cache.invalidate_issuer(issuer);
+        });
         Ok(())
     }
 
@@ -835,17 +1013,17 @@ impl TokenValidator {
 
     /// `auth.cache_entries` (for the verified-token cache).
     pub fn cache_entries(&self) -> usize {
-        self.inner.cache_entries
+        self.inner.cache.capacity()
     }
 
     /// `auth.revocation_entries` (for the revocation list).
     pub fn revocation_entries(&self) -> usize {
-        self.inner.revocation_entries
+        self.inner.revocations.capacity()
     }
 
     /// `auth.opaque_tokens`.
     pub fn opaque_tokens(&self) -> bool {
-        self.inner.opaque_tokens
+        self.inner.opaque.is_some()
     }
 
     /// `auth.max_token_bytes`.
@@ -857,6 +1035,46 @@ impl TokenValidator {
     pub fn refresh_cooldown(&self) -> Duration {
         Duration::from_nanos(self.inner.refresh_cooldown_nanos)
     }
+}
+
+fn too_large() -> TokenError {
+    TokenError::new(
+        Reason::TooLarge,
+        "the access token is longer than the configured maximum",
+    )
+}
+
+/// `auth.required_scopes`, compared exactly.
+fn check_required_scopes(required: &[String], scopes: &[String]) -> Result<(), TokenError> {
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|r| !scopes.iter().any(|have| have == *r))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(TokenError {
+        reason: Reason::InsufficientScope,
+        description: Cow::Owned(format!(
+            "The access token lacks required scopes: {}",
+            missing.join(" ")
+        )),
+        refresh_jwks: None,
+        scope: Some(required.join(" ")),
+    })
+}
+
+/// A revocation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RevokeError {
+    /// The token is not one this validator accepts (forged, malformed, for
+    /// another resource…), so it names nothing to revoke.
+    #[error("cannot revoke: {0}")]
+    InvalidToken(TokenError),
+    /// The revocation list is full of live revocations.
+    #[error(transparent)]
+    Full(#[from] RevocationError),
 }
 
 fn split_spaces(s: &str) -> Vec<String> {
