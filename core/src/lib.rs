@@ -18,6 +18,7 @@
 pub mod clock;
 pub mod error;
 pub mod json;
+pub mod ratelimit;
 pub mod reason;
 pub mod token;
 
