@@ -42,8 +42,11 @@ use super::quota::{Limit, Standing, State};
 pub const SAMPLE: usize = 8;
 /// Stale keys examined (and dropped when fresh) per insertion.
 const SWEEP: usize = 2;
-/// Shards per table at most (fewer when `max_keys` is smaller).
+/// Shards per table at most.
 const SHARDS: usize = 32;
+/// Keys per shard at least (small tables get fewer shards, so that a full
+/// shard has a real choice of keys to forget).
+const MIN_SHARD_KEYS: usize = 256;
 
 /// One key of one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,8 +143,8 @@ struct Table {
 impl Table {
     fn new(limit: Limit, max_keys: usize) -> Self {
         let max_keys = max_keys.max(1);
-        // A power of two not above max_keys, so every shard holds one key or more.
-        let n = SHARDS.min(1 << max_keys.ilog2());
+        // A power of two, so the shard index is the hash's top bits.
+        let n = SHARDS.min(1 << (max_keys / MIN_SHARD_KEYS).max(1).ilog2());
         let shards = (0..n)
             .map(|i| {
                 let cap = max_keys / n + usize::from(i < max_keys % n);
