@@ -1,1 +1,219 @@
-fn main() {}
+//! Rate limiting: mcpguard's keyed limiter against governor's keyed limiter
+//! (DashMap store) on the same keys, in the same run.
+//!
+//! - `hot_key`: one key checked over and over (never denied);
+//! - `keys_100k`: round-robin over 100,000 pre-warmed keys;
+//! - `threads`: aggregate time per check with 1 and 2 threads on distinct keys
+//!   (criterion's time is wall time / (checks per thread x threads), so the
+//!   1-thread / 2-thread time ratio is the throughput speed-up);
+//! - before criterion runs, bytes per tracked key, measured with a counting
+//!   global allocator around filling a limiter with 100,000 keys.
+//!
+//! Both limiters read their default clocks (mcpguard: `SystemClock`;
+//! governor: quanta), as a user would get them.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group};
+use governor::{Quota as GQuota, RateLimiter};
+use mcpguard::SystemClock;
+use mcpguard::ratelimit::{Algorithm, Limiter, Quota};
+
+/// Counts live heap bytes so the memory report is a measurement, not an estimate.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: defers every call to the system allocator unchanged and only
+// counts the sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: ptr came from System.alloc with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const KEYS: usize = 100_000;
+
+fn keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-client-{i:08}")).collect()
+}
+
+fn ours(algorithm: Algorithm, max_keys: usize) -> Limiter {
+    // Large enough never to deny in the benches: the allowed path is measured.
+    let quota = Quota::new(algorithm, u32::MAX as u64, 1.0, None).unwrap_or_else(|e| panic!("{e}"));
+    Limiter::new(algorithm, quota, max_keys, Arc::new(SystemClock))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+type Governor = RateLimiter<
+    String,
+    governor::state::keyed::DashMapStateStore<String>,
+    governor::clock::DefaultClock,
+    governor::middleware::NoOpMiddleware<
+        <governor::clock::DefaultClock as governor::clock::Clock>::Instant,
+    >,
+>;
+
+fn theirs() -> Governor {
+    RateLimiter::dashmap(GQuota::per_second(NonZeroU32::MAX))
+}
+
+fn memory_report() {
+    let ks = keys("mem", KEYS);
+    for algorithm in [Algorithm::FixedWindow, Algorithm::TokenBucket] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let l = ours(algorithm, KEYS);
+        for k in &ks {
+            black_box(l.check(k, 1));
+        }
+        let bytes = LIVE.load(Ordering::Relaxed) - before;
+        println!(
+            "memory: mcpguard {algorithm:?}: {} keys tracked, {bytes} bytes, {:.1} bytes/key",
+            l.tracked_keys(),
+            bytes as f64 / l.tracked_keys() as f64
+        );
+    }
+    let before = LIVE.load(Ordering::Relaxed);
+    let g = theirs();
+    for k in &ks {
+        let _ = black_box(g.check_key(k));
+    }
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    println!(
+        "memory: governor dashmap: {} keys, {bytes} bytes, {:.1} bytes/key (incl. the key Strings it owns)",
+        g.len(),
+        bytes as f64 / g.len() as f64
+    );
+}
+
+fn single(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ratelimit/hot_key");
+    let gov = theirs();
+    let hot = "hot-client".to_string();
+    g.bench_function("governor_keyed", |b| {
+        b.iter(|| black_box(gov.check_key(black_box(&hot)).is_ok()))
+    });
+    for algorithm in [
+        Algorithm::TokenBucket,
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+    ] {
+        let l = ours(algorithm, KEYS);
+        g.bench_function(format!("mcpguard_{algorithm:?}"), |b| {
+            b.iter(|| black_box(l.check(black_box(&hot), 1)).remaining)
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("ratelimit/keys_100k");
+    let ks = keys("many", KEYS);
+    let gov = theirs();
+    for k in &ks {
+        let _ = gov.check_key(k);
+    }
+    let mut i = 0;
+    g.bench_function("governor_keyed", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(gov.check_key(&ks[i]).is_ok())
+        })
+    });
+    for algorithm in [Algorithm::TokenBucket, Algorithm::FixedWindow] {
+        let l = ours(algorithm, KEYS);
+        for k in &ks {
+            l.check(k, 1);
+        }
+        let mut i = 0;
+        g.bench_function(format!("mcpguard_{algorithm:?}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % KEYS;
+                black_box(l.check(&ks[i], 1)).remaining
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Wall time of `threads` threads each doing `iters` checks on its own keys,
+/// divided by the thread count: aggregate time per check.
+fn parallel(
+    threads: usize,
+    iters: u64,
+    check: &(dyn Fn(&String) + Sync),
+    ks: &[Vec<String>],
+) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for mine in ks.iter().take(threads) {
+            s.spawn(move || {
+                for i in 0..iters as usize {
+                    check(&mine[i % mine.len()]);
+                }
+            });
+        }
+    });
+    start.elapsed() / threads as u32
+}
+
+fn threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ratelimit/threads");
+    let ks: Vec<Vec<String>> = (0..2).map(|t| keys(&format!("t{t}"), 10_000)).collect();
+    let l = ours(Algorithm::TokenBucket, KEYS);
+    let gov = theirs();
+    for n in [1, 2] {
+        g.bench_function(format!("mcpguard_TokenBucket/{n}"), |b| {
+            b.iter_custom(|iters| parallel(n, iters, &|k| drop(black_box(l.check(k, 1))), &ks))
+        });
+        g.bench_function(format!("governor_keyed/{n}"), |b| {
+            b.iter_custom(|iters| {
+                parallel(
+                    n,
+                    iters,
+                    &|k| {
+                        let _ = black_box(gov.check_key(k));
+                    },
+                    &ks,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = single, threads
+}
+
+fn main() {
+    memory_report();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

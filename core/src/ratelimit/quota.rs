@@ -280,7 +280,7 @@ impl Limit {
     /// Ticks as whole nanoseconds, rounded up.
     pub(crate) fn nanos_ceil(&self, ticks: u128) -> u64 {
         let per = u128::from(self.ticks_per_nano());
-        let n = ticks / per + u128::from(ticks % per != 0);
+        let n = ticks.div_ceil(per);
         u64::try_from(n).unwrap_or(u64::MAX)
     }
 
