@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use governor::{Quota as GQuota, RateLimiter};
-use mcpguard::SystemClock;
 use mcpguard::ratelimit::{Algorithm, Limiter, Quota};
+use mcpguard::{Clock, ManualClock, SystemClock};
 
 /// Counts live heap bytes so the memory report is a measurement, not an estimate.
 struct Counting;
@@ -56,16 +56,27 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 const KEYS: usize = 100_000;
+/// Never denies in the benches (a billion per second, burst a billion): the
+/// allowed path is measured.
+const FAST: u64 = 1_000_000_000;
 
 fn keys(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-client-{i:08}")).collect()
 }
 
+fn ours_with(
+    algorithm: Algorithm,
+    limit: u64,
+    window: f64,
+    max_keys: usize,
+    clock: Arc<dyn Clock>,
+) -> Limiter {
+    let quota = Quota::new(algorithm, limit, window, None).unwrap_or_else(|e| panic!("{e}"));
+    Limiter::new(algorithm, quota, max_keys, clock).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn ours(algorithm: Algorithm, max_keys: usize) -> Limiter {
-    // Large enough never to deny in the benches: the allowed path is measured.
-    let quota = Quota::new(algorithm, u32::MAX as u64, 1.0, None).unwrap_or_else(|e| panic!("{e}"));
-    Limiter::new(algorithm, quota, max_keys, Arc::new(SystemClock))
-        .unwrap_or_else(|e| panic!("{e}"))
+    ours_with(algorithm, FAST, 1.0, max_keys, Arc::new(SystemClock))
 }
 
 type Governor = RateLimiter<
@@ -77,27 +88,42 @@ type Governor = RateLimiter<
     >,
 >;
 
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
 fn theirs() -> Governor {
-    RateLimiter::dashmap(GQuota::per_second(NonZeroU32::MAX))
+    RateLimiter::dashmap(GQuota::per_second(nz(FAST as u32)))
 }
 
 fn memory_report() {
     let ks = keys("mem", KEYS);
-    for algorithm in [Algorithm::FixedWindow, Algorithm::TokenBucket] {
-        let before = LIVE.load(Ordering::Relaxed);
-        let l = ours(algorithm, KEYS);
-        for k in &ks {
-            black_box(l.check(k, 1));
+    // 1MCP's default quota; max_keys = the key count, then twice it (no eviction).
+    for max_keys in [KEYS, 2 * KEYS] {
+        for algorithm in [
+            Algorithm::FixedWindow,
+            Algorithm::SlidingWindow,
+            Algorithm::TokenBucket,
+        ] {
+            let before = LIVE.load(Ordering::Relaxed);
+            let l = ours_with(algorithm, 100, 900.0, max_keys, Arc::new(SystemClock));
+            for k in &ks {
+                black_box(l.check(k, 1));
+            }
+            let bytes = LIVE.load(Ordering::Relaxed) - before;
+            println!(
+                "memory: mcpguard {algorithm:?} max_keys={max_keys}: {} keys tracked, {bytes} bytes, {:.1} bytes/key",
+                l.tracked_keys(),
+                bytes as f64 / l.tracked_keys() as f64
+            );
         }
-        let bytes = LIVE.load(Ordering::Relaxed) - before;
-        println!(
-            "memory: mcpguard {algorithm:?}: {} keys tracked, {bytes} bytes, {:.1} bytes/key",
-            l.tracked_keys(),
-            bytes as f64 / l.tracked_keys() as f64
-        );
     }
     let before = LIVE.load(Ordering::Relaxed);
-    let g = theirs();
+    let g: Governor = RateLimiter::dashmap(
+        GQuota::with_period(Duration::from_secs(9))
+            .unwrap_or_else(|| panic!())
+            .allow_burst(nz(100)),
+    );
     for k in &ks {
         let _ = black_box(g.check_key(k));
     }
@@ -110,9 +136,10 @@ fn memory_report() {
 }
 
 fn single(c: &mut Criterion) {
+    let hot = "hot-client".to_string();
+
     let mut g = c.benchmark_group("ratelimit/hot_key");
     let gov = theirs();
-    let hot = "hot-client".to_string();
     g.bench_function("governor_keyed", |b| {
         b.iter(|| black_box(gov.check_key(black_box(&hot)).is_ok()))
     });
@@ -128,6 +155,48 @@ fn single(c: &mut Criterion) {
     }
     g.finish();
 
+    // The engines alone: both on a clock that is one atomic read.
+    let mut g = c.benchmark_group("ratelimit/hot_key_manual_clock");
+    let gov = RateLimiter::dashmap_with_clock(
+        GQuota::per_second(nz(FAST as u32)),
+        governor::clock::FakeRelativeClock::default(),
+    );
+    g.bench_function("governor_keyed", |b| {
+        b.iter(|| black_box(gov.check_key(black_box(&hot)).is_ok()))
+    });
+    for algorithm in [Algorithm::TokenBucket, Algorithm::FixedWindow] {
+        let l = ours_with(
+            algorithm,
+            FAST,
+            1.0,
+            KEYS,
+            Arc::new(ManualClock::new(1_767_225_600)),
+        );
+        g.bench_function(format!("mcpguard_{algorithm:?}"), |b| {
+            b.iter(|| black_box(l.check(black_box(&hot), 1)).remaining)
+        });
+    }
+    g.finish();
+
+    // A throttled hot key (1MCP's 100 per 15 minutes): the denied path.
+    let mut g = c.benchmark_group("ratelimit/hot_key_denied");
+    let gov: Governor = RateLimiter::dashmap(
+        GQuota::with_period(Duration::from_secs(9))
+            .unwrap_or_else(|| panic!())
+            .allow_burst(nz(100)),
+    );
+    g.bench_function("governor_keyed", |b| {
+        b.iter(|| black_box(gov.check_key(black_box(&hot)).is_ok()))
+    });
+    for algorithm in [Algorithm::TokenBucket, Algorithm::FixedWindow] {
+        let l = ours_with(algorithm, 100, 900.0, KEYS, Arc::new(SystemClock));
+        g.bench_function(format!("mcpguard_{algorithm:?}"), |b| {
+            b.iter(|| black_box(l.check(black_box(&hot), 1)).retry_after)
+        });
+    }
+    g.finish();
+
+    // One of 100,000 tracked keys, round robin (max_keys leaves room for all).
     let mut g = c.benchmark_group("ratelimit/keys_100k");
     let ks = keys("many", KEYS);
     let gov = theirs();
@@ -142,7 +211,7 @@ fn single(c: &mut Criterion) {
         })
     });
     for algorithm in [Algorithm::TokenBucket, Algorithm::FixedWindow] {
-        let l = ours(algorithm, KEYS);
+        let l = ours(algorithm, 2 * KEYS);
         for k in &ks {
             l.check(k, 1);
         }

@@ -4,6 +4,7 @@
 //! Decides which of several limits a decision reports; leaves the choice of
 //! limits (roles, rules) to the policy.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_128_with_secret;
@@ -36,7 +37,7 @@ pub struct RateDecision {
     /// this key is new (see the module doc of `store`).
     pub table_full: bool,
     /// The reported limit: `"default"`, a role's name or a rule's name.
-    pub policy: Arc<str>,
+    pub policy: Cow<'static, str>,
     /// The reported limit's window in seconds.
     pub window_seconds: f64,
 }
@@ -44,7 +45,7 @@ pub struct RateDecision {
 /// A limit with the name decisions report.
 #[derive(Debug, Clone)]
 pub(crate) struct Named {
-    pub name: Arc<str>,
+    pub name: Cow<'static, str>,
     pub limit: Limit,
 }
 
@@ -209,7 +210,7 @@ impl Engine {
                 n.limit.capacity(),
                 n.limit.quota().window_seconds(),
             ),
-            None => (Arc::from("default"), 0, 0.0),
+            None => (Cow::Borrowed("default"), 0, 0.0),
         };
         let wait = wait_nanos.max(1) as f64 / crate::clock::NANOS_PER_SEC as f64;
         RateDecision {

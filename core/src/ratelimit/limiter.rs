@@ -4,6 +4,7 @@
 //! Decides, per string key, whether a request of some cost passes one
 //! quota; leaves which key to use to the host.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::decision::{Engine, Named, RateDecision};
@@ -43,7 +44,7 @@ impl Limiter {
             return Err(QuotaError::BurstNeedsTokenBucket);
         }
         let named = Named {
-            name: Arc::from("default"),
+            name: Cow::Borrowed("default"),
             limit: Limit::new(algorithm, quota),
         };
         Ok(Self {

@@ -7,6 +7,7 @@
 //! Leaves choosing the key (client id, subject, request key; issuer
 //! namespacing) and rejecting a cost below 1 to the Guard.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ impl RatePolicy {
         cfg.validate().map_err(at)?;
         let (algorithm, quota) = cfg.default_quota().map_err(at)?;
         let mut limits = vec![Named {
-            name: Arc::from("default"),
+            name: Cow::Borrowed("default"),
             limit: Limit::new(algorithm, quota),
         }];
         let mut roles = HashMap::new();
@@ -75,7 +76,7 @@ impl RatePolicy {
             }
             roles.insert(name.clone(), limits.len());
             limits.push(Named {
-                name: Arc::from(name.as_str()),
+                name: Cow::Owned(name.clone()),
                 limit: Limit::new(a, q),
             });
         }
@@ -89,7 +90,7 @@ impl RatePolicy {
                 index: limits.len(),
             });
             limits.push(Named {
-                name: Arc::from(name.as_str()),
+                name: Cow::Owned(name.clone()),
                 limit: Limit::new(a, q),
             });
         }
@@ -132,7 +133,7 @@ impl RatePolicy {
                 retry_after: None,
                 never: false,
                 table_full: false,
-                policy: Arc::from("disabled"),
+                policy: Cow::Borrowed("disabled"),
                 window_seconds: 0.0,
             };
         }

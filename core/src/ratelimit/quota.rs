@@ -271,10 +271,16 @@ impl Limit {
 
     /// Ticks as (fractional) seconds, exact for whole nanoseconds.
     pub(crate) fn seconds(&self, ticks: u128) -> f64 {
-        let per = u128::from(self.ticks_per_nano());
-        let nanos = ticks / per;
-        let frac = ticks % per;
-        nanos as f64 / NANOS_PER_SEC as f64 + frac as f64 / (per as f64 * NANOS_PER_SEC as f64)
+        const NS: f64 = NANOS_PER_SEC as f64;
+        let per = self.ticks_per_nano();
+        match u64::try_from(ticks) {
+            Ok(t) if per == 1 => t as f64 / NS,
+            Ok(t) => (t / per) as f64 / NS + (t % per) as f64 / (per as f64 * NS),
+            Err(_) => {
+                let per = u128::from(per);
+                (ticks / per) as f64 / NS + (ticks % per) as f64 / (per as f64 * NS)
+            }
+        }
     }
 
     /// Ticks as whole nanoseconds, rounded up.
@@ -393,17 +399,17 @@ impl Limit {
                 0
             }
         };
-        let remaining_now = u64::try_from(full.saturating_sub(used) / wl).unwrap_or(0);
+        let remaining_now = || count(div(full.saturating_sub(used), wl));
         if u128::from(cost) > limit {
-            return denied_never(remaining_now, reset_of(prev, cur));
+            return denied_never(remaining_now(), reset_of(prev, cur));
         }
         let cost = u128::from(cost);
         if used + cost * wl <= full {
             if !consume {
-                return allowed_peek(remaining_now, reset_of(prev, cur));
+                return allowed_peek(remaining_now(), reset_of(prev, cur));
             }
             let cur = cur + cost;
-            let remaining = u64::try_from((full - used - cost * wl) / wl).unwrap_or(0);
+            let remaining = count(div(full - used - cost * wl, wl));
             // cur <= limit <= u32::MAX, prev <= u32::MAX.
             let packed = ((prev as u64) << 32) | cur as u64;
             return Verdict {
@@ -422,17 +428,17 @@ impl Limit {
         let wait = if cur + cost <= limit {
             // Still in this window: the previous window's weight must shrink
             // until prev * (w - e') <= (limit - cur - cost) * w.
-            let fit = (limit - cur - cost) * wl / prev.max(1);
+            let fit = div((limit - cur - cost) * wl, prev.max(1));
             (wl - fit).saturating_sub(u128::from(into))
         } else {
             // Next window: the current count becomes the previous one.
-            let fit = (limit - cost) * wl / cur.max(1);
+            let fit = div((limit - cost) * wl, cur.max(1));
             left + (wl - fit)
         };
         Verdict {
             allowed: false,
             never: false,
-            remaining: remaining_now,
+            remaining: remaining_now(),
             reset: reset_of(prev, cur),
             retry: Some(wait.max(1)),
             next: None,
@@ -455,16 +461,16 @@ impl Limit {
         let now_t = u128::from(now) * u128::from(limit);
         let tat = state.map_or(now_t, |s| s.tat()).max(now_t);
         let used = tat - now_t;
-        let remaining_now = u64::try_from(tau.saturating_sub(used) / t).unwrap_or(0);
+        let remaining_now = || count(div(tau.saturating_sub(used), t));
         let after = used + u128::from(cost) * t;
         if after <= tau {
             if !consume {
-                return allowed_peek(remaining_now, used);
+                return allowed_peek(remaining_now(), used);
             }
             Verdict {
                 allowed: true,
                 never: false,
-                remaining: u64::try_from((tau - after) / t).unwrap_or(0),
+                remaining: count(div(tau - after, t)),
                 reset: after,
                 retry: None,
                 next: Some(State::from_tat(now_t + after)),
@@ -473,13 +479,29 @@ impl Limit {
             Verdict {
                 allowed: false,
                 never: false,
-                remaining: remaining_now,
+                remaining: remaining_now(),
                 reset: used,
                 retry: Some((after - tau).max(1)),
                 next: None,
             }
         }
     }
+}
+
+/// `a / b` (b > 0) with the fast 64-bit division whenever both fit, which
+/// is nearly always: only absolute times need 128 bits, differences do not.
+#[inline]
+fn div(a: u128, b: u128) -> u128 {
+    match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) if b != 0 => u128::from(a / b),
+        _ => a / b.max(1),
+    }
+}
+
+/// A count that fits 64 bits by construction (it is at most the limit).
+#[inline]
+fn count(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 fn denied_never(remaining: u64, reset: u128) -> Verdict {

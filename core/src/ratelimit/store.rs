@@ -278,33 +278,31 @@ impl MemoryStore {
             .get(key.limit)
             .ok_or(StoreError::UnknownLimit(key.limit))?;
         let mut shard = table.shard(key.hash).0.lock();
-        let stored = shard.map.get(&key.hash).copied();
-        let mut states = [stored.filter(|s| *s != State::FRESH)];
+        // A tracked key: one lookup, updated in place.
+        if let Some(slot) = shard.map.get_mut(&key.hash) {
+            let mut states = [Some(*slot).filter(|s| *s != State::FRESH)];
+            if !decide(&mut states) {
+                return Ok(false);
+            }
+            *slot = states[0].unwrap_or(State::FRESH);
+            return Ok(true);
+        }
+        let mut states = [None];
         if !decide(&mut states) {
             return Ok(false);
         }
-        match (states[0], stored.is_some()) {
-            (Some(s), true) => {
-                shard.map.insert(key.hash, s);
-            }
-            (Some(s), false) => {
-                shard.sweep(&table.limit, now);
-                if shard.map.len() >= shard.cap {
-                    shard
-                        .make_room(&table.limit, now)
-                        .map_err(|wait| StoreError::Full {
-                            limit: key.limit,
-                            wait_nanos: wait,
-                        })?;
-                }
-                shard.map.insert(key.hash, s);
-                shard.queue.push_back(key.hash);
-            }
-            (None, true) => {
-                shard.map.insert(key.hash, State::FRESH);
-            }
-            (None, false) => {}
+        let Some(s) = states[0] else { return Ok(true) };
+        shard.sweep(&table.limit, now);
+        if shard.map.len() >= shard.cap {
+            shard
+                .make_room(&table.limit, now)
+                .map_err(|wait| StoreError::Full {
+                    limit: key.limit,
+                    wait_nanos: wait,
+                })?;
         }
+        shard.map.insert(key.hash, s);
+        shard.queue.push_back(key.hash);
         Ok(true)
     }
 }
