@@ -50,14 +50,17 @@ pub(crate) struct Named {
 }
 
 /// Limits over one store, keyed by a secret hash.
-pub(crate) struct Engine {
+///
+/// Generic over the store so the in-process one is called statically (and
+/// inlined); a shared backend is another `S`.
+pub(crate) struct Engine<S: RateStore = MemoryStore> {
     pub limits: Vec<Named>,
-    store: Arc<dyn RateStore>,
+    store: S,
     secret: [u8; SECRET_BYTES],
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Engine {
+impl<S: RateStore> std::fmt::Debug for Engine<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("limits", &self.limits)
@@ -67,7 +70,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-impl Engine {
+impl Engine<MemoryStore> {
     pub fn new(
         limits: Vec<Named>,
         max_keys: usize,
@@ -82,13 +85,16 @@ impl Engine {
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| QuotaError::Random)?;
         let plain: Vec<Limit> = limits.iter().map(|n| n.limit).collect();
         Ok(Self {
-            store: Arc::new(MemoryStore::new(&plain, max_keys)),
+            store: MemoryStore::new(&plain, max_keys),
             limits,
             secret,
             clock,
         })
     }
+}
 
+impl<S: RateStore> Engine<S> {
+    #[inline]
     pub fn hash(&self, key: &str) -> u128 {
         xxh3_128_with_secret(key.as_bytes(), &self.secret)
     }
@@ -110,29 +116,39 @@ impl Engine {
     pub fn decide(&self, indices: &[usize], key: &str, cost: u64) -> RateDecision {
         let hash = self.hash(key);
         let now = self.clock.now_nanos();
+        match indices {
+            [i] => self.decide_one(*i, hash, now, cost),
+            _ => self.decide_many(indices, hash, now, cost),
+        }
+    }
+
+    /// One limit: the common case, without the bookkeeping of several.
+    fn decide_one(&self, index: usize, hash: u128, now: u64, cost: u64) -> RateDecision {
+        let Some(named) = self.limits.get(index) else {
+            return self.full(index, 1);
+        };
         let consume = cost > 0;
-        let mut one_key = [StoreKey { limit: 0, hash }];
-        let many_keys: Vec<StoreKey>;
-        let keys: &[StoreKey] = if let [i] = indices {
-            one_key[0].limit = *i;
-            &one_key
-        } else {
-            many_keys = indices
-                .iter()
-                .map(|&limit| StoreKey { limit, hash })
-                .collect();
-            &many_keys
-        };
-        let mut one_verdict = [None::<Verdict>; 1];
-        let mut many_verdicts: Vec<Option<Verdict>>;
-        let verdicts: &mut [Option<Verdict>] = if indices.len() == 1 {
-            &mut one_verdict
-        } else {
-            many_verdicts = vec![None; indices.len()];
-            &mut many_verdicts
-        };
+        let key = StoreKey { limit: index, hash };
+        let result = self.store.update_one(key, now, |state| {
+            let v = named.limit.evaluate(state, now, cost, consume);
+            (v.allowed && consume, v.next, v)
+        });
+        match result {
+            Ok(v) => Self::decision(named, v.allowed, &v),
+            Err(StoreError::Full { limit, wait_nanos }) => self.full(limit, wait_nanos),
+            Err(_) => self.full(index, 1),
+        }
+    }
+
+    fn decide_many(&self, indices: &[usize], hash: u128, now: u64, cost: u64) -> RateDecision {
+        let consume = cost > 0;
+        let keys: Vec<StoreKey> = indices
+            .iter()
+            .map(|&limit| StoreKey { limit, hash })
+            .collect();
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; indices.len()];
         let limits = &self.limits;
-        let result = self.store.update(keys, now, &mut |states| {
+        let result = self.store.update(&keys, now, &mut |states| {
             let mut all = true;
             for (j, &i) in indices.iter().enumerate() {
                 let v = match limits.get(i) {
@@ -151,10 +167,24 @@ impl Engine {
             true
         });
         match result {
-            Ok(_) => self.report(indices, verdicts),
+            Ok(_) => self.report(indices, &verdicts),
             Err(StoreError::Full { limit, wait_nanos }) => self.full(limit, wait_nanos),
             // Unreachable with our own indices; refuse rather than guess.
             Err(_) => self.full(indices.first().copied().unwrap_or(0), 1),
+        }
+    }
+
+    fn decision(named: &Named, allowed: bool, v: &Verdict) -> RateDecision {
+        RateDecision {
+            allowed,
+            limit: named.limit.capacity(),
+            remaining: v.remaining,
+            reset: named.limit.seconds(v.reset),
+            retry_after: v.retry.map(|t| named.limit.seconds(t)),
+            never: v.never,
+            table_full: false,
+            policy: named.name.clone(),
+            window_seconds: named.limit.quota().window_seconds(),
         }
     }
 
@@ -180,17 +210,7 @@ impl Engine {
             }
         }
         match pick.and_then(|(j, v)| Some((self.limits.get(*indices.get(j)?)?, v))) {
-            Some((named, v)) => RateDecision {
-                allowed: all,
-                limit: named.limit.capacity(),
-                remaining: v.remaining,
-                reset: named.limit.seconds(v.reset),
-                retry_after: v.retry.map(|t| named.limit.seconds(t)),
-                never: v.never,
-                table_full: false,
-                policy: named.name.clone(),
-                window_seconds: named.limit.quota().window_seconds(),
-            },
+            Some((named, v)) => Self::decision(named, all, &v),
             None => self.full(indices.first().copied().unwrap_or(0), 1),
         }
     }

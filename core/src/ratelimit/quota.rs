@@ -270,6 +270,7 @@ impl Limit {
     }
 
     /// Ticks as (fractional) seconds, exact for whole nanoseconds.
+    #[inline]
     pub(crate) fn seconds(&self, ticks: u128) -> f64 {
         const NS: f64 = NANOS_PER_SEC as f64;
         let per = self.ticks_per_nano();
@@ -294,6 +295,7 @@ impl Limit {
     /// false nothing would be stored and `remaining`/`reset` describe the
     /// state as it is (a peek); with `consume` true and an allowed request,
     /// they describe the state after it and `next` holds it.
+    #[inline]
     pub(crate) fn evaluate(
         &self,
         state: Option<State>,

@@ -92,6 +92,34 @@ pub trait RateStore: Send + Sync + fmt::Debug {
         decide: &mut dyn FnMut(&mut [Option<State>]) -> bool,
     ) -> Result<bool, StoreError>;
 
+    /// [`update`](Self::update) for a single key, which is the common case:
+    /// `decide` gets the key's state and returns whether to commit, the state
+    /// to store and its own result. Stores may override it with a path that
+    /// avoids slices and dynamic calls; the provided one delegates.
+    fn update_one<R>(
+        &self,
+        key: StoreKey,
+        now_nanos: u64,
+        decide: impl FnOnce(Option<State>) -> (bool, Option<State>, R),
+    ) -> Result<R, StoreError>
+    where
+        Self: Sized,
+    {
+        let mut decide = Some(decide);
+        let mut out = None;
+        self.update(&[key], now_nanos, &mut |states| match decide.take() {
+            Some(f) => {
+                let (commit, next, r) = f(states[0]);
+                states[0] = next;
+                out = Some(r);
+                commit
+            }
+            None => false,
+        })?;
+        // `update` calls `decide` exactly once when it returns Ok.
+        out.ok_or(StoreError::UnknownLimit(key.limit))
+    }
+
     /// Forgets a key's state (its quota is full again).
     fn clear(&self, key: StoreKey) -> Result<(), StoreError>;
 
@@ -265,48 +293,6 @@ impl ShardState {
     }
 }
 
-impl MemoryStore {
-    /// The common case, one limit, without the bookkeeping of several.
-    fn update_one(
-        &self,
-        key: StoreKey,
-        now: u64,
-        decide: &mut dyn FnMut(&mut [Option<State>]) -> bool,
-    ) -> Result<bool, StoreError> {
-        let table = self
-            .tables
-            .get(key.limit)
-            .ok_or(StoreError::UnknownLimit(key.limit))?;
-        let mut shard = table.shard(key.hash).0.lock();
-        // A tracked key: one lookup, updated in place.
-        if let Some(slot) = shard.map.get_mut(&key.hash) {
-            let mut states = [Some(*slot).filter(|s| *s != State::FRESH)];
-            if !decide(&mut states) {
-                return Ok(false);
-            }
-            *slot = states[0].unwrap_or(State::FRESH);
-            return Ok(true);
-        }
-        let mut states = [None];
-        if !decide(&mut states) {
-            return Ok(false);
-        }
-        let Some(s) = states[0] else { return Ok(true) };
-        shard.sweep(&table.limit, now);
-        if shard.map.len() >= shard.cap {
-            shard
-                .make_room(&table.limit, now)
-                .map_err(|wait| StoreError::Full {
-                    limit: key.limit,
-                    wait_nanos: wait,
-                })?;
-        }
-        shard.map.insert(key.hash, s);
-        shard.queue.push_back(key.hash);
-        Ok(true)
-    }
-}
-
 impl RateStore for MemoryStore {
     fn update(
         &self,
@@ -315,7 +301,11 @@ impl RateStore for MemoryStore {
         decide: &mut dyn FnMut(&mut [Option<State>]) -> bool,
     ) -> Result<bool, StoreError> {
         if let [key] = keys {
-            return self.update_one(*key, now_nanos, decide);
+            return self.update_one(*key, now_nanos, |state| {
+                let mut states = [state];
+                let commit = decide(&mut states);
+                (commit, states[0], commit)
+            });
         }
         // Locks are taken in ascending limit order (one shard per limit), the
         // same order for every update, so two updates never deadlock.
@@ -381,6 +371,44 @@ impl RateStore for MemoryStore {
             }
         }
         Ok(true)
+    }
+
+    #[inline]
+    fn update_one<R>(
+        &self,
+        key: StoreKey,
+        now: u64,
+        decide: impl FnOnce(Option<State>) -> (bool, Option<State>, R),
+    ) -> Result<R, StoreError> {
+        let table = self
+            .tables
+            .get(key.limit)
+            .ok_or(StoreError::UnknownLimit(key.limit))?;
+        let mut shard = table.shard(key.hash).0.lock();
+        // A tracked key: one lookup, updated in place.
+        if let Some(slot) = shard.map.get_mut(&key.hash) {
+            let (commit, next, r) = decide(Some(*slot).filter(|s| *s != State::FRESH));
+            if commit {
+                *slot = next.unwrap_or(State::FRESH);
+            }
+            return Ok(r);
+        }
+        let (commit, next, r) = decide(None);
+        let (true, Some(s)) = (commit, next) else {
+            return Ok(r);
+        };
+        shard.sweep(&table.limit, now);
+        if shard.map.len() >= shard.cap {
+            shard
+                .make_room(&table.limit, now)
+                .map_err(|wait| StoreError::Full {
+                    limit: key.limit,
+                    wait_nanos: wait,
+                })?;
+        }
+        shard.map.insert(key.hash, s);
+        shard.queue.push_back(key.hash);
+        Ok(r)
     }
 
     fn clear(&self, key: StoreKey) -> Result<(), StoreError> {
