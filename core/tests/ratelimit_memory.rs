@@ -127,3 +127,27 @@ fn peeks_and_denials_never_add_keys() {
     }
     assert_eq!(l.tracked_keys(), 0);
 }
+
+#[test]
+fn a_full_rule_table_refuses_a_new_key_without_charging_the_default() {
+    use mcpguard::error::from_value;
+    use mcpguard::ratelimit::{RateLimitConfig, RatePolicy};
+    let cfg: RateLimitConfig = from_value(&serde_json::json!({
+        "limit": 10, "window_seconds": 60, "max_keys": 1,
+        "rules": [{"name": "fs", "server": "fs", "limit": 1, "window_seconds": 60}]}))
+    .unwrap();
+    let p = RatePolicy::build(&cfg, &[], Arc::new(ManualClock::new(T0))).unwrap();
+    assert!(p.check("a", &[], Some("fs"), None, 1).allowed);
+    let d = p.check("b", &[], Some("fs"), None, 1);
+    assert!(!d.allowed && d.table_full);
+    assert_eq!((&*d.policy, d.retry_after), ("fs", Some(60.0)));
+    assert_eq!(
+        p.check_rule(None, "b", 0).unwrap().remaining,
+        10,
+        "b was not charged"
+    );
+    assert!(
+        !p.check_rule(Some("fs"), "a", 0).unwrap().allowed,
+        "a stays throttled at the rule"
+    );
+}

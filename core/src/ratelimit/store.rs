@@ -337,7 +337,9 @@ impl RateStore for MemoryStore {
         if !decide(&mut states) {
             return Ok(false);
         }
-        // Room first, for every new key, so that a refusal stores nothing.
+        // Room first, for every new key, so that a refusal stores nothing (it
+        // may already have forgotten a fresh or least-used key of another
+        // table, which only ever forgives).
         for (i, h) in held.iter_mut().enumerate() {
             let Some(h) = h else { continue };
             if states[i].is_some() && !h.present {
@@ -427,5 +429,129 @@ impl RateStore for MemoryStore {
         self.tables
             .get(limit)
             .map_or(0, |t| t.shards.iter().map(|s| s.0.lock().map.len()).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::quota::{Algorithm, Quota};
+
+    fn limit(n: u64) -> Limit {
+        let q = Quota::new(Algorithm::FixedWindow, n, 60.0, None).unwrap();
+        Limit::new(Algorithm::FixedWindow, q)
+    }
+
+    fn key(limit: usize, hash: u128) -> StoreKey {
+        StoreKey { limit, hash }
+    }
+
+    const ONE: State = State { a: 5, b: 1 };
+
+    #[test]
+    fn an_update_naming_one_limit_twice_or_an_unknown_limit_is_refused() {
+        let store = MemoryStore::new(&[limit(1), limit(1)], 10);
+        let twice = store.update(&[key(1, 7), key(0, 7), key(1, 8)], 0, &mut |_| true);
+        assert_eq!(twice, Err(StoreError::DuplicateLimit(1)));
+        let unknown = store.update(&[key(0, 7), key(2, 7)], 0, &mut |_| true);
+        assert_eq!(unknown, Err(StoreError::UnknownLimit(2)));
+        assert_eq!(store.clear(key(9, 1)), Err(StoreError::UnknownLimit(9)));
+        assert_eq!(store.tracked(0) + store.tracked(1), 0);
+    }
+
+    #[test]
+    fn several_keys_are_stored_all_or_none() {
+        let store = MemoryStore::new(&[limit(3), limit(3)], 10);
+        let keys = [key(0, 1), key(1, 1)];
+        let declined = store.update(&keys, 0, &mut |states| {
+            states[0] = Some(ONE);
+            states[1] = Some(ONE);
+            false
+        });
+        assert_eq!(declined, Ok(false));
+        assert_eq!(store.tracked(0) + store.tracked(1), 0);
+        let committed = store.update(&keys, 0, &mut |states| {
+            assert_eq!(states, &[None, None]);
+            states[0] = Some(ONE);
+            states[1] = Some(ONE);
+            true
+        });
+        assert_eq!(committed, Ok(true));
+        store
+            .update(&keys, 0, &mut |states| {
+                assert_eq!(states, &[Some(ONE), Some(ONE)]);
+                false
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_cleared_key_reads_as_fresh_until_the_sweep_drops_it() {
+        let store = MemoryStore::new(&[limit(3)], 10);
+        store
+            .update(&[key(0, 1)], 0, &mut |s| {
+                s[0] = Some(ONE);
+                true
+            })
+            .unwrap();
+        store.clear(key(0, 1)).unwrap();
+        store
+            .update(&[key(0, 1)], 0, &mut |s| {
+                assert_eq!(s[0], None);
+                false
+            })
+            .unwrap();
+        // The next insertion sweeps the front of the queue.
+        store
+            .update(&[key(0, 2)], 0, &mut |s| {
+                s[0] = Some(ONE);
+                true
+            })
+            .unwrap();
+        assert_eq!(store.tracked(0), 1);
+    }
+
+    /// A backend that implements only the required methods, as a shared
+    /// store would, to exercise the provided `update_one`.
+    #[derive(Debug)]
+    struct Plain(MemoryStore);
+
+    impl RateStore for Plain {
+        fn update(
+            &self,
+            keys: &[StoreKey],
+            now: u64,
+            decide: &mut dyn FnMut(&mut [Option<State>]) -> bool,
+        ) -> Result<bool, StoreError> {
+            self.0.update(keys, now, decide)
+        }
+        fn clear(&self, key: StoreKey) -> Result<(), StoreError> {
+            self.0.clear(key)
+        }
+        fn tracked(&self, limit: usize) -> usize {
+            self.0.tracked(limit)
+        }
+    }
+
+    #[test]
+    fn the_provided_single_key_update_commits_and_returns_the_callers_result() {
+        let store = Plain(MemoryStore::new(&[limit(3)], 10));
+        assert_eq!(
+            store.update_one(key(0, 4), 0, |s| (false, Some(ONE), s.is_none())),
+            Ok(true)
+        );
+        assert_eq!(store.tracked(0), 0, "not committed");
+        assert_eq!(
+            store.update_one(key(0, 4), 0, |_| (true, Some(ONE), 1)),
+            Ok(1)
+        );
+        assert_eq!(
+            store.update_one(key(0, 4), 0, |s| (false, None, s)),
+            Ok(Some(ONE))
+        );
+        assert_eq!(
+            store.update_one(key(3, 4), 0, |_| (true, None, ())),
+            Err(StoreError::UnknownLimit(3))
+        );
     }
 }
