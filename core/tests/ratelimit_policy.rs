@@ -100,6 +100,14 @@ fn out_of_range_numbers_are_errors_naming_the_absolute_path() {
             json!({"rules": [{"server": "a", "limit": 1, "window_seconds": 1, "algorithm": "token_bucket", "burst": 0}]}),
             "rate_limit.rules[0].burst",
         ),
+        (
+            json!({"rules": [{"server": "", "tool": "t", "limit": 1, "window_seconds": 1}]}),
+            "rate_limit.rules[0].server",
+        ),
+        (
+            json!({"rules": [{"server": "s", "tool": "", "limit": 1, "window_seconds": 1}]}),
+            "rate_limit.rules[0].tool",
+        ),
     ];
     for (v, path) in cases {
         let e = build_err(v.clone());

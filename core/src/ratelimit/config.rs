@@ -254,11 +254,11 @@ impl RateLimitConfig {
                     format_args!("duplicate rule name {name:?}; give the rules distinct \"name\"s"),
                 ));
             }
-            if let (Some(tool), true) = (&rule.tool, rule.server.is_empty()) {
-                return Err(ConfigError::new(
-                    format!("{at}.server"),
-                    format_args!("a rule for tool {tool:?} needs a server"),
-                ));
+            if rule.server.is_empty() {
+                return Err(ConfigError::new(format!("{at}.server"), "must name a server"));
+            }
+            if rule.tool.as_deref() == Some("") {
+                return Err(ConfigError::new(format!("{at}.tool"), "must name a tool, or be left out"));
             }
             let algorithm = rule.algorithm.unwrap_or(self.algorithm);
             let (a, q) = quota_at(&at, algorithm, rule.limit, rule.window_seconds, rule.burst)?;
