@@ -19,6 +19,7 @@ pub mod access;
 pub mod clock;
 pub mod error;
 pub mod json;
+pub mod ratelimit;
 pub mod reason;
 pub mod token;
 

@@ -1,0 +1,248 @@
+//! Keys to hashes, hashes to states, states to one [`RateDecision`]: the
+//! engine that [`Limiter`](super::Limiter) and [`RatePolicy`](super::RatePolicy) share.
+//!
+//! Decides which of several limits a decision reports; leaves the choice of
+//! limits (roles, rules) to the policy.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::xxh3_128_with_secret;
+
+use super::quota::{Limit, QuotaError, Verdict};
+use super::store::{MemoryStore, RateStore, StoreError, StoreKey};
+use crate::clock::Clock;
+
+/// Bytes of the random secret keying the key hash (xxh3's default secret size).
+const SECRET_BYTES: usize = 192;
+
+/// The answer to one rate-limit check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateDecision {
+    /// The request may proceed (and was counted).
+    pub allowed: bool,
+    /// The reported limit's capacity: `limit` for the windows, `burst` for
+    /// the token bucket.
+    pub limit: u64,
+    /// Requests left now (after this one, when it was allowed).
+    pub remaining: u64,
+    /// Seconds until the full quota is back (0 for a fresh key).
+    pub reset: f64,
+    /// Seconds until this request would pass: `Some` (never 0) exactly when
+    /// it was denied and waiting helps.
+    pub retry_after: Option<f64>,
+    /// Denied because the cost is more than the limit could ever admit.
+    pub never: bool,
+    /// Denied because the limit's key table is full of throttled keys and
+    /// this key is new (see the module doc of `store`).
+    pub table_full: bool,
+    /// The reported limit: `"default"`, a role's name or a rule's name.
+    pub policy: Cow<'static, str>,
+    /// The reported limit's window in seconds.
+    pub window_seconds: f64,
+}
+
+/// A limit with the name decisions report.
+#[derive(Debug, Clone)]
+pub(crate) struct Named {
+    pub name: Cow<'static, str>,
+    pub limit: Limit,
+}
+
+/// Limits over one store, keyed by a secret hash.
+///
+/// Generic over the store so the in-process one is called statically (and
+/// inlined); a shared backend is another `S`.
+pub(crate) struct Engine<S: RateStore = MemoryStore> {
+    pub limits: Vec<Named>,
+    store: S,
+    secret: [u8; SECRET_BYTES],
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: RateStore> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("limits", &self.limits)
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine<MemoryStore> {
+    pub fn new(
+        limits: Vec<Named>,
+        max_keys: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, QuotaError> {
+        if max_keys == 0 {
+            return Err(QuotaError::ZeroMaxKeys);
+        }
+        let mut secret = [0u8; SECRET_BYTES];
+        // A per-limiter random secret: nobody can aim keys at one shard or
+        // make two keys share a budget without knowing it.
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| QuotaError::Random)?;
+        let plain: Vec<Limit> = limits.iter().map(|n| n.limit).collect();
+        Ok(Self {
+            store: MemoryStore::new(&plain, max_keys),
+            limits,
+            secret,
+            clock,
+        })
+    }
+}
+
+impl<S: RateStore> Engine<S> {
+    #[inline]
+    pub fn hash(&self, key: &str) -> u128 {
+        xxh3_128_with_secret(key.as_bytes(), &self.secret)
+    }
+
+    pub fn clear(&self, index: usize, key: &str) {
+        // Our own indices are always valid; an unknown one clears nothing.
+        let _ = self.store.clear(StoreKey {
+            limit: index,
+            hash: self.hash(key),
+        });
+    }
+
+    pub fn tracked(&self, index: usize) -> usize {
+        self.store.tracked(index)
+    }
+
+    /// Checks `key` against the limits `indices` (ascending, distinct).
+    /// Cost 0 peeks: it answers for a cost of 1 and consumes nothing.
+    pub fn decide(&self, indices: &[usize], key: &str, cost: u64) -> RateDecision {
+        let hash = self.hash(key);
+        let now = self.clock.now_nanos();
+        match indices {
+            [i] => self.decide_one(*i, hash, now, cost),
+            _ => self.decide_many(indices, hash, now, cost),
+        }
+    }
+
+    /// One limit: the common case, without the bookkeeping of several.
+    fn decide_one(&self, index: usize, hash: u128, now: u64, cost: u64) -> RateDecision {
+        let Some(named) = self.limits.get(index) else {
+            return self.full(index, 1);
+        };
+        let consume = cost > 0;
+        let key = StoreKey { limit: index, hash };
+        let result = self.store.update_one(key, now, |state| {
+            let v = named.limit.evaluate(state, now, cost, consume);
+            (v.allowed && consume, v.next, v)
+        });
+        match result {
+            Ok(v) => Self::decision(named, v.allowed, &v),
+            Err(StoreError::Full { limit, wait_nanos }) => self.full(limit, wait_nanos),
+            Err(_) => self.full(index, 1),
+        }
+    }
+
+    fn decide_many(&self, indices: &[usize], hash: u128, now: u64, cost: u64) -> RateDecision {
+        let consume = cost > 0;
+        let keys: Vec<StoreKey> = indices
+            .iter()
+            .map(|&limit| StoreKey { limit, hash })
+            .collect();
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; indices.len()];
+        let limits = &self.limits;
+        let result = self.store.update(&keys, now, &mut |states| {
+            let mut all = true;
+            for (j, &i) in indices.iter().enumerate() {
+                let v = match limits.get(i) {
+                    Some(n) => n.limit.evaluate(states[j], now, cost, consume),
+                    None => return false,
+                };
+                all &= v.allowed;
+                verdicts[j] = Some(v);
+            }
+            if !(all && consume) {
+                return false;
+            }
+            for (j, v) in verdicts.iter().enumerate() {
+                states[j] = v.and_then(|v| v.next);
+            }
+            true
+        });
+        match result {
+            Ok(_) => self.report(indices, &verdicts),
+            Err(StoreError::Full { limit, wait_nanos }) => self.full(limit, wait_nanos),
+            // Unreachable with our own indices; refuse rather than guess.
+            Err(_) => self.full(indices.first().copied().unwrap_or(0), 1),
+        }
+    }
+
+    fn decision(named: &Named, allowed: bool, v: &Verdict) -> RateDecision {
+        RateDecision {
+            allowed,
+            limit: named.limit.capacity(),
+            remaining: v.remaining,
+            reset: named.limit.seconds(v.reset),
+            retry_after: v.retry.map(|t| named.limit.seconds(t)),
+            never: v.never,
+            table_full: false,
+            policy: named.name.clone(),
+            window_seconds: named.limit.quota().window_seconds(),
+        }
+    }
+
+    /// The verdict a decision reports: the fewest remaining when all allow;
+    /// otherwise one that can never pass, else the longest wait.
+    fn report(&self, indices: &[usize], verdicts: &[Option<Verdict>]) -> RateDecision {
+        let all = verdicts.iter().all(|v| v.is_some_and(|v| v.allowed));
+        let mut pick: Option<(usize, Verdict)> = None;
+        for (j, v) in verdicts.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let better = match &pick {
+                None => all || !v.allowed,
+                Some((_, p)) if all => v.remaining < p.remaining,
+                Some((pj, p)) => {
+                    !v.allowed
+                        && !p.never
+                        && (v.never
+                            || self.wait_secs(indices[j], &v) > self.wait_secs(indices[*pj], p))
+                }
+            };
+            if better {
+                pick = Some((j, v));
+            }
+        }
+        match pick.and_then(|(j, v)| Some((self.limits.get(*indices.get(j)?)?, v))) {
+            Some((named, v)) => Self::decision(named, all, &v),
+            None => self.full(indices.first().copied().unwrap_or(0), 1),
+        }
+    }
+
+    fn wait_secs(&self, index: usize, v: &Verdict) -> f64 {
+        match (self.limits.get(index), v.retry) {
+            (Some(n), Some(t)) => n.limit.seconds(t),
+            _ => 0.0,
+        }
+    }
+
+    /// A refusal because a new key found no room.
+    fn full(&self, index: usize, wait_nanos: u64) -> RateDecision {
+        let (name, capacity, window) = match self.limits.get(index) {
+            Some(n) => (
+                n.name.clone(),
+                n.limit.capacity(),
+                n.limit.quota().window_seconds(),
+            ),
+            None => (Cow::Borrowed("default"), 0, 0.0),
+        };
+        let wait = wait_nanos.max(1) as f64 / crate::clock::NANOS_PER_SEC as f64;
+        RateDecision {
+            allowed: false,
+            limit: capacity,
+            remaining: 0,
+            reset: wait,
+            retry_after: Some(wait),
+            never: false,
+            table_full: true,
+            policy: name,
+            window_seconds: window,
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The Guard's rate-limit policy: the default limit, roles' limits and
+//! rules, combined as config.md says.
+//!
+//! Decides which limits apply to a request and that it passes only if all
+//! of them allow it (one atomic update over all their states, so a denial by
+//! one limit consumes nothing from the others, even under concurrency).
+//! Leaves choosing the key (client id, subject, request key; issuer
+//! namespacing) and rejecting a cost below 1 to the Guard.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::config::{HeaderFormat, KeySource, LimitSpec, RateLimitConfig};
+use super::decision::{Engine, Named, RateDecision};
+use super::headers;
+use super::quota::Limit;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+
+/// `check_rule` named a rule the configuration does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no rate-limit rule is named {0:?}")]
+pub struct UnknownRule(pub String);
+
+#[derive(Debug)]
+struct Rule {
+    server: String,
+    tool: Option<String>,
+    index: usize,
+}
+
+/// The rate limits of one Guard, built once from configuration.
+///
+/// Limits are indexed default first, then roles in the order given, then
+/// rules in configuration order; each has its own table of keys (so the
+/// same key has separate budgets at each limit), and `max_keys` bounds each
+/// table.
+#[derive(Debug)]
+pub struct RatePolicy {
+    enabled: bool,
+    key_source: KeySource,
+    header_format: HeaderFormat,
+    engine: Engine,
+    roles: HashMap<String, usize>,
+    rules: Vec<Rule>,
+    rule_names: HashMap<String, usize>,
+    clock: Arc<dyn Clock>,
+}
+
+impl RatePolicy {
+    /// Builds the policy from the `rate_limit` section and the roles that
+    /// have a `rate_limit` (in configuration order).
+    ///
+    /// Error paths are absolute in the Guard document:
+    /// `rate_limit.rules[0].limit`, `roles.analyst.rate_limit.burst`.
+    pub fn build(
+        cfg: &RateLimitConfig,
+        role_limits: &[(String, LimitSpec)],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let at = |e: ConfigError| e.within("rate_limit");
+        cfg.validate().map_err(at)?;
+        let (algorithm, quota) = cfg.default_quota().map_err(at)?;
+        let mut limits = vec![Named {
+            name: Cow::Borrowed("default"),
+            limit: Limit::new(algorithm, quota),
+        }];
+        let mut roles = HashMap::new();
+        for (name, spec) in role_limits {
+            let (a, q) = spec
+                .quota(cfg.algorithm)
+                .map_err(|e| e.within(&format!("roles.{name}.rate_limit")))?;
+            if roles.contains_key(name) {
+                continue;
+            }
+            roles.insert(name.clone(), limits.len());
+            limits.push(Named {
+                name: Cow::Owned(name.clone()),
+                limit: Limit::new(a, q),
+            });
+        }
+        let mut rules = Vec::new();
+        let mut rule_names = HashMap::new();
+        for (rule, (name, a, q)) in cfg.rules.iter().zip(cfg.rule_quotas().map_err(at)?) {
+            rule_names.insert(name.clone(), limits.len());
+            rules.push(Rule {
+                server: rule.server.clone(),
+                tool: rule.tool.clone(),
+                index: limits.len(),
+            });
+            limits.push(Named {
+                name: Cow::Owned(name.clone()),
+                limit: Limit::new(a, q),
+            });
+        }
+        let engine = Engine::new(limits, cfg.max_keys, clock.clone())
+            .map_err(|e| ConfigError::new("rate_limit", e))?;
+        Ok(Self {
+            enabled: cfg.enabled,
+            key_source: cfg.key,
+            header_format: cfg.headers,
+            engine,
+            roles,
+            rules,
+            rule_names,
+            clock,
+        })
+    }
+
+    /// Checks a request: `key` (already namespaced by issuer), the
+    /// principal's `roles` in token order, the target. The first role with
+    /// a limit replaces the default; every rule for `server` (and for
+    /// `tool`, when the rule names one) adds its limit. Counts the request
+    /// at every limit when all allow it, at none otherwise. Cost 0 peeks.
+    ///
+    /// When rate limiting is disabled, every request is allowed and the
+    /// decision's `policy` is `"disabled"` (report no rate limit then).
+    pub fn check(
+        &self,
+        key: &str,
+        roles: &[String],
+        server: Option<&str>,
+        tool: Option<&str>,
+        cost: u64,
+    ) -> RateDecision {
+        if !self.enabled {
+            return RateDecision {
+                allowed: true,
+                limit: 0,
+                remaining: 0,
+                reset: 0.0,
+                retry_after: None,
+                never: false,
+                table_full: false,
+                policy: Cow::Borrowed("disabled"),
+                window_seconds: 0.0,
+            };
+        }
+        let base = roles
+            .iter()
+            .find_map(|r| self.roles.get(r.as_str()).copied())
+            .unwrap_or(0);
+        let applies = |r: &Rule| {
+            server == Some(r.server.as_str()) && (r.tool.is_none() || r.tool.as_deref() == tool)
+        };
+        if !self.rules.iter().any(applies) {
+            return self.engine.decide(&[base], key, cost);
+        }
+        // Rules come after the default and roles, so this stays ascending.
+        let mut indices = Vec::with_capacity(1 + self.rules.len());
+        indices.push(base);
+        indices.extend(self.rules.iter().filter(|r| applies(r)).map(|r| r.index));
+        self.engine.decide(&indices, key, cost)
+    }
+
+    /// Checks and counts one limit for a raw key: the rule named `rule`, or
+    /// the default limit for `None` (the conformance op `rate_limit`). Works
+    /// whether or not rate limiting is enabled.
+    pub fn check_rule(
+        &self,
+        rule: Option<&str>,
+        key: &str,
+        cost: u64,
+    ) -> Result<RateDecision, UnknownRule> {
+        let index = match rule {
+            None => 0,
+            Some(name) => *self
+                .rule_names
+                .get(name)
+                .ok_or_else(|| UnknownRule(name.to_string()))?,
+        };
+        Ok(self.engine.decide(&[index], key, cost))
+    }
+
+    /// The headers for `d` in the configured format, with `Retry-After` on
+    /// a denial that waiting cures. Empty for a disabled policy.
+    pub fn headers(&self, d: &RateDecision) -> Vec<(&'static str, String)> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        headers::render(self.header_format, d, self.clock.now_nanos())
+    }
+
+    /// Whether rate limiting is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// What keys the limits.
+    pub fn key_source(&self) -> KeySource {
+        self.key_source
+    }
+
+    /// The configured header format.
+    pub fn header_format(&self) -> HeaderFormat {
+        self.header_format
+    }
+
+    /// Keys tracked now, summed over all limits.
+    pub fn tracked_keys(&self) -> usize {
+        (0..self.engine.limits.len())
+            .map(|i| self.engine.tracked(i))
+            .sum()
+    }
+}
