@@ -17,7 +17,9 @@
 
 pub mod access;
 pub mod clock;
+pub mod config;
 pub mod error;
+pub mod guard;
 pub mod json;
 pub mod ratelimit;
 pub mod reason;

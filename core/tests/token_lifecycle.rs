@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpguard::token::{
-    IssuerBuilder, OpaqueEntry, OpaqueError, RevokeError, TokenKind, TokenValidator,
-};
+use mcpguard::token::{OpaqueEntry, OpaqueError, RevokeError, TokenKind, TokenValidator};
 use mcpguard::{ManualClock, Reason};
 use mcpguard_testkit as kit;
 use serde_json::json;

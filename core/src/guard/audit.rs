@@ -1,0 +1,336 @@
+//! Audit events and counters: what the Guard decided, for the host's logs
+//! and monitoring.
+//!
+//! Every authentication success and failure, access denial and rate-limit
+//! denial produces one [`AuditEvent`]. Events go to the sink the host
+//! registers (a callback, called on the authorizing thread) and into a
+//! bounded ring the host drains. Tokens never appear in events: only a short
+//! fingerprint (the first 8 bytes of the token's SHA-256, in hex), enough to
+//! correlate log lines, useless for replay.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Value, json};
+
+use crate::reason::Reason;
+use crate::token::Principal;
+
+/// What kind of event this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A token was validated (or an anonymous request admitted without one).
+    AuthSuccess,
+    /// A request was refused before or during token validation (400, 401).
+    AuthFailure,
+    /// A valid principal was refused access (403) or sent an invalid filter (400).
+    AccessDenied,
+    /// A rate limit refused the request (429).
+    RateLimited,
+}
+
+impl AuditKind {
+    /// The wire name, e.g. `auth_failure`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::AuthSuccess => "auth_success",
+            AuditKind::AuthFailure => "auth_failure",
+            AuditKind::AccessDenied => "access_denied",
+            AuditKind::RateLimited => "rate_limited",
+        }
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One audited decision. Cheap to clone: the principal is shared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// When it happened, in Unix seconds (fractional) by the Guard's clock.
+    pub time: f64,
+    /// What happened.
+    pub kind: AuditKind,
+    /// Why, for refusals.
+    pub reason: Option<Reason>,
+    /// The validated principal, when the token was valid.
+    pub principal: Option<Arc<Principal>>,
+    /// The target server of the request.
+    pub server: Option<String>,
+    /// The target tool of the request.
+    pub tool: Option<String>,
+    /// The `tag:` scopes that would have granted what was refused.
+    pub missing_scopes: Vec<String>,
+    /// Invalid `tag:` scopes the token carried (they granted nothing).
+    pub rejected_scopes: Vec<String>,
+    /// A short, non-reversible fingerprint of the token, if one was presented.
+    pub token_fingerprint: Option<String>,
+}
+
+impl AuditEvent {
+    /// The principal's client id, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        self.principal
+            .as_deref()
+            .and_then(|p| p.client_id.as_deref())
+    }
+
+    /// The principal's subject, if any.
+    pub fn subject(&self) -> Option<&str> {
+        self.principal.as_deref().and_then(|p| p.subject.as_deref())
+    }
+
+    /// The principal's issuer, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.principal
+            .as_deref()
+            .map(|p| p.issuer.as_str())
+            .filter(|i| !i.is_empty())
+    }
+
+    /// The event as a JSON object (snake_case keys, as the bindings expose it).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "time": self.time,
+            "kind": self.kind.as_str(),
+            "reason": self.reason.map(Reason::code),
+            "client_id": self.client_id(),
+            "subject": self.subject(),
+            "issuer": self.issuer(),
+            "server": self.server,
+            "tool": self.tool,
+            "missing_scopes": self.missing_scopes,
+            "rejected_scopes": self.rejected_scopes,
+            "token_fingerprint": self.token_fingerprint,
+        })
+    }
+}
+
+/// A callback that receives every audit event on the authorizing thread.
+pub type AuditSink = Arc<dyn Fn(&AuditEvent) + Send + Sync>;
+
+/// The Guard's audit trail: an optional sink and a bounded ring.
+pub(crate) struct AuditLog {
+    sink: RwLock<Option<AuditSink>>,
+    ring: Mutex<VecDeque<AuditEvent>>,
+    capacity: usize,
+    dropped: AtomicU64,
+    sink_panics: AtomicU64,
+}
+
+impl AuditLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        AuditLog {
+            sink: RwLock::new(None),
+            ring: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+            capacity,
+            dropped: AtomicU64::new(0),
+            sink_panics: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn set_sink(&self, sink: Option<AuditSink>) {
+        *self.sink.write() = sink;
+    }
+
+    /// Records an event: the sink first (a panicking sink is counted, never
+    /// propagated), then the ring, which drops its oldest event when full.
+    pub(crate) fn record(&self, event: AuditEvent) {
+        let sink = self.sink.read().clone();
+        if let Some(sink) = sink
+            && catch_unwind(AssertUnwindSafe(|| sink(&event))).is_err()
+        {
+            self.sink_panics.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.capacity == 0 {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut ring = self.ring.lock();
+        if ring.len() >= self.capacity {
+            ring.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        ring.push_back(event);
+    }
+
+    /// Takes every event in the ring, oldest first.
+    pub(crate) fn drain(&self) -> Vec<AuditEvent> {
+        self.ring.lock().drain(..).collect()
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn sink_panics(&self) -> u64 {
+        self.sink_panics.load(Ordering::Relaxed)
+    }
+}
+
+/// Monotonic counters the Guard keeps for monitoring.
+pub(crate) struct CounterSet {
+    allowed: AtomicU64,
+    denied: [AtomicU64; Reason::ALL.len()],
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+impl CounterSet {
+    pub(crate) fn new() -> Self {
+        CounterSet {
+            allowed: AtomicU64::new(0),
+            denied: std::array::from_fn(|_| AtomicU64::new(0)),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn allowed(&self) {
+        self.allowed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn denied(&self, reason: Reason) {
+        if let Some(i) = Reason::ALL.iter().position(|r| *r == reason) {
+            self.denied[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn cache(&self, hit: bool) {
+        let c = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, audit: &AuditLog) -> Counters {
+        Counters {
+            allowed: self.allowed.load(Ordering::Relaxed),
+            denied: Reason::ALL
+                .iter()
+                .zip(&self.denied)
+                .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            cache_misses: self.cache_misses.load(Ordering::Relaxed),
+            audit_dropped: audit.dropped(),
+            audit_sink_panics: audit.sink_panics(),
+        }
+    }
+}
+
+/// A snapshot of the Guard's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Requests allowed.
+    pub allowed: u64,
+    /// Requests denied, by reason (reasons never seen are left out).
+    pub denied: Vec<(Reason, u64)>,
+    /// Token validations answered from the verified-token cache.
+    pub cache_hits: u64,
+    /// Token validations that had to verify the token.
+    pub cache_misses: u64,
+    /// Audit events pushed out of the full ring before the host drained them.
+    pub audit_dropped: u64,
+    /// Audit sink calls that panicked (or, in a binding, raised).
+    pub audit_sink_panics: u64,
+}
+
+impl Counters {
+    /// Denials for one reason.
+    pub fn denied_for(&self, reason: Reason) -> u64 {
+        self.denied
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// All denials.
+    pub fn denied_total(&self) -> u64 {
+        self.denied.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The counters as JSON: `{"allowed", "denied": {"<reason>": n}, "cache_hits", …}`.
+    pub fn to_json(&self) -> Value {
+        let denied: serde_json::Map<String, Value> = self
+            .denied
+            .iter()
+            .map(|(r, n)| (r.code().to_string(), Value::from(*n)))
+            .collect();
+        json!({
+            "allowed": self.allowed,
+            "denied": denied,
+            "denied_total": self.denied_total(),
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "audit_dropped": self.audit_dropped,
+            "audit_sink_panics": self.audit_sink_panics,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: AuditKind) -> AuditEvent {
+        AuditEvent {
+            time: 1.0,
+            kind,
+            reason: None,
+            principal: None,
+            server: None,
+            tool: None,
+            missing_scopes: vec![],
+            rejected_scopes: vec![],
+            token_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_events_and_counts_what_it_dropped() {
+        let log = AuditLog::new(2);
+        log.record(event(AuditKind::AuthSuccess));
+        log.record(event(AuditKind::AuthFailure));
+        log.record(event(AuditKind::RateLimited));
+        let kinds: Vec<_> = log.drain().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [AuditKind::AuthFailure, AuditKind::RateLimited]);
+        assert_eq!(log.dropped(), 1);
+        assert!(log.drain().is_empty());
+    }
+
+    #[test]
+    fn a_panicking_sink_is_counted_and_the_event_still_reaches_the_ring() {
+        let log = AuditLog::new(4);
+        log.set_sink(Some(Arc::new(|_: &AuditEvent| panic!("sink broke"))));
+        log.record(event(AuditKind::AccessDenied));
+        assert_eq!(log.sink_panics(), 1);
+        assert_eq!(log.drain().len(), 1);
+    }
+
+    #[test]
+    fn counters_report_denials_by_reason() {
+        let c = CounterSet::new();
+        c.allowed();
+        c.denied(Reason::Expired);
+        c.denied(Reason::Expired);
+        c.denied(Reason::RateLimited);
+        c.cache(true);
+        let s = c.snapshot(&AuditLog::new(1));
+        assert_eq!(s.allowed, 1);
+        assert_eq!(s.denied_for(Reason::Expired), 2);
+        assert_eq!(s.denied_total(), 3);
+        assert_eq!(s.to_json()["denied"]["rate_limited"], 1);
+        assert_eq!(s.cache_hits, 1);
+    }
+}

@@ -1,0 +1,767 @@
+//! The Guard: one configuration, one call per request, one decision back.
+//!
+//! [`Guard::authorize`] runs the steps of `spec/config.md` in a fixed order,
+//! and the order is part of the contract (each step is tested):
+//!
+//! 1. the request's own shape (`cost` ≥ 1, no `tool` without a `server`):
+//!    400 `invalid_request`;
+//! 2. the `Authorization` header and the token: 401 (`missing_token` only
+//!    when `auth.required`), or 403 for `auth.required_scopes`;
+//! 3. the client's filter: 400 `invalid_filter` / `unknown_preset`;
+//! 4. access: the filter may only mention granted tags, the target server
+//!    must be visible and a tagged tool granted: 403 `insufficient_scope`;
+//! 5. rate limiting, by the configured key: 429 `rate_limited`.
+//!
+//! A request refused at steps 1–4 consumes no rate-limit quota. Every step
+//! that refuses records an audit event; a request that gets past step 2
+//! records an authentication success.
+//!
+//! The Guard does no I/O beyond reading its configuration (and `jwks_file`):
+//! the host fetches JWKS documents and hands them over with
+//! [`Guard::set_jwks`], and sends the decision's status and headers itself.
+
+mod audit;
+mod decision;
+mod request;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use audit::{AuditEvent, AuditKind, AuditSink, Counters};
+pub use decision::{Decision, RateLimitStatus, principal_json};
+pub use request::{
+    Credentials, Request, RequestError, RequestFilter, is_b64token, parse_authorization,
+};
+
+use serde_json::{Value, json};
+
+use crate::access::{AccessPolicy, AccessSettings, Denial, FilterError, FilterRequest, Granted};
+use crate::clock::{Clock, ManualClock, NANOS_PER_SEC, SystemClock};
+use crate::config::GuardConfig;
+use crate::error::ConfigError;
+use crate::ratelimit::{KeySource, LimitSpec, RateDecision, RatePolicy, UnknownRule};
+use crate::reason::{OAuthError, Reason, www_authenticate};
+use crate::token::{KeyError, Principal, RevokeError, TokenError, TokenValidator};
+
+use audit::{AuditLog, CounterSet};
+
+/// Audit events kept for [`Guard::drain_audit`] unless the builder says otherwise.
+pub const DEFAULT_AUDIT_CAPACITY: usize = 1024;
+
+/// The enforcement point a host embeds: token validation, tag access and
+/// rate limiting behind one call per request.
+///
+/// Built once from a configuration, then shared: `Guard` is `Send + Sync`
+/// and cloning it is cheap (an `Arc`). Key rotation ([`Guard::set_jwks`]),
+/// revocation ([`Guard::revoke`]) and the audit sink may change while other
+/// threads authorize.
+///
+/// ```
+/// use mcpguard::guard::{Guard, Request};
+/// let guard = Guard::from_json(r#"{
+///     "resource": "https://mcp.example.com/mcp",
+///     "auth": { "issuers": [] },
+///     "servers": { "web-search": { "tags": ["web"] } }
+/// }"#).unwrap();
+/// let decision = guard.authorize(&Request::new());
+/// assert_eq!(decision.status, 401);
+/// assert_eq!(decision.reason.unwrap().code(), "missing_token");
+/// assert!(decision.header("WWW-Authenticate").unwrap().contains("resource_metadata="));
+/// ```
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    resource: String,
+    metadata_url: String,
+    metadata_path: String,
+    metadata: Value,
+    auth_required: bool,
+    max_token_bytes: usize,
+    validator: TokenValidator,
+    access: Arc<AccessPolicy>,
+    rate: RatePolicy,
+    audit: AuditLog,
+    counters: CounterSet,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("resource", &self.inner.resource)
+            .field("validator", &self.inner.validator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for building a [`Guard`] beyond the configuration document.
+#[derive(Debug, Clone)]
+pub struct GuardOptions {
+    /// The clock every engine reads (the system clock by default).
+    pub clock: Arc<dyn Clock>,
+    /// How many audit events the ring keeps for [`Guard::drain_audit`].
+    pub audit_capacity: usize,
+}
+
+impl Default for GuardOptions {
+    fn default() -> Self {
+        GuardOptions {
+            clock: Arc::new(SystemClock),
+            audit_capacity: DEFAULT_AUDIT_CAPACITY,
+        }
+    }
+}
+
+impl GuardOptions {
+    /// Options with a manual clock, for tests and conformance vectors.
+    pub fn with_clock(clock: ManualClock) -> Self {
+        GuardOptions {
+            clock: Arc::new(clock),
+            ..GuardOptions::default()
+        }
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Guard {
+    /// Builds a Guard from configuration text (`spec/config.md`), on the
+    /// system clock. The environment is not read (see
+    /// [`Guard::from_json_with_env`]).
+    pub fn from_json(text: &str) -> Result<Guard, ConfigError> {
+        Self::from_config(GuardConfig::from_json(text)?, GuardOptions::default())
+    }
+
+    /// As [`Guard::from_json`], then applies the environment overrides of
+    /// `config.md` from the process environment.
+    pub fn from_json_with_env(text: &str) -> Result<Guard, ConfigError> {
+        let mut config = GuardConfig::from_json(text)?;
+        config.apply_env(&process_env)?;
+        Self::from_config(config, GuardOptions::default())
+    }
+
+    /// As [`Guard::from_json`], on a manual clock the caller keeps a clone of
+    /// and moves with [`ManualClock::advance`].
+    pub fn from_json_with_clock(text: &str, clock: ManualClock) -> Result<Guard, ConfigError> {
+        Self::from_config(
+            GuardConfig::from_json(text)?,
+            GuardOptions::with_clock(clock),
+        )
+    }
+
+    /// Reads the configuration file at `path` (relative `jwks_file` paths
+    /// resolve against its folder) and applies the environment overrides.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Guard, ConfigError> {
+        let mut config = GuardConfig::from_file(path)?;
+        config.apply_env(&process_env)?;
+        Self::from_config(config, GuardOptions::default())
+    }
+
+    /// Builds a Guard from a parsed configuration: every value is checked
+    /// (errors name their JSON path) and every engine built once.
+    pub fn from_config(config: GuardConfig, options: GuardOptions) -> Result<Guard, ConfigError> {
+        let clock = options.clock;
+        let resource =
+            ResourceUri::parse(&config.resource).map_err(|e| ConfigError::new("resource", e))?;
+        let metadata_url = match &config.resource_metadata_url {
+            Some(url) => {
+                ResourceUri::parse(url)
+                    .map_err(|e| ConfigError::new("resource_metadata_url", e))?;
+                url.clone()
+            }
+            None => resource.default_metadata_url(),
+        };
+        let metadata_path = ResourceUri::parse(&metadata_url)
+            .map_err(|e| ConfigError::new("resource_metadata_url", e))?
+            .path_and_query()
+            .to_string();
+
+        let access = Arc::new(AccessPolicy::build(&AccessSettings {
+            servers: config.servers,
+            mcp_servers: config.mcp_servers,
+            untagged_servers: config.untagged_servers,
+            server_match: config.server_match,
+            presets: config.presets,
+            roles: config
+                .roles
+                .iter()
+                .map(|(name, role)| (name.to_string(), role.scopes.clone()))
+                .collect(),
+        })?);
+        let role_limits: Vec<(String, LimitSpec)> = config
+            .roles
+            .iter()
+            .filter_map(|(name, role)| role.rate_limit.clone().map(|l| (name.to_string(), l)))
+            .collect();
+        let rate = RatePolicy::build(&config.rate_limit, &role_limits, clock.clone())?;
+
+        let grants = access.clone();
+        let mut builder =
+            TokenValidator::builder_from_config(config.auth.clone(), &config.resource)
+                .clock(clock.clone());
+        if let Some(dir) = &config.base_dir {
+            builder = builder.base_dir(dir);
+        }
+        let validator = builder
+            .grants(Arc::new(move |p: &mut Principal| {
+                let grant = grants.grant(&p.scopes, &p.roles);
+                p.tags = grant.tags;
+                p.rejected_scopes = grant.rejected_scopes;
+            }))
+            .build()
+            .map_err(|e| e.within("auth"))?;
+
+        let authorization_servers = match config.authorization_servers {
+            Some(servers) => servers,
+            None => validator
+                .issuers()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        };
+        let metadata = json!({
+            "resource": config.resource,
+            "authorization_servers": authorization_servers,
+            "scopes_supported": crate::access::tags_to_scopes(&access.all_tags()),
+            "bearer_methods_supported": ["header"],
+        });
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                resource: config.resource,
+                metadata_url,
+                metadata_path,
+                metadata,
+                auth_required: config.auth.required,
+                max_token_bytes: validator.max_token_bytes(),
+                validator,
+                access,
+                rate,
+                audit: AuditLog::new(options.audit_capacity),
+                counters: CounterSet::new(),
+                clock,
+            }),
+        })
+    }
+
+    /// Decides one request (see the [module doc](self) for the order of
+    /// checks). Never fails: a refusal is a [`Decision`] with its status,
+    /// reason and headers.
+    pub fn authorize(&self, request: &Request<'_>) -> Decision {
+        let s = &*self.inner;
+        // 1. The request's own shape.
+        if request.cost < 1 {
+            return self.invalid_request("cost must be at least 1");
+        }
+        if request.tool.is_some() && request.server.is_none() {
+            return self.invalid_request("a tool was named without its server");
+        }
+        // 2. Credentials and token.
+        let credentials = match parse_authorization(request.authorization, s.max_token_bytes) {
+            Ok(c) => c,
+            Err(reason) => {
+                let fingerprint = request.authorization.map(fingerprint);
+                return self.token_refused(&TokenError::from_reason(reason), fingerprint, request);
+            }
+        };
+        let principal = match credentials {
+            Credentials::None if s.auth_required => {
+                return self.token_refused(
+                    &TokenError::from_reason(Reason::MissingToken),
+                    None,
+                    request,
+                );
+            }
+            Credentials::None => None,
+            Credentials::Bearer(token) => match self.validate_counted(token) {
+                Ok(p) => Some(p),
+                Err(e) => return self.token_refused(&e, Some(fingerprint(token)), request),
+            },
+        };
+        let token_fingerprint = match credentials {
+            Credentials::Bearer(token) => Some(fingerprint(token)),
+            Credentials::None => None,
+        };
+        self.record(
+            AuditKind::AuthSuccess,
+            None,
+            principal.clone(),
+            request,
+            Vec::new(),
+            token_fingerprint.clone(),
+        );
+
+        // 3. The client's filter.
+        let filter = match request.filter {
+            None => None,
+            Some(f) => match s.access.resolve_filter(filter_request(f)) {
+                Ok(f) => Some(f),
+                Err(e) => return self.filter_refused(&e, principal, request, token_fingerprint),
+            },
+        };
+
+        // 4. Access.
+        let granted = match &principal {
+            Some(p) => s.access.granted(&p.tags),
+            None => Granted::All,
+        };
+        let access =
+            match s
+                .access
+                .decide(&granted, filter.as_deref(), request.server, request.tool)
+            {
+                Ok(a) => a,
+                Err(denial) => {
+                    return self.access_refused(denial, principal, request, token_fingerprint);
+                }
+            };
+
+        // 5. Rate limiting.
+        let mut headers = Vec::new();
+        let mut rate_limit = None;
+        if s.rate.enabled() {
+            let key = rate_key(s.rate.key_source(), principal.as_deref(), request.key);
+            let roles = principal.as_deref().map_or(&[][..], |p| p.roles.as_slice());
+            let d = s
+                .rate
+                .check(&key, roles, request.server, request.tool, request.cost);
+            headers = s.rate.headers(&d);
+            if !d.allowed {
+                return self.rate_limited(
+                    d,
+                    headers,
+                    principal,
+                    access.visible_servers,
+                    request,
+                    token_fingerprint,
+                );
+            }
+            rate_limit = Some(rate_status(&d));
+        }
+        s.counters.allowed();
+        Decision {
+            allowed: true,
+            status: 200,
+            error: None,
+            error_description: None,
+            reason: None,
+            headers,
+            principal,
+            visible_servers: access.visible_servers,
+            rate_limit,
+            missing_scopes: Vec::new(),
+        }
+    }
+
+    /// Validates a bare token (no `Bearer ` prefix) as `authorize` would,
+    /// through the verified-token cache; the principal's `tags` are filled.
+    /// Records no audit event.
+    pub fn validate(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
+        self.validate_counted(token)
+    }
+
+    fn validate_counted(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
+        let s = &*self.inner;
+        let (result, hit) = s.validator.validate_traced(token);
+        s.counters.cache(hit);
+        result
+    }
+
+    /// Revokes a token: a JWT by its `jti` (or, without one, the whole
+    /// token) until it would have expired anyway; an opaque token is removed
+    /// from the store. Cached validations of it are dropped at once.
+    pub fn revoke(&self, token: &str) -> Result<(), RevokeError> {
+        self.inner.validator.revoke(token)
+    }
+
+    /// Replaces an issuer's JWK Set atomically (key rotation); a bad set
+    /// leaves the old one in place. Validations already cached for that
+    /// issuer are dropped.
+    pub fn set_jwks(&self, issuer: &str, jwks_json: &str) -> Result<(), KeyError> {
+        self.inner.validator.set_jwks(issuer, jwks_json)
+    }
+
+    /// The RFC 9728 protected-resource metadata document.
+    pub fn metadata_document(&self) -> Value {
+        self.inner.metadata.clone()
+    }
+
+    /// The path the metadata document is served at, e.g.
+    /// `/.well-known/oauth-protected-resource/mcp`.
+    pub fn metadata_path(&self) -> &str {
+        &self.inner.metadata_path
+    }
+
+    /// The full URL of the metadata document (the challenge's `resource_metadata`).
+    pub fn metadata_url(&self) -> &str {
+        &self.inner.metadata_url
+    }
+
+    /// This server's canonical resource URI.
+    pub fn resource(&self) -> &str {
+        &self.inner.resource
+    }
+
+    /// Registers the audit sink (replacing any earlier one); `None` removes it.
+    /// The sink runs on the authorizing thread: keep it short. A sink that
+    /// panics is counted in [`Counters::audit_sink_panics`], never propagated.
+    pub fn on_audit(&self, sink: Option<AuditSink>) {
+        self.inner.audit.set_sink(sink);
+    }
+
+    /// Takes the audit events kept in the ring, oldest first.
+    pub fn drain_audit(&self) -> Vec<AuditEvent> {
+        self.inner.audit.drain()
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.inner.counters.snapshot(&self.inner.audit)
+    }
+
+    /// Checks and counts one rate limit for a raw key, without
+    /// authentication: the rule named `rule`, or the default limit for
+    /// `None` (the conformance op `rate_limit`).
+    pub fn check_rate_limit(
+        &self,
+        rule: Option<&str>,
+        key: &str,
+        cost: u64,
+    ) -> Result<RateLimitCheck, UnknownRule> {
+        let d = self.inner.rate.check_rule(rule, key, cost)?;
+        Ok(RateLimitCheck {
+            allowed: d.allowed,
+            status: rate_status(&d),
+        })
+    }
+
+    /// The token engine, for hosts that need more than the Guard offers
+    /// (opaque-token store, introspection responses).
+    pub fn token_validator(&self) -> &TokenValidator {
+        &self.inner.validator
+    }
+
+    /// The access engine (filters, listings, scopes that would grant a server).
+    pub fn access_policy(&self) -> &AccessPolicy {
+        &self.inner.access
+    }
+
+    /// The rate-limit engine.
+    pub fn rate_policy(&self) -> &RatePolicy {
+        &self.inner.rate
+    }
+
+    // ----- refusals -----
+
+    fn now(&self) -> f64 {
+        self.inner.clock.now_nanos() as f64 / NANOS_PER_SEC as f64
+    }
+
+    fn record(
+        &self,
+        kind: AuditKind,
+        reason: Option<Reason>,
+        principal: Option<Arc<Principal>>,
+        request: &Request<'_>,
+        missing_scopes: Vec<String>,
+        token_fingerprint: Option<String>,
+    ) {
+        let rejected_scopes = principal
+            .as_deref()
+            .map(|p| p.rejected_scopes.clone())
+            .unwrap_or_default();
+        self.inner.audit.record(AuditEvent {
+            time: self.now(),
+            kind,
+            reason,
+            principal,
+            server: request.server.map(str::to_string),
+            tool: request.tool.map(str::to_string),
+            missing_scopes,
+            rejected_scopes,
+            token_fingerprint,
+        });
+    }
+
+    fn refusal(&self, reason: Reason, description: String, scope: Option<&str>) -> Decision {
+        self.inner.counters.denied(reason);
+        let mut headers = Vec::with_capacity(1);
+        if let Some(challenge) = www_authenticate(
+            reason,
+            Some(&description),
+            scope,
+            Some(&self.inner.metadata_url),
+        ) {
+            headers.push(("WWW-Authenticate", challenge));
+        }
+        Decision {
+            allowed: false,
+            status: reason.status(),
+            error: Some(reason.oauth_error()),
+            error_description: Some(description),
+            reason: Some(reason),
+            headers,
+            principal: None,
+            visible_servers: Vec::new(),
+            rate_limit: None,
+            missing_scopes: Vec::new(),
+        }
+    }
+
+    fn invalid_request(&self, description: &str) -> Decision {
+        // No audit event: nothing about the client is known yet, and a
+        // malformed call is the host's bug more often than an attack.
+        self.refusal(Reason::InvalidRequest, description.to_string(), None)
+    }
+
+    fn token_refused(
+        &self,
+        e: &TokenError,
+        fingerprint: Option<String>,
+        request: &Request<'_>,
+    ) -> Decision {
+        self.record(
+            AuditKind::AuthFailure,
+            Some(e.reason),
+            None,
+            request,
+            Vec::new(),
+            fingerprint,
+        );
+        self.refusal(e.reason, e.description.to_string(), e.scope.as_deref())
+    }
+
+    fn filter_refused(
+        &self,
+        e: &FilterError,
+        principal: Option<Arc<Principal>>,
+        request: &Request<'_>,
+        fingerprint: Option<String>,
+    ) -> Decision {
+        let reason = e.reason();
+        self.record(
+            AuditKind::AccessDenied,
+            Some(reason),
+            principal.clone(),
+            request,
+            Vec::new(),
+            fingerprint,
+        );
+        let mut d = self.refusal(reason, e.to_string(), None);
+        d.principal = principal;
+        d
+    }
+
+    fn access_refused(
+        &self,
+        denial: Denial,
+        principal: Option<Arc<Principal>>,
+        request: &Request<'_>,
+        fingerprint: Option<String>,
+    ) -> Decision {
+        self.record(
+            AuditKind::AccessDenied,
+            Some(denial.reason),
+            principal.clone(),
+            request,
+            denial.missing_scopes.clone(),
+            fingerprint,
+        );
+        let mut d = self.refusal(denial.reason, denial.description, None);
+        d.principal = principal;
+        d.missing_scopes = denial.missing_scopes;
+        d
+    }
+
+    fn rate_limited(
+        &self,
+        d: RateDecision,
+        mut headers: Vec<(&'static str, String)>,
+        principal: Option<Arc<Principal>>,
+        visible_servers: Vec<Arc<str>>,
+        request: &Request<'_>,
+        fingerprint: Option<String>,
+    ) -> Decision {
+        self.record(
+            AuditKind::RateLimited,
+            Some(Reason::RateLimited),
+            principal.clone(),
+            request,
+            Vec::new(),
+            fingerprint,
+        );
+        self.inner.counters.denied(Reason::RateLimited);
+        let description = match d.retry_after {
+            _ if d.never => format!(
+                "The request's cost exceeds what the rate limit '{}' can ever admit",
+                d.policy
+            ),
+            Some(wait) => format!(
+                "Rate limit '{}' exceeded; retry after {} s",
+                d.policy,
+                wait.ceil().max(1.0) as u64
+            ),
+            None => format!("Rate limit '{}' exceeded", d.policy),
+        };
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Retry-After"))
+            && let Some(wait) = d.retry_after
+        {
+            headers.push(("Retry-After", (wait.ceil().max(1.0) as u64).to_string()));
+        }
+        Decision {
+            allowed: false,
+            status: 429,
+            error: Some(OAuthError::RateLimited),
+            error_description: Some(description),
+            reason: Some(Reason::RateLimited),
+            headers,
+            principal,
+            visible_servers,
+            rate_limit: Some(rate_status(&d)),
+            missing_scopes: Vec::new(),
+        }
+    }
+}
+
+/// The outcome of [`Guard::check_rate_limit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitCheck {
+    /// Whether the check passed (and was counted).
+    pub allowed: bool,
+    /// The limit's figures.
+    pub status: RateLimitStatus,
+}
+
+impl RateLimitCheck {
+    /// `{"allowed", "limit", "remaining", "reset", "retry_after"}`, as the
+    /// conformance op `rate_limit` reports it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "allowed": self.allowed,
+            "limit": self.status.limit,
+            "remaining": self.status.remaining,
+            "reset": decision::seconds(self.status.reset),
+            "retry_after": self.status.retry_after.map(decision::seconds),
+            "policy": self.status.policy,
+        })
+    }
+}
+
+fn rate_status(d: &RateDecision) -> RateLimitStatus {
+    RateLimitStatus {
+        limit: d.limit,
+        remaining: d.remaining,
+        reset: d.reset,
+        retry_after: d.retry_after,
+        policy: d.policy.clone(),
+    }
+}
+
+fn filter_request(f: RequestFilter<'_>) -> FilterRequest<'_> {
+    match f {
+        RequestFilter::Tags(t) => FilterRequest::Tags(t),
+        RequestFilter::TagFilter(t) => FilterRequest::TagFilter(t),
+        RequestFilter::Preset(p) => FilterRequest::Preset(p),
+    }
+}
+
+/// The rate-limit key: the configured identity namespaced by issuer (so one
+/// `client_id` at two issuers has two budgets), falling back to the other
+/// identity, then the request's key, then one shared anonymous budget. An
+/// anonymous request uses the request's key when it has one. The prefixes
+/// keep the spaces apart: a client id can never collide with an IP address.
+fn rate_key(source: KeySource, principal: Option<&Principal>, request_key: Option<&str>) -> String {
+    let by_key = request_key.map(|k| format!("k\u{0}{k}"));
+    let Some(p) = principal else {
+        return by_key.unwrap_or_else(|| "anonymous".to_string());
+    };
+    let client = p
+        .client_id
+        .as_deref()
+        .map(|c| format!("c\u{0}{}\u{0}{c}", p.issuer));
+    let subject = p
+        .subject
+        .as_deref()
+        .map(|s| format!("s\u{0}{}\u{0}{s}", p.issuer));
+    let order = match source {
+        KeySource::ClientId => [client, subject, by_key],
+        KeySource::Subject => [subject, client, by_key],
+        KeySource::RequestKey => [by_key, client, subject],
+    };
+    order
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_else(|| "anonymous".to_string())
+}
+
+/// A short, non-reversible token fingerprint for audit events: the first
+/// 8 bytes of its SHA-256, in hex.
+pub fn fingerprint(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An `http(s)` URI split into the parts the metadata URL is built from.
+struct ResourceUri<'a> {
+    scheme: &'a str,
+    authority: &'a str,
+    path_and_query: &'a str,
+}
+
+impl<'a> ResourceUri<'a> {
+    /// An absolute `https` (or `http`) URI with a host and no fragment
+    /// (RFC 8707 §2).
+    fn parse(uri: &'a str) -> Result<ResourceUri<'a>, String> {
+        let (scheme, rest) = uri
+            .split_once("://")
+            .ok_or_else(|| format!("{uri:?} is not an absolute URI"))?;
+        if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+            return Err(format!("{uri:?} must be an https (or http) URI"));
+        }
+        if uri.contains('#') {
+            return Err(format!("{uri:?} must not have a fragment"));
+        }
+        if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("{uri:?} must not contain whitespace"));
+        }
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path_and_query) = rest.split_at(end);
+        if authority.is_empty() || authority.ends_with('@') {
+            return Err(format!("{uri:?} has no host"));
+        }
+        Ok(ResourceUri {
+            scheme,
+            authority,
+            path_and_query,
+        })
+    }
+
+    fn path_and_query(&self) -> &'a str {
+        self.path_and_query
+    }
+
+    /// RFC 9728 §3.1: the well-known segment goes between the host and the
+    /// resource's path, with a terminating slash after the host removed.
+    fn default_metadata_url(&self) -> String {
+        let tail = if self.path_and_query == "/" {
+            ""
+        } else {
+            self.path_and_query
+        };
+        format!(
+            "{}://{}/.well-known/oauth-protected-resource{tail}",
+            self.scheme.to_ascii_lowercase(),
+            self.authority
+        )
+    }
+}

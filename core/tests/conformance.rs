@@ -1,0 +1,284 @@
+//! The Rust conformance runner: every file in `$MCPGUARD_CONFORMANCE_DIR`
+//! (default: the repository's `conformance/`) through the public API, with
+//! every op of `spec/conformance.md`. Each failing case is reported by file
+//! and name; an unknown op is a failure, never a skip.
+
+use std::path::{Path, PathBuf};
+
+use mcpguard::ManualClock;
+use mcpguard::access::{self, Filter};
+use mcpguard::guard::{Guard, Request, principal_json};
+use serde_json::{Value, json};
+
+fn conformance_dir() -> PathBuf {
+    match std::env::var_os("MCPGUARD_CONFORMANCE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance"),
+    }
+}
+
+#[test]
+fn every_conformance_vector_passes_through_the_rust_api() {
+    let dir = conformance_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no vector files in {}", dir.display());
+
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(file).unwrap();
+        let doc: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{name}: not JSON: {e}"));
+                continue;
+            }
+        };
+        cases += run_file(&name, &doc, &mut failures);
+    }
+    eprintln!("conformance: {cases} cases in {} files", files.len());
+    assert!(
+        failures.is_empty(),
+        "{} conformance failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
+    let clock = match doc["clock"].as_f64().map(ManualClock::from_secs_f64) {
+        Some(Ok(c)) => c,
+        _ => {
+            failures.push(format!("{file}: `clock` must be a number of seconds"));
+            return 0;
+        }
+    };
+    let config = doc["config"].to_string();
+    let guard = match Guard::from_json_with_clock(&config, clock.clone()) {
+        Ok(g) => g,
+        Err(e) => {
+            failures.push(format!("{file}: config refused: {e}"));
+            return 0;
+        }
+    };
+    let Some(cases) = doc["cases"].as_array() else {
+        failures.push(format!("{file}: `cases` must be a list"));
+        return 0;
+    };
+    for (i, case) in cases.iter().enumerate() {
+        let name = case["name"]
+            .as_str()
+            .map_or_else(|| format!("#{i}"), str::to_string);
+        if let Err(why) = run_case(&guard, &clock, case) {
+            failures.push(format!("{file} / {name}: {why}"));
+        }
+    }
+    cases.len()
+}
+
+fn run_case(guard: &Guard, clock: &ManualClock, case: &Value) -> Result<(), String> {
+    let op = case["op"].as_str().ok_or("case has no `op`")?;
+    let expect = &case["expect"];
+    let actual = match op {
+        "validate" => {
+            let token = case["token"].as_str().ok_or("validate needs `token`")?;
+            match guard.validate(token) {
+                Ok(p) => {
+                    let mut v = principal_json(&p);
+                    v["ok"] = json!(true);
+                    v
+                }
+                Err(e) => json!({"ok": false, "status": e.reason.status(),
+                    "error": e.reason.oauth_error().as_str(), "reason": e.reason.code()}),
+            }
+        }
+        "authorize" => {
+            let request =
+                Request::from_json(&case["request"]).map_err(|e| format!("bad request: {e}"))?;
+            let decision = guard.authorize(&request);
+            let v = decision.to_json();
+            if let Some(absent) = case.get("headers_not_contain") {
+                check_headers(&v, absent, false)?;
+            }
+            if let Some(present) = expect.get("headers_contain") {
+                check_headers(&v, present, true)?;
+            }
+            v
+        }
+        "parse_filter" => match parse_filter(case) {
+            Ok(f) => json!({"ok": true, "tags": f.tags()}),
+            Err(e) => json!({"ok": false, "error": e}),
+        },
+        "match_filter" => {
+            let f = parse_filter(case).map_err(|e| format!("filter does not parse: {e}"))?;
+            let tags: Vec<String> = serde_json::from_value(case["server_tags"].clone())
+                .map_err(|e| format!("server_tags: {e}"))?;
+            json!({"match": f.matches_tags(&tags)})
+        }
+        "validate_scopes" => {
+            let requested: Vec<String> = serde_json::from_value(case["requested"].clone())
+                .map_err(|e| format!("requested: {e}"))?;
+            let available: Vec<String> = serde_json::from_value(case["available_tags"].clone())
+                .map_err(|e| format!("available_tags: {e}"))?;
+            match access::validate_scopes(&requested, &available) {
+                Ok(scopes) => json!({"ok": true, "scopes": scopes, "errors": []}),
+                Err(errors) => json!({"ok": false, "errors": errors}),
+            }
+        }
+        "scopes_to_tags" => {
+            let scopes: Vec<String> = serde_json::from_value(case["scopes"].clone())
+                .map_err(|e| format!("scopes: {e}"))?;
+            json!({"tags": access::scopes_to_tags(&scopes)})
+        }
+        "rate_limit" => {
+            let key = case["key"].as_str().ok_or("rate_limit needs `key`")?;
+            let cost = case.get("cost").and_then(Value::as_u64).unwrap_or(1);
+            let rule = case.get("rule").and_then(Value::as_str);
+            let d = guard
+                .check_rate_limit(rule, key, cost)
+                .map_err(|e| e.to_string())?;
+            d.to_json()
+        }
+        "advance" => {
+            let s = case["seconds"].as_f64().ok_or("advance needs `seconds`")?;
+            clock.advance_secs_f64(s).map_err(|e| e.to_string())?;
+            Value::Null
+        }
+        "revoke" => {
+            let token = case["token"].as_str().ok_or("revoke needs `token`")?;
+            guard
+                .revoke(token)
+                .map_err(|e| format!("revoke failed: {e}"))?;
+            Value::Null
+        }
+        "metadata" => json!({"document": guard.metadata_document()}),
+        other => return Err(format!("unknown op `{other}`")),
+    };
+    if expect.is_null() {
+        return Ok(());
+    }
+    partial_match(expect, &actual, "")
+}
+
+fn parse_filter(case: &Value) -> Result<Filter, String> {
+    let kinds: Vec<&str> = ["tags", "tag_filter", "tag_query"]
+        .into_iter()
+        .filter(|k| case.get(*k).is_some())
+        .collect();
+    match kinds.as_slice() {
+        ["tags"] => Filter::parse_tags(case["tags"].as_str().ok_or("tags must be a string")?)
+            .map_err(|e| e.to_string()),
+        ["tag_filter"] => Filter::parse_expression(
+            case["tag_filter"]
+                .as_str()
+                .ok_or("tag_filter must be a string")?,
+        )
+        .map_err(|e| e.to_string()),
+        ["tag_query"] => Filter::from_query(&case["tag_query"]).map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "a filter case needs exactly one of tags, tag_filter, tag_query; got {kinds:?}"
+        )),
+    }
+}
+
+/// `headers_contain` / `headers_not_contain`: `{"Name": ["substring", …]}`,
+/// the name matched case-insensitively over every header of that name.
+fn check_headers(decision: &Value, spec: &Value, present: bool) -> Result<(), String> {
+    let spec = spec
+        .as_object()
+        .ok_or("header expectations must be an object")?;
+    let headers = decision["headers"].as_array().cloned().unwrap_or_default();
+    for (name, subs) in spec {
+        let values: Vec<&str> = headers
+            .iter()
+            .filter(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .filter_map(|h| h[1].as_str())
+            .collect();
+        for sub in subs.as_array().ok_or("header substrings must be a list")? {
+            let sub = sub.as_str().ok_or("header substrings must be strings")?;
+            let found = values.iter().any(|v| v.contains(sub));
+            if present && !found {
+                return Err(format!(
+                    "header {name} should contain {sub:?}; got {values:?}"
+                ));
+            }
+            if !present && found {
+                return Err(format!(
+                    "header {name} should not contain {sub:?}; got {values:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn partial_match(expect: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    match expect {
+        Value::Object(exp) => {
+            for (k, v) in exp {
+                if k == "headers_contain" && path.is_empty() {
+                    continue; // checked against the decision's headers
+                }
+                if let Some(base) = k.strip_suffix("_set") {
+                    let a = actual.get(base).ok_or(format!("{path}.{base}: missing"))?;
+                    set_match(v, a, &format!("{path}.{base}"))?;
+                    continue;
+                }
+                if k == "error_contains" {
+                    // parse_filter: the error text must contain the substring.
+                    let (Some(sub), Some(err)) = (v.as_str(), actual["error"].as_str()) else {
+                        return Err(format!(
+                            "{path}.error: expected an error containing {v}, got {actual}"
+                        ));
+                    };
+                    if !err.contains(sub) {
+                        return Err(format!(
+                            "{path}.error: expected text containing {sub:?}, got {err:?}"
+                        ));
+                    }
+                    continue;
+                }
+                let a = actual.get(k).unwrap_or(&Value::Null);
+                partial_match(v, a, &format!("{path}.{k}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(exp) => {
+            let act = actual
+                .as_array()
+                .ok_or(format!("{path}: expected {expect}, got {actual}"))?;
+            if exp.len() != act.len() {
+                return Err(format!("{path}: expected {expect}, got {actual}"));
+            }
+            for (i, (e, a)) in exp.iter().zip(act).enumerate() {
+                partial_match(e, a, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Value::Number(e) => match actual.as_f64() {
+            Some(a) if (a - e.as_f64().unwrap_or(f64::NAN)).abs() <= 1e-9 => Ok(()),
+            _ => Err(format!("{path}: expected {expect}, got {actual}")),
+        },
+        _ if expect == actual => Ok(()),
+        _ => Err(format!("{path}: expected {expect}, got {actual}")),
+    }
+}
+
+fn set_match(expect: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    let (Some(e), Some(a)) = (expect.as_array(), actual.as_array()) else {
+        return Err(format!("{path}: expected a list, got {actual}"));
+    };
+    let same =
+        e.len() == a.len() && e.iter().all(|x| a.contains(x)) && a.iter().all(|x| e.contains(x));
+    if same {
+        Ok(())
+    } else {
+        Err(format!("{path}: expected the set {expect}, got {actual}"))
+    }
+}
