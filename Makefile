@@ -22,6 +22,7 @@ lint:
 
 rust-test:
 	$(CARGO) test --workspace
+	$(CARGO) run --quiet -p mcpguard --example quickstart | diff -u examples/quickstart.expected -
 
 ## bench: criterion benches and peer comparisons
 bench:

@@ -71,6 +71,16 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
     }
 }
 
+/// Seconds as JSON: a whole number when it is one (`900`, not `900.0`), so
+/// vectors and clients in every language read the same text.
+pub fn seconds(s: f64) -> serde_json::Value {
+    if s.fract() == 0.0 && s.abs() < 9.0e15 {
+        serde_json::Value::from(s as i64)
+    } else {
+        serde_json::Value::from(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +91,12 @@ mod tests {
         let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["z", "a", "m"]);
         assert_eq!(m.get("a"), Some(&2));
+    }
+
+    #[test]
+    fn whole_seconds_serialise_as_integers() {
+        assert_eq!(seconds(900.0).to_string(), "900");
+        assert_eq!(seconds(0.5).to_string(), "0.5");
     }
 
     #[test]

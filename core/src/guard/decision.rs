@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use crate::json::seconds;
 use crate::reason::{OAuthError, Reason};
 use crate::token::Principal;
 
@@ -105,24 +106,9 @@ pub fn principal_json(p: &Principal) -> Value {
     Value::Object(m)
 }
 
-/// Seconds as JSON: a whole number when it is one (`900`, not `900.0`).
-pub(crate) fn seconds(s: f64) -> Value {
-    if s.fract() == 0.0 && s.abs() < 9.0e15 {
-        json!(s as i64)
-    } else {
-        json!(s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whole_seconds_serialise_as_integers() {
-        assert_eq!(seconds(900.0), json!(900));
-        assert_eq!(seconds(0.5), json!(0.5));
-    }
 
     #[test]
     fn headers_are_found_case_insensitively() {

@@ -431,12 +431,8 @@ impl Guard {
         rule: Option<&str>,
         key: &str,
         cost: u64,
-    ) -> Result<RateLimitCheck, UnknownRule> {
-        let d = self.inner.rate.check_rule(rule, key, cost)?;
-        Ok(RateLimitCheck {
-            allowed: d.allowed,
-            status: rate_status(&d),
-        })
+    ) -> Result<RateDecision, UnknownRule> {
+        self.inner.rate.check_rule(rule, key, cost)
     }
 
     /// The token engine, for hosts that need more than the Guard offers
@@ -626,30 +622,6 @@ impl Guard {
             rate_limit: Some(rate_status(&d)),
             missing_scopes: Vec::new(),
         }
-    }
-}
-
-/// The outcome of [`Guard::check_rate_limit`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct RateLimitCheck {
-    /// Whether the check passed (and was counted).
-    pub allowed: bool,
-    /// The limit's figures.
-    pub status: RateLimitStatus,
-}
-
-impl RateLimitCheck {
-    /// `{"allowed", "limit", "remaining", "reset", "retry_after"}`, as the
-    /// conformance op `rate_limit` reports it.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "allowed": self.allowed,
-            "limit": self.status.limit,
-            "remaining": self.status.remaining,
-            "reset": decision::seconds(self.status.reset),
-            "retry_after": self.status.retry_after.map(decision::seconds),
-            "policy": self.status.policy,
-        })
     }
 }
 

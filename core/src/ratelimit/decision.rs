@@ -42,6 +42,24 @@ pub struct RateDecision {
     pub window_seconds: f64,
 }
 
+impl RateDecision {
+    /// `{"allowed", "limit", "remaining", "reset", "retry_after", "never", "policy"}`,
+    /// seconds as whole numbers when they are whole (the shape of the
+    /// conformance op `rate_limit`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let secs = crate::json::seconds;
+        serde_json::json!({
+            "allowed": self.allowed,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset": secs(self.reset),
+            "retry_after": self.retry_after.map(secs),
+            "never": self.never,
+            "policy": self.policy,
+        })
+    }
+}
+
 /// A limit with the name decisions report.
 #[derive(Debug, Clone)]
 pub(crate) struct Named {

@@ -37,6 +37,29 @@ pub enum Algorithm {
     TokenBucket,
 }
 
+impl Algorithm {
+    /// Every algorithm.
+    pub const ALL: [Algorithm; 3] = [
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::TokenBucket,
+    ];
+
+    /// The configuration name: `fixed_window`, `sliding_window` or `token_bucket`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::FixedWindow => "fixed_window",
+            Algorithm::SlidingWindow => "sliding_window",
+            Algorithm::TokenBucket => "token_bucket",
+        }
+    }
+
+    /// Parses a configuration name (exact, lowercase).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
 /// A limit's numbers, checked so that no arithmetic on them can overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {

@@ -587,6 +587,18 @@ impl TokenValidator {
         }
     }
 
+    /// Builds the validator from the JSON text of an `auth` object (what the
+    /// bindings' `TokenValidator` takes), with `resource` as the default
+    /// audience. Errors name their path inside the object.
+    pub fn from_json(
+        auth_json: &str,
+        resource: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<TokenValidator, ConfigError> {
+        let config: AuthConfig = crate::error::from_str(auth_json)?;
+        Self::from_config(&config, resource, None, clock)
+    }
+
     /// Builds the validator from the `auth` object. `resource` is the
     /// top-level `resource` (the default audience); `base_dir` is where
     /// `jwks_file` paths start (reading those files is the only I/O). Error
