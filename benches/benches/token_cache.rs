@@ -32,6 +32,8 @@ fn principal(i: usize) -> Arc<Principal> {
         expires_at: Some(NOW + 3_600),
         jwt_id: Some(format!("jti-{i}")),
         claims_json: Arc::from("{}"),
+        token_fingerprint: None,
+        granted: None,
     })
 }
 

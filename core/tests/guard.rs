@@ -130,6 +130,23 @@ fn a_missing_token_challenge_names_only_the_metadata_document() {
 }
 
 #[test]
+fn characters_outside_the_token_alphabet_are_malformed() {
+    let (g, _) = guard_with(json!({"auth": {"opaque_tokens": true}}));
+    let good = token(json!({}));
+    for h in [
+        format!("Bearer {good},x"),
+        format!("Bearer \"{good}\""),
+        "Bearer ab=c".to_string(),
+        "Bearer ===".to_string(),
+        "Bearer abc,def".to_string(),
+        "Bearer caf\u{e9}".to_string(),
+    ] {
+        let d = g.authorize(&Request::new().authorization(&h));
+        assert_eq!((d.status, d.reason), (401, Some(Reason::Malformed)), "{h}");
+    }
+}
+
+#[test]
 fn refusals_for_authentication_or_access_consume_no_rate_limit_quota() {
     let (g, _) = guard_with(json!({}));
     let expired = bearer(&token(json!({"exp": T - 3600})));

@@ -71,7 +71,7 @@ pub struct AuditEvent {
     /// Invalid `tag:` scopes the token carried (they granted nothing).
     pub rejected_scopes: Vec<String>,
     /// A short, non-reversible fingerprint of the token, if one was presented.
-    pub token_fingerprint: Option<String>,
+    pub token_fingerprint: Option<Arc<str>>,
 }
 
 impl AuditEvent {
@@ -108,7 +108,7 @@ impl AuditEvent {
             "tool": self.tool,
             "missing_scopes": self.missing_scopes,
             "rejected_scopes": self.rejected_scopes,
-            "token_fingerprint": self.token_fingerprint,
+            "token_fingerprint": self.token_fingerprint.as_deref(),
         })
     }
 }

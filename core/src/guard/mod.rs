@@ -29,9 +29,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, Counters};
 pub use decision::{Decision, RateLimitStatus, principal_json};
-pub use request::{
-    Credentials, Request, RequestError, RequestFilter, is_b64token, parse_authorization,
-};
+pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 
 use serde_json::{Value, json};
 
@@ -41,7 +39,9 @@ use crate::config::GuardConfig;
 use crate::error::ConfigError;
 use crate::ratelimit::{KeySource, LimitSpec, RateDecision, RatePolicy, UnknownRule};
 use crate::reason::{OAuthError, Reason, www_authenticate};
-use crate::token::{KeyError, Principal, RevokeError, TokenError, TokenValidator};
+use crate::token::{
+    KeyError, Principal, RevokeError, TokenError, TokenValidator, token_fingerprint,
+};
 
 use audit::{AuditLog, CounterSet};
 
@@ -210,6 +210,7 @@ impl Guard {
         let validator = builder
             .grants(Arc::new(move |p: &mut Principal| {
                 let grant = grants.grant(&p.scopes, &p.roles);
+                p.granted = Some(Arc::new(grants.granted(&grant.tags)));
                 p.tags = grant.tags;
                 p.rejected_scopes = grant.rejected_scopes;
             }))
@@ -264,7 +265,9 @@ impl Guard {
         let credentials = match parse_authorization(request.authorization, s.max_token_bytes) {
             Ok(c) => c,
             Err(reason) => {
-                let fingerprint = request.authorization.map(fingerprint);
+                let fingerprint = request
+                    .authorization
+                    .map(|h| Arc::from(token_fingerprint(h)));
                 return self.token_refused(&TokenError::from_reason(reason), fingerprint, request);
             }
         };
@@ -279,13 +282,18 @@ impl Guard {
             Credentials::None => None,
             Credentials::Bearer(token) => match self.validate_counted(token) {
                 Ok(p) => Some(p),
-                Err(e) => return self.token_refused(&e, Some(fingerprint(token)), request),
+                Err(e) => {
+                    return self.token_refused(
+                        &e,
+                        Some(Arc::from(token_fingerprint(token))),
+                        request,
+                    );
+                }
             },
         };
-        let token_fingerprint = match credentials {
-            Credentials::Bearer(token) => Some(fingerprint(token)),
-            Credentials::None => None,
-        };
+        let token_fingerprint = principal
+            .as_deref()
+            .and_then(|p| p.token_fingerprint.clone());
         self.record(
             AuditKind::AuthSuccess,
             None,
@@ -305,20 +313,26 @@ impl Guard {
         };
 
         // 4. Access.
-        let granted = match &principal {
-            Some(p) => s.access.granted(&p.tags),
-            None => Granted::All,
+        let computed;
+        let granted: &Granted = match principal.as_deref() {
+            Some(Principal {
+                granted: Some(g), ..
+            }) => g,
+            Some(p) => {
+                computed = s.access.granted(&p.tags);
+                &computed
+            }
+            None => &Granted::All,
         };
-        let access =
-            match s
-                .access
-                .decide(&granted, filter.as_deref(), request.server, request.tool)
-            {
-                Ok(a) => a,
-                Err(denial) => {
-                    return self.access_refused(denial, principal, request, token_fingerprint);
-                }
-            };
+        let access = match s
+            .access
+            .decide(granted, filter.as_deref(), request.server, request.tool)
+        {
+            Ok(a) => a,
+            Err(denial) => {
+                return self.access_refused(denial, principal, request, token_fingerprint);
+            }
+        };
 
         // 5. Rate limiting.
         let mut headers = Vec::new();
@@ -464,7 +478,7 @@ impl Guard {
         principal: Option<Arc<Principal>>,
         request: &Request<'_>,
         missing_scopes: Vec<String>,
-        token_fingerprint: Option<String>,
+        token_fingerprint: Option<Arc<str>>,
     ) {
         let rejected_scopes = principal
             .as_deref()
@@ -517,7 +531,7 @@ impl Guard {
     fn token_refused(
         &self,
         e: &TokenError,
-        fingerprint: Option<String>,
+        fingerprint: Option<Arc<str>>,
         request: &Request<'_>,
     ) -> Decision {
         self.record(
@@ -536,7 +550,7 @@ impl Guard {
         e: &FilterError,
         principal: Option<Arc<Principal>>,
         request: &Request<'_>,
-        fingerprint: Option<String>,
+        fingerprint: Option<Arc<str>>,
     ) -> Decision {
         let reason = e.reason();
         self.record(
@@ -557,7 +571,7 @@ impl Guard {
         denial: Denial,
         principal: Option<Arc<Principal>>,
         request: &Request<'_>,
-        fingerprint: Option<String>,
+        fingerprint: Option<Arc<str>>,
     ) -> Decision {
         self.record(
             AuditKind::AccessDenied,
@@ -580,7 +594,7 @@ impl Guard {
         principal: Option<Arc<Principal>>,
         visible_servers: Vec<Arc<str>>,
         request: &Request<'_>,
-        fingerprint: Option<String>,
+        fingerprint: Option<Arc<str>>,
     ) -> Decision {
         self.record(
             AuditKind::RateLimited,
@@ -671,16 +685,6 @@ fn rate_key(source: KeySource, principal: Option<&Principal>, request_key: Optio
         .flatten()
         .next()
         .unwrap_or_else(|| "anonymous".to_string())
-}
-
-/// A short, non-reversible token fingerprint for audit events: the first
-/// 8 bytes of its SHA-256, in hex.
-pub fn fingerprint(token: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// An `http(s)` URI split into the parts the metadata URL is built from.

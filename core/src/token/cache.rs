@@ -486,6 +486,8 @@ mod tests {
             expires_at: exp,
             jwt_id: jti.map(Into::into),
             claims_json: Arc::from("{}"),
+            token_fingerprint: None,
+            granted: None,
         })
     }
 

@@ -370,6 +370,8 @@ pub fn validate_introspection(
         expires_at: exp,
         jwt_id: jwt_id.map(str::to_owned),
         claims_json: Arc::from(json),
+        token_fingerprint: None,
+        granted: None,
     })
 }
 

@@ -301,6 +301,8 @@ fn principal_of(entry: OpaqueEntry) -> Principal {
         expires_at: entry.expires_at,
         jwt_id: None,
         claims_json,
+        token_fingerprint: None,
+        granted: None,
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::access::Granted;
+
 /// Where a principal's token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenKind {
@@ -50,6 +52,25 @@ pub struct Principal {
     /// The token's claims as JSON text exactly as they were signed (for an
     /// introspected token, the introspection response).
     pub claims_json: Arc<str>,
+    /// A short, non-reversible fingerprint of the token (the first 8 bytes
+    /// of its SHA-256, in hex), computed once when the token is validated so
+    /// audit events can name the token on every request without rehashing
+    /// it. `None` for an introspection response.
+    pub token_fingerprint: Option<Arc<str>>,
+    /// The granted tags in the access engine's ready-to-decide form,
+    /// computed once by the Guard's grants hook and cached with the
+    /// principal. `None` when the validator runs without a Guard.
+    pub granted: Option<Arc<Granted>>,
+}
+
+/// A short, non-reversible fingerprint of a token for logs and audit
+/// events: the first 8 bytes of its SHA-256, in hex.
+pub fn token_fingerprint(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Principal {

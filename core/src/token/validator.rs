@@ -25,7 +25,7 @@ use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
 use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
 use super::revocation::{RevocationError, RevocationList};
-use super::{Principal, TokenKind};
+use super::{Principal, TokenKind, token_fingerprint};
 use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::reason::Reason;
@@ -642,7 +642,8 @@ impl TokenValidator {
                 .and_then(|p| self.finish_non_jwt(p)),
             _ => self.verify_jwt(token),
         };
-        let result = result.map(|p| {
+        let result = result.map(|mut p| {
+            p.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
             let p = Arc::new(p);
             s.cache.insert_if(token, Arc::clone(&p), now, || {
                 s.epoch.load(Ordering::Acquire) == epoch
@@ -925,6 +926,8 @@ impl TokenValidator {
             expires_at: Some(exp.floor),
             jwt_id: owned(&claims.jti),
             claims_json: Arc::from(claims_text),
+            token_fingerprint: None,
+            granted: None,
         };
         if let Some(hook) = &s.grants {
             hook(&mut principal);
