@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::members::{SeenMembers, Str, StrList, StrictAny};
+use super::members::{SeenMembers, Str, StrList, StrictAny, set_once};
 
 /// A NumericDate rounded both ways: `exp` uses the floor, `nbf`/`iat` the
 /// ceiling, so a fraction never extends a token's validity.
@@ -109,33 +109,23 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
         // Registered claims detect their own repeats (the field is already
         // set); only other members go through the name set, so an ordinary
         // token compares no names at all.
-        fn set<'de, T: de::Deserialize<'de>, A: MapAccess<'de>>(
-            slot: &mut Option<T>,
-            map: &mut A,
-        ) -> Result<(), A::Error> {
-            if slot.is_some() {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-            *slot = Some(map.next_value()?);
-            Ok(())
-        }
         let mut seen = SeenMembers::new();
         let mut c = Claims::default();
         while let Some(name) = map.next_key::<Str<'de>>()? {
             match name.as_str() {
-                "iss" => set(&mut c.iss, &mut map)?,
-                "sub" => set(&mut c.sub, &mut map)?,
-                "aud" => set(&mut c.aud, &mut map)?,
-                "exp" => set(&mut c.exp, &mut map)?,
-                "nbf" => set(&mut c.nbf, &mut map)?,
-                "iat" => set(&mut c.iat, &mut map)?,
-                "jti" => set(&mut c.jti, &mut map)?,
-                "client_id" => set(&mut c.client_id, &mut map)?,
-                "azp" => set(&mut c.azp, &mut map)?,
-                "cid" => set(&mut c.cid, &mut map)?,
-                "scope" => set(&mut c.scope, &mut map)?,
-                "scp" => set(&mut c.scp, &mut map)?,
-                other if Some(other) == self.role_claim => set(&mut c.roles, &mut map)?,
+                "iss" => set_once(&mut c.iss, &mut map)?,
+                "sub" => set_once(&mut c.sub, &mut map)?,
+                "aud" => set_once(&mut c.aud, &mut map)?,
+                "exp" => set_once(&mut c.exp, &mut map)?,
+                "nbf" => set_once(&mut c.nbf, &mut map)?,
+                "iat" => set_once(&mut c.iat, &mut map)?,
+                "jti" => set_once(&mut c.jti, &mut map)?,
+                "client_id" => set_once(&mut c.client_id, &mut map)?,
+                "azp" => set_once(&mut c.azp, &mut map)?,
+                "cid" => set_once(&mut c.cid, &mut map)?,
+                "scope" => set_once(&mut c.scope, &mut map)?,
+                "scp" => set_once(&mut c.scp, &mut map)?,
+                other if Some(other) == self.role_claim => set_once(&mut c.roles, &mut map)?,
                 _ => {
                     seen.insert(&name)?;
                     map.next_value::<StrictAny>()?;

@@ -28,7 +28,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::error::TokenError;
 use super::keys::{KeySet, Verifier};
-use super::members::{SeenMembers, Str, StrictAny};
+use super::members::{SeenMembers, Str, StrictAny, set_once};
 use crate::reason::Reason;
 
 /// A JWS signature algorithm mcpguard verifies (RFC 7518, RFC 8037).
@@ -299,23 +299,13 @@ impl<'de> Visitor<'de> for RawHeaderSeed {
             crit: false,
             b64: None,
         };
-        fn set<'de, T: de::Deserialize<'de>, A: MapAccess<'de>>(
-            slot: &mut Option<T>,
-            map: &mut A,
-        ) -> Result<(), A::Error> {
-            if slot.is_some() {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-            *slot = Some(map.next_value()?);
-            Ok(())
-        }
         // Members we read detect their own repeats; others go through the set.
         while let Some(name) = map.next_key::<Str<'de>>()? {
             match name.as_str() {
-                "alg" => set(&mut h.alg, &mut map)?,
-                "kid" => set(&mut h.kid, &mut map)?,
-                "typ" => set(&mut h.typ, &mut map)?,
-                "b64" => set(&mut h.b64, &mut map)?,
+                "alg" => set_once(&mut h.alg, &mut map)?,
+                "kid" => set_once(&mut h.kid, &mut map)?,
+                "typ" => set_once(&mut h.typ, &mut map)?,
+                "b64" => set_once(&mut h.b64, &mut map)?,
                 "crit" => {
                     seen.insert(&name)?;
                     let list: Vec<Str<'de>> = map.next_value()?;

@@ -186,6 +186,21 @@ impl<'de> Deserialize<'de> for StrictAny {
     }
 }
 
+/// Reads the next value into `slot`, refusing a member name seen before
+/// (serde_json would otherwise keep the last of two). The registered
+/// members a visitor reads detect their own repeats this way; only other
+/// members go through [`SeenMembers`].
+pub(super) fn set_once<'de, T: de::Deserialize<'de>, A: de::MapAccess<'de>>(
+    slot: &mut Option<T>,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::custom("duplicate member name"));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
