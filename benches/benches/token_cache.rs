@@ -34,6 +34,7 @@ fn principal(i: usize) -> Arc<Principal> {
         claims_json: Arc::from("{}"),
         token_fingerprint: None,
         granted: None,
+        rate_key: None,
     })
 }
 

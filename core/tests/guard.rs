@@ -130,10 +130,14 @@ fn a_missing_token_challenge_names_only_the_metadata_document() {
 }
 
 #[test]
-fn characters_outside_the_token_alphabet_are_malformed() {
+fn text_after_the_token_and_characters_outside_the_token_alphabet_are_malformed() {
     let (g, _) = guard_with(json!({"auth": {"opaque_tokens": true}}));
     let good = token(json!({}));
     for h in [
+        format!("Bearer {good} extra"),
+        format!("Bearer {good}, Bearer {good}"),
+        format!("Bearer {good}\tx"),
+        "Bearer opaque-token two".to_string(),
         format!("Bearer {good},x"),
         format!("Bearer \"{good}\""),
         "Bearer ab=c".to_string(),

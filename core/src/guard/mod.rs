@@ -24,6 +24,7 @@ mod audit;
 mod decision;
 mod request;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -201,6 +202,7 @@ impl Guard {
         let rate = RatePolicy::build(&config.rate_limit, &role_limits, clock.clone())?;
 
         let grants = access.clone();
+        let key_source = rate.key_source();
         let mut builder =
             TokenValidator::builder_from_config(config.auth.clone(), &config.resource)
                 .clock(clock.clone());
@@ -211,6 +213,7 @@ impl Guard {
             .grants(Arc::new(move |p: &mut Principal| {
                 let grant = grants.grant(&p.scopes, &p.roles);
                 p.granted = Some(Arc::new(grants.granted(&grant.tags)));
+                p.rate_key = identity_key(key_source, p).map(Arc::from);
                 p.tags = grant.tags;
                 p.rejected_scopes = grant.rejected_scopes;
             }))
@@ -662,29 +665,47 @@ fn filter_request(f: RequestFilter<'_>) -> FilterRequest<'_> {
 /// identity, then the request's key, then one shared anonymous budget. An
 /// anonymous request uses the request's key when it has one. The prefixes
 /// keep the spaces apart: a client id can never collide with an IP address.
-fn rate_key(source: KeySource, principal: Option<&Principal>, request_key: Option<&str>) -> String {
-    let by_key = request_key.map(|k| format!("k\u{0}{k}"));
+fn rate_key<'a>(
+    source: KeySource,
+    principal: Option<&'a Principal>,
+    request_key: Option<&str>,
+) -> Cow<'a, str> {
+    let by_request = || request_key.map(|k| Cow::Owned(format!("k\u{0}{k}")));
+    let anonymous = || Cow::Borrowed("anonymous");
     let Some(p) = principal else {
-        return by_key.unwrap_or_else(|| "anonymous".to_string());
+        return by_request().unwrap_or_else(anonymous);
     };
-    let client = p
-        .client_id
-        .as_deref()
-        .map(|c| format!("c\u{0}{}\u{0}{c}", p.issuer));
-    let subject = p
-        .subject
-        .as_deref()
-        .map(|s| format!("s\u{0}{}\u{0}{s}", p.issuer));
-    let order = match source {
-        KeySource::ClientId => [client, subject, by_key],
-        KeySource::Subject => [subject, client, by_key],
-        KeySource::RequestKey => [by_key, client, subject],
+    if source == KeySource::RequestKey
+        && let Some(key) = by_request()
+    {
+        return key;
+    }
+    // Cached by the grants hook; computed here for a principal that was not.
+    let identity = match &p.rate_key {
+        Some(k) => Some(Cow::Borrowed(&**k)),
+        None => identity_key(source, p).map(Cow::Owned),
     };
-    order
-        .into_iter()
-        .flatten()
-        .next()
-        .unwrap_or_else(|| "anonymous".to_string())
+    identity.or_else(by_request).unwrap_or_else(anonymous)
+}
+
+/// The principal's own part of the rate-limit key: the configured identity
+/// first (`client_id` for `client_id` and `request_key`, the subject for
+/// `subject`), then the other.
+fn identity_key(source: KeySource, p: &Principal) -> Option<String> {
+    let client = || {
+        p.client_id
+            .as_deref()
+            .map(|c| format!("c\u{0}{}\u{0}{c}", p.issuer))
+    };
+    let subject = || {
+        p.subject
+            .as_deref()
+            .map(|s| format!("s\u{0}{}\u{0}{s}", p.issuer))
+    };
+    match source {
+        KeySource::Subject => subject().or_else(client),
+        KeySource::ClientId | KeySource::RequestKey => client().or_else(subject),
+    }
 }
 
 /// An `http(s)` URI split into the parts the metadata URL is built from.

@@ -187,9 +187,17 @@ pub enum Credentials<'a> {
 
 /// Reads the bearer token out of an `Authorization` header value, as the
 /// pinned details of `conformance.md` say: the scheme is case-insensitive
-/// and followed by one or more spaces; `Basic …`, a bare `Bearer`, text after
-/// the token and two credentials joined by a comma are malformed. Leading
-/// and trailing spaces or tabs (HTTP's optional whitespace) are ignored.
+/// and followed by one or more spaces; `Basic …` and a bare `Bearer` are
+/// malformed. Leading and trailing spaces or tabs (HTTP's optional
+/// whitespace) are ignored.
+///
+/// The token is returned as it stands, without a scan of its characters:
+/// text after it (`Bearer a b`), two credentials (`Bearer a, Bearer b`) and
+/// any other character outside RFC 6750's `b64token` are refused as
+/// `malformed` by the token check that follows (strict base64url for a JWT,
+/// the token alphabet for an opaque token), and such a token can never be
+/// in the verified-token cache. Reading a long header twice on every request
+/// would buy nothing.
 ///
 /// A token longer than `max_token_bytes` is refused as `too_large` before
 /// its characters are examined.
@@ -214,15 +222,6 @@ pub fn parse_authorization(
     }
     if token.len() > max_token_bytes {
         return Err(Reason::TooLarge);
-    }
-    // Text after the token (and so two credentials joined by ", ") shows
-    // as whitespace. A comma, a quote or any other character outside RFC
-    // 6750's b64token is refused as `malformed` by the token check itself
-    // (strict base64url for a JWT, the token alphabet for an opaque one), so
-    // the header is not scanned a second time here.
-    // Single-char searches take std's memchr fast path.
-    if token.contains(' ') || token.contains('\t') {
-        return Err(Reason::Malformed);
     }
     Ok(Credentials::Bearer(token))
 }
@@ -270,10 +269,17 @@ mod tests {
     }
 
     #[test]
-    fn text_after_the_token_or_two_credentials_are_malformed() {
-        for h in ["Bearer abc def", "Bearer abc, Bearer def", "Bearer\tabc"] {
-            assert_eq!(parse(Some(h)), Err(Reason::Malformed), "{h:?}");
-        }
+    fn a_tab_after_the_scheme_is_no_separator() {
+        assert_eq!(parse(Some("Bearer\tabc")), Err(Reason::Malformed));
+    }
+
+    #[test]
+    fn text_after_the_token_is_left_for_the_token_check_to_refuse() {
+        // The Guard's tests show these end as `malformed`.
+        assert_eq!(
+            parse(Some("Bearer abc def")),
+            Ok(Credentials::Bearer("abc def"))
+        );
     }
 
     #[test]

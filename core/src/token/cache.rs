@@ -266,7 +266,7 @@ impl Shard {
 ///     issuer: "https://auth.example.com".into(), audience: vec![], scopes: vec![],
 ///     roles: vec![], tags: vec![], rejected_scopes: vec![],
 ///     expires_at: Some(2_000), jwt_id: None, claims_json: Arc::from("{}"),
-///     token_fingerprint: None, granted: None,
+///     token_fingerprint: None, granted: None, rate_key: None,
 /// });
 /// cache.insert("eyJ.a.b", Arc::clone(&principal), 1_000);
 /// assert!(Arc::ptr_eq(&cache.get("eyJ.a.b", 1_001).unwrap(), &principal));
@@ -489,6 +489,7 @@ mod tests {
             claims_json: Arc::from("{}"),
             token_fingerprint: None,
             granted: None,
+            rate_key: None,
         })
     }
 

@@ -372,6 +372,7 @@ pub fn validate_introspection(
         claims_json: Arc::from(json),
         token_fingerprint: None,
         granted: None,
+        rate_key: None,
     })
 }
 

@@ -303,6 +303,7 @@ fn principal_of(entry: OpaqueEntry) -> Principal {
         claims_json,
         token_fingerprint: None,
         granted: None,
+        rate_key: None,
     }
 }
 

@@ -61,6 +61,11 @@ pub struct Principal {
     /// computed once by the Guard's grants hook and cached with the
     /// principal. `None` when the validator runs without a Guard.
     pub granted: Option<Arc<Granted>>,
+    /// The rate-limit key for this principal's identity (its `client_id` or
+    /// subject, namespaced by issuer, as the Guard's `rate_limit.key` says),
+    /// computed once by the Guard's grants hook. `None` without a Guard, or
+    /// when the key comes from the request.
+    pub rate_key: Option<Arc<str>>,
 }
 
 /// A short, non-reversible fingerprint of a token for logs and audit

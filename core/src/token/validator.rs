@@ -928,6 +928,7 @@ impl TokenValidator {
             claims_json: Arc::from(claims_text),
             token_fingerprint: None,
             granted: None,
+            rate_key: None,
         };
         if let Some(hook) = &s.grants {
             hook(&mut principal);
