@@ -8,9 +8,9 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use mcpguard_core::guard::{Decision, principal_json};
-use mcpguard_core::token::Principal;
-use mcpguard_core::{OAuthError, Reason};
+use mcpguard::guard::{Decision, principal_json};
+use mcpguard::token::Principal;
+use mcpguard::{OAuthError, Reason};
 
 use crate::ffi::{
     Failure, Out, arg, arg_str, at, boundary, boxed, free_boxed, mcpguard_result, mcpguard_str,

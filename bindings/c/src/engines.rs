@@ -5,8 +5,8 @@
 
 use std::ffi::c_char;
 
-use mcpguard_core::access::{self, Filter};
-use mcpguard_core::ratelimit::{Algorithm, Limiter, Quota, RateDecision};
+use mcpguard::access::{self, Filter};
+use mcpguard::ratelimit::{Algorithm, Limiter, Quota, RateDecision};
 
 use crate::ffi::{
     Failure, Out, arg, arg_str, arg_str_array, at, boundary, boxed, free_boxed, mcpguard_result,
@@ -309,7 +309,7 @@ pub unsafe extern "C" fn mcpguard_rate_limiter_new(
                 ),
             )
         })?;
-        let quota_error = |e: mcpguard_core::ratelimit::QuotaError| {
+        let quota_error = |e: mcpguard::ratelimit::QuotaError| {
             Failure::new(mcpguard_result::InvalidQuota, e.to_string())
         };
         let burst = (burst != 0).then_some(burst);

@@ -8,9 +8,9 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use mcpguard_core::ManualClock;
-use mcpguard_core::config::GuardConfig;
-use mcpguard_core::guard::{AuditEvent, Guard, GuardOptions, Request, RequestFilter};
+use mcpguard::ManualClock;
+use mcpguard::config::GuardConfig;
+use mcpguard::guard::{AuditEvent, Guard, GuardOptions, Request, RequestFilter};
 
 use crate::decision::{mcpguard_decision, mcpguard_principal};
 use crate::engines::mcpguard_rate_decision;
@@ -712,10 +712,10 @@ pub unsafe extern "C" fn mcpguard_guard_counters_json(
 /// `clock` is NULL or a live clock.
 pub(crate) unsafe fn clock_or_system(
     clock: *const mcpguard_manual_clock,
-) -> Arc<dyn mcpguard_core::Clock> {
+) -> Arc<dyn mcpguard::Clock> {
     // SAFETY: forwarded from the caller's contract above.
     match unsafe { arg_opt(clock) } {
         Some(c) => Arc::new(c.clock.clone()),
-        None => Arc::new(mcpguard_core::SystemClock),
+        None => Arc::new(mcpguard::SystemClock),
     }
 }

@@ -75,15 +75,15 @@ fn header_version_macros_match_cargo_toml() {
         env!("CARGO_PKG_VERSION_PATCH")
     );
     assert_eq!(
-        mcpguard::MCPGUARD_VERSION_MAJOR.to_string(),
+        mcpguard_c::MCPGUARD_VERSION_MAJOR.to_string(),
         env!("CARGO_PKG_VERSION_MAJOR")
     );
     assert_eq!(
-        mcpguard::MCPGUARD_VERSION_MINOR.to_string(),
+        mcpguard_c::MCPGUARD_VERSION_MINOR.to_string(),
         env!("CARGO_PKG_VERSION_MINOR")
     );
     assert_eq!(
-        mcpguard::MCPGUARD_VERSION_PATCH.to_string(),
+        mcpguard_c::MCPGUARD_VERSION_PATCH.to_string(),
         env!("CARGO_PKG_VERSION_PATCH")
     );
     // The text form is built from the three numbers by the preprocessor
