@@ -84,9 +84,11 @@ pub unsafe extern "C" fn mcpguard_decision_error(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read(decision, out, |d| {
-        Ok(mcpguard_str::borrow_opt(d.error.map(OAuthError::as_str)))
-    }) }
+    unsafe {
+        read(decision, out, |d| {
+            Ok(mcpguard_str::borrow_opt(d.error.map(OAuthError::as_str)))
+        })
+    }
 }
 
 /// The reason code of a refusal (`spec/conformance.md`, e.g. `expired`);
@@ -97,9 +99,11 @@ pub unsafe extern "C" fn mcpguard_decision_reason(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read(decision, out, |d| {
-        Ok(mcpguard_str::borrow_opt(d.reason.map(Reason::code)))
-    }) }
+    unsafe {
+        read(decision, out, |d| {
+            Ok(mcpguard_str::borrow_opt(d.reason.map(Reason::code)))
+        })
+    }
 }
 
 /// The description of a refusal a person can act on; zero-length when allowed.
@@ -109,9 +113,11 @@ pub unsafe extern "C" fn mcpguard_decision_description(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read(decision, out, |d| {
-        Ok(mcpguard_str::borrow_opt(d.error_description.as_deref()))
-    }) }
+    unsafe {
+        read(decision, out, |d| {
+            Ok(mcpguard_str::borrow_opt(d.error_description.as_deref()))
+        })
+    }
 }
 
 /// How many headers the host must send.
@@ -196,9 +202,11 @@ pub unsafe extern "C" fn mcpguard_decision_visible_server(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read(decision, out, |d| {
-        at(&d.visible_servers, index, "visible server").map(|s| mcpguard_str::borrow(s))
-    }) }
+    unsafe {
+        read(decision, out, |d| {
+            at(&d.visible_servers, index, "visible server").map(|s| mcpguard_str::borrow(s))
+        })
+    }
 }
 
 /// The rate-limit figures of a decision.
@@ -230,28 +238,30 @@ pub unsafe extern "C" fn mcpguard_decision_rate_limit(
     out: *mut mcpguard_rate_limit,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read(decision, out, |d| {
-        Ok(match &d.rate_limit {
-            Some(r) => mcpguard_rate_limit {
-                present: true,
-                limit: r.limit,
-                remaining: r.remaining,
-                reset: r.reset,
-                has_retry_after: r.retry_after.is_some(),
-                retry_after: r.retry_after.unwrap_or(0.0),
-                policy: mcpguard_str::borrow(&r.policy),
-            },
-            None => mcpguard_rate_limit {
-                present: false,
-                limit: 0,
-                remaining: 0,
-                reset: 0.0,
-                has_retry_after: false,
-                retry_after: 0.0,
-                policy: mcpguard_str::empty(),
-            },
+    unsafe {
+        read(decision, out, |d| {
+            Ok(match &d.rate_limit {
+                Some(r) => mcpguard_rate_limit {
+                    present: true,
+                    limit: r.limit,
+                    remaining: r.remaining,
+                    reset: r.reset,
+                    has_retry_after: r.retry_after.is_some(),
+                    retry_after: r.retry_after.unwrap_or(0.0),
+                    policy: mcpguard_str::borrow(&r.policy),
+                },
+                None => mcpguard_rate_limit {
+                    present: false,
+                    limit: 0,
+                    remaining: 0,
+                    reset: 0.0,
+                    has_retry_after: false,
+                    retry_after: 0.0,
+                    policy: mcpguard_str::empty(),
+                },
+            })
         })
-    }) }
+    }
 }
 
 /// Who the token speaks for: a new principal the caller frees, or NULL for
@@ -262,12 +272,13 @@ pub unsafe extern "C" fn mcpguard_decision_principal(
     out: *mut *mut mcpguard_principal,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read(decision, out, |d| {
-        Ok(d
-            .principal
-            .clone()
-            .map_or(std::ptr::null_mut(), |p| boxed(mcpguard_principal::new(p))))
-    }) }
+    unsafe {
+        read(decision, out, |d| {
+            Ok(d.principal
+                .clone()
+                .map_or(std::ptr::null_mut(), |p| boxed(mcpguard_principal::new(p))))
+        })
+    }
 }
 
 /// The decision as JSON in the shape of `spec/config.md`; free it with
@@ -325,9 +336,11 @@ pub unsafe extern "C" fn mcpguard_principal_subject(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read_principal(principal, out, |p| {
-        Ok(mcpguard_str::borrow_opt(p.subject.as_deref()))
-    }) }
+    unsafe {
+        read_principal(principal, out, |p| {
+            Ok(mcpguard_str::borrow_opt(p.subject.as_deref()))
+        })
+    }
 }
 
 /// The token's `client_id` (else `azp`, else `cid`; zero-length when none).
@@ -337,9 +350,11 @@ pub unsafe extern "C" fn mcpguard_principal_client_id(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read_principal(principal, out, |p| {
-        Ok(mcpguard_str::borrow_opt(p.client_id.as_deref()))
-    }) }
+    unsafe {
+        read_principal(principal, out, |p| {
+            Ok(mcpguard_str::borrow_opt(p.client_id.as_deref()))
+        })
+    }
 }
 
 /// The issuer the token was checked against.
@@ -371,9 +386,11 @@ pub unsafe extern "C" fn mcpguard_principal_tag(
     out: *mut mcpguard_str,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read_principal(principal, out, |p| {
-        at(&p.tags, index, "tag").map(|t| mcpguard_str::borrow(t))
-    }) }
+    unsafe {
+        read_principal(principal, out, |p| {
+            at(&p.tags, index, "tag").map(|t| mcpguard_str::borrow(t))
+        })
+    }
 }
 
 /// The principal as JSON (`subject`, `client_id`, `issuer`, `audience`,
@@ -385,7 +402,9 @@ pub unsafe extern "C" fn mcpguard_principal_to_json(
     out: *mut *mut c_char,
 ) -> mcpguard_result {
     // SAFETY: the header's pointer contract, forwarded.
-    unsafe { read_principal(principal, out, |p| {
-        owned_string(principal_json(p).to_string())
-    }) }
+    unsafe {
+        read_principal(principal, out, |p| {
+            owned_string(principal_json(p).to_string())
+        })
+    }
 }

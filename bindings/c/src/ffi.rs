@@ -290,10 +290,7 @@ unsafe fn slice_str<'a>(data: *const c_char, len: usize, name: &str) -> Result<&
     std::str::from_utf8(bytes).map_err(|e| {
         Failure::new(
             mcpguard_result::InvalidUtf8,
-            format!(
-                "{name} is not valid UTF-8 (at byte {})",
-                e.valid_up_to()
-            ),
+            format!("{name} is not valid UTF-8 (at byte {})", e.valid_up_to()),
         )
     })
 }
@@ -359,7 +356,10 @@ pub(crate) fn at<'a, T>(items: &'a [T], index: usize, what: &str) -> Result<&'a 
     items.get(index).ok_or_else(|| {
         Failure::new(
             mcpguard_result::OutOfRange,
-            format!("{what} index {index} is out of range (count {})", items.len()),
+            format!(
+                "{what} index {index} is out of range (count {})",
+                items.len()
+            ),
         )
     })
 }

@@ -271,7 +271,11 @@ unsafe fn request_from_c<'a>(r: &'a mcpguard_request) -> Result<Request<'a>, Fai
     // SAFETY: forwarded from the caller's contract above.
     let (authorization, server, tool, key) = unsafe {
         (
-            arg_opt_str(r.authorization, r.authorization_len, "request.authorization")?,
+            arg_opt_str(
+                r.authorization,
+                r.authorization_len,
+                "request.authorization",
+            )?,
             arg_opt_str(r.server, r.server_len, "request.server")?,
             arg_opt_str(r.tool, r.tool_len, "request.tool")?,
             arg_opt_str(r.key, r.key_len, "request.key")?,
@@ -323,7 +327,9 @@ pub unsafe extern "C" fn mcpguard_guard_authorize(
         let (guard, request) = unsafe { (arg(guard, "guard")?, arg(request, "request")?) };
         // SAFETY: the request's strings are valid for their lengths (header contract).
         let request = unsafe { request_from_c(request) }?;
-        out.set(boxed(mcpguard_decision::new(guard.guard.authorize(&request))));
+        out.set(boxed(mcpguard_decision::new(
+            guard.guard.authorize(&request),
+        )));
         Ok(())
     })
 }
@@ -561,12 +567,14 @@ pub unsafe extern "C" fn mcpguard_guard_set_audit_callback(
         let guard = unsafe { arg(guard, "guard") }?;
         let callback = callback.ok_or_else(|| Failure::null("callback"))?;
         let user_data = UserData(user_data);
-        guard.guard.on_audit(Some(Arc::new(move |event: &AuditEvent| {
-            let lent = mcpguard_audit_event { event };
-            // SAFETY: the host registered a function of this signature; the
-            // event outlives the call and `user_data` is the host's own.
-            unsafe { callback(&lent, user_data.get()) }
-        })));
+        guard
+            .guard
+            .on_audit(Some(Arc::new(move |event: &AuditEvent| {
+                let lent = mcpguard_audit_event { event };
+                // SAFETY: the host registered a function of this signature; the
+                // event outlives the call and `user_data` is the host's own.
+                unsafe { callback(&lent, user_data.get()) }
+            })));
         Ok(())
     })
 }
@@ -630,7 +638,9 @@ pub unsafe extern "C" fn mcpguard_audit_event_reason(
     boundary(|| {
         // SAFETY: pointers are NULL or valid (the header's pointer contract).
         let (event, out) = unsafe { (arg(event, "event")?, Out::new(out, "out")?) };
-        out.set(mcpguard_str::borrow_opt(event.event().reason.map(|r| r.code())));
+        out.set(mcpguard_str::borrow_opt(
+            event.event().reason.map(|r| r.code()),
+        ));
         Ok(())
     })
 }

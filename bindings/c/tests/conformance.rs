@@ -164,7 +164,9 @@ fn run_case(fx: &Fixture, case: &Value) -> Result<(), String> {
             let slices = str_array(&tags);
             let mut matched = false;
             // SAFETY: `f` is live, `slices` point into `tags` (alive), out is writable.
-            let r = unsafe { mcpguard_tag_filter_matches(f, slices.as_ptr(), slices.len(), &mut matched) };
+            let r = unsafe {
+                mcpguard_tag_filter_matches(f, slices.as_ptr(), slices.len(), &mut matched)
+            };
             // SAFETY: `f` is live and freed once, here.
             unsafe { mcpguard_tag_filter_free(f) };
             ok(r, "match")?;
@@ -178,7 +180,14 @@ fn run_case(fx: &Fixture, case: &Value) -> Result<(), String> {
             // SAFETY: the slices point into live strings; outs are writable.
             ok(
                 unsafe {
-                    mcpguard_validate_scopes(rq.as_ptr(), rq.len(), av.as_ptr(), av.len(), &mut valid, &mut list)
+                    mcpguard_validate_scopes(
+                        rq.as_ptr(),
+                        rq.len(),
+                        av.as_ptr(),
+                        av.len(),
+                        &mut valid,
+                        &mut list,
+                    )
                 },
                 "validate_scopes",
             )?;
@@ -224,7 +233,10 @@ fn run_case(fx: &Fixture, case: &Value) -> Result<(), String> {
         "advance" => {
             let s = case["seconds"].as_f64().ok_or("advance needs `seconds`")?;
             // SAFETY: the clock is live.
-            ok(unsafe { mcpguard_manual_clock_advance(fx.clock, s) }, "advance")?;
+            ok(
+                unsafe { mcpguard_manual_clock_advance(fx.clock, s) },
+                "advance",
+            )?;
             Value::Null
         }
         "revoke" => {
@@ -323,7 +335,9 @@ fn authorize(g: *const mcpguard_guard, request: &Value) -> Result<Value, String>
             "cost" => {
                 r.cost = match v {
                     Value::Null => 1,
-                    _ => v.as_u64().ok_or("bad request: cost must be a whole number")?,
+                    _ => v
+                        .as_u64()
+                        .ok_or("bad request: cost must be a whole number")?,
                 }
             }
             "filter" => {
@@ -343,7 +357,8 @@ fn authorize(g: *const mcpguard_guard, request: &Value) -> Result<Value, String>
                         "preset" => mcpguard_filter_kind::Preset,
                         other => return Err(format!("bad request: unknown filter kind `{other}`")),
                     } as u32;
-                    (r.filter, r.filter_len) = arg(text.as_str().ok_or("bad request: filter text")?);
+                    (r.filter, r.filter_len) =
+                        arg(text.as_str().ok_or("bad request: filter text")?);
                 }
             }
             other => return Err(format!("bad request: unknown request field `{other}`")),
@@ -351,7 +366,10 @@ fn authorize(g: *const mcpguard_guard, request: &Value) -> Result<Value, String>
     }
     let mut d = null_mut();
     // SAFETY: the request's strings borrow from `request`, alive for the call.
-    ok(unsafe { mcpguard_guard_authorize(g, &r, &mut d) }, "authorize")?;
+    ok(
+        unsafe { mcpguard_guard_authorize(g, &r, &mut d) },
+        "authorize",
+    )?;
     let result = decision_json(d);
     // SAFETY: freed once, here.
     unsafe { mcpguard_decision_free(d) };
@@ -362,7 +380,10 @@ fn authorize(g: *const mcpguard_guard, request: &Value) -> Result<Value, String>
 fn decision_json(d: *const mcpguard_decision) -> Result<Value, String> {
     let mut json = null_mut();
     // SAFETY: `d` is live; out is writable.
-    ok(unsafe { mcpguard_decision_to_json(d, &mut json) }, "to_json")?;
+    ok(
+        unsafe { mcpguard_decision_to_json(d, &mut json) },
+        "to_json",
+    )?;
     let v = parse(&take(json))?;
 
     let (mut allowed, mut status, mut count) = (false, 0u16, 0usize);
@@ -382,7 +403,10 @@ fn decision_json(d: *const mcpguard_decision) -> Result<Value, String> {
         ok(mcpguard_decision_status(d, &mut status), "status")?;
         ok(mcpguard_decision_error(d, &mut error), "error")?;
         ok(mcpguard_decision_reason(d, &mut reason), "reason")?;
-        ok(mcpguard_decision_description(d, &mut description), "description")?;
+        ok(
+            mcpguard_decision_description(d, &mut description),
+            "description",
+        )?;
         ok(mcpguard_decision_rate_limit(d, &mut rate), "rate_limit")?;
     }
     let or_null = |s: mcpguard_str| {
@@ -391,20 +415,32 @@ fn decision_json(d: *const mcpguard_decision) -> Result<Value, String> {
     };
     let mut headers = Vec::new();
     // SAFETY: as above.
-    ok(unsafe { mcpguard_decision_header_count(d, &mut count) }, "header_count")?;
+    ok(
+        unsafe { mcpguard_decision_header_count(d, &mut count) },
+        "header_count",
+    )?;
     for i in 0..count {
         let (mut n, mut val) = (no_str(), no_str());
         // SAFETY: as above; `i` is in range.
-        ok(unsafe { mcpguard_decision_header(d, i, &mut n, &mut val) }, "header")?;
+        ok(
+            unsafe { mcpguard_decision_header(d, i, &mut n, &mut val) },
+            "header",
+        )?;
         headers.push(json!([text(n), text(val)]));
     }
     let mut servers = Vec::new();
     // SAFETY: as above.
-    ok(unsafe { mcpguard_decision_visible_server_count(d, &mut count) }, "server_count")?;
+    ok(
+        unsafe { mcpguard_decision_visible_server_count(d, &mut count) },
+        "server_count",
+    )?;
     for i in 0..count {
         let mut s = no_str();
         // SAFETY: as above; `i` is in range.
-        ok(unsafe { mcpguard_decision_visible_server(d, i, &mut s) }, "visible_server")?;
+        ok(
+            unsafe { mcpguard_decision_visible_server(d, i, &mut s) },
+            "visible_server",
+        )?;
         servers.push(json!(text(s)));
     }
     let from_accessors = json!({
@@ -434,7 +470,10 @@ fn parse_filter(case: &Value) -> Result<*mut mcpguard_tag_filter, String> {
     let (syntax, text) = match kinds.as_slice() {
         ["tags"] => (
             mcpguard_filter_syntax::Tags,
-            case["tags"].as_str().ok_or("tags must be a string")?.to_string(),
+            case["tags"]
+                .as_str()
+                .ok_or("tags must be a string")?
+                .to_string(),
         ),
         ["tag_filter"] => (
             mcpguard_filter_syntax::Expression,
@@ -463,7 +502,10 @@ fn parse_filter(case: &Value) -> Result<*mut mcpguard_tag_filter, String> {
 fn filter_tags(f: *const mcpguard_tag_filter) -> Result<Vec<String>, String> {
     let mut n = 0;
     // SAFETY: `f` is live; out is writable.
-    ok(unsafe { mcpguard_tag_filter_tag_count(f, &mut n) }, "tag_count")?;
+    ok(
+        unsafe { mcpguard_tag_filter_tag_count(f, &mut n) },
+        "tag_count",
+    )?;
     (0..n)
         .map(|i| {
             let mut s = no_str();

@@ -41,7 +41,10 @@ fn committed_header_matches_a_fresh_generation() {
             .lines()
             .zip(fresh.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| "at the end".to_string(), |i| format!("at line {}", i + 1));
+            .map_or_else(
+                || "at the end".to_string(),
+                |i| format!("at line {}", i + 1),
+            );
         panic!(
             "{} differs from a fresh cbindgen generation ({line}); run `make -C bindings/c header` and commit it",
             Path::new("include/mcpguard.h").display()
@@ -88,5 +91,7 @@ fn header_version_macros_match_cargo_toml() {
     );
     // The text form is built from the three numbers by the preprocessor
     // (the C examples compare it with mcpguard_version() at run time).
-    assert!(define(&header, "MCPGUARD_VERSION").contains("MCPGUARD_STRINGIFY(MCPGUARD_VERSION_PATCH)"));
+    assert!(
+        define(&header, "MCPGUARD_VERSION").contains("MCPGUARD_STRINGIFY(MCPGUARD_VERSION_PATCH)")
+    );
 }
