@@ -25,6 +25,18 @@ pub use engines::*;
 pub use ffi::{mcpguard_last_error, mcpguard_result, mcpguard_str, mcpguard_string_free};
 pub use guard::*;
 
+// The header promises that these objects may be shared between threads;
+// this stops compiling if one of them ever stops being `Send + Sync`.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<mcpguard_guard>();
+    shared::<mcpguard_principal>();
+    shared::<mcpguard_tag_filter>();
+    shared::<mcpguard_rate_limiter>();
+    shared::<mcpguard_manual_clock>();
+    shared::<mcpguard_decision>();
+};
+
 /// The major version of this library (matches the crate's `Cargo.toml`).
 pub const MCPGUARD_VERSION_MAJOR: u32 = 0;
 /// The minor version of this library.
