@@ -533,9 +533,11 @@ enum mcpguard_result mcpguard_guard_check_rate_limit(const struct mcpguard_guard
 // Registers the audit callback, replacing any earlier one. It is called on
 // the thread that calls `mcpguard_guard_authorize`, possibly on several
 // threads at once, so it and `user_data` must be thread-safe; keep it
-// short. The event pointer is valid only during the call. A NULL callback is
-// `MCPGUARD_RESULT_NULL_PARAMETER` (remove one with
-// `mcpguard_guard_clear_audit_callback`).
+// short. The event pointer is valid only during the call. The callback must
+// return normally (no C++ exception or `longjmp` out of it), and `user_data`
+// must stay valid until the callback is replaced or cleared or the guard is
+// freed. A NULL callback is `MCPGUARD_RESULT_NULL_PARAMETER` (remove one
+// with `mcpguard_guard_clear_audit_callback`).
 enum mcpguard_result mcpguard_guard_set_audit_callback(const struct mcpguard_guard *guard, mcpguard_audit_callback callback, void *user_data);
 
 // Removes the audit callback; events still go to the ring that

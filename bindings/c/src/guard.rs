@@ -553,9 +553,11 @@ unsafe impl Sync for UserData {}
 /// Registers the audit callback, replacing any earlier one. It is called on
 /// the thread that calls `mcpguard_guard_authorize`, possibly on several
 /// threads at once, so it and `user_data` must be thread-safe; keep it
-/// short. The event pointer is valid only during the call. A NULL callback is
-/// `MCPGUARD_RESULT_NULL_PARAMETER` (remove one with
-/// `mcpguard_guard_clear_audit_callback`).
+/// short. The event pointer is valid only during the call. The callback must
+/// return normally (no C++ exception or `longjmp` out of it), and `user_data`
+/// must stay valid until the callback is replaced or cleared or the guard is
+/// freed. A NULL callback is `MCPGUARD_RESULT_NULL_PARAMETER` (remove one
+/// with `mcpguard_guard_clear_audit_callback`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mcpguard_guard_set_audit_callback(
     guard: *const mcpguard_guard,
