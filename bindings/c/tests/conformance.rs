@@ -1,0 +1,611 @@
+//! The conformance runner of the C API: every file in
+//! `$MCPGUARD_CONFORMANCE_DIR` (default: the repository's `conformance/`),
+//! every op of `spec/conformance.md`, reaching the library only through the
+//! exported `mcpguard_*` functions (serde_json only reads the vector files and
+//! the JSON the library returns). It mirrors core/tests/conformance.rs:
+//! partial match, `_set` keys as sets, numbers compared numerically, an
+//! unknown op is a failure, never a skip.
+//!
+//! Each `authorize` case also checks that the decision's accessors agree
+//! with `mcpguard_decision_to_json`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::ptr::null_mut;
+
+use common::{arg, last_error, no_str, ok, str_array, take, take_list, text};
+use mcpguard_c::*;
+use serde_json::{Value, json};
+
+fn conformance_dir() -> PathBuf {
+    match std::env::var_os("MCPGUARD_CONFORMANCE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance"),
+    }
+}
+
+/// A guard and its manual clock, freed through the C API.
+struct Fixture {
+    guard: *mut mcpguard_guard,
+    clock: *mut mcpguard_manual_clock,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // SAFETY: both came from their constructors and are freed once, here.
+        unsafe {
+            mcpguard_guard_free(self.guard);
+            mcpguard_manual_clock_free(self.clock);
+        }
+    }
+}
+
+impl Fixture {
+    fn new(config: &str, clock_secs: f64) -> Result<Fixture, String> {
+        let mut clock = null_mut();
+        // SAFETY: `clock` is a writable out-parameter.
+        ok(
+            unsafe { mcpguard_manual_clock_new(clock_secs, &mut clock) },
+            "clock",
+        )?;
+        let mut fixture = Fixture {
+            guard: null_mut(),
+            clock,
+        };
+        let (p, n) = arg(config);
+        // SAFETY: `config` outlives the call; `clock` is live; out is writable.
+        ok(
+            unsafe { mcpguard_guard_new_with_clock(p, n, clock, &mut fixture.guard) },
+            "config refused",
+        )?;
+        Ok(fixture)
+    }
+}
+
+#[test]
+fn every_conformance_vector_passes_through_the_c_api() {
+    let dir = conformance_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no vector files in {}", dir.display());
+
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let doc: Value = match std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{name}: not JSON: {e}"));
+                continue;
+            }
+        };
+        cases += run_file(&name, &doc, &mut failures);
+    }
+    eprintln!(
+        "conformance (C API): {cases} cases in {} files",
+        files.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} conformance failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
+    let Some(clock) = doc["clock"].as_f64() else {
+        failures.push(format!("{file}: `clock` must be a number of seconds"));
+        return 0;
+    };
+    let fixture = match Fixture::new(&doc["config"].to_string(), clock) {
+        Ok(f) => f,
+        Err(e) => {
+            failures.push(format!("{file}: {e}"));
+            return 0;
+        }
+    };
+    let Some(cases) = doc["cases"].as_array() else {
+        failures.push(format!("{file}: `cases` must be a list"));
+        return 0;
+    };
+    for (i, case) in cases.iter().enumerate() {
+        let name = case["name"]
+            .as_str()
+            .map_or_else(|| format!("#{i}"), str::to_string);
+        if let Err(why) = run_case(&fixture, case) {
+            failures.push(format!("{file} / {name}: {why}"));
+        }
+    }
+    cases.len()
+}
+
+fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
+    serde_json::from_value(v.clone()).map_err(|e| format!("{what}: {e}"))
+}
+
+fn run_case(fx: &Fixture, case: &Value) -> Result<(), String> {
+    let op = case["op"].as_str().ok_or("case has no `op`")?;
+    let expect = &case["expect"];
+    let g = fx.guard;
+    let actual = match op {
+        "validate" => validate(g, case["token"].as_str().ok_or("validate needs `token`")?)?,
+        "authorize" => {
+            let v = authorize(g, &case["request"])?;
+            if let Some(absent) = case.get("headers_not_contain") {
+                check_headers(&v, absent, false)?;
+            }
+            if let Some(present) = expect.get("headers_contain") {
+                check_headers(&v, present, true)?;
+            }
+            v
+        }
+        "parse_filter" => match parse_filter(case) {
+            Ok(f) => {
+                let tags = filter_tags(f);
+                // SAFETY: `f` is live and freed once, here.
+                unsafe { mcpguard_tag_filter_free(f) };
+                json!({"ok": true, "tags": tags?})
+            }
+            Err(e) => json!({"ok": false, "error": e}),
+        },
+        "match_filter" => {
+            let f = parse_filter(case).map_err(|e| format!("filter does not parse: {e}"))?;
+            let tags = strings(&case["server_tags"], "server_tags")?;
+            let slices = str_array(&tags);
+            let mut matched = false;
+            // SAFETY: `f` is live, `slices` point into `tags` (alive), out is writable.
+            let r = unsafe {
+                mcpguard_tag_filter_matches(f, slices.as_ptr(), slices.len(), &mut matched)
+            };
+            // SAFETY: `f` is live and freed once, here.
+            unsafe { mcpguard_tag_filter_free(f) };
+            ok(r, "match")?;
+            json!({"match": matched})
+        }
+        "validate_scopes" => {
+            let requested = strings(&case["requested"], "requested")?;
+            let available = strings(&case["available_tags"], "available_tags")?;
+            let (rq, av) = (str_array(&requested), str_array(&available));
+            let (mut valid, mut list) = (false, null_mut());
+            // SAFETY: the slices point into live strings; outs are writable.
+            ok(
+                unsafe {
+                    mcpguard_validate_scopes(
+                        rq.as_ptr(),
+                        rq.len(),
+                        av.as_ptr(),
+                        av.len(),
+                        &mut valid,
+                        &mut list,
+                    )
+                },
+                "validate_scopes",
+            )?;
+            let items = take_list(list);
+            if valid {
+                json!({"ok": true, "scopes": items, "errors": []})
+            } else {
+                json!({"ok": false, "errors": items})
+            }
+        }
+        "scopes_to_tags" => {
+            let scopes = strings(&case["scopes"], "scopes")?;
+            let sc = str_array(&scopes);
+            let mut list = null_mut();
+            // SAFETY: the slices point into live strings; out is writable.
+            ok(
+                unsafe { mcpguard_scopes_to_tags(sc.as_ptr(), sc.len(), &mut list) },
+                "scopes_to_tags",
+            )?;
+            json!({"tags": take_list(list)})
+        }
+        "rate_limit" => {
+            let key = case["key"].as_str().ok_or("rate_limit needs `key`")?;
+            let cost = case.get("cost").and_then(Value::as_u64).unwrap_or(1);
+            let rule = case.get("rule").and_then(Value::as_str);
+            let (rp, rn) = rule.map_or((std::ptr::null(), 0), arg);
+            let (kp, kn) = arg(key);
+            let mut d = mcpguard_rate_decision::default();
+            // SAFETY: strings outlive the call; out is writable.
+            ok(
+                unsafe { mcpguard_guard_check_rate_limit(g, rp, rn, kp, kn, cost, &mut d) },
+                "rate limit",
+            )?;
+            json!({
+                "allowed": d.allowed,
+                "limit": d.limit,
+                "remaining": d.remaining,
+                "reset": d.reset,
+                "retry_after": if d.has_retry_after { json!(d.retry_after) } else { Value::Null },
+                "never": d.never,
+            })
+        }
+        "advance" => {
+            let s = case["seconds"].as_f64().ok_or("advance needs `seconds`")?;
+            // SAFETY: the clock is live.
+            ok(
+                unsafe { mcpguard_manual_clock_advance(fx.clock, s) },
+                "advance",
+            )?;
+            Value::Null
+        }
+        "revoke" => {
+            let (p, n) = arg(case["token"].as_str().ok_or("revoke needs `token`")?);
+            // SAFETY: the token outlives the call.
+            ok(unsafe { mcpguard_guard_revoke(g, p, n) }, "revoke failed")?;
+            Value::Null
+        }
+        "metadata" => {
+            let mut out = null_mut();
+            // SAFETY: out is writable.
+            ok(
+                unsafe { mcpguard_guard_metadata_document(g, &mut out) },
+                "metadata",
+            )?;
+            json!({"document": parse(&take(out))?})
+        }
+        other => return Err(format!("unknown op `{other}`")),
+    };
+    if expect.is_null() {
+        return Ok(());
+    }
+    partial_match(expect, &actual, "")
+}
+
+fn parse(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("library returned bad JSON: {e}"))
+}
+
+fn validate(g: *const mcpguard_guard, token: &str) -> Result<Value, String> {
+    let (p, n) = arg(token);
+    let mut principal = null_mut();
+    let mut failure = mcpguard_token_failure {
+        status: 0,
+        error: no_str(),
+        reason: no_str(),
+    };
+    // SAFETY: the token outlives the call; outs are writable.
+    let r = unsafe { mcpguard_guard_validate(g, p, n, &mut principal, &mut failure) };
+    match r {
+        mcpguard_result::Ok => {
+            let mut json = null_mut();
+            // SAFETY: `principal` is live; out is writable.
+            let r = unsafe { mcpguard_principal_to_json(principal, &mut json) };
+            // SAFETY: freed once, here.
+            unsafe { mcpguard_principal_free(principal) };
+            ok(r, "principal_to_json")?;
+            let mut v = parse(&take(json))?;
+            v["ok"] = json!(true);
+            Ok(v)
+        }
+        mcpguard_result::TokenRejected => {
+            if !principal.is_null() {
+                return Err("a rejected token still produced a principal".into());
+            }
+            Ok(json!({"ok": false, "status": failure.status,
+                "error": text(failure.error), "reason": text(failure.reason)}))
+        }
+        other => Err(format!("validate: {other:?}: {}", last_error())),
+    }
+}
+
+/// Builds the C request from the JSON request shape of config.md (as the
+/// core's `Request::from_json` reads it) and authorizes it.
+fn authorize(g: *const mcpguard_guard, request: &Value) -> Result<Value, String> {
+    let obj = request
+        .as_object()
+        .ok_or("bad request: the request must be a JSON object")?;
+    let mut r = mcpguard_request {
+        authorization: std::ptr::null(),
+        authorization_len: 0,
+        server: std::ptr::null(),
+        server_len: 0,
+        tool: std::ptr::null(),
+        tool_len: 0,
+        filter_kind: mcpguard_filter_kind::None as u32,
+        filter: std::ptr::null(),
+        filter_len: 0,
+        key: std::ptr::null(),
+        key_len: 0,
+        cost: 1,
+    };
+    let opt = |v: &Value, name: &str| -> Result<(*const std::ffi::c_char, usize), String> {
+        match v {
+            Value::Null => Ok((std::ptr::null(), 0)),
+            Value::String(s) => Ok(arg(s)),
+            _ => Err(format!("bad request: {name} must be a string")),
+        }
+    };
+    for (name, v) in obj {
+        match name.as_str() {
+            "authorization" => (r.authorization, r.authorization_len) = opt(v, name)?,
+            "server" => (r.server, r.server_len) = opt(v, name)?,
+            "tool" => (r.tool, r.tool_len) = opt(v, name)?,
+            "key" => (r.key, r.key_len) = opt(v, name)?,
+            "cost" => {
+                r.cost = match v {
+                    Value::Null => 1,
+                    _ => v
+                        .as_u64()
+                        .ok_or("bad request: cost must be a whole number")?,
+                }
+            }
+            "filter" => {
+                let Some(f) = v.as_object() else {
+                    if v.is_null() {
+                        continue;
+                    }
+                    return Err("bad request: filter must be an object".into());
+                };
+                if f.len() > 1 {
+                    return Err("bad request: a request may carry only one filter".into());
+                }
+                if let Some((kind, text)) = f.iter().next() {
+                    r.filter_kind = match kind.as_str() {
+                        "tags" => mcpguard_filter_kind::Tags,
+                        "tag_filter" => mcpguard_filter_kind::TagFilter,
+                        "preset" => mcpguard_filter_kind::Preset,
+                        other => return Err(format!("bad request: unknown filter kind `{other}`")),
+                    } as u32;
+                    (r.filter, r.filter_len) =
+                        arg(text.as_str().ok_or("bad request: filter text")?);
+                }
+            }
+            other => return Err(format!("bad request: unknown request field `{other}`")),
+        }
+    }
+    let mut d = null_mut();
+    // SAFETY: the request's strings borrow from `request`, alive for the call.
+    ok(
+        unsafe { mcpguard_guard_authorize(g, &r, &mut d) },
+        "authorize",
+    )?;
+    let result = decision_json(d);
+    // SAFETY: freed once, here.
+    unsafe { mcpguard_decision_free(d) };
+    result
+}
+
+/// The decision's JSON, after checking that every accessor agrees with it.
+fn decision_json(d: *const mcpguard_decision) -> Result<Value, String> {
+    let mut json = null_mut();
+    // SAFETY: `d` is live; out is writable.
+    ok(
+        unsafe { mcpguard_decision_to_json(d, &mut json) },
+        "to_json",
+    )?;
+    let v = parse(&take(json))?;
+
+    let (mut allowed, mut status, mut count) = (false, 0u16, 0usize);
+    let (mut error, mut reason, mut description) = (no_str(), no_str(), no_str());
+    let mut rate = mcpguard_rate_limit {
+        present: false,
+        limit: 0,
+        remaining: 0,
+        reset: 0.0,
+        has_retry_after: false,
+        retry_after: 0.0,
+        policy: no_str(),
+    };
+    // SAFETY: `d` is live; every out is writable.
+    unsafe {
+        ok(mcpguard_decision_allowed(d, &mut allowed), "allowed")?;
+        ok(mcpguard_decision_status(d, &mut status), "status")?;
+        ok(mcpguard_decision_error(d, &mut error), "error")?;
+        ok(mcpguard_decision_reason(d, &mut reason), "reason")?;
+        ok(
+            mcpguard_decision_description(d, &mut description),
+            "description",
+        )?;
+        ok(mcpguard_decision_rate_limit(d, &mut rate), "rate_limit")?;
+    }
+    let or_null = |s: mcpguard_str| {
+        let t = text(s);
+        if t.is_empty() { Value::Null } else { json!(t) }
+    };
+    let mut headers = Vec::new();
+    // SAFETY: as above.
+    ok(
+        unsafe { mcpguard_decision_header_count(d, &mut count) },
+        "header_count",
+    )?;
+    for i in 0..count {
+        let (mut n, mut val) = (no_str(), no_str());
+        // SAFETY: as above; `i` is in range.
+        ok(
+            unsafe { mcpguard_decision_header(d, i, &mut n, &mut val) },
+            "header",
+        )?;
+        headers.push(json!([text(n), text(val)]));
+    }
+    let mut servers = Vec::new();
+    // SAFETY: as above.
+    ok(
+        unsafe { mcpguard_decision_visible_server_count(d, &mut count) },
+        "server_count",
+    )?;
+    for i in 0..count {
+        let mut s = no_str();
+        // SAFETY: as above; `i` is in range.
+        ok(
+            unsafe { mcpguard_decision_visible_server(d, i, &mut s) },
+            "visible_server",
+        )?;
+        servers.push(json!(text(s)));
+    }
+    let from_accessors = json!({
+        "allowed": allowed,
+        "status": status,
+        "error": or_null(error),
+        "reason": or_null(reason),
+        "error_description": or_null(description),
+        "headers": headers,
+        "visible_servers": servers,
+        "rate_limit": if rate.present { json!({
+            "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset,
+            "retry_after": if rate.has_retry_after { json!(rate.retry_after) } else { Value::Null },
+            "policy": text(rate.policy),
+        }) } else { Value::Null },
+    });
+    partial_match(&from_accessors, &v, "")
+        .map_err(|e| format!("accessors disagree with to_json: {e}"))?;
+    Ok(v)
+}
+
+fn parse_filter(case: &Value) -> Result<*mut mcpguard_tag_filter, String> {
+    let kinds: Vec<&str> = ["tags", "tag_filter", "tag_query"]
+        .into_iter()
+        .filter(|k| case.get(*k).is_some())
+        .collect();
+    let (syntax, text) = match kinds.as_slice() {
+        ["tags"] => (
+            mcpguard_filter_syntax::Tags,
+            case["tags"]
+                .as_str()
+                .ok_or("tags must be a string")?
+                .to_string(),
+        ),
+        ["tag_filter"] => (
+            mcpguard_filter_syntax::Expression,
+            case["tag_filter"]
+                .as_str()
+                .ok_or("tag_filter must be a string")?
+                .to_string(),
+        ),
+        ["tag_query"] => (mcpguard_filter_syntax::Query, case["tag_query"].to_string()),
+        _ => {
+            return Err(format!(
+                "a filter case needs exactly one of tags, tag_filter, tag_query; got {kinds:?}"
+            ));
+        }
+    };
+    let (p, n) = arg(&text);
+    let mut f = null_mut();
+    // SAFETY: `text` outlives the call; out is writable.
+    match unsafe { mcpguard_tag_filter_parse(syntax as u32, p, n, &mut f) } {
+        mcpguard_result::Ok => Ok(f),
+        mcpguard_result::InvalidFilter => Err(last_error()),
+        other => Err(format!("parse: {other:?}: {}", last_error())),
+    }
+}
+
+fn filter_tags(f: *const mcpguard_tag_filter) -> Result<Vec<String>, String> {
+    let mut n = 0;
+    // SAFETY: `f` is live; out is writable.
+    ok(
+        unsafe { mcpguard_tag_filter_tag_count(f, &mut n) },
+        "tag_count",
+    )?;
+    (0..n)
+        .map(|i| {
+            let mut s = no_str();
+            // SAFETY: as above; `i` is in range.
+            ok(unsafe { mcpguard_tag_filter_tag(f, i, &mut s) }, "tag").map(|()| text(s))
+        })
+        .collect()
+}
+
+/// `headers_contain` / `headers_not_contain`: `{"Name": ["substring", …]}`,
+/// the name matched case-insensitively over every header of that name.
+fn check_headers(decision: &Value, spec: &Value, present: bool) -> Result<(), String> {
+    let spec = spec
+        .as_object()
+        .ok_or("header expectations must be an object")?;
+    let headers = decision["headers"].as_array().cloned().unwrap_or_default();
+    for (name, subs) in spec {
+        let values: Vec<&str> = headers
+            .iter()
+            .filter(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .filter_map(|h| h[1].as_str())
+            .collect();
+        for sub in subs.as_array().ok_or("header substrings must be a list")? {
+            let sub = sub.as_str().ok_or("header substrings must be strings")?;
+            let found = values.iter().any(|v| v.contains(sub));
+            if present && !found {
+                return Err(format!(
+                    "header {name} should contain {sub:?}; got {values:?}"
+                ));
+            }
+            if !present && found {
+                return Err(format!(
+                    "header {name} should not contain {sub:?}; got {values:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn partial_match(expect: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    match expect {
+        Value::Object(exp) => {
+            for (k, v) in exp {
+                if k == "headers_contain" && path.is_empty() {
+                    continue; // checked against the decision's headers
+                }
+                if let Some(base) = k.strip_suffix("_set") {
+                    let a = actual.get(base).ok_or(format!("{path}.{base}: missing"))?;
+                    set_match(v, a, &format!("{path}.{base}"))?;
+                    continue;
+                }
+                if k == "error_contains" {
+                    let (Some(sub), Some(err)) = (v.as_str(), actual["error"].as_str()) else {
+                        return Err(format!(
+                            "{path}.error: expected an error containing {v}, got {actual}"
+                        ));
+                    };
+                    if !err.contains(sub) {
+                        return Err(format!(
+                            "{path}.error: expected text containing {sub:?}, got {err:?}"
+                        ));
+                    }
+                    continue;
+                }
+                let a = actual.get(k).unwrap_or(&Value::Null);
+                partial_match(v, a, &format!("{path}.{k}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(exp) => {
+            let act = actual
+                .as_array()
+                .ok_or(format!("{path}: expected {expect}, got {actual}"))?;
+            if exp.len() != act.len() {
+                return Err(format!("{path}: expected {expect}, got {actual}"));
+            }
+            for (i, (e, a)) in exp.iter().zip(act).enumerate() {
+                partial_match(e, a, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Value::Number(e) => match actual.as_f64() {
+            Some(a) if (a - e.as_f64().unwrap_or(f64::NAN)).abs() <= 1e-9 => Ok(()),
+            _ => Err(format!("{path}: expected {expect}, got {actual}")),
+        },
+        _ if expect == actual => Ok(()),
+        _ => Err(format!("{path}: expected {expect}, got {actual}")),
+    }
+}
+
+fn set_match(expect: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    let (Some(e), Some(a)) = (expect.as_array(), actual.as_array()) else {
+        return Err(format!("{path}: expected a list, got {actual}"));
+    };
+    let same =
+        e.len() == a.len() && e.iter().all(|x| a.contains(x)) && a.iter().all(|x| e.contains(x));
+    if same {
+        Ok(())
+    } else {
+        Err(format!("{path}: expected the set {expect}, got {actual}"))
+    }
+}
