@@ -1,20 +1,29 @@
 # mcpguard: the two commands a newcomer needs are `make demo` and `make test`.
 # Everything the targets need beyond Rust, Python 3 and Node is installed by
-# the targets themselves.
+# the targets themselves (bindings/*/Makefile say what and how).
 
 CARGO ?= cargo
 export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
 
-.PHONY: all demo test bench rust-test lint fmt clean
+# Every binding has its own Makefile with test, demo and bench targets.
+BINDINGS := c
+
+.PHONY: all demo test bench lint rust-test rust-demo rust-bench install fmt clean \
+        $(addprefix test-,$(BINDINGS)) $(addprefix demo-,$(BINDINGS)) $(addprefix bench-,$(BINDINGS))
 
 all: test
 
-## demo: run the examples on the shipped sample configuration
-demo:
-	$(CARGO) run --quiet --release -p mcpguard --example quickstart
+## demo: every quick start on the shipped sample configuration (same output each)
+demo: rust-demo $(addprefix demo-,$(BINDINGS))
 
-## test: build every surface and run every test suite
-test: lint rust-test
+rust-demo:
+	$(CARGO) run --quiet -p mcpguard --example quickstart
+
+demo-%:
+	$(MAKE) --no-print-directory -C bindings/$* demo
+
+## test: lint, the Rust test suites, then every binding's suite
+test: lint rust-test $(addprefix test-,$(BINDINGS))
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,9 +33,21 @@ rust-test:
 	$(CARGO) test --workspace
 	$(CARGO) run --quiet -p mcpguard --example quickstart | diff -u examples/quickstart.expected -
 
-## bench: criterion benches and peer comparisons
-bench:
+test-%:
+	$(MAKE) --no-print-directory -C bindings/$* test
+
+## bench: criterion benches and peer comparisons, every surface
+bench: rust-bench $(addprefix bench-,$(BINDINGS))
+
+rust-bench:
 	$(CARGO) bench -p mcpguard-benches
+
+bench-%:
+	$(MAKE) --no-print-directory -C bindings/$* bench
+
+## install: the C library, header and pkg-config file (PREFIX=/usr/local)
+install:
+	$(MAKE) --no-print-directory -C bindings/c install
 
 fmt:
 	$(CARGO) fmt --all
