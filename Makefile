@@ -5,7 +5,8 @@
 CARGO ?= cargo
 export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
 
-# Every binding has its own Makefile with test, demo and bench targets.
+# Every binding has its own Makefile with test, demo and bench targets
+# (static pattern rules: make skips implicit rules for .PHONY targets).
 BINDINGS := c
 
 .PHONY: all demo test bench lint rust-test rust-demo rust-bench install fmt clean \
@@ -19,7 +20,7 @@ demo: rust-demo $(addprefix demo-,$(BINDINGS))
 rust-demo:
 	$(CARGO) run --quiet -p mcpguard --example quickstart
 
-demo-%:
+$(addprefix demo-,$(BINDINGS)): demo-%:
 	$(MAKE) --no-print-directory -C bindings/$* demo
 
 ## test: lint, the Rust test suites, then every binding's suite
@@ -33,7 +34,7 @@ rust-test:
 	$(CARGO) test --workspace
 	$(CARGO) run --quiet -p mcpguard --example quickstart | diff -u examples/quickstart.expected -
 
-test-%:
+$(addprefix test-,$(BINDINGS)): test-%:
 	$(MAKE) --no-print-directory -C bindings/$* test
 
 ## bench: criterion benches and peer comparisons, every surface
@@ -42,7 +43,7 @@ bench: rust-bench $(addprefix bench-,$(BINDINGS))
 rust-bench:
 	$(CARGO) bench -p mcpguard-benches
 
-bench-%:
+$(addprefix bench-,$(BINDINGS)): bench-%:
 	$(MAKE) --no-print-directory -C bindings/$* bench
 
 ## install: the C library, header and pkg-config file (PREFIX=/usr/local)
