@@ -42,9 +42,16 @@ fn a_bearer_token_needs_verification_until_the_cache_holds_it() {
 }
 
 #[test]
-fn no_header_or_a_malformed_one_needs_no_verification() {
+fn no_header_or_another_scheme_needs_no_verification() {
     let (guard, _) = example_guard();
-    for header in [None, Some(""), Some("Basic abc"), Some("Bearer a b")] {
+    for header in [
+        None,
+        Some(""),
+        Some("  "),
+        Some("Basic abc"),
+        Some("Bearer"),
+        Some("Bearer  "),
+    ] {
         assert!(!guard.would_verify(header), "{header:?}");
     }
 }
@@ -80,4 +87,24 @@ fn a_request_with_two_filter_kinds_is_a_400_decision() {
             .unwrap()
             .contains("invalid_request")
     );
+}
+
+#[test]
+fn the_b64token_table_accepts_exactly_rfc_6750_characters() {
+    use mcpguard::guard::is_b64token;
+    for b in 0u8..=255 {
+        let expected =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        let token = format!("{}{}", "a".repeat(20), char::from(b));
+        assert_eq!(is_b64token(&token), expected || b == b'=', "byte {b}");
+    }
+    assert!(is_b64token("abc=="));
+    assert!(!is_b64token("==="));
+    assert!(!is_b64token("a=b"));
+}
+
+#[test]
+fn the_audit_fingerprint_is_the_hex_of_the_first_8_bytes_of_sha_256() {
+    // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223...
+    assert_eq!(mcpguard::guard::fingerprint("abc"), "ba7816bf8f01cfea");
 }

@@ -365,18 +365,24 @@ impl Guard {
     }
 
     /// Whether [`authorize`](Self::authorize) with this `Authorization`
-    /// header would verify a token: true for a well-formed bearer token the
-    /// verified-token cache does not hold (a signature check, microseconds),
-    /// false when the answer is a cache hit or needs no token check at all
-    /// (nanoseconds). Bindings use it to release their interpreter lock only
-    /// around real work. Counts nothing and records no audit event; the
-    /// answer may be stale by the time `authorize` runs, which only moves
-    /// the work, never the decision.
+    /// header may verify a token (a signature check, microseconds): false
+    /// when the verified-token cache holds the bearer token or there is no
+    /// bearer token at all (nanoseconds). Bindings use it to release their
+    /// interpreter lock only around real work, so it is cheaper than
+    /// `authorize`'s own parsing: a malformed bearer header may answer true,
+    /// which costs a lock release, never a different decision. Counts
+    /// nothing and records no audit event.
     pub fn would_verify(&self, authorization: Option<&str>) -> bool {
-        match parse_authorization(authorization, self.inner.max_token_bytes) {
-            Ok(Credentials::Bearer(token)) => !self.inner.validator.is_cached(token),
-            _ => false,
-        }
+        let Some(value) = authorization.map(|h| h.trim_matches([' ', '\t'])) else {
+            return false;
+        };
+        let Some((scheme, rest)) = value.split_once(' ') else {
+            return false;
+        };
+        let token = rest.trim_start_matches(' ');
+        scheme.eq_ignore_ascii_case("bearer")
+            && !token.is_empty()
+            && !self.inner.validator.is_cached(token)
     }
 
     /// The 400 `invalid_request` decision for a request the host could not
@@ -699,11 +705,15 @@ fn rate_key(source: KeySource, principal: Option<&Principal>, request_key: Optio
 /// A short, non-reversible token fingerprint for audit events: the first
 /// 8 bytes of its SHA-256, in hex.
 pub fn fingerprint(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // One allocation: this runs on every authorization that carries a token.
+    let mut out = String::with_capacity(16);
+    for b in &digest.as_ref()[..8] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// An `http(s)` URI split into the parts the metadata URL is built from.
