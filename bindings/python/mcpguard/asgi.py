@@ -61,6 +61,7 @@ def decision(scope: Scope) -> Decision | None:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
+    """A request header's value (``name`` in lower case), or ``None``."""
     # Repeated headers are joined with ", " (RFC 9110 §5.3): two
     # Authorization headers then read as two credentials, which the Guard
     # refuses as malformed.
@@ -69,7 +70,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """The request body passed ``max_body_bytes`` while being buffered."""
 
 
 class GuardMiddleware:
@@ -122,7 +123,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
 
-        tools: list[str | None] = [None]
+        tools: list[str | None] = [None]  # never empty: one decision at least
         if kind == "http" and self.tool_from_body and scope.get("method") == "POST":
             try:
                 body = await self._read_body(receive)
@@ -137,7 +138,8 @@ class GuardMiddleware:
         key = self.key(scope) if self.key is not None else _client_address(scope)
         authorization = _header(scope, b"authorization")
 
-        result: Decision | None = None
+        # One decision per called tool (a JSON-RPC batch may call several);
+        # the first refusal answers the request.
         for tool in tools:
             result = self.guard.authorize(
                 authorization=authorization,
@@ -148,7 +150,6 @@ class GuardMiddleware:
             )
             if not result.allowed:
                 break
-        assert result is not None
 
         if not result.allowed:
             if kind == "websocket":
@@ -167,6 +168,7 @@ class GuardMiddleware:
             return
 
         async def send_with_headers(message: Message) -> None:
+            """Adds the decision's rate-limit headers to the app's response."""
             if message.get("type") == "http.response.start":
                 message = dict(message)
                 message["headers"] = list(message.get("headers", [])) + extra
@@ -175,6 +177,7 @@ class GuardMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _serve_metadata(self, scope: Scope, send: Send) -> None:
+        """Answers the metadata path: the document, a CORS preflight, or 405."""
         cors = [
             (b"access-control-allow-origin", b"*"),
             (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
@@ -205,6 +208,7 @@ class GuardMiddleware:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self._metadata_body})
 
     async def _read_body(self, receive: Receive) -> list[Message]:
+        """Buffers the request body's messages (to be replayed to the app)."""
         messages: list[Message] = []
         size = 0
         while True:
@@ -224,6 +228,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
     async def replay() -> Message:
+        """The next buffered message, then the server's own."""
         if pending:
             return pending.pop(0)
         return await receive()
@@ -265,6 +270,7 @@ def _filter_from_query(query_string: bytes) -> dict[str, Any] | None:
 
 
 def _client_address(scope: Scope) -> str | None:
+    """The peer address the server saw (never a forwarded-for header)."""
     client = scope.get("client")
     if client and client[0]:
         return str(client[0])
@@ -272,6 +278,7 @@ def _client_address(scope: Scope) -> str | None:
 
 
 def _is_preflight(scope: Scope) -> bool:
+    """A CORS preflight: ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``."""
     return (
         scope.get("method") == "OPTIONS"
         and _header(scope, b"origin") is not None
@@ -280,6 +287,7 @@ def _is_preflight(scope: Scope) -> bool:
 
 
 async def _send_json(send: Send, status: int, headers: list[tuple[str, str]], doc: dict[str, Any]) -> None:
+    """Sends a complete JSON response with the given extra headers."""
     body = json.dumps(doc).encode()
     raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
     raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

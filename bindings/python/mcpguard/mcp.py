@@ -33,6 +33,7 @@ logger = logging.getLogger("mcpguard")
 
 
 def _access_token_class() -> type[AccessToken]:
+    """The SDK's ``AccessToken`` model."""
     # Imported on use so that `import mcpguard` never needs the SDK; the
     # module path is the same in mcp 1.x and 2.x.
     from mcp.server.auth.provider import AccessToken

@@ -56,6 +56,7 @@ impl ManualClock {
         self.inner.secs_f64()
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         format!("ManualClock({})", self.inner.secs_f64())
     }

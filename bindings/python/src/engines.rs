@@ -155,10 +155,12 @@ impl TagFilter {
         self.inner.tags()
     }
 
+    /// The filter in the advanced (``tag-filter``) syntax.
     fn __str__(&self) -> String {
         self.inner.to_string()
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         format!("TagFilter({:?})", self.inner.to_string())
     }
@@ -324,10 +326,12 @@ impl RateDecision {
         to_py(py, &self.inner.to_json())
     }
 
+    /// ``True`` when allowed, so ``if decision:`` reads naturally.
     fn __bool__(&self) -> bool {
         self.inner.allowed
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         format!(
             "RateDecision(allowed={}, remaining={}, retry_after={:?})",

@@ -264,6 +264,7 @@ impl Guard {
             .map_err(|e| PyKeyError::new_err(e.to_string()))
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         format!("Guard(resource={:?})", self.inner.resource())
     }
@@ -424,10 +425,12 @@ impl Decision {
         Err(errors::raise(py, class, description, &attrs))
     }
 
+    /// ``True`` when allowed, so ``if decision:`` reads naturally.
     fn __bool__(&self) -> bool {
         self.inner.allowed
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         match (self.inner.allowed, self.inner.reason) {
             (false, Some(r)) => format!(
@@ -480,6 +483,7 @@ impl RateLimitStatus {
         &self.inner.policy
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         format!(
             "RateLimitStatus(limit={}, remaining={}, reset={}, retry_after={:?}, policy={:?})",
@@ -580,6 +584,7 @@ impl Principal {
         to_py(py, &principal_json(&self.inner))
     }
 
+    /// A short description for debugging.
     fn __repr__(&self) -> String {
         format!(
             "Principal(subject={:?}, client_id={:?}, issuer={:?})",
