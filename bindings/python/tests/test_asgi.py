@@ -247,3 +247,31 @@ def test_lifespan_messages_pass_through() -> None:
 
     run(main)
     assert seen == ["lifespan"]
+
+
+def test_a_refused_websocket_is_closed_with_policy_violation() -> None:
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["type"])
+
+    middleware = GuardMiddleware(app, make_guard())
+    sent: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        await middleware({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+        await middleware(
+            {"type": "websocket", "path": "/ws", "headers": [(b"authorization", f"Bearer {TOKEN}".encode())]},
+            receive,
+            send,
+        )
+
+    run(main)
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_token"}]
+    assert reached == ["websocket"]
