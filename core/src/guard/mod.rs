@@ -381,6 +381,35 @@ impl Guard {
         self.validate_counted(token)
     }
 
+    /// Whether [`authorize`](Self::authorize) with this `Authorization`
+    /// header may verify a token (a signature check, microseconds): false
+    /// when the verified-token cache holds the bearer token or there is no
+    /// bearer token at all (nanoseconds). Bindings use it to release their
+    /// interpreter lock only around real work, so it is cheaper than
+    /// `authorize`'s own parsing: a malformed bearer header may answer true,
+    /// which costs a lock release, never a different decision. Counts
+    /// nothing and records no audit event.
+    pub fn would_verify(&self, authorization: Option<&str>) -> bool {
+        let Some(value) = authorization.map(|h| h.trim_matches([' ', '\t'])) else {
+            return false;
+        };
+        let Some((scheme, rest)) = value.split_once(' ') else {
+            return false;
+        };
+        let token = rest.trim_start_matches(' ');
+        scheme.eq_ignore_ascii_case("bearer")
+            && !token.is_empty()
+            && !self.inner.validator.is_cached(token)
+    }
+
+    /// The 400 `invalid_request` decision for a request the host could not
+    /// build (for example one [`Request::from_json`] refused), so that a
+    /// badly shaped request is answered like any other refusal instead of
+    /// failing. No audit event: nothing about the client is known.
+    pub fn refuse_request(&self, error: &RequestError) -> Decision {
+        self.refusal(Reason::InvalidRequest, error.0.clone(), None)
+    }
+
     fn validate_counted(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
         let s = &*self.inner;
         let (result, hit) = s.validator.validate_traced(token);

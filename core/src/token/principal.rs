@@ -71,11 +71,14 @@ pub struct Principal {
 /// A short, non-reversible fingerprint of a token for logs and audit
 /// events: the first 8 bytes of its SHA-256, in hex.
 pub fn token_fingerprint(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut out = String::with_capacity(16);
+    for b in &digest.as_ref()[..8] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 impl Principal {

@@ -1,0 +1,57 @@
+"""mcpguard: OAuth 2.1 bearer tokens, 1MCP's tag-based access control and
+per-client rate limits for MCP servers, over the mcpguard Rust core.
+
+>>> import mcpguard
+>>> guard = mcpguard.Guard.from_file("guard.json")
+>>> decision = guard.authorize(authorization="Bearer eyJ...", server="filesystem")
+>>> decision.allowed, decision.status, decision.headers
+
+``mcpguard.mcp`` plugs a Guard into the MCP Python SDK (``GuardTokenVerifier``)
+and ``mcpguard.asgi`` protects any ASGI app (``GuardMiddleware``).
+"""
+
+from mcpguard._errors import (
+    ConfigError,
+    GuardError,
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    RateLimited,
+)
+from mcpguard._native import (
+    Decision,
+    Guard,
+    ManualClock,
+    Principal,
+    RateDecision,
+    RateLimiter,
+    RateLimitStatus,
+    TagFilter,
+    TokenValidator,
+    __version__,
+    scopes_to_tags,
+    tags_to_scopes,
+    validate_scopes,
+)
+
+__all__ = [
+    "ConfigError",
+    "Decision",
+    "Guard",
+    "GuardError",
+    "InsufficientScope",
+    "InvalidRequest",
+    "InvalidToken",
+    "ManualClock",
+    "Principal",
+    "RateDecision",
+    "RateLimitStatus",
+    "RateLimited",
+    "RateLimiter",
+    "TagFilter",
+    "TokenValidator",
+    "__version__",
+    "scopes_to_tags",
+    "tags_to_scopes",
+    "validate_scopes",
+]

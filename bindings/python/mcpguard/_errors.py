@@ -1,0 +1,196 @@
+"""The mcpguard exception hierarchy.
+
+Every exception carries what a host needs to answer the client: the machine
+``reason`` code (see ``conformance.md``), the HTTP ``status``, the OAuth
+``error`` and, for token refusals, the ``www_authenticate`` challenge.
+``Guard.authorize`` never raises these for a refused request (it returns a
+``Decision``); the ``validate``-style calls and ``Decision.raise_for_status``
+do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GuardError",
+    "InvalidToken",
+    "InsufficientScope",
+    "RateLimited",
+    "InvalidRequest",
+    "ConfigError",
+]
+
+
+class GuardError(Exception):
+    """Base class of every mcpguard error.
+
+    ``reason``, ``status``, ``error`` and ``www_authenticate`` are ``None``
+    where they do not apply (a configuration error has no HTTP status).
+    """
+
+    reason: str | None
+    status: int | None
+    error: str | None
+    description: str
+    www_authenticate: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+        www_authenticate: str | None = None,
+    ) -> None:
+        """Builds the error; ``description`` defaults to ``message``."""
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.error = error
+        self.description = message if description is None else description
+        self.www_authenticate = www_authenticate
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The headers a response to this error should carry."""
+        return [("WWW-Authenticate", self.www_authenticate)] if self.www_authenticate else []
+
+
+class InvalidToken(GuardError):
+    """A bearer token was refused (401 ``invalid_token``).
+
+    ``refresh_jwks`` names the issuer whose JWK Set the host should fetch
+    again (an unknown ``kid``), else ``None``.
+    """
+
+    refresh_jwks: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refresh_jwks: str | None = None,
+        scope: str | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+        www_authenticate: str | None = None,
+    ) -> None:
+        """Builds the error (``scope`` is accepted for a uniform constructor and ignored)."""
+        super().__init__(
+            message,
+            reason=reason,
+            status=status,
+            error=error,
+            description=description,
+            www_authenticate=www_authenticate,
+        )
+        self.refresh_jwks = refresh_jwks
+
+
+class InsufficientScope(GuardError):
+    """The principal lacks a scope or tag the request needs (403 ``insufficient_scope``).
+
+    ``scope`` is the space-separated list of scopes required, when known.
+    """
+
+    scope: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str | None = None,
+        refresh_jwks: str | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+        www_authenticate: str | None = None,
+    ) -> None:
+        """Builds the error (``refresh_jwks`` is accepted for a uniform constructor and ignored)."""
+        super().__init__(
+            message,
+            reason=reason,
+            status=status,
+            error=error,
+            description=description,
+            www_authenticate=www_authenticate,
+        )
+        self.scope = scope
+
+
+class RateLimited(GuardError):
+    """A rate limit refused the request (429 ``rate_limited``).
+
+    ``retry_after`` is the wait in seconds, or ``None`` when no wait helps.
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+        www_authenticate: str | None = None,
+    ) -> None:
+        """Builds the error."""
+        super().__init__(
+            message,
+            reason=reason,
+            status=status,
+            error=error,
+            description=description,
+            www_authenticate=www_authenticate,
+        )
+        self.retry_after = retry_after
+
+
+class InvalidRequest(GuardError):
+    """The request itself is wrong (400 ``invalid_request``): a bad filter,
+    an unknown preset, a bad cost, or refused scopes (``errors`` lists each).
+    """
+
+    errors: list[str]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[str] | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+        www_authenticate: str | None = None,
+    ) -> None:
+        """Builds the error."""
+        super().__init__(
+            message,
+            reason=reason,
+            status=status,
+            error=error,
+            description=description,
+            www_authenticate=www_authenticate,
+        )
+        self.errors = list(errors or [])
+
+
+class ConfigError(GuardError, ValueError):
+    """A configuration (or JWK Set) was refused; ``path`` is the JSON path
+    of the offending value (``rate_limit.rules[1].limit``), empty for the
+    document itself. Nothing was changed.
+    """
+
+    path: str
+
+    def __init__(self, message: str, *, path: str = "", description: str | None = None) -> None:
+        """Builds the error."""
+        super().__init__(message, description=description)
+        self.path = path

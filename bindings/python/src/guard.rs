@@ -1,0 +1,594 @@
+//! `Guard`, and what it hands back: `Decision`, `RateLimitStatus`, `Principal`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mcpguard::config::GuardConfig;
+use mcpguard::guard::{self as core, AuditEvent, GuardOptions, Request, principal_json};
+use pyo3::exceptions::PyKeyError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use serde_json::{Map, Value};
+
+use crate::clock::ManualClock;
+use crate::convert::{json_text, loads, to_py};
+use crate::engines::RateDecision;
+use crate::errors;
+
+/// The enforcement point: token validation, tag-based access and rate
+/// limiting behind one call per request.
+///
+/// Build it once from the configuration document of ``config.md`` and share
+/// it: every method may be called from any thread.
+///
+/// >>> guard = Guard.from_file("guard.json")
+/// >>> d = guard.authorize(authorization=request.headers.get("authorization"),
+/// ...                     server="filesystem", key=client_ip)
+/// >>> if not d.allowed: respond(d.status, d.headers, d.to_dict())
+#[pyclass(module = "mcpguard._native", frozen)]
+pub struct Guard {
+    inner: core::Guard,
+}
+
+fn options(clock: Option<&ManualClock>) -> GuardOptions {
+    match clock {
+        Some(c) => GuardOptions {
+            clock: c.shared(),
+            ..GuardOptions::default()
+        },
+        None => GuardOptions::default(),
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[pymethods]
+impl Guard {
+    /// Builds a Guard from the configuration document: JSON text, or a
+    /// dict of the same shape. The environment is not read. Raises
+    /// ``ConfigError`` (with ``.path``) for anything the core refuses.
+    #[staticmethod]
+    #[pyo3(signature = (config, *, clock = None))]
+    fn from_json(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        clock: Option<PyRef<'_, ManualClock>>,
+    ) -> PyResult<Guard> {
+        let text = json_text(config)?;
+        let build = GuardConfig::from_json(&text)
+            .and_then(|c| core::Guard::from_config(c, options(clock.as_deref())));
+        build
+            .map(|inner| Guard { inner })
+            .map_err(|e| errors::config_error(py, &e))
+    }
+
+    /// Reads the configuration file at ``path`` (a relative ``jwks_file``
+    /// resolves against its folder) and applies the environment overrides
+    /// of ``config.md`` (``ONE_MCP_RATE_LIMIT_*``, ``MCPGUARD_RATE_LIMIT_*``).
+    #[staticmethod]
+    #[pyo3(signature = (path, *, clock = None))]
+    fn from_file(
+        py: Python<'_>,
+        path: PathBuf,
+        clock: Option<PyRef<'_, ManualClock>>,
+    ) -> PyResult<Guard> {
+        let build = GuardConfig::from_file(&path).and_then(|mut c| {
+            c.apply_env(&process_env)?;
+            core::Guard::from_config(c, options(clock.as_deref()))
+        });
+        build
+            .map(|inner| Guard { inner })
+            .map_err(|e| errors::config_error(py, &e))
+    }
+
+    /// Decides one request. Never raises for a refused request: a refusal
+    /// is a ``Decision`` with its status (400/401/403/429), reason and
+    /// headers.
+    ///
+    /// ``authorization`` is the raw ``Authorization`` header value;
+    /// ``filter`` is ``{"tags": "web,api"}``, ``{"tag_filter": "web and
+    /// api"}`` or ``{"preset": "dev"}``; ``key`` is the fallback rate-limit
+    /// key (the client address). The GIL is released while a token's
+    /// signature is checked, not for a token the cache already holds.
+    #[pyo3(signature = (authorization = None, server = None, tool = None, filter = None, key = None, cost = 1))]
+    #[allow(clippy::too_many_arguments)]
+    fn authorize(
+        &self,
+        py: Python<'_>,
+        authorization: Option<&str>,
+        server: Option<&str>,
+        tool: Option<&str>,
+        filter: Option<&Bound<'_, PyAny>>,
+        key: Option<&str>,
+        cost: i64,
+    ) -> PyResult<Decision> {
+        // The filter dict goes through the core's own request reader, so
+        // its rules (one kind, known kinds, strings) live in one place.
+        let filter_json = match filter {
+            Some(f) if !f.is_none() => Some(filter_value(f)?),
+            _ => None,
+        };
+        let mut request = match &filter_json {
+            Some(v) => match Request::from_json(v) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Ok(Decision {
+                        inner: self.inner.refuse_request(&e),
+                    });
+                }
+            },
+            None => Request::new(),
+        };
+        request.authorization = authorization;
+        request.server = server;
+        request.tool = tool;
+        request.key = key;
+        // A negative cost is as invalid as 0: the core answers 400.
+        request.cost = u64::try_from(cost).unwrap_or(0);
+        let guard = &self.inner;
+        let inner = if guard.would_verify(authorization) {
+            py.detach(|| guard.authorize(&request))
+        } else {
+            guard.authorize(&request)
+        };
+        Ok(Decision { inner })
+    }
+
+    /// As ``authorize``, for a request given as one dict (or JSON text) in
+    /// the shape of ``config.md``: ``{"authorization", "server", "tool",
+    /// "filter", "key", "cost"}``. A badly shaped request (an unknown key, a
+    /// value of the wrong type) is a 400 ``Decision``, not an exception.
+    fn authorize_request(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Decision> {
+        let value: Value = serde_json::from_str(&json_text(request)?).unwrap_or(Value::Null);
+        let guard = &self.inner;
+        let inner = match Request::from_json(&value) {
+            Ok(r) if guard.would_verify(r.authorization) => py.detach(|| guard.authorize(&r)),
+            Ok(r) => guard.authorize(&r),
+            Err(e) => guard.refuse_request(&e),
+        };
+        Ok(Decision { inner })
+    }
+
+    /// Validates a bare token (no ``Bearer `` prefix) as ``authorize``
+    /// would. Returns the ``Principal``; raises ``InvalidToken`` (401) or
+    /// ``InsufficientScope`` (403, ``auth.required_scopes``).
+    fn validate(&self, py: Python<'_>, token: &str) -> PyResult<Principal> {
+        let guard = &self.inner;
+        let result = if guard.token_validator().is_cached(token) {
+            guard.validate(token)
+        } else {
+            py.detach(|| guard.validate(token))
+        };
+        result
+            .map(|inner| Principal { inner })
+            .map_err(|e| errors::token_error(py, &e, Some(guard.metadata_url())))
+    }
+
+    /// Revokes a token until it would have expired anyway (a JWT by its
+    /// ``jti``); cached validations of it are dropped at once. Raises
+    /// ``InvalidToken`` for a token this guard would not accept.
+    fn revoke(&self, py: Python<'_>, token: &str) -> PyResult<()> {
+        let guard = &self.inner;
+        py.detach(|| guard.revoke(token))
+            .map_err(|e| errors::revoke_error(py, &e, Some(guard.metadata_url())))
+    }
+
+    /// Replaces an issuer's JWK Set (JSON text or a dict) atomically, for
+    /// key rotation. A bad set raises ``ConfigError`` and changes nothing.
+    fn set_jwks(&self, py: Python<'_>, issuer: &str, jwks: &Bound<'_, PyAny>) -> PyResult<()> {
+        let text = json_text(jwks)?;
+        let guard = &self.inner;
+        py.detach(|| guard.set_jwks(issuer, &text))
+            .map_err(|e| errors::key_error(py, &e))
+    }
+
+    /// The RFC 9728 protected-resource metadata document, as a dict.
+    fn metadata_document<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.metadata_document())
+    }
+
+    /// The path the metadata document is served at, e.g.
+    /// ``/.well-known/oauth-protected-resource/mcp``.
+    fn metadata_path(&self) -> &str {
+        self.inner.metadata_path()
+    }
+
+    /// The full URL of the metadata document (the challenge's ``resource_metadata``).
+    fn metadata_url(&self) -> &str {
+        self.inner.metadata_url()
+    }
+
+    /// This server's canonical resource URI (the configuration's ``resource``).
+    fn resource(&self) -> &str {
+        self.inner.resource()
+    }
+
+    /// Registers ``callback(event: dict)``, called on the authorizing thread
+    /// for every audit event; ``None`` removes it. A callback that raises is
+    /// reported through ``sys.unraisablehook`` and counted in
+    /// ``counters()["audit_sink_panics"]``; the request is decided as usual.
+    #[pyo3(signature = (callback))]
+    fn on_audit(&self, callback: Option<Py<PyAny>>) {
+        let sink = callback.map(|cb| {
+            let sink: core::AuditSink = Arc::new(move |event: &AuditEvent| {
+                let raised = Python::attach(|py| {
+                    let cb = cb.bind(py);
+                    match to_py(py, &event.to_json()).and_then(|e| cb.call1((e,))) {
+                        Ok(_) => false,
+                        Err(e) => {
+                            e.write_unraisable(py, Some(cb));
+                            true
+                        }
+                    }
+                });
+                if raised {
+                    // The core counts a failing sink by catching its unwind;
+                    // `resume_unwind` skips the panic hook, so nothing is
+                    // printed beyond the unraisable report above.
+                    std::panic::resume_unwind(Box::new("the audit callback raised"));
+                }
+            });
+            sink
+        });
+        self.inner.on_audit(sink);
+    }
+
+    /// Takes the audit events kept so far (oldest first), as dicts with
+    /// ``time``, ``kind``, ``reason``, ``client_id``, ``subject``,
+    /// ``issuer``, ``server``, ``tool``, ``missing_scopes``,
+    /// ``rejected_scopes`` and ``token_fingerprint``.
+    fn drain_audit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for event in self.inner.drain_audit() {
+            list.append(to_py(py, &event.to_json())?)?;
+        }
+        Ok(list)
+    }
+
+    /// A snapshot of the counters (allowed, denied by reason, cache hits
+    /// and misses, audit events dropped, audit callback failures), as a dict.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.counters().to_json())
+    }
+
+    /// Checks and counts one rate limit for a raw key, without
+    /// authentication: the rule named ``rule``, or the default limit.
+    /// Raises ``KeyError`` for a rule that is not configured.
+    #[pyo3(signature = (key, cost = 1, rule = None))]
+    fn check_rate_limit(&self, key: &str, cost: u64, rule: Option<&str>) -> PyResult<RateDecision> {
+        self.inner
+            .check_rate_limit(rule, key, cost)
+            .map(|inner| RateDecision { inner })
+            .map_err(|e| PyKeyError::new_err(e.to_string()))
+    }
+
+    /// A short description for debugging.
+    fn __repr__(&self) -> String {
+        format!("Guard(resource={:?})", self.inner.resource())
+    }
+}
+
+/// A filter argument as the JSON the core's request reader takes:
+/// `{"filter": {...}}`. Plain `str`/`None` values are copied directly; any
+/// other shape goes through `json.dumps` and is judged by the core.
+fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let mut request = Map::new();
+    let value = match filter.cast::<PyDict>() {
+        Ok(dict) => {
+            let mut map = Map::new();
+            for (k, v) in dict.iter() {
+                let k: String = k.extract()?;
+                let v = if v.is_none() {
+                    Value::Null
+                } else if let Ok(s) = v.cast::<PyString>() {
+                    Value::String(s.to_str()?.to_owned())
+                } else {
+                    parse_json(&json_text(&v)?)
+                };
+                map.insert(k, v);
+            }
+            Value::Object(map)
+        }
+        Err(_) => parse_json(&json_text(filter)?),
+    };
+    request.insert("filter".into(), value);
+    Ok(Value::Object(request))
+}
+
+fn parse_json(text: &str) -> Value {
+    // `json.dumps` output always parses; a value that somehow does not is
+    // handed to the core as a number, which it refuses with a 400.
+    serde_json::from_str(text).unwrap_or(Value::Bool(false))
+}
+
+/// The Guard's answer to one request.
+///
+/// ``allowed`` says whether to proceed; on a refusal send ``status``, every
+/// header in ``headers`` and, e.g., ``to_dict()`` or ``{"error": error,
+/// "error_description": error_description}`` as the body.
+/// ``raise_for_status()`` turns a refusal into the matching exception.
+#[pyclass(module = "mcpguard._native", frozen)]
+pub struct Decision {
+    pub(crate) inner: core::Decision,
+}
+
+#[pymethods]
+impl Decision {
+    /// Whether the request may proceed.
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.inner.allowed
+    }
+
+    /// HTTP status: 200, 400, 401, 403 or 429.
+    #[getter]
+    fn status(&self) -> u16 {
+        self.inner.status
+    }
+
+    /// The OAuth error of a refusal (``invalid_request``, ``invalid_token``,
+    /// ``insufficient_scope``, ``rate_limited``), else ``None``.
+    #[getter]
+    fn error(&self) -> Option<&'static str> {
+        self.inner.error.map(|e| e.as_str())
+    }
+
+    /// A description of a refusal a person can act on, else ``None``.
+    #[getter]
+    fn error_description(&self) -> Option<&str> {
+        self.inner.error_description.as_deref()
+    }
+
+    /// The machine reason code of a refusal (see ``conformance.md``), else ``None``.
+    #[getter]
+    fn reason(&self) -> Option<&'static str> {
+        self.inner.reason.map(|r| r.code())
+    }
+
+    /// Headers to send, as ``(name, value)`` pairs in order:
+    /// ``WWW-Authenticate`` on refusals, the rate-limit headers, ``Retry-After`` on 429.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (name, value) in &self.inner.headers {
+            list.append(PyTuple::new(py, [*name, value.as_str()])?)?;
+        }
+        Ok(list)
+    }
+
+    /// Who the token speaks for, when it was valid (else ``None``).
+    #[getter]
+    fn principal(&self) -> Option<Principal> {
+        self.inner
+            .principal
+            .clone()
+            .map(|inner| Principal { inner })
+    }
+
+    /// The servers this principal may see with this filter, in configuration order.
+    #[getter]
+    fn visible_servers(&self) -> Vec<&str> {
+        self.inner.visible_servers.iter().map(|s| &**s).collect()
+    }
+
+    /// The rate-limit figures, when rate limiting ran (else ``None``).
+    #[getter]
+    fn rate_limit(&self) -> Option<RateLimitStatus> {
+        self.inner
+            .rate_limit
+            .clone()
+            .map(|inner| RateLimitStatus { inner })
+    }
+
+    /// The ``tag:`` scopes that would grant what was refused: for the
+    /// host's logs, never for the client.
+    #[getter]
+    fn missing_scopes(&self) -> Vec<String> {
+        self.inner.missing_scopes.clone()
+    }
+
+    /// The value of the first header called ``name`` (case-insensitive), or ``None``.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.inner.header(name)
+    }
+
+    /// The decision as a dict in the shape of ``config.md``.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_json())
+    }
+
+    /// Returns ``None`` when allowed; otherwise raises the matching
+    /// ``GuardError`` subclass (``InvalidRequest``, ``InvalidToken``,
+    /// ``InsufficientScope`` or ``RateLimited``) carrying this decision's
+    /// reason, status, error, description and ``WWW-Authenticate``.
+    fn raise_for_status(&self, py: Python<'_>) -> PyResult<()> {
+        let d = &self.inner;
+        let Some(reason) = d.reason.filter(|_| !d.allowed) else {
+            return Ok(());
+        };
+        let class = match d.status {
+            400 => "InvalidRequest",
+            403 => "InsufficientScope",
+            429 => "RateLimited",
+            _ => "InvalidToken",
+        };
+        let description = d.error_description.as_deref().unwrap_or("");
+        let mut attrs =
+            errors::refusal_attrs(py, reason, d.header("WWW-Authenticate").map(str::to_string));
+        attrs.push(("description", errors::obj(py, description)));
+        if d.status == 429 {
+            let retry_after = d.rate_limit.as_ref().and_then(|r| r.retry_after);
+            attrs.push(("retry_after", errors::obj(py, retry_after)));
+        }
+        Err(errors::raise(py, class, description, &attrs))
+    }
+
+    /// ``True`` when allowed, so ``if decision:`` reads naturally.
+    fn __bool__(&self) -> bool {
+        self.inner.allowed
+    }
+
+    /// A short description for debugging.
+    fn __repr__(&self) -> String {
+        match (self.inner.allowed, self.inner.reason) {
+            (false, Some(r)) => format!(
+                "Decision(status={}, reason={:?})",
+                self.inner.status,
+                r.code()
+            ),
+            _ => format!("Decision(status={}, allowed=True)", self.inner.status),
+        }
+    }
+}
+
+/// The rate-limit figures of a decision: the limit with the fewest
+/// remaining requests, or on a denial the one that denied.
+#[pyclass(module = "mcpguard._native", frozen)]
+pub struct RateLimitStatus {
+    inner: core::RateLimitStatus,
+}
+
+#[pymethods]
+impl RateLimitStatus {
+    /// The limit's quota per window (or the token bucket's burst).
+    #[getter]
+    fn limit(&self) -> u64 {
+        self.inner.limit
+    }
+
+    /// Requests left before this limit denies.
+    #[getter]
+    fn remaining(&self) -> u64 {
+        self.inner.remaining
+    }
+
+    /// Seconds until the full quota is back.
+    #[getter]
+    fn reset(&self) -> f64 {
+        self.inner.reset
+    }
+
+    /// Seconds until a refused request would pass; ``None`` when allowed or
+    /// when no wait helps.
+    #[getter]
+    fn retry_after(&self) -> Option<f64> {
+        self.inner.retry_after
+    }
+
+    /// The limit's name: ``default``, a role name or a rule name.
+    #[getter]
+    fn policy(&self) -> &str {
+        &self.inner.policy
+    }
+
+    /// A short description for debugging.
+    fn __repr__(&self) -> String {
+        format!(
+            "RateLimitStatus(limit={}, remaining={}, reset={}, retry_after={:?}, policy={:?})",
+            self.inner.limit,
+            self.inner.remaining,
+            self.inner.reset,
+            self.inner.retry_after,
+            &*self.inner.policy
+        )
+    }
+}
+
+/// Who a validated token speaks for.
+#[pyclass(module = "mcpguard._native", frozen)]
+pub struct Principal {
+    pub(crate) inner: Arc<mcpguard::token::Principal>,
+}
+
+#[pymethods]
+impl Principal {
+    /// ``sub``, if the token has one.
+    #[getter]
+    fn subject(&self) -> Option<&str> {
+        self.inner.subject.as_deref()
+    }
+
+    /// ``client_id``, else ``azp``, else ``cid``.
+    #[getter]
+    fn client_id(&self) -> Option<&str> {
+        self.inner.client_id.as_deref()
+    }
+
+    /// The issuer the token was checked against (``""`` for a local opaque token).
+    #[getter]
+    fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// ``aud`` as a list.
+    #[getter]
+    fn audience(&self) -> Vec<String> {
+        self.inner.audience.clone()
+    }
+
+    /// The token's scopes in token order.
+    #[getter]
+    fn scopes(&self) -> Vec<String> {
+        self.inner.scopes.clone()
+    }
+
+    /// Tags granted by its ``tag:`` scopes and its roles.
+    #[getter]
+    fn tags(&self) -> Vec<String> {
+        self.inner.tags.clone()
+    }
+
+    /// Role names from the configured ``auth.role_claim``.
+    #[getter]
+    fn roles(&self) -> Vec<String> {
+        self.inner.roles.clone()
+    }
+
+    /// ``exp`` in Unix seconds, when the token has one.
+    #[getter]
+    fn expires_at(&self) -> Option<i64> {
+        self.inner.expires_at
+    }
+
+    /// ``jti``, when present.
+    #[getter]
+    fn jwt_id(&self) -> Option<&str> {
+        self.inner.jwt_id.as_deref()
+    }
+
+    /// How the token was validated: ``jwt``, ``opaque`` or ``introspected``.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.inner.kind {
+            mcpguard::token::TokenKind::Jwt => "jwt",
+            mcpguard::token::TokenKind::Opaque => "opaque",
+            mcpguard::token::TokenKind::Introspected => "introspected",
+        }
+    }
+
+    /// Every claim of the token as signed, as a dict.
+    #[getter]
+    fn claims<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        loads(py, &self.inner.claims_json)
+    }
+
+    /// Whether the token carries ``scope`` (exact comparison).
+    fn has_scope(&self, scope: &str) -> bool {
+        self.inner.has_scope(scope)
+    }
+
+    /// The principal as a dict in the shape of ``config.md``.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &principal_json(&self.inner))
+    }
+
+    /// A short description for debugging.
+    fn __repr__(&self) -> String {
+        format!(
+            "Principal(subject={:?}, client_id={:?}, issuer={:?})",
+            self.inner.subject, self.inner.client_id, self.inner.issuer
+        )
+    }
+}

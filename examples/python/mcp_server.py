@@ -1,0 +1,75 @@
+"""An MCP server on the official ``mcp`` SDK, protected by mcpguard.
+
+Two layers, both from one Guard built from ``examples/guard.json``:
+
+- ``GuardTokenVerifier`` is the SDK's ``token_verifier``: every bearer token
+  is validated by mcpguard (signature, issuer, audience, expiry,
+  revocation), and the SDK answers 401 with its challenge otherwise;
+- ``GuardMiddleware`` wraps the SDK's HTTP app: 1MCP's tag access (this
+  server is ``filesystem``; ``write_file`` needs ``tag:files-write``), the
+  client's tag filter from the query string, per-client rate limits (429
+  with ``Retry-After``), and the RFC 9728 metadata document.
+
+Run: ``python examples/python/mcp_server.py`` (needs ``pip install mcp
+uvicorn``), then point an MCP client at http://127.0.0.1:8000/mcp with a
+token from your authorization server. ``MCPGUARD_CONFIG`` names another
+configuration file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mcpguard import Guard
+from mcpguard.asgi import GuardMiddleware
+from mcpguard.mcp import GuardTokenVerifier, auth_settings
+
+try:  # mcp 2.x
+    from mcp.server import MCPServer as Server
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,assignment,attr-defined,unused-ignore]
+
+CONFIG = Path(os.environ.get("MCPGUARD_CONFIG", Path(__file__).resolve().parent.parent / "guard.json"))
+FILES: dict[str, str] = {"/notes.txt": "mcpguard protects this file"}
+
+
+def build_app(guard: Guard) -> tuple[Any, Any]:
+    """The protected ASGI app, and the SDK app whose lifespan must run."""
+    server = Server(
+        "filesystem",
+        token_verifier=GuardTokenVerifier(guard),
+        auth=auth_settings(guard),
+    )
+
+    @server.tool()
+    def read_file(path: str) -> str:
+        """Reads a file."""
+        return FILES.get(path, "")
+
+    @server.tool()
+    def write_file(path: str, text: str) -> str:
+        """Writes a file (needs tag:files-write)."""
+        FILES[path] = text
+        return "ok"
+
+    sdk_app = server.streamable_http_app(json_response=True)
+    protected = GuardMiddleware(sdk_app, guard, server="filesystem", tool_from_body=True)
+    return protected, sdk_app
+
+
+def main() -> None:
+    """Serves the protected server on 127.0.0.1:8000."""
+    import uvicorn
+
+    guard = Guard.from_file(CONFIG)
+    guard.on_audit(lambda event: print("audit:", event["kind"], event["reason"] or "", event["client_id"] or ""))
+    protected, _ = build_app(guard)
+    # uvicorn runs the lifespan through the middleware (it passes lifespan
+    # messages on), so the SDK's session manager starts as usual.
+    uvicorn.run(protected, host="127.0.0.1", port=8000)
+
+
+if __name__ == "__main__":
+    main()
