@@ -255,10 +255,16 @@ impl RateLimitConfig {
                 ));
             }
             if rule.server.is_empty() {
-                return Err(ConfigError::new(format!("{at}.server"), "must name a server"));
+                return Err(ConfigError::new(
+                    format!("{at}.server"),
+                    "must name a server",
+                ));
             }
             if rule.tool.as_deref() == Some("") {
-                return Err(ConfigError::new(format!("{at}.tool"), "must name a tool, or be left out"));
+                return Err(ConfigError::new(
+                    format!("{at}.tool"),
+                    "must name a tool, or be left out",
+                ));
             }
             let algorithm = rule.algorithm.unwrap_or(self.algorithm);
             let (a, q) = quota_at(&at, algorithm, rule.limit, rule.window_seconds, rule.burst)?;
