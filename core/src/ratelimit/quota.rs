@@ -389,15 +389,18 @@ impl Limit {
                 }
             }
         };
+        // A clock read before the window's start counts as its start for the
+        // weights (no refill), and the waits add the time still to go back.
+        let lag = state.map_or(0, |s| u128::from(s.a.saturating_sub(now)));
         let left = wl - u128::from(into);
         // The weighted count times the window, in integers.
         let used = prev * left + cur * wl;
         let full = limit * wl;
         let reset_of = |prev: u128, cur: u128| -> u128 {
             if cur > 0 {
-                wl + left
+                lag + wl + left
             } else if prev > 0 {
-                left
+                lag + left
             } else {
                 0
             }
@@ -443,7 +446,7 @@ impl Limit {
             never: false,
             remaining: remaining_now(),
             reset: reset_of(prev, cur),
-            retry: Some(wait.max(1)),
+            retry: Some((lag + wait).max(1)),
             next: None,
         }
     }
