@@ -47,6 +47,18 @@ pub struct RateDecision {
 pub(crate) struct Named {
     pub name: Cow<'static, str>,
     pub limit: Limit,
+    /// Kept ready: every decision reports it.
+    window_seconds: f64,
+}
+
+impl Named {
+    pub fn new(name: Cow<'static, str>, limit: Limit) -> Self {
+        Self {
+            name,
+            limit,
+            window_seconds: limit.quota().window_seconds(),
+        }
+    }
 }
 
 /// Limits over one store, keyed by a secret hash.
@@ -184,7 +196,7 @@ impl<S: RateStore> Engine<S> {
             never: v.never,
             table_full: false,
             policy: named.name.clone(),
-            window_seconds: named.limit.quota().window_seconds(),
+            window_seconds: named.window_seconds,
         }
     }
 
@@ -225,11 +237,7 @@ impl<S: RateStore> Engine<S> {
     /// A refusal because a new key found no room.
     fn full(&self, index: usize, wait_nanos: u64) -> RateDecision {
         let (name, capacity, window) = match self.limits.get(index) {
-            Some(n) => (
-                n.name.clone(),
-                n.limit.capacity(),
-                n.limit.quota().window_seconds(),
-            ),
+            Some(n) => (n.name.clone(), n.limit.capacity(), n.window_seconds),
             None => (Cow::Borrowed("default"), 0, 0.0),
         };
         let wait = wait_nanos.max(1) as f64 / crate::clock::NANOS_PER_SEC as f64;

@@ -275,14 +275,17 @@ impl Limit {
         const NS: f64 = NANOS_PER_SEC as f64;
         // Below 2^53 integers are exact in an f64, and one correctly rounded
         // division of two exact values is as exact as an answer can be.
-        const EXACT: u128 = 1 << 53;
+        const EXACT: u64 = 1 << 53;
         let per = self.ticks_per_nano();
-        let per_ns = u128::from(per) * u128::from(NANOS_PER_SEC);
-        if ticks < EXACT && per_ns < EXACT {
-            return ticks as f64 / per_ns as f64;
+        match u64::try_from(ticks) {
+            Ok(t) if per == 1 => t as f64 / NS,
+            Ok(t) if t < EXACT && per < EXACT / NANOS_PER_SEC => t as f64 / (per as f64 * NS),
+            Ok(t) => (t / per) as f64 / NS + (t % per) as f64 / (per as f64 * NS),
+            Err(_) => {
+                let per = u128::from(per);
+                (ticks / per) as f64 / NS + (ticks % per) as f64 / (per as f64 * NS)
+            }
         }
-        let per = u128::from(per);
-        (ticks / per) as f64 / NS + (ticks % per) as f64 / (per as f64 * NS)
     }
 
     /// Ticks as whole nanoseconds, rounded up.
