@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_128_with_secret;
 
-use super::quota::{Limit, QuotaError, Verdict};
+use super::quota::{Algorithm, Limit, QuotaError, Verdict};
 use super::store::{MemoryStore, RateStore, StoreError, StoreKey};
 use crate::clock::Clock;
 
@@ -38,7 +38,9 @@ pub struct RateDecision {
     pub table_full: bool,
     /// The reported limit: `"default"`, a role's name or a rule's name.
     pub policy: Cow<'static, str>,
-    /// The reported limit's window in seconds.
+    /// The reported limit's window in seconds; for the token bucket the time
+    /// to refill the whole burst (`burst × window / limit`), so that `limit`
+    /// per `window_seconds` states both its rate and its size.
     pub window_seconds: f64,
 }
 
@@ -53,10 +55,19 @@ pub(crate) struct Named {
 
 impl Named {
     pub fn new(name: Cow<'static, str>, limit: Limit) -> Self {
+        let q = limit.quota();
+        let window_seconds = match (limit.algorithm(), q.limit()) {
+            // The time to refill the whole burst: `burst` per that window is
+            // both the bucket's rate and its size.
+            (Algorithm::TokenBucket, l) if l > 0 => {
+                q.window_seconds() * q.burst() as f64 / l as f64
+            }
+            _ => q.window_seconds(),
+        };
         Self {
             name,
             limit,
-            window_seconds: limit.quota().window_seconds(),
+            window_seconds,
         }
     }
 }
