@@ -297,6 +297,17 @@ fn fixed_window_wait_after_the_clock_went_back_counts_the_lost_time() {
 }
 
 #[test]
+fn sliding_window_wait_after_the_clock_went_back_counts_the_lost_time() {
+    let (l, clock) = limiter(Algorithm::SlidingWindow, 1, 60.0, None);
+    assert!(l.check("k", 1).allowed);
+    clock.advance_secs_f64(-100.0).unwrap();
+    let d = l.check("k", 1);
+    // Back at the window's start (100 s away), the next window opens 60 s
+    // later, where the hit weighs fully until it has slid out 60 s after.
+    assert_eq!((d.retry_after, d.reset), (Some(220.0), 220.0));
+}
+
+#[test]
 fn a_clock_jumping_forward_refills_exactly_the_quota() {
     for (algorithm, cap) in [
         (Algorithm::FixedWindow, 10),

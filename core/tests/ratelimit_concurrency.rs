@@ -78,3 +78,11 @@ fn a_request_under_several_limits_is_counted_at_all_or_none_under_concurrency() 
     );
     assert_eq!(p.check_rule(None, "k", 0).unwrap().remaining, 0);
 }
+
+#[test]
+fn limiters_and_policies_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Limiter>();
+    shared::<RatePolicy>();
+    shared::<mcpguard::ratelimit::RateDecision>();
+}

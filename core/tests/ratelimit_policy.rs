@@ -393,3 +393,18 @@ fn malformed_environment_values_are_errors_naming_the_variable() {
         assert_eq!(cfg, RateLimitConfig::default(), "nothing changes on error");
     }
 }
+
+#[test]
+fn a_token_bucket_policy_header_states_its_burst_and_the_time_to_refill_it() {
+    let (p, _) =
+        policy(json!({"algorithm": "token_bucket", "limit": 10, "window_seconds": 60, "burst": 5}));
+    let d = p.check("k", &[], None, None, 1);
+    assert_eq!((d.limit, d.window_seconds), (5, 30.0));
+    assert_eq!(
+        p.headers(&d),
+        h(&[
+            ("RateLimit-Policy", "5;w=30"),
+            ("RateLimit", "limit=5, remaining=4, reset=6")
+        ])
+    );
+}

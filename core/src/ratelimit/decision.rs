@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_128_with_secret;
 
-use super::quota::{Limit, QuotaError, Verdict};
+use super::quota::{Algorithm, Limit, QuotaError, Verdict};
 use super::store::{MemoryStore, RateStore, StoreError, StoreKey};
 use crate::clock::Clock;
 
@@ -38,7 +38,9 @@ pub struct RateDecision {
     pub table_full: bool,
     /// The reported limit: `"default"`, a role's name or a rule's name.
     pub policy: Cow<'static, str>,
-    /// The reported limit's window in seconds.
+    /// The reported limit's window in seconds; for the token bucket the time
+    /// to refill the whole burst (`burst × window / limit`), so that `limit`
+    /// per `window_seconds` states both its rate and its size.
     pub window_seconds: f64,
 }
 
@@ -65,6 +67,27 @@ impl RateDecision {
 pub(crate) struct Named {
     pub name: Cow<'static, str>,
     pub limit: Limit,
+    /// Kept ready: every decision reports it.
+    window_seconds: f64,
+}
+
+impl Named {
+    pub fn new(name: Cow<'static, str>, limit: Limit) -> Self {
+        let q = limit.quota();
+        let window_seconds = match (limit.algorithm(), q.limit()) {
+            // The time to refill the whole burst: `burst` per that window is
+            // both the bucket's rate and its size.
+            (Algorithm::TokenBucket, l) if l > 0 => {
+                q.window_seconds() * q.burst() as f64 / l as f64
+            }
+            _ => q.window_seconds(),
+        };
+        Self {
+            name,
+            limit,
+            window_seconds,
+        }
+    }
 }
 
 /// Limits over one store, keyed by a secret hash.
@@ -202,7 +225,7 @@ impl<S: RateStore> Engine<S> {
             never: v.never,
             table_full: false,
             policy: named.name.clone(),
-            window_seconds: named.limit.quota().window_seconds(),
+            window_seconds: named.window_seconds,
         }
     }
 
@@ -243,11 +266,7 @@ impl<S: RateStore> Engine<S> {
     /// A refusal because a new key found no room.
     fn full(&self, index: usize, wait_nanos: u64) -> RateDecision {
         let (name, capacity, window) = match self.limits.get(index) {
-            Some(n) => (
-                n.name.clone(),
-                n.limit.capacity(),
-                n.limit.quota().window_seconds(),
-            ),
+            Some(n) => (n.name.clone(), n.limit.capacity(), n.window_seconds),
             None => (Cow::Borrowed("default"), 0, 0.0),
         };
         let wait = wait_nanos.max(1) as f64 / crate::clock::NANOS_PER_SEC as f64;

@@ -43,10 +43,7 @@ impl Limiter {
         if algorithm != Algorithm::TokenBucket && quota.burst() != quota.limit() {
             return Err(QuotaError::BurstNeedsTokenBucket);
         }
-        let named = Named {
-            name: Cow::Borrowed("default"),
-            limit: Limit::new(algorithm, quota),
-        };
+        let named = Named::new(Cow::Borrowed("default"), Limit::new(algorithm, quota));
         Ok(Self {
             engine: Engine::new(vec![named], max_keys, clock)?,
         })

@@ -62,10 +62,10 @@ impl RatePolicy {
         let at = |e: ConfigError| e.within("rate_limit");
         cfg.validate().map_err(at)?;
         let (algorithm, quota) = cfg.default_quota().map_err(at)?;
-        let mut limits = vec![Named {
-            name: Cow::Borrowed("default"),
-            limit: Limit::new(algorithm, quota),
-        }];
+        let mut limits = vec![Named::new(
+            Cow::Borrowed("default"),
+            Limit::new(algorithm, quota),
+        )];
         let mut roles = HashMap::new();
         for (name, spec) in role_limits {
             let (a, q) = spec
@@ -75,10 +75,7 @@ impl RatePolicy {
                 continue;
             }
             roles.insert(name.clone(), limits.len());
-            limits.push(Named {
-                name: Cow::Owned(name.clone()),
-                limit: Limit::new(a, q),
-            });
+            limits.push(Named::new(Cow::Owned(name.clone()), Limit::new(a, q)));
         }
         let mut rules = Vec::new();
         let mut rule_names = HashMap::new();
@@ -89,10 +86,7 @@ impl RatePolicy {
                 tool: rule.tool.clone(),
                 index: limits.len(),
             });
-            limits.push(Named {
-                name: Cow::Owned(name.clone()),
-                limit: Limit::new(a, q),
-            });
+            limits.push(Named::new(Cow::Owned(name.clone()), Limit::new(a, q)));
         }
         let engine = Engine::new(limits, cfg.max_keys, clock.clone())
             .map_err(|e| ConfigError::new("rate_limit", e))?;

@@ -296,9 +296,13 @@ impl Limit {
     #[inline]
     pub(crate) fn seconds(&self, ticks: u128) -> f64 {
         const NS: f64 = NANOS_PER_SEC as f64;
+        // Below 2^53 integers are exact in an f64, and one correctly rounded
+        // division of two exact values is as exact as an answer can be.
+        const EXACT: u64 = 1 << 53;
         let per = self.ticks_per_nano();
         match u64::try_from(ticks) {
             Ok(t) if per == 1 => t as f64 / NS,
+            Ok(t) if t < EXACT && per < EXACT / NANOS_PER_SEC => t as f64 / (per as f64 * NS),
             Ok(t) => (t / per) as f64 / NS + (t % per) as f64 / (per as f64 * NS),
             Err(_) => {
                 let per = u128::from(per);
@@ -411,15 +415,18 @@ impl Limit {
                 }
             }
         };
+        // A clock read before the window's start counts as its start for the
+        // weights (no refill), and the waits add the time still to go back.
+        let lag = state.map_or(0, |s| u128::from(s.a.saturating_sub(now)));
         let left = wl - u128::from(into);
         // The weighted count times the window, in integers.
         let used = prev * left + cur * wl;
         let full = limit * wl;
         let reset_of = |prev: u128, cur: u128| -> u128 {
             if cur > 0 {
-                wl + left
+                lag + wl + left
             } else if prev > 0 {
-                left
+                lag + left
             } else {
                 0
             }
@@ -465,7 +472,7 @@ impl Limit {
             never: false,
             remaining: remaining_now(),
             reset: reset_of(prev, cur),
-            retry: Some(wait.max(1)),
+            retry: Some((lag + wait).max(1)),
             next: None,
         }
     }
