@@ -41,7 +41,7 @@ def main() -> None:
 
     print("mcpguard quickstart: examples/guard.json, clock at 2026-01-01T00:00:00Z")
     # Compact, key-sorted JSON: the same text serde_json prints in the Rust quick start.
-    document = json.dumps(guard.metadata_document(), separators=(",", ":"), sort_keys=True)
+    document = json.dumps(guard.metadata_document(), separators=(",", ":"))
     print(f"metadata: {guard.metadata_path()} -> {document}")
 
     developer, analyst, demo = bearer("developer"), bearer("analyst"), bearer("demo")
