@@ -364,6 +364,29 @@ impl Guard {
         self.validate_counted(token)
     }
 
+    /// Whether [`authorize`](Self::authorize) with this `Authorization`
+    /// header would verify a token: true for a well-formed bearer token the
+    /// verified-token cache does not hold (a signature check, microseconds),
+    /// false when the answer is a cache hit or needs no token check at all
+    /// (nanoseconds). Bindings use it to release their interpreter lock only
+    /// around real work. Counts nothing and records no audit event; the
+    /// answer may be stale by the time `authorize` runs, which only moves
+    /// the work, never the decision.
+    pub fn would_verify(&self, authorization: Option<&str>) -> bool {
+        match parse_authorization(authorization, self.inner.max_token_bytes) {
+            Ok(Credentials::Bearer(token)) => !self.inner.validator.is_cached(token),
+            _ => false,
+        }
+    }
+
+    /// The 400 `invalid_request` decision for a request the host could not
+    /// build (for example one [`Request::from_json`] refused), so that a
+    /// badly shaped request is answered like any other refusal instead of
+    /// failing. No audit event: nothing about the client is known.
+    pub fn refuse_request(&self, error: &RequestError) -> Decision {
+        self.refusal(Reason::InvalidRequest, error.0.clone(), None)
+    }
+
     fn validate_counted(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
         let s = &*self.inner;
         let (result, hit) = s.validator.validate_traced(token);

@@ -652,6 +652,15 @@ impl TokenValidator {
         (result, false)
     }
 
+    /// Whether the verified-token cache holds `token` now (unexpired): a
+    /// [`validate`](Self::validate) of it would then be a lookup, not a
+    /// signature check. Revocation and key rotation drop entries, so a hit
+    /// stays a valid answer.
+    pub fn is_cached(&self, token: &str) -> bool {
+        let s = &*self.inner;
+        token.len() <= s.max_token_bytes && s.cache.get(token, s.clock.now_secs()).is_some()
+    }
+
     /// Turns an RFC 7662 introspection response the host fetched into a
     /// principal: `active` must be true, times are checked with the leeway,
     /// `iss` (when present) must be a configured issuer (any, when none is
