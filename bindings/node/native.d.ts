@@ -154,20 +154,23 @@ export interface AuditEventObject {
   tokenFingerprint: string | null
 }
 
-/** One request to authorize; every field is optional. */
+/**
+ * One request to authorize; every field is optional (`null` or absent,
+ * as in [`FilterInput`]).
+ */
 export interface AuthorizeRequest {
   /** The raw `Authorization` header value. */
-  authorization?: string
+  authorization?: string | undefined | null
   /** The target server. */
-  server?: string
+  server?: string | undefined | null
   /** The target tool on that server. */
-  tool?: string
+  tool?: string | undefined | null
   /** The client's tag filter. */
-  filter?: FilterInput
+  filter?: FilterInput | undefined | null
   /** The host's fallback rate-limit key (e.g. the client's IP address). */
-  key?: string
+  key?: string | undefined | null
   /** Rate-limit cost (a whole number, at least 1; default 1). */
-  cost?: number
+  cost?: number | undefined | null
 }
 
 /** A snapshot of the Guard's counters. */
@@ -212,15 +215,17 @@ export interface DecisionObject {
 
 /**
  * The client's filter: exactly one of `tags` (1MCP's `tags` query
- * parameter), `tagFilter` (`tag-filter`) or `preset`.
+ * parameter), `tagFilter` (`tag-filter`) or `preset`. `null` reads as
+ * absent, as JavaScript callers expect (hence `Option<Option<_>>`: the
+ * outer for a missing key, the inner for `null`).
  */
 export interface FilterInput {
   /** A comma list of tags, meaning OR. */
-  tags?: string
+  tags?: string | undefined | null
   /** An advanced expression (`web AND (api OR db)`). */
-  tagFilter?: string
+  tagFilter?: string | undefined | null
   /** The name of a configured preset. */
-  preset?: string
+  preset?: string | undefined | null
 }
 
 /** Who a valid token speaks for. */
@@ -263,18 +268,21 @@ export interface RateDecisionObject {
   policy: string
 }
 
-/** A rate limiter's settings (the keys of a `rate_limit` object). */
+/**
+ * A rate limiter's settings (the keys of a `rate_limit` object); `null`
+ * reads as absent.
+ */
 export interface RateLimiterOptions {
   /** `fixed_window` (default), `sliding_window` or `token_bucket`. */
-  algorithm?: string
+  algorithm?: string | undefined | null
   /** Requests per window. */
   limit: number
   /** The window in seconds. */
   windowSeconds: number
   /** `token_bucket` only: requests at once (default `limit`). */
-  burst?: number
+  burst?: number | undefined | null
   /** Keys tracked at most (default 100000). */
-  maxKeys?: number
+  maxKeys?: number | undefined | null
 }
 
 /** The rate-limit figures of a decision. */

@@ -15,32 +15,35 @@ fn nullable<T>(value: Option<T>) -> Either<T, Null> {
 }
 
 /// The client's filter: exactly one of `tags` (1MCP's `tags` query
-/// parameter), `tagFilter` (`tag-filter`) or `preset`.
+/// parameter), `tagFilter` (`tag-filter`) or `preset`. `null` reads as
+/// absent, as JavaScript callers expect (hence `Option<Option<_>>`: the
+/// outer for a missing key, the inner for `null`).
 #[napi(object)]
 pub struct FilterInput {
     /// A comma list of tags, meaning OR.
-    pub tags: Option<String>,
+    pub tags: Option<Option<String>>,
     /// An advanced expression (`web AND (api OR db)`).
-    pub tag_filter: Option<String>,
+    pub tag_filter: Option<Option<String>>,
     /// The name of a configured preset.
-    pub preset: Option<String>,
+    pub preset: Option<Option<String>>,
 }
 
-/// One request to authorize; every field is optional.
+/// One request to authorize; every field is optional (`null` or absent,
+/// as in [`FilterInput`]).
 #[napi(object)]
 pub struct AuthorizeRequest {
     /// The raw `Authorization` header value.
-    pub authorization: Option<String>,
+    pub authorization: Option<Option<String>>,
     /// The target server.
-    pub server: Option<String>,
+    pub server: Option<Option<String>>,
     /// The target tool on that server.
-    pub tool: Option<String>,
+    pub tool: Option<Option<String>>,
     /// The client's tag filter.
-    pub filter: Option<FilterInput>,
+    pub filter: Option<Option<FilterInput>>,
     /// The host's fallback rate-limit key (e.g. the client's IP address).
-    pub key: Option<String>,
+    pub key: Option<Option<String>>,
     /// Rate-limit cost (a whole number, at least 1; default 1).
-    pub cost: Option<f64>,
+    pub cost: Option<Option<f64>>,
 }
 
 /// Who a valid token speaks for.

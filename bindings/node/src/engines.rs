@@ -161,19 +161,20 @@ pub fn tags_to_scopes(tags: Vec<String>) -> Vec<String> {
     access::tags_to_scopes(&tags)
 }
 
-/// A rate limiter's settings (the keys of a `rate_limit` object).
+/// A rate limiter's settings (the keys of a `rate_limit` object); `null`
+/// reads as absent.
 #[napi(object)]
 pub struct RateLimiterOptions {
     /// `fixed_window` (default), `sliding_window` or `token_bucket`.
-    pub algorithm: Option<String>,
+    pub algorithm: Option<Option<String>>,
     /// Requests per window.
     pub limit: f64,
     /// The window in seconds.
     pub window_seconds: f64,
     /// `token_bucket` only: requests at once (default `limit`).
-    pub burst: Option<f64>,
+    pub burst: Option<Option<f64>>,
     /// Keys tracked at most (default 100000).
-    pub max_keys: Option<f64>,
+    pub max_keys: Option<Option<f64>>,
 }
 
 fn count(value: f64, field: &str) -> napi::Result<u64> {
@@ -198,7 +199,8 @@ impl RateLimiter {
     /// A limiter with these settings, on `clock` or the system clock.
     #[napi(constructor)]
     pub fn new(options: RateLimiterOptions, clock: Option<&ManualClock>) -> napi::Result<Self> {
-        let name = options.algorithm.as_deref().unwrap_or("fixed_window");
+        let name = options.algorithm.flatten();
+        let name = name.as_deref().unwrap_or("fixed_window");
         let algorithm = Algorithm::from_name(name).ok_or_else(|| {
             errors::config(&mcpguard::ConfigError::new(
                 "algorithm",
@@ -206,8 +208,8 @@ impl RateLimiter {
             ))
         })?;
         let limit = count(options.limit, "limit")?;
-        let burst = options.burst.map(|b| count(b, "burst")).transpose()?;
-        let max_keys = match options.max_keys {
+        let burst = options.burst.flatten().map(|b| count(b, "burst")).transpose()?;
+        let max_keys = match options.max_keys.flatten() {
             Some(m) => usize::try_from(count(m, "max_keys")?).unwrap_or(usize::MAX),
             None => 100_000,
         };

@@ -195,18 +195,23 @@ pub(crate) fn whole_cost(cost: Option<f64>) -> Result<u64, RequestError> {
     }
 }
 
+/// A string field that is neither missing nor `null`.
+fn present(field: &Option<Option<String>>) -> Option<&str> {
+    field.as_ref().and_then(|v| v.as_deref())
+}
+
 fn build_request(r: &AuthorizeRequest) -> Result<Request<'_>, RequestError> {
     let mut req = Request::new();
-    req.authorization = r.authorization.as_deref();
-    req.server = r.server.as_deref();
-    req.tool = r.tool.as_deref();
-    req.key = r.key.as_deref();
-    req.cost = whole_cost(r.cost)?;
-    if let Some(f) = &r.filter {
+    req.authorization = present(&r.authorization);
+    req.server = present(&r.server);
+    req.tool = present(&r.tool);
+    req.key = present(&r.key);
+    req.cost = whole_cost(r.cost.flatten())?;
+    if let Some(Some(f)) = &r.filter {
         let kinds = [
-            f.tags.as_deref().map(RequestFilter::Tags),
-            f.tag_filter.as_deref().map(RequestFilter::TagFilter),
-            f.preset.as_deref().map(RequestFilter::Preset),
+            present(&f.tags).map(RequestFilter::Tags),
+            present(&f.tag_filter).map(RequestFilter::TagFilter),
+            present(&f.preset).map(RequestFilter::Preset),
         ];
         let mut given = kinds.into_iter().flatten();
         req.filter = given.next();
@@ -239,11 +244,11 @@ mod tests {
             authorization: None,
             server: None,
             tool: None,
-            filter: Some(crate::convert::FilterInput {
-                tags: Some("web".into()),
-                tag_filter: None,
-                preset: Some("dev".into()),
-            }),
+            filter: Some(Some(crate::convert::FilterInput {
+                tags: Some(Some("web".into())),
+                tag_filter: Some(None),
+                preset: Some(Some("dev".into())),
+            })),
             key: None,
             cost: None,
         };
