@@ -16,8 +16,8 @@ impl ManualClock {
     /// A clock reading `unixSeconds` (may be fractional).
     #[napi(constructor)]
     pub fn new(unix_seconds: f64) -> napi::Result<Self> {
-        let inner = mcpguard::ManualClock::from_secs_f64(unix_seconds)
-            .map_err(errors::invalid_argument)?;
+        let inner =
+            mcpguard::ManualClock::from_secs_f64(unix_seconds).map_err(errors::invalid_argument)?;
         Ok(ManualClock { inner })
     }
 

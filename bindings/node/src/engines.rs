@@ -86,15 +86,19 @@ impl TagFilter {
     #[napi(constructor)]
     pub fn new(kind: String, source: Value) -> napi::Result<TagFilter> {
         let text = || {
-            source
-                .as_str()
-                .ok_or_else(|| errors::invalid_argument(format!("a {kind} filter must be a string")))
+            source.as_str().ok_or_else(|| {
+                errors::invalid_argument(format!("a {kind} filter must be a string"))
+            })
         };
         let parsed = match kind.as_str() {
             "tags" => Filter::parse_tags(text()?),
             "expression" => Filter::parse_expression(text()?),
             "query" => Filter::from_query(&source),
-            other => return Err(errors::invalid_argument(format!("unknown filter kind {other:?}"))),
+            other => {
+                return Err(errors::invalid_argument(format!(
+                    "unknown filter kind {other:?}"
+                )));
+            }
         };
         parsed
             .map(|inner| TagFilter { inner })
@@ -204,19 +208,28 @@ impl RateLimiter {
         let algorithm = Algorithm::from_name(name).ok_or_else(|| {
             errors::config(&mcpguard::ConfigError::new(
                 "algorithm",
-                format!("unknown algorithm {name:?}; use fixed_window, sliding_window or token_bucket"),
+                format!(
+                    "unknown algorithm {name:?}; use fixed_window, sliding_window or token_bucket"
+                ),
             ))
         })?;
         let limit = count(options.limit, "limit")?;
-        let burst = options.burst.flatten().map(|b| count(b, "burst")).transpose()?;
+        let burst = options
+            .burst
+            .flatten()
+            .map(|b| count(b, "burst"))
+            .transpose()?;
         let max_keys = match options.max_keys.flatten() {
             Some(m) => usize::try_from(count(m, "max_keys")?).unwrap_or(usize::MAX),
             None => 100_000,
         };
-        let quota_error =
-            |e: mcpguard::ratelimit::QuotaError| errors::config(&mcpguard::ConfigError::new(e.field(), e));
-        let quota = Quota::new(algorithm, limit, options.window_seconds, burst).map_err(quota_error)?;
-        let inner = Limiter::new(algorithm, quota, max_keys, clock_of(clock)).map_err(quota_error)?;
+        let quota_error = |e: mcpguard::ratelimit::QuotaError| {
+            errors::config(&mcpguard::ConfigError::new(e.field(), e))
+        };
+        let quota =
+            Quota::new(algorithm, limit, options.window_seconds, burst).map_err(quota_error)?;
+        let inner =
+            Limiter::new(algorithm, quota, max_keys, clock_of(clock)).map_err(quota_error)?;
         Ok(RateLimiter { inner })
     }
 

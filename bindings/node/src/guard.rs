@@ -232,7 +232,11 @@ mod tests {
     fn fractional_negative_and_nan_costs_are_invalid_requests() {
         assert_eq!(whole_cost(None), Ok(1));
         assert_eq!(whole_cost(Some(3.0)), Ok(3));
-        assert_eq!(whole_cost(Some(0.0)), Ok(0), "0 reaches the core's own check");
+        assert_eq!(
+            whole_cost(Some(0.0)),
+            Ok(0),
+            "0 reaches the core's own check"
+        );
         for bad in [1.5, -1.0, f64::NAN, f64::INFINITY] {
             assert!(whole_cost(Some(bad)).is_err(), "{bad} must be refused");
         }
