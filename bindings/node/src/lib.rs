@@ -19,5 +19,8 @@ mod errors;
 mod guard;
 
 pub use clock::ManualClock;
-pub use engines::{RateLimiter, TagFilter, TokenValidator};
+pub use engines::{
+    RateLimiter, ScopeValidation, TagFilter, TokenValidator, scopes_to_tags, tags_to_scopes,
+    validate_scopes,
+};
 pub use guard::Guard;
