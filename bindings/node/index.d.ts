@@ -39,7 +39,11 @@ export interface AuthorizeRequest {
   cost?: number | null
 }
 
-/** Who a valid token speaks for. */
+/**
+ * Who a valid token speaks for. The principals in decisions are frozen: the
+ * same object comes back for the same token (it depends only on the token
+ * and the configuration).
+ */
 export interface Principal {
   /** `sub`. */
   subject: string | null

@@ -10,6 +10,85 @@ const errors = require('./errors.js')
 
 const { fromNative } = errors
 
+// ----- flat layouts (see src/flat.rs) -----
+
+function readList(a, i) {
+  const n = a[i]
+  return a.slice(i + 1, i + 1 + n)
+}
+
+/** A principal from the flat layout at `a[i]` (marker 2); returns [principal, next index]. */
+function decodePrincipal(a, i) {
+  let j = i + 6
+  const audience = readList(a, j)
+  j += audience.length + 1
+  const scopes = readList(a, j)
+  j += scopes.length + 1
+  const tags = readList(a, j)
+  j += tags.length + 1
+  const roles = readList(a, j)
+  j += roles.length + 1
+  const principal = {
+    subject: a[i + 1],
+    clientId: a[i + 2],
+    issuer: a[i + 3],
+    audience,
+    scopes,
+    tags,
+    roles,
+    expiresAt: a[i + 4],
+    jwtId: a[i + 5],
+  }
+  return [principal, j]
+}
+
+/** Principal objects by Authorization header, so a repeated token costs no rebuilding. */
+const PRINCIPALS_KEPT = 1024
+
+function decodeDecision(a, known, authorization, principals) {
+  let i = 5
+  const headerCount = a[i++]
+  const headers = new Array(headerCount)
+  for (let h = 0; h < headerCount; h++) {
+    headers[h] = [a[i], a[i + 1]]
+    i += 2
+  }
+  const visibleServers = readList(a, i)
+  i += visibleServers.length + 1
+  let rateLimit = null
+  if (a[i++]) {
+    rateLimit = { limit: a[i], remaining: a[i + 1], reset: a[i + 2], retryAfter: a[i + 3], policy: a[i + 4] }
+    i += 5
+  }
+  let principal = null
+  const marker = a[i]
+  if (marker === 1) {
+    principal = known
+  } else if (marker === 2) {
+    principal = decodePrincipal(a, i)[0]
+    for (const list of [principal.audience, principal.scopes, principal.tags, principal.roles]) Object.freeze(list)
+    Object.freeze(principal)
+    if (authorization !== null) {
+      // A principal is a function of the token and the (immutable)
+      // configuration, so it can be reused for the same header; the map is
+      // bounded by starting over when full.
+      if (principals.size >= PRINCIPALS_KEPT) principals.clear()
+      principals.set(authorization, principal)
+    }
+  }
+  return {
+    allowed: a[0],
+    status: a[1],
+    error: a[2],
+    errorDescription: a[3],
+    reason: a[4],
+    headers,
+    principal,
+    visibleServers,
+    rateLimit,
+  }
+}
+
 function configText(config, what) {
   if (typeof config === 'string') return config
   if (config !== null && typeof config === 'object') return JSON.stringify(config)
@@ -51,8 +130,12 @@ class ManualClock extends native.ManualClock {
   }
 }
 
+const NO_REQUEST = Object.freeze({})
+
 /** Token validation, tag access and rate limiting behind one call per request. */
 class Guard extends native.Guard {
+  #principals = new Map()
+
   static fromJson(config, options) {
     const text = configText(config, 'config')
     const clock = clockOf(options)
@@ -72,9 +155,28 @@ class Guard extends native.Guard {
     }
   }
 
+  authorize(request) {
+    const r = request ?? NO_REQUEST
+    const f = r.filter
+    const authorization = r.authorization ?? null
+    const known = authorization === null ? undefined : this.#principals.get(authorization)
+    const flat = super.authorizeFlat(
+      authorization,
+      r.server,
+      r.tool,
+      f == null ? null : f.tags,
+      f == null ? null : f.tagFilter,
+      f == null ? null : f.preset,
+      r.key,
+      r.cost,
+      known === undefined,
+    )
+    return decodeDecision(flat, known, authorization, this.#principals)
+  }
+
   validate(token) {
     try {
-      return super.validate(token)
+      return decodePrincipal(super.validateFlat(token), 0)[0]
     } catch (e) {
       throw fromNative(e)
     }
@@ -137,7 +239,7 @@ class TokenValidator extends native.TokenValidator {
 
   validate(token) {
     try {
-      return super.validate(token)
+      return decodePrincipal(super.validateFlat(token), 0)[0]
     } catch (e) {
       throw fromNative(e)
     }
@@ -199,11 +301,25 @@ class RateLimiter extends native.RateLimiter {
     }
   }
 
+  #out = new Float64Array(5)
+
   check(key, cost) {
+    const out = this.#out
+    let allowed
     try {
-      return super.check(key, cost)
+      allowed = super.checkInto(key, cost, out)
     } catch (e) {
       throw fromNative(e)
+    }
+    const retryAfter = out[3]
+    return {
+      allowed,
+      limit: out[0],
+      remaining: out[1],
+      reset: out[2],
+      retryAfter: Number.isNaN(retryAfter) ? null : retryAfter,
+      never: out[4] === 1,
+      policy: 'default',
     }
   }
 }

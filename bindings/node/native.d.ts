@@ -23,15 +23,20 @@ export declare class Guard {
    */
   constructor(source: string, isFile: boolean, clock?: ManualClock | undefined | null)
   /**
-   * Decides one request. Never throws for a refusal: the decision says
-   * why (status, error, reason, headers).
+   * Decides one request (`index.js` wraps it as `guard.authorize`).
+   * Never throws for a refusal: the decision says why. Returns the flat
+   * layout of [`crate::flat`]; the principal's fields only when
+   * `withPrincipal`, since the wrapper keeps the principal objects of
+   * tokens it has seen (a principal is a function of the token and the
+   * immutable configuration).
    */
-  authorize(request?: AuthorizeRequest | undefined | null): DecisionObject
+  authorizeFlat(authorization: string | undefined | null, server: string | undefined | null, tool: string | undefined | null, tags: string | undefined | null, tagFilter: string | undefined | null, preset: string | undefined | null, key: string | undefined | null, cost: number | undefined | null, withPrincipal: boolean): Array<Flat>
   /**
    * Validates a bare token (no `Bearer ` prefix) through the cache; the
-   * principal's tags are filled. Records no audit event.
+   * principal's tags are filled. Records no audit event. Returns the
+   * principal in the flat layout of [`crate::flat`].
    */
-  validate(token: string): PrincipalObject
+  validateFlat(token: string): Array<Flat>
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
   /** Replaces an issuer's JWK Set (key rotation); a bad set changes nothing. */
@@ -81,9 +86,12 @@ export declare class RateLimiter {
   constructor(options: RateLimiterOptions, clock?: ManualClock | undefined | null)
   /**
    * Checks a request of `cost` (default 1) for `key` and counts it when
-   * it passes.
+   * it passes; returns whether it may proceed and writes `limit`,
+   * `remaining`, `reset`, `retryAfter` (NaN for none) and `never` (0 or
+   * 1) into `out` (at least 5 numbers, reused by `index.js` across calls
+   * so that a check allocates nothing on the JavaScript side).
    */
-  check(key: string, cost?: number | undefined | null): RateDecisionObject
+  checkInto(key: string, cost: number | undefined | null, out: Float64Array): boolean
   /** What a request of cost 1 would get now, counting nothing. */
   peek(key: string): RateDecisionObject
   /** Gives `key` its full quota back. */
@@ -119,9 +127,10 @@ export declare class TokenValidator {
   constructor(authJson: string, resource: string, clock?: ManualClock | undefined | null)
   /**
    * Validates a bare token; throws `InvalidTokenError` (or
-   * `InsufficientScopeError` for `required_scopes`).
+   * `InsufficientScopeError` for `required_scopes`). Returns the
+   * principal in the flat layout of [`crate::flat`].
    */
-  validate(token: string): PrincipalObject
+  validateFlat(token: string): Array<Flat>
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
   /** Replaces an issuer's JWK Set (key rotation). */
@@ -154,25 +163,6 @@ export interface AuditEventObject {
   tokenFingerprint: string | null
 }
 
-/**
- * One request to authorize; every field is optional (`null` or absent,
- * as in [`FilterInput`]).
- */
-export interface AuthorizeRequest {
-  /** The raw `Authorization` header value. */
-  authorization?: string | undefined | null
-  /** The target server. */
-  server?: string | undefined | null
-  /** The target tool on that server. */
-  tool?: string | undefined | null
-  /** The client's tag filter. */
-  filter?: FilterInput | undefined | null
-  /** The host's fallback rate-limit key (e.g. the client's IP address). */
-  key?: string | undefined | null
-  /** Rate-limit cost (a whole number, at least 1; default 1). */
-  cost?: number | undefined | null
-}
-
 /** A snapshot of the Guard's counters. */
 export interface CountersObject {
   /** Requests allowed. */
@@ -189,65 +179,6 @@ export interface CountersObject {
   auditDropped: number
   /** Audit sink calls that failed. */
   auditSinkPanics: number
-}
-
-/** One decision, in the shape of `config.md` with camelCase keys. */
-export interface DecisionObject {
-  /** Whether the request may proceed. */
-  allowed: boolean
-  /** 200, 400, 401, 403 or 429. */
-  status: number
-  /** The OAuth error of a refusal. */
-  error: string | null
-  /** A description of a refusal a person can act on. */
-  errorDescription: string | null
-  /** The machine reason of a refusal. */
-  reason: string | null
-  /** `[name, value]` pairs to send. */
-  headers: Array<Array<string>>
-  /** Who the token speaks for, when it was valid. */
-  principal: PrincipalObject | null
-  /** The servers visible with this filter, in configuration order. */
-  visibleServers: Array<string>
-  /** The rate-limit figures, when rate limiting ran. */
-  rateLimit: RateLimitObject | null
-}
-
-/**
- * The client's filter: exactly one of `tags` (1MCP's `tags` query
- * parameter), `tagFilter` (`tag-filter`) or `preset`. `null` reads as
- * absent, as JavaScript callers expect (hence `Option<Option<_>>`: the
- * outer for a missing key, the inner for `null`).
- */
-export interface FilterInput {
-  /** A comma list of tags, meaning OR. */
-  tags?: string | undefined | null
-  /** An advanced expression (`web AND (api OR db)`). */
-  tagFilter?: string | undefined | null
-  /** The name of a configured preset. */
-  preset?: string | undefined | null
-}
-
-/** Who a valid token speaks for. */
-export interface PrincipalObject {
-  /** `sub`. */
-  subject: string | null
-  /** `client_id` (or `azp`). */
-  clientId: string | null
-  /** `iss`. */
-  issuer: string
-  /** `aud`, as a list. */
-  audience: Array<string>
-  /** The token's scopes. */
-  scopes: Array<string>
-  /** Granted tags: the token's `tag:` scopes, then those its roles add. */
-  tags: Array<string>
-  /** Role names from `auth.role_claim`. */
-  roles: Array<string>
-  /** `exp` in Unix seconds. */
-  expiresAt: number | null
-  /** `jti`. */
-  jwtId: string | null
 }
 
 /** One rate-limit check. */
@@ -283,23 +214,6 @@ export interface RateLimiterOptions {
   burst?: number | undefined | null
   /** Keys tracked at most (default 100000). */
   maxKeys?: number | undefined | null
-}
-
-/** The rate-limit figures of a decision. */
-export interface RateLimitObject {
-  /** The limit's quota per window (or the bucket's burst). */
-  limit: number
-  /** Requests left before this limit denies. */
-  remaining: number
-  /** Seconds until the full quota is back. */
-  reset: number
-  /**
-   * Seconds until a denied request would pass; `null` when allowed or
-   * when no wait helps.
-   */
-  retryAfter: number | null
-  /** The limit's name: `default`, a role or a rule. */
-  policy: string
 }
 
 /** The tags named by `tag:` scopes, normalised, without repeats. */

@@ -11,8 +11,9 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use crate::clock::ManualClock;
-use crate::convert::{PrincipalObject, RateDecisionObject};
+use crate::convert::RateDecisionObject;
 use crate::errors;
+use crate::flat::{Flat, FlatBuilder};
 use crate::guard::whole_cost;
 
 fn clock_of(clock: Option<&ManualClock>) -> Arc<dyn Clock> {
@@ -44,13 +45,17 @@ impl TokenValidator {
     }
 
     /// Validates a bare token; throws `InvalidTokenError` (or
-    /// `InsufficientScopeError` for `required_scopes`).
+    /// `InsufficientScopeError` for `required_scopes`). Returns the
+    /// principal in the flat layout of [`crate::flat`].
     #[napi]
-    pub fn validate(&self, token: String) -> napi::Result<PrincipalObject> {
-        self.inner
+    pub fn validate_flat(&self, token: String) -> napi::Result<Vec<Flat>> {
+        let p = self
+            .inner
             .validate(&token)
-            .map(|p| PrincipalObject::from(&*p))
-            .map_err(|e| errors::token(&e, None))
+            .map_err(|e| errors::token(&e, None))?;
+        let mut out = FlatBuilder::default();
+        out.principal(Some(&p), true);
+        Ok(out.finish())
     }
 
     /// Revokes a token until it would have expired anyway.
@@ -192,6 +197,10 @@ fn count(value: f64, field: &str) -> napi::Result<u64> {
     }
 }
 
+/// A `Float64Array` the caller lends for results. Named so that napi reads
+/// it as a value (a borrowed typed array) rather than a class reference.
+type NumbersOut<'a> = &'a mut [f64];
+
 /// One keyed limiter: one algorithm, one quota, bounded memory.
 #[napi]
 pub struct RateLimiter {
@@ -234,11 +243,30 @@ impl RateLimiter {
     }
 
     /// Checks a request of `cost` (default 1) for `key` and counts it when
-    /// it passes.
+    /// it passes; returns whether it may proceed and writes `limit`,
+    /// `remaining`, `reset`, `retryAfter` (NaN for none) and `never` (0 or
+    /// 1) into `out` (at least 5 numbers, reused by `index.js` across calls
+    /// so that a check allocates nothing on the JavaScript side).
     #[napi]
-    pub fn check(&self, key: String, cost: Option<f64>) -> napi::Result<RateDecisionObject> {
+    pub fn check_into(
+        &self,
+        key: String,
+        cost: Option<f64>,
+        #[napi(ts_arg_type = "Float64Array")] out: NumbersOut<'_>,
+    ) -> napi::Result<bool> {
         let cost = whole_cost(cost).map_err(|e| errors::invalid_argument(e.0))?;
-        Ok(RateDecisionObject::from(&self.inner.check(&key, cost)))
+        let [limit, remaining, reset, retry_after, never, ..] = out else {
+            return Err(errors::invalid_argument(
+                "checkInto needs room for 5 numbers",
+            ));
+        };
+        let d = self.inner.check(&key, cost);
+        *limit = d.limit as f64;
+        *remaining = d.remaining as f64;
+        *reset = d.reset;
+        *retry_after = d.retry_after.unwrap_or(f64::NAN);
+        *never = if d.never { 1.0 } else { 0.0 };
+        Ok(d.allowed)
     }
 
     /// What a request of cost 1 would get now, counting nothing.

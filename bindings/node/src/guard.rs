@@ -14,11 +14,9 @@ use napi_derive::napi;
 use serde_json::Value;
 
 use crate::clock::ManualClock;
-use crate::convert::{
-    AuditEventObject, AuthorizeRequest, CountersObject, DecisionObject, PrincipalObject,
-    RateDecisionObject,
-};
+use crate::convert::{AuditEventObject, CountersObject, RateDecisionObject};
 use crate::errors;
+use crate::flat::{Flat, FlatBuilder};
 
 /// Token validation, tag access and rate limiting behind one call per
 /// request. Build it with `Guard.fromJson` or `Guard.fromFile`.
@@ -58,26 +56,55 @@ impl Guard {
         Ok(Guard { inner })
     }
 
-    /// Decides one request. Never throws for a refusal: the decision says
-    /// why (status, error, reason, headers).
+    /// Decides one request (`index.js` wraps it as `guard.authorize`).
+    /// Never throws for a refusal: the decision says why. Returns the flat
+    /// layout of [`crate::flat`]; the principal's fields only when
+    /// `withPrincipal`, since the wrapper keeps the principal objects of
+    /// tokens it has seen (a principal is a function of the token and the
+    /// immutable configuration).
     #[napi]
-    pub fn authorize(&self, request: Option<AuthorizeRequest>) -> DecisionObject {
-        let Some(r) = request else {
-            return DecisionObject::from(&self.inner.authorize(&Request::new()));
-        };
-        let decision = match build_request(&r) {
+    #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
+    pub fn authorize_flat(
+        &self,
+        authorization: Option<String>,
+        server: Option<String>,
+        tool: Option<String>,
+        tags: Option<String>,
+        tag_filter: Option<String>,
+        preset: Option<String>,
+        key: Option<String>,
+        cost: Option<f64>,
+        with_principal: bool,
+    ) -> Vec<Flat> {
+        let filters = [
+            tags.as_deref().map(RequestFilter::Tags),
+            tag_filter.as_deref().map(RequestFilter::TagFilter),
+            preset.as_deref().map(RequestFilter::Preset),
+        ];
+        let decision = match build_request(
+            [&authorization, &server, &tool, &key].map(|s| s.as_deref()),
+            filters,
+            cost,
+        ) {
             Ok(req) => self.inner.authorize(&req),
             Err(e) => self.inner.refuse_request(&e),
         };
-        DecisionObject::from(&decision)
+        let mut out = FlatBuilder::default();
+        out.decision(&decision, with_principal);
+        out.finish()
     }
 
     /// Validates a bare token (no `Bearer ` prefix) through the cache; the
-    /// principal's tags are filled. Records no audit event.
+    /// principal's tags are filled. Records no audit event. Returns the
+    /// principal in the flat layout of [`crate::flat`].
     #[napi]
-    pub fn validate(&self, token: String) -> napi::Result<PrincipalObject> {
+    pub fn validate_flat(&self, token: String) -> napi::Result<Vec<Flat>> {
         match self.inner.validate(&token) {
-            Ok(p) => Ok(PrincipalObject::from(&*p)),
+            Ok(p) => {
+                let mut out = FlatBuilder::default();
+                out.principal(Some(&p), true);
+                Ok(out.finish())
+            }
             Err(e) => Err(errors::token(&e, Some(self.inner.metadata_url()))),
         }
     }
@@ -195,31 +222,25 @@ pub(crate) fn whole_cost(cost: Option<f64>) -> Result<u64, RequestError> {
     }
 }
 
-/// A string field that is neither missing nor `null`.
-fn present(field: &Option<Option<String>>) -> Option<&str> {
-    field.as_ref().and_then(|v| v.as_deref())
-}
-
-fn build_request(r: &AuthorizeRequest) -> Result<Request<'_>, RequestError> {
+/// The core request for the wrapper's positional arguments
+/// (`[authorization, server, tool, key]`, the three filter kinds, the cost).
+fn build_request<'a>(
+    [authorization, server, tool, key]: [Option<&'a str>; 4],
+    filters: [Option<RequestFilter<'a>>; 3],
+    cost: Option<f64>,
+) -> Result<Request<'a>, RequestError> {
     let mut req = Request::new();
-    req.authorization = present(&r.authorization);
-    req.server = present(&r.server);
-    req.tool = present(&r.tool);
-    req.key = present(&r.key);
-    req.cost = whole_cost(r.cost.flatten())?;
-    if let Some(Some(f)) = &r.filter {
-        let kinds = [
-            present(&f.tags).map(RequestFilter::Tags),
-            present(&f.tag_filter).map(RequestFilter::TagFilter),
-            present(&f.preset).map(RequestFilter::Preset),
-        ];
-        let mut given = kinds.into_iter().flatten();
-        req.filter = given.next();
-        if given.next().is_some() {
-            return Err(RequestError(
-                "a request may carry only one filter (tags, tagFilter or preset)".into(),
-            ));
-        }
+    req.authorization = authorization;
+    req.server = server;
+    req.tool = tool;
+    req.key = key;
+    req.cost = whole_cost(cost)?;
+    let mut given = filters.into_iter().flatten();
+    req.filter = given.next();
+    if given.next().is_some() {
+        return Err(RequestError(
+            "a request may carry only one filter (tags, tagFilter or preset)".into(),
+        ));
     }
     Ok(req)
 }
@@ -244,18 +265,13 @@ mod tests {
 
     #[test]
     fn a_filter_with_two_kinds_is_an_invalid_request() {
-        let r = AuthorizeRequest {
-            authorization: None,
-            server: None,
-            tool: None,
-            filter: Some(Some(crate::convert::FilterInput {
-                tags: Some(Some("web".into())),
-                tag_filter: Some(None),
-                preset: Some(Some("dev".into())),
-            })),
-            key: None,
-            cost: None,
-        };
-        assert!(build_request(&r).is_err());
+        let filters = [
+            Some(RequestFilter::Tags("web")),
+            None,
+            Some(RequestFilter::Preset("dev")),
+        ];
+        assert!(build_request([None; 4], filters, None).is_err());
+        let one = [None, Some(RequestFilter::TagFilter("web")), None];
+        assert!(build_request([None; 4], one, Some(2.0)).is_ok());
     }
 }

@@ -16,6 +16,7 @@ mod clock;
 mod convert;
 mod engines;
 mod errors;
+mod flat;
 mod guard;
 
 pub use clock::ManualClock;

@@ -59,6 +59,21 @@ test('a decision is a plain object with explicit nulls in the config.md shape', 
   assert.equal(refused.rateLimit, null)
 })
 
+test('a repeated token gets the same frozen principal, and none once it is refused', () => {
+  const { guard } = demoGuard()
+  const developer = { authorization: `Bearer ${tokens.developer}` }
+  const first = guard.authorize(developer).principal
+  const second = guard.authorize(developer).principal
+  assert.equal(second, first)
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first.tags))
+  assert.deepEqual(first, guard.validate(tokens.developer))
+  assert.equal(guard.authorize({ authorization: `Bearer ${tokens.analyst}` }).principal.subject, 'ana-bob')
+  guard.revoke(tokens.developer)
+  const refused = guard.authorize(developer)
+  assert.equal(refused.reason, 'revoked')
+  assert.equal(refused.principal, null)
+})
+
 test('null request fields read as absent', () => {
   const { guard } = demoGuard()
   const d = guard.authorize({
