@@ -135,6 +135,7 @@ const NO_REQUEST = Object.freeze({})
 /** Token validation, tag access and rate limiting behind one call per request. */
 class Guard extends native.Guard {
   #principals = new Map()
+  #handle = super.handle()
 
   static fromJson(config, options) {
     const text = configText(config, 'config')
@@ -160,7 +161,8 @@ class Guard extends native.Guard {
     const f = r.filter
     const authorization = r.authorization ?? null
     const known = authorization === null ? undefined : this.#principals.get(authorization)
-    const flat = super.authorizeFlat(
+    const flat = native.guardAuthorize(
+      this.#handle,
       authorization,
       r.server,
       r.tool,
@@ -176,7 +178,7 @@ class Guard extends native.Guard {
 
   validate(token) {
     try {
-      return decodePrincipal(super.validateFlat(token), 0)[0]
+      return decodePrincipal(native.guardValidate(this.#handle, token), 0)[0]
     } catch (e) {
       throw fromNative(e)
     }
@@ -302,12 +304,13 @@ class RateLimiter extends native.RateLimiter {
   }
 
   #out = new Float64Array(5)
+  #handle = super.handle()
 
   check(key, cost) {
     const out = this.#out
     let allowed
     try {
-      allowed = super.checkInto(key, cost, out)
+      allowed = native.limiterCheckInto(this.#handle, key, cost, out)
     } catch (e) {
       throw fromNative(e)
     }

@@ -7,6 +7,7 @@ use mcpguard::access::{self, Filter};
 use mcpguard::clock::{Clock, SystemClock};
 use mcpguard::ratelimit::{Algorithm, Limiter, Quota};
 use mcpguard::token;
+use napi::bindgen_prelude::External;
 use napi_derive::napi;
 use serde_json::Value;
 
@@ -204,7 +205,7 @@ type NumbersOut<'a> = &'a mut [f64];
 /// One keyed limiter: one algorithm, one quota, bounded memory.
 #[napi]
 pub struct RateLimiter {
-    inner: Limiter,
+    inner: Arc<Limiter>,
 }
 
 #[napi]
@@ -239,34 +240,16 @@ impl RateLimiter {
             Quota::new(algorithm, limit, options.window_seconds, burst).map_err(quota_error)?;
         let inner =
             Limiter::new(algorithm, quota, max_keys, clock_of(clock)).map_err(quota_error)?;
-        Ok(RateLimiter { inner })
+        Ok(RateLimiter {
+            inner: Arc::new(inner),
+        })
     }
 
-    /// Checks a request of `cost` (default 1) for `key` and counts it when
-    /// it passes; returns whether it may proceed and writes `limit`,
-    /// `remaining`, `reset`, `retryAfter` (NaN for none) and `never` (0 or
-    /// 1) into `out` (at least 5 numbers, reused by `index.js` across calls
-    /// so that a check allocates nothing on the JavaScript side).
+    /// The handle [`limiter_check_into`] takes (a plain function over an
+    /// external skips the class-receiver checks a method call pays).
     #[napi]
-    pub fn check_into(
-        &self,
-        key: String,
-        cost: Option<f64>,
-        #[napi(ts_arg_type = "Float64Array")] out: NumbersOut<'_>,
-    ) -> napi::Result<bool> {
-        let cost = whole_cost(cost).map_err(|e| errors::invalid_argument(e.0))?;
-        let [limit, remaining, reset, retry_after, never, ..] = out else {
-            return Err(errors::invalid_argument(
-                "checkInto needs room for 5 numbers",
-            ));
-        };
-        let d = self.inner.check(&key, cost);
-        *limit = d.limit as f64;
-        *remaining = d.remaining as f64;
-        *reset = d.reset;
-        *retry_after = d.retry_after.unwrap_or(f64::NAN);
-        *never = if d.never { 1.0 } else { 0.0 };
-        Ok(d.allowed)
+    pub fn handle(&self) -> External<Arc<Limiter>> {
+        External::new(self.inner.clone())
     }
 
     /// What a request of cost 1 would get now, counting nothing.
@@ -286,4 +269,31 @@ impl RateLimiter {
     pub fn tracked_keys(&self) -> u32 {
         u32::try_from(self.inner.tracked_keys()).unwrap_or(u32::MAX)
     }
+}
+
+/// Checks a request of `cost` (default 1) for `key` and counts it when it
+/// passes (`index.js` wraps it as `limiter.check`); returns whether it may
+/// proceed and writes `limit`, `remaining`, `reset`, `retryAfter` (NaN for
+/// none) and `never` (0 or 1) into `out` (at least 5 numbers, reused across
+/// calls so that a check allocates nothing on the JavaScript side).
+#[napi]
+pub fn limiter_check_into(
+    limiter: &External<Arc<Limiter>>,
+    key: String,
+    cost: Option<f64>,
+    #[napi(ts_arg_type = "Float64Array")] out: NumbersOut<'_>,
+) -> napi::Result<bool> {
+    let cost = whole_cost(cost).map_err(|e| errors::invalid_argument(e.0))?;
+    let [limit, remaining, reset, retry_after, never, ..] = out else {
+        return Err(errors::invalid_argument(
+            "the result buffer needs room for 5 numbers",
+        ));
+    };
+    let d = limiter.check(&key, cost);
+    *limit = d.limit as f64;
+    *remaining = d.remaining as f64;
+    *reset = d.reset;
+    *retry_after = d.retry_after.unwrap_or(f64::NAN);
+    *never = if d.never { 1.0 } else { 0.0 };
+    Ok(d.allowed)
 }

@@ -21,7 +21,7 @@ mod guard;
 
 pub use clock::ManualClock;
 pub use engines::{
-    RateLimiter, ScopeValidation, TagFilter, TokenValidator, scopes_to_tags, tags_to_scopes,
-    validate_scopes,
+    RateLimiter, ScopeValidation, TagFilter, TokenValidator, limiter_check_into, scopes_to_tags,
+    tags_to_scopes, validate_scopes,
 };
-pub use guard::Guard;
+pub use guard::{Guard, guard_authorize, guard_validate};
