@@ -10,62 +10,83 @@ const errors = require('./errors.js')
 
 const { fromNative } = errors
 
-// ----- flat layouts (see src/flat.rs) -----
+// ----- the compact layout of decisions and principals (see src/flat.rs) -----
 
-function readList(a, i) {
-  const n = a[i]
-  return a.slice(i + 1, i + 1 + n)
+// The string being read and the position in it. Decoding is synchronous and
+// never re-entered, so module state is safe and allocates nothing.
+let text = ''
+let at = 0
+
+/** The next item: a boolean, null, a number or a string. */
+function next() {
+  const tag = text.charCodeAt(at)
+  if (tag === 115 /* s */) {
+    const colon = text.indexOf(':', at)
+    const start = colon + 1
+    at = start + Number(text.slice(at + 1, colon))
+    return text.slice(start, at)
+  }
+  if (tag === 110 /* n */) {
+    const end = text.indexOf(';', at)
+    const value = Number(text.slice(at + 1, end))
+    at = end + 1
+    return value
+  }
+  at++
+  return tag === 116 /* t */ ? true : tag === 102 /* f */ ? false : null
 }
 
-/** A principal from the flat layout at `a[i]` (marker 2); returns [principal, next index]. */
-function decodePrincipal(a, i) {
-  let j = i + 6
-  const audience = readList(a, j)
-  j += audience.length + 1
-  const scopes = readList(a, j)
-  j += scopes.length + 1
-  const tags = readList(a, j)
-  j += tags.length + 1
-  const roles = readList(a, j)
-  j += roles.length + 1
-  const principal = {
-    subject: a[i + 1],
-    clientId: a[i + 2],
-    issuer: a[i + 3],
-    audience,
-    scopes,
-    tags,
-    roles,
-    expiresAt: a[i + 4],
-    jwtId: a[i + 5],
-  }
-  return [principal, j]
+function nextList() {
+  const n = next()
+  const list = new Array(n)
+  for (let k = 0; k < n; k++) list[k] = next()
+  return list
+}
+
+/** A principal's fields, after its marker 2. */
+function nextPrincipal() {
+  const subject = next()
+  const clientId = next()
+  const issuer = next()
+  const expiresAt = next()
+  const jwtId = next()
+  const audience = nextList()
+  const scopes = nextList()
+  const tags = nextList()
+  const roles = nextList()
+  return { subject, clientId, issuer, audience, scopes, tags, roles, expiresAt, jwtId }
+}
+
+/** A principal from `guardValidate` / `validateFlat`. */
+function decodePrincipal(encoded) {
+  text = encoded
+  at = 0
+  return next() === 2 ? nextPrincipal() : null
 }
 
 /** Principal objects by Authorization header, so a repeated token costs no rebuilding. */
 const PRINCIPALS_KEPT = 1024
 
-function decodeDecision(a, known, authorization, principals) {
-  let i = 5
-  const headerCount = a[i++]
+function decodeDecision(encoded, known, authorization, principals) {
+  text = encoded
+  at = 0
+  const allowed = next()
+  const status = next()
+  const error = next()
+  const errorDescription = next()
+  const reason = next()
+  const headerCount = next()
   const headers = new Array(headerCount)
-  for (let h = 0; h < headerCount; h++) {
-    headers[h] = [a[i], a[i + 1]]
-    i += 2
-  }
-  const visibleServers = readList(a, i)
-  i += visibleServers.length + 1
+  for (let h = 0; h < headerCount; h++) headers[h] = [next(), next()]
+  const visibleServers = nextList()
   let rateLimit = null
-  if (a[i++]) {
-    rateLimit = { limit: a[i], remaining: a[i + 1], reset: a[i + 2], retryAfter: a[i + 3], policy: a[i + 4] }
-    i += 5
-  }
+  if (next()) rateLimit = { limit: next(), remaining: next(), reset: next(), retryAfter: next(), policy: next() }
   let principal = null
-  const marker = a[i]
+  const marker = next()
   if (marker === 1) {
     principal = known
   } else if (marker === 2) {
-    principal = decodePrincipal(a, i)[0]
+    principal = nextPrincipal()
     for (const list of [principal.audience, principal.scopes, principal.tags, principal.roles]) Object.freeze(list)
     Object.freeze(principal)
     if (authorization !== null) {
@@ -76,17 +97,7 @@ function decodeDecision(a, known, authorization, principals) {
       principals.set(authorization, principal)
     }
   }
-  return {
-    allowed: a[0],
-    status: a[1],
-    error: a[2],
-    errorDescription: a[3],
-    reason: a[4],
-    headers,
-    principal,
-    visibleServers,
-    rateLimit,
-  }
+  return { allowed, status, error, errorDescription, reason, headers, principal, visibleServers, rateLimit }
 }
 
 function configText(config, what) {
@@ -178,7 +189,7 @@ class Guard extends native.Guard {
 
   validate(token) {
     try {
-      return decodePrincipal(native.guardValidate(this.#handle, token), 0)[0]
+      return decodePrincipal(native.guardValidate(this.#handle, token))
     } catch (e) {
       throw fromNative(e)
     }
@@ -241,7 +252,7 @@ class TokenValidator extends native.TokenValidator {
 
   validate(token) {
     try {
-      return decodePrincipal(super.validateFlat(token), 0)[0]
+      return decodePrincipal(super.validateFlat(token))
     } catch (e) {
       throw fromNative(e)
     }

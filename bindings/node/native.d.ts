@@ -125,7 +125,7 @@ export declare class TokenValidator {
    * `InsufficientScopeError` for `required_scopes`). Returns the
    * principal in the flat layout of [`crate::flat`].
    */
-  validateFlat(token: string): Array<Flat>
+  validateFlat(token: string): string
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
   /** Replaces an issuer's JWK Set (key rotation). */
@@ -183,7 +183,7 @@ export interface CountersObject {
  * the wrapper keeps the principal objects of tokens it has seen (a
  * principal is a function of the token and the immutable configuration).
  */
-export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization: string | undefined | null, server: string | undefined | null, tool: string | undefined | null, tags: string | undefined | null, tagFilter: string | undefined | null, preset: string | undefined | null, key: string | undefined | null, cost: number | undefined | null, withPrincipal: boolean): Array<Flat>
+export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization: string | undefined | null, server: string | undefined | null, tool: string | undefined | null, tags: string | undefined | null, tagFilter: string | undefined | null, preset: string | undefined | null, key: string | undefined | null, cost: number | undefined | null, withPrincipal: boolean): string
 
 /**
  * Validates a bare token (no `Bearer ` prefix) through the cache; the
@@ -191,7 +191,7 @@ export declare function guardAuthorize(guard: ExternalObject<Guard>, authorizati
  * principal in the flat layout of [`crate::flat`] (`index.js` wraps it as
  * `guard.validate`).
  */
-export declare function guardValidate(guard: ExternalObject<Guard>, token: string): Array<Flat>
+export declare function guardValidate(guard: ExternalObject<Guard>, token: string): string
 
 /**
  * Checks a request of `cost` (default 1) for `key` and counts it when it

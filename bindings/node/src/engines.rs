@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::clock::ManualClock;
 use crate::convert::RateDecisionObject;
 use crate::errors;
-use crate::flat::{Flat, FlatBuilder};
+use crate::flat::FlatBuilder;
 use crate::guard::whole_cost;
 
 fn clock_of(clock: Option<&ManualClock>) -> Arc<dyn Clock> {
@@ -49,7 +49,7 @@ impl TokenValidator {
     /// `InsufficientScopeError` for `required_scopes`). Returns the
     /// principal in the flat layout of [`crate::flat`].
     #[napi]
-    pub fn validate_flat(&self, token: String) -> napi::Result<Vec<Flat>> {
+    pub fn validate_flat(&self, token: String) -> napi::Result<String> {
         let p = self
             .inner
             .validate(&token)

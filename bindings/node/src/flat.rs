@@ -1,62 +1,70 @@
-//! Decisions and principals as flat arrays of primitives, for the hot path.
+//! Decisions and principals as one compact string, for the hot path.
 //!
-//! Building a JavaScript object through Node-API costs one property-name
-//! lookup per key; a decision with its principal has dozens. A flat array
-//! of primitives costs none, and `index.js` turns it into the plain object
-//! of `config.md` with an object literal, which V8 builds in nanoseconds.
-//! The layout below is private to this crate and `index.js`
-//! (`decodeDecision`, `decodePrincipal`); the tests of the public objects
-//! pin it down.
+//! Every value crossing Node-API costs a call (about 0.1 µs here): a
+//! decision with its principal as an object costs dozens (one property
+//! lookup per key, one call per string), as a flat array still one per
+//! element. One string costs one, and `index.js` reads it back into the
+//! plain objects of `config.md` (`decodeDecision`, `decodePrincipal`).
+//!
+//! Each value is one tagged item: `t` / `f` (booleans), `z` (null),
+//! `n<number>;` (an f64 in Rust's shortest round-trip form, which
+//! JavaScript's `Number` reads back exactly) or `s<length>:<text>` (the
+//! length in UTF-16 code units, as JavaScript counts, so any text, `:` and
+//! `;` included, needs no escaping).
 //!
 //! Decision: `allowed, status, error, errorDescription, reason,
 //! headerCount, (name, value)…, visibleCount, server…, hasRateLimit,
 //! [limit, remaining, reset, retryAfter, policy], principal…`.
 //! Principal: `0` (none), `1` (present; the caller already holds its object,
-//! see [`crate::guard::Guard::authorize_flat`]) or `2, subject, clientId,
+//! see [`crate::guard::guard_authorize`]) or `2, subject, clientId,
 //! issuer, expiresAt, jwtId, audienceCount, …, scopeCount, …, tagCount, …,
 //! roleCount, …`.
 
+use std::fmt::Write as _;
+
 use mcpguard::guard::Decision;
 use mcpguard::token::Principal;
-use napi::bindgen_prelude::{Either4, Null};
 
-/// One element: a boolean, a number, a string or `null`.
-pub type Flat = Either4<bool, f64, String, Null>;
-
-/// The flat array being built.
+/// The string being built.
 #[derive(Default)]
-pub struct FlatBuilder(Vec<Flat>);
+pub struct FlatBuilder(String);
 
 impl FlatBuilder {
     fn bool(&mut self, b: bool) {
-        self.0.push(Either4::A(b));
+        self.0.push(if b { 't' } else { 'f' });
+    }
+
+    fn null(&mut self) {
+        self.0.push('z');
     }
 
     fn num(&mut self, n: f64) {
-        self.0.push(Either4::B(n));
+        // Writing to a String cannot fail.
+        let _ = write!(self.0, "n{n};");
     }
 
     fn count(&mut self, n: usize) {
-        // Lists here are a few entries long; f64 holds any usize count exactly
-        // up to 2^53, far beyond what fits in memory.
+        // Lists here are a few entries long; f64 holds any count exactly up
+        // to 2^53, far beyond what fits in memory.
         self.num(n as f64);
     }
 
     fn str(&mut self, s: &str) {
-        self.0.push(Either4::C(s.to_string()));
+        let _ = write!(self.0, "s{}:", s.encode_utf16().count());
+        self.0.push_str(s);
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),
-            None => self.0.push(Either4::D(Null)),
+            None => self.null(),
         }
     }
 
     fn opt_num(&mut self, n: Option<f64>) {
         match n {
             Some(n) => self.num(n),
-            None => self.0.push(Either4::D(Null)),
+            None => self.null(),
         }
     }
 
@@ -117,8 +125,8 @@ impl FlatBuilder {
         self.principal(d.principal.as_deref(), full_principal);
     }
 
-    /// The finished array.
-    pub fn finish(self) -> Vec<Flat> {
+    /// The finished string.
+    pub fn finish(self) -> String {
         self.0
     }
 }
@@ -146,21 +154,26 @@ mod tests {
     fn a_refusal_lays_out_scalars_headers_and_no_principal() {
         let mut b = FlatBuilder::default();
         b.decision(&denied(), true);
-        let flat = b.finish();
-        assert_eq!(flat.len(), 11);
-        assert!(matches!(flat[0], Either4::A(false)));
-        assert!(matches!(flat[1], Either4::B(s) if s == 401.0));
-        assert!(matches!(&flat[4], Either4::C(r) if r == "missing_token"));
-        assert!(matches!(flat[5], Either4::B(n) if n == 1.0));
-        assert!(matches!(&flat[6], Either4::C(n) if n == "WWW-Authenticate"));
-        assert!(
-            matches!(flat[8], Either4::B(n) if n == 0.0),
-            "no visible servers"
+        assert_eq!(
+            b.finish(),
+            "fn401;s13:invalid_tokens29:No bearer token was presenteds13:missing_token\
+             n1;s16:WWW-Authenticates6:Bearern0;fn0;"
         );
-        assert!(matches!(flat[9], Either4::A(false)), "no rate limit");
-        assert!(
-            matches!(flat[10], Either4::B(n) if n == 0.0),
-            "no principal"
-        );
+    }
+
+    #[test]
+    fn string_lengths_count_utf16_units_so_any_text_needs_no_escaping() {
+        let mut b = FlatBuilder::default();
+        b.str("é;:s9:😀");
+        assert_eq!(b.finish(), "s8:é;:s9:😀");
+    }
+
+    #[test]
+    fn numbers_use_the_shortest_round_trip_form() {
+        let mut b = FlatBuilder::default();
+        b.num(900.0);
+        b.num(0.1);
+        b.num(4_294_967_295.0);
+        assert_eq!(b.finish(), "n900;n0.1;n4294967295;");
     }
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::clock::ManualClock;
 use crate::convert::{AuditEventObject, CountersObject, RateDecisionObject};
 use crate::errors;
-use crate::flat::{Flat, FlatBuilder};
+use crate::flat::FlatBuilder;
 
 /// Token validation, tag access and rate limiting behind one call per
 /// request. Build it with `Guard.fromJson` or `Guard.fromFile`.
@@ -182,7 +182,7 @@ pub fn guard_authorize(
     key: Option<String>,
     cost: Option<f64>,
     with_principal: bool,
-) -> Vec<Flat> {
+) -> String {
     let filters = [
         tags.as_deref().map(RequestFilter::Tags),
         tag_filter.as_deref().map(RequestFilter::TagFilter),
@@ -206,7 +206,7 @@ pub fn guard_authorize(
 /// principal in the flat layout of [`crate::flat`] (`index.js` wraps it as
 /// `guard.validate`).
 #[napi]
-pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Result<Vec<Flat>> {
+pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Result<String> {
     match guard.validate(&token) {
         Ok(p) => {
             let mut out = FlatBuilder::default();

@@ -329,3 +329,19 @@ test('the ESM entry exports the very same classes', async () => {
   const express = await import('mcpguard/express')
   assert.equal(express.guardMiddleware, require('mcpguard/express').guardMiddleware)
 })
+
+test('any claim text survives the trip from the core: separators, non-BMP characters, long values', () => {
+  const { config, sign } = require('./helpers/scenario.js')
+  const guard = Guard.fromJson(config())
+  const subject = `a:b;s3:z n1; 😀é ${'x'.repeat(300)}`
+  const token = sign({ sub: subject, client_id: 'c;:😀', roles: ['reader', 'r:1'] })
+  const p = guard.validate(token)
+  assert.equal(p.subject, subject)
+  assert.equal(p.clientId, 'c;:😀')
+  assert.deepEqual(p.roles, ['reader', 'r:1'])
+  const d = guard.authorize({ authorization: `Bearer ${token}`, server: 'web' })
+  assert.equal(d.allowed, true)
+  assert.deepEqual(d.principal, p)
+  assert.deepEqual(d.visibleServers, ['files', 'web'])
+  assert.equal(d.rateLimit.policy, 'default')
+})
