@@ -7,7 +7,7 @@ export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
 
 # Every binding has its own Makefile with test, demo and bench targets
 # (static pattern rules: make skips implicit rules for .PHONY targets).
-BINDINGS := c python
+BINDINGS := c python node
 
 .PHONY: all demo test bench lint rust-test rust-demo rust-bench install fmt clean \
         $(addprefix test-,$(BINDINGS)) $(addprefix demo-,$(BINDINGS)) $(addprefix bench-,$(BINDINGS))

@@ -382,24 +382,18 @@ impl Guard {
     }
 
     /// Whether [`authorize`](Self::authorize) with this `Authorization`
-    /// header may verify a token (a signature check, microseconds): false
-    /// when the verified-token cache holds the bearer token or there is no
-    /// bearer token at all (nanoseconds). Bindings use it to release their
-    /// interpreter lock only around real work, so it is cheaper than
-    /// `authorize`'s own parsing: a malformed bearer header may answer true,
-    /// which costs a lock release, never a different decision. Counts
-    /// nothing and records no audit event.
+    /// header would verify a token: true for a well-formed bearer token the
+    /// verified-token cache does not hold (a signature check, microseconds),
+    /// false when the answer is a cache hit or needs no token check at all
+    /// (nanoseconds). Bindings use it to release their interpreter lock only
+    /// around real work. Counts nothing and records no audit event; the
+    /// answer may be stale by the time `authorize` runs, which only moves
+    /// the work, never the decision.
     pub fn would_verify(&self, authorization: Option<&str>) -> bool {
-        let Some(value) = authorization.map(|h| h.trim_matches([' ', '\t'])) else {
-            return false;
-        };
-        let Some((scheme, rest)) = value.split_once(' ') else {
-            return false;
-        };
-        let token = rest.trim_start_matches(' ');
-        scheme.eq_ignore_ascii_case("bearer")
-            && !token.is_empty()
-            && !self.inner.validator.is_cached(token)
+        match parse_authorization(authorization, self.inner.max_token_bytes) {
+            Ok(Credentials::Bearer(token)) => !self.inner.validator.is_cached(token),
+            _ => false,
+        }
     }
 
     /// The 400 `invalid_request` decision for a request the host could not

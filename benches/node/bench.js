@@ -1,0 +1,123 @@
+'use strict'
+// mcpguard for Node against the libraries a Node MCP host would otherwise
+// use, in one run on one machine: jose (`jwtVerify`) and jsonwebtoken
+// (`verify`) for HS256 validation, express-rate-limit's
+// `MemoryStore.increment` for a rate-limit check. Run by
+// `make -C bindings/node bench` on the release build of the addon.
+//
+// Targets (issue 7): uncached HS256 validation (`cache_entries: 0`) at least
+// 20x faster than jose; `guard.authorize` with a cached token at most 3 us;
+// a rate-limit check no slower than `MemoryStore.increment`.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { createSecretKey } = require('node:crypto')
+
+const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
+const need = (name) => require(require.resolve(name, { paths: [BINDING] }))
+const { Guard, RateLimiter } = need('mcpguard')
+const jwt = need('jsonwebtoken')
+const { MemoryStore } = need('express-rate-limit')
+
+const ISSUER = 'https://auth.example.com'
+const RESOURCE = 'https://mcp.example.com/mcp'
+const secretB64 = fs.readFileSync(path.join(__dirname, '..', '..', 'conformance', 'keys', 'hmac.key'), 'utf8').trim()
+const secret = Buffer.from(secretB64, 'base64url')
+
+function config(cacheEntries) {
+  return {
+    resource: RESOURCE,
+    auth: {
+      issuers: [{ issuer: ISSUER, jwks: { keys: [{ kty: 'oct', kid: 'hs', alg: 'HS256', k: secretB64 }] } }],
+      cache_entries: cacheEntries,
+      role_claim: 'roles',
+    },
+    servers: { 'web-search': { tags: ['web'] }, filesystem: { tags: ['files'] } },
+    rate_limit: { limit: 4294967295, window_seconds: 900 },
+  }
+}
+
+const now = Math.floor(Date.now() / 1000)
+const token = jwt.sign(
+  { iss: ISSUER, aud: RESOURCE, sub: 'alice', client_id: 'bench', iat: now, exp: now + 3600, scope: 'tag:web tag:files', roles: ['dev'] },
+  secret,
+  { algorithm: 'HS256', keyid: 'hs' },
+)
+
+/** Mean nanoseconds per call over `iterations`, best of `rounds`. */
+function timeSync(fn, iterations, rounds = 5) {
+  for (let i = 0; i < Math.min(iterations, 20000); i++) fn()
+  let best = Infinity
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < iterations; i++) fn()
+    const ns = Number(process.hrtime.bigint() - t0) / iterations
+    best = Math.min(best, ns)
+  }
+  return best
+}
+
+async function timeAsync(fn, iterations, rounds = 5) {
+  for (let i = 0; i < Math.min(iterations, 5000); i++) await fn()
+  let best = Infinity
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < iterations; i++) await fn()
+    const ns = Number(process.hrtime.bigint() - t0) / iterations
+    best = Math.min(best, ns)
+  }
+  return best
+}
+
+const fmt = (ns) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} us` : `${ns.toFixed(0)} ns`)
+
+async function main() {
+  const { jwtVerify } = await import(require.resolve('jose', { paths: [BINDING] }))
+  const uncached = Guard.fromJson(config(0))
+  const cached = Guard.fromJson(config(10000))
+  const key = createSecretKey(secret)
+  const verifyOptions = { issuer: ISSUER, audience: RESOURCE, algorithms: ['HS256'] }
+
+  // Every validator must accept the token before it is timed.
+  uncached.validate(token)
+  await jwtVerify(token, key, verifyOptions)
+  jwt.verify(token, secret, verifyOptions)
+
+  const results = {}
+  results.mcpguardValidate = timeSync(() => uncached.validate(token), 50000)
+  results.jose = await timeAsync(() => jwtVerify(token, key, verifyOptions), 20000)
+  results.jsonwebtoken = timeSync(() => jwt.verify(token, secret, verifyOptions), 20000)
+  const request = { authorization: `Bearer ${token}`, server: 'web-search' }
+  if (!cached.authorize(request).allowed) throw new Error('the cached authorize must be allowed')
+  results.authorizeCached = timeSync(() => cached.authorize(request), 200000)
+  results.authorizeUncached = timeSync(() => uncached.authorize(request), 50000)
+
+  const limiter = new RateLimiter({ limit: 4294967295, windowSeconds: 900 })
+  const store = new MemoryStore()
+  store.init({ windowMs: 900000 })
+  results.rateLimiterCheck = timeSync(() => limiter.check('203.0.113.7'), 500000)
+  results.memoryStoreIncrement = await timeAsync(() => store.increment('203.0.113.7'), 500000)
+  results.memoryStoreIncrementNoAwait = timeSync(() => store.increment('203.0.113.7'), 500000)
+
+  const joseRatio = results.jose / results.mcpguardValidate
+  const rateRatio = results.memoryStoreIncrement / results.rateLimiterCheck
+  console.log('mcpguard Node bench (release addon, one run; best mean of 5 rounds)')
+  console.log(`HS256 validation, uncached (cache_entries: 0):`)
+  console.log(`  mcpguard guard.validate      ${fmt(results.mcpguardValidate)}`)
+  console.log(`  jose jwtVerify (awaited)     ${fmt(results.jose)}   -> mcpguard ${joseRatio.toFixed(1)}x faster (target >= 20x)`)
+  console.log(`  jsonwebtoken verify          ${fmt(results.jsonwebtoken)}   -> mcpguard ${(results.jsonwebtoken / results.mcpguardValidate).toFixed(1)}x faster`)
+  console.log(`guard.authorize (token, server, rate limit):`)
+  console.log(`  cached token                 ${fmt(results.authorizeCached)}   (target <= 3 us)`)
+  console.log(`  uncached token               ${fmt(results.authorizeUncached)}`)
+  console.log(`rate-limit check, one key:`)
+  console.log(`  mcpguard RateLimiter.check   ${fmt(results.rateLimiterCheck)}`)
+  console.log(`  MemoryStore.increment        ${fmt(results.memoryStoreIncrement)} awaited, ${fmt(results.memoryStoreIncrementNoAwait)} not awaited -> ratio ${rateRatio.toFixed(2)} (target >= 1)`)
+  store.shutdown?.()
+  const ok = joseRatio >= 20 && results.authorizeCached <= 3000 && rateRatio >= 1
+  console.log(ok ? 'all targets met' : 'TARGET MISSED')
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

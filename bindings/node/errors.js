@@ -1,0 +1,103 @@
+'use strict'
+// The error classes of mcpguard, and the one place that reads the payload
+// the native layer puts in its error messages (see src/errors.rs).
+
+/** Prefix of the native layer's error messages; what follows is JSON. */
+const MARKER = '\u0000mcpguard:'
+
+/**
+ * Base class of every error mcpguard throws. `code` is the OAuth error
+ * (`invalid_token`, `insufficient_scope`, `rate_limited`, `invalid_request`)
+ * or `invalid_configuration`; `reason` the mcpguard reason code (`expired`,
+ * `wrong_audience`, …) or `null`; `status` the HTTP status a host answers
+ * with (or `null`); `wwwAuthenticate` the challenge to send (or `null`).
+ */
+class GuardError extends Error {
+  constructor(message, { code = 'guard_error', reason = null, status = null, wwwAuthenticate = null } = {}) {
+    super(message)
+    this.name = new.target.name
+    this.code = code
+    this.reason = reason
+    this.status = status
+    this.wwwAuthenticate = wwwAuthenticate
+  }
+}
+
+/** A token was refused (HTTP 401). */
+class InvalidTokenError extends GuardError {}
+
+/** A valid token lacks a scope this resource requires (HTTP 403). */
+class InsufficientScopeError extends GuardError {}
+
+/** A rate limit refused the request (HTTP 429). */
+class RateLimitedError extends GuardError {
+  constructor(message, fields = {}) {
+    super(message, fields)
+    /** Seconds until the request would pass, or `null`. */
+    this.retryAfter = fields.retryAfter ?? null
+  }
+}
+
+/** A request or argument the Guard cannot act on (HTTP 400). */
+class InvalidRequestError extends GuardError {}
+
+/** A configuration was refused; `path` is the JSON path of the offending value. */
+class ConfigError extends GuardError {
+  constructor(message, fields = {}) {
+    super(message, { code: 'invalid_configuration', ...fields })
+    this.path = fields.path ?? ''
+  }
+}
+
+const CLASSES = {
+  invalid_token: InvalidTokenError,
+  insufficient_scope: InsufficientScopeError,
+  rate_limited: RateLimitedError,
+  invalid_request: InvalidRequestError,
+  config: ConfigError,
+  guard: GuardError,
+}
+
+/**
+ * The mcpguard error a native error stands for; any other error (a
+ * TypeError from argument conversion, say) is returned unchanged.
+ */
+function fromNative(error) {
+  const message = error && typeof error.message === 'string' ? error.message : ''
+  if (!message.startsWith(MARKER)) return error
+  let payload
+  try {
+    payload = JSON.parse(message.slice(MARKER.length))
+  } catch {
+    return error
+  }
+  const Class = CLASSES[payload.kind] ?? GuardError
+  return new Class(payload.message, payload)
+}
+
+/**
+ * The decision-shaped counterpart of `fromNative`: the error a refused
+ * decision stands for, for hosts that prefer to throw.
+ */
+function fromDecision(decision) {
+  const Class = CLASSES[decision.error] ?? GuardError
+  const challenge = decision.headers.find(([name]) => name.toLowerCase() === 'www-authenticate')
+  return new Class(decision.errorDescription ?? decision.error ?? 'refused', {
+    code: decision.error,
+    reason: decision.reason,
+    status: decision.status,
+    wwwAuthenticate: challenge ? challenge[1] : null,
+    retryAfter: decision.rateLimit ? decision.rateLimit.retryAfter : null,
+  })
+}
+
+module.exports = {
+  GuardError,
+  InvalidTokenError,
+  InsufficientScopeError,
+  RateLimitedError,
+  InvalidRequestError,
+  ConfigError,
+  fromNative,
+  fromDecision,
+}

@@ -1,0 +1,5 @@
+// `mcpguard/express` (ESM): the same middleware as the CommonJS entry.
+import express from './express.js'
+
+export const { guardMiddleware, metadataHandler, toolsCalled } = express
+export default express

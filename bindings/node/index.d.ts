@@ -1,0 +1,435 @@
+/**
+ * mcpguard for Node: OAuth 2.1 bearer tokens, 1MCP's tag-based access
+ * control and per-client rate limits for MCP servers, decided by the
+ * mcpguard Rust core.
+ *
+ * ```js
+ * const { Guard } = require('mcpguard')
+ * const guard = Guard.fromFile('guard.json')
+ * const d = guard.authorize({ authorization: req.headers.authorization, server: 'filesystem' })
+ * if (!d.allowed) {
+ *   for (const [name, value] of d.headers) res.setHeader(name, value)
+ *   res.status(d.status).json({ error: d.error, error_description: d.errorDescription })
+ * }
+ * ```
+ *
+ * Hand-written: the generated typings of the native module are native.d.ts.
+ * @packageDocumentation
+ */
+
+/** The filter a client asked for: exactly one kind (two kinds are a 400 decision). */
+export type RequestFilter =
+  | { /** 1MCP's `tags` query parameter: a comma list meaning OR. */ tags: string; tagFilter?: undefined; preset?: undefined }
+  | { /** 1MCP's `tag-filter` parameter: `web AND (api OR db)`. */ tagFilter: string; tags?: undefined; preset?: undefined }
+  | { /** The name of a configured preset (1MCP's `preset` parameter). */ preset: string; tags?: undefined; tagFilter?: undefined }
+
+/** One request to authorize; every field is optional. */
+export interface AuthorizeRequest {
+  /** The raw `Authorization` header value (`Bearer eyJ…`). */
+  authorization?: string | null
+  /** The target server, when the request targets one. */
+  server?: string | null
+  /** The target tool on that server (needs `server`). */
+  tool?: string | null
+  /** The client's tag filter. */
+  filter?: RequestFilter | null
+  /** The host's fallback rate-limit key, e.g. the client's IP address. */
+  key?: string | null
+  /** Rate-limit cost: a whole number, at least 1 (default 1). */
+  cost?: number | null
+}
+
+/**
+ * Who a valid token speaks for. The principals in decisions are frozen: the
+ * same object comes back for the same token (it depends only on the token
+ * and the configuration).
+ */
+export interface Principal {
+  /** `sub`. */
+  subject: string | null
+  /** `client_id` (or `azp`). */
+  clientId: string | null
+  /** `iss`. */
+  issuer: string
+  /** `aud`, as a list. */
+  audience: string[]
+  /** The token's scopes (`scope` / `scp`), `[]` without any. */
+  scopes: string[]
+  /** Granted tags: the token's `tag:` scopes, then those its roles add, without repeats. */
+  tags: string[]
+  /** Role names from `auth.role_claim`, `[]` without the claim. */
+  roles: string[]
+  /** `exp` in Unix seconds. */
+  expiresAt: number | null
+  /** `jti`. */
+  jwtId: string | null
+}
+
+/** The rate-limit figures of a decision. */
+export interface RateLimitStatus {
+  /** The limit's quota per window (or the bucket's burst). */
+  limit: number
+  /** Requests left before this limit denies. */
+  remaining: number
+  /** Seconds until the full quota is back. */
+  reset: number
+  /** Seconds until a denied request would pass; `null` when allowed or when no wait helps. */
+  retryAfter: number | null
+  /** The limit's name: `default`, a role's or a rule's. */
+  policy: string
+}
+
+/** The OAuth error of a refusal. */
+export type OAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'rate_limited'
+
+/** The machine reason of a refusal (spec/conformance.md). */
+export type ReasonCode =
+  | 'missing_token'
+  | 'malformed'
+  | 'too_large'
+  | 'algorithm_not_allowed'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'missing_claim'
+  | 'wrong_type'
+  | 'unsupported_critical_header'
+  | 'revoked'
+  | 'inactive'
+  | 'insufficient_scope'
+  | 'invalid_filter'
+  | 'unknown_preset'
+  | 'invalid_request'
+  | 'rate_limited'
+
+/** One decision: the shape of config.md with camelCase keys. */
+export interface Decision {
+  /** Whether the request may proceed. */
+  allowed: boolean
+  /** 200, 400, 401, 403 or 429. */
+  status: number
+  /** The OAuth error of a refusal, `null` when allowed. */
+  error: OAuthErrorCode | null
+  /** A description of a refusal a person can act on. */
+  errorDescription: string | null
+  /** The machine reason of a refusal. */
+  reason: ReasonCode | null
+  /**
+   * `[name, value]` pairs to send: `WWW-Authenticate` on 400/401/403, the
+   * rate-limit headers in the configured format, `Retry-After` on 429.
+   */
+  headers: Array<[string, string]>
+  /** Who the token speaks for, when it was valid. */
+  principal: Principal | null
+  /** The servers this principal may see with this filter, in configuration order. */
+  visibleServers: string[]
+  /** The rate-limit figures, when rate limiting ran. */
+  rateLimit: RateLimitStatus | null
+}
+
+/** One rate-limit check (`RateLimiter.check`, `Guard.checkRateLimit`). */
+export interface RateDecision {
+  /** The request may proceed (and was counted). */
+  allowed: boolean
+  /** The limit's capacity. */
+  limit: number
+  /** Requests left now. */
+  remaining: number
+  /** Seconds until the full quota is back. */
+  reset: number
+  /** Seconds until a denied request would pass, or `null`. */
+  retryAfter: number | null
+  /** Denied because the cost exceeds what the limit can ever admit. */
+  never: boolean
+  /** The limit's name. */
+  policy: string
+}
+
+/** One audit event. */
+export interface AuditEvent {
+  /** Unix seconds (fractional) on the Guard's clock. */
+  time: number
+  /** What happened. */
+  kind: 'auth_success' | 'auth_failure' | 'access_denied' | 'rate_limited'
+  /** The reason code of a refusal. */
+  reason: ReasonCode | null
+  /** The principal's client id. */
+  clientId: string | null
+  /** The principal's subject. */
+  subject: string | null
+  /** The principal's issuer. */
+  issuer: string | null
+  /** The request's server. */
+  server: string | null
+  /** The request's tool. */
+  tool: string | null
+  /** `tag:` scopes that would have granted what was refused (for logs, never for clients). */
+  missingScopes: string[]
+  /** Scopes of the token that grant nothing here. */
+  rejectedScopes: string[]
+  /** The first 8 bytes of the token's SHA-256, in hex. */
+  tokenFingerprint: string | null
+}
+
+/** A snapshot of the Guard's counters. */
+export interface Counters {
+  /** Requests allowed. */
+  allowed: number
+  /** Refusals per reason code (reasons never seen are left out). */
+  denied: Partial<Record<ReasonCode, number>>
+  /** All refusals. */
+  deniedTotal: number
+  /** Validations the verified-token cache answered. */
+  cacheHits: number
+  /** Validations that verified a token. */
+  cacheMisses: number
+  /** Audit events pushed out of the full ring before `drainAudit`. */
+  auditDropped: number
+  /** Audit sink calls that failed. */
+  auditSinkPanics: number
+}
+
+/** The RFC 9728 protected-resource metadata document. */
+export interface ProtectedResourceMetadata {
+  resource: string
+  authorization_servers: string[]
+  scopes_supported: string[]
+  bearer_methods_supported: string[]
+  [member: string]: unknown
+}
+
+/** Options for building a Guard or an engine. */
+export interface ClockOptions {
+  /** A manual clock for tests; the system clock by default. */
+  clock?: ManualClock | null
+}
+
+/**
+ * A clock that moves only when told to. Everything built with it shares
+ * its time: `Guard.fromJson(config, { clock: new ManualClock(1767225600) })`.
+ */
+export declare class ManualClock {
+  /** A clock reading `unixSeconds` (may be fractional). Throws `InvalidRequestError` for NaN or a negative time. */
+  constructor(unixSeconds: number)
+  /** Moves the clock by `seconds` (fractional; negative moves it back). */
+  advance(seconds: number): void
+  /** Sets the clock to `unixSeconds`. */
+  set(unixSeconds: number): void
+  /** The current reading in (fractional) Unix seconds. */
+  now(): number
+}
+
+/**
+ * Token validation, tag access and rate limiting behind one call per
+ * request. Built once, then shared; every method is synchronous.
+ */
+export declare class Guard {
+  private constructor()
+  /**
+   * Builds a Guard from a configuration (spec/config.md), as JSON text or
+   * an object. Unknown keys are errors. The environment is not read.
+   * @throws {ConfigError} naming the JSON path of the offending value.
+   */
+  static fromJson(config: string | object, options?: ClockOptions): Guard
+  /**
+   * Reads the configuration file at `path` (relative `jwks_file` paths
+   * resolve against its folder) and applies the environment overrides
+   * (`ONE_MCP_RATE_LIMIT_WINDOW`, `ONE_MCP_RATE_LIMIT_MAX`, …).
+   * @throws {ConfigError}
+   */
+  static fromFile(path: string, options?: ClockOptions): Guard
+  /**
+   * Decides one request. Never throws for a refusal: the decision carries
+   * the status, OAuth error, reason and headers to answer with. A badly
+   * shaped request (two filter kinds, a cost below 1 or not whole) is a 400
+   * `invalid_request` decision.
+   */
+  authorize(request?: AuthorizeRequest | null): Decision
+  /**
+   * Validates a bare token (no `Bearer ` prefix) through the verified-token
+   * cache; the principal's `tags` are filled. Records no audit event.
+   * @throws {InvalidTokenError} 401, `reason` says why.
+   * @throws {InsufficientScopeError} 403, for `auth.required_scopes`.
+   */
+  validate(token: string): Principal
+  /**
+   * Revokes a token (by `jti`, else the whole token) until it would have
+   * expired anyway; cached validations of it are dropped at once.
+   * @throws {InvalidTokenError} when the token is not one this Guard accepts.
+   */
+  revoke(token: string): void
+  /**
+   * Replaces an issuer's JWK Set atomically (key rotation; the host fetches
+   * it). A bad set leaves the old one in place.
+   * @throws {ConfigError}
+   */
+  setJwks(issuer: string, jwks: string | object): void
+  /** The RFC 9728 protected-resource metadata document. */
+  metadataDocument(): ProtectedResourceMetadata
+  /** The path the metadata document is served at, e.g. `/.well-known/oauth-protected-resource/mcp`. */
+  metadataPath(): string
+  /** The full URL of the metadata document (the challenge's `resource_metadata`). */
+  metadataUrl(): string
+  /** This server's canonical resource URI. */
+  resource(): string
+  /**
+   * Registers the audit callback, replacing any earlier one; `null`
+   * removes it. The core reports events on the authorizing thread through a
+   * napi thread-safe function; the callback runs on the event loop right
+   * after, without blocking authorization and without keeping the process
+   * alive. A callback that throws becomes a process warning.
+   */
+  onAudit(callback: ((event: AuditEvent) => void) | null): void
+  /** Takes the audit events kept in the ring, oldest first. */
+  drainAudit(): AuditEvent[]
+  /** A snapshot of the counters. */
+  counters(): Counters
+  /**
+   * Checks and counts one rate limit for a raw key, without
+   * authentication: the rule named `rule`, or the default limit.
+   * @throws {InvalidRequestError} for an unknown rule or a bad cost.
+   */
+  checkRateLimit(key: string, options?: { cost?: number | null; rule?: string | null }): RateDecision
+}
+
+/** Bearer-token validation alone, from the `auth` object of a configuration. */
+export declare class TokenValidator {
+  /**
+   * @param auth the `auth` object of config.md (text or object)
+   * @param resource this server's resource URI, the default audience
+   * @throws {ConfigError}
+   */
+  constructor(auth: string | object, resource: string, options?: ClockOptions)
+  /**
+   * Validates a bare token.
+   * @throws {InvalidTokenError}
+   * @throws {InsufficientScopeError}
+   */
+  validate(token: string): Principal
+  /** Revokes a token until it would have expired anyway. */
+  revoke(token: string): void
+  /** Replaces an issuer's JWK Set (key rotation). */
+  setJwks(issuer: string, jwks: string | object): void
+}
+
+/** A parsed 1MCP tag filter. */
+export declare class TagFilter {
+  private constructor()
+  /**
+   * 1MCP's `tags` parameter: a comma list meaning OR.
+   * @throws {InvalidRequestError} reason `invalid_filter`, with 1MCP's message.
+   */
+  static parseTags(list: string): TagFilter
+  /**
+   * 1MCP's `tag-filter` parameter: `web AND (api OR db)`, with `NOT`/`!`,
+   * `&&`, `||` and `,`.
+   * @throws {InvalidRequestError}
+   */
+  static parseExpression(expression: string): TagFilter
+  /**
+   * A preset's `tag_query` object, e.g. `{ $or: [{ tag: 'web' }, { tag: 'db' }] }`.
+   * @throws {InvalidRequestError}
+   */
+  static fromQuery(query: object): TagFilter
+  /** Whether a server with these tags matches. */
+  matches(serverTags: string[]): boolean
+  /** The normalised tags the filter mentions, first-seen order. */
+  tags(): string[]
+  /** The filter in the advanced syntax. */
+  toString(): string
+}
+
+/** The result of `validateScopes`. */
+export interface ScopeValidation {
+  /** Whether every requested scope is valid and available. */
+  ok: boolean
+  /** The normalised scopes (`[]` when `ok` is false). */
+  scopes: string[]
+  /** 1MCP's messages, one per problem. */
+  errors: string[]
+}
+
+/**
+ * Checks requested scopes against the tags a server offers, as 1MCP's
+ * authorization server does. An empty request is valid and gets every
+ * available `tag:` scope.
+ */
+export declare function validateScopes(requested: string[], availableTags: string[]): ScopeValidation
+/** The tags named by `tag:` scopes, normalised, without repeats. */
+export declare function scopesToTags(scopes: string[]): string[]
+/** `tag:<t>` for each tag. */
+export declare function tagsToScopes(tags: string[]): string[]
+
+/** A rate limiter's settings. */
+export interface RateLimiterOptions extends ClockOptions {
+  /** `fixed_window` (default), `sliding_window` or `token_bucket`. */
+  algorithm?: 'fixed_window' | 'sliding_window' | 'token_bucket'
+  /** Requests per window. */
+  limit: number
+  /** The window in seconds. */
+  windowSeconds: number
+  /** `token_bucket` only: requests at once (default `limit`). */
+  burst?: number
+  /** Keys tracked at most (default 100000); memory stays bounded. */
+  maxKeys?: number
+}
+
+/** One keyed rate limiter: one algorithm, one quota, bounded memory. */
+export declare class RateLimiter {
+  /** @throws {ConfigError} naming the offending setting. */
+  constructor(options: RateLimiterOptions)
+  /** Checks a request of `cost` (default 1) for `key` and counts it when it passes. */
+  check(key: string, cost?: number): RateDecision
+  /** What a request of cost 1 would get now, counting nothing. */
+  peek(key: string): RateDecision
+  /** Gives `key` its full quota back. */
+  reset(key: string): void
+  /** How many keys are tracked now. */
+  readonly trackedKeys: number
+}
+
+/** The fields every mcpguard error carries. */
+export interface GuardErrorFields {
+  code?: string
+  reason?: ReasonCode | null
+  status?: number | null
+  wwwAuthenticate?: string | null
+}
+
+/**
+ * Base class of every error mcpguard throws. Denials from `authorize` are
+ * decisions, not errors.
+ */
+export declare class GuardError extends Error {
+  constructor(message: string, fields?: GuardErrorFields)
+  /** The OAuth error (`invalid_token`, …) or `invalid_configuration`. */
+  readonly code: string
+  /** The mcpguard reason code, or `null`. */
+  readonly reason: ReasonCode | null
+  /** The HTTP status to answer with, or `null`. */
+  readonly status: number | null
+  /** The `WWW-Authenticate` challenge to send, or `null`. */
+  readonly wwwAuthenticate: string | null
+}
+/** A token was refused (401). */
+export declare class InvalidTokenError extends GuardError {}
+/** A valid token lacks a scope this resource requires (403). */
+export declare class InsufficientScopeError extends GuardError {}
+/** A rate limit refused the request (429). */
+export declare class RateLimitedError extends GuardError {
+  /** Seconds until the request would pass, or `null`. */
+  readonly retryAfter: number | null
+}
+/** A request or argument the Guard cannot act on (400). */
+export declare class InvalidRequestError extends GuardError {}
+/** A configuration was refused. */
+export declare class ConfigError extends GuardError {
+  /** The JSON path of the offending value, e.g. `rate_limit.rules[1].limit`. */
+  readonly path: string
+}
+
+/** The error a refused decision stands for, for hosts that prefer to throw. */
+export declare function errorFromDecision(decision: Decision): GuardError

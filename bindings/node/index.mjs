@@ -1,0 +1,23 @@
+// The ESM entry of `mcpguard`: the same classes as the CommonJS entry (one
+// module instance, so `instanceof` and the error classes agree in both).
+import mcpguard from './index.js'
+
+export const {
+  Guard,
+  ManualClock,
+  TokenValidator,
+  TagFilter,
+  RateLimiter,
+  validateScopes,
+  scopesToTags,
+  tagsToScopes,
+  GuardError,
+  InvalidTokenError,
+  InsufficientScopeError,
+  RateLimitedError,
+  InvalidRequestError,
+  ConfigError,
+  errorFromDecision,
+} = mcpguard
+
+export default mcpguard

@@ -1,0 +1,299 @@
+//! The engines on their own: `TokenValidator`, `TagFilter`, the scope
+//! helpers and `RateLimiter`, for hosts that need one piece without a Guard.
+
+use std::sync::Arc;
+
+use mcpguard::access::{self, Filter};
+use mcpguard::clock::{Clock, SystemClock};
+use mcpguard::ratelimit::{Algorithm, Limiter, Quota};
+use mcpguard::token;
+use napi::bindgen_prelude::External;
+use napi_derive::napi;
+use serde_json::Value;
+
+use crate::clock::ManualClock;
+use crate::convert::RateDecisionObject;
+use crate::errors;
+use crate::flat::FlatBuilder;
+use crate::guard::whole_cost;
+
+fn clock_of(clock: Option<&ManualClock>) -> Arc<dyn Clock> {
+    match clock {
+        Some(c) => Arc::new(c.inner.clone()),
+        None => Arc::new(SystemClock),
+    }
+}
+
+/// Bearer-token validation alone, from the `auth` object of a configuration.
+#[napi]
+pub struct TokenValidator {
+    inner: token::TokenValidator,
+}
+
+#[napi]
+impl TokenValidator {
+    /// A validator for the `auth` object (JSON text), with `resource` as
+    /// the default audience.
+    #[napi(constructor)]
+    pub fn new(
+        auth_json: String,
+        resource: String,
+        clock: Option<&ManualClock>,
+    ) -> napi::Result<Self> {
+        token::TokenValidator::from_json(&auth_json, &resource, clock_of(clock))
+            .map(|inner| TokenValidator { inner })
+            .map_err(|e| errors::config(&e.within("auth")))
+    }
+
+    /// Validates a bare token; throws `InvalidTokenError` (or
+    /// `InsufficientScopeError` for `required_scopes`). Returns the
+    /// principal in the flat layout of [`crate::flat`].
+    #[napi]
+    pub fn validate_flat(&self, token: String) -> napi::Result<String> {
+        let p = self
+            .inner
+            .validate(&token)
+            .map_err(|e| errors::token(&e, None))?;
+        let mut out = FlatBuilder::default();
+        out.principal(Some(&p), true);
+        Ok(out.finish())
+    }
+
+    /// Revokes a token until it would have expired anyway.
+    #[napi]
+    pub fn revoke(&self, token: String) -> napi::Result<()> {
+        self.inner
+            .revoke(&token)
+            .map_err(|e| errors::revoke(&e, None))
+    }
+
+    /// Replaces an issuer's JWK Set (key rotation).
+    #[napi]
+    pub fn set_jwks(&self, issuer: String, jwks_json: String) -> napi::Result<()> {
+        self.inner
+            .set_jwks(&issuer, &jwks_json)
+            .map_err(|e| errors::key(&e))
+    }
+}
+
+/// A parsed 1MCP tag filter.
+#[napi]
+pub struct TagFilter {
+    inner: Filter,
+}
+
+#[napi]
+impl TagFilter {
+    /// Parses a filter of one `kind`: `tags` (1MCP's `tags` parameter, a
+    /// comma list meaning OR), `expression` (`tag-filter`:
+    /// `web AND (api OR db)`) or `query` (a preset's `tag_query` object).
+    /// `index.js` calls it for `TagFilter.parseTags`, `parseExpression` and
+    /// `fromQuery`.
+    #[napi(constructor)]
+    pub fn new(kind: String, source: Value) -> napi::Result<TagFilter> {
+        let text = || {
+            source.as_str().ok_or_else(|| {
+                errors::invalid_argument(format!("a {kind} filter must be a string"))
+            })
+        };
+        let parsed = match kind.as_str() {
+            "tags" => Filter::parse_tags(text()?),
+            "expression" => Filter::parse_expression(text()?),
+            "query" => Filter::from_query(&source),
+            other => {
+                return Err(errors::invalid_argument(format!(
+                    "unknown filter kind {other:?}"
+                )));
+            }
+        };
+        parsed
+            .map(|inner| TagFilter { inner })
+            .map_err(|e| errors::filter(&e))
+    }
+
+    /// Whether a server with these tags matches.
+    #[napi]
+    pub fn matches(&self, server_tags: Vec<String>) -> bool {
+        self.inner.matches_tags(&server_tags)
+    }
+
+    /// The normalised tags the filter mentions, first-seen order.
+    #[napi]
+    pub fn tags(&self) -> Vec<String> {
+        self.inner.tags()
+    }
+
+    /// The filter in the advanced syntax.
+    #[napi(js_name = "toString")]
+    pub fn to_js_string(&self) -> String {
+        self.inner.to_string()
+    }
+}
+
+/// The result of `validateScopes`.
+#[napi(object)]
+pub struct ScopeValidation {
+    /// Whether every requested scope is valid and available.
+    pub ok: bool,
+    /// The normalised scopes (empty when `ok` is false).
+    pub scopes: Vec<String>,
+    /// 1MCP's messages, one per problem.
+    pub errors: Vec<String>,
+}
+
+/// Checks requested scopes against the tags a server offers, as 1MCP's
+/// authorization server does.
+#[napi]
+pub fn validate_scopes(requested: Vec<String>, available_tags: Vec<String>) -> ScopeValidation {
+    match access::validate_scopes(&requested, &available_tags) {
+        Ok(scopes) => ScopeValidation {
+            ok: true,
+            scopes,
+            errors: Vec::new(),
+        },
+        Err(errors) => ScopeValidation {
+            ok: false,
+            scopes: Vec::new(),
+            errors,
+        },
+    }
+}
+
+/// The tags named by `tag:` scopes, normalised, without repeats.
+#[napi]
+pub fn scopes_to_tags(scopes: Vec<String>) -> Vec<String> {
+    access::scopes_to_tags(&scopes)
+}
+
+/// `tag:<t>` for each tag.
+#[napi]
+pub fn tags_to_scopes(tags: Vec<String>) -> Vec<String> {
+    access::tags_to_scopes(&tags)
+}
+
+/// A rate limiter's settings (the keys of a `rate_limit` object); `null`
+/// reads as absent.
+#[napi(object)]
+pub struct RateLimiterOptions {
+    /// `fixed_window` (default), `sliding_window` or `token_bucket`.
+    pub algorithm: Option<Option<String>>,
+    /// Requests per window.
+    pub limit: f64,
+    /// The window in seconds.
+    pub window_seconds: f64,
+    /// `token_bucket` only: requests at once (default `limit`).
+    pub burst: Option<Option<f64>>,
+    /// Keys tracked at most (default 100000).
+    pub max_keys: Option<Option<f64>>,
+}
+
+fn count(value: f64, field: &str) -> napi::Result<u64> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64 {
+        Ok(value as u64)
+    } else {
+        Err(errors::config(&mcpguard::ConfigError::new(
+            field,
+            format!("must be a whole number, got {value}"),
+        )))
+    }
+}
+
+/// A `Float64Array` the caller lends for results. Named so that napi reads
+/// it as a value (a borrowed typed array) rather than a class reference.
+type NumbersOut<'a> = &'a mut [f64];
+
+/// One keyed limiter: one algorithm, one quota, bounded memory.
+#[napi]
+pub struct RateLimiter {
+    inner: Arc<Limiter>,
+}
+
+#[napi]
+impl RateLimiter {
+    /// A limiter with these settings, on `clock` or the system clock.
+    #[napi(constructor)]
+    pub fn new(options: RateLimiterOptions, clock: Option<&ManualClock>) -> napi::Result<Self> {
+        let name = options.algorithm.flatten();
+        let name = name.as_deref().unwrap_or("fixed_window");
+        let algorithm = Algorithm::from_name(name).ok_or_else(|| {
+            errors::config(&mcpguard::ConfigError::new(
+                "algorithm",
+                format!(
+                    "unknown algorithm {name:?}; use fixed_window, sliding_window or token_bucket"
+                ),
+            ))
+        })?;
+        let limit = count(options.limit, "limit")?;
+        let burst = options
+            .burst
+            .flatten()
+            .map(|b| count(b, "burst"))
+            .transpose()?;
+        let max_keys = match options.max_keys.flatten() {
+            Some(m) => usize::try_from(count(m, "max_keys")?).unwrap_or(usize::MAX),
+            None => 100_000,
+        };
+        let quota_error = |e: mcpguard::ratelimit::QuotaError| {
+            errors::config(&mcpguard::ConfigError::new(e.field(), e))
+        };
+        let quota =
+            Quota::new(algorithm, limit, options.window_seconds, burst).map_err(quota_error)?;
+        let inner =
+            Limiter::new(algorithm, quota, max_keys, clock_of(clock)).map_err(quota_error)?;
+        Ok(RateLimiter {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The handle [`limiter_check_into`] takes (a plain function over an
+    /// external skips the class-receiver checks a method call pays).
+    #[napi]
+    pub fn handle(&self) -> External<Arc<Limiter>> {
+        External::new(self.inner.clone())
+    }
+
+    /// What a request of cost 1 would get now, counting nothing.
+    #[napi]
+    pub fn peek(&self, key: String) -> RateDecisionObject {
+        RateDecisionObject::from(&self.inner.peek(&key))
+    }
+
+    /// Gives `key` its full quota back.
+    #[napi]
+    pub fn reset(&self, key: String) {
+        self.inner.reset(&key);
+    }
+
+    /// How many keys are tracked now.
+    #[napi(getter)]
+    pub fn tracked_keys(&self) -> u32 {
+        u32::try_from(self.inner.tracked_keys()).unwrap_or(u32::MAX)
+    }
+}
+
+/// Checks a request of `cost` (default 1) for `key` and counts it when it
+/// passes (`index.js` wraps it as `limiter.check`); returns whether it may
+/// proceed and writes `limit`, `remaining`, `reset`, `retryAfter` (NaN for
+/// none) and `never` (0 or 1) into `out` (at least 5 numbers, reused across
+/// calls so that a check allocates nothing on the JavaScript side).
+#[napi]
+pub fn limiter_check_into(
+    limiter: &External<Arc<Limiter>>,
+    key: String,
+    cost: Option<f64>,
+    #[napi(ts_arg_type = "Float64Array")] out: NumbersOut<'_>,
+) -> napi::Result<bool> {
+    let cost = whole_cost(cost).map_err(|e| errors::invalid_argument(e.0))?;
+    let [limit, remaining, reset, retry_after, never, ..] = out else {
+        return Err(errors::invalid_argument(
+            "the result buffer needs room for 5 numbers",
+        ));
+    };
+    let d = limiter.check(&key, cost);
+    *limit = d.limit as f64;
+    *remaining = d.remaining as f64;
+    *reset = d.reset;
+    *retry_after = d.retry_after.unwrap_or(f64::NAN);
+    *never = if d.never { 1.0 } else { 0.0 };
+    Ok(d.allowed)
+}

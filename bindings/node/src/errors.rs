@@ -1,0 +1,81 @@
+//! Core errors as JavaScript errors the wrapper can classify.
+//!
+//! napi errors carry only a status and a message, so the message carries a
+//! JSON payload behind a fixed marker: `kind` (which `GuardError` subclass),
+//! `code`, `reason`, `status`, `message`, `wwwAuthenticate` and, for
+//! configuration errors, `path`. `index.js` parses it; nothing else should.
+
+use mcpguard::ConfigError;
+use mcpguard::access::FilterError;
+use mcpguard::token::{KeyError, RevokeError, TokenError};
+use serde_json::{Value, json};
+
+/// Prefix of every error message this layer throws (the wrapper looks for it).
+pub const MARKER: &str = "\u{0}mcpguard:";
+
+fn throw(payload: Value) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("{MARKER}{payload}"))
+}
+
+/// A configuration was refused: `ConfigError`, with the JSON path.
+pub fn config(e: &ConfigError) -> napi::Error {
+    throw(json!({
+        "kind": "config", "code": "invalid_configuration", "reason": null, "status": null,
+        "message": e.to_string(), "path": e.path, "wwwAuthenticate": null,
+    }))
+}
+
+/// Key material was refused by `setJwks`: a `ConfigError` naming the path
+/// inside the JWK Set.
+pub fn key(e: &KeyError) -> napi::Error {
+    throw(json!({
+        "kind": "config", "code": "invalid_configuration", "reason": null, "status": null,
+        "message": e.to_string(), "path": e.path(), "wwwAuthenticate": null,
+    }))
+}
+
+/// A token was refused: `InvalidTokenError` (401) or
+/// `InsufficientScopeError` (403 for `auth.required_scopes`), with the
+/// challenge a host would send.
+pub fn token(e: &TokenError, resource_metadata_url: Option<&str>) -> napi::Error {
+    let kind = if e.status() == 403 {
+        "insufficient_scope"
+    } else {
+        "invalid_token"
+    };
+    throw(json!({
+        "kind": kind, "code": e.reason.oauth_error().as_str(), "reason": e.reason.code(),
+        "status": e.status(), "message": e.description,
+        "wwwAuthenticate": e.www_authenticate(resource_metadata_url),
+    }))
+}
+
+/// A revocation was refused: the token's own error, or a full revocation list.
+pub fn revoke(e: &RevokeError, resource_metadata_url: Option<&str>) -> napi::Error {
+    match e {
+        RevokeError::InvalidToken(t) => token(t, resource_metadata_url),
+        RevokeError::Full(_) => throw(json!({
+            "kind": "guard", "code": "revocation_list_full", "reason": null, "status": 503,
+            "message": e.to_string(), "wwwAuthenticate": null,
+        })),
+    }
+}
+
+/// A filter does not parse: `InvalidRequestError` with reason
+/// `invalid_filter` (the message is 1MCP's).
+pub fn filter(e: &FilterError) -> napi::Error {
+    let reason = e.reason();
+    throw(json!({
+        "kind": "invalid_request", "code": reason.oauth_error().as_str(), "reason": reason.code(),
+        "status": reason.status(), "message": e.to_string(), "wwwAuthenticate": null,
+    }))
+}
+
+/// A call the host made with arguments the core refuses (an unknown rule, a
+/// bad quota, a clock value out of range): `InvalidRequestError`.
+pub fn invalid_argument(message: impl std::fmt::Display) -> napi::Error {
+    throw(json!({
+        "kind": "invalid_request", "code": "invalid_request", "reason": "invalid_request",
+        "status": 400, "message": message.to_string(), "wwwAuthenticate": null,
+    }))
+}

@@ -1,0 +1,179 @@
+//! Decisions and principals as one compact string, for the hot path.
+//!
+//! Every value crossing Node-API costs a call (about 0.1 µs here): a
+//! decision with its principal as an object costs dozens (one property
+//! lookup per key, one call per string), as a flat array still one per
+//! element. One string costs one, and `index.js` reads it back into the
+//! plain objects of `config.md` (`decodeDecision`, `decodePrincipal`).
+//!
+//! Each value is one tagged item: `t` / `f` (booleans), `z` (null),
+//! `n<number>;` (an f64 in Rust's shortest round-trip form, which
+//! JavaScript's `Number` reads back exactly) or `s<length>:<text>` (the
+//! length in UTF-16 code units, as JavaScript counts, so any text, `:` and
+//! `;` included, needs no escaping).
+//!
+//! Decision: `allowed, status, error, errorDescription, reason,
+//! headerCount, (name, value)…, visibleCount, server…, hasRateLimit,
+//! [limit, remaining, reset, retryAfter, policy], principal…`.
+//! Principal: `0` (none), `1` (present; the caller already holds its object,
+//! see [`crate::guard::guard_authorize`]) or `2, subject, clientId,
+//! issuer, expiresAt, jwtId, audienceCount, …, scopeCount, …, tagCount, …,
+//! roleCount, …`.
+
+use std::fmt::Write as _;
+
+use mcpguard::guard::Decision;
+use mcpguard::token::Principal;
+
+/// The string being built.
+#[derive(Default)]
+pub struct FlatBuilder(String);
+
+impl FlatBuilder {
+    fn bool(&mut self, b: bool) {
+        self.0.push(if b { 't' } else { 'f' });
+    }
+
+    fn null(&mut self) {
+        self.0.push('z');
+    }
+
+    fn num(&mut self, n: f64) {
+        // Writing to a String cannot fail.
+        let _ = write!(self.0, "n{n};");
+    }
+
+    fn count(&mut self, n: usize) {
+        // Lists here are a few entries long; f64 holds any count exactly up
+        // to 2^53, far beyond what fits in memory.
+        self.num(n as f64);
+    }
+
+    fn str(&mut self, s: &str) {
+        let _ = write!(self.0, "s{}:", s.encode_utf16().count());
+        self.0.push_str(s);
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.null(),
+        }
+    }
+
+    fn opt_num(&mut self, n: Option<f64>) {
+        match n {
+            Some(n) => self.num(n),
+            None => self.null(),
+        }
+    }
+
+    fn list<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.count(items.len());
+        for item in items {
+            self.str(item.as_ref());
+        }
+    }
+
+    /// Appends a principal: `full` writes its fields, otherwise only the
+    /// marker saying that one is present.
+    pub fn principal(&mut self, p: Option<&Principal>, full: bool) {
+        match p {
+            None => self.num(0.0),
+            Some(_) if !full => self.num(1.0),
+            Some(p) => {
+                self.num(2.0);
+                self.opt_str(p.subject.as_deref());
+                self.opt_str(p.client_id.as_deref());
+                self.str(&p.issuer);
+                // Unix seconds: exact in an f64 for any date within ±285
+                // million years.
+                self.opt_num(p.expires_at.map(|e| e as f64));
+                self.opt_str(p.jwt_id.as_deref());
+                self.list(&p.audience);
+                self.list(&p.scopes);
+                self.list(&p.tags);
+                self.list(&p.roles);
+            }
+        }
+    }
+
+    /// Appends a decision; the principal's fields only when `full_principal`.
+    pub fn decision(&mut self, d: &Decision, full_principal: bool) {
+        self.bool(d.allowed);
+        self.num(f64::from(d.status));
+        self.opt_str(d.error.map(|e| e.as_str()));
+        self.opt_str(d.error_description.as_deref());
+        self.opt_str(d.reason.map(|r| r.code()));
+        self.count(d.headers.len());
+        for (name, value) in &d.headers {
+            self.str(name);
+            self.str(value);
+        }
+        self.list(&d.visible_servers);
+        match &d.rate_limit {
+            None => self.bool(false),
+            Some(r) => {
+                self.bool(true);
+                self.num(r.limit as f64);
+                self.num(r.remaining as f64);
+                self.num(r.reset);
+                self.opt_num(r.retry_after);
+                self.str(&r.policy);
+            }
+        }
+        self.principal(d.principal.as_deref(), full_principal);
+    }
+
+    /// The finished string.
+    pub fn finish(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied() -> Decision {
+        Decision {
+            allowed: false,
+            status: 401,
+            error: Some(mcpguard::OAuthError::InvalidToken),
+            error_description: Some("No bearer token was presented".into()),
+            reason: Some(mcpguard::Reason::MissingToken),
+            headers: vec![("WWW-Authenticate", "Bearer".into())],
+            principal: None,
+            visible_servers: vec![],
+            rate_limit: None,
+            missing_scopes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_refusal_lays_out_scalars_headers_and_no_principal() {
+        let mut b = FlatBuilder::default();
+        b.decision(&denied(), true);
+        assert_eq!(
+            b.finish(),
+            "fn401;s13:invalid_tokens29:No bearer token was presenteds13:missing_token\
+             n1;s16:WWW-Authenticates6:Bearern0;fn0;"
+        );
+    }
+
+    #[test]
+    fn string_lengths_count_utf16_units_so_any_text_needs_no_escaping() {
+        let mut b = FlatBuilder::default();
+        b.str("é;:s9:😀");
+        assert_eq!(b.finish(), "s8:é;:s9:😀");
+    }
+
+    #[test]
+    fn numbers_use_the_shortest_round_trip_form() {
+        let mut b = FlatBuilder::default();
+        b.num(900.0);
+        b.num(0.1);
+        b.num(4_294_967_295.0);
+        assert_eq!(b.finish(), "n900;n0.1;n4294967295;");
+    }
+}

@@ -1,0 +1,27 @@
+//! The Node binding of mcpguard (napi-rs v3): the native half of the npm
+//! package `mcpguard`.
+//!
+//! Thin by design: it converts JavaScript values to core types and back and
+//! decides nothing itself. Errors leave this layer as a JavaScript `Error`
+//! whose message carries a JSON payload ([`errors`]); the hand-written
+//! `index.js` turns that into the right `GuardError` subclass. Denials from
+//! `authorize` are decisions, never errors.
+//!
+//! What it leaves to the JavaScript layer: the error classes, accepting a
+//! configuration object as well as text, and the `mcpguard/mcp` and
+//! `mcpguard/express` integrations.
+#![deny(missing_docs)]
+
+mod clock;
+mod convert;
+mod engines;
+mod errors;
+mod flat;
+mod guard;
+
+pub use clock::ManualClock;
+pub use engines::{
+    RateLimiter, ScopeValidation, TagFilter, TokenValidator, limiter_check_into, scopes_to_tags,
+    tags_to_scopes, validate_scopes,
+};
+pub use guard::{Guard, guard_authorize, guard_validate};
