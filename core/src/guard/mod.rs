@@ -205,7 +205,8 @@ impl Guard {
         let key_source = rate.key_source();
         let mut builder =
             TokenValidator::builder_from_config(config.auth.clone(), &config.resource)
-                .clock(clock.clone());
+                .clock(clock.clone())
+                .fingerprints(true);
         if let Some(dir) = &config.base_dir {
             builder = builder.base_dir(dir);
         }

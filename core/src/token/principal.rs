@@ -55,7 +55,8 @@ pub struct Principal {
     /// A short, non-reversible fingerprint of the token (the first 8 bytes
     /// of its SHA-256, in hex), computed once when the token is validated so
     /// audit events can name the token on every request without rehashing
-    /// it. `None` for an introspection response.
+    /// it. Set when the validator is built with `fingerprints(true)` (the
+    /// Guard does); `None` otherwise and for an introspection response.
     pub token_fingerprint: Option<Arc<str>>,
     /// The granted tags in the access engine's ready-to-decide form,
     /// computed once by the Guard's grants hook and cached with the

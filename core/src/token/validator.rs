@@ -70,6 +70,8 @@ struct Inner {
     /// scanned: a validation that began under an older epoch does not cache
     /// its result (see [`TokenCache::insert_if`]).
     epoch: AtomicU64,
+    /// Whether fresh principals carry a token fingerprint.
+    fingerprints: bool,
 }
 
 /// A key that is part of the configuration rather than of the JWK Set, so
@@ -267,6 +269,7 @@ pub struct TokenValidatorBuilder {
     refresh_cooldown: Duration,
     cache_max_ttl_secs: u64,
     opaque_capacity: usize,
+    fingerprints: bool,
 }
 
 impl fmt::Debug for TokenValidatorBuilder {
@@ -359,6 +362,15 @@ impl TokenValidatorBuilder {
         self
     }
 
+    /// Whether [`validate`](TokenValidator::validate) gives each fresh
+    /// principal a [`token_fingerprint`](Principal::token_fingerprint) (a
+    /// SHA-256 of the token, computed once and cached with the principal).
+    /// Off by default; the Guard turns it on for its audit events.
+    pub fn fingerprints(mut self, on: bool) -> Self {
+        self.fingerprints = on;
+        self
+    }
+
     /// Checks every setting and parses every key.
     pub fn build(self) -> Result<TokenValidator, ConfigError> {
         if let Some(e) = self.errors.into_iter().next() {
@@ -431,6 +443,7 @@ impl TokenValidatorBuilder {
                     .opaque_tokens
                     .then(|| OpaqueStore::new(self.opaque_capacity)),
                 epoch: AtomicU64::new(0),
+                fingerprints: self.fingerprints,
             }),
         })
     }
@@ -584,6 +597,7 @@ impl TokenValidator {
             refresh_cooldown: DEFAULT_REFRESH_COOLDOWN,
             cache_max_ttl_secs: DEFAULT_MAX_TTL_SECS,
             opaque_capacity: DEFAULT_OPAQUE_CAPACITY,
+            fingerprints: false,
         }
     }
 
@@ -643,7 +657,9 @@ impl TokenValidator {
             _ => self.verify_jwt(token),
         };
         let result = result.map(|mut p| {
-            p.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
+            if s.fingerprints {
+                p.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
+            }
             let p = Arc::new(p);
             s.cache.insert_if(token, Arc::clone(&p), now, || {
                 s.epoch.load(Ordering::Acquire) == epoch
