@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use mcpguard::ManualClock;
 use mcpguard::access::{self, Filter};
 use mcpguard::guard::{Guard, Request, principal_json};
+use mcpguard_testkit::vectors::{check_headers, partial_match};
 use serde_json::{Value, json};
 
 fn conformance_dir() -> PathBuf {
@@ -184,101 +185,5 @@ fn parse_filter(case: &Value) -> Result<Filter, String> {
         _ => Err(format!(
             "a filter case needs exactly one of tags, tag_filter, tag_query; got {kinds:?}"
         )),
-    }
-}
-
-/// `headers_contain` / `headers_not_contain`: `{"Name": ["substring", …]}`,
-/// the name matched case-insensitively over every header of that name.
-fn check_headers(decision: &Value, spec: &Value, present: bool) -> Result<(), String> {
-    let spec = spec
-        .as_object()
-        .ok_or("header expectations must be an object")?;
-    let headers = decision["headers"].as_array().cloned().unwrap_or_default();
-    for (name, subs) in spec {
-        let values: Vec<&str> = headers
-            .iter()
-            .filter(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
-            .filter_map(|h| h[1].as_str())
-            .collect();
-        for sub in subs.as_array().ok_or("header substrings must be a list")? {
-            let sub = sub.as_str().ok_or("header substrings must be strings")?;
-            let found = values.iter().any(|v| v.contains(sub));
-            if present && !found {
-                return Err(format!(
-                    "header {name} should contain {sub:?}; got {values:?}"
-                ));
-            }
-            if !present && found {
-                return Err(format!(
-                    "header {name} should not contain {sub:?}; got {values:?}"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn partial_match(expect: &Value, actual: &Value, path: &str) -> Result<(), String> {
-    match expect {
-        Value::Object(exp) => {
-            for (k, v) in exp {
-                if k == "headers_contain" && path.is_empty() {
-                    continue; // checked against the decision's headers
-                }
-                if let Some(base) = k.strip_suffix("_set") {
-                    let a = actual.get(base).ok_or(format!("{path}.{base}: missing"))?;
-                    set_match(v, a, &format!("{path}.{base}"))?;
-                    continue;
-                }
-                if k == "error_contains" {
-                    // parse_filter: the error text must contain the substring.
-                    let (Some(sub), Some(err)) = (v.as_str(), actual["error"].as_str()) else {
-                        return Err(format!(
-                            "{path}.error: expected an error containing {v}, got {actual}"
-                        ));
-                    };
-                    if !err.contains(sub) {
-                        return Err(format!(
-                            "{path}.error: expected text containing {sub:?}, got {err:?}"
-                        ));
-                    }
-                    continue;
-                }
-                let a = actual.get(k).unwrap_or(&Value::Null);
-                partial_match(v, a, &format!("{path}.{k}"))?;
-            }
-            Ok(())
-        }
-        Value::Array(exp) => {
-            let act = actual
-                .as_array()
-                .ok_or(format!("{path}: expected {expect}, got {actual}"))?;
-            if exp.len() != act.len() {
-                return Err(format!("{path}: expected {expect}, got {actual}"));
-            }
-            for (i, (e, a)) in exp.iter().zip(act).enumerate() {
-                partial_match(e, a, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        Value::Number(e) => match actual.as_f64() {
-            Some(a) if (a - e.as_f64().unwrap_or(f64::NAN)).abs() <= 1e-9 => Ok(()),
-            _ => Err(format!("{path}: expected {expect}, got {actual}")),
-        },
-        _ if expect == actual => Ok(()),
-        _ => Err(format!("{path}: expected {expect}, got {actual}")),
-    }
-}
-
-fn set_match(expect: &Value, actual: &Value, path: &str) -> Result<(), String> {
-    let (Some(e), Some(a)) = (expect.as_array(), actual.as_array()) else {
-        return Err(format!("{path}: expected a list, got {actual}"));
-    };
-    let same =
-        e.len() == a.len() && e.iter().all(|x| a.contains(x)) && a.iter().all(|x| e.contains(x));
-    if same {
-        Ok(())
-    } else {
-        Err(format!("{path}: expected the set {expect}, got {actual}"))
     }
 }
