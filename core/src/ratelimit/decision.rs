@@ -120,21 +120,30 @@ impl Engine<MemoryStore> {
         if max_keys == 0 {
             return Err(QuotaError::ZeroMaxKeys);
         }
+        let plain: Vec<Limit> = limits.iter().map(|n| n.limit).collect();
+        Engine::with_store(limits, MemoryStore::new(&plain, max_keys), clock)
+    }
+}
+
+impl<S: RateStore> Engine<S> {
+    /// Limits over `store`, which holds one table per limit, in order.
+    pub fn with_store(
+        limits: Vec<Named>,
+        store: S,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, QuotaError> {
         let mut secret = [0u8; SECRET_BYTES];
         // A per-limiter random secret: nobody can aim keys at one shard or
         // make two keys share a budget without knowing it.
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| QuotaError::Random)?;
-        let plain: Vec<Limit> = limits.iter().map(|n| n.limit).collect();
         Ok(Self {
-            store: MemoryStore::new(&plain, max_keys),
+            store,
             limits,
             secret,
             clock,
         })
     }
-}
 
-impl<S: RateStore> Engine<S> {
     #[inline]
     pub fn hash(&self, key: &str) -> u128 {
         xxh3_128_with_secret(key.as_bytes(), &self.secret)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::decision::{Engine, Named, RateDecision};
 use super::quota::{Algorithm, Limit, Quota, QuotaError};
+use super::store::{MemoryStore, RateStore};
 use crate::clock::Clock;
 
 /// A keyed rate limiter: one algorithm and quota, up to `max_keys` keys.
@@ -26,9 +27,13 @@ use crate::clock::Clock;
 /// assert!(!denied.allowed);
 /// assert_eq!(denied.retry_after, Some(60.0));
 /// ```
+///
+/// The state lives behind [`RateStore`]: [`Limiter::new`] keeps it in this
+/// process ([`MemoryStore`]); [`Limiter::with_store`] takes any other store
+/// (a shared backend) and the algorithms and callers stay the same.
 #[derive(Debug)]
-pub struct Limiter {
-    engine: Engine,
+pub struct Limiter<S: RateStore = MemoryStore> {
+    engine: Engine<S>,
 }
 
 impl Limiter {
@@ -46,6 +51,26 @@ impl Limiter {
         let named = Named::new(Cow::Borrowed("default"), Limit::new(algorithm, quota));
         Ok(Self {
             engine: Engine::new(vec![named], max_keys, clock)?,
+        })
+    }
+}
+
+impl<S: RateStore> Limiter<S> {
+    /// A limiter whose state lives in `store` (one table, index 0), for a
+    /// backend shared between processes. The quota and algorithm rules are
+    /// those of [`Limiter::new`].
+    pub fn with_store(
+        algorithm: Algorithm,
+        quota: Quota,
+        store: S,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, QuotaError> {
+        if algorithm != Algorithm::TokenBucket && quota.burst() != quota.limit() {
+            return Err(QuotaError::BurstNeedsTokenBucket);
+        }
+        let named = Named::new(Cow::Borrowed("default"), Limit::new(algorithm, quota));
+        Ok(Self {
+            engine: Engine::with_store(vec![named], store, clock)?,
         })
     }
 
