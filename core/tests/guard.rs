@@ -600,3 +600,30 @@ fn authorizing_on_many_threads_while_keys_rotate_and_tokens_are_revoked() {
     }
     assert!(g.authorize(&Request::new().authorization(&stable)).allowed);
 }
+
+#[test]
+fn opaque_tokens_and_introspection_responses_get_tags_like_jwts() {
+    let (g, _) = guard_with(json!({"auth": {"opaque_tokens": true}}));
+    let entry = mcpguard::token::OpaqueEntry {
+        client_id: Some("svc".into()),
+        subject: Some("bob".into()),
+        scopes: vec!["tag:database".into()],
+        resource: Some(RES.into()),
+        expires_at: Some(T as i64 + 600),
+        ..Default::default()
+    };
+    g.insert_opaque("svc-token-1", entry).unwrap();
+    let d = g.authorize(
+        &Request::new()
+            .authorization("Bearer svc-token-1")
+            .server("database"),
+    );
+    assert!(d.allowed, "{:?}", d.to_json());
+    assert_eq!(d.principal.unwrap().tags, ["database"]);
+    let p = g
+        .validate_introspection(
+            &json!({"active": true, "iss": ISS, "scope": "tag:web", "exp": T + 60}).to_string(),
+        )
+        .unwrap();
+    assert_eq!(p.tags, ["web"]);
+}

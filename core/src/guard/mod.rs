@@ -41,7 +41,8 @@ use crate::error::ConfigError;
 use crate::ratelimit::{KeySource, LimitSpec, RateDecision, RatePolicy, UnknownRule};
 use crate::reason::{OAuthError, Reason, www_authenticate};
 use crate::token::{
-    KeyError, Principal, RevokeError, TokenError, TokenValidator, token_fingerprint,
+    KeyError, OpaqueEntry, OpaqueError, Principal, RevokeError, TokenError, TokenValidator,
+    token_fingerprint,
 };
 
 use audit::{AuditLog, CounterSet};
@@ -417,6 +418,21 @@ impl Guard {
     /// from the store. Cached validations of it are dropped at once.
     pub fn revoke(&self, token: &str) -> Result<(), RevokeError> {
         self.inner.validator.revoke(token)
+    }
+
+    /// Adds an opaque token the host issued to the Guard's store (when
+    /// `auth.opaque_tokens` is on); requests presenting it are then
+    /// authorized like a JWT with these claims. The store keeps the token's
+    /// SHA-256, never the token.
+    pub fn insert_opaque(&self, token: &str, entry: OpaqueEntry) -> Result<(), OpaqueError> {
+        self.inner.validator.insert_opaque(token, entry)
+    }
+
+    /// Turns an RFC 7662 introspection response the host fetched for a
+    /// token into a principal (tags filled, like [`Guard::validate`]); see
+    /// [`TokenValidator::validate_introspection`] for the rules.
+    pub fn validate_introspection(&self, response_json: &str) -> Result<Principal, TokenError> {
+        self.inner.validator.validate_introspection(response_json)
     }
 
     /// Replaces an issuer's JWK Set atomically (key rotation); a bad set
