@@ -31,6 +31,7 @@ from mcpguard._native import (
     __version__,
     scopes_to_tags,
     tags_to_scopes,
+    tools_called,
     validate_scopes,
 )
 
@@ -53,5 +54,6 @@ __all__ = [
     "__version__",
     "scopes_to_tags",
     "tags_to_scopes",
+    "tools_called",
     "validate_scopes",
 ]

@@ -31,9 +31,9 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
-from mcpguard._native import Decision, Guard, Principal
+from mcpguard._native import Decision, Guard, Principal, tools_called
 
 __all__ = ["GuardMiddleware", "principal", "decision"]
 
@@ -45,7 +45,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_KEY = "mcpguard.principal"
 DECISION_KEY = "mcpguard.decision"
-FILTER_PARAMS = (("tags", "tags"), ("tag-filter", "tag_filter"), ("preset", "preset"))
 
 
 def principal(scope: Scope) -> Principal | None:
@@ -131,10 +130,11 @@ class GuardMiddleware:
                 await _send_json(send, 413, [], {"error": "invalid_request", "error_description": "Request body too large"})
                 return
             receive = _replay(body, receive)
-            tools = _called_tools(body) or [None]
+            body_bytes = b"".join(m.get("body", b"") for m in body if m.get("type") == "http.request")
+            tools = [*tools_called(body_bytes)] or [None]
 
         server = self.server(scope) if callable(self.server) else self.server
-        filter_ = _filter_from_query(scope.get("query_string", b""))
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         key = self.key(scope) if self.key is not None else _client_address(scope)
         authorization = _header(scope, b"authorization")
 
@@ -145,7 +145,7 @@ class GuardMiddleware:
                 authorization=authorization,
                 server=server,
                 tool=tool,
-                filter=filter_,
+                query=query,
                 key=key,
             )
             if not result.allowed:
@@ -236,37 +236,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _called_tools(messages: list[Message]) -> list[str | None]:
-    """The tool names of the ``tools/call`` requests in a JSON-RPC body (a
-    message or a batch). A body that is not JSON names no tool: the app
-    answers it."""
-    body = b"".join(m.get("body", b"") for m in messages if m.get("type") == "http.request")
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return []
-    calls = doc if isinstance(doc, list) else [doc]
-    tools: list[str | None] = []
-    for call in calls:
-        if isinstance(call, dict) and call.get("method") == "tools/call":
-            params = call.get("params")
-            name = params.get("name") if isinstance(params, dict) else None
-            tools.append(name if isinstance(name, str) else None)
-    return tools
-
-
-def _filter_from_query(query_string: bytes) -> dict[str, Any] | None:
-    """1MCP's filter parameters, URL-decoded. A repeated parameter, or two
-    kinds at once, is passed on as given for the Guard to refuse (400)."""
-    if not query_string:
-        return None
-    params = parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
-    found: dict[str, Any] = {}
-    for param, kind in FILTER_PARAMS:
-        values = params.get(param)
-        if values is not None:
-            found[kind] = values[0] if len(values) == 1 else values
-    return found or None
 
 
 def _client_address(scope: Scope) -> str | None:

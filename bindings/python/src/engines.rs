@@ -187,6 +187,21 @@ pub fn scopes_to_tags(scopes: Vec<String>) -> Vec<String> {
     access::scopes_to_tags(&scopes)
 }
 
+/// The tool names a JSON-RPC body (bytes) calls: the ``params.name`` of
+/// each ``tools/call`` request, single or batched, in order. A body that is
+/// not JSON, or a call without a string name, names no tool.
+#[pyfunction]
+pub fn tools_called(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| {
+            mcpguard::guard::tools_called(&v)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// ``tag:<tag>`` for each tag.
 #[pyfunction]
 pub fn tags_to_scopes(tags: Vec<String>) -> Vec<String> {

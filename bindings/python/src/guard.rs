@@ -90,9 +90,12 @@ impl Guard {
     /// ``authorization`` is the raw ``Authorization`` header value;
     /// ``filter`` is ``{"tags": "web,api"}``, ``{"tag_filter": "web and
     /// api"}`` or ``{"preset": "dev"}``; ``key`` is the fallback rate-limit
-    /// key (the client address). The GIL is released while a token's
-    /// signature is checked, not for a token the cache already holds.
-    #[pyo3(signature = (authorization = None, server = None, tool = None, filter = None, key = None, cost = 1))]
+    /// key (the client address); ``query`` is the request URL's query as
+    /// ``(name, value)`` pairs, URL-decoded, from which 1MCP's ``tags``,
+    /// ``tag-filter`` and ``preset`` parameters are read (a repeated one, or
+    /// a second filter, is a 400 ``Decision``). The GIL is released while a
+    /// token's signature is checked, not for a token the cache already holds.
+    #[pyo3(signature = (authorization = None, server = None, tool = None, filter = None, key = None, cost = 1, query = None))]
     #[allow(clippy::too_many_arguments)]
     fn authorize(
         &self,
@@ -103,6 +106,7 @@ impl Guard {
         filter: Option<&Bound<'_, PyAny>>,
         key: Option<&str>,
         cost: i64,
+        query: Option<Vec<(String, String)>>,
     ) -> PyResult<Decision> {
         // The filter dict goes through the core's own request reader, so
         // its rules (one kind, known kinds, strings) live in one place.
@@ -121,6 +125,24 @@ impl Guard {
             },
             None => Request::new(),
         };
+        if let Some(pairs) = &query {
+            let pairs = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            match core::filter_from_query(pairs) {
+                Ok(None) => {}
+                Ok(Some(_)) if request.filter.is_some() => {
+                    let e = core::RequestError("a request may carry only one filter".into());
+                    return Ok(Decision {
+                        inner: self.inner.refuse_request(&e),
+                    });
+                }
+                Ok(found) => request.filter = found,
+                Err(e) => {
+                    return Ok(Decision {
+                        inner: self.inner.refuse_request(&e),
+                    });
+                }
+            }
+        }
         request.authorization = authorization;
         request.server = server;
         request.tool = tool;

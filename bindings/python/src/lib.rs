@@ -34,6 +34,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engines::validate_scopes, m)?)?;
     m.add_function(wrap_pyfunction!(engines::scopes_to_tags, m)?)?;
     m.add_function(wrap_pyfunction!(engines::tags_to_scopes, m)?)?;
+    m.add_function(wrap_pyfunction!(engines::tools_called, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -292,3 +292,22 @@ def test_the_manual_clock_refuses_non_finite_times() -> None:
     assert clock.now() == 100
     with pytest.raises(ValueError):
         clock.advance(float("inf"))
+
+
+def test_a_query_string_carries_1mcps_filter_parameters(guard: mcpguard.Guard) -> None:
+    auth = f"Bearer {TOKEN}"
+    d = guard.authorize(authorization=auth, query=[("session", "1"), ("tag-filter", "web")])
+    assert d.allowed and d.visible_servers == ["web"]
+    repeated = guard.authorize(authorization=auth, query=[("tags", "web"), ("tags", "files")])
+    assert (repeated.status, repeated.reason) == (400, "invalid_request")
+    both = guard.authorize(authorization=auth, filter={"tags": "web"}, query=[("preset", "dev")])
+    assert (both.status, both.reason) == (400, "invalid_request")
+
+
+def test_tools_called_reads_tools_call_requests_from_a_json_rpc_body() -> None:
+    body = json.dumps([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "write"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {}},
+    ]).encode()
+    assert mcpguard.tools_called(body) == ["write"]
+    assert mcpguard.tools_called(b"not json") == []

@@ -22,6 +22,7 @@
 
 mod audit;
 mod decision;
+mod http;
 mod request;
 
 use std::borrow::Cow;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, Counters};
 pub use decision::{Decision, RateLimitStatus, principal_json};
+pub use http::{filter_from_query, tools_called};
 pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 
 use serde_json::{Value, json};
