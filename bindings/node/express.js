@@ -10,6 +10,7 @@
 // so it needs no particular Express version and works with plain `http`.
 
 const { authInfoOf, bearerToken } = require('./authinfo.js')
+const native = require('./native.js')
 
 const PREFLIGHT_HEADERS = 'Authorization, Content-Type, MCP-Protocol-Version'
 
@@ -54,17 +55,9 @@ function metadataHandler(guard) {
   }
 }
 
-/** The names of the tools a JSON-RPC body calls (`tools/call`), batch or single. */
+/** The names of the tools a JSON-RPC body calls (`tools/call`), batch or single; read by the core. */
 function toolsCalled(body) {
-  const messages = Array.isArray(body) ? body : [body]
-  const tools = []
-  for (const m of messages) {
-    if (m && typeof m === 'object' && m.method === 'tools/call') {
-      const name = m.params && typeof m.params.name === 'string' ? m.params.name : ''
-      tools.push(name)
-    }
-  }
-  return tools
+  return body == null ? [] : native.toolsCalled(body)
 }
 
 function valueOf(option, req, what) {
@@ -122,15 +115,10 @@ function guardMiddleware(guard, options = {}) {
     }
     let decision
     try {
-      const q = url.searchParams
-      const filter = {}
-      if (q.has('tags')) filter.tags = q.get('tags')
-      if (q.has('tag-filter')) filter.tagFilter = q.get('tag-filter')
-      if (q.has('preset')) filter.preset = q.get('preset')
       const request = {
         authorization: req.headers.authorization ?? null,
         server: valueOf(server, req, 'server') ?? null,
-        filter: Object.keys(filter).length > 0 ? filter : null,
+        query: url.searchParams,
         key: key ? (key(req) ?? null) : (req.socket && req.socket.remoteAddress) || null,
         cost: typeof cost === 'function' ? cost(req) : (cost ?? null),
       }

@@ -37,6 +37,13 @@ export interface AuthorizeRequest {
   key?: string | null
   /** Rate-limit cost: a whole number, at least 1 (default 1). */
   cost?: number | null
+  /**
+   * The request URL's query as `[name, value]` pairs (a `URLSearchParams`
+   * works), URL-decoded. 1MCP's `tags`, `tag-filter` and `preset`
+   * parameters are read from it; a repeated one, or one besides `filter`,
+   * is a 400 decision.
+   */
+  query?: Iterable<[string, string]> | null
 }
 
 /**

@@ -183,6 +183,7 @@ class Guard extends native.Guard {
       r.key,
       r.cost,
       known === undefined,
+      r.query == null ? null : Array.from(r.query, ([name, value]) => [String(name), String(value)]),
     )
     return decodeDecision(flat, known, authorization, this.#principals)
   }

@@ -183,7 +183,7 @@ export interface CountersObject {
  * the wrapper keeps the principal objects of tokens it has seen (a
  * principal is a function of the token and the immutable configuration).
  */
-export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization: string | undefined | null, server: string | undefined | null, tool: string | undefined | null, tags: string | undefined | null, tagFilter: string | undefined | null, preset: string | undefined | null, key: string | undefined | null, cost: number | undefined | null, withPrincipal: boolean): string
+export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization: string | undefined | null, server: string | undefined | null, tool: string | undefined | null, tags: string | undefined | null, tagFilter: string | undefined | null, preset: string | undefined | null, key: string | undefined | null, cost: number | undefined | null, withPrincipal: boolean, query?: Array<Array<string>> | undefined | null): string
 
 /**
  * Validates a bare token (no `Bearer ` prefix) through the cache; the
@@ -252,6 +252,13 @@ export interface ScopeValidation {
 
 /** `tag:<t>` for each tag. */
 export declare function tagsToScopes(tags: Array<string>): Array<string>
+
+/**
+ * The tool names a JSON-RPC body (parsed) calls: each `tools/call`
+ * request's `params.name`, single or batched, in order; a call without a
+ * string name names no tool.
+ */
+export declare function toolsCalled(body: any): Array<string>
 
 /**
  * Checks requested scopes against the tags a server offers, as 1MCP's

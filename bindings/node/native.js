@@ -845,4 +845,5 @@ module.exports.guardValidate = nativeBinding.guardValidate
 module.exports.limiterCheckInto = nativeBinding.limiterCheckInto
 module.exports.scopesToTags = nativeBinding.scopesToTags
 module.exports.tagsToScopes = nativeBinding.tagsToScopes
+module.exports.toolsCalled = nativeBinding.toolsCalled
 module.exports.validateScopes = nativeBinding.validateScopes

@@ -182,6 +182,7 @@ pub fn guard_authorize(
     key: Option<String>,
     cost: Option<f64>,
     with_principal: bool,
+    query: Option<Vec<Vec<String>>>,
 ) -> String {
     let filters = [
         tags.as_deref().map(RequestFilter::Tags),
@@ -192,7 +193,9 @@ pub fn guard_authorize(
         [&authorization, &server, &tool, &key].map(|s| s.as_deref()),
         filters,
         cost,
-    ) {
+    )
+    .and_then(|req| with_query(req, query.as_deref()))
+    {
         Ok(req) => guard.authorize(&req),
         Err(e) => guard.refuse_request(&e),
     };
@@ -254,9 +257,64 @@ fn build_request<'a>(
     Ok(req)
 }
 
+/// Reads 1MCP's filter parameters from the request URL's query (`[name,
+/// value]` pairs, URL-decoded) the core's way; a filter there besides an
+/// explicit one is refused like two explicit ones.
+fn with_query<'a>(
+    mut req: Request<'a>,
+    query: Option<&'a [Vec<String>]>,
+) -> Result<Request<'a>, RequestError> {
+    let Some(pairs) = query else {
+        return Ok(req);
+    };
+    let mut named = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        match pair.as_slice() {
+            [name, value] => named.push((name.as_str(), value.as_str())),
+            _ => {
+                return Err(RequestError(
+                    "query entries must be [name, value] pairs".into(),
+                ));
+            }
+        }
+    }
+    match guard::filter_from_query(named)? {
+        Some(_) if req.filter.is_some() => Err(RequestError(
+            "a request may carry only one filter (the query names one too)".into(),
+        )),
+        Some(found) => {
+            req.filter = Some(found);
+            Ok(req)
+        }
+        None => Ok(req),
+    }
+}
+
+/// The tool names a JSON-RPC body (parsed) calls: each `tools/call`
+/// request's `params.name`, single or batched, in order; a call without a
+/// string name names no tool.
+#[napi]
+pub fn tools_called(body: serde_json::Value) -> Vec<String> {
+    guard::tools_called(&body)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_filters_and_tool_calls_are_read_by_the_core() {
+        let body = serde_json::json!({"method": "tools/call", "params": {"name": "t"}});
+        assert_eq!(tools_called(body), ["t"]);
+        let pairs = vec![vec!["tags".to_string(), "web".to_string()]];
+        let req = with_query(Request::new(), Some(&pairs)).unwrap();
+        assert_eq!(req.filter, Some(RequestFilter::Tags("web")));
+        let odd = vec![vec!["tags".to_string()]];
+        assert!(with_query(Request::new(), Some(&odd)).is_err());
+    }
 
     #[test]
     fn fractional_negative_and_nan_costs_are_invalid_requests() {

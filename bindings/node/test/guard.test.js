@@ -345,3 +345,26 @@ test('any claim text survives the trip from the core: separators, non-BMP charac
   assert.deepEqual(d.visibleServers, ['files', 'web'])
   assert.equal(d.rateLimit.policy, 'default')
 })
+
+test("the query string's 1MCP filter parameters are read by the core", () => {
+  const { guard } = demoGuard()
+  const authorization = `Bearer ${tokens.developer}`
+  const d = guard.authorize({ authorization, query: new URLSearchParams('session=1&tag-filter=files') })
+  assert.equal(d.allowed, true)
+  assert.deepEqual(d.visibleServers, ['filesystem'])
+  const repeated = guard.authorize({ authorization, query: new URLSearchParams('tags=web&tags=files') })
+  assert.deepEqual([repeated.status, repeated.reason], [400, 'invalid_request'])
+  const both = guard.authorize({ authorization, filter: { tags: 'web' }, query: [['preset', 'local']] })
+  assert.deepEqual([both.status, both.reason], [400, 'invalid_request'])
+})
+
+test('toolsCalled reads tools/call requests, single or batched, skipping nameless ones', () => {
+  const { toolsCalled } = require('mcpguard/express')
+  const batch = [
+    { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write_file' } },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: {} },
+    { jsonrpc: '2.0', id: 3, method: 'tools/list' },
+  ]
+  assert.deepEqual(toolsCalled(batch), ['write_file'])
+  assert.deepEqual(toolsCalled(undefined), [])
+})
