@@ -10,6 +10,8 @@ do.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "GuardError",
     "InvalidToken",
@@ -71,21 +73,11 @@ class InvalidToken(GuardError):
         *,
         refresh_jwks: str | None = None,
         scope: str | None = None,
-        reason: str | None = None,
-        status: int | None = None,
-        error: str | None = None,
-        description: str | None = None,
-        www_authenticate: str | None = None,
+        **common: Any,
     ) -> None:
-        """Builds the error (``scope`` is accepted for a uniform constructor and ignored)."""
-        super().__init__(
-            message,
-            reason=reason,
-            status=status,
-            error=error,
-            description=description,
-            www_authenticate=www_authenticate,
-        )
+        """Builds the error (``scope`` is accepted for a uniform constructor and ignored);
+        ``common`` are ``GuardError``'s keywords."""
+        super().__init__(message, **common)
         self.refresh_jwks = refresh_jwks
 
 
@@ -103,21 +95,11 @@ class InsufficientScope(GuardError):
         *,
         scope: str | None = None,
         refresh_jwks: str | None = None,
-        reason: str | None = None,
-        status: int | None = None,
-        error: str | None = None,
-        description: str | None = None,
-        www_authenticate: str | None = None,
+        **common: Any,
     ) -> None:
-        """Builds the error (``refresh_jwks`` is accepted for a uniform constructor and ignored)."""
-        super().__init__(
-            message,
-            reason=reason,
-            status=status,
-            error=error,
-            description=description,
-            www_authenticate=www_authenticate,
-        )
+        """Builds the error (``refresh_jwks`` is accepted for a uniform constructor and ignored);
+        ``common`` are ``GuardError``'s keywords."""
+        super().__init__(message, **common)
         self.scope = scope
 
 
@@ -134,21 +116,10 @@ class RateLimited(GuardError):
         message: str,
         *,
         retry_after: float | None = None,
-        reason: str | None = None,
-        status: int | None = None,
-        error: str | None = None,
-        description: str | None = None,
-        www_authenticate: str | None = None,
+        **common: Any,
     ) -> None:
-        """Builds the error."""
-        super().__init__(
-            message,
-            reason=reason,
-            status=status,
-            error=error,
-            description=description,
-            www_authenticate=www_authenticate,
-        )
+        """Builds the error; ``common`` are ``GuardError``'s keywords."""
+        super().__init__(message, **common)
         self.retry_after = retry_after
 
 
@@ -164,21 +135,10 @@ class InvalidRequest(GuardError):
         message: str,
         *,
         errors: list[str] | None = None,
-        reason: str | None = None,
-        status: int | None = None,
-        error: str | None = None,
-        description: str | None = None,
-        www_authenticate: str | None = None,
+        **common: Any,
     ) -> None:
-        """Builds the error."""
-        super().__init__(
-            message,
-            reason=reason,
-            status=status,
-            error=error,
-            description=description,
-            www_authenticate=www_authenticate,
-        )
+        """Builds the error; ``common`` are ``GuardError``'s keywords."""
+        super().__init__(message, **common)
         self.errors = list(errors or [])
 
 
