@@ -3,53 +3,15 @@
 //! every op of `spec/conformance.md`. Each failing case is reported by file
 //! and name; an unknown op is a failure, never a skip.
 
-use std::path::{Path, PathBuf};
-
 use mcpguard::ManualClock;
 use mcpguard::access::{self, Filter};
 use mcpguard::guard::{Guard, Request, principal_json};
-use mcpguard_testkit::vectors::{check_headers, partial_match};
+use mcpguard_testkit::vectors::{self, check_headers, partial_match};
 use serde_json::{Value, json};
-
-fn conformance_dir() -> PathBuf {
-    match std::env::var_os("MCPGUARD_CONFORMANCE_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance"),
-    }
-}
 
 #[test]
 fn every_conformance_vector_passes_through_the_rust_api() {
-    let dir = conformance_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no vector files in {}", dir.display());
-
-    let mut failures = Vec::new();
-    let mut cases = 0;
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(file).unwrap();
-        let doc: Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                failures.push(format!("{name}: not JSON: {e}"));
-                continue;
-            }
-        };
-        cases += run_file(&name, &doc, &mut failures);
-    }
-    eprintln!("conformance: {cases} cases in {} files", files.len());
-    assert!(
-        failures.is_empty(),
-        "{} conformance failure(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    vectors::run_all("Rust API", run_file);
 }
 
 fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {

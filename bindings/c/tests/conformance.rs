@@ -11,20 +11,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::ptr::null_mut;
 
 use common::{arg, last_error, no_str, ok, str_array, take, take_list, text};
 use mcpguard_c::*;
-use mcpguard_testkit::vectors::{check_headers, partial_match};
+use mcpguard_testkit::vectors::{self, check_headers, partial_match};
 use serde_json::{Value, json};
-
-fn conformance_dir() -> PathBuf {
-    match std::env::var_os("MCPGUARD_CONFORMANCE_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance"),
-    }
-}
 
 /// A guard and its manual clock, freed through the C API.
 struct Fixture {
@@ -66,41 +58,7 @@ impl Fixture {
 
 #[test]
 fn every_conformance_vector_passes_through_the_c_api() {
-    let dir = conformance_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no vector files in {}", dir.display());
-
-    let mut failures = Vec::new();
-    let mut cases = 0;
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let doc: Value = match std::fs::read_to_string(file)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        {
-            Ok(v) => v,
-            Err(e) => {
-                failures.push(format!("{name}: not JSON: {e}"));
-                continue;
-            }
-        };
-        cases += run_file(&name, &doc, &mut failures);
-    }
-    eprintln!(
-        "conformance (C API): {cases} cases in {} files",
-        files.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} conformance failure(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    vectors::run_all("C API", run_file);
 }
 
 fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {

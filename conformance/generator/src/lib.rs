@@ -250,7 +250,61 @@ mod tests {
 /// numerically; `error_contains` is a substring of the actual `error`;
 /// `headers_contain` (inside `expect`) is checked with [`check_headers`].
 pub mod vectors {
+    use std::path::{Path, PathBuf};
+
     use serde_json::Value;
+
+    /// The folder of vector files: `$MCPGUARD_CONFORMANCE_DIR`, else the
+    /// repository's `conformance/`.
+    pub fn dir() -> PathBuf {
+        match std::env::var_os("MCPGUARD_CONFORMANCE_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        }
+    }
+
+    /// Runs every `*.json` file of [`dir`] in name order through
+    /// `run_file(file name, document, failures) -> cases run`, then fails
+    /// (panics) listing every failure by file and case. A file that is not
+    /// JSON is a failure; an empty folder is too.
+    pub fn run_all(
+        surface: &str,
+        mut run_file: impl FnMut(&str, &Value, &mut Vec<String>) -> usize,
+    ) {
+        let dir = dir();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no vector files in {}", dir.display());
+        let mut failures = Vec::new();
+        let mut cases = 0;
+        for file in &files {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let doc = std::fs::read_to_string(file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()));
+            match doc {
+                Ok(doc) => cases += run_file(&name, &doc, &mut failures),
+                Err(e) => failures.push(format!("{name}: not JSON: {e}")),
+            }
+        }
+        eprintln!(
+            "conformance ({surface}): {cases} cases in {} files",
+            files.len()
+        );
+        assert!(
+            failures.is_empty(),
+            "{} conformance failure(s):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
 
     /// `headers_contain` / `headers_not_contain`: `{"Name": ["substring", …]}`,
     /// the name matched case-insensitively over every header of that name.
