@@ -82,8 +82,6 @@ struct Inner {
     metadata_url: String,
     metadata_path: String,
     metadata: Value,
-    auth_required: bool,
-    max_token_bytes: usize,
     validator: TokenValidator,
     access: Arc<AccessPolicy>,
     rate: RatePolicy,
@@ -244,8 +242,6 @@ impl Guard {
                 metadata_url,
                 metadata_path,
                 metadata,
-                auth_required: config.auth.required,
-                max_token_bytes: validator.max_token_bytes(),
                 validator,
                 access,
                 rate,
@@ -269,17 +265,22 @@ impl Guard {
             return self.invalid_request("a tool was named without its server");
         }
         // 2. Credentials and token.
-        let credentials = match parse_authorization(request.authorization, s.max_token_bytes) {
-            Ok(c) => c,
-            Err(reason) => {
-                let fingerprint = request
-                    .authorization
-                    .map(|h| Arc::from(token_fingerprint(h)));
-                return self.token_refused(&TokenError::from_reason(reason), fingerprint, request);
-            }
-        };
+        let credentials =
+            match parse_authorization(request.authorization, s.validator.max_token_bytes()) {
+                Ok(c) => c,
+                Err(reason) => {
+                    let fingerprint = request
+                        .authorization
+                        .map(|h| Arc::from(token_fingerprint(h)));
+                    return self.token_refused(
+                        &TokenError::from_reason(reason),
+                        fingerprint,
+                        request,
+                    );
+                }
+            };
         let principal = match credentials {
-            Credentials::None if s.auth_required => {
+            Credentials::None if s.validator.required() => {
                 return self.token_refused(
                     &TokenError::from_reason(Reason::MissingToken),
                     None,
@@ -394,7 +395,7 @@ impl Guard {
     /// answer may be stale by the time `authorize` runs, which only moves
     /// the work, never the decision.
     pub fn would_verify(&self, authorization: Option<&str>) -> bool {
-        match parse_authorization(authorization, self.inner.max_token_bytes) {
+        match parse_authorization(authorization, self.inner.validator.max_token_bytes()) {
             Ok(Credentials::Bearer(token)) => !self.inner.validator.is_cached(token),
             _ => false,
         }
