@@ -1,4 +1,4 @@
-//! `Guard`, and what it hands back: `Decision`, `RateLimitStatus`, `Principal`.
+//! `Guard`, and what it hands back: `Decision`, `Principal` (and `RateDecision`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -395,13 +395,15 @@ impl Decision {
         self.inner.visible_servers.iter().map(|s| &**s).collect()
     }
 
-    /// The rate-limit figures, when rate limiting ran (else ``None``).
+    /// The rate-limit figures, when rate limiting ran (else ``None``): the
+    /// limit with the fewest remaining requests, or on a denial the one that
+    /// denied.
     #[getter]
-    fn rate_limit(&self) -> Option<RateLimitStatus> {
+    fn rate_limit(&self) -> Option<RateDecision> {
         self.inner
             .rate_limit
             .clone()
-            .map(|inner| RateLimitStatus { inner })
+            .map(|inner| RateDecision { inner })
     }
 
     /// The ``tag:`` scopes that would grant what was refused: for the
@@ -462,59 +464,6 @@ impl Decision {
             ),
             _ => format!("Decision(status={}, allowed=True)", self.inner.status),
         }
-    }
-}
-
-/// The rate-limit figures of a decision: the limit with the fewest
-/// remaining requests, or on a denial the one that denied.
-#[pyclass(module = "mcpguard._native", frozen)]
-pub struct RateLimitStatus {
-    inner: core::RateLimitStatus,
-}
-
-#[pymethods]
-impl RateLimitStatus {
-    /// The limit's quota per window (or the token bucket's burst).
-    #[getter]
-    fn limit(&self) -> u64 {
-        self.inner.limit
-    }
-
-    /// Requests left before this limit denies.
-    #[getter]
-    fn remaining(&self) -> u64 {
-        self.inner.remaining
-    }
-
-    /// Seconds until the full quota is back.
-    #[getter]
-    fn reset(&self) -> f64 {
-        self.inner.reset
-    }
-
-    /// Seconds until a refused request would pass; ``None`` when allowed or
-    /// when no wait helps.
-    #[getter]
-    fn retry_after(&self) -> Option<f64> {
-        self.inner.retry_after
-    }
-
-    /// The limit's name: ``default``, a role name or a rule name.
-    #[getter]
-    fn policy(&self) -> &str {
-        &self.inner.policy
-    }
-
-    /// A short description for debugging.
-    fn __repr__(&self) -> String {
-        format!(
-            "RateLimitStatus(limit={}, remaining={}, reset={}, retry_after={:?}, policy={:?})",
-            self.inner.limit,
-            self.inner.remaining,
-            self.inner.reset,
-            self.inner.retry_after,
-            &*self.inner.policy
-        )
     }
 }
 

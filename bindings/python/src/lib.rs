@@ -25,7 +25,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<guard::Guard>()?;
     m.add_class::<guard::Decision>()?;
-    m.add_class::<guard::RateLimitStatus>()?;
     m.add_class::<guard::Principal>()?;
     m.add_class::<engines::TokenValidator>()?;
     m.add_class::<engines::TagFilter>()?;

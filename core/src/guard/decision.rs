@@ -1,30 +1,13 @@
 //! The Guard's answer to one request.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use crate::json::seconds;
+use crate::ratelimit::RateDecision;
 use crate::reason::{OAuthError, Reason};
 use crate::token::Principal;
-
-/// The rate-limit figures a decision reports: the limit with the fewest
-/// remaining requests, or on a denial the one that denied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RateLimitStatus {
-    /// The limit's quota per window (or the bucket's burst).
-    pub limit: u64,
-    /// Requests left before this limit denies.
-    pub remaining: u64,
-    /// Seconds until the full quota is back.
-    pub reset: f64,
-    /// Seconds until this request would pass; `None` when allowed, or when
-    /// no wait can help (the cost exceeds what the limit can ever admit).
-    pub retry_after: Option<f64>,
-    /// The limit's name: `default`, a role name, or a rule name.
-    pub policy: Cow<'static, str>,
-}
 
 /// One decision: allowed, or refused with everything the host needs to
 /// answer the client (status, OAuth error, description, headers).
@@ -49,8 +32,9 @@ pub struct Decision {
     /// The servers this principal may see with this filter, in configuration
     /// order (empty on a refusal before access was decided).
     pub visible_servers: Vec<Arc<str>>,
-    /// The rate-limit figures, when rate limiting ran.
-    pub rate_limit: Option<RateLimitStatus>,
+    /// The rate-limit figures, when rate limiting ran: the limit with the
+    /// fewest remaining requests, or on a denial the one that denied.
+    pub rate_limit: Option<RateDecision>,
     /// The `tag:` scopes that would grant what was refused. For the host's
     /// logs and tooling, never for the client: it would tell the client which
     /// servers exist.

@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, Counters};
-pub use decision::{Decision, RateLimitStatus, principal_json};
+pub use decision::{Decision, principal_json};
 pub use http::{filter_from_query, tools_called};
 pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 
@@ -362,7 +362,7 @@ impl Guard {
                     token_fingerprint,
                 );
             }
-            rate_limit = Some(rate_status(&d));
+            rate_limit = Some(d);
         }
         s.counters.allowed();
         Decision {
@@ -679,19 +679,9 @@ impl Guard {
             headers,
             principal,
             visible_servers,
-            rate_limit: Some(rate_status(&d)),
+            rate_limit: Some(d),
             missing_scopes: Vec::new(),
         }
-    }
-}
-
-fn rate_status(d: &RateDecision) -> RateLimitStatus {
-    RateLimitStatus {
-        limit: d.limit,
-        remaining: d.remaining,
-        reset: d.reset,
-        retry_after: d.retry_after,
-        policy: d.policy.clone(),
     }
 }
 
