@@ -1,11 +1,16 @@
 //! The Rust conformance runner: every file in `$MCPGUARD_CONFORMANCE_DIR`
 //! (default: the repository's `conformance/`) through the public API, with
-//! every op of `spec/conformance.md`. Each failing case is reported by file
+//! every op of `spec/conformance.md` and the two `conformance/README.md`
+//! adds (`insert_opaque`, `introspect`). Each failing case is reported by file
 //! and name; an unknown op is a failure, never a skip.
 
 use mcpguard::ManualClock;
 use mcpguard::access::{self, Filter};
+use std::sync::Arc;
+
 use mcpguard::guard::{Guard, Request, principal_json};
+use mcpguard::token::opaque::OpaqueEntry;
+use mcpguard::token::{Principal, TokenError};
 use mcpguard_testkit::vectors::{self, check_headers, partial_match};
 use serde_json::{Value, json};
 
@@ -51,15 +56,7 @@ fn run_case(guard: &Guard, clock: &ManualClock, case: &Value) -> Result<(), Stri
     let actual = match op {
         "validate" => {
             let token = case["token"].as_str().ok_or("validate needs `token`")?;
-            match guard.validate(token) {
-                Ok(p) => {
-                    let mut v = principal_json(&p);
-                    v["ok"] = json!(true);
-                    v
-                }
-                Err(e) => json!({"ok": false, "status": e.reason.status(),
-                    "error": e.reason.oauth_error().as_str(), "reason": e.reason.code()}),
-            }
+            principal_result(guard.validate(token))
         }
         "authorize" => {
             let request =
@@ -121,12 +118,45 @@ fn run_case(guard: &Guard, clock: &ManualClock, case: &Value) -> Result<(), Stri
             Value::Null
         }
         "metadata" => json!({"document": guard.metadata_document()}),
+        "insert_opaque" => {
+            let token = case["token"].as_str().ok_or("insert_opaque needs `token`")?;
+            let entry = OpaqueEntry::from_value(&case["entry"])
+                .map_err(|e| format!("bad entry: {e}"))?;
+            match guard.insert_opaque(token, entry) {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => json!({"ok": false, "error": e.code()}),
+            }
+        }
+        "introspect" => {
+            // An object is serialised; a string is the response text as is
+            // (so a vector can hold a repeated member).
+            let text = match &case["response"] {
+                Value::String(s) => s.clone(),
+                Value::Object(_) => case["response"].to_string(),
+                _ => return Err("introspect needs `response` (object or string)".into()),
+            };
+            principal_result(guard.validate_introspection(&text).map(Into::into))
+        }
         other => return Err(format!("unknown op `{other}`")),
     };
     if expect.is_null() {
         return Ok(());
     }
     partial_match(expect, &actual, "")
+}
+
+/// What `validate` and `introspect` compare: the principal with `ok`, or
+/// the refusal's status, error and reason.
+fn principal_result(result: Result<Arc<Principal>, TokenError>) -> Value {
+    match result {
+        Ok(p) => {
+            let mut v = principal_json(&p);
+            v["ok"] = json!(true);
+            v
+        }
+        Err(e) => json!({"ok": false, "status": e.reason.status(),
+            "error": e.reason.oauth_error().as_str(), "reason": e.reason.code()}),
+    }
 }
 
 fn parse_filter(case: &Value) -> Result<Filter, String> {

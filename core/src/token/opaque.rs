@@ -56,7 +56,13 @@ pub fn is_opaque_candidate(token: &str) -> bool {
 }
 
 /// What the store knows about one opaque token.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Bindings and hosts that hold the entry as JSON read it with
+/// [`OpaqueEntry::from_json`]: an object with the optional members
+/// `client_id`, `subject`, `scopes`, `roles`, `resource` and `expires_at`
+/// (whole Unix seconds); an unknown or repeated member is an error.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OpaqueEntry {
     /// The client the token was issued to.
     pub client_id: Option<String>,
@@ -70,6 +76,38 @@ pub struct OpaqueEntry {
     pub resource: Option<String>,
     /// Expiry in Unix seconds; `None`: valid until revoked.
     pub expires_at: Option<i64>,
+}
+
+impl OpaqueEntry {
+    /// Reads an entry from JSON text (see the type's documentation for the
+    /// members). Errors name the member at fault (`scopes[1]`).
+    ///
+    /// ```
+    /// use mcpguard::token::opaque::OpaqueEntry;
+    /// let e = OpaqueEntry::from_json(r#"{"client_id": "cli", "scopes": ["tag:web"]}"#).unwrap();
+    /// assert_eq!(e.scopes, ["tag:web"]);
+    /// assert!(OpaqueEntry::from_json(r#"{"scope": "tag:web"}"#).is_err());
+    /// ```
+    pub fn from_json(text: &str) -> Result<OpaqueEntry, crate::ConfigError> {
+        // serde would also read a struct from an array; an entry is an object.
+        if !text.trim_start().starts_with('{') {
+            return Err(not_an_object());
+        }
+        crate::error::from_str(text)
+    }
+
+    /// Reads an entry from an already parsed JSON value, as
+    /// [`OpaqueEntry::from_json`] does.
+    pub fn from_value(value: &Value) -> Result<OpaqueEntry, crate::ConfigError> {
+        if !value.is_object() {
+            return Err(not_an_object());
+        }
+        crate::error::from_value(value)
+    }
+}
+
+fn not_an_object() -> crate::ConfigError {
+    crate::ConfigError::new("", "an opaque-token entry must be a JSON object")
 }
 
 /// Why an opaque token was not stored.
@@ -94,6 +132,19 @@ pub enum OpaqueError {
     /// `auth.opaque_tokens` is off, so there is no store to insert into.
     #[error("opaque tokens are not enabled (auth.opaque_tokens is false)")]
     Disabled,
+}
+
+impl OpaqueError {
+    /// A stable snake_case code for bindings and conformance vectors:
+    /// `full`, `invalid_token`, `expired` or `disabled`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpaqueError::Full { .. } => "full",
+            OpaqueError::InvalidToken => "invalid_token",
+            OpaqueError::Expired => "expired",
+            OpaqueError::Disabled => "disabled",
+        }
+    }
 }
 
 struct Stored {
@@ -327,6 +378,53 @@ mod tests {
 
     fn ours(aud: &str) -> bool {
         aud == RESOURCE
+    }
+
+    #[test]
+    fn an_entry_reads_from_json_with_every_member() {
+        let e = OpaqueEntry::from_json(&format!(
+            r#"{{"client_id": "cli", "subject": "alice", "scopes": ["tag:web", "mcp:admin"],
+                "roles": ["developer"], "resource": "{RESOURCE}", "expires_at": {}}}"#,
+            NOW + 60
+        ))
+        .unwrap();
+        assert_eq!(e, entry(Some(NOW + 60)));
+        assert_eq!(OpaqueEntry::from_json("{}").unwrap(), OpaqueEntry::default());
+        let value = serde_json::json!({"client_id": "cli"});
+        assert_eq!(OpaqueEntry::from_value(&value).unwrap().client_id.as_deref(), Some("cli"));
+        assert!(OpaqueEntry::from_value(&serde_json::json!([])).is_err());
+    }
+
+    #[test]
+    fn an_entry_with_a_wrong_unknown_or_repeated_member_is_refused_by_path() {
+        let bad = [
+            (r#"{"scopes": ["a", 1]}"#, "scopes[1]"),
+            (r#"{"expires_at": 1.5}"#, "expires_at"),
+            (r#"{"expires_at": "1767225600"}"#, "expires_at"),
+            (r#"{"scope": "tag:web"}"#, "scope"),
+            (r#"{"subject": "a", "subject": "b"}"#, "subject"),
+            ("[]", ""),
+            (" [\"cli\"]", ""),
+            ("null", ""),
+        ];
+        for (text, path) in bad {
+            let err = OpaqueEntry::from_json(text).unwrap_err();
+            assert!(
+                err.path == path || err.to_string().contains(path),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_codes_are_stable() {
+        let codes = [
+            OpaqueError::Full { capacity: 1 }.code(),
+            OpaqueError::InvalidToken.code(),
+            OpaqueError::Expired.code(),
+            OpaqueError::Disabled.code(),
+        ];
+        assert_eq!(codes, ["full", "invalid_token", "expired", "disabled"]);
     }
 
     #[test]

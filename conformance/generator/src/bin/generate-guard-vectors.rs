@@ -1,7 +1,7 @@
 //! Writes the Guard-level conformance vectors (conformance/guard_*.json):
 //! every reason code through `authorize`, each rate-limit header format,
 //! the order of the steps (refusals consume no quota), anonymous access,
-//! revocation and the metadata document.
+//! revocation, the metadata document, opaque tokens and introspection.
 //!
 //! Run `cargo run -p mcpguard-testkit --bin generate-guard-vectors` from the
 //! repository. Tokens are RS256 (deterministic), relative to each file's
@@ -292,6 +292,12 @@ fn reasons() -> Value {
             "resource": RES, "authorization_servers": [ISS],
             "scopes_supported": ["tag:files", "tag:sensitive", "tag:files-write", "tag:database", "tag:web", "tag:safe", "tag:memory"],
             "bearer_methods_supported": ["header"]}}}),
+        insert(
+            "storing an opaque token while auth.opaque_tokens is off",
+            "opq-nowhere",
+            json!({"client_id": "app"}),
+            json!({"ok": false, "error": "disabled"}),
+        ),
     ];
     file(
         "Guard.authorize: every reason code, in the order the Guard checks",
@@ -533,6 +539,159 @@ fn anonymous() -> Value {
     )
 }
 
+fn insert(name: &str, token: &str, entry: Value, expect: Value) -> Value {
+    json!({"name": name, "op": "insert_opaque", "token": token, "entry": entry, "expect": expect})
+}
+
+fn introspect(name: &str, response: Value, expect: Value) -> Value {
+    json!({"name": name, "op": "introspect", "response": response, "expect": expect})
+}
+
+/// Opaque tokens the host stores, and introspection responses it fetched.
+fn opaque() -> Value {
+    let cfg = config(json!({"auth": {"opaque_tokens": true}}));
+    let alice = "opq-alice-7Hd93kQ";
+    let analyst = "opq-analyst-P0x2";
+    let short = "opq-short-lived";
+    let elsewhere = "opq-for-another-resource";
+    let ok_entry = json!({"client_id": "app", "subject": "alice",
+        "scopes": ["tag:web", "tag:files"], "resource": RES, "expires_at": T + 600});
+    let active = |extra: Value| {
+        let mut r = json!({"active": true, "iss": ISS, "client_id": "svc", "sub": "bob",
+            "aud": RES, "scope": "tag:memory mcp:read", "exp": T + 3600, "iat": T});
+        merge(&mut r, extra);
+        r
+    };
+    let cases = vec![
+        refused(
+            "a token the store never saw is inactive",
+            json!({"authorization": bearer(alice)}),
+            401,
+            "inactive",
+        ),
+        insert("the host stores a token it issued", alice, ok_entry.clone(), json!({"ok": true})),
+        json!({"name": "the stored token validates", "op": "validate", "token": alice,
+            "expect": {"ok": true, "subject": "alice", "client_id": "app", "issuer": "",
+                "scopes": ["tag:web", "tag:files"], "tags": ["web", "files"], "roles": [],
+                "expires_at": T + 600}}),
+        authorize(
+            "the stored token is authorized like a JWT with those scopes",
+            json!({"authorization": bearer(alice)}),
+            json!({"allowed": true, "status": 200,
+                "visible_servers_set": ["filesystem", "web-search"]}),
+        ),
+        insert(
+            "roles in an entry grant their tags",
+            analyst,
+            json!({"client_id": "bi", "roles": ["analyst"], "expires_at": T + 600}),
+            json!({"ok": true}),
+        ),
+        json!({"name": "the role's tags come after the scopes' (none here)", "op": "validate",
+            "token": analyst, "expect": {"ok": true, "roles": ["analyst"], "scopes": [],
+                "tags": ["database", "web"]}}),
+        insert(
+            "a token with a dot is not an opaque token",
+            "abc.def",
+            json!({}),
+            json!({"ok": false, "error": "invalid_token"}),
+        ),
+        insert(
+            "a token with a space is refused",
+            "abc def",
+            json!({}),
+            json!({"ok": false, "error": "invalid_token"}),
+        ),
+        insert(
+            "an entry that has already expired is refused",
+            "opq-stale",
+            json!({"expires_at": T}),
+            json!({"ok": false, "error": "expired"}),
+        ),
+        insert(
+            "a token for another resource is stored",
+            elsewhere,
+            json!({"client_id": "app", "resource": "https://other.example.com/mcp"}),
+            json!({"ok": true}),
+        ),
+        refused(
+            "but refused here as for another audience",
+            json!({"authorization": bearer(elsewhere)}),
+            401,
+            "wrong_audience",
+        ),
+        json!({"name": "revoking a stored token removes it", "op": "revoke", "token": alice}),
+        refused(
+            "a revoked opaque token is inactive",
+            json!({"authorization": bearer(alice)}),
+            401,
+            "inactive",
+        ),
+        insert(
+            "a token living one minute",
+            short,
+            json!({"client_id": "app", "scopes": ["tag:web"], "expires_at": T + 60}),
+            json!({"ok": true}),
+        ),
+        advance(89),
+        authorize(
+            "still accepted within the 30 s leeway",
+            json!({"authorization": bearer(short)}),
+            json!({"allowed": true, "visible_servers": ["web-search"]}),
+        ),
+        advance(1),
+        refused(
+            "expired once the leeway is over",
+            json!({"authorization": bearer(short)}),
+            401,
+            "expired",
+        ),
+        introspect(
+            "an active introspection response is a principal",
+            active(json!({})),
+            json!({"ok": true, "subject": "bob", "client_id": "svc", "issuer": ISS,
+                "scopes": ["tag:memory", "mcp:read"], "tags": ["memory"], "expires_at": T + 3600}),
+        ),
+        introspect(
+            "an inactive response",
+            json!({"active": false}),
+            json!({"ok": false, "status": 401, "error": "invalid_token", "reason": "inactive"}),
+        ),
+        introspect(
+            "a response for another resource",
+            active(json!({"aud": "https://other.example.com/mcp"})),
+            json!({"ok": false, "status": 401, "reason": "wrong_audience"}),
+        ),
+        introspect(
+            "a response from an issuer not configured",
+            active(json!({"iss": "https://evil.example.com"})),
+            json!({"ok": false, "status": 401, "reason": "wrong_issuer"}),
+        ),
+        introspect(
+            "an expired response",
+            active(json!({"exp": T - 3600})),
+            json!({"ok": false, "status": 401, "reason": "expired"}),
+        ),
+        introspect(
+            "a response with a repeated member is malformed",
+            json!(format!(
+                r#"{{"active": true, "iss": "{ISS}", "aud": "{RES}", "exp": {}, "sub": "bob", "sub": "eve"}}"#,
+                T + 3600
+            )),
+            json!({"ok": false, "status": 401, "reason": "malformed"}),
+        ),
+        introspect(
+            "a response that is not JSON is malformed",
+            json!("not json"),
+            json!({"ok": false, "status": 401, "reason": "malformed"}),
+        ),
+    ];
+    file(
+        "Opaque tokens (auth.opaque_tokens) and RFC 7662 introspection responses",
+        cfg,
+        cases,
+    )
+}
+
 fn main() -> std::io::Result<()> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance");
     let mut files = vec![
@@ -540,6 +699,7 @@ fn main() -> std::io::Result<()> {
         ("guard_policy.json", policy()),
         ("guard_order.json", order()),
         ("guard_anonymous.json", anonymous()),
+        ("guard_opaque.json", opaque()),
     ];
     files.extend(header_files());
     for (name, v) in files {
