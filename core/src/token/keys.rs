@@ -29,8 +29,7 @@ use std::fmt;
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64_simd::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::error::{KeyError, TokenError};
@@ -559,7 +558,7 @@ fn b64_member(value: Option<&str>, path: &str) -> Result<Vec<u8>, KeyError> {
         return Err(KeyError::key(path, "missing"));
     };
     URL_SAFE_NO_PAD
-        .decode(value)
+        .decode_to_vec(value)
         .map_err(|_| KeyError::key(path, "not base64url without padding"))
 }
 

@@ -20,7 +20,9 @@ use super::claims::{REGISTERED, parse_claims};
 use super::config::{AuthConfig, IssuerConfig};
 use super::error::{KeyError, TokenError};
 use super::introspection::{IntrospectionContext, validate_introspection};
-use super::jws::{Algorithm, decode_segment, parse_header, split_compact, verify_signature};
+use super::jws::{
+    Algorithm, decode_segment, read_header, split_compact, stack_buffer, verify_signature,
+};
 use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
 use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
@@ -801,17 +803,7 @@ impl TokenValidator {
             return Err(too_large());
         }
         let parts = split_compact(token)?;
-        // Stack buffers sized for ordinary tokens (zeroing them is part of the
-        // per-token cost); larger segments spill to the heap.
-        let mut header_stack = [0u8; 256];
-        let mut header_heap = Vec::new();
-        let header_bytes = decode_segment(
-            parts.header,
-            &mut header_stack,
-            &mut header_heap,
-            "the token header is not canonical base64url",
-        )?;
-        let header = parse_header(header_bytes)?;
+        let header = read_header(parts.header)?;
         if let Some(required) = &s.require_typ {
             let ok = header
                 .typ
@@ -824,7 +816,9 @@ impl TokenValidator {
                 ));
             }
         }
-        let mut payload_stack = [0u8; 1024];
+        // Stack buffers sized for ordinary tokens, left uninitialised (the
+        // decoder writes what it returns); larger segments spill to the heap.
+        let mut payload_stack = stack_buffer::<1024>();
         let mut payload_heap = Vec::new();
         let payload = decode_segment(
             parts.payload,
@@ -832,7 +826,7 @@ impl TokenValidator {
             &mut payload_heap,
             "the token payload is not canonical base64url",
         )?;
-        let mut sig_stack = [0u8; 512];
+        let mut sig_stack = stack_buffer::<512>();
         let mut sig_heap = Vec::new();
         let signature = decode_segment(
             parts.signature,
@@ -1118,11 +1112,25 @@ pub enum RevokeError {
     Full(#[from] RevocationError),
 }
 
+/// Splits a space-delimited scope string (RFC 6749 §3.3: `%x20` only),
+/// dropping empty parts. A byte scan: scope strings are short, where
+/// `str::split`'s searcher costs more than the scan.
 fn split_spaces(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
+    let mut out = Vec::with_capacity(4);
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b == b' ' {
+            // A space is ASCII, so `start..i` lies on character boundaries.
+            if i > start {
+                out.push(s[start..i].to_owned());
+            }
+            start = i + 1;
+        }
+    }
+    if start < s.len() {
+        out.push(s[start..].to_owned());
+    }
+    out
 }
 
 fn malformed(what: &'static str) -> TokenError {
@@ -1134,3 +1142,16 @@ const _: fn() = || {
     fn assert<T: Send + Sync>() {}
     assert::<TokenValidator>();
 };
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_spaces;
+
+    #[test]
+    fn scopes_split_on_single_spaces_only() {
+        assert_eq!(split_spaces("a b  c "), ["a", "b", "c"]);
+        assert_eq!(split_spaces("  "), Vec::<String>::new());
+        assert_eq!(split_spaces(""), Vec::<String>::new());
+        assert_eq!(split_spaces(" tag:wéb\ttag:x é"), ["tag:wéb\ttag:x", "é"]);
+    }
+}
