@@ -32,9 +32,10 @@
  * Threading:
  *
  * - A guard (mcpguard_guard) may be used from many threads at once: authorize,
- *   validate, revoke, set_jwks, the metadata and counter functions and the
- *   audit functions all take a const pointer and are thread-safe. Only
- *   mcpguard_guard_free needs every other use to have finished.
+ *   validate, validate_introspection, insert_opaque, revoke, set_jwks, the
+ *   metadata and counter functions and the audit functions all take a const
+ *   pointer and are thread-safe. Only mcpguard_guard_free needs every other
+ *   use to have finished.
  * - A decision (mcpguard_decision) belongs to the caller of authorize: read
  *   it from one thread at a time and free it when done. Principals, tag
  *   filters, rate limiters and manual clocks may be shared between threads.
@@ -77,9 +78,11 @@ typedef enum mcpguard_result {
   MCPGUARD_RESULT_INVALID_ARGUMENT = 3,
   // An index was past the end of a list.
   MCPGUARD_RESULT_OUT_OF_RANGE = 4,
-  // The configuration was refused; the message names the JSON path.
+  // The configuration (or an opaque-token entry) was refused; the message
+  // names the JSON path.
   MCPGUARD_RESULT_CONFIG_ERROR = 5,
-  // `mcpguard_guard_validate`: the token was refused.
+  // `mcpguard_guard_validate`: the token was refused
+  // (`mcpguard_guard_validate_introspection`: the response was).
   MCPGUARD_RESULT_TOKEN_REJECTED = 6,
   // `mcpguard_guard_set_jwks`: the key set was refused (the old one stays).
   MCPGUARD_RESULT_KEY_ERROR = 7,
@@ -96,6 +99,20 @@ typedef enum mcpguard_result {
   // A bug inside mcpguard was caught at the boundary; the object passed
   // in is unchanged where the library could ensure it.
   MCPGUARD_RESULT_PANIC = 13,
+  // `mcpguard_guard_insert_opaque`: the opaque-token store holds its
+  // capacity of unexpired tokens (the message gives the number); nothing
+  // was dropped to make room.
+  MCPGUARD_RESULT_OPAQUE_STORE_FULL = 14,
+  // `mcpguard_guard_insert_opaque`: the token is not 1 to 4096 RFC 6750
+  // token characters (`A-Z a-z 0-9 - _ ~ + /`, then optional trailing
+  // `=`) without a dot.
+  MCPGUARD_RESULT_OPAQUE_INVALID_TOKEN = 15,
+  // `mcpguard_guard_insert_opaque`: the entry's `expires_at` is not after
+  // the guard's current time.
+  MCPGUARD_RESULT_OPAQUE_EXPIRED = 16,
+  // `mcpguard_guard_insert_opaque`: the configuration's
+  // `auth.opaque_tokens` is off, so there is no store.
+  MCPGUARD_RESULT_OPAQUE_DISABLED = 17,
 } mcpguard_result;
 
 // The kind of filter a request carries (`mcpguard_request.filter_kind`).
@@ -505,8 +522,39 @@ enum mcpguard_result mcpguard_guard_authorize(const struct mcpguard_guard *guard
 // `mcpguard_last_error()` holds the description.
 enum mcpguard_result mcpguard_guard_validate(const struct mcpguard_guard *guard, const char *token, size_t token_len, struct mcpguard_principal **out, struct mcpguard_token_failure *failure);
 
+// Turns an RFC 7662 introspection response the host fetched for a token
+// (`json`: the response body, UTF-8 JSON text) into a principal, with its
+// tags, as `mcpguard_guard_validate` does for a JWT: `active` must be true,
+// times are checked with the leeway, `iss` (when present) must be a
+// configured issuer and `aud` (when present) this resource. Nothing is
+// cached. Results as `mcpguard_guard_validate`: on success `*out` is a
+// principal the caller frees; a refused response (inactive, expired, wrong
+// issuer or audience, not JSON: reason `malformed`) is
+// `MCPGUARD_RESULT_TOKEN_REJECTED` with `*out` NULL and `*failure` (when
+// `failure` is not NULL) saying why.
+enum mcpguard_result mcpguard_guard_validate_introspection(const struct mcpguard_guard *guard, const char *json, size_t json_len, struct mcpguard_principal **out, struct mcpguard_token_failure *failure);
+
+// Stores an opaque token the host issued (bare, no `Bearer `), when the
+// configuration has `auth.opaque_tokens`: requests presenting it are then
+// authorized like a JWT with the entry's claims. `entry_json` is a JSON
+// object with the optional members `client_id`, `subject`, `scopes` (array
+// of strings), `roles` (array), `resource` (the audience; absent: any) and
+// `expires_at` (whole Unix seconds; absent: until revoked), e.g.
+// `{"client_id": "app", "scopes": ["tag:web"], "expires_at": 1767226200}`.
+// Storing a token again replaces its entry; `mcpguard_guard_revoke` removes
+// it. The store keeps the token's SHA-256, never the token.
+//
+// An entry that is not such an object (not JSON, an unknown or repeated
+// member, a wrong type) is `MCPGUARD_RESULT_CONFIG_ERROR`, the message
+// naming the member (`scopes[1]`). A refused insert is
+// `MCPGUARD_RESULT_OPAQUE_STORE_FULL`, `MCPGUARD_RESULT_OPAQUE_INVALID_TOKEN`,
+// `MCPGUARD_RESULT_OPAQUE_EXPIRED` or `MCPGUARD_RESULT_OPAQUE_DISABLED`.
+// On any failure nothing was stored.
+enum mcpguard_result mcpguard_guard_insert_opaque(const struct mcpguard_guard *guard, const char *token, size_t token_len, const char *entry_json, size_t entry_json_len);
+
 // Revokes a token (bare, no `Bearer `): a JWT by its `jti` until it would
-// have expired anyway; cached validations of it are dropped at once.
+// have expired anyway, an opaque token by removing it from the store;
+// cached validations of it are dropped at once.
 enum mcpguard_result mcpguard_guard_revoke(const struct mcpguard_guard *guard, const char *token, size_t token_len);
 
 // Replaces `issuer`'s JWK Set (key rotation) with the JSON text `jwks`,

@@ -28,9 +28,11 @@ pub enum mcpguard_result {
     InvalidArgument = 3,
     /// An index was past the end of a list.
     OutOfRange = 4,
-    /// The configuration was refused; the message names the JSON path.
+    /// The configuration (or an opaque-token entry) was refused; the message
+    /// names the JSON path.
     ConfigError = 5,
-    /// `mcpguard_guard_validate`: the token was refused.
+    /// `mcpguard_guard_validate`: the token was refused
+    /// (`mcpguard_guard_validate_introspection`: the response was).
     TokenRejected = 6,
     /// `mcpguard_guard_set_jwks`: the key set was refused (the old one stays).
     KeyError = 7,
@@ -47,6 +49,20 @@ pub enum mcpguard_result {
     /// A bug inside mcpguard was caught at the boundary; the object passed
     /// in is unchanged where the library could ensure it.
     Panic = 13,
+    /// `mcpguard_guard_insert_opaque`: the opaque-token store holds its
+    /// capacity of unexpired tokens (the message gives the number); nothing
+    /// was dropped to make room.
+    OpaqueStoreFull = 14,
+    /// `mcpguard_guard_insert_opaque`: the token is not 1 to 4096 RFC 6750
+    /// token characters (`A-Z a-z 0-9 - _ ~ + /`, then optional trailing
+    /// `=`) without a dot.
+    OpaqueInvalidToken = 15,
+    /// `mcpguard_guard_insert_opaque`: the entry's `expires_at` is not after
+    /// the guard's current time.
+    OpaqueExpired = 16,
+    /// `mcpguard_guard_insert_opaque`: the configuration's
+    /// `auth.opaque_tokens` is off, so there is no store.
+    OpaqueDisabled = 17,
 }
 
 /// A string slice: `len` bytes of UTF-8 at `data`, not NUL-terminated.

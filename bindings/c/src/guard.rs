@@ -1,6 +1,7 @@
 //! `mcpguard_guard`: building a Guard, authorizing requests, and the
-//! Guard's other duties (validate, revoke, key rotation, metadata, audit,
-//! counters), plus the manual clock tests drive it with.
+//! Guard's other duties (validate, introspection responses, the opaque-token
+//! store, revoke, key rotation, metadata, audit, counters), plus the manual
+//! clock tests drive it with.
 //!
 //! Decides how a C request struct maps onto the core's `Request`; every
 //! decision itself is the core's.
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use mcpguard::ManualClock;
 use mcpguard::config::GuardConfig;
 use mcpguard::guard::{AuditEvent, Guard, GuardOptions, Request, RequestFilter};
+use mcpguard::token::opaque::{OpaqueEntry, OpaqueError};
+use mcpguard::token::{Principal, TokenError};
 
 use crate::decision::{mcpguard_decision, mcpguard_principal};
 use crate::engines::mcpguard_rate_decision;
@@ -371,30 +374,130 @@ pub unsafe extern "C" fn mcpguard_guard_validate(
                 Out::optional(failure),
             )
         };
-        match guard.guard.validate(token) {
-            Ok(p) => {
-                out.set(boxed(mcpguard_principal::new(p)));
-                Ok(())
-            }
-            Err(e) => {
-                if let Some(failure) = failure {
-                    failure.set(mcpguard_token_failure {
-                        status: e.reason.status(),
-                        error: mcpguard_str::borrow(e.reason.oauth_error().as_str()),
-                        reason: mcpguard_str::borrow(e.reason.code()),
-                    });
-                }
-                Err(Failure::new(
-                    mcpguard_result::TokenRejected,
-                    e.description.to_string(),
-                ))
-            }
+        principal_out(guard.guard.validate(token), &out, failure)
+    })
+}
+
+/// Hands a validation's result to C: the principal into `out`, or the
+/// refusal into `failure` (when wanted) and `TOKEN_REJECTED`.
+fn principal_out(
+    result: Result<Arc<Principal>, TokenError>,
+    out: &Out<*mut mcpguard_principal>,
+    failure: Option<Out<mcpguard_token_failure>>,
+) -> Result<(), Failure> {
+    match result {
+        Ok(p) => {
+            out.set(boxed(mcpguard_principal::new(p)));
+            Ok(())
         }
+        Err(e) => {
+            if let Some(failure) = failure {
+                failure.set(mcpguard_token_failure {
+                    status: e.reason.status(),
+                    error: mcpguard_str::borrow(e.reason.oauth_error().as_str()),
+                    reason: mcpguard_str::borrow(e.reason.code()),
+                });
+            }
+            Err(Failure::new(
+                mcpguard_result::TokenRejected,
+                e.description.to_string(),
+            ))
+        }
+    }
+}
+
+/// Turns an RFC 7662 introspection response the host fetched for a token
+/// (`json`: the response body, UTF-8 JSON text) into a principal, with its
+/// tags, as `mcpguard_guard_validate` does for a JWT: `active` must be true,
+/// times are checked with the leeway, `iss` (when present) must be a
+/// configured issuer and `aud` (when present) this resource. Nothing is
+/// cached. Results as `mcpguard_guard_validate`: on success `*out` is a
+/// principal the caller frees; a refused response (inactive, expired, wrong
+/// issuer or audience, not JSON: reason `malformed`) is
+/// `MCPGUARD_RESULT_TOKEN_REJECTED` with `*out` NULL and `*failure` (when
+/// `failure` is not NULL) saying why.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_guard_validate_introspection(
+    guard: *const mcpguard_guard,
+    json: *const c_char,
+    json_len: usize,
+    out: *mut *mut mcpguard_principal,
+    failure: *mut mcpguard_token_failure,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        out.set(std::ptr::null_mut());
+        // SAFETY: as above.
+        let (guard, json, failure) = unsafe {
+            (
+                arg(guard, "guard")?,
+                arg_str(json, json_len, "json")?,
+                Out::optional(failure),
+            )
+        };
+        let result = guard.guard.validate_introspection(json).map(Arc::new);
+        principal_out(result, &out, failure)
+    })
+}
+
+/// Stores an opaque token the host issued (bare, no `Bearer `), when the
+/// configuration has `auth.opaque_tokens`: requests presenting it are then
+/// authorized like a JWT with the entry's claims. `entry_json` is a JSON
+/// object with the optional members `client_id`, `subject`, `scopes` (array
+/// of strings), `roles` (array), `resource` (the audience; absent: any) and
+/// `expires_at` (whole Unix seconds; absent: until revoked), e.g.
+/// `{"client_id": "app", "scopes": ["tag:web"], "expires_at": 1767226200}`.
+/// Storing a token again replaces its entry; `mcpguard_guard_revoke` removes
+/// it. The store keeps the token's SHA-256, never the token.
+///
+/// An entry that is not such an object (not JSON, an unknown or repeated
+/// member, a wrong type) is `MCPGUARD_RESULT_CONFIG_ERROR`, the message
+/// naming the member (`scopes[1]`). A refused insert is
+/// `MCPGUARD_RESULT_OPAQUE_STORE_FULL`, `MCPGUARD_RESULT_OPAQUE_INVALID_TOKEN`,
+/// `MCPGUARD_RESULT_OPAQUE_EXPIRED` or `MCPGUARD_RESULT_OPAQUE_DISABLED`.
+/// On any failure nothing was stored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_guard_insert_opaque(
+    guard: *const mcpguard_guard,
+    token: *const c_char,
+    token_len: usize,
+    entry_json: *const c_char,
+    entry_json_len: usize,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let (guard, token, entry_json) = unsafe {
+            (
+                arg(guard, "guard")?,
+                arg_str(token, token_len, "token")?,
+                arg_str(entry_json, entry_json_len, "entry_json")?,
+            )
+        };
+        let entry = OpaqueEntry::from_json(entry_json).map_err(|e| {
+            // As the core renders a ConfigError: "" and "." are the entry itself.
+            let message = if e.path.is_empty() || e.path == "." {
+                format!("invalid opaque-token entry: {}", e.message)
+            } else {
+                format!("invalid opaque-token entry at {}: {}", e.path, e.message)
+            };
+            Failure::new(mcpguard_result::ConfigError, message)
+        })?;
+        guard.guard.insert_opaque(token, entry).map_err(|e| {
+            let code = match e {
+                OpaqueError::Full { .. } => mcpguard_result::OpaqueStoreFull,
+                OpaqueError::InvalidToken => mcpguard_result::OpaqueInvalidToken,
+                OpaqueError::Expired => mcpguard_result::OpaqueExpired,
+                OpaqueError::Disabled => mcpguard_result::OpaqueDisabled,
+            };
+            Failure::new(code, e.to_string())
+        })
     })
 }
 
 /// Revokes a token (bare, no `Bearer `): a JWT by its `jti` until it would
-/// have expired anyway; cached validations of it are dropped at once.
+/// have expired anyway, an opaque token by removing it from the store;
+/// cached validations of it are dropped at once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mcpguard_guard_revoke(
     guard: *const mcpguard_guard,

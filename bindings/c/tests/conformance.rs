@@ -1,6 +1,7 @@
 //! The conformance runner of the C API: every file in
 //! `$MCPGUARD_CONFORMANCE_DIR` (default: the repository's `conformance/`),
-//! every op of `spec/conformance.md`, reaching the library only through the
+//! every op of `spec/conformance.md` and the two `conformance/README.md` adds
+//! (`insert_opaque`, `introspect`), reaching the library only through the
 //! exported `mcpguard_*` functions (serde_json only reads the vector files and
 //! the JSON the library returns). It mirrors core/tests/conformance.rs:
 //! partial match, `_set` keys as sets, numbers compared numerically, an
@@ -213,6 +214,22 @@ fn run_case(fx: &Fixture, case: &Value) -> Result<(), String> {
             )?;
             json!({"document": parse(&take(out))?})
         }
+        "insert_opaque" => {
+            let token = case["token"]
+                .as_str()
+                .ok_or("insert_opaque needs `token`")?;
+            insert_opaque(g, token, &case["entry"].to_string())?
+        }
+        "introspect" => {
+            // An object is serialised; a string is the response text as is
+            // (so a vector can hold a repeated member).
+            let text = match &case["response"] {
+                Value::String(s) => s.clone(),
+                Value::Object(_) => case["response"].to_string(),
+                _ => return Err("introspect needs `response` (object or string)".into()),
+            };
+            introspect(g, &text)?
+        }
         other => return Err(format!("unknown op `{other}`")),
     };
     if expect.is_null() {
@@ -225,16 +242,56 @@ fn parse(text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("library returned bad JSON: {e}"))
 }
 
-fn validate(g: *const mcpguard_guard, token: &str) -> Result<Value, String> {
-    let (p, n) = arg(token);
-    let mut principal = null_mut();
-    let mut failure = mcpguard_token_failure {
+fn no_failure() -> mcpguard_token_failure {
+    mcpguard_token_failure {
         status: 0,
         error: no_str(),
         reason: no_str(),
-    };
+    }
+}
+
+fn validate(g: *const mcpguard_guard, token: &str) -> Result<Value, String> {
+    let (p, n) = arg(token);
+    let (mut principal, mut failure) = (null_mut(), no_failure());
     // SAFETY: the token outlives the call; outs are writable.
     let r = unsafe { mcpguard_guard_validate(g, p, n, &mut principal, &mut failure) };
+    principal_result("validate", r, principal, &failure)
+}
+
+fn introspect(g: *const mcpguard_guard, response: &str) -> Result<Value, String> {
+    let (p, n) = arg(response);
+    let (mut principal, mut failure) = (null_mut(), no_failure());
+    // SAFETY: the response outlives the call; outs are writable.
+    let r = unsafe { mcpguard_guard_validate_introspection(g, p, n, &mut principal, &mut failure) };
+    principal_result("introspect", r, principal, &failure)
+}
+
+/// The op's result as the Rust runner compares it: `insert_opaque`'s
+/// result codes back to the core's codes; a refused entry is the vector's
+/// mistake, not a case result.
+fn insert_opaque(g: *const mcpguard_guard, token: &str, entry: &str) -> Result<Value, String> {
+    let (tp, tn) = arg(token);
+    let (ep, en) = arg(entry);
+    // SAFETY: both strings outlive the call.
+    let code = match unsafe { mcpguard_guard_insert_opaque(g, tp, tn, ep, en) } {
+        mcpguard_result::Ok => return Ok(json!({"ok": true})),
+        mcpguard_result::OpaqueStoreFull => "full",
+        mcpguard_result::OpaqueInvalidToken => "invalid_token",
+        mcpguard_result::OpaqueExpired => "expired",
+        mcpguard_result::OpaqueDisabled => "disabled",
+        other => return Err(format!("insert_opaque: {other:?}: {}", last_error())),
+    };
+    Ok(json!({"ok": false, "error": code}))
+}
+
+/// What `validate` and `introspect` compare: the principal's JSON with
+/// `ok`, or the refusal's status, error and reason.
+fn principal_result(
+    what: &str,
+    r: mcpguard_result,
+    principal: *mut mcpguard_principal,
+    failure: &mcpguard_token_failure,
+) -> Result<Value, String> {
     match r {
         mcpguard_result::Ok => {
             let mut json = null_mut();
@@ -254,7 +311,7 @@ fn validate(g: *const mcpguard_guard, token: &str) -> Result<Value, String> {
             Ok(json!({"ok": false, "status": failure.status,
                 "error": text(failure.error), "reason": text(failure.reason)}))
         }
-        other => Err(format!("validate: {other:?}: {}", last_error())),
+        other => Err(format!("{what}: {other:?}: {}", last_error())),
     }
 }
 

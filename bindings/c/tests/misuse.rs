@@ -2,7 +2,9 @@
 //! NULL for every pointer argument, invalid UTF-8, bad enum values, indexes
 //! past the end, a NULL callback; every `*_free` accepts NULL; a failed
 //! constructor leaves `*out` NULL so that freeing it is harmless. Also the
-//! audit callback, drain and counters, as a C host uses them.
+//! audit callback, drain and counters, and the opaque-token store and
+//! introspection responses (a result code for each refusal), as a C host
+//! uses them.
 
 mod common;
 
@@ -301,6 +303,36 @@ fn null_for_every_pointer_argument_is_a_null_parameter_error() {
         NullParameter,
         "out",
         mcpguard_guard_validate(g, kp, kn, null_mut(), null_mut())
+    );
+    refused!(
+        NullParameter,
+        "guard",
+        mcpguard_guard_validate_introspection(null(), jp, jn, &mut pout, null_mut())
+    );
+    refused!(
+        NullParameter,
+        "json",
+        mcpguard_guard_validate_introspection(g, null(), 2, &mut pout, null_mut())
+    );
+    refused!(
+        NullParameter,
+        "out",
+        mcpguard_guard_validate_introspection(g, jp, jn, null_mut(), null_mut())
+    );
+    refused!(
+        NullParameter,
+        "guard",
+        mcpguard_guard_insert_opaque(null(), kp, kn, jp, jn)
+    );
+    refused!(
+        NullParameter,
+        "token",
+        mcpguard_guard_insert_opaque(g, null(), 3, jp, jn)
+    );
+    refused!(
+        NullParameter,
+        "entry_json",
+        mcpguard_guard_insert_opaque(g, kp, kn, null(), 2)
     );
     refused!(
         NullParameter,
@@ -854,6 +886,24 @@ fn invalid_utf8_is_refused_with_its_position() {
         mcpguard_guard_authorize(o.guard, &request, &mut d)
     );
     assert!(d.is_null());
+    let mut p = null_mut();
+    refused!(
+        InvalidUtf8,
+        "json is not valid UTF-8 (at byte 3)",
+        mcpguard_guard_validate_introspection(o.guard, bad_ptr, bad.len(), &mut p, null_mut())
+    );
+    assert!(p.is_null());
+    let (tp, tn) = arg("opq-token");
+    refused!(
+        InvalidUtf8,
+        "entry_json is not valid UTF-8 (at byte 3)",
+        mcpguard_guard_insert_opaque(o.guard, tp, tn, bad_ptr, bad.len())
+    );
+    refused!(
+        InvalidUtf8,
+        "token is not valid UTF-8 (at byte 3)",
+        mcpguard_guard_insert_opaque(o.guard, bad_ptr, bad.len(), tp, tn)
+    );
     let mut f = null_mut();
     refused!(
         InvalidUtf8,
@@ -1227,4 +1277,305 @@ fn engines_work_on_their_own() {
         assert_eq!(text(subject), "dev-alice");
         mcpguard_principal_free(p);
     }
+}
+
+/// A guard with `auth.opaque_tokens` on, on its own manual clock.
+struct OpaqueGuard {
+    clock: *mut mcpguard_manual_clock,
+    guard: *mut mcpguard_guard,
+}
+
+const OPAQUE_CONFIG: &str = r#"{"resource": "https://mcp.example.com/mcp",
+    "auth": {"issuers": [{"issuer": "https://auth.example.com", "jwks": {"keys": []}}],
+             "opaque_tokens": true},
+    "servers": {"files": {"tags": ["files"]}, "web": {"tags": ["web"]}},
+    "rate_limit": {"enabled": false}}"#;
+
+/// The store's capacity (the core's `DEFAULT_OPAQUE_CAPACITY`).
+const OPAQUE_CAPACITY: usize = 100_000;
+
+impl OpaqueGuard {
+    fn new() -> OpaqueGuard {
+        let mut o = OpaqueGuard {
+            clock: null_mut(),
+            guard: null_mut(),
+        };
+        let (cp, cn) = arg(OPAQUE_CONFIG);
+        // SAFETY: the config outlives the call; outs are writable.
+        unsafe {
+            assert_eq!(
+                mcpguard_manual_clock_new(DEMO_TIME, &mut o.clock),
+                mcpguard_result::Ok
+            );
+            assert_eq!(
+                mcpguard_guard_new_with_clock(cp, cn, o.clock, &mut o.guard),
+                mcpguard_result::Ok,
+                "{}",
+                last_error()
+            );
+        }
+        o
+    }
+
+    fn insert(&self, token: &str, entry: &str) -> mcpguard_result {
+        let ((tp, tn), (ep, en)) = (arg(token), arg(entry));
+        // SAFETY: the guard is live; both strings outlive the call.
+        unsafe { mcpguard_guard_insert_opaque(self.guard, tp, tn, ep, en) }
+    }
+
+    /// `mcpguard_guard_validate`: the principal's JSON, or the failure's reason.
+    fn validate(&self, token: &str) -> Result<serde_json::Value, String> {
+        let (tp, tn) = arg(token);
+        let (mut p, mut failure) = (null_mut(), empty_failure());
+        // SAFETY: the guard is live; the token outlives the call; outs are writable.
+        let r = unsafe { mcpguard_guard_validate(self.guard, tp, tn, &mut p, &mut failure) };
+        principal_or_reason(r, p, &failure)
+    }
+
+    /// `mcpguard_guard_validate_introspection`, as `validate`.
+    fn introspect(&self, response: &str) -> Result<serde_json::Value, String> {
+        let (rp, rn) = arg(response);
+        let (mut p, mut failure) = (null_mut(), empty_failure());
+        // SAFETY: the guard is live; the response outlives the call; outs are writable.
+        let r = unsafe {
+            mcpguard_guard_validate_introspection(self.guard, rp, rn, &mut p, &mut failure)
+        };
+        principal_or_reason(r, p, &failure)
+    }
+}
+
+impl Drop for OpaqueGuard {
+    fn drop(&mut self) {
+        // SAFETY: both came from their constructors and are freed once, here.
+        unsafe {
+            mcpguard_guard_free(self.guard);
+            mcpguard_manual_clock_free(self.clock);
+        }
+    }
+}
+
+fn empty_failure() -> mcpguard_token_failure {
+    mcpguard_token_failure {
+        status: 0,
+        error: no_str(),
+        reason: no_str(),
+    }
+}
+
+fn principal_or_reason(
+    r: mcpguard_result,
+    p: *mut mcpguard_principal,
+    failure: &mcpguard_token_failure,
+) -> Result<serde_json::Value, String> {
+    if r != mcpguard_result::Ok {
+        assert_eq!(r, mcpguard_result::TokenRejected, "{}", last_error());
+        assert!(p.is_null(), "a refusal leaves *out NULL");
+        assert_eq!(
+            (failure.status, text(failure.error)),
+            (401, "invalid_token".into())
+        );
+        return Err(text(failure.reason));
+    }
+    let mut json = null_mut();
+    // SAFETY: `p` is a live principal, freed once, here; out is writable.
+    unsafe {
+        assert_eq!(
+            mcpguard_principal_to_json(p, &mut json),
+            mcpguard_result::Ok
+        );
+        mcpguard_principal_free(p);
+    }
+    Ok(serde_json::from_str(&take(json)).expect("principal JSON"))
+}
+
+#[test]
+fn an_inserted_opaque_token_validates_and_is_authorized() {
+    let o = OpaqueGuard::new();
+    let entry = format!(
+        r#"{{"client_id": "app", "subject": "alice", "scopes": ["tag:web"],
+            "resource": "https://mcp.example.com/mcp", "expires_at": {}}}"#,
+        DEMO_TIME as i64 + 600
+    );
+    assert_eq!(o.validate("opq-alice-7Hd93kQ"), Err("inactive".into()));
+    assert_eq!(o.insert("opq-alice-7Hd93kQ", &entry), mcpguard_result::Ok);
+    let p = o
+        .validate("opq-alice-7Hd93kQ")
+        .expect("stored token validates");
+    assert_eq!(
+        p,
+        serde_json::json!({"subject": "alice", "client_id": "app", "issuer": "",
+            "audience": ["https://mcp.example.com/mcp"], "scopes": ["tag:web"],
+            "tags": ["web"], "roles": [], "expires_at": DEMO_TIME as i64 + 600,
+            "jwt_id": null})
+    );
+
+    let bearer = "Bearer opq-alice-7Hd93kQ";
+    let mut request = empty_request();
+    (request.authorization, request.authorization_len) = arg(bearer);
+    let (mut d, mut allowed, mut servers) = (null_mut(), false, 0);
+    // SAFETY: the request's strings outlive the call; outs are writable.
+    unsafe {
+        assert_eq!(
+            mcpguard_guard_authorize(o.guard, &request, &mut d),
+            mcpguard_result::Ok
+        );
+        assert_eq!(
+            mcpguard_decision_allowed(d, &mut allowed),
+            mcpguard_result::Ok
+        );
+        assert_eq!(
+            mcpguard_decision_visible_server_count(d, &mut servers),
+            mcpguard_result::Ok
+        );
+        mcpguard_decision_free(d);
+    }
+    assert!(allowed && servers == 1);
+
+    // Storing it again replaces the entry (and the cached principal).
+    assert_eq!(
+        o.insert("opq-alice-7Hd93kQ", r#"{"scopes": ["tag:files"]}"#),
+        mcpguard_result::Ok
+    );
+    assert_eq!(
+        o.validate("opq-alice-7Hd93kQ").expect("replaced")["tags"],
+        serde_json::json!(["files"])
+    );
+    let (tp, tn) = arg("opq-alice-7Hd93kQ");
+    // SAFETY: the guard is live; the token outlives the call.
+    assert_eq!(
+        unsafe { mcpguard_guard_revoke(o.guard, tp, tn) },
+        mcpguard_result::Ok
+    );
+    assert_eq!(o.validate("opq-alice-7Hd93kQ"), Err("inactive".into()));
+}
+
+#[test]
+fn each_refused_insert_has_its_own_result_code_and_stores_nothing() {
+    let o = OpaqueGuard::new();
+    for token in ["abc.def", "abc def", "", "==", "é", &"a".repeat(4097)] {
+        refused!(OpaqueInvalidToken, "RFC 6750", {
+            let ((tp, tn), (ep, en)) = (arg(token), arg("{}"));
+            mcpguard_guard_insert_opaque(o.guard, tp, tn, ep, en)
+        });
+    }
+    assert_eq!(o.insert(&"a".repeat(4096), "{}"), mcpguard_result::Ok);
+    for expires_at in [DEMO_TIME as i64, DEMO_TIME as i64 - 1] {
+        let entry = format!(r#"{{"expires_at": {expires_at}}}"#);
+        refused!(OpaqueExpired, "expired", {
+            let ((tp, tn), (ep, en)) = (arg("opq-stale"), arg(&entry));
+            mcpguard_guard_insert_opaque(o.guard, tp, tn, ep, en)
+        });
+    }
+    assert_eq!(o.validate("opq-stale"), Err("inactive".into()));
+
+    // examples/guard.json has no `auth.opaque_tokens`.
+    let disabled = Objects::new();
+    refused!(OpaqueDisabled, "opaque_tokens", {
+        let ((tp, tn), (ep, en)) = (arg("opq-nowhere"), arg("{}"));
+        mcpguard_guard_insert_opaque(disabled.guard, tp, tn, ep, en)
+    });
+}
+
+#[test]
+fn a_full_opaque_store_refuses_with_its_capacity_and_keeps_every_token() {
+    let o = OpaqueGuard::new();
+    // The store holds its capacity of other tokens (no expiry, so none can
+    // be purged to make room).
+    for i in 1..OPAQUE_CAPACITY {
+        assert_eq!(o.insert(&format!("t{i}"), "{}"), mcpguard_result::Ok);
+    }
+    assert_eq!(o.insert("t0", "{}"), mcpguard_result::Ok);
+    refused!(OpaqueStoreFull, &OPAQUE_CAPACITY.to_string(), {
+        let ((tp, tn), (ep, en)) = (arg("one-too-many"), arg("{}"));
+        mcpguard_guard_insert_opaque(o.guard, tp, tn, ep, en)
+    });
+    assert!(o.validate("t0").is_ok());
+    // Replacing a stored token needs no room.
+    assert_eq!(
+        o.insert("t0", r#"{"scopes": ["tag:web"]}"#),
+        mcpguard_result::Ok
+    );
+}
+
+#[test]
+fn a_bad_opaque_entry_is_a_config_error_naming_the_member() {
+    let o = OpaqueGuard::new();
+    for (entry, needle) in [
+        ("{not json", "invalid opaque-token entry"),
+        ("[]", "must be a JSON object"),
+        ("null", "must be a JSON object"),
+        (r#"{"scope": "tag:web"}"#, "scope"),
+        (r#"{"scopes": ["tag:web", 1]}"#, "at scopes[1]"),
+        (r#"{"scopes": "tag:web"}"#, "at scopes"),
+        (r#"{"expires_at": 1.5}"#, "at expires_at"),
+        (
+            r#"{"client_id": "a", "client_id": "b"}"#,
+            "duplicate field `client_id`",
+        ),
+    ] {
+        refused!(ConfigError, needle, {
+            let ((tp, tn), (ep, en)) = (arg("opq-token"), arg(entry));
+            mcpguard_guard_insert_opaque(o.guard, tp, tn, ep, en)
+        });
+        assert!(
+            last_error().starts_with("invalid opaque-token entry"),
+            "{}",
+            last_error()
+        );
+    }
+    assert_eq!(o.validate("opq-token"), Err("inactive".into()));
+}
+
+#[test]
+fn an_introspection_response_gives_a_principal_or_a_failure_like_validate() {
+    let o = OpaqueGuard::new();
+    let now = DEMO_TIME as i64;
+    let active = format!(
+        r#"{{"active": true, "iss": "https://auth.example.com", "client_id": "svc",
+            "sub": "bob", "aud": "https://mcp.example.com/mcp",
+            "scope": "tag:files mcp:read", "exp": {}, "iat": {now}}}"#,
+        now + 3600
+    );
+    let p = o
+        .introspect(&active)
+        .expect("an active response is a principal");
+    assert_eq!(
+        p,
+        serde_json::json!({"subject": "bob", "client_id": "svc",
+            "issuer": "https://auth.example.com", "audience": ["https://mcp.example.com/mcp"],
+            "scopes": ["tag:files", "mcp:read"], "tags": ["files"], "roles": [],
+            "expires_at": now + 3600, "jwt_id": null})
+    );
+    for (response, reason) in [
+        (r#"{"active": false}"#.to_string(), "inactive"),
+        (
+            active.replace("mcp.example.com/mcp", "other.example.com"),
+            "wrong_audience",
+        ),
+        (
+            active.replace("auth.example.com", "evil.example.com"),
+            "wrong_issuer",
+        ),
+        (
+            r#"{"active": true, "sub": "a", "sub": "b"}"#.to_string(),
+            "malformed",
+        ),
+        ("not json".to_string(), "malformed"),
+        (String::new(), "malformed"),
+    ] {
+        assert_eq!(
+            o.introspect(&response),
+            Err(reason.to_string()),
+            "{response}"
+        );
+    }
+    // The failure out-parameter is optional; the description is the last error.
+    let (rp, rn) = arg(r#"{"active": false}"#);
+    let mut p = null_mut();
+    refused!(
+        TokenRejected,
+        "not active",
+        mcpguard_guard_validate_introspection(o.guard, rp, rn, &mut p, null_mut())
+    );
+    assert!(p.is_null());
 }

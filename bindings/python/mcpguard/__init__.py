@@ -16,6 +16,8 @@ from mcpguard._errors import (
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
+    OpaqueStoreError,
+    OpaqueTokenRejected,
     RateLimited,
 )
 from mcpguard._native import (
@@ -43,6 +45,8 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "ManualClock",
+    "OpaqueStoreError",
+    "OpaqueTokenRejected",
     "Principal",
     "RateDecision",
     "RateLimited",

@@ -5,7 +5,8 @@ Every exception carries what a host needs to answer the client: the machine
 ``error`` and, for token refusals, the ``www_authenticate`` challenge.
 ``Guard.authorize`` never raises these for a refused request (it returns a
 ``Decision``); the ``validate``-style calls and ``Decision.raise_for_status``
-do.
+do. ``insert_opaque`` raises ``OpaqueStoreError`` (no HTTP status: the host's
+own call failed, not a client's request).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ __all__ = [
     "RateLimited",
     "InvalidRequest",
     "ConfigError",
+    "OpaqueStoreError",
+    "OpaqueTokenRejected",
 ]
 
 
@@ -154,3 +157,37 @@ class ConfigError(GuardError, ValueError):
         """Builds the error."""
         super().__init__(message, description=description)
         self.path = path
+
+
+class OpaqueStoreError(GuardError):
+    """An opaque token was not stored (``Guard.insert_opaque``,
+    ``TokenValidator.insert_opaque``); nothing was changed.
+
+    ``code`` says why: ``"full"`` (the store holds its capacity of unexpired
+    tokens; ``capacity`` is that number), ``"disabled"`` (``auth.opaque_tokens``
+    is off), or, raised as the subclass ``OpaqueTokenRejected``,
+    ``"invalid_token"`` and ``"expired"``.
+    """
+
+    code: str
+    capacity: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        capacity: int | None = None,
+        **common: Any,
+    ) -> None:
+        """Builds the error; ``common`` are ``GuardError``'s keywords."""
+        super().__init__(message, **common)
+        self.code = code
+        self.capacity = capacity
+
+
+class OpaqueTokenRejected(OpaqueStoreError, ValueError):
+    """The token or its entry is unusable, so it is a ``ValueError`` too:
+    ``code`` ``"invalid_token"`` (not 1 to 4096 RFC 6750 token characters
+    without a dot) or ``"expired"`` (``expires_at`` is not after now).
+    """

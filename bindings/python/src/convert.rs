@@ -5,12 +5,15 @@
 //! values coming out are built directly, since they are the core's own
 //! shapes (decisions, principals, documents).
 
+use mcpguard::token::opaque::OpaqueEntry;
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyMapping, PyString};
 use serde_json::Value;
+
+use crate::errors;
 
 /// A `serde_json` value as the matching Python object.
 pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -56,6 +59,40 @@ pub fn json_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
             ))
         })?
         .extract()
+}
+
+/// JSON text from a `str` (as is) or a mapping (through `json.dumps`), for
+/// arguments that must be a JSON object; anything else is a `TypeError`
+/// naming `what`, rather than JSON the core would refuse less clearly.
+pub fn object_text(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    if obj.cast::<PyString>().is_err() && obj.cast::<PyMapping>().is_err() {
+        let kind = obj.get_type().name()?;
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a mapping (dict) or JSON text, not {kind}"
+        )));
+    }
+    json_text(obj)
+}
+
+/// The entry `insert_opaque` stores: `entry` (a mapping or JSON text, read
+/// by the core so that an unknown or mistyped member is refused by path),
+/// else `fields`, the entry its keyword arguments spell. Both at once is a
+/// `TypeError`.
+pub fn opaque_entry(
+    py: Python<'_>,
+    entry: Option<&Bound<'_, PyAny>>,
+    fields: OpaqueEntry,
+) -> PyResult<OpaqueEntry> {
+    let Some(entry) = entry.filter(|e| !e.is_none()) else {
+        return Ok(fields);
+    };
+    if fields != OpaqueEntry::default() {
+        return Err(PyTypeError::new_err(
+            "give the entry either as a mapping or as keyword arguments, not both",
+        ));
+    }
+    let text = object_text(entry, "entry")?;
+    OpaqueEntry::from_json(&text).map_err(|e| errors::entry_error(py, &e))
 }
 
 /// Parses JSON text with Python's `json.loads` (for claims: arbitrary JSON

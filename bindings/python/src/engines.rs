@@ -10,7 +10,7 @@ use mcpguard::token;
 use pyo3::prelude::*;
 
 use crate::clock::ManualClock;
-use crate::convert::{json_text, to_py};
+use crate::convert::{json_text, object_text, opaque_entry, to_py};
 use crate::errors;
 use crate::guard::Principal;
 
@@ -77,6 +77,55 @@ impl TokenValidator {
         let v = &self.inner;
         py.detach(|| v.revoke(token))
             .map_err(|e| errors::revoke_error(py, &e, None))
+    }
+
+    /// Stores an opaque token the host issued (needs ``opaque_tokens`` in
+    /// the ``auth`` object), as ``Guard.insert_opaque`` does: the entry as
+    /// keywords or as one mapping (or JSON text); raises
+    /// ``OpaqueTokenRejected`` / ``OpaqueStoreError`` (with ``code``),
+    /// ``ConfigError`` or ``TypeError``.
+    #[pyo3(signature = (token, entry = None, *, client_id = None, subject = None, scopes = Vec::new(), roles = Vec::new(), resource = None, expires_at = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_opaque(
+        &self,
+        py: Python<'_>,
+        token: &str,
+        entry: Option<&Bound<'_, PyAny>>,
+        client_id: Option<String>,
+        subject: Option<String>,
+        scopes: Vec<String>,
+        roles: Vec<String>,
+        resource: Option<String>,
+        expires_at: Option<i64>,
+    ) -> PyResult<()> {
+        let fields = token::opaque::OpaqueEntry {
+            client_id,
+            subject,
+            scopes,
+            roles,
+            resource,
+            expires_at,
+        };
+        let entry = opaque_entry(py, entry, fields)?;
+        let v = &self.inner;
+        py.detach(|| v.insert_opaque(token, entry))
+            .map_err(|e| errors::opaque_error(py, &e))
+    }
+
+    /// Turns an RFC 7662 introspection response (a mapping, or JSON text
+    /// read as is) into a ``Principal`` (without tags), as
+    /// ``Guard.validate_introspection`` does; raises ``InvalidToken`` /
+    /// ``InsufficientScope``, or ``TypeError``.
+    fn validate_introspection(
+        &self,
+        py: Python<'_>,
+        response: &Bound<'_, PyAny>,
+    ) -> PyResult<Principal> {
+        let text = object_text(response, "response")?;
+        self.inner
+            .validate_introspection(&text)
+            .map(|p| Principal { inner: Arc::new(p) })
+            .map_err(|e| errors::token_error(py, &e, None))
     }
 
     /// The configured issuers, in configuration order.

@@ -5,6 +5,7 @@
 //! only fills their attributes from the core's error values.
 
 use mcpguard::Reason;
+use mcpguard::token::opaque::OpaqueError;
 use mcpguard::token::{KeyError, RevokeError, TokenError};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
@@ -116,4 +117,48 @@ pub fn revoke_error(py: Python<'_>, e: &RevokeError, metadata_url: Option<&str>)
             &[("description", obj(py, full.to_string()))],
         ),
     }
+}
+
+/// A refused opaque-token insert: `OpaqueTokenRejected` (also a
+/// `ValueError`) when the token or entry is at fault, `OpaqueStoreError` when
+/// the store is full or disabled; `code` is the core's code either way.
+pub fn opaque_error(py: Python<'_>, e: &OpaqueError) -> PyErr {
+    let class = match e {
+        OpaqueError::InvalidToken | OpaqueError::Expired => "OpaqueTokenRejected",
+        OpaqueError::Full { .. } | OpaqueError::Disabled => "OpaqueStoreError",
+    };
+    let capacity = match e {
+        OpaqueError::Full { capacity } => Some(*capacity),
+        _ => None,
+    };
+    raise(
+        py,
+        class,
+        &e.to_string(),
+        &[
+            ("code", obj(py, e.code())),
+            ("capacity", obj(py, capacity)),
+            ("description", obj(py, e.to_string())),
+        ],
+    )
+}
+
+/// A refused opaque-token entry (a mapping or JSON text): `ConfigError`
+/// with the path of the member at fault (`scopes[1]`).
+pub fn entry_error(py: Python<'_>, e: &mcpguard::ConfigError) -> PyErr {
+    // As the core renders a ConfigError: "" and "." are the entry itself.
+    let message = if e.path.is_empty() || e.path == "." {
+        format!("invalid opaque-token entry: {}", e.message)
+    } else {
+        format!("invalid opaque-token entry at {}: {}", e.path, e.message)
+    };
+    raise(
+        py,
+        "ConfigError",
+        &message,
+        &[
+            ("path", obj(py, e.path.as_str())),
+            ("description", obj(py, e.message.as_str())),
+        ],
+    )
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use mcpguard::config::GuardConfig;
 use mcpguard::guard::{self as core, AuditEvent, GuardOptions, Request, principal_json};
+use mcpguard::token::opaque::OpaqueEntry;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 use crate::clock::ManualClock;
-use crate::convert::{json_text, loads, to_py};
+use crate::convert::{json_text, loads, object_text, opaque_entry, to_py};
 use crate::engines::RateDecision;
 use crate::errors;
 
@@ -195,6 +196,74 @@ impl Guard {
         let guard = &self.inner;
         py.detach(|| guard.revoke(token))
             .map_err(|e| errors::revoke_error(py, &e, Some(guard.metadata_url())))
+    }
+
+    /// Stores an opaque token the host issued (needs ``auth.opaque_tokens``):
+    /// requests presenting it are then authorized like a JWT with these
+    /// claims. The entry is the keywords, or one mapping (or JSON text) with
+    /// the same members: ``expires_at`` is whole Unix seconds (``None``:
+    /// until revoked), ``resource`` the audience (``None``: any). Storing a
+    /// token again replaces its entry; ``revoke`` removes it. The store keeps
+    /// the token's SHA-256, never the token.
+    ///
+    /// Raises ``OpaqueTokenRejected`` (a ``ValueError``; ``code``
+    /// ``"invalid_token"`` or ``"expired"``), ``OpaqueStoreError`` (``code``
+    /// ``"full"`` or ``"disabled"``), ``ConfigError`` for a mapping with an
+    /// unknown or mistyped member (``path`` names it), ``TypeError`` for an
+    /// argument of the wrong type. The GIL is released while the store and
+    /// the verified-token cache are updated.
+    ///
+    /// >>> guard.insert_opaque("opq-7Hd93kQ", client_id="app", subject="alice",
+    /// ...                     scopes=["tag:web"], expires_at=int(time.time()) + 600)
+    #[pyo3(signature = (token, entry = None, *, client_id = None, subject = None, scopes = Vec::new(), roles = Vec::new(), resource = None, expires_at = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_opaque(
+        &self,
+        py: Python<'_>,
+        token: &str,
+        entry: Option<&Bound<'_, PyAny>>,
+        client_id: Option<String>,
+        subject: Option<String>,
+        scopes: Vec<String>,
+        roles: Vec<String>,
+        resource: Option<String>,
+        expires_at: Option<i64>,
+    ) -> PyResult<()> {
+        let fields = OpaqueEntry {
+            client_id,
+            subject,
+            scopes,
+            roles,
+            resource,
+            expires_at,
+        };
+        let entry = opaque_entry(py, entry, fields)?;
+        let guard = &self.inner;
+        py.detach(|| guard.insert_opaque(token, entry))
+            .map_err(|e| errors::opaque_error(py, &e))
+    }
+
+    /// Turns an RFC 7662 introspection response the host fetched for a
+    /// token (a mapping, or the response body as JSON text, read as is) into
+    /// a ``Principal`` with its tags, as ``validate`` gives for a JWT:
+    /// ``active`` must be true, times are checked with the leeway, ``iss``
+    /// (when present) must be a configured issuer and ``aud`` (when present)
+    /// this resource. Raises what ``validate`` raises: ``InvalidToken``
+    /// (reason ``inactive``, ``expired``, ``wrong_issuer``,
+    /// ``wrong_audience``, ``malformed``, ...) or ``InsufficientScope``; and
+    /// ``TypeError`` for neither a mapping nor text. Nothing is cached. There
+    /// is no signature to check, so the GIL is kept (the work is a JSON parse).
+    fn validate_introspection(
+        &self,
+        py: Python<'_>,
+        response: &Bound<'_, PyAny>,
+    ) -> PyResult<Principal> {
+        let text = object_text(response, "response")?;
+        let guard = &self.inner;
+        guard
+            .validate_introspection(&text)
+            .map(|p| Principal { inner: Arc::new(p) })
+            .map_err(|e| errors::token_error(py, &e, Some(guard.metadata_url())))
     }
 
     /// Replaces an issuer's JWK Set (JSON text or a dict) atomically, for

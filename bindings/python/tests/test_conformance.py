@@ -6,14 +6,17 @@ Cases of a file run in order against one Guard on the file's manual clock
 first replays the cases before it, so state is the same either way. The
 comparison mirrors core/tests/conformance.rs: partial match, ``_set`` keys as
 sets, numbers numerically, ``error_contains`` as a substring,
-``headers_contain`` / ``headers_not_contain`` case-insensitive by name. An
-unknown op fails.
+``headers_contain`` / ``headers_not_contain`` case-insensitive by name. The
+``insert_opaque`` and ``introspect`` ops of ``conformance/README.md`` go
+through ``Guard.insert_opaque`` (the entry as a dict) and
+``Guard.validate_introspection``. An unknown op fails.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,11 +119,7 @@ def run_case(state: FileState, case: dict[str, Any]) -> None:
     expect = case.get("expect")
     actual: Any
     if op == "validate":
-        try:
-            actual = guard.validate(case["token"]).to_dict()
-            actual["ok"] = True
-        except (mcpguard.InvalidToken, mcpguard.InsufficientScope) as e:
-            actual = {"ok": False, "status": e.status, "error": e.error, "reason": e.reason}
+        actual = _principal_result(guard.validate, case["token"])
     elif op == "authorize":
         request = case["request"]
         if isinstance(request, dict) and set(request) <= REQUEST_KEYS:
@@ -157,10 +156,34 @@ def run_case(state: FileState, case: dict[str, Any]) -> None:
         actual = None
     elif op == "metadata":
         actual = {"document": guard.metadata_document()}
+    elif op == "insert_opaque":
+        try:
+            guard.insert_opaque(case["token"], case["entry"])
+            actual = {"ok": True}
+        except mcpguard.OpaqueStoreError as e:
+            actual = {"ok": False, "error": e.code}
+    elif op == "introspect":
+        # An object goes in as a dict; a string is the response text as is
+        # (so a vector can hold a repeated member).
+        response = case["response"]
+        if not isinstance(response, (dict, str)):
+            raise AssertionError("introspect needs `response` (object or string)")
+        actual = _principal_result(guard.validate_introspection, response)
     else:
         raise AssertionError(f"unknown op {op!r}")
     if expect is not None:
         partial_match(expect, actual, "")
+
+
+def _principal_result(call: Callable[[Any], mcpguard.Principal], arg: Any) -> dict[str, Any]:
+    """What ``validate`` and ``introspect`` compare: the principal with
+    ``ok``, or the refusal's status, error and reason."""
+    try:
+        actual = call(arg).to_dict()
+        actual["ok"] = True
+        return actual
+    except (mcpguard.InvalidToken, mcpguard.InsufficientScope) as e:
+        return {"ok": False, "status": e.status, "error": e.error, "reason": e.reason}
 
 
 def check_headers(decision: dict[str, Any], spec: dict[str, list[str]], *, present: bool) -> None:
