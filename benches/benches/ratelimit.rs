@@ -9,8 +9,8 @@
 //! - before criterion runs, bytes per tracked key, measured with a counting
 //!   global allocator around filling a limiter with 100,000 keys.
 //!
-//! Both limiters read their default clocks (mcpguard: `SystemClock`, a
-//! `clock_gettime` per check; governor: quanta's TSC clock), as a user would
+//! Both limiters read their default clocks (mcpguard: `SystemClock`, a TSC
+//! reading anchored to the wall clock; governor: quanta's TSC clock), as a user would
 //! get them; `*_manual_clock` puts both on a clock that is one atomic read,
 //! and `*_tsc_clock` puts mcpguard on the same TSC source as governor, to
 //! separate the engines from their clocks.

@@ -39,33 +39,40 @@ pub struct SystemClock;
 /// How long a thread's anchor is trusted before `SystemTime` is read again.
 const REANCHOR_NANOS: u64 = 250_000_000;
 
+/// A thread's anchor: the wall clock read at a raw TSC reading. A
+/// `wall_nanos` of 0 means no anchor yet (the wall clock never reads 0).
+#[derive(Clone, Copy)]
 struct Anchor {
     wall_nanos: u64,
-    at: quanta::Instant,
+    raw: u64,
 }
 
+/// One calibrated TSC clock for the process (calibration runs once). Held
+/// here rather than using `quanta::Instant::now()`, which also consults a
+/// thread-local override on every read.
+static TSC: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+
 thread_local! {
-    static ANCHOR: std::cell::Cell<Option<Anchor>> = const { std::cell::Cell::new(None) };
+    static ANCHOR: std::cell::Cell<Anchor> =
+        const { std::cell::Cell::new(Anchor { wall_nanos: 0, raw: 0 }) };
 }
 
 impl Clock for SystemClock {
     fn now_nanos(&self) -> u64 {
-        let now = quanta::Instant::now();
+        let tsc = TSC.get_or_init(quanta::Clock::new);
+        let raw = tsc.raw();
         ANCHOR.with(|cell| {
-            if let Some(a) = cell.take() {
-                let elapsed = u64::try_from(now.saturating_duration_since(a.at).as_nanos())
-                    .unwrap_or(u64::MAX);
+            let a = cell.get();
+            if a.wall_nanos != 0 {
+                // 0 when the counter reads behind the anchor (another core's
+                // TSC): time stands still rather than going backwards.
+                let elapsed = tsc.delta_as_nanos(a.raw, raw);
                 if elapsed < REANCHOR_NANOS {
-                    let reading = a.wall_nanos.saturating_add(elapsed);
-                    cell.set(Some(a));
-                    return reading;
+                    return a.wall_nanos.saturating_add(elapsed);
                 }
             }
-            let wall_nanos = wall_clock_nanos();
-            cell.set(Some(Anchor {
-                wall_nanos,
-                at: now,
-            }));
+            let wall_nanos = wall_clock_nanos().max(1);
+            cell.set(Anchor { wall_nanos, raw });
             wall_nanos
         })
     }

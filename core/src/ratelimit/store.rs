@@ -34,7 +34,16 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use parking_lot::{Mutex, MutexGuard};
+/// A shard's lock: a spin lock that yields to the scheduler while it waits.
+/// A shard is held for a bounded few tens of nanoseconds (one state update,
+/// at most [`SAMPLE`] + [`SWEEP`] queue steps), where a spin lock's release
+/// is a plain store: one atomic read-modify-write per check instead of
+/// `parking_lot::Mutex`'s two, about 4 ns of a 25 ns check. Yielding rather
+/// than spinning keeps a waiter from burning its core while the holder is
+/// descheduled (measured: 1 to 4 threads on one key on two cores cost the
+/// same per check as `parking_lot`, or less).
+type Mutex<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
+type MutexGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T>;
 
 use super::quota::{Limit, Standing, State};
 
@@ -198,7 +207,7 @@ impl Table {
 }
 
 /// The in-process store: per limit, a table of `max_keys` keys at most in
-/// shards behind `parking_lot` mutexes.
+/// shards behind yielding spin locks.
 pub struct MemoryStore {
     tables: Vec<Table>,
 }
