@@ -75,9 +75,11 @@ impl Decision {
 
 /// A principal in the JSON shape of `config.md`
 /// (`subject`, `client_id`, `issuer`, `scopes`, `tags`, `roles`, `expires_at`),
-/// plus `audience` and `jwt_id`.
+/// plus `kind` (`jwt`, `opaque`, `introspected`; first), `audience` and
+/// `jwt_id`.
 pub fn principal_json(p: &Principal) -> Value {
     let mut m = Map::new();
+    m.insert("kind".into(), json!(p.kind.as_str()));
     m.insert("subject".into(), json!(p.subject));
     m.insert("client_id".into(), json!(p.client_id));
     m.insert("issuer".into(), json!(p.issuer));

@@ -15,6 +15,18 @@ pub enum TokenKind {
     Introspected,
 }
 
+impl TokenKind {
+    /// `"jwt"`, `"opaque"` or `"introspected"`: the name the principal's
+    /// JSON form and the bindings use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Jwt => "jwt",
+            TokenKind::Opaque => "opaque",
+            TokenKind::Introspected => "introspected",
+        }
+    }
+}
+
 /// Who a validated token speaks for. Built once per token and shared as an
 /// `Arc` (the verified-token cache hands out the same one on every hit).
 #[derive(Debug, Clone, PartialEq)]

@@ -286,6 +286,8 @@ fn reasons() -> Value {
             401,
             "revoked",
         ),
+        json!({"name": "a JWT's principal is of kind jwt", "op": "validate", "token": tok(json!({"jti": "kind-probe"})),
+               "expect": {"ok": true, "kind": "jwt"}}),
         json!({"name": "validate reports the revocation too", "op": "validate", "token": good,
                "expect": {"ok": false, "status": 401, "error": "invalid_token", "reason": "revoked"}}),
         json!({"name": "the metadata document", "op": "metadata", "expect": {"document": {
@@ -576,7 +578,7 @@ fn opaque() -> Value {
             json!({"ok": true}),
         ),
         json!({"name": "the stored token validates", "op": "validate", "token": alice,
-            "expect": {"ok": true, "subject": "alice", "client_id": "app", "issuer": "",
+            "expect": {"ok": true, "kind": "opaque", "subject": "alice", "client_id": "app", "issuer": "",
                 "scopes": ["tag:web", "tag:files"], "tags": ["web", "files"], "roles": [],
                 "expires_at": T + 600}}),
         authorize(
@@ -653,7 +655,7 @@ fn opaque() -> Value {
         introspect(
             "an active introspection response is a principal",
             active(json!({})),
-            json!({"ok": true, "subject": "bob", "client_id": "svc", "issuer": ISS,
+            json!({"ok": true, "kind": "introspected", "subject": "bob", "client_id": "svc", "issuer": ISS,
                 "scopes": ["tag:memory", "mcp:read"], "tags": ["memory"], "expires_at": T + 3600}),
         ),
         introspect(
