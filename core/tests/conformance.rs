@@ -119,9 +119,11 @@ fn run_case(guard: &Guard, clock: &ManualClock, case: &Value) -> Result<(), Stri
         }
         "metadata" => json!({"document": guard.metadata_document()}),
         "insert_opaque" => {
-            let token = case["token"].as_str().ok_or("insert_opaque needs `token`")?;
-            let entry = OpaqueEntry::from_value(&case["entry"])
-                .map_err(|e| format!("bad entry: {e}"))?;
+            let token = case["token"]
+                .as_str()
+                .ok_or("insert_opaque needs `token`")?;
+            let entry =
+                OpaqueEntry::from_value(&case["entry"]).map_err(|e| format!("bad entry: {e}"))?;
             match guard.insert_opaque(token, entry) {
                 Ok(()) => json!({"ok": true}),
                 Err(e) => json!({"ok": false, "error": e.code()}),

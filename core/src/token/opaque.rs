@@ -389,9 +389,18 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(e, entry(Some(NOW + 60)));
-        assert_eq!(OpaqueEntry::from_json("{}").unwrap(), OpaqueEntry::default());
+        assert_eq!(
+            OpaqueEntry::from_json("{}").unwrap(),
+            OpaqueEntry::default()
+        );
         let value = serde_json::json!({"client_id": "cli"});
-        assert_eq!(OpaqueEntry::from_value(&value).unwrap().client_id.as_deref(), Some("cli"));
+        assert_eq!(
+            OpaqueEntry::from_value(&value)
+                .unwrap()
+                .client_id
+                .as_deref(),
+            Some("cli")
+        );
         assert!(OpaqueEntry::from_value(&serde_json::json!([])).is_err());
     }
 

@@ -569,7 +569,12 @@ fn opaque() -> Value {
             401,
             "inactive",
         ),
-        insert("the host stores a token it issued", alice, ok_entry.clone(), json!({"ok": true})),
+        insert(
+            "the host stores a token it issued",
+            alice,
+            ok_entry.clone(),
+            json!({"ok": true}),
+        ),
         json!({"name": "the stored token validates", "op": "validate", "token": alice,
             "expect": {"ok": true, "subject": "alice", "client_id": "app", "issuer": "",
                 "scopes": ["tag:web", "tag:files"], "tags": ["web", "files"], "roles": [],
