@@ -37,6 +37,21 @@ export declare class Guard {
   handle(): ExternalObject<Guard>
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
+  /**
+   * Stores an opaque token the host issued (`auth.opaque_tokens` on):
+   * `entryJson` is the entry with the core's snake_case members
+   * (`index.js` writes it from the camelCase object of
+   * `guard.insertOpaque`). The store keeps the token's SHA-256, never the
+   * token; `revoke` removes it.
+   */
+  insertOpaque(token: string, entryJson: string): void
+  /**
+   * Turns an RFC 7662 introspection response (JSON text) the host
+   * fetched into a principal, tags filled, in the flat layout of
+   * [`crate::flat`] (`index.js` wraps it as `guard.validateIntrospection`);
+   * a refusal throws as [`guard_validate`] does.
+   */
+  validateIntrospectionFlat(responseJson: string): string
   /** Replaces an issuer's JWK Set (key rotation); a bad set changes nothing. */
   setJwks(issuer: string, jwksJson: string): void
   /** The RFC 9728 protected-resource metadata document. */
@@ -128,6 +143,17 @@ export declare class TokenValidator {
   validateFlat(token: string): string
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
+  /**
+   * Stores an opaque token the host issued (`opaque_tokens` on), as
+   * `Guard.insertOpaque` does.
+   */
+  insertOpaque(token: string, entryJson: string): void
+  /**
+   * Turns an RFC 7662 introspection response (JSON text) into a
+   * principal in the flat layout of [`crate::flat`]; a refusal throws as
+   * `validateFlat` does.
+   */
+  validateIntrospectionFlat(responseJson: string): string
   /** Replaces an issuer's JWK Set (key rotation). */
   setJwks(issuer: string, jwksJson: string): void
 }

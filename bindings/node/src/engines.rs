@@ -7,6 +7,7 @@ use mcpguard::access::{self, Filter};
 use mcpguard::clock::{Clock, SystemClock};
 use mcpguard::ratelimit::{Algorithm, Limiter, Quota};
 use mcpguard::token;
+use mcpguard::token::opaque::OpaqueEntry;
 use napi::bindgen_prelude::External;
 use napi_derive::napi;
 use serde_json::Value;
@@ -65,6 +66,31 @@ impl TokenValidator {
         self.inner
             .revoke(&token)
             .map_err(|e| errors::revoke(&e, None))
+    }
+
+    /// Stores an opaque token the host issued (`opaque_tokens` on), as
+    /// `Guard.insertOpaque` does.
+    #[napi]
+    pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
+        let entry =
+            OpaqueEntry::from_json(&entry_json).map_err(|e| errors::argument_shape("entry", &e))?;
+        self.inner
+            .insert_opaque(&token, entry)
+            .map_err(|e| errors::opaque(&e))
+    }
+
+    /// Turns an RFC 7662 introspection response (JSON text) into a
+    /// principal in the flat layout of [`crate::flat`]; a refusal throws as
+    /// `validateFlat` does.
+    #[napi]
+    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
+        let p = self
+            .inner
+            .validate_introspection(&response_json)
+            .map_err(|e| errors::token(&e, None))?;
+        let mut out = FlatBuilder::default();
+        out.principal(Some(&p), true);
+        Ok(out.finish())
     }
 
     /// Replaces an issuer's JWK Set (key rotation).
