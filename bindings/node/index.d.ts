@@ -452,8 +452,15 @@ export interface RateLimiterOptions extends ClockOptions {
 export declare class RateLimiter {
   /** @throws {ConfigError} naming the offending setting. */
   constructor(options: RateLimiterOptions)
-  /** Checks a request of `cost` (default 1) for `key` and counts it when it passes. */
-  check(key: string, cost?: number): RateDecision
+  /**
+   * Checks a request of `cost` (default 1; `null` reads as absent) for `key`
+   * and counts it when it passes. Any string is a key, read whole and exact
+   * as UTF-8 (a lone surrogate reads as U+FFFD).
+   * @throws {InvalidRequestError} for a cost that is not a whole number.
+   * @throws {TypeError} with `code` `StringExpected` for a key that is not
+   *   a string, `NumberExpected` for a cost that is not a number.
+   */
+  check(key: string, cost?: number | null): RateDecision
   /** What a request of cost 1 would get now, counting nothing. */
   peek(key: string): RateDecision
   /** Gives `key` its full quota back. */

@@ -98,10 +98,16 @@ export declare class RateLimiter {
   /** A limiter with these settings, on `clock` or the system clock. */
   constructor(options: RateLimiterOptions, clock?: ManualClock | undefined | null)
   /**
-   * The handle [`limiter_check_into`] takes (a plain function over an
-   * external skips the class-receiver checks a method call pays).
+   * The function `index.js` wraps as `limiter.check`, and the
+   * Float64Array it writes into: `check(key[, cost])` counts a request
+   * of `cost` (default 1) for `key` when it passes; the array then holds
+   * `limit`, `remaining`, `reset`, `retryAfter` (NaN for none), `never`
+   * and `allowed` (0 or 1). Plain Node-API underneath, for speed (see
+   * `fastcall.rs`); `external: false` keeps the results in a buffer of
+   * V8's, the layout used by itself where a runtime refuses external
+   * buffers.
    */
-  handle(): ExternalObject<Limiter>
+  checker(external: boolean): [check: (key: string, cost?: number | null) => void, results: Float64Array]
   /** What a request of cost 1 would get now, counting nothing. */
   peek(key: string): RateDecisionObject
   /** Gives `key` its full quota back. */
@@ -218,15 +224,6 @@ export declare function guardAuthorize(guard: ExternalObject<Guard>, authorizati
  * `guard.validate`).
  */
 export declare function guardValidate(guard: ExternalObject<Guard>, token: string): string
-
-/**
- * Checks a request of `cost` (default 1) for `key` and counts it when it
- * passes (`index.js` wraps it as `limiter.check`); returns whether it may
- * proceed and writes `limit`, `remaining`, `reset`, `retryAfter` (NaN for
- * none) and `never` (0 or 1) into `out` (at least 5 numbers, reused across
- * calls so that a check allocates nothing on the JavaScript side).
- */
-export declare function limiterCheckInto(limiter: ExternalObject<Limiter>, key: string, cost: number | undefined | null, out: Float64Array): boolean
 
 /** One rate-limit check. */
 export interface RateDecisionObject {
