@@ -16,6 +16,8 @@ const { createSecretKey } = require('node:crypto')
 const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
 const need = (name) => require(require.resolve(name, { paths: [BINDING] }))
 const { Guard, RateLimiter } = need('mcpguard')
+// The native half, for one lower-level line: the check without its result object.
+const native = require(path.join(BINDING, 'native.js'))
 const jwt = need('jsonwebtoken')
 const { MemoryStore } = need('express-rate-limit')
 
@@ -96,6 +98,8 @@ async function main() {
   const store = new MemoryStore()
   store.init({ windowMs: 900000 })
   results.rateLimiterCheck = timeSync(() => limiter.check('203.0.113.7'), 500000)
+  const [nativeCheck] = new native.RateLimiter({ limit: 4294967295, windowSeconds: 900 }, null).checker(true)
+  results.rateLimiterNative = timeSync(() => nativeCheck('203.0.113.7'), 500000)
   results.memoryStoreIncrement = await timeAsync(() => store.increment('203.0.113.7'), 500000)
   results.memoryStoreIncrementNoAwait = timeSync(() => store.increment('203.0.113.7'), 500000)
 
@@ -111,6 +115,7 @@ async function main() {
   console.log(`  uncached token               ${fmt(results.authorizeUncached)}`)
   console.log(`rate-limit check, one key:`)
   console.log(`  mcpguard RateLimiter.check   ${fmt(results.rateLimiterCheck)}`)
+  console.log(`  its native call alone        ${fmt(results.rateLimiterNative)}   (Node-API call and core check, no result object)`)
   console.log(`  MemoryStore.increment        ${fmt(results.memoryStoreIncrement)} awaited, ${fmt(results.memoryStoreIncrementNoAwait)} not awaited -> ratio ${rateRatio.toFixed(2)} (target >= 1)`)
   store.shutdown?.()
   const ok = joseRatio >= 20 && results.authorizeCached <= 3000 && rateRatio >= 1

@@ -49,12 +49,22 @@ class ConfigError extends GuardError {
   }
 }
 
+/**
+ * The opaque-token store refused an entry (`insertOpaque`). `code` says why:
+ * `full` (the store holds its capacity of unexpired tokens; `status` 503),
+ * `invalid_token` (not 1 to 4096 RFC 6750 token characters without a dot),
+ * `expired` (`expiresAt` is not in the future) or `disabled`
+ * (`auth.opaque_tokens` is off).
+ */
+class OpaqueStoreError extends GuardError {}
+
 const CLASSES = {
   invalid_token: InvalidTokenError,
   insufficient_scope: InsufficientScopeError,
   rate_limited: RateLimitedError,
   invalid_request: InvalidRequestError,
   config: ConfigError,
+  opaque_store: OpaqueStoreError,
   guard: GuardError,
 }
 
@@ -71,6 +81,9 @@ function fromNative(error) {
   } catch {
     return error
   }
+  // An argument of the wrong shape that only the core could see (a member
+  // of an opaque-token entry): what JavaScript throws for a wrong type.
+  if (payload.kind === 'type') return new TypeError(payload.message)
   const Class = CLASSES[payload.kind] ?? GuardError
   return new Class(payload.message, payload)
 }
@@ -98,6 +111,7 @@ module.exports = {
   RateLimitedError,
   InvalidRequestError,
   ConfigError,
+  OpaqueStoreError,
   fromNative,
   fromDecision,
 }

@@ -72,6 +72,28 @@ export interface Principal {
   jwtId: string | null
 }
 
+/**
+ * What the opaque-token store knows about a token the host issued itself
+ * (`insertOpaque`); every member is optional, and `null` reads as absent.
+ */
+export interface OpaqueEntry {
+  /** The client the token was issued to. */
+  clientId?: string | null
+  /** The subject (user) the token speaks for. */
+  subject?: string | null
+  /** Granted scopes, in order; `tag:` scopes grant tags. */
+  scopes?: string[] | null
+  /** Role names (`roles` in the configuration grant their tags). */
+  roles?: string[] | null
+  /** The resource (audience) the token is for; absent: any. */
+  resource?: string | null
+  /** Expiry in whole Unix seconds; absent: valid until revoked. */
+  expiresAt?: number | null
+}
+
+/** Why the opaque-token store refused an entry (`OpaqueStoreError.code`). */
+export type OpaqueStoreErrorCode = 'full' | 'invalid_token' | 'expired' | 'disabled'
+
 /** The rate-limit figures of a decision. */
 export interface RateLimitStatus {
   /** The limit's quota per window (or the bucket's burst). */
@@ -269,6 +291,32 @@ export declare class Guard {
    */
   revoke(token: string): void
   /**
+   * Stores an opaque token the host issued itself (needs
+   * `auth.opaque_tokens: true`). Requests presenting it are then authorized
+   * like a JWT with these claims: `tag:` scopes and roles grant tags,
+   * `resource` must name this server, and it is refused once `expiresAt`
+   * (plus the leeway) has passed. Storing the same token again replaces its
+   * entry; `revoke(token)` removes it. The store keeps the token's SHA-256,
+   * never the token.
+   * @throws {OpaqueStoreError} `code` `full`, `invalid_token`, `expired` or `disabled`.
+   * @throws {TypeError} when `token` is not a string, or `entry` not an
+   *   object of the members of `OpaqueEntry` with values of their types.
+   */
+  insertOpaque(token: string, entry: OpaqueEntry): void
+  /**
+   * Turns an RFC 7662 introspection response the host fetched for a token
+   * into a principal, as `validate` does for a JWT: `active` must be true,
+   * `exp`/`nbf` are checked with the leeway, `iss` (when present) must be a
+   * configured issuer and `aud` (when present) this resource; then
+   * `auth.required_scopes` apply. Pass the response body as text (used as
+   * it is: a repeated member or text that is not JSON is `malformed`) or as
+   * the parsed object. Not cached.
+   * @throws {InvalidTokenError} 401, `reason` says why (`inactive`, `expired`, `malformed`, …).
+   * @throws {InsufficientScopeError} 403, for `auth.required_scopes`.
+   * @throws {TypeError} when `response` is neither a string nor an object.
+   */
+  validateIntrospection(response: string | object): Principal
+  /**
    * Replaces an issuer's JWK Set atomically (key rotation; the host fetches
    * it). A bad set leaves the old one in place.
    * @throws {ConfigError}
@@ -316,8 +364,24 @@ export declare class TokenValidator {
    * @throws {InsufficientScopeError}
    */
   validate(token: string): Principal
-  /** Revokes a token until it would have expired anyway. */
+  /** Revokes a token until it would have expired anyway (an opaque token: removes it from the store). */
   revoke(token: string): void
+  /**
+   * Stores an opaque token the host issued itself (needs `opaque_tokens:
+   * true` in `auth`), as `Guard.insertOpaque` does.
+   * @throws {OpaqueStoreError}
+   * @throws {TypeError}
+   */
+  insertOpaque(token: string, entry: OpaqueEntry): void
+  /**
+   * Turns an RFC 7662 introspection response (text or parsed object) into a
+   * principal, as `Guard.validateIntrospection` does (`tags` stay empty: they
+   * come from the Guard).
+   * @throws {InvalidTokenError}
+   * @throws {InsufficientScopeError}
+   * @throws {TypeError}
+   */
+  validateIntrospection(response: string | object): Principal
   /** Replaces an issuer's JWK Set (key rotation). */
   setJwks(issuer: string, jwks: string | object): void
 }
@@ -388,8 +452,15 @@ export interface RateLimiterOptions extends ClockOptions {
 export declare class RateLimiter {
   /** @throws {ConfigError} naming the offending setting. */
   constructor(options: RateLimiterOptions)
-  /** Checks a request of `cost` (default 1) for `key` and counts it when it passes. */
-  check(key: string, cost?: number): RateDecision
+  /**
+   * Checks a request of `cost` (default 1; `null` reads as absent) for `key`
+   * and counts it when it passes. Any string is a key, read whole and exact
+   * as UTF-8 (a lone surrogate reads as U+FFFD).
+   * @throws {InvalidRequestError} for a cost that is not a whole number.
+   * @throws {TypeError} with `code` `StringExpected` for a key that is not
+   *   a string, `NumberExpected` for a cost that is not a number.
+   */
+  check(key: string, cost?: number | null): RateDecision
   /** What a request of cost 1 would get now, counting nothing. */
   peek(key: string): RateDecision
   /** Gives `key` its full quota back. */
@@ -436,6 +507,15 @@ export declare class InvalidRequestError extends GuardError {}
 export declare class ConfigError extends GuardError {
   /** The JSON path of the offending value, e.g. `rate_limit.rules[1].limit`. */
   readonly path: string
+}
+
+/**
+ * The opaque-token store refused an entry (`insertOpaque`); `code` says why.
+ * `status` is 503 for a full store, otherwise `null`; `reason` is `null`.
+ */
+export declare class OpaqueStoreError extends GuardError {
+  /** `full`, `invalid_token`, `expired` or `disabled` (`auth.opaque_tokens` is off). */
+  readonly code: OpaqueStoreErrorCode
 }
 
 /** The error a refused decision stands for, for hosts that prefer to throw. */

@@ -106,6 +106,54 @@ function configText(config, what) {
   throw new TypeError(`${what} must be JSON text or an object`)
 }
 
+/** The members of an opaque-token entry, as JavaScript names them and as the core does. */
+const ENTRY_MEMBERS = new Map([
+  ['clientId', 'client_id'],
+  ['subject', 'subject'],
+  ['scopes', 'scopes'],
+  ['roles', 'roles'],
+  ['resource', 'resource'],
+  ['expiresAt', 'expires_at'],
+])
+
+/**
+ * An opaque-token entry as the JSON text the core reads. A `null` or
+ * `undefined` member is absent; an unknown member is a TypeError (a typo
+ * must not store a token without its scopes or its expiry), and so is a
+ * value JSON would silently drop or turn into `null` (a function, NaN).
+ * The core checks the rest and names the member at fault.
+ */
+function entryText(entry) {
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+    throw new TypeError('entry must be an object ({ clientId, subject, scopes, roles, resource, expiresAt })')
+  }
+  const out = {}
+  for (const [name, value] of Object.entries(entry)) {
+    const member = ENTRY_MEMBERS.get(name)
+    if (member === undefined) {
+      throw new TypeError(`entry.${name} is not a member of an opaque-token entry (clientId, subject, scopes, roles, resource, expiresAt)`)
+    }
+    if (value === undefined || value === null) continue
+    if (typeof value === 'function' || typeof value === 'symbol' || (typeof value === 'number' && !Number.isFinite(value))) {
+      throw new TypeError(`entry.${name} cannot be ${String(value)}`)
+    }
+    out[member] = value
+  }
+  return JSON.stringify(out)
+}
+
+/** An introspection response as the text the core reads: text as it is, an object serialised. */
+function responseText(response) {
+  if (typeof response === 'string') return response
+  if (response !== null && typeof response === 'object') return JSON.stringify(response)
+  throw new TypeError('response must be the introspection response as JSON text or a parsed object')
+}
+
+function tokenText(token) {
+  if (typeof token !== 'string') throw new TypeError('token must be a string')
+  return token
+}
+
 function clockOf(options) {
   const clock = options == null ? null : (options.clock ?? null)
   if (clock !== null && !(clock instanceof native.ManualClock)) {
@@ -204,6 +252,24 @@ class Guard extends native.Guard {
     }
   }
 
+  insertOpaque(token, entry) {
+    const text = entryText(entry)
+    try {
+      super.insertOpaque(tokenText(token), text)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  validateIntrospection(response) {
+    const text = responseText(response)
+    try {
+      return decodePrincipal(super.validateIntrospectionFlat(text))
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
   setJwks(issuer, jwks) {
     try {
       super.setJwks(issuer, configText(jwks, 'jwks'))
@@ -267,6 +333,24 @@ class TokenValidator extends native.TokenValidator {
     }
   }
 
+  insertOpaque(token, entry) {
+    const text = entryText(entry)
+    try {
+      super.insertOpaque(tokenText(token), text)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  validateIntrospection(response) {
+    const text = responseText(response)
+    try {
+      return decodePrincipal(super.validateIntrospectionFlat(text))
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
   setJwks(issuer, jwks) {
     try {
       super.setJwks(issuer, configText(jwks, 'jwks'))
@@ -305,6 +389,12 @@ class TagFilter extends native.TagFilter {
 
 /** One keyed rate limiter: one algorithm, one quota, bounded memory. */
 class RateLimiter extends native.RateLimiter {
+  // The native check function and the Float64Array it writes its figures
+  // and verdict into (see src/fastcall.rs): a check allocates nothing but
+  // its result.
+  #check
+  #out
+
   constructor(options) {
     const { clock, ...settings } = options ?? {}
     const c = clockOf({ clock })
@@ -313,22 +403,23 @@ class RateLimiter extends native.RateLimiter {
     } catch (e) {
       throw fromNative(e)
     }
+    const [check, out] = super.checker(true)
+    this.#check = check
+    this.#out = out
   }
-
-  #out = new Float64Array(5)
-  #handle = super.handle()
 
   check(key, cost) {
     const out = this.#out
-    let allowed
     try {
-      allowed = native.limiterCheckInto(this.#handle, key, cost, out)
+      // Without a cost the native side reads one argument fewer.
+      if (cost === undefined) this.#check(key)
+      else this.#check(key, cost)
     } catch (e) {
       throw fromNative(e)
     }
     const retryAfter = out[3]
     return {
-      allowed,
+      allowed: out[5] === 1,
       limit: out[0],
       remaining: out[1],
       reset: out[2],
@@ -354,5 +445,6 @@ module.exports = {
   RateLimitedError: errors.RateLimitedError,
   InvalidRequestError: errors.InvalidRequestError,
   ConfigError: errors.ConfigError,
+  OpaqueStoreError: errors.OpaqueStoreError,
   errorFromDecision: errors.fromDecision,
 }

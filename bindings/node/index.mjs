@@ -17,6 +17,7 @@ export const {
   RateLimitedError,
   InvalidRequestError,
   ConfigError,
+  OpaqueStoreError,
   errorFromDecision,
 } = mcpguard
 

@@ -37,6 +37,21 @@ export declare class Guard {
   handle(): ExternalObject<Guard>
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
+  /**
+   * Stores an opaque token the host issued (`auth.opaque_tokens` on):
+   * `entryJson` is the entry with the core's snake_case members
+   * (`index.js` writes it from the camelCase object of
+   * `guard.insertOpaque`). The store keeps the token's SHA-256, never the
+   * token; `revoke` removes it.
+   */
+  insertOpaque(token: string, entryJson: string): void
+  /**
+   * Turns an RFC 7662 introspection response (JSON text) the host
+   * fetched into a principal, tags filled, in the flat layout of
+   * [`crate::flat`] (`index.js` wraps it as `guard.validateIntrospection`);
+   * a refusal throws as [`guard_validate`] does.
+   */
+  validateIntrospectionFlat(responseJson: string): string
   /** Replaces an issuer's JWK Set (key rotation); a bad set changes nothing. */
   setJwks(issuer: string, jwksJson: string): void
   /** The RFC 9728 protected-resource metadata document. */
@@ -83,10 +98,16 @@ export declare class RateLimiter {
   /** A limiter with these settings, on `clock` or the system clock. */
   constructor(options: RateLimiterOptions, clock?: ManualClock | undefined | null)
   /**
-   * The handle [`limiter_check_into`] takes (a plain function over an
-   * external skips the class-receiver checks a method call pays).
+   * The function `index.js` wraps as `limiter.check`, and the
+   * Float64Array it writes into: `check(key[, cost])` counts a request
+   * of `cost` (default 1) for `key` when it passes; the array then holds
+   * `limit`, `remaining`, `reset`, `retryAfter` (NaN for none), `never`
+   * and `allowed` (0 or 1). Plain Node-API underneath, for speed (see
+   * `fastcall.rs`); `external: false` keeps the results in a buffer of
+   * V8's, the layout used by itself where a runtime refuses external
+   * buffers.
    */
-  handle(): ExternalObject<Limiter>
+  checker(external: boolean): [check: (key: string, cost?: number | null) => void, results: Float64Array]
   /** What a request of cost 1 would get now, counting nothing. */
   peek(key: string): RateDecisionObject
   /** Gives `key` its full quota back. */
@@ -128,6 +149,17 @@ export declare class TokenValidator {
   validateFlat(token: string): string
   /** Revokes a token until it would have expired anyway. */
   revoke(token: string): void
+  /**
+   * Stores an opaque token the host issued (`opaque_tokens` on), as
+   * `Guard.insertOpaque` does.
+   */
+  insertOpaque(token: string, entryJson: string): void
+  /**
+   * Turns an RFC 7662 introspection response (JSON text) into a
+   * principal in the flat layout of [`crate::flat`]; a refusal throws as
+   * `validateFlat` does.
+   */
+  validateIntrospectionFlat(responseJson: string): string
   /** Replaces an issuer's JWK Set (key rotation). */
   setJwks(issuer: string, jwksJson: string): void
 }
@@ -192,15 +224,6 @@ export declare function guardAuthorize(guard: ExternalObject<Guard>, authorizati
  * `guard.validate`).
  */
 export declare function guardValidate(guard: ExternalObject<Guard>, token: string): string
-
-/**
- * Checks a request of `cost` (default 1) for `key` and counts it when it
- * passes (`index.js` wraps it as `limiter.check`); returns whether it may
- * proceed and writes `limit`, `remaining`, `reset`, `retryAfter` (NaN for
- * none) and `never` (0 or 1) into `out` (at least 5 numbers, reused across
- * calls so that a check allocates nothing on the JavaScript side).
- */
-export declare function limiterCheckInto(limiter: ExternalObject<Limiter>, key: string, cost: number | undefined | null, out: Float64Array): boolean
 
 /** One rate-limit check. */
 export interface RateDecisionObject {

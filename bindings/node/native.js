@@ -842,7 +842,6 @@ module.exports.TagFilter = nativeBinding.TagFilter
 module.exports.TokenValidator = nativeBinding.TokenValidator
 module.exports.guardAuthorize = nativeBinding.guardAuthorize
 module.exports.guardValidate = nativeBinding.guardValidate
-module.exports.limiterCheckInto = nativeBinding.limiterCheckInto
 module.exports.scopesToTags = nativeBinding.scopesToTags
 module.exports.tagsToScopes = nativeBinding.tagsToScopes
 module.exports.toolsCalled = nativeBinding.toolsCalled

@@ -7,15 +7,17 @@ use mcpguard::access::{self, Filter};
 use mcpguard::clock::{Clock, SystemClock};
 use mcpguard::ratelimit::{Algorithm, Limiter, Quota};
 use mcpguard::token;
-use napi::bindgen_prelude::External;
+use mcpguard::token::opaque::OpaqueEntry;
+use napi::Env;
+use napi::bindgen_prelude::Unknown;
 use napi_derive::napi;
 use serde_json::Value;
 
 use crate::clock::ManualClock;
 use crate::convert::RateDecisionObject;
 use crate::errors;
+use crate::fastcall;
 use crate::flat::FlatBuilder;
-use crate::guard::whole_cost;
 
 fn clock_of(clock: Option<&ManualClock>) -> Arc<dyn Clock> {
     match clock {
@@ -65,6 +67,31 @@ impl TokenValidator {
         self.inner
             .revoke(&token)
             .map_err(|e| errors::revoke(&e, None))
+    }
+
+    /// Stores an opaque token the host issued (`opaque_tokens` on), as
+    /// `Guard.insertOpaque` does.
+    #[napi]
+    pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
+        let entry =
+            OpaqueEntry::from_json(&entry_json).map_err(|e| errors::argument_shape("entry", &e))?;
+        self.inner
+            .insert_opaque(&token, entry)
+            .map_err(|e| errors::opaque(&e))
+    }
+
+    /// Turns an RFC 7662 introspection response (JSON text) into a
+    /// principal in the flat layout of [`crate::flat`]; a refusal throws as
+    /// `validateFlat` does.
+    #[napi]
+    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
+        let p = self
+            .inner
+            .validate_introspection(&response_json)
+            .map_err(|e| errors::token(&e, None))?;
+        let mut out = FlatBuilder::default();
+        out.principal(Some(&p), true);
+        Ok(out.finish())
     }
 
     /// Replaces an issuer's JWK Set (key rotation).
@@ -198,10 +225,6 @@ fn count(value: f64, field: &str) -> napi::Result<u64> {
     }
 }
 
-/// A `Float64Array` the caller lends for results. Named so that napi reads
-/// it as a value (a borrowed typed array) rather than a class reference.
-type NumbersOut<'a> = &'a mut [f64];
-
 /// One keyed limiter: one algorithm, one quota, bounded memory.
 #[napi]
 pub struct RateLimiter {
@@ -245,11 +268,23 @@ impl RateLimiter {
         })
     }
 
-    /// The handle [`limiter_check_into`] takes (a plain function over an
-    /// external skips the class-receiver checks a method call pays).
-    #[napi]
-    pub fn handle(&self) -> External<Arc<Limiter>> {
-        External::new(self.inner.clone())
+    /// The function `index.js` wraps as `limiter.check`, and the
+    /// Float64Array it writes into: `check(key[, cost])` counts a request
+    /// of `cost` (default 1) for `key` when it passes; the array then holds
+    /// `limit`, `remaining`, `reset`, `retryAfter` (NaN for none), `never`
+    /// and `allowed` (0 or 1). Plain Node-API underneath, for speed (see
+    /// `fastcall.rs`); `external: false` keeps the results in a buffer of
+    /// V8's, the layout used by itself where a runtime refuses external
+    /// buffers.
+    #[napi(
+        ts_return_type = "[check: (key: string, cost?: number | null) => void, results: Float64Array]"
+    )]
+    pub fn checker<'env>(
+        &self,
+        env: &'env Env,
+        external: bool,
+    ) -> napi::Result<Vec<Unknown<'env>>> {
+        fastcall::checker(env, Arc::clone(&self.inner), external)
     }
 
     /// What a request of cost 1 would get now, counting nothing.
@@ -269,31 +304,4 @@ impl RateLimiter {
     pub fn tracked_keys(&self) -> u32 {
         u32::try_from(self.inner.tracked_keys()).unwrap_or(u32::MAX)
     }
-}
-
-/// Checks a request of `cost` (default 1) for `key` and counts it when it
-/// passes (`index.js` wraps it as `limiter.check`); returns whether it may
-/// proceed and writes `limit`, `remaining`, `reset`, `retryAfter` (NaN for
-/// none) and `never` (0 or 1) into `out` (at least 5 numbers, reused across
-/// calls so that a check allocates nothing on the JavaScript side).
-#[napi]
-pub fn limiter_check_into(
-    limiter: &External<Arc<Limiter>>,
-    key: String,
-    cost: Option<f64>,
-    #[napi(ts_arg_type = "Float64Array")] out: NumbersOut<'_>,
-) -> napi::Result<bool> {
-    let cost = whole_cost(cost).map_err(|e| errors::invalid_argument(e.0))?;
-    let [limit, remaining, reset, retry_after, never, ..] = out else {
-        return Err(errors::invalid_argument(
-            "the result buffer needs room for 5 numbers",
-        ));
-    };
-    let d = limiter.check(&key, cost);
-    *limit = d.limit as f64;
-    *remaining = d.remaining as f64;
-    *reset = d.reset;
-    *retry_after = d.retry_after.unwrap_or(f64::NAN);
-    *never = if d.never { 1.0 } else { 0.0 };
-    Ok(d.allowed)
 }

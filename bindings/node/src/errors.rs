@@ -7,6 +7,7 @@
 
 use mcpguard::ConfigError;
 use mcpguard::access::FilterError;
+use mcpguard::token::opaque::OpaqueError;
 use mcpguard::token::{KeyError, RevokeError, TokenError};
 use serde_json::{Value, json};
 
@@ -78,4 +79,54 @@ pub fn invalid_argument(message: impl std::fmt::Display) -> napi::Error {
         "kind": "invalid_request", "code": "invalid_request", "reason": "invalid_request",
         "status": 400, "message": message.to_string(), "wwwAuthenticate": null,
     }))
+}
+
+/// The opaque-token store refused an entry: `OpaqueStoreError`, whose
+/// `code` is the core's (`full`, `invalid_token`, `expired`, `disabled`).
+/// Only a full store has a status a host would answer with (503, like a
+/// full revocation list); the others are the host's own mistakes.
+pub fn opaque(e: &OpaqueError) -> napi::Error {
+    let status = matches!(e, OpaqueError::Full { .. }).then_some(503);
+    throw(json!({
+        "kind": "opaque_store", "code": e.code(), "reason": null, "status": status,
+        "message": e.to_string(), "wwwAuthenticate": null,
+    }))
+}
+
+/// An argument of the wrong shape, read by the core as JSON (an
+/// opaque-token entry): a JavaScript `TypeError` naming the member at
+/// fault in the camelCase the caller wrote (`entry.expiresAt`).
+pub fn argument_shape(what: &str, e: &ConfigError) -> napi::Error {
+    let at = mcpguard::error::join_path(what, &camel_case(&e.path));
+    throw(json!({ "kind": "type", "message": format!("{at}: {}", e.message) }))
+}
+
+/// `expires_at` → `expiresAt`, `scopes[1]` unchanged.
+fn camel_case(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper = false;
+    for c in path.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_read_in_camel_case() {
+        assert_eq!(camel_case("expires_at"), "expiresAt");
+        assert_eq!(camel_case("client_id"), "clientId");
+        assert_eq!(camel_case("scopes[1]"), "scopes[1]");
+        assert_eq!(camel_case(""), "");
+    }
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use mcpguard::guard::{self, AuditEvent, GuardOptions, Request, RequestError, RequestFilter};
+use mcpguard::token::opaque::OpaqueEntry;
 use napi::bindgen_prelude::External;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -71,6 +72,35 @@ impl Guard {
         self.inner
             .revoke(&token)
             .map_err(|e| errors::revoke(&e, Some(self.inner.metadata_url())))
+    }
+
+    /// Stores an opaque token the host issued (`auth.opaque_tokens` on):
+    /// `entryJson` is the entry with the core's snake_case members
+    /// (`index.js` writes it from the camelCase object of
+    /// `guard.insertOpaque`). The store keeps the token's SHA-256, never the
+    /// token; `revoke` removes it.
+    #[napi]
+    pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
+        let entry =
+            OpaqueEntry::from_json(&entry_json).map_err(|e| errors::argument_shape("entry", &e))?;
+        self.inner
+            .insert_opaque(&token, entry)
+            .map_err(|e| errors::opaque(&e))
+    }
+
+    /// Turns an RFC 7662 introspection response (JSON text) the host
+    /// fetched into a principal, tags filled, in the flat layout of
+    /// [`crate::flat`] (`index.js` wraps it as `guard.validateIntrospection`);
+    /// a refusal throws as [`guard_validate`] does.
+    #[napi]
+    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
+        let p = self
+            .inner
+            .validate_introspection(&response_json)
+            .map_err(|e| errors::token(&e, Some(self.inner.metadata_url())))?;
+        let mut out = FlatBuilder::default();
+        out.principal(Some(&p), true);
+        Ok(out.finish())
     }
 
     /// Replaces an issuer's JWK Set (key rotation); a bad set changes nothing.

@@ -16,12 +16,13 @@ mod clock;
 mod convert;
 mod engines;
 mod errors;
+mod fastcall;
 mod flat;
 mod guard;
 
 pub use clock::ManualClock;
 pub use engines::{
-    RateLimiter, ScopeValidation, TagFilter, TokenValidator, limiter_check_into, scopes_to_tags,
-    tags_to_scopes, validate_scopes,
+    RateLimiter, ScopeValidation, TagFilter, TokenValidator, scopes_to_tags, tags_to_scopes,
+    validate_scopes,
 };
 pub use guard::{Guard, guard_authorize, guard_validate};

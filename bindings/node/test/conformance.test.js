@@ -4,13 +4,15 @@
 // manual clock. Mirrors core/tests/conformance.rs: partial match, `_set`
 // keys compare as sets, numbers numerically, `error_contains` as a
 // substring, `headers_contain` / `headers_not_contain`. An unknown op fails.
+// The ops beyond the spec (`insert_opaque`, `introspect`) are those of
+// conformance/README.md.
 
 const { describe, it } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 
-const { Guard, ManualClock, TagFilter, validateScopes, scopesToTags } = require('mcpguard')
+const { Guard, ManualClock, TagFilter, OpaqueStoreError, validateScopes, scopesToTags } = require('mcpguard')
 
 const dir = process.env.MCPGUARD_CONFORMANCE_DIR || path.join(__dirname, '..', '..', '..', 'conformance')
 const files = fs
@@ -31,6 +33,23 @@ function snake(value) {
     out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = snake(v)
   }
   return out
+}
+
+/** A vector's opaque-token entry (snake_case members) as the binding's entry object. */
+function entryOf(entry) {
+  const out = {}
+  for (const [k, v] of Object.entries(entry ?? {})) out[k.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = v
+  return out
+}
+
+/** What `validate` and `introspect` compare: the principal with `ok`, or the refusal. */
+function principalResult(validate) {
+  try {
+    return { ...snake(validate()), ok: true }
+  } catch (e) {
+    if (!e.reason) throw e
+    return { ok: false, status: e.status, error: e.code, reason: e.reason }
+  }
 }
 
 /** A vector's request (config.md shape) as the binding's request object. */
@@ -65,11 +84,17 @@ function checkHeaders(decision, spec, present) {
 function run(guard, clock, c) {
   switch (c.op) {
     case 'validate':
+      return principalResult(() => guard.validate(c.token))
+    case 'introspect':
+      // An object is passed as an object, a string as the response text.
+      return principalResult(() => guard.validateIntrospection(c.response))
+    case 'insert_opaque':
       try {
-        return { ...snake(guard.validate(c.token)), ok: true }
+        guard.insertOpaque(c.token, entryOf(c.entry))
+        return { ok: true }
       } catch (e) {
-        if (!e.reason) throw e
-        return { ok: false, status: e.status, error: e.code, reason: e.reason }
+        if (!(e instanceof OpaqueStoreError)) throw e
+        return { ok: false, error: e.code }
       }
     case 'authorize': {
       const decision = guard.authorize(requestOf(c.request))

@@ -1,6 +1,6 @@
 // Compile-only: the typings accept what the documentation shows and refuse
 // what they should (checked by `npm run typecheck`, never run).
-import { Guard, ManualClock, TagFilter, RateLimiter, InvalidTokenError, type Decision } from 'mcpguard'
+import { Guard, ManualClock, TagFilter, RateLimiter, InvalidTokenError, OpaqueStoreError, type Decision, type Principal } from 'mcpguard'
 import { createTokenVerifier } from 'mcpguard/mcp'
 import { guardMiddleware } from 'mcpguard/express'
 
@@ -23,4 +23,14 @@ try {
 } catch (e) {
   if (e instanceof InvalidTokenError) console.log(e.reason, e.status, e.wwwAuthenticate)
 }
-export { status, reason, pending, mw, retry, tags }
+guard.insertOpaque('opq-token', { clientId: 'app', scopes: ['tag:web'], expiresAt: 1767226200, resource: null })
+// @ts-expect-error: the member is `scopes`
+guard.insertOpaque('opq-token', { scope: 'tag:web' })
+const introspected: Principal = guard.validateIntrospection({ active: true, sub: 'bob' })
+const fromText: Principal = guard.validateIntrospection('{"active": true}')
+try {
+  guard.insertOpaque('opq-token', {})
+} catch (e) {
+  if (e instanceof OpaqueStoreError && e.code === 'full') console.log(e.status)
+}
+export { status, reason, pending, mw, retry, tags, introspected, fromText }
