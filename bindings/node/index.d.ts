@@ -52,6 +52,8 @@ export interface AuthorizeRequest {
  * and the configuration).
  */
 export interface Principal {
+  /** How the token was validated: a signed JWT, an opaque token from the store, or an introspection response. */
+  kind: 'jwt' | 'opaque' | 'introspected'
   /** `sub`. */
   subject: string | null
   /** `client_id` (or `azp`). */

@@ -45,6 +45,7 @@ function nextList() {
 
 /** A principal's fields, after its marker 2. */
 function nextPrincipal() {
+  const kind = next()
   const subject = next()
   const clientId = next()
   const issuer = next()
@@ -54,7 +55,7 @@ function nextPrincipal() {
   const scopes = nextList()
   const tags = nextList()
   const roles = nextList()
-  return { subject, clientId, issuer, audience, scopes, tags, roles, expiresAt, jwtId }
+  return { kind, subject, clientId, issuer, audience, scopes, tags, roles, expiresAt, jwtId }
 }
 
 /** A principal from `guardValidate` / `validateFlat`. */

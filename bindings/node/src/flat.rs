@@ -83,6 +83,7 @@ impl FlatBuilder {
             Some(_) if !full => self.num(1.0),
             Some(p) => {
                 self.num(2.0);
+                self.str(p.kind.as_str());
                 self.opt_str(p.subject.as_deref());
                 self.opt_str(p.client_id.as_deref());
                 self.str(&p.issuer);

@@ -66,6 +66,7 @@ test('an inserted opaque token validates to a principal of the shape validate re
   guard.insertOpaque('opq-alice-7Hd93kQ', ALICE)
   const p = guard.validate('opq-alice-7Hd93kQ')
   assert.deepEqual(p, {
+    kind: 'opaque',
     subject: 'alice',
     clientId: 'app',
     issuer: '',
@@ -176,6 +177,7 @@ test('validateIntrospection takes the response as an object or as text and retur
   const { guard } = guardAt()
   const fromObject = guard.validateIntrospection(RESPONSE)
   assert.deepEqual(fromObject, {
+    kind: 'introspected',
     subject: 'bob',
     clientId: 'svc',
     issuer: ISSUER,
