@@ -1403,7 +1403,7 @@ fn an_inserted_opaque_token_validates_and_is_authorized() {
         .expect("stored token validates");
     assert_eq!(
         p,
-        serde_json::json!({"subject": "alice", "client_id": "app", "issuer": "",
+        serde_json::json!({"kind": "opaque", "subject": "alice", "client_id": "app", "issuer": "",
             "audience": ["https://mcp.example.com/mcp"], "scopes": ["tag:web"],
             "tags": ["web"], "roles": [], "expires_at": DEMO_TIME as i64 + 600,
             "jwt_id": null})
@@ -1541,7 +1541,7 @@ fn an_introspection_response_gives_a_principal_or_a_failure_like_validate() {
         .expect("an active response is a principal");
     assert_eq!(
         p,
-        serde_json::json!({"subject": "bob", "client_id": "svc",
+        serde_json::json!({"kind": "introspected", "subject": "bob", "client_id": "svc",
             "issuer": "https://auth.example.com", "audience": ["https://mcp.example.com/mcp"],
             "scopes": ["tag:files", "mcp:read"], "tags": ["files"], "roles": [],
             "expires_at": now + 3600, "jwt_id": null})
