@@ -382,6 +382,25 @@ impl AccessPolicy {
         Granted::Tags(GrantedTags { names, bits })
     }
 
+    /// [`granted`](Self::granted) for the tags of a [`Grant`] from
+    /// [`grant`](Self::grant), which are normalised and distinct already:
+    /// the Guard builds every principal's grant this way, once per token.
+    pub(crate) fn granted_from(&self, grant: &Grant) -> Granted {
+        let mut bits = vec![0u64; self.tags.len().div_ceil(64)];
+        for tag in &grant.tags {
+            if let Some(id) = self.tag_ids.get(tag.as_str()) {
+                let id = *id as usize;
+                if let Some(word) = bits.get_mut(id / 64) {
+                    *word |= 1u64 << (id % 64);
+                }
+            }
+        }
+        Granted::Tags(GrantedTags {
+            names: grant.tags.clone(),
+            bits,
+        })
+    }
+
     /// Compiles the filter a request carries; a preset is looked up (it was
     /// compiled when the policy was built).
     pub fn resolve_filter(&self, request: FilterRequest<'_>) -> Result<Arc<Filter>, FilterError> {
@@ -586,5 +605,32 @@ impl AccessPolicy {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_turns_into_the_same_granted_form_as_its_tags() {
+        let config = serde_json::json!({
+            "resource": "https://mcp.example.com/mcp",
+            "servers": {"files": {"tags": ["files"]}, "web": {"tags": ["web", "safe"]}},
+            "roles": {"dev": {"scopes": "tag:files tag:WEB"}}
+        });
+        let settings = AccessSettings::from_config(&config).expect("settings");
+        let policy = AccessPolicy::build(&settings).expect("policy");
+        let scopes: Vec<String> = ["tag:Web", "tag:unknown-to-servers", "tag:bad tag", "mcp:x"]
+            .map(String::from)
+            .into();
+        for roles in [vec![], vec!["dev".to_string()], vec!["nobody".to_string()]] {
+            let grant = policy.grant(&scopes, &roles);
+            assert_eq!(
+                policy.granted_from(&grant),
+                policy.granted(&grant.tags),
+                "{roles:?}"
+            );
+        }
     }
 }
