@@ -18,17 +18,38 @@ let text = ''
 let at = 0
 
 /** The next item: a boolean, null, a number or a string. */
+/**
+ * Reads the decimal digits at `at` as a whole number and moves past them;
+ * stops at the first other character. Faster than `Number(text.slice(…))`
+ * for the lengths and counts the layout is full of.
+ */
+function digits() {
+  let value = 0
+  for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) value = value * 10 + (c - 48)
+  return value
+}
+
 function next() {
   const tag = text.charCodeAt(at)
   if (tag === 115 /* s */) {
-    const colon = text.indexOf(':', at)
-    const start = colon + 1
-    at = start + Number(text.slice(at + 1, colon))
+    at++
+    const length = digits()
+    const start = at + 1 // past ':'
+    at = start + length
     return text.slice(start, at)
   }
   if (tag === 110 /* n */) {
-    const end = text.indexOf(';', at)
-    const value = Number(text.slice(at + 1, end))
+    const begin = ++at
+    const whole = digits()
+    // Up to 15 digits every step of the sum is exact; longer integers (the
+    // binding writes whole numbers from 2^53 up in float form) go below.
+    if (text.charCodeAt(at) === 59 /* ; */ && at > begin && at - begin <= 15) {
+      at++
+      return whole
+    }
+    // A sign, a fraction, an exponent, NaN or Infinity: the general reader.
+    const end = text.indexOf(';', begin)
+    const value = Number(text.slice(begin, end))
     at = end + 1
     return value
   }

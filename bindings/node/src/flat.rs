@@ -26,10 +26,24 @@ use mcpguard::guard::Decision;
 use mcpguard::token::Principal;
 
 /// The string being built.
-#[derive(Default)]
 pub struct FlatBuilder(String);
 
+impl Default for FlatBuilder {
+    fn default() -> Self {
+        // A principal or a decision is a few hundred bytes: one allocation.
+        FlatBuilder(String::with_capacity(512))
+    }
+}
+
+/// Whole numbers below this magnitude are exact in an f64 and written as
+/// integers.
+const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0; // 2^53
+
 impl FlatBuilder {
+    fn integer(&mut self, n: u64) {
+        self.0.push_str(itoa::Buffer::new().format(n));
+    }
+
     fn bool(&mut self, b: bool) {
         self.0.push(if b { 't' } else { 'f' });
     }
@@ -39,8 +53,19 @@ impl FlatBuilder {
     }
 
     fn num(&mut self, n: f64) {
-        // Writing to a String cannot fail.
-        let _ = write!(self.0, "n{n};");
+        self.0.push('n');
+        if n.fract() == 0.0 && n.abs() < EXACT_INTEGER {
+            // Counts, statuses and Unix times: the integer form is the same
+            // text as the shortest float form, without float formatting.
+            if n < 0.0 {
+                self.0.push('-');
+            }
+            self.integer(n.abs() as u64);
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(self.0, "{n}");
+        }
+        self.0.push(';');
     }
 
     fn count(&mut self, n: usize) {
@@ -50,7 +75,15 @@ impl FlatBuilder {
     }
 
     fn str(&mut self, s: &str) {
-        let _ = write!(self.0, "s{}:", s.encode_utf16().count());
+        // ASCII text has as many UTF-16 units as bytes.
+        let units = if s.is_ascii() {
+            s.len()
+        } else {
+            s.encode_utf16().count()
+        };
+        self.0.push('s');
+        self.integer(units as u64);
+        self.0.push(':');
         self.0.push_str(s);
     }
 
@@ -176,5 +209,35 @@ mod tests {
         b.num(0.1);
         b.num(4_294_967_295.0);
         assert_eq!(b.finish(), "n900;n0.1;n4294967295;");
+    }
+
+    #[test]
+    fn whole_numbers_read_the_same_as_the_float_form_at_every_edge() {
+        for n in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1_767_225_600.0,
+            -1_767_225_600.0,
+            9_007_199_254_740_991.0,
+            9_007_199_254_740_992.0,
+            1e21,
+            -2.5,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            let mut b = FlatBuilder::default();
+            b.num(n);
+            // The reference: Rust's shortest round-trip float form, except
+            // that -0 reads as 0 (JavaScript's Number("-0") is -0 either way
+            // and no value the binding sends is negative zero).
+            let expected = if n == 0.0 {
+                "n0;".to_string()
+            } else {
+                format!("n{n};")
+            };
+            assert_eq!(b.finish(), expected, "{n}");
+        }
     }
 }

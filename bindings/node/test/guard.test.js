@@ -368,3 +368,19 @@ test('toolsCalled reads tools/call requests, single or batched, skipping nameles
   assert.deepEqual(toolsCalled(batch), ['write_file'])
   assert.deepEqual(toolsCalled(undefined), [])
 })
+
+test('numbers survive the trip from the core: fractions, 15- and 16-digit integers', () => {
+  const { config, sign } = require('./helpers/scenario.js')
+  // 3 per 7 s: the token bucket's reset after one request is 7/3 s.
+  const guard = Guard.fromJson({ ...config(), rate_limit: { limit: 3, window_seconds: 7, algorithm: 'token_bucket' } })
+  for (const exp of [999999999999999, 9007199254740993]) {
+    const p = guard.validate(sign({ exp }))
+    // 2^53 + 1 is not a double: the core's f64 is 2^53, read back exactly.
+    assert.equal(p.expiresAt, exp === 9007199254740993 ? 9007199254740992 : exp)
+  }
+  const d = guard.authorize({ authorization: `Bearer ${sign()}`, server: 'web' })
+  assert.equal(d.allowed, true)
+  assert.equal(d.rateLimit.remaining, 2)
+  assert.ok(Math.abs(d.rateLimit.reset - 7 / 3) < 1e-12, `${d.rateLimit.reset}`)
+  assert.notEqual(d.rateLimit.reset, Math.trunc(d.rateLimit.reset))
+})
