@@ -129,8 +129,9 @@ fn bench(c: &mut Criterion) {
         if let Some(raw) = raw_key(alg, key) {
             let (h, p, sig) = kit::split(&token);
             let input = format!("{h}.{p}");
-            let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig)
-                .expect("signature");
+            let sig =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig)
+                    .expect("signature");
             assert!(raw.verify_sig(input.as_bytes(), &sig).is_ok(), "{alg} raw");
             group.bench_function(format!("{alg}/raw_verify"), |b| {
                 b.iter(|| raw.verify_sig(std::hint::black_box(input.as_bytes()), &sig))
