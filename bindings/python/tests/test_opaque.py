@@ -274,3 +274,21 @@ def test_the_token_validator_without_opaque_tokens_is_disabled(clock: mcpguard.M
     with pytest.raises(mcpguard.OpaqueStoreError) as e:
         v.insert_opaque("tok")
     assert e.value.code == "disabled"
+
+
+def test_an_introspected_token_stored_for_a_while_is_authorized_then_forgotten(
+    guard: mcpguard.Guard, clock: mcpguard.ManualClock
+) -> None:
+    # The README's recipe for an external authorization server's opaque
+    # tokens: introspect once, store the answer for at most 300 s, and let
+    # authorize decide every request in between.
+    token = "as-issued-opaque-Qm9i"
+    p = guard.validate_introspection(RESPONSE)
+    trust_until = min(p.expires_at or NOW + 300, NOW + 300)
+    guard.insert_opaque(token, client_id=p.client_id, subject=p.subject, scopes=p.scopes,
+                        roles=p.roles, expires_at=trust_until)
+    d = guard.authorize(authorization=f"Bearer {token}", server="files")
+    assert d.allowed, d.reason
+    assert d.principal is not None and d.principal.tags == ["files"]
+    clock.advance(300 + 30)  # past the trust window and the 30 s leeway
+    assert guard.authorize(authorization=f"Bearer {token}", server="files").reason == "expired"
