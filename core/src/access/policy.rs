@@ -363,31 +363,28 @@ impl AccessPolicy {
     /// does not know still count when a filter mentions them.
     pub fn granted<S: AsRef<str>>(&self, tags: &[S]) -> Granted {
         let mut names: Vec<String> = Vec::with_capacity(tags.len());
-        let mut bits = vec![0u64; self.tags.len().div_ceil(64)];
         for raw in tags {
             let Ok(tag) = normalize_tag(raw.as_ref(), TagSource::Scope) else {
                 continue;
             };
-            if names.contains(&tag) {
-                continue;
+            if !names.contains(&tag) {
+                names.push(tag);
             }
-            if let Some(id) = self.tag_ids.get(tag.as_str()) {
-                let id = *id as usize;
-                if let Some(word) = bits.get_mut(id / 64) {
-                    *word |= 1u64 << (id % 64);
-                }
-            }
-            names.push(tag);
         }
-        Granted::Tags(GrantedTags { names, bits })
+        self.granted_names(names)
     }
 
     /// [`granted`](Self::granted) for the tags of a [`Grant`] from
     /// [`grant`](Self::grant), which are normalised and distinct already:
     /// the Guard builds every principal's grant this way, once per token.
     pub(crate) fn granted_from(&self, grant: &Grant) -> Granted {
+        self.granted_names(grant.tags.clone())
+    }
+
+    /// The granted form of normalised, distinct tag names.
+    fn granted_names(&self, names: Vec<String>) -> Granted {
         let mut bits = vec![0u64; self.tags.len().div_ceil(64)];
-        for tag in &grant.tags {
+        for tag in &names {
             if let Some(id) = self.tag_ids.get(tag.as_str()) {
                 let id = *id as usize;
                 if let Some(word) = bits.get_mut(id / 64) {
@@ -395,10 +392,7 @@ impl AccessPolicy {
                 }
             }
         }
-        Granted::Tags(GrantedTags {
-            names: grant.tags.clone(),
-            bits,
-        })
+        Granted::Tags(GrantedTags { names, bits })
     }
 
     /// Compiles the filter a request carries; a preset is looked up (it was
