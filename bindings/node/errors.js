@@ -74,6 +74,14 @@ const CLASSES = {
  */
 function fromNative(error) {
   const message = error && typeof error.message === 'string' ? error.message : ''
+  // napi-rs could not convert an argument (`StringExpected`,
+  // `NumberExpected`, …): a wrong type, which JavaScript reports as a
+  // TypeError. The code is kept.
+  if (typeof error?.code === 'string' && error.code.endsWith('Expected') && !(error instanceof TypeError)) {
+    const wrongType = new TypeError(message)
+    wrongType.code = error.code
+    return wrongType
+  }
   if (!message.startsWith(MARKER)) return error
   let payload
   try {

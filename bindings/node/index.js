@@ -242,19 +242,25 @@ class Guard extends native.Guard {
     const f = r.filter
     const authorization = r.authorization ?? null
     const known = authorization === null ? undefined : this.#principals.get(authorization)
-    const flat = native.guardAuthorize(
-      this.#handle,
-      authorization,
-      r.server,
-      r.tool,
-      f == null ? null : f.tags,
-      f == null ? null : f.tagFilter,
-      f == null ? null : f.preset,
-      r.key,
-      r.cost,
-      known === undefined,
-      r.query == null ? null : Array.from(r.query, ([name, value]) => [String(name), String(value)]),
-    )
+    let flat
+    try {
+      flat = native.guardAuthorize(
+        this.#handle,
+        authorization,
+        r.server,
+        r.tool,
+        f == null ? null : f.tags,
+        f == null ? null : f.tagFilter,
+        f == null ? null : f.preset,
+        r.key,
+        r.cost,
+        known === undefined,
+        r.query == null ? null : Array.from(r.query, ([name, value]) => [String(name), String(value)]),
+      )
+    } catch (e) {
+      // Only a request member of the wrong type throws (a TypeError).
+      throw fromNative(e)
+    }
     return decodeDecision(flat, known, authorization, this.#principals)
   }
 

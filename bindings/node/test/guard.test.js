@@ -384,3 +384,14 @@ test('numbers survive the trip from the core: fractions, 15- and 16-digit intege
   assert.ok(Math.abs(d.rateLimit.reset - 7 / 3) < 1e-12, `${d.rateLimit.reset}`)
   assert.notEqual(d.rateLimit.reset, Math.trunc(d.rateLimit.reset))
 })
+
+test('an argument of the wrong type is a TypeError that keeps its code, on every method', () => {
+  const { guard } = demoGuard()
+  const wrongType = (fn) =>
+    assert.throws(fn, (e) => e instanceof TypeError && e.code === 'StringExpected', String(fn))
+  wrongType(() => guard.validate(123))
+  wrongType(() => guard.revoke(null))
+  wrongType(() => guard.authorize({ authorization: 5 }))
+  wrongType(() => guard.authorize({ authorization: 'Bearer x', server: 7 }))
+  wrongType(() => guard.checkRateLimit(5))
+})
