@@ -28,8 +28,12 @@ from mcpguard.mcp import GuardTokenVerifier, auth_settings
 
 try:  # mcp 2.x
     from mcp.server import MCPServer as Server
+
+    MCP_2 = True
 except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,assignment,attr-defined,unused-ignore]
+
+    MCP_2 = False
 
 CONFIG = Path(os.environ.get("MCPGUARD_CONFIG", Path(__file__).resolve().parent.parent / "guard.json"))
 FILES: dict[str, str] = {"/notes.txt": "mcpguard protects this file"}
@@ -37,10 +41,13 @@ FILES: dict[str, str] = {"/notes.txt": "mcpguard protects this file"}
 
 def build_app(guard: Guard) -> tuple[Any, Any]:
     """The protected ASGI app, and the SDK app whose lifespan must run."""
+    # JSON responses: an option of the app in mcp 2.x, a server setting in 1.x.
+    http_options: dict[str, Any] = {"json_response": True}
     server = Server(
         "filesystem",
         token_verifier=GuardTokenVerifier(guard),
         auth=auth_settings(guard),
+        **({} if MCP_2 else http_options),
     )
 
     @server.tool()
@@ -54,7 +61,7 @@ def build_app(guard: Guard) -> tuple[Any, Any]:
         FILES[path] = text
         return "ok"
 
-    sdk_app = server.streamable_http_app(json_response=True)
+    sdk_app = server.streamable_http_app(**(http_options if MCP_2 else {}))
     protected = GuardMiddleware(sdk_app, guard, server="filesystem", tool_from_body=True)
     return protected, sdk_app
 

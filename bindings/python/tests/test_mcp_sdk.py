@@ -19,8 +19,12 @@ from tokens import ISSUER, RESOURCE, claims, jwks, rs256
 
 try:
     from mcp.server import MCPServer as Server
+
+    MCP_2 = True
 except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
+
+    MCP_2 = False
 
 NOW = int(time.time())
 BASE = "http://127.0.0.1:8000"
@@ -40,10 +44,15 @@ def make_guard(limit: int = 100) -> mcpguard.Guard:
 
 
 def make_app(guard: mcpguard.Guard) -> Any:
+    # mcp 2.x takes the HTTP options where the app is built, 1.x where the
+    # server is (as settings): the suite runs against either.
+    http_options = {"json_response": True, "stateless_http": True}
+    on_server = {} if MCP_2 else http_options
     server = Server(
         "files",
         token_verifier=GuardTokenVerifier(guard),
         auth=auth_settings(guard, required_scopes=["files:read"]),
+        **on_server,
     )
 
     @server.tool()
@@ -56,7 +65,7 @@ def make_app(guard: mcpguard.Guard) -> Any:
         """Pretends to delete a file."""
         return f"deleted {path}"
 
-    return server.streamable_http_app(json_response=True, stateless_http=True)
+    return server.streamable_http_app(**(http_options if MCP_2 else {}))
 
 
 def run(app: Any, body: Callable[[httpx.AsyncClient], Awaitable[None]], lifespan_app: Any = None) -> None:
