@@ -29,6 +29,7 @@ test: lint rust-test $(addprefix test-,$(BINDINGS))
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p mcpguard
 
 rust-test:
 	$(CARGO) test --workspace

@@ -41,7 +41,8 @@ pub const MAX_DEPTH: usize = 32;
 /// Most tag mentions (counted with repeats) in one filter.
 pub const MAX_MENTIONS: usize = 256;
 
-/// A compiled filter. See the [module documentation](self).
+/// A compiled filter: one form for the tag-list, expression and JSON-query
+/// syntaxes (see [`crate::access`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
     pub(crate) root: Node,
