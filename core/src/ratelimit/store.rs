@@ -45,11 +45,12 @@ type MutexGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T>;
 /// How a waiter for a shard waits: it spins (the holder is done within tens
 /// of nanoseconds) and yields to the scheduler once every
 /// [`SPINS_PER_YIELD`] rounds, so that a holder descheduled on the same core
-/// still gets to run. Measured on two cores, checks over distinct keys from
-/// two threads: yielding at once (`spin::relax::Yield`) turned the rare
-/// collision on a shard into a system call and gave 0.35-1.08x the
-/// one-thread throughput from run to run; `parking_lot` 0.55-1.08x; this
-/// strategy 1.17-1.24x. One key hammered by two threads costs ~45 ns a
+/// still gets to run. Measured on two cores in back-to-back runs, checks
+/// over distinct keys from two threads: yielding at once
+/// (`spin::relax::Yield`), which turns the rare collision on a shard into a
+/// system call, gave 0.35-1.08x the one-thread throughput; `parking_lot`
+/// 0.55-1.08x; this strategy 1.17-1.24x (the machine also has whole runs
+/// where every lock, and governor, collapses). One key hammered by two threads costs ~45 ns a
 /// check (aggregate) against ~25 ns when yielding at once, which batches
 /// one thread's checks; the target is many clients, not one.
 struct SpinThenYield;
