@@ -89,6 +89,24 @@ pub fn jwks(keys: &[(&str, Option<&str>, Option<&str>)]) -> Value {
     json!({"keys": keys.iter().map(|(n, k, a)| public_jwk(n, *k, *a)).collect::<Vec<_>>()})
 }
 
+/// Merges `extra` into `base` member by member, objects recursively; a
+/// `null` in `extra` removes the member (how a test says "without this
+/// claim"). Anything but two objects: `extra` replaces `base`.
+pub fn merge(base: &mut Value, extra: Value) {
+    match (base, extra) {
+        (Value::Object(base), Value::Object(extra)) => {
+            for (k, v) in extra {
+                if v.is_null() {
+                    base.remove(&k);
+                } else {
+                    merge(base.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (base, extra) => *base = extra,
+    }
+}
+
 /// Base64url without padding.
 pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

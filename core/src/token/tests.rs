@@ -45,15 +45,7 @@ fn validator() -> (TokenValidator, ManualClock) {
 
 fn claims(extra: Value) -> String {
     let mut c = json!({"iss": ISS, "sub": "alice", "aud": RES, "exp": NOW + 600, "iat": NOW});
-    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            if v.is_null() {
-                c.remove(k);
-            } else {
-                c.insert(k.clone(), v.clone());
-            }
-        }
-    }
+    kit::merge(&mut c, extra);
     c.to_string()
 }
 

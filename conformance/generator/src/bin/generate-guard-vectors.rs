@@ -17,21 +17,6 @@ const ISS: &str = "https://auth.example.com";
 const RES: &str = "https://mcp.example.com/mcp";
 const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 
-fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                if v.is_null() {
-                    a.remove(&k);
-                } else {
-                    merge(a.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
 /// A Guard configuration: four servers, two roles, 3 requests a minute.
 fn config(extra: Value) -> Value {
     let mut c = json!({
@@ -50,14 +35,14 @@ fn config(extra: Value) -> Value {
         "roles": {"analyst": {"scopes": "tag:database tag:web"}},
         "rate_limit": {"limit": 3, "window_seconds": 60}
     });
-    merge(&mut c, extra);
+    kit::merge(&mut c, extra);
     c
 }
 
 fn claims(extra: Value) -> Value {
     let mut c = json!({"iss": ISS, "sub": "alice", "client_id": "app", "aud": RES,
         "iat": T, "exp": T + 3600, "scope": "tag:web tag:files"});
-    merge(&mut c, extra);
+    kit::merge(&mut c, extra);
     c
 }
 
@@ -561,7 +546,7 @@ fn opaque() -> Value {
     let active = |extra: Value| {
         let mut r = json!({"active": true, "iss": ISS, "client_id": "svc", "sub": "bob",
             "aud": RES, "scope": "tag:memory mcp:read", "exp": T + 3600, "iat": T});
-        merge(&mut r, extra);
+        kit::merge(&mut r, extra);
         r
     };
     let cases = vec![

@@ -17,15 +17,7 @@ const RES: &str = "https://mcp.example.com/mcp";
 
 fn claims(extra: Value) -> String {
     let mut c = json!({"iss": ISS, "sub": "alice", "aud": RES, "exp": T + 3600, "iat": T});
-    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            if v.is_null() {
-                c.remove(k);
-            } else {
-                c.insert(k.clone(), v.clone());
-            }
-        }
-    }
+    kit::merge(&mut c, extra);
     c.to_string()
 }
 
