@@ -211,10 +211,51 @@ class ManualClock extends native.ManualClock {
   }
 }
 
+/**
+ * The token-store methods `Guard` and `TokenValidator` share: both native
+ * classes have them under the same names, so one definition wraps either.
+ */
+const tokenStoreMethods = (Native) =>
+  class extends Native {
+    revoke(token) {
+      try {
+        super.revoke(token)
+      } catch (e) {
+        throw fromNative(e)
+      }
+    }
+
+    insertOpaque(token, entry) {
+      const text = entryText(entry)
+      try {
+        super.insertOpaque(tokenText(token), text)
+      } catch (e) {
+        throw fromNative(e)
+      }
+    }
+
+    validateIntrospection(response) {
+      const text = responseText(response)
+      try {
+        return decodePrincipal(super.validateIntrospectionFlat(text))
+      } catch (e) {
+        throw fromNative(e)
+      }
+    }
+
+    setJwks(issuer, jwks) {
+      try {
+        super.setJwks(issuer, configText(jwks, 'jwks'))
+      } catch (e) {
+        throw fromNative(e)
+      }
+    }
+  }
+
 const NO_REQUEST = Object.freeze({})
 
 /** Token validation, tag access and rate limiting behind one call per request. */
-class Guard extends native.Guard {
+class Guard extends tokenStoreMethods(native.Guard) {
   #principals = new Map()
   #handle = super.handle()
 
@@ -272,40 +313,6 @@ class Guard extends native.Guard {
     }
   }
 
-  revoke(token) {
-    try {
-      super.revoke(token)
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  insertOpaque(token, entry) {
-    const text = entryText(entry)
-    try {
-      super.insertOpaque(tokenText(token), text)
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  validateIntrospection(response) {
-    const text = responseText(response)
-    try {
-      return decodePrincipal(super.validateIntrospectionFlat(text))
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  setJwks(issuer, jwks) {
-    try {
-      super.setJwks(issuer, configText(jwks, 'jwks'))
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
   onAudit(callback) {
     if (callback == null) {
       super.onAudit(null)
@@ -334,7 +341,7 @@ class Guard extends native.Guard {
 }
 
 /** Bearer-token validation alone, from the `auth` object of a configuration. */
-class TokenValidator extends native.TokenValidator {
+class TokenValidator extends tokenStoreMethods(native.TokenValidator) {
   constructor(auth, resource, options) {
     const text = configText(auth, 'auth')
     const clock = clockOf(options)
@@ -348,40 +355,6 @@ class TokenValidator extends native.TokenValidator {
   validate(token) {
     try {
       return decodePrincipal(super.validateFlat(token))
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  revoke(token) {
-    try {
-      super.revoke(token)
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  insertOpaque(token, entry) {
-    const text = entryText(entry)
-    try {
-      super.insertOpaque(tokenText(token), text)
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  validateIntrospection(response) {
-    const text = responseText(response)
-    try {
-      return decodePrincipal(super.validateIntrospectionFlat(text))
-    } catch (e) {
-      throw fromNative(e)
-    }
-  }
-
-  setJwks(issuer, jwks) {
-    try {
-      super.setJwks(issuer, configText(jwks, 'jwks'))
     } catch (e) {
       throw fromNative(e)
     }

@@ -56,9 +56,7 @@ impl TokenValidator {
             .inner
             .validate(&token)
             .map_err(|e| errors::token(&e, None))?;
-        let mut out = FlatBuilder::default();
-        out.principal(Some(&p), true);
-        Ok(out.finish())
+        Ok(FlatBuilder::principal_text(&p))
     }
 
     /// Revokes a token until it would have expired anyway.
@@ -73,11 +71,7 @@ impl TokenValidator {
     /// `Guard.insertOpaque` does.
     #[napi]
     pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
-        let entry =
-            OpaqueEntry::from_json(&entry_json).map_err(|e| errors::argument_shape("entry", &e))?;
-        self.inner
-            .insert_opaque(&token, entry)
-            .map_err(|e| errors::opaque(&e))
+        insert_opaque(&self.inner, &token, &entry_json)
     }
 
     /// Turns an RFC 7662 introspection response (JSON text) into a
@@ -85,13 +79,7 @@ impl TokenValidator {
     /// `validateFlat` does.
     #[napi]
     pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
-        let p = self
-            .inner
-            .validate_introspection(&response_json)
-            .map_err(|e| errors::token(&e, None))?;
-        let mut out = FlatBuilder::default();
-        out.principal(Some(&p), true);
-        Ok(out.finish())
+        introspection_flat(&self.inner, &response_json, None)
     }
 
     /// Replaces an issuer's JWK Set (key rotation).
@@ -304,4 +292,32 @@ impl RateLimiter {
     pub fn tracked_keys(&self) -> u32 {
         u32::try_from(self.inner.tracked_keys()).unwrap_or(u32::MAX)
     }
+}
+
+/// Stores an opaque token in `validator`'s store, the entry given as JSON
+/// text with the core's member names (`Guard.insertOpaque` and
+/// `TokenValidator.insertOpaque` both come here).
+pub(crate) fn insert_opaque(
+    validator: &token::TokenValidator,
+    token: &str,
+    entry_json: &str,
+) -> napi::Result<()> {
+    let entry =
+        OpaqueEntry::from_json(entry_json).map_err(|e| errors::argument_shape("entry", &e))?;
+    validator
+        .insert_opaque(token, entry)
+        .map_err(|e| errors::opaque(&e))
+}
+
+/// An introspection response's principal in the flat layout; a refusal's
+/// challenge names `metadata_url` when there is one (the Guard's).
+pub(crate) fn introspection_flat(
+    validator: &token::TokenValidator,
+    response_json: &str,
+    metadata_url: Option<&str>,
+) -> napi::Result<String> {
+    let p = validator
+        .validate_introspection(response_json)
+        .map_err(|e| errors::token(&e, metadata_url))?;
+    Ok(FlatBuilder::principal_text(&p))
 }

@@ -163,6 +163,13 @@ impl FlatBuilder {
     pub fn finish(self) -> String {
         self.0
     }
+
+    /// One principal with all its fields, as `validate` returns it.
+    pub fn principal_text(p: &Principal) -> String {
+        let mut out = FlatBuilder::default();
+        out.principal(Some(p), true);
+        out.finish()
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use mcpguard::guard::{self, AuditEvent, GuardOptions, Request, RequestError, RequestFilter};
-use mcpguard::token::opaque::OpaqueEntry;
 use napi::bindgen_prelude::External;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -17,8 +16,8 @@ use serde_json::Value;
 
 use crate::clock::ManualClock;
 use crate::convert::{AuditEventObject, CountersObject, RateDecisionObject};
-use crate::errors;
 use crate::flat::FlatBuilder;
+use crate::{engines, errors};
 
 /// Token validation, tag access and rate limiting behind one call per
 /// request. Build it with `Guard.fromJson` or `Guard.fromFile`.
@@ -81,11 +80,7 @@ impl Guard {
     /// token; `revoke` removes it.
     #[napi]
     pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
-        let entry =
-            OpaqueEntry::from_json(&entry_json).map_err(|e| errors::argument_shape("entry", &e))?;
-        self.inner
-            .insert_opaque(&token, entry)
-            .map_err(|e| errors::opaque(&e))
+        engines::insert_opaque(self.inner.token_validator(), &token, &entry_json)
     }
 
     /// Turns an RFC 7662 introspection response (JSON text) the host
@@ -94,13 +89,8 @@ impl Guard {
     /// a refusal throws as [`guard_validate`] does.
     #[napi]
     pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
-        let p = self
-            .inner
-            .validate_introspection(&response_json)
-            .map_err(|e| errors::token(&e, Some(self.inner.metadata_url())))?;
-        let mut out = FlatBuilder::default();
-        out.principal(Some(&p), true);
-        Ok(out.finish())
+        let validator = self.inner.token_validator();
+        engines::introspection_flat(validator, &response_json, Some(self.inner.metadata_url()))
     }
 
     /// Replaces an issuer's JWK Set (key rotation); a bad set changes nothing.
@@ -241,11 +231,7 @@ pub fn guard_authorize(
 #[napi]
 pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Result<String> {
     match guard.validate(&token) {
-        Ok(p) => {
-            let mut out = FlatBuilder::default();
-            out.principal(Some(&p), true);
-            Ok(out.finish())
-        }
+        Ok(p) => Ok(FlatBuilder::principal_text(&p)),
         Err(e) => Err(errors::token(&e, Some(guard.metadata_url()))),
     }
 }
