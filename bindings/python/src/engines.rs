@@ -106,10 +106,7 @@ impl TokenValidator {
             resource,
             expires_at,
         };
-        let entry = opaque_entry(py, entry, fields)?;
-        let v = &self.inner;
-        py.detach(|| v.insert_opaque(token, entry))
-            .map_err(|e| errors::opaque_error(py, &e))
+        insert_opaque(py, &self.inner, token, entry, fields)
     }
 
     /// Turns an RFC 7662 introspection response (a mapping, or JSON text
@@ -121,11 +118,7 @@ impl TokenValidator {
         py: Python<'_>,
         response: &Bound<'_, PyAny>,
     ) -> PyResult<Principal> {
-        let text = object_text(response, "response")?;
-        self.inner
-            .validate_introspection(&text)
-            .map(|p| Principal { inner: Arc::new(p) })
-            .map_err(|e| errors::token_error(py, &e, None))
+        introspect(py, &self.inner, response, None)
     }
 
     /// The configured issuers, in configuration order.
@@ -136,6 +129,37 @@ impl TokenValidator {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// Stores an opaque token in `validator`'s store, the GIL released: the
+/// entry is a mapping or JSON text, else the keyword fields
+/// (``Guard.insert_opaque`` and ``TokenValidator.insert_opaque``).
+pub(crate) fn insert_opaque(
+    py: Python<'_>,
+    validator: &token::TokenValidator,
+    token: &str,
+    entry: Option<&Bound<'_, PyAny>>,
+    fields: token::opaque::OpaqueEntry,
+) -> PyResult<()> {
+    let entry = opaque_entry(py, entry, fields)?;
+    py.detach(|| validator.insert_opaque(token, entry))
+        .map_err(|e| errors::opaque_error(py, &e))
+}
+
+/// An introspection response (a mapping or JSON text) as a ``Principal``;
+/// a refusal's challenge names `metadata_url` when there is one (the
+/// Guard's).
+pub(crate) fn introspect(
+    py: Python<'_>,
+    validator: &token::TokenValidator,
+    response: &Bound<'_, PyAny>,
+    metadata_url: Option<&str>,
+) -> PyResult<Principal> {
+    let text = object_text(response, "response")?;
+    validator
+        .validate_introspection(&text)
+        .map(|p| Principal { inner: Arc::new(p) })
+        .map_err(|e| errors::token_error(py, &e, metadata_url))
 }
 
 /// A compiled tag filter (1MCP's ``tags``, ``tag-filter`` and JSON tag

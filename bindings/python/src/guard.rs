@@ -12,8 +12,8 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 use crate::clock::ManualClock;
-use crate::convert::{json_text, loads, object_text, opaque_entry, to_py};
-use crate::engines::RateDecision;
+use crate::convert::{json_text, loads, to_py};
+use crate::engines::{self, RateDecision};
 use crate::errors;
 
 /// The enforcement point: token validation, tag-based access and rate
@@ -237,10 +237,7 @@ impl Guard {
             resource,
             expires_at,
         };
-        let entry = opaque_entry(py, entry, fields)?;
-        let guard = &self.inner;
-        py.detach(|| guard.insert_opaque(token, entry))
-            .map_err(|e| errors::opaque_error(py, &e))
+        engines::insert_opaque(py, self.inner.token_validator(), token, entry, fields)
     }
 
     /// Turns an RFC 7662 introspection response the host fetched for a
@@ -258,12 +255,13 @@ impl Guard {
         py: Python<'_>,
         response: &Bound<'_, PyAny>,
     ) -> PyResult<Principal> {
-        let text = object_text(response, "response")?;
         let guard = &self.inner;
-        guard
-            .validate_introspection(&text)
-            .map(|p| Principal { inner: Arc::new(p) })
-            .map_err(|e| errors::token_error(py, &e, Some(guard.metadata_url())))
+        engines::introspect(
+            py,
+            guard.token_validator(),
+            response,
+            Some(guard.metadata_url()),
+        )
     }
 
     /// Replaces an issuer's JWK Set (JSON text or a dict) atomically, for
