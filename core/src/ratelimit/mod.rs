@@ -41,6 +41,7 @@ mod limiter;
 mod policy;
 pub mod quota;
 pub mod store;
+mod table;
 
 pub use config::{HeaderFormat, KeySource, LimitSpec, RateLimitConfig, RuleConfig};
 pub use decision::RateDecision;

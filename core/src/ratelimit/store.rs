@@ -1,5 +1,5 @@
 //! Where keys' states live: the [`RateStore`] trait and the in-process,
-//! sharded, bounded [`MemoryStore`].
+//! bounded [`MemoryStore`].
 //!
 //! The store decides how many keys are kept and which are forgotten; the
 //! algorithms ([`Limit`]) decide what a state means. A shared backend (a
@@ -14,81 +14,33 @@
 //!
 //! Memory: each table keeps at most `max_keys` keys, split evenly over its
 //! shards (so eviction can start a little before the table as a whole holds
-//! `max_keys`, never after). When a new key arrives at a full shard the store
-//! forgets, in order of preference, a key whose state equals a fresh quota,
-//! else the sampled key with the most remaining quota; it never forgets a
-//! throttled key (one whose next request would be denied), so a throttled
-//! client stays throttled. If every sampled key is throttled the new key is
-//! refused ([`StoreError::Full`]): its request is denied (fail closed) until
-//! a sampled key's throttle ends. The trade-off: forgetting an active key
-//! forgives at most what it has used (the least-used of a sample is picked),
-//! whereas refusing new keys would let a flood of one-request keys lock every
-//! newcomer out for a whole window; filling a table with *throttled* keys
-//! costs an attacker `limit` requests per key, per window.
+//! `max_keys`, never after), in slots reserved up front, with a lock each
+//! (the private `table` module documents the layout and the locking). When a new key arrives at
+//! a full shard the store forgets, in order of preference, a key whose state
+//! equals a fresh quota, else the sampled key with the most remaining quota;
+//! it never forgets a throttled key (one whose next request would be
+//! denied), so a throttled client stays throttled. If every sampled key is
+//! throttled the new key is refused ([`StoreError::Full`]): its request is
+//! denied (fail closed) until a sampled key's throttle ends. The trade-off:
+//! forgetting an active key forgives at most what it has used (the
+//! least-used of a sample is picked), whereas refusing new keys would let a
+//! flood of one-request keys lock every newcomer out for a whole window;
+//! filling a table with *throttled* keys costs an attacker `limit` requests
+//! per key, per window.
 //!
-//! Work per request is bounded: each insertion looks at the front of the
-//! shard's queue (at most [`SAMPLE`] keys, plus two to drop stale ones);
-//! nothing ever scans a whole table.
+//! Work per request is bounded: each insertion looks at the next few slots
+//! after the shard's cursor (dropping up to two fresh keys), and a full
+//! shard at most [`SAMPLE`] keys more; nothing ever scans a whole table.
+//! An update of several keys at once makes room in a full table before it
+//! decides (it cannot wait for another slot while holding higher tables'
+//! locks), so a request it then denies may already have forgotten a fresh
+//! or least-used key: that only ever forgives.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// A shard's lock: a spin lock. A shard is held for a bounded few tens of
-/// nanoseconds (one state update, at most [`SAMPLE`] + [`SWEEP`] queue
-/// steps), and a spin lock's release is a plain store: one atomic
-/// read-modify-write per check instead of `parking_lot::Mutex`'s two, about
-/// 4 ns of a 20-25 ns check. How it waits is [`SpinThenYield`].
-type Mutex<T> = spin::mutex::SpinMutex<T, SpinThenYield>;
-type MutexGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T>;
-
-/// How a waiter for a shard waits: it spins (the holder is done within tens
-/// of nanoseconds) and yields to the scheduler once every
-/// [`SPINS_PER_YIELD`] rounds, so that a holder descheduled on the same core
-/// still gets to run. Measured on two cores in back-to-back runs, checks
-/// over distinct keys from two threads: yielding at once
-/// (`spin::relax::Yield`), which turns the rare collision on a shard into a
-/// system call, gave 0.35-1.08x the one-thread throughput; `parking_lot`
-/// 0.55-1.08x; this strategy 1.17-1.24x (the machine also has whole runs
-/// where every lock, and governor, collapses). One key hammered by two threads costs ~45 ns a
-/// check (aggregate) against ~25 ns when yielding at once, which batches
-/// one thread's checks; the target is many clients, not one.
-struct SpinThenYield;
-
-/// Spin rounds between two yields while waiting for a shard. The count is
-/// per thread and carries over between waits; only its rate matters.
-const SPINS_PER_YIELD: u32 = 64;
-
-thread_local! {
-    static SPINS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-impl spin::relax::RelaxStrategy for SpinThenYield {
-    fn relax() {
-        let spins = SPINS.with(|s| {
-            let n = s.get().wrapping_add(1);
-            s.set(n);
-            n
-        });
-        if spins.is_multiple_of(SPINS_PER_YIELD) {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-use super::quota::{Limit, Standing, State};
-
-/// How many queued keys a full shard looks at to find one to forget.
-pub const SAMPLE: usize = 8;
-/// Stale keys examined (and dropped when fresh) per insertion.
-const SWEEP: usize = 2;
-/// Shards per table at most.
-const SHARDS: usize = 32;
-/// Keys per shard at least (small tables get fewer shards, so that a full
-/// shard has a real choice of keys to forget).
-const MIN_SHARD_KEYS: usize = 256;
+use super::quota::{Limit, State};
+pub use super::table::SAMPLE;
+use super::table::{ShardGuard, SlotGuard, Table};
 
 /// One key of one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,78 +121,8 @@ pub trait RateStore: Send + Sync + fmt::Debug {
     fn tracked(&self, limit: usize) -> usize;
 }
 
-/// Keys are already keyed hashes: the table uses their low 64 bits as they
-/// are (the shard index uses the high bits).
-#[derive(Default, Clone, Copy)]
-struct PassHasher(u64);
-
-impl Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-}
-
-type Map = HashMap<u128, State, BuildHasherDefault<PassHasher>>;
-
-struct ShardState {
-    map: Map,
-    /// Every key of `map` exactly once, oldest first: the eviction cursor.
-    /// Keys leave `map` only when popped from here, which keeps the two in
-    /// step without scanning.
-    queue: VecDeque<u128>,
-    cap: usize,
-}
-
-/// Shards sit on their own cache lines so threads on different keys do not
-/// bounce one line between cores.
-#[repr(align(128))]
-struct Shard(Mutex<ShardState>);
-
-struct Table {
-    limit: Limit,
-    shards: Box<[Shard]>,
-    shift: u32,
-}
-
-impl Table {
-    fn new(limit: Limit, max_keys: usize) -> Self {
-        let max_keys = max_keys.max(1);
-        // A power of two, so the shard index is the hash's top bits.
-        let n = SHARDS.min(1 << (max_keys / MIN_SHARD_KEYS).max(1).ilog2());
-        let shards = (0..n)
-            .map(|i| {
-                let cap = max_keys / n + usize::from(i < max_keys % n);
-                Shard(Mutex::new(ShardState {
-                    map: Map::default(),
-                    queue: VecDeque::new(),
-                    cap,
-                }))
-            })
-            .collect();
-        Self {
-            limit,
-            shards,
-            shift: 128 - n.trailing_zeros(),
-        }
-    }
-
-    fn shard(&self, hash: u128) -> &Shard {
-        // shift = 128 when there is one shard: checked_shr gives None -> 0.
-        let i = hash.checked_shr(self.shift).unwrap_or(0) as usize;
-        &self.shards[i.min(self.shards.len() - 1)]
-    }
-}
-
-/// The in-process store: per limit, a table of `max_keys` keys at most in
-/// shards behind yielding spin locks.
+/// The in-process store: per limit, a table of `max_keys` keys at most, in
+/// slots with a lock each.
 pub struct MemoryStore {
     tables: Vec<Table>,
 }
@@ -263,75 +145,32 @@ impl MemoryStore {
     }
 }
 
-/// One locked key during an update.
-struct Held<'a> {
-    guard: MutexGuard<'a, ShardState>,
-    table: &'a Table,
-    hash: u128,
-    present: bool,
+/// One key of an update of several: its locked slot, or the locked shard
+/// it will be inserted into.
+enum Held<'a> {
+    Tracked(SlotGuard<'a>),
+    New(&'a Table, ShardGuard<'a>),
 }
 
-impl ShardState {
-    /// Drops up to `SWEEP` fresh keys from the front of the queue.
-    fn sweep(&mut self, limit: &Limit, now: u64) {
-        for _ in 0..SWEEP.min(self.queue.len()) {
-            let Some(h) = self.queue.pop_front() else {
-                break;
-            };
-            match self.map.get(&h) {
-                Some(s) if limit.standing(*s, now) != Standing::Fresh => self.queue.push_back(h),
-                _ => {
-                    self.map.remove(&h);
-                }
-            }
-        }
+impl MemoryStore {
+    fn table(&self, limit: usize) -> Result<&Table, StoreError> {
+        self.tables
+            .get(limit)
+            .ok_or(StoreError::UnknownLimit(limit))
     }
+}
 
-    /// Frees one place for a new key, or says how long until one may free up.
-    fn make_room(&mut self, limit: &Limit, now: u64) -> Result<(), u64> {
-        let mut seen = [0u128; SAMPLE];
-        let mut n = 0;
-        let mut best: Option<(usize, u64)> = None;
-        let mut wait = u64::MAX;
-        let mut victim = None;
-        while n < SAMPLE {
-            let Some(h) = self.queue.pop_front() else {
-                break;
-            };
-            let Some(state) = self.map.get(&h) else {
-                continue;
-            };
-            match limit.standing(*state, now) {
-                Standing::Fresh => {
-                    victim = Some(h);
-                    break;
-                }
-                Standing::Active { remaining } => {
-                    if best.is_none_or(|(_, r)| remaining > r) {
-                        best = Some((n, remaining));
-                    }
-                }
-                Standing::Throttled { wait_nanos } => wait = wait.min(wait_nanos),
-            }
-            seen[n] = h;
-            n += 1;
-        }
-        if victim.is_none() {
-            victim = best.map(|(i, _)| seen[i]);
-        }
-        for (i, h) in seen.iter().take(n).enumerate() {
-            if best.is_some_and(|(b, _)| b == i) && victim == Some(*h) {
-                continue;
-            }
-            self.queue.push_back(*h);
-        }
-        match victim {
-            Some(h) => {
-                self.map.remove(&h);
-                Ok(())
-            }
-            None => Err(wait.max(1)),
-        }
+/// Finds a key's slot, or locks its shard when the key is new. A lock-free
+/// miss is repeated under the shard's mutex, where it is exact.
+#[inline]
+fn find_or_lock(table: &Table, hash: u128) -> Result<SlotGuard<'_>, ShardGuard<'_>> {
+    if let Some(slot) = table.find(hash) {
+        return Ok(slot);
+    }
+    let shard = table.lock_shard(hash);
+    match table.find(hash) {
+        Some(slot) => Ok(slot),
+        None => Err(shard),
     }
 }
 
@@ -349,8 +188,8 @@ impl RateStore for MemoryStore {
                 (commit, states[0], commit)
             });
         }
-        // Locks are taken in ascending limit order (one shard per limit), the
-        // same order for every update, so two updates never deadlock.
+        // Tables are taken in ascending limit order, the same for every
+        // update, so two updates never wait for each other in a cycle.
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_by_key(|&i| keys[i].limit);
         for pair in order.windows(2) {
@@ -358,60 +197,42 @@ impl RateStore for MemoryStore {
                 return Err(StoreError::DuplicateLimit(keys[pair[0]].limit));
             }
         }
+        for key in keys {
+            self.table(key.limit)?;
+        }
         let mut held: Vec<Option<Held<'_>>> = (0..keys.len()).map(|_| None).collect();
         let mut states: Vec<Option<State>> = vec![None; keys.len()];
         for &i in &order {
             let key = keys[i];
-            let table = self
-                .tables
-                .get(key.limit)
-                .ok_or(StoreError::UnknownLimit(key.limit))?;
-            let guard = table.shard(key.hash).0.lock();
-            let stored = guard.map.get(&key.hash).copied();
-            states[i] = stored.filter(|s| *s != State::FRESH);
-            held[i] = Some(Held {
-                guard,
-                table,
-                hash: key.hash,
-                present: stored.is_some(),
+            let table = self.table(key.limit)?;
+            held[i] = Some(match find_or_lock(table, key.hash) {
+                Ok(slot) => {
+                    states[i] = Some(slot.state()).filter(|s| *s != State::FRESH);
+                    Held::Tracked(slot)
+                }
+                Err(mut shard) => {
+                    // Room now, while no higher table is held (see the
+                    // module docs); a refusal stores nothing.
+                    table
+                        .make_room(key.hash, &mut shard, now_nanos)
+                        .map_err(|wait| StoreError::Full {
+                            limit: key.limit,
+                            wait_nanos: wait,
+                        })?;
+                    Held::New(table, shard)
+                }
             });
         }
         if !decide(&mut states) {
             return Ok(false);
         }
-        // Room first, for every new key, so that a refusal stores nothing (it
-        // may already have forgotten a fresh or least-used key of another
-        // table, which only ever forgives).
         for (i, h) in held.iter_mut().enumerate() {
-            let Some(h) = h else { continue };
-            if states[i].is_some() && !h.present {
-                let limit = h.table.limit;
-                h.guard.sweep(&limit, now_nanos);
-                if h.guard.map.len() >= h.guard.cap {
-                    h.guard
-                        .make_room(&limit, now_nanos)
-                        .map_err(|wait| StoreError::Full {
-                            limit: keys[i].limit,
-                            wait_nanos: wait,
-                        })?;
+            match (h, states[i]) {
+                (Some(Held::Tracked(slot)), state) => slot.set(state.unwrap_or(State::FRESH)),
+                (Some(Held::New(table, shard)), Some(state)) => {
+                    table.insert(keys[i].hash, shard, state);
                 }
-            }
-        }
-        for (i, h) in held.iter_mut().enumerate() {
-            let Some(h) = h else { continue };
-            match (states[i], h.present) {
-                (Some(s), true) => {
-                    h.guard.map.insert(h.hash, s);
-                }
-                (Some(s), false) => {
-                    h.guard.map.insert(h.hash, s);
-                    h.guard.queue.push_back(h.hash);
-                }
-                // Forgotten keys stay queued as FRESH; the sweep drops them.
-                (None, true) => {
-                    h.guard.map.insert(h.hash, State::FRESH);
-                }
-                (None, false) => {}
+                _ => {}
             }
         }
         Ok(true)
@@ -424,53 +245,42 @@ impl RateStore for MemoryStore {
         now: u64,
         decide: impl FnOnce(Option<State>) -> (bool, Option<State>, R),
     ) -> Result<R, StoreError> {
-        let table = self
-            .tables
-            .get(key.limit)
-            .ok_or(StoreError::UnknownLimit(key.limit))?;
-        let mut shard = table.shard(key.hash).0.lock();
-        // A tracked key: one lookup, updated in place.
-        if let Some(slot) = shard.map.get_mut(&key.hash) {
-            let (commit, next, r) = decide(Some(*slot).filter(|s| *s != State::FRESH));
-            if commit {
-                *slot = next.unwrap_or(State::FRESH);
+        let table = self.table(key.limit)?;
+        let mut shard = match find_or_lock(table, key.hash) {
+            // A tracked key: updated in place under its slot's lock.
+            Ok(slot) => {
+                let (commit, next, r) = decide(Some(slot.state()).filter(|s| *s != State::FRESH));
+                if commit {
+                    slot.set(next.unwrap_or(State::FRESH));
+                }
+                return Ok(r);
             }
-            return Ok(r);
-        }
+            Err(shard) => shard,
+        };
         let (commit, next, r) = decide(None);
-        let (true, Some(s)) = (commit, next) else {
+        let (true, Some(state)) = (commit, next) else {
             return Ok(r);
         };
-        shard.sweep(&table.limit, now);
-        if shard.map.len() >= shard.cap {
-            shard
-                .make_room(&table.limit, now)
-                .map_err(|wait| StoreError::Full {
-                    limit: key.limit,
-                    wait_nanos: wait,
-                })?;
-        }
-        shard.map.insert(key.hash, s);
-        shard.queue.push_back(key.hash);
+        table
+            .make_room(key.hash, &mut shard, now)
+            .map_err(|wait| StoreError::Full {
+                limit: key.limit,
+                wait_nanos: wait,
+            })?;
+        table.insert(key.hash, &mut shard, state);
         Ok(r)
     }
 
     fn clear(&self, key: StoreKey) -> Result<(), StoreError> {
-        let table = self
-            .tables
-            .get(key.limit)
-            .ok_or(StoreError::UnknownLimit(key.limit))?;
-        let mut shard = table.shard(key.hash).0.lock();
-        if let Some(s) = shard.map.get_mut(&key.hash) {
-            *s = State::FRESH;
+        // Forgotten keys stay in place as FRESH; the sweep drops them.
+        if let Ok(slot) = find_or_lock(self.table(key.limit)?, key.hash) {
+            slot.set(State::FRESH);
         }
         Ok(())
     }
 
     fn tracked(&self, limit: usize) -> usize {
-        self.tables
-            .get(limit)
-            .map_or(0, |t| t.shards.iter().map(|s| s.0.lock().map.len()).sum())
+        self.tables.get(limit).map_or(0, Table::tracked)
     }
 }
 
@@ -595,5 +405,112 @@ mod tests {
             store.update_one(key(3, 4), 0, |_| (true, None, ())),
             Err(StoreError::UnknownLimit(3))
         );
+    }
+
+    /// A state that reads as throttled under `limit(1)` at time 1 (its
+    /// window opened at 1 and holds `n` >= 1 hits), so it is never forgotten.
+    fn hits(n: u64) -> State {
+        State { a: 1, b: n }
+    }
+
+    /// Reads a key's state without changing it.
+    fn read(store: &MemoryStore, k: StoreKey) -> Option<State> {
+        store.update_one(k, 1, |s| (false, None, s)).unwrap()
+    }
+
+    /// Adds one hit to a key, retrying while its table refuses a new key.
+    fn hit(store: &MemoryStore, k: StoreKey) {
+        while store
+            .update_one(k, 1, |s| (true, Some(hits(s.map_or(0, |s| s.b) + 1)), ()))
+            .is_err()
+        {}
+    }
+
+    /// Spreads `i` over all 128 bits (splitmix64 twice).
+    fn spread(i: u64) -> u128 {
+        let mix = |mut z: u64| {
+            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        (u128::from(mix(i)) << 64) | u128::from(mix(i ^ 0x5555_5555))
+    }
+
+    #[test]
+    fn keys_homed_at_the_end_wrap_around_and_survive_deletions_that_move_them() {
+        // One shard of 100 keys in 134 slots, every key homed in the last
+        // slot, so the keys form one cluster that wraps to the start.
+        let store = MemoryStore::new(&[limit(1)], 100);
+        let end = |i: u64| key(0, u128::from(u64::MAX - i));
+        for i in 0..100 {
+            hit(&store, end(i));
+        }
+        assert_eq!(store.tracked(0), 100);
+        // Forget every third key (kept as fresh until dropped), then add 30
+        // keys homed after the cluster: the full shard drops fresh keys from
+        // inside the cluster and must move the keys after each one back
+        // (across the wrap, too), or they could no longer be found.
+        for i in (0..100).step_by(3) {
+            store.clear(end(i)).unwrap();
+        }
+        let after = |i: u64| key(0, u128::from(u64::MAX / 134 * 110 + i));
+        for i in 0..30 {
+            hit(&store, after(i));
+        }
+        for i in 0..100 {
+            let want = (i % 3 != 0).then_some(hits(1));
+            assert_eq!(read(&store, end(i)), want, "key {i}");
+        }
+        for i in 0..30 {
+            assert_eq!(read(&store, after(i)), Some(hits(1)), "new key {i}");
+        }
+        assert!(store.tracked(0) <= 100);
+    }
+
+    #[test]
+    fn no_update_is_lost_while_tables_grow_and_keys_are_inserted_and_dropped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // 16 shards of 256 keys. Two threads count hits on 400 keys each
+        // (throttled states, never forgotten) while a third inserts fresh
+        // keys that the sweep drops again: shards grow and keys move while
+        // the counting threads find their keys without the shards' mutexes.
+        let store = MemoryStore::new(&[limit(1)], 4096);
+        let rounds = 200;
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let counters: Vec<_> = (0..2u64)
+                .map(|t| {
+                    let store = &store;
+                    s.spawn(move || {
+                        for _ in 0..rounds {
+                            for i in 0..400 {
+                                hit(store, key(0, spread(t * 1_000_000 + i)));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            s.spawn(|| {
+                let mut i = 10_000_000;
+                // Until the counters are done, and at least 20,000 keys.
+                while i < 10_020_000 || !stop.load(Ordering::Relaxed) {
+                    let _ =
+                        store.update_one(key(0, spread(i)), 1, |_| (true, Some(State::FRESH), ()));
+                    i += 1;
+                }
+            });
+            for c in counters {
+                c.join().unwrap();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        for t in 0..2 {
+            for i in 0..400 {
+                let k = key(0, spread(t * 1_000_000 + i));
+                assert_eq!(read(&store, k), Some(hits(rounds)), "thread {t} key {i}");
+            }
+        }
+        assert!(store.tracked(0) <= 4096);
     }
 }
