@@ -74,7 +74,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::quota::{Limit, Standing, State};
 
-/// A shard's mutex: a spin lock, held for an insertion or a deletion. How
+/// A shard's mutex: a spin lock, held while the shard's structure changes. How
 /// it waits is [`SpinThenYield`].
 type Mutex<T> = spin::mutex::SpinMutex<T, SpinThenYield>;
 /// A held shard mutex.
