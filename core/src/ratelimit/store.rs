@@ -174,6 +174,27 @@ fn find_or_lock(table: &Table, hash: u128) -> Result<SlotGuard<'_>, ShardGuard<'
     }
 }
 
+/// A tracked key's state as callers see it: a cleared key (stored as
+/// [`State::FRESH`]) reads as untracked.
+fn tracked_state(slot: &SlotGuard<'_>) -> Option<State> {
+    Some(slot.state()).filter(|s| *s != State::FRESH)
+}
+
+/// Makes room for `key` in its locked shard, or says the table is full.
+fn make_room(
+    table: &Table,
+    key: StoreKey,
+    shard: &mut ShardGuard<'_>,
+    now: u64,
+) -> Result<(), StoreError> {
+    table
+        .make_room(key.hash, shard, now)
+        .map_err(|wait| StoreError::Full {
+            limit: key.limit,
+            wait_nanos: wait,
+        })
+}
+
 impl RateStore for MemoryStore {
     fn update(
         &self,
@@ -207,18 +228,13 @@ impl RateStore for MemoryStore {
             let table = self.table(key.limit)?;
             held[i] = Some(match find_or_lock(table, key.hash) {
                 Ok(slot) => {
-                    states[i] = Some(slot.state()).filter(|s| *s != State::FRESH);
+                    states[i] = tracked_state(&slot);
                     Held::Tracked(slot)
                 }
                 Err(mut shard) => {
                     // Room now, while no higher table is held (see the
                     // module docs); a refusal stores nothing.
-                    table
-                        .make_room(key.hash, &mut shard, now_nanos)
-                        .map_err(|wait| StoreError::Full {
-                            limit: key.limit,
-                            wait_nanos: wait,
-                        })?;
+                    make_room(table, key, &mut shard, now_nanos)?;
                     Held::New(table, shard)
                 }
             });
@@ -249,7 +265,7 @@ impl RateStore for MemoryStore {
         let mut shard = match find_or_lock(table, key.hash) {
             // A tracked key: updated in place under its slot's lock.
             Ok(slot) => {
-                let (commit, next, r) = decide(Some(slot.state()).filter(|s| *s != State::FRESH));
+                let (commit, next, r) = decide(tracked_state(&slot));
                 if commit {
                     slot.set(next.unwrap_or(State::FRESH));
                 }
@@ -261,12 +277,7 @@ impl RateStore for MemoryStore {
         let (true, Some(state)) = (commit, next) else {
             return Ok(r);
         };
-        table
-            .make_room(key.hash, &mut shard, now)
-            .map_err(|wait| StoreError::Full {
-                limit: key.limit,
-                wait_nanos: wait,
-            })?;
+        make_room(table, key, &mut shard, now)?;
         table.insert(key.hash, &mut shard, state);
         Ok(r)
     }

@@ -114,7 +114,7 @@ impl spin::relax::RelaxStrategy for SpinThenYield {
 const OCCUPIED: u64 = 1;
 /// Control bit: the slot is locked.
 const LOCKED: u64 = 2;
-/// Control word of a slot a deletion emptied and is moving keys into.
+/// Control word of a slot that a deletion or a growth is moving keys into.
 const HOLE: u64 = LOCKED;
 /// Words per slot: control, low hash, state.a, state.b.
 const WORDS: usize = 4;
