@@ -524,4 +524,63 @@ mod tests {
         }
         assert!(store.tracked(0) <= 4096);
     }
+
+    #[test]
+    fn updates_of_two_tables_stay_all_or_none_and_never_deadlock_while_tables_change() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // Three threads count every hit on the same 300 keys in two tables at
+        // once, while two more insert fresh keys into either table alone
+        // (so shards grow, keys move and are dropped, under the mutexes the
+        // counting threads also need for new keys).
+        let store = MemoryStore::new(&[limit(1), limit(1)], 2048);
+        let rounds = 40;
+        let stop = AtomicBool::new(false);
+        let both = |h: u128| [key(0, h), key(1, h)];
+        std::thread::scope(|s| {
+            let counters: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        for _ in 0..rounds {
+                            for i in 0..300 {
+                                let keys = both(spread(i));
+                                let committed = store.update(&keys, 1, &mut |states| {
+                                    for st in states.iter_mut() {
+                                        *st = Some(hits(st.map_or(0, |s| s.b) + 1));
+                                    }
+                                    true
+                                });
+                                assert_eq!(committed, Ok(true));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for table in 0..2 {
+                let (store, stop) = (&store, &stop);
+                s.spawn(move || {
+                    let mut i = 1_000_000 * (table as u64 + 1);
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = store.update_one(key(table, spread(i)), 1, |_| {
+                            (true, Some(State::FRESH), ())
+                        });
+                        i += 1;
+                    }
+                });
+            }
+            for c in counters {
+                c.join().unwrap();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        for i in 0..300 {
+            for k in both(spread(i)) {
+                assert_eq!(
+                    read(&store, k),
+                    Some(hits(3 * rounds)),
+                    "key {i} at {}",
+                    k.limit
+                );
+            }
+        }
+    }
 }
