@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 import mcpguard
+from conftest import NOW
 from mcpguard.asgi import GuardMiddleware, principal
 from tokens import ISSUER, RESOURCE, claims, jwks, rs256
 
-NOW = 1767225600
 TOKEN = rs256(claims(NOW, scope="tag:files tag:web"))
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 import mcpguard
+from conftest import NOW
 from tokens import ISSUER, RESOURCE, claims, hs256, jwks, rs256
 
-NOW = 1767225600
 
 
 def test_the_token_validator_alone_checks_tokens_without_tags() -> None:

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 import mcpguard
-from conftest import EXAMPLES
+from conftest import EXAMPLES, NOW
 from tokens import ISSUER, RESOURCE, claims, jwks, rs256
 
-NOW = 1767225600
 
 
 def config(**overrides: Any) -> dict[str, Any]:
@@ -30,11 +29,6 @@ def config(**overrides: Any) -> dict[str, Any]:
     }
     doc.update(overrides)
     return doc
-
-
-@pytest.fixture
-def clock() -> mcpguard.ManualClock:
-    return mcpguard.ManualClock(NOW)
 
 
 @pytest.fixture

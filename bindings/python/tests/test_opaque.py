@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import mcpguard
+from conftest import NOW
 from tokens import ISSUER, RESOURCE, jwks
 
-NOW = 1767225600
 OPAQUE_CAPACITY = 100_000  # the core's DEFAULT_OPAQUE_CAPACITY
 
 
@@ -27,11 +27,6 @@ def config(opaque: bool = True, **auth: Any) -> dict[str, Any]:
     if opaque:
         doc["auth"]["opaque_tokens"] = True
     return doc
-
-
-@pytest.fixture
-def clock() -> mcpguard.ManualClock:
-    return mcpguard.ManualClock(NOW)
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import threading
 from typing import Any
 
 import mcpguard
+from conftest import NOW
 from tokens import ISSUER, RESOURCE, RSA2_PRIVATE, claims, jwks, rs256
 
-NOW = 1767225600
 
 
 def test_threads_authorize_while_another_rotates_keys() -> None:
