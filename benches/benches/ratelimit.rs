@@ -392,25 +392,54 @@ fn parallel(threads: usize, iters: u64, check: &Check<'_>, ks: &[Vec<String>]) -
     start.elapsed() / threads as u32
 }
 
+/// What the two-thread measurements run: two threads' keys (10,000 each),
+/// primed into a shared limiter, into a limiter per thread (sharing nothing:
+/// the machine's ceiling) and into governor.
+struct Setups {
+    ks: Vec<Vec<String>>,
+    shared: Limiter,
+    own: [Limiter; 2],
+    gov: Governor,
+}
+
+impl Setups {
+    fn new(prefix: &str) -> Self {
+        let ks: Vec<Vec<String>> = (0..2)
+            .map(|t| keys(&format!("{prefix}{t}"), 10_000))
+            .collect();
+        let shared = ours_many(Algorithm::TokenBucket, KEYS);
+        let own = [
+            ours_many(Algorithm::TokenBucket, KEYS),
+            ours_many(Algorithm::TokenBucket, KEYS),
+        ];
+        let gov = theirs_many();
+        for (t, mine) in ks.iter().enumerate() {
+            for k in mine {
+                shared.check(k, 1);
+                own[t].check(k, 1);
+                let _ = gov.check_key(k);
+            }
+        }
+        Self {
+            ks,
+            shared,
+            own,
+            gov,
+        }
+    }
+}
+
 /// Two-thread scaling, robust to a noisy machine: the three setups of the
 /// `threads` group (a shared limiter, a limiter per thread, governor) run
 /// one after another, 15 times over, and each keeps its best time; the
 /// speed-up is the best one-thread time over the best two-thread time.
 fn scaling_report() {
-    let ks: Vec<Vec<String>> = (0..2).map(|t| keys(&format!("s{t}"), 10_000)).collect();
-    let shared = ours_many(Algorithm::TokenBucket, KEYS);
-    let own = [
-        ours_many(Algorithm::TokenBucket, KEYS),
-        ours_many(Algorithm::TokenBucket, KEYS),
-    ];
-    let gov = theirs_many();
-    for (t, mine) in ks.iter().enumerate() {
-        for k in mine {
-            shared.check(k, 1);
-            own[t].check(k, 1);
-            let _ = gov.check_key(k);
-        }
-    }
+    let Setups {
+        ks,
+        shared,
+        own,
+        gov,
+    } = Setups::new("s");
     let checks: [(&str, &Check<'_>); 3] = [
         ("mcpguard TokenBucket, shared limiter", &|_, k| {
             drop(black_box(shared.check(k, 1)))
@@ -444,22 +473,12 @@ fn scaling_report() {
 
 fn threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("ratelimit/threads");
-    let ks: Vec<Vec<String>> = (0..2).map(|t| keys(&format!("t{t}"), 10_000)).collect();
-    let l = ours_many(Algorithm::TokenBucket, KEYS);
-    let gov = theirs_many();
-    // The machine's ceiling: the same checks when the threads share no
-    // state at all (a limiter each).
-    let own = [
-        ours_many(Algorithm::TokenBucket, KEYS),
-        ours_many(Algorithm::TokenBucket, KEYS),
-    ];
-    for (t, mine) in ks.iter().enumerate() {
-        for k in mine {
-            l.check(k, 1);
-            own[t].check(k, 1);
-            let _ = gov.check_key(k);
-        }
-    }
+    let Setups {
+        ks,
+        shared: l,
+        own,
+        gov,
+    } = Setups::new("t");
     for n in [1, 2] {
         g.bench_function(format!("mcpguard_TokenBucket/{n}"), |b| {
             b.iter_custom(|iters| parallel(n, iters, &|_, k| drop(black_box(l.check(k, 1))), &ks))
