@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod classify;
 pub mod clock;
 pub mod config;
 pub mod error;

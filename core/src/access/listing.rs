@@ -11,7 +11,8 @@
 
 use serde_json::Value;
 
-use super::policy::AccessPolicy;
+use super::filter::Filter;
+use super::policy::{AccessPolicy, Granted};
 
 /// The separator 1MCP puts between a server's name and an item's name.
 pub const ONE_MCP_SEPARATOR: &str = "_1mcp_";
@@ -46,17 +47,28 @@ impl ItemServer {
     }
 }
 
+/// Which server the items of a listing belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListingItems {
+    /// Every item belongs to this one server (a host that serves one MCP server).
+    Server(String),
+    /// Items name their server (1MCP's aggregated `<server>_1mcp_<name>`, or a field).
+    Mapped(ItemServer),
+}
+
 impl AccessPolicy {
-    /// `result` with only the items of `visible` servers in its `tools`,
-    /// `resources`, `resourceTemplates` and `prompts` arrays. Items that map
-    /// to no registered server, or to one not in `visible`, are dropped.
-    /// A result that is not an object is returned unchanged (it lists
-    /// nothing).
-    pub fn filter_listing<S: AsRef<str>>(
+    /// `result` (a JSON-RPC `result` of `tools/list`, `prompts/list`,
+    /// `resources/list` or `resources/templates/list`) with only the items
+    /// [`decide`](AccessPolicy::decide) would allow a call of: a tool needs
+    /// its server visible and its own tags granted, any other item its
+    /// server visible. Items that map to no registered server are dropped.
+    /// A result that is not an object is returned unchanged.
+    pub fn filter_listing(
         &self,
         result: &Value,
-        visible: &[S],
-        by: &ItemServer,
+        granted: &Granted,
+        filter: Option<&Filter>,
+        items: &ListingItems,
     ) -> Value {
         let Value::Object(object) = result else {
             return result.clone();
@@ -64,21 +76,56 @@ impl AccessPolicy {
         let mut out = serde_json::Map::with_capacity(object.len());
         for (key, value) in object {
             let kept = match value {
-                Value::Array(items) if LIST_KEYS.contains(&key.as_str()) => Value::Array(
-                    items
-                        .iter()
-                        .filter(|item| {
-                            self.item_server(item, by)
-                                .is_some_and(|s| visible.iter().any(|v| v.as_ref() == s))
-                        })
-                        .cloned()
-                        .collect(),
-                ),
+                Value::Array(list) if LIST_KEYS.contains(&key.as_str()) => {
+                    let tools = key == "tools";
+                    Value::Array(
+                        list.iter()
+                            .filter(|item| self.item_allowed(item, tools, granted, filter, items))
+                            .cloned()
+                            .collect(),
+                    )
+                }
                 other => other.clone(),
             };
             out.insert(key.clone(), kept);
         }
         Value::Object(out)
+    }
+
+    fn item_allowed(
+        &self,
+        item: &Value,
+        tool: bool,
+        granted: &Granted,
+        filter: Option<&Filter>,
+        items: &ListingItems,
+    ) -> bool {
+        let allowed = |server: &str, name: &str| {
+            self.decide(granted, filter, Some(server), tool.then_some(name))
+                .is_ok()
+        };
+        match items {
+            ListingItems::Server(server) => {
+                let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+                allowed(server, name)
+            }
+            ListingItems::Mapped(by) => match self.item_server(item, by) {
+                Some(server) => {
+                    let name = match by {
+                        ItemServer::Prefix { field, separator } => item
+                            .get(field)
+                            .and_then(Value::as_str)
+                            .and_then(|n| n.get(server.len() + separator.len()..))
+                            .unwrap_or(""),
+                        ItemServer::Field(_) => {
+                            item.get("name").and_then(Value::as_str).unwrap_or("")
+                        }
+                    };
+                    allowed(server, name)
+                }
+                None => false,
+            },
+        }
     }
 
     /// The registered server an item belongs to.

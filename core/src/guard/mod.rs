@@ -22,7 +22,7 @@
 
 mod audit;
 mod decision;
-mod http;
+pub mod http;
 mod request;
 
 use std::borrow::Cow;
@@ -31,7 +31,9 @@ use std::sync::Arc;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, Counters};
 pub use decision::{Decision, principal_json};
-pub use http::{filter_from_query, tools_called};
+pub use http::{
+    HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse, filter_from_query,
+};
 pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 
 use serde_json::{Value, json};
@@ -256,13 +258,34 @@ impl Guard {
     /// checks). Never fails: a refusal is a [`Decision`] with its status,
     /// reason and headers.
     pub fn authorize(&self, request: &Request<'_>) -> Decision {
+        self.decide(request, request.tool.as_slice()).0
+    }
+
+    /// [`authorize`](Self::authorize) for a request that calls `tools` on
+    /// `request.server` (a JSON-RPC batch calls several; `request.tool` is
+    /// ignored): access is decided for every tool before anything is
+    /// charged, and the rate limits of all of them are checked and charged
+    /// `request.cost` once, together. Also returns the filter the request
+    /// resolved to (for filtering listings the same way).
+    pub(crate) fn decide(
+        &self,
+        request: &Request<'_>,
+        tools: &[&str],
+    ) -> (Decision, Option<Arc<crate::access::Filter>>) {
         let s = &*self.inner;
+        let request = &Request {
+            tool: tools.first().copied(),
+            ..*request
+        };
         // 1. The request's own shape.
         if request.cost < 1 {
-            return self.invalid_request("cost must be at least 1");
+            return (self.invalid_request("cost must be at least 1"), None);
         }
         if request.tool.is_some() && request.server.is_none() {
-            return self.invalid_request("a tool was named without its server");
+            return (
+                self.invalid_request("a tool was named without its server"),
+                None,
+            );
         }
         // 2. Credentials and token.
         let credentials =
@@ -272,30 +295,26 @@ impl Guard {
                     let fingerprint = request
                         .authorization
                         .map(|h| Arc::from(token_fingerprint(h)));
-                    return self.token_refused(
-                        &TokenError::from_reason(reason),
-                        fingerprint,
-                        request,
-                    );
+                    let d =
+                        self.token_refused(&TokenError::from_reason(reason), fingerprint, request);
+                    return (d, None);
                 }
             };
         let principal = match credentials {
             Credentials::None if s.validator.required() => {
-                return self.token_refused(
+                let d = self.token_refused(
                     &TokenError::from_reason(Reason::MissingToken),
                     None,
                     request,
                 );
+                return (d, None);
             }
             Credentials::None => None,
             Credentials::Bearer(token) => match self.validate_counted(token) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    return self.token_refused(
-                        &e,
-                        Some(Arc::from(token_fingerprint(token))),
-                        request,
-                    );
+                    let fingerprint = Some(Arc::from(token_fingerprint(token)));
+                    return (self.token_refused(&e, fingerprint, request), None);
                 }
             },
         };
@@ -316,7 +335,10 @@ impl Guard {
             None => None,
             Some(f) => match s.access.resolve_filter(filter_request(f)) {
                 Ok(f) => Some(f),
-                Err(e) => return self.filter_refused(&e, principal, request, token_fingerprint),
+                Err(e) => {
+                    let d = self.filter_refused(&e, principal, request, token_fingerprint);
+                    return (d, None);
+                }
             },
         };
 
@@ -332,13 +354,25 @@ impl Guard {
             }
             None => &Granted::All,
         };
-        let access = match s
-            .access
-            .decide(granted, filter.as_deref(), request.server, request.tool)
-        {
+        let decide = |tool: Option<&str>| {
+            s.access
+                .decide(granted, filter.as_deref(), request.server, tool)
+        };
+        let mut tool = tools.first().copied();
+        let mut outcome = decide(tool);
+        for next in tools.iter().skip(1) {
+            if outcome.is_err() {
+                break;
+            }
+            tool = Some(*next);
+            outcome = decide(tool);
+        }
+        let access = match outcome {
             Ok(a) => a,
             Err(denial) => {
-                return self.access_refused(denial, principal, request, token_fingerprint);
+                let request = &Request { tool, ..*request };
+                let d = self.access_refused(denial, principal, request, token_fingerprint);
+                return (d, None);
             }
         };
 
@@ -350,10 +384,10 @@ impl Guard {
             let roles = principal.as_deref().map_or(&[][..], |p| p.roles.as_slice());
             let d = s
                 .rate
-                .check(&key, roles, request.server, request.tool, request.cost);
+                .check_calls(&key, roles, request.server, tools, request.cost);
             headers = s.rate.headers(&d);
             if !d.allowed {
-                return self.rate_limited(
+                let d = self.rate_limited(
                     d,
                     headers,
                     principal,
@@ -361,11 +395,12 @@ impl Guard {
                     request,
                     token_fingerprint,
                 );
+                return (d, None);
             }
             rate_limit = Some(d);
         }
         s.counters.allowed();
-        Decision {
+        let decision = Decision {
             allowed: true,
             status: 200,
             error: None,
@@ -376,7 +411,8 @@ impl Guard {
             visible_servers: access.visible_servers,
             rate_limit,
             missing_scopes: Vec::new(),
-        }
+        };
+        (decision, filter)
     }
 
     /// Validates a bare token (no `Bearer ` prefix) as `authorize` would,

@@ -118,6 +118,21 @@ impl RatePolicy {
         tool: Option<&str>,
         cost: u64,
     ) -> RateDecision {
+        self.check_calls(key, roles, server, tool.as_slice(), cost)
+    }
+
+    /// [`check`](Self::check) for a request that calls several tools of
+    /// one server (a JSON-RPC batch): every limit that applies to any of
+    /// them is checked and charged `cost` once, in one atomic update, so a
+    /// batch is admitted or refused as a whole.
+    pub fn check_calls(
+        &self,
+        key: &str,
+        roles: &[String],
+        server: Option<&str>,
+        tools: &[&str],
+        cost: u64,
+    ) -> RateDecision {
         if !self.enabled {
             return RateDecision {
                 allowed: true,
@@ -136,7 +151,8 @@ impl RatePolicy {
             .find_map(|r| self.roles.get(r.as_str()).copied())
             .unwrap_or(0);
         let applies = |r: &Rule| {
-            server == Some(r.server.as_str()) && (r.tool.is_none() || r.tool.as_deref() == tool)
+            server == Some(r.server.as_str())
+                && r.tool.as_deref().is_none_or(|t| tools.contains(&t))
         };
         if !self.rules.iter().any(applies) {
             return self.engine.decide(&[base], key, cost);

@@ -1061,6 +1061,17 @@ impl TokenValidator {
         self.inner.opaque.is_some()
     }
 
+    /// The time until which this validator accepts `principal`'s token:
+    /// its `expires_at` plus the leeway (saturating), `None` for a token
+    /// without expiry. Hand this, not the raw `exp`, to a framework that
+    /// checks expiry itself (the MCP SDKs do), so that it accepts exactly
+    /// what the validator accepts.
+    pub fn accepted_until(&self, principal: &Principal) -> Option<i64> {
+        principal
+            .expires_at
+            .map(|exp| exp.saturating_add(self.inner.leeway))
+    }
+
     /// `auth.max_token_bytes`.
     pub fn max_token_bytes(&self) -> usize {
         self.inner.max_token_bytes

@@ -1,0 +1,719 @@
+//! The HTTP-level entry point: what a request means, decided once for every
+//! HTTP stack.
+//!
+//! A host's middleware (ASGI, Express, tower, a C gateway) hands over what
+//! any HTTP stack has — method, path, the raw query string, every header
+//! (repeated ones included), the peer address and the body bytes — and gets
+//! back what to do: answer with a response the core built (the RFC 9728
+//! metadata document, or a refusal with its status, headers and JSON body),
+//! or pass the request on with headers to add to the application's
+//! response. The middleware only moves bytes; it decides nothing, so no two
+//! stacks can disagree.
+//!
+//! What is decided here, in this order:
+//!
+//! 1. the metadata route: `GET`/`HEAD`/`OPTIONS` on the path of
+//!    [`Guard::metadata_path`] (the query is ignored), unguarded; any other
+//!    method there is 405;
+//! 2. a CORS preflight (`OPTIONS` with `Origin` and
+//!    `Access-Control-Request-Method`) carries no credentials and is passed
+//!    on unguarded ([`HttpAction::Pass`]);
+//! 3. the `Authorization` header: more than one is 400 `invalid_request`
+//!    (RFC 6750 §3.1: one method, one token); a value that is not visible
+//!    ASCII is `malformed`; then the rules of [`parse_authorization`];
+//! 4. the query string: 1MCP's `tags`, `tag-filter` and `preset` (one at
+//!    most, see [`filter_from_query`]); an `access_token` parameter is 400;
+//! 5. the body, when [`HttpOptions::read_body`] is on and the method is
+//!    `POST`: a JSON-RPC message or batch read strictly (see `body.rs`);
+//!    anything it cannot read, and a body over
+//!    [`HttpOptions::max_body_bytes`], is 400 `invalid_request`, never "no
+//!    tools"; a `POST` whose body the host did not hand over is a 500 that
+//!    names the host's mistake, never an unchecked call;
+//! 6. one [`Guard`] decision for the whole request: every tool a batch
+//!    calls must be allowed, and the rate limits of all of them are charged
+//!    together, once, with the request's cost times the number of calls;
+//! 7. for an allowed request that asks for listings (`tools/list`,
+//!    `prompts/list`, `resources/list`, `resources/templates/list`), the
+//!    host hands the application's response back to
+//!    [`HttpDecision::filter_response`] and sends what it returns.
+//!
+//! [`parse_authorization`]: super::parse_authorization
+
+mod body;
+mod listing;
+mod query;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+pub use query::filter_from_query;
+
+use super::request::{Request, RequestError, RequestFilter};
+use super::{Decision, Guard};
+use crate::access::{AccessPolicy, Filter, Granted, ItemServer, ListingItems};
+use crate::error::ConfigError;
+use crate::reason::OAuthError;
+
+/// Default for [`HttpOptions::max_body_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How one protected endpoint is guarded: built once by the host's
+/// middleware, shared by every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// The MCP server this endpoint serves, for access checks and rate-limit
+    /// rules. A request may name another through [`HttpRequest::server`].
+    pub server: Option<String>,
+    /// Read `POST` bodies for the tools they call and the listings they ask
+    /// for. Needs a server. Default: on when `server` is set.
+    pub read_body: bool,
+    /// The largest body read; a larger one is refused (400).
+    pub max_body_bytes: usize,
+    /// Answer the RFC 9728 metadata route. Default: on.
+    pub serve_metadata: bool,
+    /// How listed items map to servers. Default: every item belongs to
+    /// `server`.
+    pub listing_items: Option<ListingItems>,
+    /// Rate-limit cost of one request (or of one call in a batch). Default 1.
+    pub cost: u64,
+}
+
+impl HttpOptions {
+    /// Options for an endpoint that serves `server` (or none): bodies read
+    /// when there is a server, the metadata route served, cost 1.
+    pub fn new(server: Option<&str>) -> HttpOptions {
+        HttpOptions {
+            server: server.map(str::to_string),
+            read_body: server.is_some(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            serve_metadata: true,
+            listing_items: None,
+            cost: 1,
+        }
+    }
+
+    /// Reads options from JSON, the shape every binding passes:
+    /// `{"server", "read_body", "max_body_bytes", "serve_metadata",
+    /// "listing_items", "cost"}`, all optional. `listing_items` is
+    /// `{"server": "name"}`, `{"prefix": {"field": "name", "separator":
+    /// "_1mcp_"}}`, `{"one_mcp": true}` or `{"field": "/_meta/server"}`.
+    /// Unknown keys are errors, as in the Guard configuration.
+    pub fn from_json(value: &Value) -> Result<HttpOptions, ConfigError> {
+        let obj = match value {
+            Value::Null => return Ok(HttpOptions::new(None)),
+            Value::Object(o) => o,
+            _ => return Err(ConfigError::new("", "HTTP options must be a JSON object")),
+        };
+        let server = match obj.get("server") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => return Err(ConfigError::new("server", "must be a string")),
+        };
+        let mut o = HttpOptions::new(server);
+        for (key, v) in obj {
+            let bool_of = |v: &Value| {
+                v.as_bool()
+                    .ok_or_else(|| ConfigError::new(key.as_str(), "must be true or false"))
+            };
+            match key.as_str() {
+                "server" => {}
+                "read_body" => o.read_body = bool_of(v)?,
+                "serve_metadata" => o.serve_metadata = bool_of(v)?,
+                "max_body_bytes" => {
+                    o.max_body_bytes = v
+                        .as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| ConfigError::new(key.as_str(), "must be a whole number"))?
+                }
+                "cost" => {
+                    o.cost = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                        ConfigError::new(key.as_str(), "must be a whole number of at least 1")
+                    })?
+                }
+                "listing_items" => o.listing_items = Some(listing_items_from_json(v)?),
+                other => {
+                    return Err(ConfigError::new(other, "unknown HTTP option"));
+                }
+            }
+        }
+        o.check()?;
+        Ok(o)
+    }
+
+    /// Checks that the options fit together (reading bodies needs a server).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.read_body && self.server.is_none() {
+            return Err(ConfigError::new(
+                "read_body",
+                "reading tools from the body needs a server: a tool is authorized on its server",
+            ));
+        }
+        if self.cost < 1 {
+            return Err(ConfigError::new("cost", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn listing_items_from_json(v: &Value) -> Result<ListingItems, ConfigError> {
+    let path = "listing_items";
+    let obj = v
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| ConfigError::new(path, "must be an object with one key"))?;
+    let (kind, value) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| ConfigError::new(path, "is empty"))?;
+    let text = |v: &Value, at: &str| {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ConfigError::new(format!("{path}.{at}"), "must be a string"))
+    };
+    match kind.as_str() {
+        "server" => Ok(ListingItems::Server(text(value, "server")?)),
+        "field" => Ok(ListingItems::Mapped(ItemServer::Field(text(
+            value, "field",
+        )?))),
+        "one_mcp" if value == &Value::Bool(true) => Ok(ListingItems::Mapped(ItemServer::one_mcp())),
+        "prefix" => {
+            let field = value
+                .get("field")
+                .map_or(Ok("name".to_string()), |f| text(f, "prefix.field"))?;
+            let separator = text(
+                value.get("separator").unwrap_or(&Value::Null),
+                "prefix.separator",
+            )?;
+            if separator.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{path}.prefix.separator"),
+                    "must not be empty",
+                ));
+            }
+            Ok(ListingItems::Mapped(ItemServer::Prefix {
+                field,
+                separator,
+            }))
+        }
+        other => Err(ConfigError::new(
+            format!("{path}.{other}"),
+            "unknown listing mapping",
+        )),
+    }
+}
+
+/// The body of a request, as the host has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpBody<'a> {
+    /// The request has no body (`GET`, `DELETE`, or an empty `POST` the
+    /// host knows to be empty: it is then read as zero bytes).
+    None,
+    /// The whole body.
+    Bytes(&'a [u8]),
+    /// The host stopped reading past [`HttpOptions::max_body_bytes`].
+    TooLarge,
+    /// The host could not hand the body over (it was consumed elsewhere).
+    Unavailable,
+}
+
+/// One HTTP request as any stack has it.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// The method, e.g. `POST` (compared exactly: methods are case-sensitive).
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The raw query string as received (without the `?`), not decoded.
+    pub query: &'a str,
+    /// Every header as `(name, value)` bytes, repeated ones included.
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    /// The peer's address: the default rate-limit key.
+    pub peer: Option<&'a str>,
+    /// The body.
+    pub body: HttpBody<'a>,
+    /// A server the host's routing chose for this request (overrides
+    /// [`HttpOptions::server`]).
+    pub server: Option<&'a str>,
+    /// A rate-limit key the host chose (overrides `peer`), e.g. from the
+    /// header its proxy sets. `X-Forwarded-For` is never read here.
+    pub key: Option<&'a str>,
+    /// A cost the host chose (overrides [`HttpOptions::cost`]).
+    pub cost: Option<u64>,
+}
+
+impl<'a> HttpRequest<'a> {
+    /// A request with no headers, query, peer or body.
+    pub fn new(method: &'a str, path: &'a str) -> HttpRequest<'a> {
+        HttpRequest {
+            method,
+            path,
+            query: "",
+            headers: &[],
+            peer: None,
+            body: HttpBody::None,
+            server: None,
+            key: None,
+            cost: None,
+        }
+    }
+
+    fn header_values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        let headers: &'a [(&'a [u8], &'a [u8])] = self.headers;
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| *v)
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        self.header_values(name).next().is_some()
+    }
+}
+
+/// A complete response the core built; the host sends it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers in order, `Content-Type` and `Content-Length` included.
+    pub headers: Vec<(String, String)>,
+    /// The body (empty for `HEAD`, 204 and 405 without a body).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn json(status: u16, mut headers: Vec<(String, String)>, doc: &Value) -> HttpResponse {
+        let body = serde_json::to_vec(doc).unwrap_or_default();
+        headers.push(("Content-Type".into(), "application/json".into()));
+        headers.push(("Content-Length".into(), body.len().to_string()));
+        HttpResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The response's JSON shape, as the cross-surface vectors hold it:
+    /// `{"status", "headers": [[name, value], …], "body": "<text>"}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "status": self.status,
+            "headers": self.headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+            "body": String::from_utf8_lossy(&self.body),
+        })
+    }
+}
+
+/// What the host does with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpAction {
+    /// Send this response; the application never sees the request.
+    Respond(HttpResponse),
+    /// Hand the request to the application and add these headers to its
+    /// response (the rate-limit headers).
+    Forward {
+        /// Headers to add to the application's response.
+        headers: Vec<(String, String)>,
+    },
+    /// Not guarded (a CORS preflight): hand it to the application untouched.
+    Pass,
+}
+
+/// The answer for one HTTP request.
+#[derive(Debug, Clone)]
+pub struct HttpDecision {
+    /// What to do.
+    pub action: HttpAction,
+    /// The Guard's decision, when one was made (not for the metadata route,
+    /// a preflight, or a request refused before the Guard saw it).
+    pub decision: Option<Decision>,
+    listing: Option<Arc<ListingScope>>,
+}
+
+/// What [`HttpDecision::filter_response`] filters by.
+#[derive(Debug)]
+struct ListingScope {
+    policy: Arc<AccessPolicy>,
+    granted: Arc<Granted>,
+    filter: Option<Arc<Filter>>,
+    items: ListingItems,
+    ids: Vec<Value>,
+}
+
+impl HttpDecision {
+    fn respond(response: HttpResponse) -> HttpDecision {
+        HttpDecision {
+            action: HttpAction::Respond(response),
+            decision: None,
+            listing: None,
+        }
+    }
+
+    /// Whether the application's response must go through
+    /// [`filter_response`](Self::filter_response) (the request asked for a
+    /// listing). A host that cannot buffer the response must not send it.
+    pub fn filters_response(&self) -> bool {
+        self.listing.is_some()
+    }
+
+    /// The application's response body with every listing result filtered
+    /// down to what the principal may call, as `authorize` would decide a
+    /// call of each item. `content_type` is the response's `Content-Type`:
+    /// JSON (`application/json`), or `text/event-stream` whose `data:`
+    /// events carry the JSON-RPC responses. An empty body is returned as
+    /// it is. A body that cannot be read is never passed through: the
+    /// error is the 502 response to send instead.
+    pub fn filter_response(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, HttpResponse> {
+        let Some(scope) = self.listing.as_deref() else {
+            return Ok(body.to_vec());
+        };
+        listing::filter_body(scope, content_type, body).map_err(|why| {
+            HttpResponse::json(
+                502,
+                Vec::new(),
+                &json!({
+                    "error": "server_error",
+                    "error_description": format!("mcpguard could not filter the listing response: {why}"),
+                }),
+            )
+        })
+    }
+}
+
+const PREFLIGHT_ALLOW_HEADERS: &str = "*";
+
+impl Guard {
+    /// Decides one HTTP request (see the [module doc](self) for what is
+    /// decided and in which order). Never fails: every refusal is an
+    /// [`HttpAction::Respond`] with its status, headers and JSON body.
+    ///
+    /// ```
+    /// use mcpguard::guard::{Guard, HttpAction, HttpOptions, HttpRequest};
+    /// let guard = Guard::from_json(r#"{
+    ///     "resource": "https://mcp.example.com/mcp",
+    ///     "auth": { "issuers": [] },
+    ///     "servers": { "files": { "tags": ["files"] } }
+    /// }"#).unwrap();
+    /// let options = HttpOptions::new(Some("files"));
+    /// let d = guard.authorize_http(&HttpRequest::new("POST", "/mcp"), &options);
+    /// let HttpAction::Respond(response) = d.action else { panic!() };
+    /// assert_eq!(response.status, 401);
+    /// ```
+    pub fn authorize_http(&self, req: &HttpRequest<'_>, options: &HttpOptions) -> HttpDecision {
+        if options.serve_metadata && req.path == self.metadata_route() {
+            return HttpDecision::respond(self.metadata_response(req));
+        }
+        if req.method == "OPTIONS"
+            && req.has_header("origin")
+            && req.has_header("access-control-request-method")
+        {
+            return HttpDecision {
+                action: HttpAction::Pass,
+                decision: None,
+                listing: None,
+            };
+        }
+        match self.http_inputs(req, options) {
+            Ok(inputs) => self.decide_http(req, options, inputs),
+            Err(Early::Invalid(e)) => {
+                let d = self.refuse_request(&e);
+                let response = refusal_response(&d);
+                HttpDecision {
+                    action: HttpAction::Respond(response),
+                    decision: Some(d),
+                    listing: None,
+                }
+            }
+            Err(Early::Response(r)) => HttpDecision::respond(r),
+        }
+    }
+
+    /// The path the metadata document is served at, without a query.
+    fn metadata_route(&self) -> &str {
+        let path = self.metadata_path();
+        path.split_once('?').map_or(path, |(p, _)| p)
+    }
+
+    fn metadata_response(&self, req: &HttpRequest<'_>) -> HttpResponse {
+        let cors = || vec![("Access-Control-Allow-Origin".to_string(), "*".to_string())];
+        match req.method {
+            "GET" | "HEAD" => {
+                let mut r = HttpResponse::json(200, cors(), &self.inner.metadata);
+                r.headers
+                    .push(("Cache-Control".into(), "public, max-age=3600".into()));
+                if req.method == "HEAD" {
+                    r.body.clear();
+                }
+                r
+            }
+            "OPTIONS" => {
+                let mut headers = cors();
+                headers.push((
+                    "Access-Control-Allow-Methods".into(),
+                    "GET, HEAD, OPTIONS".into(),
+                ));
+                headers.push((
+                    "Access-Control-Allow-Headers".into(),
+                    PREFLIGHT_ALLOW_HEADERS.into(),
+                ));
+                headers.push(("Access-Control-Max-Age".into(), "86400".into()));
+                headers.push(("Content-Length".into(), "0".into()));
+                HttpResponse {
+                    status: 204,
+                    headers,
+                    body: Vec::new(),
+                }
+            }
+            method => {
+                let mut headers = cors();
+                headers.push(("Allow".into(), "GET, HEAD, OPTIONS".into()));
+                HttpResponse::json(
+                    405,
+                    headers,
+                    &json!({
+                        "error": "invalid_request",
+                        "error_description": format!("{method} is not allowed on the metadata document"),
+                    }),
+                )
+            }
+        }
+    }
+
+    /// Everything the request says, read before the Guard decides.
+    fn http_inputs<'r>(
+        &self,
+        req: &HttpRequest<'r>,
+        options: &'r HttpOptions,
+    ) -> Result<Inputs<'r>, Early> {
+        let mut authorization = None;
+        for value in req.header_values("authorization") {
+            if authorization.is_some() {
+                return Err(Early::Invalid(RequestError(
+                    "The request carries more than one Authorization header".into(),
+                )));
+            }
+            authorization = Some(value);
+        }
+        let authorization = match authorization {
+            None => None,
+            Some(v) => Some(match std::str::from_utf8(v) {
+                // Visible ASCII, spaces and tabs only (RFC 9110 field
+                // values); anything else is the token check's `malformed`.
+                Ok(text)
+                    if text
+                        .bytes()
+                        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+                {
+                    HeaderText::Text(text)
+                }
+                _ => HeaderText::Unreadable,
+            }),
+        };
+        let query = query::decode_query(req.query).map_err(Early::Invalid)?;
+        let filter = filter_from_query(query.iter().map(|(n, v)| (&**n, &**v)))
+            .map_err(Early::Invalid)?
+            .map(OwnedFilter::from);
+        let server = req.server.or(options.server.as_deref());
+        let rpc = if options.read_body && req.method == "POST" {
+            match req.body {
+                HttpBody::Bytes(b) if b.len() > options.max_body_bytes => {
+                    return Err(too_large(options));
+                }
+                HttpBody::TooLarge => return Err(too_large(options)),
+                HttpBody::Bytes(b) => Some(body::read_rpc_body(b)),
+                HttpBody::None => Some(body::read_rpc_body(b"")),
+                HttpBody::Unavailable => return Err(Early::Response(no_body_response())),
+            }
+        } else {
+            None
+        };
+        let rpc = match rpc {
+            None => body::RpcBody::default(),
+            Some(Ok(b)) => b,
+            Some(Err(e)) => return Err(Early::Invalid(RequestError(e.to_string()))),
+        };
+        Ok(Inputs {
+            authorization,
+            filter,
+            server,
+            rpc,
+        })
+    }
+
+    fn decide_http(
+        &self,
+        req: &HttpRequest<'_>,
+        options: &HttpOptions,
+        inputs: Inputs<'_>,
+    ) -> HttpDecision {
+        let calls = u64::try_from(inputs.rpc.tools.len().max(1)).unwrap_or(u64::MAX);
+        let cost = req.cost.unwrap_or(options.cost).saturating_mul(calls);
+        let unreadable;
+        let authorization = match inputs.authorization {
+            None => None,
+            Some(HeaderText::Text(t)) => Some(t),
+            // A value the token check refuses as malformed, whatever it is.
+            Some(HeaderText::Unreadable) => {
+                unreadable = "\u{0}";
+                Some(unreadable)
+            }
+        };
+        let request = Request {
+            authorization,
+            server: inputs.server,
+            tool: None,
+            filter: inputs.filter.as_ref().map(OwnedFilter::as_request),
+            key: req.key.or(req.peer),
+            cost,
+        };
+        let tools: Vec<&str> = inputs.rpc.tools.iter().map(String::as_str).collect();
+        let (decision, filter) = self.decide(&request, &tools);
+        if !decision.allowed {
+            return HttpDecision {
+                action: HttpAction::Respond(refusal_response(&decision)),
+                decision: Some(decision),
+                listing: None,
+            };
+        }
+        let listing = (!inputs.rpc.listing_ids.is_empty())
+            .then(|| {
+                self.listing_scope(
+                    &decision,
+                    filter,
+                    options,
+                    inputs.server,
+                    inputs.rpc.listing_ids,
+                )
+            })
+            .flatten();
+        HttpDecision {
+            action: HttpAction::Forward {
+                headers: decision
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.clone()))
+                    .collect(),
+            },
+            decision: Some(decision),
+            listing: listing.map(Arc::new),
+        }
+    }
+
+    fn listing_scope(
+        &self,
+        decision: &Decision,
+        filter: Option<Arc<Filter>>,
+        options: &HttpOptions,
+        server: Option<&str>,
+        ids: Vec<Value>,
+    ) -> Option<ListingScope> {
+        let items = match (&options.listing_items, server) {
+            (Some(items), _) => items.clone(),
+            (None, Some(server)) => ListingItems::Server(server.to_string()),
+            (None, None) => return None,
+        };
+        let policy = self.inner.access.clone();
+        let granted = match decision.principal.as_deref() {
+            None => Arc::new(Granted::All),
+            Some(p) => match &p.granted {
+                Some(g) => g.clone(),
+                None => Arc::new(policy.granted(&p.tags)),
+            },
+        };
+        Some(ListingScope {
+            policy,
+            granted,
+            filter,
+            items,
+            ids,
+        })
+    }
+}
+
+/// What the request says, read before the Guard decides.
+struct Inputs<'r> {
+    authorization: Option<HeaderText<'r>>,
+    filter: Option<OwnedFilter>,
+    server: Option<&'r str>,
+    rpc: body::RpcBody,
+}
+
+enum HeaderText<'r> {
+    Text(&'r str),
+    Unreadable,
+}
+
+/// A query filter, decoded (so owned).
+enum OwnedFilter {
+    Tags(String),
+    TagFilter(String),
+    Preset(String),
+}
+
+impl From<RequestFilter<'_>> for OwnedFilter {
+    fn from(f: RequestFilter<'_>) -> Self {
+        match f {
+            RequestFilter::Tags(t) => OwnedFilter::Tags(t.to_string()),
+            RequestFilter::TagFilter(t) => OwnedFilter::TagFilter(t.to_string()),
+            RequestFilter::Preset(t) => OwnedFilter::Preset(t.to_string()),
+        }
+    }
+}
+
+impl OwnedFilter {
+    fn as_request(&self) -> RequestFilter<'_> {
+        match self {
+            OwnedFilter::Tags(t) => RequestFilter::Tags(t),
+            OwnedFilter::TagFilter(t) => RequestFilter::TagFilter(t),
+            OwnedFilter::Preset(t) => RequestFilter::Preset(t),
+        }
+    }
+}
+
+/// A request answered before the Guard decides.
+enum Early {
+    /// 400 `invalid_request`, through the Guard's refusal (counted).
+    Invalid(RequestError),
+    /// A response of its own (the host's mistake).
+    Response(HttpResponse),
+}
+
+fn too_large(options: &HttpOptions) -> Early {
+    Early::Invalid(RequestError(format!(
+        "The request body is larger than {} bytes",
+        options.max_body_bytes
+    )))
+}
+
+fn no_body_response() -> HttpResponse {
+    HttpResponse::json(
+        500,
+        Vec::new(),
+        &json!({
+            "error": "server_error",
+            "error_description": "mcpguard must read this request's body to authorize the tools it calls, \
+                and the host did not hand it over (Express: mount express.json() before guardMiddleware)",
+        }),
+    )
+}
+
+/// The response for a refused decision: its status and headers, and a JSON
+/// body `{"error", "error_description"}`.
+fn refusal_response(d: &Decision) -> HttpResponse {
+    let headers = d
+        .headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    let error = d.error.map(OAuthError::as_str);
+    HttpResponse::json(
+        d.status,
+        headers,
+        &json!({ "error": error, "error_description": d.error_description }),
+    )
+}

@@ -1,0 +1,147 @@
+//! What a request's query string means to the guard: 1MCP's filter
+//! parameters, and a bearer token where none may be.
+//!
+//! The raw query string is read here (the host hands it over as received),
+//! so every binding reads `a%2Cb`, `a+b` and a repeated parameter the same
+//! way. Percent-decoding uses the `percent-encoding` crate; a parameter
+//! that does not decode to UTF-8 cannot be read and is refused.
+
+use std::borrow::Cow;
+
+use super::super::request::{RequestError, RequestFilter};
+
+/// The filter a request's query string asks for, from 1MCP's parameters
+/// `tags`, `tag-filter` and `preset` (as `(name, value)` pairs the host has
+/// already URL-decoded; other parameters are ignored).
+///
+/// A repeated filter parameter or two different ones is refused (400
+/// `invalid_request`) rather than resolved by picking one: a client must
+/// not get a wider view than one of its filters asked for.
+///
+/// ```
+/// use mcpguard::guard::{filter_from_query, RequestFilter};
+/// let q = [("session", "1"), ("tag-filter", "web and api")];
+/// assert_eq!(filter_from_query(q).unwrap(), Some(RequestFilter::TagFilter("web and api")));
+/// assert!(filter_from_query([("tags", "a"), ("tags", "b")]).is_err());
+/// ```
+pub fn filter_from_query<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Option<RequestFilter<'a>>, RequestError> {
+    let mut found: Option<(&str, RequestFilter<'a>)> = None;
+    for (name, value) in params {
+        let filter = match name {
+            "tags" => RequestFilter::Tags(value),
+            "tag-filter" => RequestFilter::TagFilter(value),
+            "preset" => RequestFilter::Preset(value),
+            "access_token" => {
+                // RFC 6750 §2.3 allows it, the MCP authorization spec
+                // forbids it: URLs end up in logs and caches.
+                return Err(RequestError(
+                    "An access token in the query string is not accepted; send it in the Authorization header".into(),
+                ));
+            }
+            _ => continue,
+        };
+        if let Some((first, _)) = found {
+            let why = if first == name {
+                format!("the query parameter `{name}` is given more than once")
+            } else {
+                format!("a request may carry only one filter (`{first}` and `{name}` given)")
+            };
+            return Err(RequestError(why));
+        }
+        found = Some((name, filter));
+    }
+    Ok(found.map(|(_, f)| f))
+}
+
+/// The parameters of a raw query string (`application/x-www-form-urlencoded`:
+/// `&`-separated, `+` is a space, percent-escapes decoded) that mean
+/// something to the guard (`tags`, `tag-filter`, `preset`, `access_token`),
+/// decoded, in order. Other parameters are the application's and are not
+/// read; one of ours whose value does not decode to UTF-8 is refused.
+pub(crate) fn decode_query(raw: &str) -> Result<Vec<(Cow<'_, str>, Cow<'_, str>)>, RequestError> {
+    let raw = raw.strip_prefix('?').unwrap_or(raw);
+    let mut out = Vec::new();
+    for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // A name that is not UTF-8 cannot be one of ours.
+        let Ok(name) = decode(name) else { continue };
+        if matches!(&*name, "tags" | "tag-filter" | "preset" | "access_token") {
+            out.push((name, decode(value)?));
+        }
+    }
+    Ok(out)
+}
+
+fn decode(part: &str) -> Result<Cow<'_, str>, RequestError> {
+    let unreadable = || {
+        RequestError(format!(
+            "the query parameter {part:?} does not decode to UTF-8 text"
+        ))
+    };
+    if part.contains('+') {
+        let spaced = part.replace('+', " ");
+        let decoded = percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map_err(|_| unreadable())?;
+        return Ok(Cow::Owned(decoded.into_owned()));
+    }
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .map_err(|_| unreadable())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_without_filter_parameters_has_no_filter() {
+        assert_eq!(filter_from_query([]).unwrap(), None);
+        assert_eq!(filter_from_query([("x", "1")]).unwrap(), None);
+        assert_eq!(
+            filter_from_query([("tags", "web")]).unwrap(),
+            Some(RequestFilter::Tags("web"))
+        );
+        assert_eq!(
+            filter_from_query([("preset", "dev")]).unwrap(),
+            Some(RequestFilter::Preset("dev"))
+        );
+    }
+
+    #[test]
+    fn a_repeated_parameter_or_two_kinds_is_an_invalid_request() {
+        let e = filter_from_query([("tags", "a"), ("tags", "b")]).unwrap_err();
+        assert!(e.0.contains("more than once"), "{e}");
+        let e = filter_from_query([("tags", "a"), ("preset", "dev")]).unwrap_err();
+        assert!(e.0.contains("only one filter"), "{e}");
+    }
+
+    #[test]
+    fn a_token_in_the_query_string_is_refused() {
+        let e = filter_from_query([("access_token", "x")]).unwrap_err();
+        assert!(e.0.contains("Authorization header"), "{e}");
+    }
+
+    #[test]
+    fn raw_queries_decode_plus_and_percent_escapes() {
+        let q = decode_query("tags=a%2Cb&tag-filter=web+and+api&&x&%74ags").unwrap();
+        let pairs: Vec<(&str, &str)> = q.iter().map(|(n, v)| (&**n, &**v)).collect();
+        assert_eq!(
+            pairs,
+            [("tags", "a,b"), ("tag-filter", "web and api"), ("tags", "")]
+        );
+        assert!(matches!(
+            decode_query("preset=b").unwrap()[0].1,
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_parameter_that_is_not_utf8_cannot_be_read() {
+        assert!(decode_query("tags=%FF").is_err());
+        // Not ours, so not read: the application decides about it.
+        assert!(decode_query("session=%FF&ta%C3gs=web").unwrap().is_empty());
+    }
+}
