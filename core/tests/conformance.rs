@@ -8,9 +8,12 @@ use mcpguard::ManualClock;
 use mcpguard::access::{self, Filter};
 use std::sync::Arc;
 
-use mcpguard::guard::{Guard, Request, principal_json};
+use mcpguard::guard::{
+    Guard, HttpAction, HttpBody, HttpOptions, HttpRequest, Request, principal_json,
+};
 use mcpguard::token::opaque::OpaqueEntry;
 use mcpguard::token::{Principal, TokenError};
+use mcpguard_testkit::http_vectors;
 use mcpguard_testkit::vectors::{self, check_headers, partial_match};
 use serde_json::{Value, json};
 
@@ -39,15 +42,98 @@ fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
         failures.push(format!("{file}: `cases` must be a list"));
         return 0;
     };
+    let options = match HttpOptions::from_json(&doc["options"]) {
+        Ok(o) => o,
+        Err(e) => {
+            failures.push(format!("{file}: options refused: {e}"));
+            return 0;
+        }
+    };
+    let bless = std::env::var_os("MCPGUARD_BLESS").is_some();
+    let mut blessed = doc.clone();
     for (i, case) in cases.iter().enumerate() {
         let name = case["name"]
             .as_str()
             .map_or_else(|| format!("#{i}"), str::to_string);
-        if let Err(why) = run_case(&guard, &clock, case) {
+        let outcome = if case["op"] == "http" {
+            http_case(&guard, &options, &clock, case).and_then(|actual| {
+                if bless {
+                    blessed["cases"][i]["expect"] = actual;
+                    return Ok(());
+                }
+                http_vectors::compare(&case["expect"], &actual)
+            })
+        } else {
+            run_case(&guard, &clock, case)
+        };
+        if let Err(why) = outcome {
             failures.push(format!("{file} / {name}: {why}"));
         }
     }
+    if bless
+        && doc["cases"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["op"] == "http"))
+    {
+        let path = vectors::dir().join(file);
+        let mut text = serde_json::to_string_pretty(&blessed).expect("serialisable");
+        text.push('\n');
+        std::fs::write(&path, text).expect("write blessed vectors");
+    }
     cases.len()
+}
+
+/// One `http` case through the entry point, as a middleware drives it:
+/// the core's response, or the application's (its status, `Content-Type`
+/// and body, the body filtered when the request asked for a listing) with
+/// the decision's headers added.
+fn http_case(
+    guard: &Guard,
+    options: &HttpOptions,
+    clock: &ManualClock,
+    case: &Value,
+) -> Result<Value, String> {
+    if let Some(s) = case.get("advance").and_then(Value::as_f64) {
+        clock.advance_secs_f64(s).map_err(|e| e.to_string())?;
+    }
+    let input = http_vectors::Input::from_case(case)?;
+    let headers: Vec<(&[u8], &[u8])> = input
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .collect();
+    let request = HttpRequest {
+        method: &input.method,
+        path: &input.path,
+        query: &input.query,
+        headers: &headers,
+        peer: input.peer.as_deref(),
+        body: input
+            .body
+            .as_deref()
+            .map_or(HttpBody::None, HttpBody::Bytes),
+        server: input.server.as_deref(),
+        key: None,
+        cost: None,
+    };
+    let decision = guard.authorize_http(&request, options);
+    let app = &input.app;
+    let response = match decision.action {
+        HttpAction::Respond(r) => r.to_json(),
+        HttpAction::Pass => app.response(Vec::new(), app.body.clone()),
+        HttpAction::Forward { ref headers } => {
+            let body = if decision.filters_response() {
+                match decision.filter_response(Some(&app.content_type), &app.body) {
+                    Ok(b) => b,
+                    Err(r) => return Ok(r.to_json()),
+                }
+            } else {
+                app.body.clone()
+            };
+            app.response(headers.clone(), body)
+        }
+    };
+    Ok(response)
 }
 
 fn run_case(guard: &Guard, clock: &ManualClock, case: &Value) -> Result<(), String> {
@@ -59,9 +145,12 @@ fn run_case(guard: &Guard, clock: &ManualClock, case: &Value) -> Result<(), Stri
             principal_result(guard.validate(token))
         }
         "authorize" => {
-            let request =
-                Request::from_json(&case["request"]).map_err(|e| format!("bad request: {e}"))?;
-            let decision = guard.authorize(&request);
+            // A request the host cannot build (two filter kinds, a bad
+            // cost) is answered like any other refusal, as a host would.
+            let decision = match Request::from_json(&case["request"]) {
+                Ok(request) => guard.authorize(&request),
+                Err(e) => guard.refuse_request(&e),
+            };
             let v = decision.to_json();
             if let Some(absent) = case.get("headers_not_contain") {
                 check_headers(&v, absent, false)?;

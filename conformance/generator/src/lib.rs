@@ -421,3 +421,164 @@ pub mod vectors {
         }
     }
 }
+
+/// The HTTP-edge corpus (`conformance/http_edge.json`, op `http`): reading a
+/// case's raw request and application response, and comparing two
+/// responses the way every surface's runner does.
+///
+/// A response is `{"status", "headers": [[name, value], …], "body"}`.
+/// Header names compare case-insensitively (HTTP's rule) and headers are
+/// compared as a list sorted stably by name, so a stack that adds the
+/// guard's headers before the application's and one that adds them after
+/// agree, while two headers of one name must still come in the same order.
+/// Values and bodies compare byte for byte.
+pub mod http_vectors {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+
+    /// What the application behind the guard answers.
+    #[derive(Debug, Clone)]
+    pub struct App {
+        /// Its status.
+        pub status: u16,
+        /// Its `Content-Type`.
+        pub content_type: String,
+        /// Its body.
+        pub body: Vec<u8>,
+    }
+
+    impl App {
+        /// The response a client sees when the guard forwards the request:
+        /// the application's, with `added` headers and `body` (filtered).
+        pub fn response(&self, added: Vec<(String, String)>, body: Vec<u8>) -> Value {
+            let mut headers = vec![
+                json!(["Content-Type", self.content_type]),
+                json!(["Content-Length", body.len().to_string()]),
+            ];
+            headers.extend(added.into_iter().map(|(n, v)| json!([n, v])));
+            json!({"status": self.status, "headers": headers, "body": String::from_utf8_lossy(&body)})
+        }
+    }
+
+    /// A case's request, as bytes.
+    #[derive(Debug, Clone)]
+    pub struct Input {
+        /// The method.
+        pub method: String,
+        /// The path.
+        pub path: String,
+        /// The raw query string.
+        pub query: String,
+        /// Every header; each character of a vector's value is one byte
+        /// (Latin-1), as HTTP/1.1 carries it.
+        pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+        /// The peer address.
+        pub peer: Option<String>,
+        /// The body (`body` text, or `body_base64url` bytes), absent for none.
+        pub body: Option<Vec<u8>>,
+        /// The host's routing choice of server.
+        pub server: Option<String>,
+        /// What the application answers.
+        pub app: App,
+    }
+
+    fn latin1(text: &str) -> Result<Vec<u8>, String> {
+        text.chars()
+            .map(|c| u8::try_from(u32::from(c)).map_err(|_| format!("{c:?} is not one byte")))
+            .collect()
+    }
+
+    impl Input {
+        /// Reads `case["request"]` and `case["app"]`.
+        pub fn from_case(case: &Value) -> Result<Input, String> {
+            let r = &case["request"];
+            let text = |v: &Value, what: &str| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("`{what}` must be a string"))
+            };
+            let opt = |v: &Value| v.as_str().map(str::to_string);
+            let headers = r["headers"]
+                .as_array()
+                .ok_or("`request.headers` must be a list")?
+                .iter()
+                .map(|h| {
+                    let name = h[0].as_str().ok_or("a header name must be a string")?;
+                    let value = h[1].as_str().ok_or("a header value must be a string")?;
+                    Ok((latin1(name)?, latin1(value)?))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let body = match (r.get("body"), r.get("body_base64url")) {
+                (Some(Value::String(b)), _) => Some(b.as_bytes().to_vec()),
+                (_, Some(Value::String(b))) => Some(
+                    URL_SAFE_NO_PAD
+                        .decode(b)
+                        .map_err(|e| format!("body_base64url: {e}"))?,
+                ),
+                _ => None,
+            };
+            let a = &case["app"];
+            Ok(Input {
+                method: text(&r["method"], "request.method")?,
+                path: text(&r["path"], "request.path")?,
+                query: opt(&r["query"]).unwrap_or_default(),
+                headers,
+                peer: opt(&r["peer"]),
+                body,
+                server: opt(&r["server"]),
+                app: App {
+                    status: a["status"]
+                        .as_u64()
+                        .and_then(|s| u16::try_from(s).ok())
+                        .ok_or("`app.status`")?,
+                    content_type: text(&a["content_type"], "app.content_type")?,
+                    body: text(&a["body"], "app.body")?.into_bytes(),
+                },
+            })
+        }
+    }
+
+    /// A response's headers as `(lower-case name, value)`, sorted stably by name.
+    pub fn normalized_headers(response: &Value) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = response["headers"]
+            .as_array()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h[0].as_str().unwrap_or_default().to_ascii_lowercase(),
+                            h[1].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        headers.sort_by(|a, b| a.0.cmp(&b.0));
+        headers
+    }
+
+    /// Whether `actual` is the `expect`ed response (see the module doc).
+    pub fn compare(expect: &Value, actual: &Value) -> Result<(), String> {
+        if expect.is_null() {
+            return Err("the case has no `expect`: bless the vectors".into());
+        }
+        if expect["status"] != actual["status"] {
+            return Err(format!(
+                "status {} where {} was expected",
+                actual["status"], expect["status"]
+            ));
+        }
+        let (e, a) = (normalized_headers(expect), normalized_headers(actual));
+        if e != a {
+            return Err(format!("headers {a:?} where {e:?} were expected"));
+        }
+        if expect["body"] != actual["body"] {
+            return Err(format!(
+                "body {} where {} was expected",
+                actual["body"], expect["body"]
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,362 @@
+//! The HTTP-level entry point, as a host's middleware drives it: what a raw
+//! request means (headers, query, body, batches), the responses the core
+//! builds, and listing responses filtered by what the principal may call.
+
+use mcpguard::guard::{Guard, HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest};
+use mcpguard::{ManualClock, Reason};
+use mcpguard_testkit as kit;
+use serde_json::{Value, json};
+
+const T: u64 = 1_767_225_600;
+const ISS: &str = "https://auth.example.com";
+const RES: &str = "https://mcp.example.com/mcp";
+
+fn guard() -> (Guard, ManualClock) {
+    let config = json!({
+        "resource": RES,
+        "auth": {"issuers": [{"issuer": ISS, "jwks": kit::jwks(&[("rsa", Some("k1"), Some("RS256"))])}]},
+        "servers": {
+            "filesystem": {"tags": ["files"], "tools": {"write_file": {"tags": ["files-write"]}}},
+            "web": {"tags": ["web"]},
+            "web_1mcp_admin": {"tags": ["admin"]}
+        },
+        "rate_limit": {"limit": 5, "window_seconds": 60,
+            "rules": [{"name": "fs-write", "server": "filesystem", "tool": "write_file", "limit": 2, "window_seconds": 60}]}
+    });
+    let clock = ManualClock::new(T);
+    let g = Guard::from_json_with_clock(&config.to_string(), clock.clone()).unwrap();
+    (g, clock)
+}
+
+fn token(scope: &str) -> String {
+    let claims = json!({"iss": ISS, "sub": "alice", "client_id": "app", "aud": RES,
+        "exp": T + 3600, "scope": scope});
+    kit::sign(
+        "RS256",
+        "rsa",
+        &json!({"alg": "RS256", "kid": "k1"}).to_string(),
+        &claims.to_string(),
+    )
+}
+
+fn post<'a>(headers: &'a [(&'a [u8], &'a [u8])], body: &'a str) -> HttpRequest<'a> {
+    HttpRequest {
+        headers,
+        body: HttpBody::Bytes(body.as_bytes()),
+        peer: Some("203.0.113.7"),
+        ..HttpRequest::new("POST", "/mcp")
+    }
+}
+
+fn status(d: &HttpDecision) -> u16 {
+    match &d.action {
+        HttpAction::Respond(r) => r.status,
+        HttpAction::Forward { .. } => 200,
+        HttpAction::Pass => 0,
+    }
+}
+
+fn body_json(d: &HttpDecision) -> Value {
+    match &d.action {
+        HttpAction::Respond(r) => serde_json::from_slice(&r.body).unwrap(),
+        other => panic!("not a response: {other:?}"),
+    }
+}
+
+fn call(tool: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}).to_string()
+}
+
+fn remaining(g: &Guard, auth: &str) -> u64 {
+    // A peek at the default limit through a cheap request.
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        ),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    d.decision.unwrap().rate_limit.unwrap().remaining
+}
+
+#[test]
+fn a_tool_call_whose_body_cannot_be_read_is_refused_not_let_through() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"Authorization", auth.as_bytes())];
+    let opts = HttpOptions::new(Some("filesystem"));
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"write_file"}},"_meta":{{"x":{}1{}}}}}"#,
+        "[".repeat(150),
+        "]".repeat(150)
+    );
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"},"_meta":{"x":NaN}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"},"_meta":{"x":1e999}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"},"_meta":{"x":-Infinity}}"#,
+        deep.as_str(),
+    ] {
+        let d = g.authorize_http(&post(&headers, body), &opts);
+        assert_eq!(status(&d), 400, "{body}");
+        assert_eq!(body_json(&d)["error"], "invalid_request");
+    }
+    // The same call, readable, is refused for the tool: the body was read.
+    let d = g.authorize_http(&post(&headers, &call("write_file")), &opts);
+    assert_eq!(status(&d), 403);
+    assert!(
+        body_json(&d)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("write_file")
+    );
+}
+
+#[test]
+fn a_body_over_the_limit_is_a_400_and_an_unread_body_a_500() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let opts = HttpOptions {
+        max_body_bytes: 10,
+        ..HttpOptions::new(Some("filesystem"))
+    };
+    assert_eq!(
+        status(&g.authorize_http(&post(&headers, &call("read")), &opts)),
+        400
+    );
+    let too_large = HttpRequest {
+        body: HttpBody::TooLarge,
+        ..post(&headers, "")
+    };
+    assert_eq!(status(&g.authorize_http(&too_large, &opts)), 400);
+    let unread = HttpRequest {
+        body: HttpBody::Unavailable,
+        ..post(&headers, "")
+    };
+    let d = g.authorize_http(&unread, &opts);
+    assert_eq!(status(&d), 500);
+    assert!(
+        body_json(&d)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("express.json()")
+    );
+}
+
+#[test]
+fn a_batch_is_one_decision_charged_once_and_all_or_nothing() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files tag:files-write"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let opts = HttpOptions::new(Some("filesystem"));
+    let batch = |tools: &[&str]| {
+        Value::Array(
+            tools
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": t}}))
+                .collect(),
+        )
+        .to_string()
+    };
+    let before = remaining(&g, &auth);
+    // Three calls of write_file: the fs-write rule admits two: the batch is
+    // refused as a whole and charges nothing anywhere.
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            &batch(&["read", "write_file", "write_file", "write_file"]),
+        ),
+        &opts,
+    );
+    assert_eq!(status(&d), 429);
+    assert_eq!(
+        remaining(&g, &auth),
+        before - 1,
+        "only the peek was charged"
+    );
+    // Two calls are admitted together, charged once for the pair.
+    let d = g.authorize_http(&post(&headers, &batch(&["write_file", "read"])), &opts);
+    assert_eq!(status(&d), 200);
+    assert_eq!(remaining(&g, &auth), before - 1 - 2 - 1);
+}
+
+#[test]
+fn a_batch_refused_at_one_tool_charges_none_of_the_others() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let opts = HttpOptions::new(Some("filesystem"));
+    let before = remaining(&g, &auth);
+    let body = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "write_file"}}
+    ])
+    .to_string();
+    let d = g.authorize_http(&post(&headers, &body), &opts);
+    assert_eq!(status(&d), 403);
+    assert_eq!(d.decision.unwrap().reason, Some(Reason::InsufficientScope));
+    assert_eq!(remaining(&g, &auth), before - 1);
+}
+
+#[test]
+fn two_authorization_headers_are_an_invalid_request() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 2] = [
+        (b"Authorization", auth.as_bytes()),
+        (b"authorization", auth.as_bytes()),
+    ];
+    let d = g.authorize_http(
+        &post(&headers, &call("read")),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    assert_eq!(status(&d), 400);
+    assert!(
+        body_json(&d)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("more than one")
+    );
+}
+
+#[test]
+fn a_header_that_is_not_visible_ascii_is_a_malformed_token() {
+    let (g, _) = guard();
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", b"Bearer abc\xff")];
+    let d = g.authorize_http(
+        &post(&headers, &call("read")),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    assert_eq!(status(&d), 401);
+    assert_eq!(d.decision.unwrap().reason, Some(Reason::Malformed));
+}
+
+#[test]
+fn the_metadata_route_ignores_the_query_and_needs_no_token() {
+    let (g, _) = guard();
+    let opts = HttpOptions::new(Some("filesystem"));
+    let req = HttpRequest {
+        query: "x=1",
+        ..HttpRequest::new("GET", "/.well-known/oauth-protected-resource/mcp")
+    };
+    let d = g.authorize_http(&req, &opts);
+    assert_eq!(status(&d), 200);
+    assert_eq!(body_json(&d)["resource"], RES);
+    let d = g.authorize_http(
+        &HttpRequest::new("POST", "/.well-known/oauth-protected-resource/mcp"),
+        &opts,
+    );
+    assert_eq!(status(&d), 405);
+}
+
+#[test]
+fn query_filters_decode_and_two_kinds_are_refused() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files tag:web"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let opts = HttpOptions::new(None);
+    let get = |query: &'static str| HttpRequest {
+        query,
+        headers: &headers,
+        ..HttpRequest::new("GET", "/mcp")
+    };
+    let d = g.authorize_http(&get("tags=web%2Cfiles"), &opts);
+    assert_eq!(status(&d), 200);
+    assert_eq!(d.decision.unwrap().visible_servers.len(), 2);
+    assert_eq!(
+        status(&g.authorize_http(&get("tags=web&preset=x"), &opts)),
+        400
+    );
+    assert_eq!(
+        status(&g.authorize_http(&get("access_token=abc"), &opts)),
+        400
+    );
+    assert_eq!(status(&g.authorize_http(&get("tags=%FF"), &opts)), 400);
+}
+
+#[test]
+fn a_cors_preflight_passes_unguarded() {
+    let (g, _) = guard();
+    let headers: [(&[u8], &[u8]); 2] = [
+        (b"Origin", b"https://app.example"),
+        (b"Access-Control-Request-Method", b"POST"),
+    ];
+    let req = HttpRequest {
+        headers: &headers,
+        ..HttpRequest::new("OPTIONS", "/mcp")
+    };
+    let d = g.authorize_http(&req, &HttpOptions::new(Some("filesystem")));
+    assert_eq!(d.action, HttpAction::Pass);
+}
+
+fn listing(tools: &[&str]) -> Value {
+    json!({"jsonrpc": "2.0", "id": 7, "result": {
+        "tools": tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect::<Vec<_>>(),
+        "nextCursor": "c"}})
+}
+
+#[test]
+fn a_tools_list_response_shows_only_tools_the_principal_may_call() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        ),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    assert!(d.filters_response());
+    let app = listing(&["read", "write_file"]).to_string();
+    let out = d
+        .filter_response(Some("application/json"), app.as_bytes())
+        .unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["result"]["tools"].as_array().unwrap().len(), 1);
+    assert_eq!(out["result"]["tools"][0]["name"], "read");
+    assert_eq!(out["result"]["nextCursor"], "c");
+
+    // The same as a server-sent event.
+    let sse = format!("event: message\ndata: {app}\n\n");
+    let out = d
+        .filter_response(Some("text/event-stream"), sse.as_bytes())
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("event: message\ndata: {"), "{text}");
+    assert!(!text.contains("write_file"), "{text}");
+    assert!(text.ends_with("\n\n"));
+
+    // A response the guard cannot read is never passed through.
+    let err = d
+        .filter_response(Some("application/json"), b"{not json")
+        .unwrap_err();
+    assert_eq!(err.status, 502);
+    let err = d.filter_response(Some("text/html"), b"<p>").unwrap_err();
+    assert_eq!(err.status, 502);
+}
+
+#[test]
+fn a_call_that_is_no_listing_leaves_the_response_alone() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let d = g.authorize_http(
+        &post(&headers, &call("read")),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    assert!(!d.filters_response());
+    assert!(matches!(d.action, HttpAction::Forward { .. }));
+}
+
+#[test]
+fn options_from_json_refuse_unknown_keys_and_a_body_without_server() {
+    assert!(HttpOptions::from_json(&json!({"server": "x", "nope": 1})).is_err());
+    assert!(HttpOptions::from_json(&json!({"read_body": true})).is_err());
+    let o = HttpOptions::from_json(&json!({"server": "x", "listing_items": {"one_mcp": true}}))
+        .unwrap();
+    assert!(o.read_body);
+    assert!(HttpOptions::from_json(&json!({"server": "x", "cost": 0})).is_err());
+}
