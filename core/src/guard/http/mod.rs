@@ -213,8 +213,12 @@ pub enum HttpBody<'a> {
     Bytes(&'a [u8]),
     /// The host stopped reading past [`HttpOptions::max_body_bytes`].
     TooLarge,
-    /// The host could not hand the body over (it was consumed elsewhere).
+    /// The host could not hand the body over (it was consumed elsewhere):
+    /// the host's mistake, answered with a 500 that names it.
     Unavailable,
+    /// Reading the body failed (the client broke off or sent a broken
+    /// chunked encoding): 400, the body cannot be read.
+    Failed,
 }
 
 /// One HTTP request as any stack has it.
@@ -292,6 +296,20 @@ impl HttpResponse {
             headers,
             body,
         }
+    }
+
+    /// The 502 sent instead of a listing response the guard could not read
+    /// (or that failed to arrive from the application): a listing is never
+    /// passed through unfiltered.
+    pub fn listing_unreadable(why: &str) -> HttpResponse {
+        HttpResponse::json(
+            502,
+            Vec::new(),
+            &json!({
+                "error": "server_error",
+                "error_description": format!("mcpguard could not filter the listing response: {why}"),
+            }),
+        )
     }
 
     /// The response's JSON shape, as the cross-surface vectors hold it:
@@ -372,16 +390,8 @@ impl HttpDecision {
         let Some(scope) = self.listing.as_deref() else {
             return Ok(body.to_vec());
         };
-        listing::filter_body(scope, content_type, body).map_err(|why| {
-            HttpResponse::json(
-                502,
-                Vec::new(),
-                &json!({
-                    "error": "server_error",
-                    "error_description": format!("mcpguard could not filter the listing response: {why}"),
-                }),
-            )
-        })
+        listing::filter_body(scope, content_type, body)
+            .map_err(|why| HttpResponse::listing_unreadable(&why))
     }
 }
 
@@ -499,21 +509,18 @@ impl Guard {
             }
             authorization = Some(value);
         }
-        let authorization = match authorization {
-            None => None,
-            Some(v) => Some(match std::str::from_utf8(v) {
-                // Visible ASCII, spaces and tabs only (RFC 9110 field
-                // values); anything else is the token check's `malformed`.
-                Ok(text)
-                    if text
-                        .bytes()
-                        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
-                {
-                    HeaderText::Text(text)
-                }
-                _ => HeaderText::Unreadable,
-            }),
-        };
+        let authorization = authorization.map(|v| match std::str::from_utf8(v) {
+            // Visible ASCII, spaces and tabs only (RFC 9110 field values);
+            // anything else is the token check's `malformed`.
+            Ok(text)
+                if text
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+            {
+                HeaderText::Text(text)
+            }
+            _ => HeaderText::Unreadable,
+        });
         let query = query::decode_query(req.query).map_err(Early::Invalid)?;
         let filter = filter_from_query(query.iter().map(|(n, v)| (&**n, &**v)))
             .map_err(Early::Invalid)?
@@ -528,6 +535,11 @@ impl Guard {
                 HttpBody::Bytes(b) => Some(body::read_rpc_body(b)),
                 HttpBody::None => Some(body::read_rpc_body(b"")),
                 HttpBody::Unavailable => return Err(Early::Response(no_body_response())),
+                HttpBody::Failed => {
+                    return Err(Early::Invalid(RequestError(
+                        "The request body could not be read".into(),
+                    )));
+                }
             }
         } else {
             None
