@@ -31,10 +31,13 @@ BASE = "http://127.0.0.1:8000"
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
+LEEWAY = 30
+
+
 def make_guard(limit: int = 100) -> mcpguard.Guard:
     config = {
         "resource": RESOURCE,
-        "auth": {"issuers": [{"issuer": ISSUER, "jwks": jwks("rsa")}]},
+        "auth": {"issuers": [{"issuer": ISSUER, "jwks": jwks("rsa")}], "leeway_seconds": LEEWAY},
         "servers": {"files": {"tags": ["files"], "tools": {"delete": {"tags": ["files-admin"]}}}},
         "rate_limit": {"limit": limit, "window_seconds": 60},
     }
@@ -159,7 +162,7 @@ def test_the_verifier_fills_the_sdk_access_token_and_never_raises() -> None:
         assert token is not None
         assert token.client_id == "app-1"
         assert token.scopes == ["files:read", "tag:files"]
-        assert token.expires_at == NOW + 3600
+        assert token.expires_at == NOW + 3600 + LEEWAY, "the guard's leeway is the SDK's too"
         assert getattr(token, "subject", "alice") == "alice"
         assert getattr(token, "resource", RESOURCE) == RESOURCE
         token_claims = getattr(token, "claims", None) or {"iss": ISSUER}
