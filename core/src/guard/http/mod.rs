@@ -499,21 +499,18 @@ impl Guard {
             }
             authorization = Some(value);
         }
-        let authorization = match authorization {
-            None => None,
-            Some(v) => Some(match std::str::from_utf8(v) {
-                // Visible ASCII, spaces and tabs only (RFC 9110 field
-                // values); anything else is the token check's `malformed`.
-                Ok(text)
-                    if text
-                        .bytes()
-                        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
-                {
-                    HeaderText::Text(text)
-                }
-                _ => HeaderText::Unreadable,
-            }),
-        };
+        let authorization = authorization.map(|v| match std::str::from_utf8(v) {
+            // Visible ASCII, spaces and tabs only (RFC 9110 field values);
+            // anything else is the token check's `malformed`.
+            Ok(text)
+                if text
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+            {
+                HeaderText::Text(text)
+            }
+            _ => HeaderText::Unreadable,
+        });
         let query = query::decode_query(req.query).map_err(Early::Invalid)?;
         let filter = filter_from_query(query.iter().map(|(n, v)| (&**n, &**v)))
             .map_err(Early::Invalid)?
