@@ -195,6 +195,27 @@ def test_a_listing_response_is_filtered_and_its_length_fixed() -> None:
     run(app, body)
 
 
+def test_listing_items_map_aggregated_names_to_their_servers() -> None:
+    """A 1MCP-style aggregator lists every server's tools under
+    ``<server>_1mcp_<tool>``; each is shown as a call of it would be decided."""
+    guard = mcpguard.Guard.from_json(
+        {
+            "resource": RESOURCE,
+            "auth": {"issuers": [{"issuer": ISSUER, "jwks": jwks("rsa")}]},
+            "servers": {"files": {"tags": ["files"]}, "web": {"tags": ["web"]}},
+        },
+        clock=mcpguard.ManualClock(NOW),
+    )
+    inner = App(body=listing(["files_1mcp_read", "web_1mcp_search", "db_1mcp_query"]))
+    app = GuardMiddleware(inner, guard, server="files", listing_items={"prefix": {"separator": "_1mcp_"}})
+
+    async def body(client: httpx.AsyncClient) -> None:
+        r = await client.post("/mcp", json=rpc("tools/list", 7), headers={"authorization": READER})
+        assert [t["name"] for t in r.json()["result"]["tools"]] == ["files_1mcp_read"]
+
+    run(app, body)
+
+
 def test_an_unreadable_listing_response_is_a_502_never_passed_through() -> None:
     inner = App(body=b'{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"write"}')
     app = GuardMiddleware(inner, make_guard(), server="files")
