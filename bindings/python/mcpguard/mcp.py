@@ -99,7 +99,7 @@ class GuardTokenVerifier:
         return self._access_token(
             token=token,
             client_id=principal.client_id or principal.subject or "",
-            scopes=principal.scopes,
+            scopes=principal.effective_scopes,
             expires_at=self.guard.accepted_until(principal),
             **extra,
         )

@@ -49,6 +49,7 @@ pub const fn class_of(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidRequest => "InvalidRequest",
         ErrorKind::OpaqueToken => "OpaqueTokenRejected",
         ErrorKind::OpaqueStore => "OpaqueStoreError",
+        ErrorKind::RateLimited => "RateLimited",
         ErrorKind::Guard => "GuardError",
     }
 }

@@ -129,15 +129,10 @@ impl Guard {
         };
         if let Some(pairs) = &query {
             let pairs = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            match core::filter_from_query(pairs) {
-                Ok(None) => {}
-                Ok(Some(_)) if request.filter.is_some() => {
-                    let e = core::RequestError("a request may carry only one filter".into());
-                    return Ok(Decision {
-                        inner: self.inner.refuse_request(&e),
-                    });
-                }
-                Ok(found) => request.filter = found,
+            let merged = core::filter_from_query(pairs)
+                .and_then(|found| core::RequestFilter::one_of(request.filter, found));
+            match merged {
+                Ok(filter) => request.filter = filter,
                 Err(e) => {
                     return Ok(Decision {
                         inner: self.inner.refuse_request(&e),
@@ -558,32 +553,16 @@ impl Decision {
     /// reason, status, error, description and ``WWW-Authenticate``.
     fn raise_for_status(&self, py: Python<'_>) -> PyResult<()> {
         let d = &self.inner;
-        let Some(reason) = d.reason.filter(|_| !d.allowed) else {
+        if d.allowed {
             return Ok(());
-        };
-        let class = match d.status {
-            400 => "InvalidRequest",
-            403 => "InsufficientScope",
-            429 => "RateLimited",
-            _ => "InvalidToken",
-        };
-        let description = d.error_description.as_deref().unwrap_or("");
-        let mut attrs = vec![
-            ("reason", errors::obj(py, reason.code())),
-            ("status", errors::obj(py, d.status)),
-            ("error", errors::obj(py, d.error.map(|e| e.as_str()))),
-            ("code", errors::obj(py, d.error.map(|e| e.as_str()))),
-            (
-                "www_authenticate",
-                errors::obj(py, d.header("WWW-Authenticate")),
-            ),
-            ("description", errors::obj(py, description)),
-        ];
+        }
+        let info = mcpguard::classify::Classify::classify(d, None);
+        let mut extra = Vec::new();
         if d.status == 429 {
             let retry_after = d.rate_limit.as_ref().and_then(|r| r.retry_after);
-            attrs.push(("retry_after", errors::obj(py, retry_after)));
+            extra.push(("retry_after", errors::obj(py, retry_after)));
         }
-        Err(errors::raise(py, class, description, &attrs))
+        Err(errors::classified(py, &info, extra))
     }
 
     /// ``True`` when allowed, so ``if decision:`` reads naturally.
@@ -640,6 +619,13 @@ impl Principal {
     #[getter]
     fn scopes(&self) -> Vec<String> {
         self.inner.scopes.clone()
+    }
+
+    /// The scopes to hand a framework that checks scopes itself (the SDK's
+    /// ``AccessToken``): the token's own, then ``tag:`` scopes its roles grant.
+    #[getter]
+    fn effective_scopes(&self) -> Vec<String> {
+        self.inner.effective_scopes()
     }
 
     /// Tags granted by its ``tag:`` scopes and its roles.

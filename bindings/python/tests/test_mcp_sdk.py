@@ -202,6 +202,26 @@ def test_the_verifier_fills_the_sdk_access_token_and_never_raises() -> None:
     anyio.run(main)
 
 
+def test_the_sdk_sees_the_tag_scopes_a_role_grants() -> None:
+    config = {
+        "resource": RESOURCE,
+        "auth": {"issuers": [{"issuer": ISSUER, "jwks": jwks("rsa")}], "role_claim": "roles"},
+        "servers": {"files": {"tags": ["files"]}},
+        "roles": {"developer": {"scopes": "tag:files tag:web"}},
+    }
+    guard = mcpguard.Guard.from_json(config, clock=mcpguard.ManualClock(NOW))
+    token = rs256(claims(NOW, scope="tag:web custom:x", roles=["developer"]))
+
+    async def main() -> None:
+        access = await GuardTokenVerifier(guard).verify_token(token)
+        assert access is not None
+        # The same grant Node's AuthInfo carries: the token's scopes, then
+        # the tag: scopes its roles add.
+        assert access.scopes == ["tag:web", "custom:x", "tag:files"]
+
+    anyio.run(main)
+
+
 def test_behind_the_middleware_the_limit_gives_429_with_retry_after() -> None:
     guard = make_guard(limit=3)
     inner = make_app(guard)

@@ -141,14 +141,11 @@ impl HttpOptions {
         Ok(o)
     }
 
-    /// Checks that the options fit together (reading bodies needs a server).
+    /// Checks that the options fit together. Reading bodies without a
+    /// server is allowed (a host function may choose the server per
+    /// request): a `tools/call` that reaches no server is then a 400, and a
+    /// listing no server owns shows nothing.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.read_body && self.server.is_none() {
-            return Err(ConfigError::new(
-                "read_body",
-                "reading tools from the body needs a server: a tool is authorized on its server",
-            ));
-        }
         if self.cost < 1 {
             return Err(ConfigError::new("cost", "must be at least 1"));
         }
@@ -355,7 +352,8 @@ struct ListingScope {
     policy: Arc<AccessPolicy>,
     granted: Arc<Granted>,
     filter: Option<Arc<Filter>>,
-    items: ListingItems,
+    /// How items map to servers; `None`: no server owns them.
+    items: Option<ListingItems>,
     ids: Vec<Value>,
 }
 
@@ -592,17 +590,15 @@ impl Guard {
                 listing: None,
             };
         }
-        let listing = (!inputs.rpc.listing_ids.is_empty())
-            .then(|| {
-                self.listing_scope(
-                    &decision,
-                    filter,
-                    options,
-                    inputs.server,
-                    inputs.rpc.listing_ids,
-                )
-            })
-            .flatten();
+        let listing = (!inputs.rpc.listing_ids.is_empty()).then(|| {
+            self.listing_scope(
+                &decision,
+                filter,
+                options,
+                inputs.server,
+                inputs.rpc.listing_ids,
+            )
+        });
         HttpDecision {
             action: HttpAction::Forward {
                 headers: decision
@@ -623,11 +619,13 @@ impl Guard {
         options: &HttpOptions,
         server: Option<&str>,
         ids: Vec<Value>,
-    ) -> Option<ListingScope> {
+    ) -> ListingScope {
         let items = match (&options.listing_items, server) {
-            (Some(items), _) => items.clone(),
-            (None, Some(server)) => ListingItems::Server(server.to_string()),
-            (None, None) => return None,
+            (Some(items), _) => Some(items.clone()),
+            (None, Some(server)) => Some(ListingItems::Server(server.to_string())),
+            // A call of an item no server owns would be refused (a tool
+            // without its server): such a listing shows nothing.
+            (None, None) => None,
         };
         let policy = self.inner.access.clone();
         let granted = match decision.principal.as_deref() {
@@ -637,13 +635,13 @@ impl Guard {
                 None => Arc::new(policy.granted(&p.tags)),
             },
         };
-        Some(ListingScope {
+        ListingScope {
             policy,
             granted,
             filter,
             items,
             ids,
-        })
+        }
     }
 }
 
