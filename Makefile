@@ -18,7 +18,7 @@ all: test
 demo: rust-demo $(addprefix demo-,$(BINDINGS))
 
 rust-demo:
-	$(CARGO) run --quiet -p mcpguard --example quickstart
+	$(CARGO) run --quiet -p mcpguard-examples --example quickstart
 
 $(addprefix demo-,$(BINDINGS)): demo-%:
 	$(MAKE) --no-print-directory -C bindings/$* demo
@@ -33,7 +33,7 @@ lint:
 
 rust-test:
 	$(CARGO) test --workspace
-	$(CARGO) run --quiet -p mcpguard --example quickstart | diff -u examples/quickstart.expected -
+	$(CARGO) run --quiet -p mcpguard-examples --example quickstart | diff -u examples/quickstart.expected -
 
 $(addprefix test-,$(BINDINGS)): test-%:
 	$(MAKE) --no-print-directory -C bindings/$* test

@@ -17,7 +17,7 @@ use mcpguard::guard::{Decision, Guard, GuardOptions, Request, RequestFilter};
 const DEMO_TIME: u64 = 1_767_225_600;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let clock = ManualClock::new(DEMO_TIME);
     let config = mcpguard::config::GuardConfig::from_file(examples.join("guard.json"))?;
     let guard = Guard::from_config(config, GuardOptions::with_clock(clock))?;
