@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::audience::{audience_allowed, same_audience};
+use super::audience::{audience_allowed, has_fragment, same_audience};
 use super::cache::{DEFAULT_MAX_TTL_SECS, TokenCache};
 use super::claims::{REGISTERED, parse_claims};
 use super::config::{AuthConfig, IssuerConfig};
@@ -501,6 +501,17 @@ fn build_issuer(
                 "audiences".to_owned()
             },
             "an audience must not be empty (set the top-level resource or list audiences)",
+        ));
+    }
+    if let Some(j) = audiences.iter().position(|a| has_fragment(a)) {
+        return Err(ConfigError::new(
+            if ic.audiences.is_some() {
+                format!("audiences[{j}]")
+            } else {
+                "audiences".to_owned()
+            },
+            "an audience must not have a fragment (#): an RFC 8707 resource indicator has none, \
+             so no token's aud could ever match it",
         ));
     }
     let jwks = match (&ic.jwks, &ic.jwks_file) {
