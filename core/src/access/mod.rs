@@ -28,7 +28,7 @@ pub use config::{
 pub use filter::{
     Filter, FilterError, MAX_DEPTH, MAX_EXPRESSION_BYTES, MAX_MENTIONS, MAX_SIMPLE_TAGS,
 };
-pub use listing::{ItemServer, ONE_MCP_SEPARATOR};
+pub use listing::{ItemServer, ListingItems, ONE_MCP_SEPARATOR};
 pub use policy::{Access, AccessPolicy, Denial, FilterRequest, Grant, Granted, GrantedTags};
 pub use scope::{
     MAX_REQUESTED_SCOPES, ScopeKind, TAG_SCOPE_PREFIX, classify_scope, scopes_to_tags,
