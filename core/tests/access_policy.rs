@@ -1,4 +1,4 @@
-//! The access policy of spec/access.md: what a principal may see and call.
+//! The access policy of docs/access.md: what a principal may see and call.
 
 use mcpguard::Reason;
 use mcpguard::access::{

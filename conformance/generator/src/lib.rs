@@ -260,7 +260,7 @@ mod tests {
     }
 }
 
-/// The conformance vectors' comparison rules (`spec/conformance.md`), shared
+/// The conformance vectors' comparison rules (`docs/conformance.md`), shared
 /// by the Rust runners (the core's and the C binding's, which reaches the
 /// library only through its exported functions).
 ///
