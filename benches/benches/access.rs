@@ -255,7 +255,10 @@ fn listing(c: &mut Criterion) {
     let kept = policy.filter_listing(&result, &granted, None, &items)["tools"]
         .as_array()
         .map_or(0, Vec::len);
-    assert_eq!(kept, 46, "five servers' nine plain tools, and one admin tool");
+    assert_eq!(
+        kept, 46,
+        "five servers' nine plain tools, and one admin tool"
+    );
     let mut group = c.benchmark_group("access/listing");
     group.bench_function("filter_100_tools_10_servers", |b| {
         b.iter(|| black_box(policy.filter_listing(black_box(&result), &granted, None, &items)))

@@ -55,7 +55,10 @@ fn jwt_shaped_token(i: usize) -> String {
     while payload.len() < 421 {
         payload.push('B');
     }
-    format!("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.{payload}.{}", "C".repeat(342))
+    format!(
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.{payload}.{}",
+        "C".repeat(342)
+    )
 }
 
 fn cache(c: &mut Criterion) {
