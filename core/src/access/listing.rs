@@ -177,10 +177,16 @@ impl AccessPolicy {
     /// after `<server><separator>` ([`ItemServer::Prefix`]); items of
     /// `prompts`, `resources` and `resourceTemplates` are kept iff
     /// `decide(granted, filter, Some(server), None)` is `Ok`. An item that
-    /// maps to no registered server is dropped; a name that more than one
-    /// registered server prefixes is kept only if every reading is allowed.
-    /// Other members are kept as they are; a result that is not an object
-    /// is returned unchanged. See the [module doc](self) for the details.
+    /// maps to no registered server is dropped. A name that more than one
+    /// registered server prefixes is kept only if every reading is allowed,
+    /// whichever the host's router would pick: with servers `web` and
+    /// `web_1mcp_admin`, `web_1mcp_admin_1mcp_x` is listed only for a client
+    /// that may call both `admin_1mcp_x` on `web` and `x` on
+    /// `web_1mcp_admin`. Other members (`nextCursor`, `_meta`) are kept as
+    /// they are; a result that is not an object is returned unchanged. The
+    /// filter check and the visible servers are computed once per call;
+    /// each item costs a lookup or two and no allocation beyond the copy of
+    /// the items kept.
     ///
     /// ```
     /// use mcpguard::access::{AccessPolicy, AccessSettings, ItemServer, ListingItems};
