@@ -636,3 +636,44 @@ fn role_without_scopes_grants_nothing_and_other_role_keys_are_left_alone() {
     assert!(p.grant(&[], &["limited".into()]).tags.is_empty());
     assert_eq!(p.role_scopes("limited"), Some(&[][..]));
 }
+
+mod listing_agrees_with_decide {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Servers whose names prefix one another through the separator, and
+    /// tools with tags of their own.
+    fn tangled() -> AccessPolicy {
+        policy(json!({"servers": {
+            "a": {"tags": ["ta"], "tools": {"x": {"tags": ["tx"]}}},
+            "a_1mcp_b": {"tags": ["tb"], "tools": {"x": {"tags": ["tx2"]}}},
+            "a_1mcp_b_1mcp_c": {"tags": ["tc"]},
+            "d": {"tags": ["ta", "td"], "tools": {"a_1mcp_x": {"tags": ["tx"]}}}
+        }}))
+    }
+
+    const PARTS: [&str; 5] = ["a", "b", "c", "d", "x"];
+    const TAGS: [&str; 6] = ["ta", "tb", "tc", "td", "tx", "tx2"];
+
+    proptest! {
+        #[test]
+        fn a_tool_is_listed_iff_decide_allows_every_reading_of_its_name(
+            parts in proptest::collection::vec(0usize..PARTS.len(), 2..5),
+            tags in proptest::collection::vec(proptest::bool::ANY, TAGS.len()),
+        ) {
+            let p = tangled();
+            let name = parts.iter().map(|&i| PARTS[i]).collect::<Vec<_>>().join("_1mcp_");
+            let held: Vec<&str> = TAGS.iter().zip(&tags).filter(|(_, on)| **on).map(|(t, _)| *t).collect();
+            let g = p.granted(&held);
+            let readings: Vec<(&str, &str)> = p
+                .server_names()
+                .filter_map(|s| name.strip_prefix(s)?.strip_prefix("_1mcp_").map(|tool| (s, tool)))
+                .collect();
+            let expected = !readings.is_empty()
+                && readings.iter().all(|(s, tool)| p.decide(&g, None, Some(s), Some(tool)).is_ok());
+            let result = json!({"tools": [{"name": name}]});
+            let out = p.filter_listing(&result, &g, None, &one_mcp());
+            prop_assert_eq!(listed(&out, "tools").len() == 1, expected, "{} {:?}", name, held);
+        }
+    }
+}
