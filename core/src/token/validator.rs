@@ -935,7 +935,9 @@ impl TokenValidator {
             (None, None) => Vec::new(),
         };
         // Revocation is checked once the token is known to be genuine and
-        // current: a revoked token is `revoked`, whatever it asks for.
+        // current: a revoked token is `revoked`, whatever it asks for. A
+        // whole-token revocation names the signing input, so another valid
+        // signature of a revoked token is revoked too.
         let revoked = claims.jti.as_ref().is_some_and(|jti| {
             s.revocations
                 .is_jti_revoked(&issuer.issuer, jti.as_str(), now)
