@@ -443,6 +443,22 @@ fn an_unknown_preset_is_its_own_reason() {
 
 // ---- listings ----
 
+/// `filter_listing`'s answer, checked to be what `filter_listing_in_place`
+/// leaves.
+fn filtered(
+    p: &AccessPolicy,
+    result: &Value,
+    g: &Granted,
+    f: Option<&Filter>,
+    items: &ListingItems,
+) -> Value {
+    let out = p.filter_listing(result, g, f, items);
+    let mut in_place = result.clone();
+    p.filter_listing_in_place(&mut in_place, g, f, items);
+    assert_eq!(in_place, out, "both variants agree");
+    out
+}
+
 fn one_mcp() -> ListingItems {
     ListingItems::Mapped(ItemServer::one_mcp())
 }
@@ -471,7 +487,7 @@ fn listings_keep_only_items_of_visible_servers_and_drop_unknown_ones() {
         "nextCursor": "abc",
         "_meta": {"x": 1}
     });
-    let out = p.filter_listing(&result, &granted(&p, &["web"]), None, &one_mcp());
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &one_mcp());
     assert_eq!(
         out,
         json!({"tools": [{"name": "web_1mcp_fetch"}, {"name": "my_1mcp_srv_1mcp_tool"}],
@@ -489,16 +505,16 @@ fn a_name_two_servers_prefix_is_listed_only_if_every_reading_is_allowed() {
     ], "prompts": [{"name": "web_1mcp_admin_1mcp_p"}, {"name": "web_1mcp_p"}]});
     // Granted `web` only: `web_1mcp_admin_1mcp_x` may be routed to the
     // admin server, so it is not shown.
-    let out = p.filter_listing(&result, &granted(&p, &["web"]), None, &one_mcp());
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &one_mcp());
     assert_eq!(listed(&out, "tools"), ["web_1mcp_fetch"]);
     assert_eq!(listed(&out, "prompts"), ["web_1mcp_p"]);
     // Granted `admin` only: the `web` reading is refused.
-    let out = p.filter_listing(&result, &granted(&p, &["admin"]), None, &one_mcp());
+    let out = filtered(&p, &result, &granted(&p, &["admin"]), None, &one_mcp());
     assert!(listed(&out, "tools").is_empty());
     assert!(listed(&out, "prompts").is_empty());
     // Both: every reading is allowed.
     let both = granted(&p, &["web", "admin"]);
-    let out = p.filter_listing(&result, &both, None, &one_mcp());
+    let out = filtered(&p, &result, &both, None, &one_mcp());
     assert_eq!(
         listed(&out, "tools"),
         ["web_1mcp_fetch", "web_1mcp_admin_1mcp_x"]
@@ -519,12 +535,13 @@ fn a_tool_with_tags_of_its_own_is_listed_only_when_one_is_granted() {
         {"name": "filesystem_1mcp_write_file"}, {"name": "filesystem_1mcp_read_file"},
         {"name": "filesystem_1mcp_stat"}
     ]});
-    let out = p.filter_listing(&result, &granted(&p, &["files"]), None, &one_mcp());
+    let out = filtered(&p, &result, &granted(&p, &["files"]), None, &one_mcp());
     assert_eq!(
         listed(&out, "tools"),
         ["filesystem_1mcp_read_file", "filesystem_1mcp_stat"]
     );
-    let out = p.filter_listing(
+    let out = filtered(
+        &p,
         &result,
         &granted(&p, &["files", "files-write"]),
         None,
@@ -551,19 +568,19 @@ fn a_single_server_listing_checks_each_tool_and_the_server() {
         "resourceTemplates": [{"uriTemplate": "file:///{p}", "name": "t"}],
         "prompts": [{"name": "p"}]
     });
-    let out = p.filter_listing(&result, &granted(&p, &["files"]), None, &items);
+    let out = filtered(&p, &result, &granted(&p, &["files"]), None, &items);
     assert_eq!(listed(&out, "tools"), ["read_file"]);
     assert_eq!(listed(&out, "resources"), ["a"]);
     assert_eq!(listed(&out, "resourceTemplates"), ["t"]);
     assert_eq!(listed(&out, "prompts"), ["p"]);
     // Not granted the server: nothing of it is listed.
-    let out = p.filter_listing(&result, &granted(&p, &["web"]), None, &items);
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &items);
     for list in ["tools", "resources", "resourceTemplates", "prompts"] {
         assert!(listed(&out, list).is_empty(), "{list}");
     }
     // An unregistered server lists nothing either.
     let ghost = ListingItems::Server("ghost".into());
-    let out = p.filter_listing(&result, &Granted::All, None, &ghost);
+    let out = filtered(&p, &result, &Granted::All, None, &ghost);
     assert!(listed(&out, "tools").is_empty());
 }
 
@@ -575,11 +592,11 @@ fn a_listing_applies_the_filter_and_refuses_all_for_an_ungranted_filter_tag() {
     ]});
     let g = granted(&p, &["web", "database"]);
     let web = filter("web");
-    let out = p.filter_listing(&result, &g, Some(&web), &one_mcp());
+    let out = filtered(&p, &result, &g, Some(&web), &one_mcp());
     assert_eq!(listed(&out, "tools"), ["web-search_1mcp_q"]);
     let files = filter("files");
     assert!(p.decide(&g, Some(&files), None, None).is_err());
-    let out = p.filter_listing(&result, &g, Some(&files), &one_mcp());
+    let out = filtered(&p, &result, &g, Some(&files), &one_mcp());
     assert!(listed(&out, "tools").is_empty());
 }
 
@@ -596,14 +613,14 @@ fn listings_can_map_items_by_a_field() {
         {"name": "read_file", "_meta": {"server": "filesystem"}}
     ]});
     let items = ListingItems::Mapped(ItemServer::Field("/_meta/server".into()));
-    let out = p.filter_listing(&result, &granted(&p, &["web"]), None, &items);
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &items);
     assert_eq!(
         out["resources"],
         json!([{"uri": "https://x", "_meta": {"server": "web-search"}}])
     );
     assert_eq!(listed(&out, "prompts"), ["p"]);
     assert!(listed(&out, "tools").is_empty());
-    let out = p.filter_listing(&result, &granted(&p, &["files"]), None, &items);
+    let out = filtered(&p, &result, &granted(&p, &["files"]), None, &items);
     assert_eq!(listed(&out, "tools"), ["read_file"]);
 }
 
@@ -612,7 +629,7 @@ fn a_result_that_is_not_an_object_is_returned_unchanged() {
     let p = sample();
     for result in [json!([{"name": "x"}]), json!("text"), Value::Null] {
         assert_eq!(
-            p.filter_listing(&result, &Granted::All, None, &one_mcp()),
+            filtered(&p, &result, &Granted::All, None, &one_mcp()),
             result
         );
     }
@@ -672,7 +689,7 @@ mod listing_agrees_with_decide {
             let expected = !readings.is_empty()
                 && readings.iter().all(|(s, tool)| p.decide(&g, None, Some(s), Some(tool)).is_ok());
             let result = json!({"tools": [{"name": name}]});
-            let out = p.filter_listing(&result, &g, None, &one_mcp());
+            let out = filtered(&p, &result, &g, None, &one_mcp());
             prop_assert_eq!(listed(&out, "tools").len() == 1, expected, "{} {:?}", name, held);
         }
     }

@@ -217,14 +217,7 @@ impl AccessPolicy {
         let Value::Object(object) = result else {
             return result.clone();
         };
-        let checker = Checker {
-            policy: self,
-            granted,
-            visible: self
-                .check_filter_granted(granted, filter)
-                .is_ok()
-                .then(|| self.visible_indices(granted, filter)),
-        };
+        let checker = self.checker(granted, filter);
         let mut out = Map::with_capacity(object.len());
         for (key, value) in object {
             let list = LISTS.iter().find(|(name, _)| *name == key.as_str());
@@ -241,5 +234,53 @@ impl AccessPolicy {
             out.insert(key.clone(), kept);
         }
         Value::Object(out)
+    }
+
+    /// As [`filter_listing`](Self::filter_listing), in place: the items
+    /// refused are removed from `result`'s lists and nothing is copied. For
+    /// a host that owns the parsed response anyway, this is the cheap way:
+    /// the cost is the lookups alone, where `filter_listing` also copies
+    /// every item it keeps (a tool's `inputSchema` included).
+    ///
+    /// ```
+    /// use mcpguard::access::{AccessPolicy, AccessSettings, Granted, ListingItems};
+    /// use serde_json::json;
+    ///
+    /// let settings = AccessSettings::from_config(&json!({"servers": {"web": {"tags": ["web"]}}})).unwrap();
+    /// let policy = AccessPolicy::build(&settings).unwrap();
+    /// let mut result = json!({"tools": [{"name": "fetch"}]});
+    /// let items = ListingItems::Server("web".into());
+    /// policy.filter_listing_in_place(&mut result, &policy.granted(&["files"]), None, &items);
+    /// assert_eq!(result, json!({"tools": []}));
+    /// ```
+    pub fn filter_listing_in_place(
+        &self,
+        result: &mut Value,
+        granted: &Granted,
+        filter: Option<&Filter>,
+        items: &ListingItems,
+    ) {
+        let Value::Object(object) = result else {
+            return;
+        };
+        let checker = self.checker(granted, filter);
+        for (key, value) in object.iter_mut() {
+            let list = LISTS.iter().find(|(name, _)| *name == key.as_str());
+            if let (Value::Array(entries), Some(&(_, is_tool))) = (value, list) {
+                entries.retain(|item| checker.keeps(item, items, is_tool));
+            }
+        }
+    }
+
+    /// The filter check and the visible servers, once per listing.
+    fn checker<'a>(&'a self, granted: &'a Granted, filter: Option<&Filter>) -> Checker<'a> {
+        Checker {
+            policy: self,
+            granted,
+            visible: self
+                .check_filter_granted(granted, filter)
+                .is_ok()
+                .then(|| self.visible_indices(granted, filter)),
+        }
     }
 }
