@@ -265,6 +265,14 @@ fn listing(c: &mut Criterion) {
     group.bench_function("filter_100_tools_10_servers", |b| {
         b.iter(|| black_box(policy.filter_listing(black_box(&result), &granted, None, &items)))
     });
+    // The same decisions over items that are only a name: what deciding
+    // costs apart from copying or dropping JSON.
+    let names_only = json!({ "tools": result["tools"].as_array().map(|tools| {
+        tools.iter().map(|t| json!({"name": t["name"].clone()})).collect::<Vec<_>>()
+    }) });
+    group.bench_function("filter_100_name_only_tools_10_servers", |b| {
+        b.iter(|| black_box(policy.filter_listing(black_box(&names_only), &granted, None, &items)))
+    });
     group.bench_function("in_place_100_tools_10_servers", |b| {
         b.iter_batched_ref(
             || result.clone(),

@@ -237,10 +237,10 @@ impl AccessPolicy {
     }
 
     /// As [`filter_listing`](Self::filter_listing), in place: the items
-    /// refused are removed from `result`'s lists and nothing is copied. For
-    /// a host that owns the parsed response anyway, this is the cheap way:
-    /// the cost is the lookups alone, where `filter_listing` also copies
-    /// every item it keeps (a tool's `inputSchema` included).
+    /// refused are removed from `result`'s lists (and dropped) and nothing
+    /// is copied. For a host that owns the parsed response anyway this saves
+    /// the copy of every kept item (a tool's `inputSchema` included) that
+    /// `filter_listing` makes.
     ///
     /// ```
     /// use mcpguard::access::{AccessPolicy, AccessSettings, Granted, ListingItems};
