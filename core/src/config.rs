@@ -1,4 +1,4 @@
-//! The Guard's configuration document (`spec/config.md`): one JSON object
+//! The Guard's configuration document (`docs/config.md`): one JSON object
 //! holding the token, access and rate-limit settings.
 //!
 //! Unknown keys are refused with their JSON path, so a typo never silently

@@ -1,7 +1,7 @@
 //! Reason codes: why a request was refused, mapped once to an OAuth error,
 //! an HTTP status and a `WWW-Authenticate` challenge.
 //!
-//! The codes are the contract of `spec/conformance.md`; every engine reports
+//! The codes are the contract of `docs/conformance.md`; every engine reports
 //! its refusals with one of them and nothing else decides status or header.
 
 use std::fmt::{self, Write as _};
@@ -84,7 +84,7 @@ impl fmt::Display for OAuthError {
 }
 
 impl Reason {
-    /// Every reason, in the order of `spec/conformance.md`.
+    /// Every reason, in the order of `docs/conformance.md`.
     pub const ALL: [Reason; 20] = [
         Reason::MissingToken,
         Reason::Malformed,

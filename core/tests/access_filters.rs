@@ -1,4 +1,4 @@
-//! The filter languages of spec/access.md: `tags` lists, `tag_filter`
+//! The filter languages of docs/access.md: `tags` lists, `tag_filter`
 //! expressions and JSON tag queries, compiled to one form.
 
 use mcpguard::access::{Filter, FilterError, TagError};

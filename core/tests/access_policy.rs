@@ -1,9 +1,9 @@
-//! The access policy of spec/access.md: what a principal may see and call.
+//! The access policy of docs/access.md: what a principal may see and call.
 
 use mcpguard::Reason;
 use mcpguard::access::{
     Access, AccessPolicy, AccessSettings, Denial, Filter, FilterError, FilterRequest, Granted,
-    ItemServer,
+    ItemServer, ListingItems,
 };
 use serde_json::{Value, json};
 
@@ -443,6 +443,36 @@ fn an_unknown_preset_is_its_own_reason() {
 
 // ---- listings ----
 
+/// `filter_listing`'s answer, checked to be what `filter_listing_in_place`
+/// leaves.
+fn filtered(
+    p: &AccessPolicy,
+    result: &Value,
+    g: &Granted,
+    f: Option<&Filter>,
+    items: &ListingItems,
+) -> Value {
+    let out = p.filter_listing(result, g, f, items);
+    let mut in_place = result.clone();
+    p.filter_listing_in_place(&mut in_place, g, f, items);
+    assert_eq!(in_place, out, "both variants agree");
+    out
+}
+
+fn one_mcp() -> ListingItems {
+    ListingItems::Mapped(ItemServer::one_mcp())
+}
+
+/// The names of the items of `list` in `out`.
+fn listed(out: &Value, list: &str) -> Vec<String> {
+    out[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list} is an array: {out}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap_or("<no name>").to_string())
+        .collect()
+}
+
 #[test]
 fn listings_keep_only_items_of_visible_servers_and_drop_unknown_ones() {
     let p = policy(json!({"servers": {
@@ -451,18 +481,123 @@ fn listings_keep_only_items_of_visible_servers_and_drop_unknown_ones() {
     let result = json!({
         "tools": [
             {"name": "fs_1mcp_read"}, {"name": "web_1mcp_fetch"},
-            {"name": "ghost_1mcp_x"}, {"name": "noprefix"}, {"name": 3}, {},
+            {"name": "ghost_1mcp_x"}, {"name": "noprefix"}, {"name": 3}, {}, "web_1mcp_str",
             {"name": "my_1mcp_srv_1mcp_tool"}
         ],
-        "nextCursor": "abc"
+        "nextCursor": "abc",
+        "_meta": {"x": 1}
     });
-    let visible = ["web", "my_1mcp_srv"];
-    let out = p.filter_listing(&result, &visible, &ItemServer::one_mcp());
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &one_mcp());
     assert_eq!(
         out,
         json!({"tools": [{"name": "web_1mcp_fetch"}, {"name": "my_1mcp_srv_1mcp_tool"}],
-               "nextCursor": "abc"})
+               "nextCursor": "abc", "_meta": {"x": 1}})
     );
+}
+
+#[test]
+fn a_name_two_servers_prefix_is_listed_only_if_every_reading_is_allowed() {
+    let p = policy(json!({"servers": {
+        "web": {"tags": ["web"]}, "web_1mcp_admin": {"tags": ["admin"]}
+    }}));
+    let result = json!({"tools": [
+        {"name": "web_1mcp_fetch"}, {"name": "web_1mcp_admin_1mcp_x"}
+    ], "prompts": [{"name": "web_1mcp_admin_1mcp_p"}, {"name": "web_1mcp_p"}]});
+    // Granted `web` only: `web_1mcp_admin_1mcp_x` may be routed to the
+    // admin server, so it is not shown.
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &one_mcp());
+    assert_eq!(listed(&out, "tools"), ["web_1mcp_fetch"]);
+    assert_eq!(listed(&out, "prompts"), ["web_1mcp_p"]);
+    // Granted `admin` only: the `web` reading is refused.
+    let out = filtered(&p, &result, &granted(&p, &["admin"]), None, &one_mcp());
+    assert!(listed(&out, "tools").is_empty());
+    assert!(listed(&out, "prompts").is_empty());
+    // Both: every reading is allowed.
+    let both = granted(&p, &["web", "admin"]);
+    let out = filtered(&p, &result, &both, None, &one_mcp());
+    assert_eq!(
+        listed(&out, "tools"),
+        ["web_1mcp_fetch", "web_1mcp_admin_1mcp_x"]
+    );
+    for item in ["web_1mcp_fetch", "web_1mcp_admin_1mcp_x"] {
+        // The listing agrees with decide on each reading.
+        let allowed_web = p
+            .decide(&both, None, Some("web"), Some(&item["web_1mcp_".len()..]))
+            .is_ok();
+        assert!(allowed_web);
+    }
+}
+
+#[test]
+fn a_tool_with_tags_of_its_own_is_listed_only_when_one_is_granted() {
+    let p = sample();
+    let result = json!({"tools": [
+        {"name": "filesystem_1mcp_write_file"}, {"name": "filesystem_1mcp_read_file"},
+        {"name": "filesystem_1mcp_stat"}
+    ]});
+    let out = filtered(&p, &result, &granted(&p, &["files"]), None, &one_mcp());
+    assert_eq!(
+        listed(&out, "tools"),
+        ["filesystem_1mcp_read_file", "filesystem_1mcp_stat"]
+    );
+    let out = filtered(
+        &p,
+        &result,
+        &granted(&p, &["files", "files-write"]),
+        None,
+        &one_mcp(),
+    );
+    assert_eq!(listed(&out, "tools").len(), 3);
+    // Each kept item is one decide allows, each dropped one it refuses.
+    let g = granted(&p, &["files"]);
+    for (tool, shown) in [("write_file", false), ("read_file", true), ("stat", true)] {
+        assert_eq!(
+            p.decide(&g, None, Some("filesystem"), Some(tool)).is_ok(),
+            shown
+        );
+    }
+}
+
+#[test]
+fn a_single_server_listing_checks_each_tool_and_the_server() {
+    let p = sample();
+    let items = ListingItems::Server("filesystem".into());
+    let result = json!({
+        "tools": [{"name": "write_file"}, {"name": "read_file"}, {"title": "no name"}],
+        "resources": [{"uri": "file:///a", "name": "a"}],
+        "resourceTemplates": [{"uriTemplate": "file:///{p}", "name": "t"}],
+        "prompts": [{"name": "p"}]
+    });
+    let out = filtered(&p, &result, &granted(&p, &["files"]), None, &items);
+    assert_eq!(listed(&out, "tools"), ["read_file"]);
+    assert_eq!(listed(&out, "resources"), ["a"]);
+    assert_eq!(listed(&out, "resourceTemplates"), ["t"]);
+    assert_eq!(listed(&out, "prompts"), ["p"]);
+    // Not granted the server: nothing of it is listed.
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &items);
+    for list in ["tools", "resources", "resourceTemplates", "prompts"] {
+        assert!(listed(&out, list).is_empty(), "{list}");
+    }
+    // An unregistered server lists nothing either.
+    let ghost = ListingItems::Server("ghost".into());
+    let out = filtered(&p, &result, &Granted::All, None, &ghost);
+    assert!(listed(&out, "tools").is_empty());
+}
+
+#[test]
+fn a_listing_applies_the_filter_and_refuses_all_for_an_ungranted_filter_tag() {
+    let p = sample();
+    let result = json!({"tools": [
+        {"name": "web-search_1mcp_q"}, {"name": "database_1mcp_sql"}
+    ]});
+    let g = granted(&p, &["web", "database"]);
+    let web = filter("web");
+    let out = filtered(&p, &result, &g, Some(&web), &one_mcp());
+    assert_eq!(listed(&out, "tools"), ["web-search_1mcp_q"]);
+    let files = filter("files");
+    assert!(p.decide(&g, Some(&files), None, None).is_err());
+    let out = filtered(&p, &result, &g, Some(&files), &one_mcp());
+    assert!(listed(&out, "tools").is_empty());
 }
 
 #[test]
@@ -472,19 +607,32 @@ fn listings_can_map_items_by_a_field() {
         {"uri": "file:///a", "_meta": {"server": "filesystem"}},
         {"uri": "https://x", "_meta": {"server": "web-search"}},
         {"uri": "mystery"}
-    ], "prompts": [{"name": "p", "_meta": {"server": "web-search"}}]});
-    let g = granted(&p, &["web"]);
-    let visible = p.visible_servers(&g, None);
-    let out = p.filter_listing(
-        &result,
-        &visible,
-        &ItemServer::Field("/_meta/server".into()),
-    );
+    ], "prompts": [{"name": "p", "_meta": {"server": "web-search"}}],
+    "tools": [
+        {"name": "write_file", "_meta": {"server": "filesystem"}},
+        {"name": "read_file", "_meta": {"server": "filesystem"}}
+    ]});
+    let items = ListingItems::Mapped(ItemServer::Field("/_meta/server".into()));
+    let out = filtered(&p, &result, &granted(&p, &["web"]), None, &items);
     assert_eq!(
         out["resources"],
         json!([{"uri": "https://x", "_meta": {"server": "web-search"}}])
     );
-    assert_eq!(out["prompts"].as_array().unwrap().len(), 1);
+    assert_eq!(listed(&out, "prompts"), ["p"]);
+    assert!(listed(&out, "tools").is_empty());
+    let out = filtered(&p, &result, &granted(&p, &["files"]), None, &items);
+    assert_eq!(listed(&out, "tools"), ["read_file"]);
+}
+
+#[test]
+fn a_result_that_is_not_an_object_is_returned_unchanged() {
+    let p = sample();
+    for result in [json!([{"name": "x"}]), json!("text"), Value::Null] {
+        assert_eq!(
+            filtered(&p, &result, &Granted::All, None, &one_mcp()),
+            result
+        );
+    }
 }
 
 #[test]
@@ -504,4 +652,45 @@ fn role_without_scopes_grants_nothing_and_other_role_keys_are_left_alone() {
     let p = policy_text(r#"{"roles": {"limited": {"rate_limit": {"limit": 1}}}}"#);
     assert!(p.grant(&[], &["limited".into()]).tags.is_empty());
     assert_eq!(p.role_scopes("limited"), Some(&[][..]));
+}
+
+mod listing_agrees_with_decide {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Servers whose names prefix one another through the separator, and
+    /// tools with tags of their own.
+    fn tangled() -> AccessPolicy {
+        policy(json!({"servers": {
+            "a": {"tags": ["ta"], "tools": {"x": {"tags": ["tx"]}}},
+            "a_1mcp_b": {"tags": ["tb"], "tools": {"x": {"tags": ["tx2"]}}},
+            "a_1mcp_b_1mcp_c": {"tags": ["tc"]},
+            "d": {"tags": ["ta", "td"], "tools": {"a_1mcp_x": {"tags": ["tx"]}}}
+        }}))
+    }
+
+    const PARTS: [&str; 5] = ["a", "b", "c", "d", "x"];
+    const TAGS: [&str; 6] = ["ta", "tb", "tc", "td", "tx", "tx2"];
+
+    proptest! {
+        #[test]
+        fn a_tool_is_listed_iff_decide_allows_every_reading_of_its_name(
+            parts in proptest::collection::vec(0usize..PARTS.len(), 2..5),
+            tags in proptest::collection::vec(proptest::bool::ANY, TAGS.len()),
+        ) {
+            let p = tangled();
+            let name = parts.iter().map(|&i| PARTS[i]).collect::<Vec<_>>().join("_1mcp_");
+            let held: Vec<&str> = TAGS.iter().zip(&tags).filter(|(_, on)| **on).map(|(t, _)| *t).collect();
+            let g = p.granted(&held);
+            let readings: Vec<(&str, &str)> = p
+                .server_names()
+                .filter_map(|s| name.strip_prefix(s)?.strip_prefix("_1mcp_").map(|tool| (s, tool)))
+                .collect();
+            let expected = !readings.is_empty()
+                && readings.iter().all(|(s, tool)| p.decide(&g, None, Some(s), Some(tool)).is_ok());
+            let result = json!({"tools": [{"name": name}]});
+            let out = filtered(&p, &result, &g, None, &one_mcp());
+            prop_assert_eq!(listed(&out, "tools").len() == 1, expected, "{} {:?}", name, held);
+        }
+    }
 }

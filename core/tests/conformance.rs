@@ -1,6 +1,6 @@
 //! The Rust conformance runner: every file in `$MCPGUARD_CONFORMANCE_DIR`
 //! (default: the repository's `conformance/`) through the public API, with
-//! every op of `spec/conformance.md` and the two `conformance/README.md`
+//! every op of `docs/conformance.md` and the two `conformance/README.md`
 //! adds (`insert_opaque`, `introspect`). Each failing case is reported by file
 //! and name; an unknown op is a failure, never a skip.
 

@@ -6,7 +6,9 @@
 //! reason, and its actual outcome under our policy is still asserted:
 //! nothing is skipped.
 //!
-//! Files are read from `<repo>/../shared/testdata/wycheproof`.
+//! The vector files are in `core/tests/data/wycheproof/` (copied from the
+//! Wycheproof project with its licence; see the README there), so the
+//! repository tests itself with nothing from outside.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,19 +17,13 @@ use mcpguard::token::KeySet;
 use mcpguard::token::jws::{self, Algorithm};
 use serde_json::{Value, json};
 
-/// `MCPGUARD_WYCHEPROOF_DIR`, else the nearest `shared/testdata/wycheproof`
-/// above the crate: `<repo>/../shared` for a clone, and also found from a
-/// git worktree nested deeper. Missing files fail the test.
+/// `MCPGUARD_WYCHEPROOF_DIR` (to run a newer Wycheproof checkout), else the
+/// copies under `tests/data/wycheproof`. A missing file fails the test.
 fn dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("MCPGUARD_WYCHEPROOF_DIR") {
-        return PathBuf::from(d);
+    match std::env::var_os("MCPGUARD_WYCHEPROOF_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/wycheproof"),
     }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/testdata/wycheproof"))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| manifest.join("../../shared/testdata/wycheproof"))
 }
 
 fn load(name: &str) -> Value {

@@ -23,10 +23,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../validate_tokens.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../validate_tokens.json");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let resource = doc["resource"].as_str().unwrap_or_default();
     let auth: AuthConfig = mcpguard::error::from_value(&doc["auth"])?;

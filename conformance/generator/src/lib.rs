@@ -163,7 +163,8 @@ pub fn sign_input(alg: &str, key: &str, input: &[u8]) -> Vec<u8> {
                 "RS512" => &signature::RSA_PKCS1_SHA512,
                 "PS256" => &signature::RSA_PSS_SHA256,
                 "PS384" => &signature::RSA_PSS_SHA384,
-                _ => &signature::RSA_PSS_SHA512,
+                "PS512" => &signature::RSA_PSS_SHA512,
+                other => unreachable!("{other} is listed in the arm above"),
             };
             let mut sig = vec![0; pair.public_modulus_len()];
             pair.sign(enc, &rng, input, &mut sig).expect("RSA signing");
@@ -259,7 +260,7 @@ mod tests {
     }
 }
 
-/// The conformance vectors' comparison rules (`spec/conformance.md`), shared
+/// The conformance vectors' comparison rules (`docs/conformance.md`), shared
 /// by the Rust runners (the core's and the C binding's, which reaches the
 /// library only through its exported functions).
 ///

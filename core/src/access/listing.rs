@@ -1,31 +1,60 @@
-//! Filtering MCP listings (`tools/list`, `resources/list`,
-//! `resources/templates/list`, `prompts/list` results) down to the servers
-//! a principal sees.
+//! Filtering MCP listings (`tools/list`, `prompts/list`, `resources/list`,
+//! `resources/templates/list` results) down to what a principal may call.
 //!
-//! The host says how an item maps to its server: by a name prefix and a
-//! separator (1MCP names aggregated items `<server>_1mcp_<name>`), or by a
-//! field that holds the server's name. Items that map to no registered
-//! server are dropped (fail closed): an item the policy cannot place is
-//! never shown. Everything else in the result (`nextCursor`, `_meta`) is
-//! kept as it is.
+//! A listing shows exactly what [`AccessPolicy::decide`] would allow: an
+//! item of `tools` is kept iff `decide(granted, filter, Some(server),
+//! Some(tool))` is `Ok` (so a tool with tags of its own needs one of them
+//! granted, not only its server); an item of `prompts`, `resources` or
+//! `resourceTemplates` is kept iff `decide(granted, filter, Some(server),
+//! None)` is `Ok`. A filter that mentions an ungranted tag refuses every
+//! call, so every list comes back empty.
+//!
+//! The host says which server an item belongs to ([`ListingItems`]): one
+//! server for the whole listing, a name prefix and a separator (1MCP names
+//! aggregated items `<server>_1mcp_<name>`), or a field that holds the
+//! server's name. Items that map to no registered server are dropped (fail
+//! closed): an item the policy cannot place is never shown.
+//!
+//! # Ambiguous prefixes
+//! With servers `web` and `web_1mcp_admin`, the item
+//! `web_1mcp_admin_1mcp_x` reads both as tool `admin_1mcp_x` of `web` and
+//! as tool `x` of `web_1mcp_admin`. Which one the host's router picks is
+//! not the policy's to know, so such an item is kept only if *every*
+//! reading is allowed: a client granted only `web` does not see it.
+//!
+//! Everything else in the result (`nextCursor`, `_meta`, a list member
+//! that is not an array) is kept as it is; a result that is not an object
+//! is returned unchanged.
+//!
+//! # Cost
+//! The filter check and the visible servers are computed once per listing;
+//! each item then costs a hash lookup or two and no allocation beyond the
+//! copy of the items kept.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::filter::Filter;
-use super::policy::{AccessPolicy, Granted};
+use super::policy::{AccessPolicy, Granted, Refusal};
 
 /// The separator 1MCP puts between a server's name and an item's name.
 pub const ONE_MCP_SEPARATOR: &str = "_1mcp_";
 
-/// The lists a listing result may hold.
-const LIST_KEYS: [&str; 4] = ["tools", "resources", "resourceTemplates", "prompts"];
+/// The lists a listing result may hold, and whether their items are tools.
+const LISTS: [(&str, bool); 4] = [
+    ("tools", true),
+    ("prompts", false),
+    ("resources", false),
+    ("resourceTemplates", false),
+];
 
-/// How a listed item maps to its server.
+/// How a listed item names its server, in an aggregated listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemServer {
     /// The string at `field` (a top-level key, e.g. `name` or `uri`) is
-    /// `<server><separator><rest>`. The server is the first prefix before
-    /// an occurrence of the separator that names a registered server.
+    /// `<server><separator><rest>`; for a tool, `<rest>` is the tool's
+    /// name on that server. Every prefix before an occurrence of the
+    /// separator that names a registered server is a reading of the item
+    /// (see the module doc for more than one).
     Prefix {
         /// The item's key holding the prefixed name.
         field: String,
@@ -33,7 +62,7 @@ pub enum ItemServer {
         separator: String,
     },
     /// The string at this JSON pointer (RFC 6901, e.g. `/_meta/server`)
-    /// is the server's name.
+    /// is the server's name; a tool's name is its `name`.
     Field(String),
 }
 
@@ -48,6 +77,15 @@ impl ItemServer {
 }
 
 /// Which server the items of a listing belong to.
+///
+/// ```
+/// use mcpguard::access::{ItemServer, ListingItems};
+/// // A host that serves one MCP server, registered as `web`:
+/// let single = ListingItems::Server("web".into());
+/// // 1MCP's aggregated listings:
+/// let aggregated = ListingItems::Mapped(ItemServer::one_mcp());
+/// # let _ = (single, aggregated);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListingItems {
     /// Every item belongs to this one server (a host that serves one MCP server).
@@ -56,13 +94,119 @@ pub enum ListingItems {
     Mapped(ItemServer),
 }
 
+/// What a listing's items are checked against, computed once per listing.
+struct Checker<'a> {
+    policy: &'a AccessPolicy,
+    granted: &'a Granted,
+    /// Indices of the visible servers, ascending; `None` when the filter
+    /// mentions an ungranted tag (every call is refused).
+    visible: Option<Vec<usize>>,
+}
+
+impl Checker<'_> {
+    /// Whether `decide` allows calling `tool` (or, with `None`, anything)
+    /// on `server`. `None` when `server` is not registered.
+    fn allows(&self, server: &str, tool: Option<&str>) -> Option<bool> {
+        let visible = self.visible.as_deref()?;
+        match self.policy.check_call(visible, self.granted, server, tool) {
+            Ok(()) => Some(true),
+            Err(Refusal::Server(None)) => None,
+            Err(Refusal::Server(Some(_)) | Refusal::Tool(_)) => Some(false),
+        }
+    }
+
+    /// Whether every reading of `name` as `<server><separator><rest>` is
+    /// allowed, and there is at least one.
+    fn allows_prefixed(&self, name: &str, separator: &str, is_tool: bool) -> bool {
+        if separator.is_empty() {
+            return false;
+        }
+        let mut readings = 0usize;
+        let mut from = 0;
+        while let Some(offset) = name.get(from..).and_then(|rest| rest.find(separator)) {
+            let at = from + offset;
+            let server = &name[..at];
+            let rest = &name[at + separator.len()..];
+            match self.allows(server, is_tool.then_some(rest)) {
+                Some(true) => readings += 1,
+                Some(false) => return false,
+                None => {}
+            }
+            // Occurrences may overlap (`a_1mcp_1mcp_b`): look again one
+            // character on.
+            from = at + name[at..].chars().next().map_or(1, char::len_utf8);
+        }
+        readings > 0
+    }
+
+    fn keeps(&self, item: &Value, items: &ListingItems, is_tool: bool) -> bool {
+        let tool_name = || item.get("name").and_then(Value::as_str);
+        match items {
+            ListingItems::Server(server) => {
+                if is_tool {
+                    tool_name().is_some_and(|tool| self.allows(server, Some(tool)) == Some(true))
+                } else {
+                    self.allows(server, None) == Some(true)
+                }
+            }
+            ListingItems::Mapped(ItemServer::Prefix { field, separator }) => item
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|name| self.allows_prefixed(name, separator, is_tool)),
+            ListingItems::Mapped(ItemServer::Field(pointer)) => {
+                let Some(server) = item.pointer(pointer).and_then(Value::as_str) else {
+                    return false;
+                };
+                if is_tool {
+                    tool_name().is_some_and(|tool| self.allows(server, Some(tool)) == Some(true))
+                } else {
+                    self.allows(server, None) == Some(true)
+                }
+            }
+        }
+    }
+}
+
 impl AccessPolicy {
-    /// `result` (a JSON-RPC `result` of `tools/list`, `prompts/list`,
-    /// `resources/list` or `resources/templates/list`) with only the items
-    /// [`decide`](AccessPolicy::decide) would allow a call of: a tool needs
-    /// its server visible and its own tags granted, any other item its
-    /// server visible. Items that map to no registered server are dropped.
-    /// A result that is not an object is returned unchanged.
+    /// `result` (a JSON-RPC `result` of tools/list, prompts/list, resources/list or
+    /// resources/templates/list) with only the items `decide` would allow a call of.
+    ///
+    /// An item of `tools` is kept iff `self.decide(granted, filter,
+    /// Some(server), Some(tool))` is `Ok`, where `tool` is the item's `name`
+    /// ([`ListingItems::Server`], [`ItemServer::Field`]) or the remainder
+    /// after `<server><separator>` ([`ItemServer::Prefix`]); items of
+    /// `prompts`, `resources` and `resourceTemplates` are kept iff
+    /// `decide(granted, filter, Some(server), None)` is `Ok`. An item that
+    /// maps to no registered server is dropped. A name that more than one
+    /// registered server prefixes is kept only if every reading is allowed,
+    /// whichever the host's router would pick: with servers `web` and
+    /// `web_1mcp_admin`, `web_1mcp_admin_1mcp_x` is listed only for a client
+    /// that may call both `admin_1mcp_x` on `web` and `x` on
+    /// `web_1mcp_admin`. Other members (`nextCursor`, `_meta`) are kept as
+    /// they are; a result that is not an object is returned unchanged. The
+    /// filter check and the visible servers are computed once per call;
+    /// each item costs a lookup or two and no allocation beyond the copy of
+    /// the items kept.
+    ///
+    /// ```
+    /// use mcpguard::access::{AccessPolicy, AccessSettings, ItemServer, ListingItems};
+    /// use serde_json::json;
+    ///
+    /// let settings = AccessSettings::from_config(&json!({"servers": {
+    ///     "web": {"tags": ["web"], "tools": {"admin": {"tags": ["web-admin"]}}},
+    ///     "files": {"tags": ["files"]}
+    /// }})).unwrap();
+    /// let policy = AccessPolicy::build(&settings).unwrap();
+    /// let granted = policy.granted(&["web"]);
+    /// let result = json!({"tools": [
+    ///     {"name": "web_1mcp_fetch"}, {"name": "web_1mcp_admin"}, {"name": "files_1mcp_read"}
+    /// ], "nextCursor": "2"});
+    /// let items = ListingItems::Mapped(ItemServer::one_mcp());
+    /// assert_eq!(
+    ///     policy.filter_listing(&result, &granted, None, &items),
+    ///     json!({"tools": [{"name": "web_1mcp_fetch"}], "nextCursor": "2"})
+    /// );
+    /// ```
     pub fn filter_listing(
         &self,
         result: &Value,
@@ -73,72 +217,70 @@ impl AccessPolicy {
         let Value::Object(object) = result else {
             return result.clone();
         };
-        let mut out = serde_json::Map::with_capacity(object.len());
+        let checker = self.checker(granted, filter);
+        let mut out = Map::with_capacity(object.len());
         for (key, value) in object {
-            let kept = match value {
-                Value::Array(list) if LIST_KEYS.contains(&key.as_str()) => {
-                    let tools = key == "tools";
-                    Value::Array(
-                        list.iter()
-                            .filter(|item| self.item_allowed(item, tools, granted, filter, items))
-                            .cloned()
-                            .collect(),
-                    )
-                }
-                other => other.clone(),
+            let list = LISTS.iter().find(|(name, _)| *name == key.as_str());
+            let kept = match (value, list) {
+                (Value::Array(entries), Some(&(_, is_tool))) => Value::Array(
+                    entries
+                        .iter()
+                        .filter(|item| checker.keeps(item, items, is_tool))
+                        .cloned()
+                        .collect(),
+                ),
+                (other, _) => other.clone(),
             };
             out.insert(key.clone(), kept);
         }
         Value::Object(out)
     }
 
-    fn item_allowed(
+    /// As [`filter_listing`](Self::filter_listing), in place: the items
+    /// refused are removed from `result`'s lists (and dropped) and nothing
+    /// is copied. For a host that owns the parsed response anyway this saves
+    /// the copy of every kept item (a tool's `inputSchema` included) that
+    /// `filter_listing` makes.
+    ///
+    /// ```
+    /// use mcpguard::access::{AccessPolicy, AccessSettings, Granted, ListingItems};
+    /// use serde_json::json;
+    ///
+    /// let settings = AccessSettings::from_config(&json!({"servers": {"web": {"tags": ["web"]}}})).unwrap();
+    /// let policy = AccessPolicy::build(&settings).unwrap();
+    /// let mut result = json!({"tools": [{"name": "fetch"}]});
+    /// let items = ListingItems::Server("web".into());
+    /// policy.filter_listing_in_place(&mut result, &policy.granted(&["files"]), None, &items);
+    /// assert_eq!(result, json!({"tools": []}));
+    /// ```
+    pub fn filter_listing_in_place(
         &self,
-        item: &Value,
-        tool: bool,
+        result: &mut Value,
         granted: &Granted,
         filter: Option<&Filter>,
         items: &ListingItems,
-    ) -> bool {
-        let allowed = |server: &str, name: &str| {
-            self.decide(granted, filter, Some(server), tool.then_some(name))
-                .is_ok()
+    ) {
+        let Value::Object(object) = result else {
+            return;
         };
-        match items {
-            ListingItems::Server(server) => {
-                let name = item.get("name").and_then(Value::as_str).unwrap_or("");
-                allowed(server, name)
+        let checker = self.checker(granted, filter);
+        for (key, value) in object.iter_mut() {
+            let list = LISTS.iter().find(|(name, _)| *name == key.as_str());
+            if let (Value::Array(entries), Some(&(_, is_tool))) = (value, list) {
+                entries.retain(|item| checker.keeps(item, items, is_tool));
             }
-            ListingItems::Mapped(by) => match self.item_server(item, by) {
-                Some(server) => {
-                    let name = match by {
-                        ItemServer::Prefix { field, separator } => item
-                            .get(field)
-                            .and_then(Value::as_str)
-                            .and_then(|n| n.get(server.len() + separator.len()..))
-                            .unwrap_or(""),
-                        ItemServer::Field(_) => {
-                            item.get("name").and_then(Value::as_str).unwrap_or("")
-                        }
-                    };
-                    allowed(server, name)
-                }
-                None => false,
-            },
         }
     }
 
-    /// The registered server an item belongs to.
-    fn item_server<'v>(&self, item: &'v Value, by: &ItemServer) -> Option<&'v str> {
-        match by {
-            ItemServer::Prefix { field, separator } => {
-                let name = item.get(field)?.as_str()?;
-                self.server_of_prefixed(name, separator)
-            }
-            ItemServer::Field(pointer) => {
-                let name = item.pointer(pointer)?.as_str()?;
-                self.has_server(name).then_some(name)
-            }
+    /// The filter check and the visible servers, once per listing.
+    fn checker<'a>(&'a self, granted: &'a Granted, filter: Option<&Filter>) -> Checker<'a> {
+        Checker {
+            policy: self,
+            granted,
+            visible: self
+                .check_filter_granted(granted, filter)
+                .is_ok()
+                .then(|| self.visible_indices(granted, filter)),
         }
     }
 }

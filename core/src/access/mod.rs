@@ -9,7 +9,7 @@
 //! [`Reason`](crate::Reason)), URL-decoding query parameters, and
 //! forwarding calls to servers.
 //!
-//! The rules are `spec/access.md`; where they differ from 1MCP the items
+//! The rules are `docs/access.md`; where they differ from 1MCP the items
 //! below say so.
 
 mod config;

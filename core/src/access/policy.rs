@@ -158,6 +158,14 @@ fn to_scopes<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
+/// Why [`AccessPolicy::check_call`] refused, before any text is built.
+pub(crate) enum Refusal<'p> {
+    /// The server is not visible; its index when it is registered.
+    Server(Option<usize>),
+    /// The tool has tags of its own and none is granted.
+    Tool(&'p [TagId]),
+}
+
 /// Interning while the policy is built.
 #[derive(Default)]
 struct TagTable {
@@ -457,7 +465,8 @@ impl AccessPolicy {
             })
     }
 
-    fn visible_indices(&self, granted: &Granted, filter: Option<&Filter>) -> Vec<usize> {
+    /// The visible servers' indices, ascending.
+    pub(crate) fn visible_indices(&self, granted: &Granted, filter: Option<&Filter>) -> Vec<usize> {
         let ids = filter.map(|f| self.mention_ids(f));
         let filter = filter.zip(ids.as_deref());
         self.servers
@@ -495,6 +504,27 @@ impl AccessPolicy {
         server: Option<&str>,
         tool: Option<&str>,
     ) -> Result<Access, Denial> {
+        self.check_filter_granted(granted, filter)?;
+        let visible = self.visible_indices(granted, filter);
+        if let Some(name) = server {
+            self.check_call(&visible, granted, name, tool)
+                .map_err(|refusal| self.denial(refusal, name, tool))?;
+        }
+        Ok(Access {
+            visible_servers: visible
+                .into_iter()
+                .filter_map(|i| self.servers.get(i).map(|s| s.name.clone()))
+                .collect(),
+        })
+    }
+
+    /// Step 1 of [`decide`](Self::decide): the filter mentions only granted
+    /// tags (under NOT too).
+    pub(crate) fn check_filter_granted(
+        &self,
+        granted: &Granted,
+        filter: Option<&Filter>,
+    ) -> Result<(), Denial> {
         if let (Some(filter), Granted::Tags(tags)) = (filter, granted) {
             let missing: Vec<&str> = filter
                 .mentions()
@@ -514,38 +544,52 @@ impl AccessPolicy {
                 });
             }
         }
-        let visible = self.visible_indices(granted, filter);
-        if let Some(name) = server {
-            let known = self.server_ids.get(name).copied();
-            let Some(index) = known.filter(|i| visible.binary_search(i).is_ok()) else {
-                return Err(Denial {
-                    reason: Reason::InsufficientScope,
-                    description: format!("Access to server '{name}' is not granted"),
-                    missing_scopes: known
-                        .and_then(|i| self.servers.get(i))
-                        .map(|s| self.scopes_of(&s.tags))
-                        .unwrap_or_default(),
-                });
-            };
-            if let Some(tool) = tool
-                && let Some(tool_tags) = self.servers.get(index).and_then(|s| s.tools.get(tool))
-                && !tool_tags.iter().any(|id| granted.has_id(*id))
-            {
-                return Err(Denial {
-                    reason: Reason::InsufficientScope,
-                    description: format!(
-                        "Access to tool '{tool}' on server '{name}' is not granted"
-                    ),
-                    missing_scopes: self.scopes_of(tool_tags),
-                });
-            }
+        Ok(())
+    }
+
+    /// Steps 2 and 3 of [`decide`](Self::decide) for a call of `tool` on
+    /// server `name`, given the visible servers' indices (ascending, from
+    /// `visible_indices`). Allocates nothing: the listing
+    /// filter runs it once per item.
+    pub(crate) fn check_call(
+        &self,
+        visible: &[usize],
+        granted: &Granted,
+        name: &str,
+        tool: Option<&str>,
+    ) -> Result<(), Refusal<'_>> {
+        let known = self.server_ids.get(name).copied();
+        let Some(index) = known.filter(|i| visible.binary_search(i).is_ok()) else {
+            return Err(Refusal::Server(known));
+        };
+        if let Some(tool) = tool
+            && let Some(tool_tags) = self.servers.get(index).and_then(|s| s.tools.get(tool))
+            && !tool_tags.iter().any(|id| granted.has_id(*id))
+        {
+            return Err(Refusal::Tool(tool_tags));
         }
-        Ok(Access {
-            visible_servers: visible
-                .into_iter()
-                .filter_map(|i| self.servers.get(i).map(|s| s.name.clone()))
-                .collect(),
-        })
+        Ok(())
+    }
+
+    fn denial(&self, refusal: Refusal<'_>, name: &str, tool: Option<&str>) -> Denial {
+        match refusal {
+            Refusal::Server(known) => Denial {
+                reason: Reason::InsufficientScope,
+                description: format!("Access to server '{name}' is not granted"),
+                missing_scopes: known
+                    .and_then(|i| self.servers.get(i))
+                    .map(|s| self.scopes_of(&s.tags))
+                    .unwrap_or_default(),
+            },
+            Refusal::Tool(tool_tags) => Denial {
+                reason: Reason::InsufficientScope,
+                description: format!(
+                    "Access to tool '{}' on server '{name}' is not granted",
+                    tool.unwrap_or_default()
+                ),
+                missing_scopes: self.scopes_of(tool_tags),
+            },
+        }
     }
 
     fn scopes_of(&self, ids: &[TagId]) -> Vec<String> {
@@ -580,29 +624,6 @@ impl AccessPolicy {
     /// Whether `server` is a registered (enabled) server.
     pub fn has_server(&self, server: &str) -> bool {
         self.server_ids.contains_key(server)
-    }
-
-    /// The server an aggregated item name belongs to: the first prefix
-    /// before an occurrence of `separator` that names a registered server.
-    pub(crate) fn server_of_prefixed<'n>(&self, name: &'n str, separator: &str) -> Option<&'n str> {
-        if separator.is_empty() {
-            return None;
-        }
-        let mut from = 0;
-        while let Some(offset) = name.get(from..)?.find(separator) {
-            let at = from + offset;
-            let prefix = &name[..at];
-            if self.server_ids.contains_key(prefix) {
-                return Some(prefix);
-            }
-            from = at + 1;
-            if !name.is_char_boundary(from) {
-                // Separators may start with a multi-byte character; step to
-                // the next boundary.
-                from = (from..=name.len()).find(|i| name.is_char_boundary(*i))?;
-            }
-        }
-        None
     }
 }
 

@@ -1,27 +1,52 @@
 //! Audience comparison: does a token's `aud` name this resource?
 //!
 //! Audiences are compared as canonical URIs (RFC 8707 resource
-//! indicators): the scheme and host compare case-insensitively, a fragment
-//! is ignored, and so is one trailing slash at the end of the path
+//! indicators): the scheme and host compare case-insensitively, and one
+//! trailing slash at the end of the path is ignored
 //! (`https://MCP.example.com/mcp/` names `https://mcp.example.com/mcp`).
 //! Everything else — path, query, port, user info — compares exactly. A
 //! value without `://` (e.g. `api://x` has one, `my-api` has none) is
-//! compared exactly, fragment included.
+//! compared exactly.
+//!
+//! # Fragments
+//! An RFC 8707 resource indicator has no fragment (§2: it "MUST NOT include
+//! a fragment component"), so a value holding a `#` names no resource: it
+//! matches nothing, not even the same text. A token whose only `aud`
+//! carries a fragment is refused as `wrong_audience`, even when the value
+//! without its fragment would be this resource; in an `aud` array such an
+//! entry is simply never a match, and the token is accepted only if another
+//! entry names an accepted audience. The rule holds for values that are
+//! not URIs too (fail closed), and for the host's side: a configured
+//! audience with a `#` is a configuration error (it could never match).
 //!
 //! Nothing is allocated: both sides are split into slices and compared
 //! piece by piece.
 
+/// Whether `value` carries a fragment (a `#` anywhere): such a value names
+/// no resource (see the module doc).
+///
+/// ```
+/// use mcpguard::token::audience::has_fragment;
+/// assert!(has_fragment("https://mcp.example.com/mcp#frag"));
+/// assert!(!has_fragment("https://mcp.example.com/mcp"));
+/// ```
+pub fn has_fragment(value: &str) -> bool {
+    memchr::memchr(b'#', value.as_bytes()).is_some()
+}
+
 /// Whether two audience values name the same resource (see the module doc).
+/// A value with a fragment names none, so it matches nothing.
 ///
 /// ```
 /// use mcpguard::token::audience::same_audience;
 /// assert!(same_audience("HTTPS://MCP.example.com/mcp/", "https://mcp.example.com/mcp"));
-/// assert!(same_audience("https://mcp.example.com/mcp#x", "https://mcp.example.com/mcp"));
+/// assert!(!same_audience("https://mcp.example.com/mcp#x", "https://mcp.example.com/mcp"));
 /// assert!(!same_audience("https://mcp.example.com/MCP", "https://mcp.example.com/mcp"));
 /// ```
 pub fn same_audience(a: &str, b: &str) -> bool {
-    // Equal text is the common case; a fragment is the one thing equal text
-    // can carry that must still be compared (it is ignored on both sides).
+    if has_fragment(a) || has_fragment(b) {
+        return false;
+    }
     if a == b {
         return true;
     }
@@ -38,7 +63,8 @@ pub fn same_audience(a: &str, b: &str) -> bool {
 }
 
 /// Whether any of the token's audiences names one of the `allowed` ones.
-/// An empty token list matches nothing.
+/// An empty token list matches nothing, and so does an entry with a
+/// fragment: another entry must match.
 pub fn audience_allowed<'a, S: AsRef<str> + 'a>(
     token_audiences: impl IntoIterator<Item = &'a str>,
     allowed: &[S],
@@ -49,14 +75,19 @@ pub fn audience_allowed<'a, S: AsRef<str> + 'a>(
 }
 
 /// The canonical spelling of an audience URI: lowercase scheme and host, no
-/// fragment, no trailing slash on the path.
+/// trailing slash on the path. `None` for a value with a fragment, which
+/// names no resource.
 ///
 /// ```
 /// use mcpguard::token::audience::canonical_audience;
-/// assert_eq!(canonical_audience("HTTPS://Mcp.Example.com/mcp/#top"), "https://mcp.example.com/mcp");
+/// assert_eq!(canonical_audience("HTTPS://Mcp.Example.com/mcp/").as_deref(), Some("https://mcp.example.com/mcp"));
+/// assert_eq!(canonical_audience("https://mcp.example.com/mcp#top"), None);
 /// ```
-pub fn canonical_audience(value: &str) -> String {
-    match split(value) {
+pub fn canonical_audience(value: &str) -> Option<String> {
+    if has_fragment(value) {
+        return None;
+    }
+    Some(match split(value) {
         Some(p) => {
             let mut out = String::with_capacity(value.len());
             out.push_str(&p.scheme.to_ascii_lowercase());
@@ -74,7 +105,7 @@ pub fn canonical_audience(value: &str) -> String {
             out
         }
         None => value.to_owned(),
-    }
+    })
 }
 
 struct Parts<'a> {
@@ -101,11 +132,9 @@ fn split(value: &str) -> Option<Parts<'_>> {
     {
         return None;
     }
-    let without_fragment = after.split_once('#').map_or(after, |(v, _)| v);
-    let authority_end = without_fragment
-        .find(['/', '?'])
-        .unwrap_or(without_fragment.len());
-    let (authority, tail) = without_fragment.split_at(authority_end);
+    // Callers refuse values with a fragment first: `after` has no `#`.
+    let authority_end = after.find(['/', '?']).unwrap_or(after.len());
+    let (authority, tail) = after.split_at(authority_end);
     let (userinfo, host) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
@@ -140,16 +169,12 @@ mod tests {
     }
 
     #[test]
-    fn a_trailing_slash_and_a_fragment_are_ignored() {
+    fn a_trailing_slash_is_ignored() {
         assert!(same_audience(
             "https://a.example/mcp/",
             "https://a.example/mcp"
         ));
         assert!(same_audience("https://a.example/", "https://a.example"));
-        assert!(same_audience(
-            "https://a.example/mcp#frag",
-            "https://a.example/mcp/"
-        ));
         assert!(same_audience(
             "https://a.example/mcp/?x=1",
             "https://a.example/mcp?x=1"
@@ -157,6 +182,32 @@ mod tests {
         assert!(!same_audience(
             "https://a.example/mcp//",
             "https://a.example/mcp"
+        ));
+    }
+
+    #[test]
+    fn a_value_with_a_fragment_matches_nothing_not_even_itself() {
+        for v in [
+            "https://a.example/mcp#frag",
+            "https://a.example/mcp#",
+            "https://a.example/mcp/#frag",
+            "https://a.example#/mcp",
+            "my-api#1",
+        ] {
+            assert!(has_fragment(v));
+            assert!(!same_audience(v, v), "{v}");
+            assert!(!same_audience(v, "https://a.example/mcp"), "{v}");
+            assert!(!same_audience("https://a.example/mcp", v), "{v}");
+            assert_eq!(canonical_audience(v), None);
+        }
+        assert!(!audience_allowed(
+            ["https://a.example/mcp#frag"],
+            &["https://a.example/mcp"]
+        ));
+        // Another entry may still match.
+        assert!(audience_allowed(
+            ["https://a.example/mcp#frag", "https://a.example/mcp"],
+            &["https://a.example/mcp"]
         ));
     }
 
@@ -203,12 +254,17 @@ mod tests {
 
     #[test]
     fn canonical_form_is_what_compares_equal() {
-        for v in ["HTTPS://A.example/mcp/#f", "https://u@A.EXAMPLE:1/p/?q"] {
-            assert!(same_audience(&canonical_audience(v), v));
+        for v in [
+            "HTTPS://A.example/mcp/",
+            "https://u@A.EXAMPLE:1/p/?q",
+            "my-api",
+        ] {
+            let canonical = canonical_audience(v).expect("no fragment");
+            assert!(same_audience(&canonical, v));
         }
         assert_eq!(
-            canonical_audience("https://u@A.EXAMPLE:1/p/?q#f"),
-            "https://u@a.example:1/p?q"
+            canonical_audience("https://u@A.EXAMPLE:1/p/?q").as_deref(),
+            Some("https://u@a.example:1/p?q")
         );
     }
 }

@@ -10,15 +10,30 @@
 //! [`TokenCache::invalidate_issuer`].
 //!
 //! # Layout and eviction policy
-//! Entries are keyed by a keyed 128-bit xxh3 hash of the token (a secret
-//! drawn from the system RNG per cache), spread over up to
-//! [`MAX_SHARDS`] shards, each behind its own `parking_lot::RwLock`, so
-//! threads on different tokens rarely meet on one lock. A hit takes a read
-//! lock, hashes, compares and clones an `Arc`: no allocation.
+//! Entries are keyed by a keyed 128-bit xxh3 hash (a secret drawn from the
+//! system RNG per cache) of the token's *slot*: for a JWT, its signing input
+//! `header.payload` (everything before the last dot), for an opaque token
+//! the whole token. They are spread over up to [`MAX_SHARDS`] shards, each
+//! behind its own `parking_lot::RwLock`, so threads on different tokens
+//! rarely meet on one lock. A hit finds the last dot (`memrchr`), takes a
+//! read lock, hashes, compares and clones an `Arc`: no allocation.
 //!
-//! Each entry also stores the token text, compared on every hit in constant
-//! time, so a hash collision can never hand one token another token's
-//! principal.
+//! Each entry also stores the token text, compared in full on every hit in
+//! constant time: a hit needs the exact bytes that were verified, so neither
+//! a hash collision nor a token that shares a cached token's signing input
+//! with another (bad) signature can be handed the cached principal.
+//!
+//! # Why the slot is the signing input
+//! One JWT's claims may come with several valid signatures: from an ECDSA
+//! signature `(r, s)` its holder can compute `(r, n − s)`, which verifies
+//! too. The revocation list therefore names a `jti`-less JWT by its signing
+//! input ([`RevocationList`](super::RevocationList)), and a revocation must
+//! also drop every cached token with that signing input, whichever
+//! signature it carries. Filing tokens under their signing input puts all
+//! of them in one slot (the newest verified one is kept), so
+//! [`TokenCache::invalidate_signing_input`] drops them with one lookup, and
+//! the hit path stays one hash and one comparison: it never consults the
+//! revocation list.
 //!
 //! Each shard holds a fixed share of `capacity` (the shares sum to exactly
 //! `capacity`, so `len() <= capacity()` always) and evicts with CLOCK
@@ -39,6 +54,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
+use memchr::memrchr;
 use parking_lot::RwLock;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128_with_secret};
 
@@ -141,6 +157,18 @@ impl Hasher for PassThroughHasher {
         for &b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
+    }
+}
+
+/// The part of `token` its entry is filed under: everything before the last
+/// dot (a JWT's signing input), or the whole token when it has no dot. See
+/// the module doc.
+#[inline]
+fn slot(token: &str) -> &[u8] {
+    let bytes = token.as_bytes();
+    match memrchr(b'.', bytes) {
+        Some(dot) => &bytes[..dot],
+        None => bytes,
     }
 }
 
@@ -253,7 +281,8 @@ impl Shard {
     }
 }
 
-/// A bounded, sharded cache of verified principals, keyed by token.
+/// A bounded, sharded cache of verified principals, keyed by token (filed
+/// under its signing input, served only to the exact token).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -332,7 +361,7 @@ impl TokenCache {
         if self.shards.is_empty() {
             return None;
         }
-        let key = self.hasher.hash(token.as_bytes());
+        let key = self.hasher.hash(slot(token));
         let shard = self.shard(key);
         {
             let guard = shard.read();
@@ -390,7 +419,7 @@ impl TokenCache {
         if expires_at <= now_secs {
             return;
         }
-        let key = self.hasher.hash(token.as_bytes());
+        let key = self.hasher.hash(slot(token));
         let mut shard = self.shard(key).write();
         if still_valid() {
             shard.insert(key, token, principal, expires_at, now_secs);
@@ -402,13 +431,29 @@ impl TokenCache {
         if self.shards.is_empty() {
             return false;
         }
-        let key = self.hasher.hash(token.as_bytes());
+        let key = self.hasher.hash(slot(token));
         let mut guard = self.shard(key).write();
         let ours = guard
             .map
             .get(&key)
             .is_some_and(|e| verify_slices_are_equal(e.token.as_bytes(), token.as_bytes()).is_ok());
         ours && guard.map.remove(&key).is_some()
+    }
+
+    /// Drops the entry of every token whose JWS signing input
+    /// (`header.payload`) is `signing_input`, whatever its signature, and
+    /// returns how many (0 or 1: they share one slot). One lookup, no scan:
+    /// what revoking a `jti`-less JWT needs (see the module doc).
+    pub fn invalidate_signing_input(&self, signing_input: &str) -> usize {
+        if self.shards.is_empty() {
+            return 0;
+        }
+        let key = self.hasher.hash(signing_input.as_bytes());
+        let mut guard = self.shard(key).write();
+        let ours = guard.map.get(&key).is_some_and(|e| {
+            slot(&e.token) == signing_input.as_bytes() && e.token.len() > signing_input.len()
+        });
+        usize::from(ours && guard.map.remove(&key).is_some())
     }
 
     /// Drops every entry whose principal came from `issuer` (after a key
@@ -567,6 +612,58 @@ mod tests {
         assert_eq!(cache.capacity(), 0);
         assert!(!cache.remove("tok"));
         assert_eq!(cache.invalidate_issuer("iss"), 0);
+    }
+
+    #[test]
+    fn tokens_sharing_a_signing_input_share_one_slot_but_hit_only_with_their_own_bytes() {
+        let cache = TokenCache::new(100, 300);
+        cache.insert(
+            "h.p.sig1",
+            principal("iss", Some("1"), Some(NOW + 100)),
+            NOW,
+        );
+        assert!(cache.get("h.p.sig1", NOW).is_some());
+        assert!(
+            cache.get("h.p.sig2", NOW).is_none(),
+            "another signature over the same input is never a hit"
+        );
+        assert!(cache.get("h.p.", NOW).is_none());
+        assert!(cache.get("h.p", NOW).is_none());
+        assert!(!cache.remove("h.p.sig2"), "remove needs the exact token");
+        cache.insert(
+            "h.p.sig2",
+            principal("iss", Some("2"), Some(NOW + 100)),
+            NOW,
+        );
+        assert_eq!(
+            cache.len(),
+            1,
+            "the newest verified encoding keeps the slot"
+        );
+        assert!(cache.get("h.p.sig1", NOW).is_none());
+        assert_eq!(
+            cache.get("h.p.sig2", NOW).unwrap().jwt_id.as_deref(),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn invalidate_signing_input_drops_that_input_whatever_the_signature() {
+        let cache = TokenCache::new(100, 300);
+        cache.insert("h.p.sig1", principal("iss", None, Some(NOW + 100)), NOW);
+        cache.insert("h.px.sig1", principal("iss", None, Some(NOW + 100)), NOW);
+        cache.insert("opaque", principal("iss", None, Some(NOW + 100)), NOW);
+        assert_eq!(cache.invalidate_signing_input("h.p"), 1);
+        assert!(cache.get("h.p.sig1", NOW).is_none());
+        assert!(cache.get("h.px.sig1", NOW).is_some());
+        assert_eq!(cache.invalidate_signing_input("h.p"), 0);
+        assert_eq!(
+            cache.invalidate_signing_input("opaque"),
+            0,
+            "a dot-free token is not a signing input"
+        );
+        assert!(cache.get("opaque", NOW).is_some());
+        assert_eq!(TokenCache::new(0, 300).invalidate_signing_input("h.p"), 0);
     }
 
     #[test]

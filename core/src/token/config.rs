@@ -1,4 +1,4 @@
-//! The `auth` section of the Guard configuration (spec/config.md), as serde
+//! The `auth` section of the Guard configuration (docs/config.md), as serde
 //! structs with the documented defaults. Unknown keys are errors.
 //!
 //! These structs only describe; [`TokenValidator::from_config`](crate::token::TokenValidator::from_config)

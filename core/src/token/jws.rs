@@ -191,6 +191,32 @@ pub fn split_compact(token: &str) -> Result<CompactParts<'_>, TokenError> {
     })
 }
 
+/// The signing input `header.payload` of a token shaped like a compact JWS
+/// (exactly two dots), else `None`. Nothing is decoded or checked.
+///
+/// This is what identifies a JWT for revocation: the signature is left out
+/// because a signature is not unique to what it signs. ECDSA is malleable
+/// (`(r, s)` and `(r, n − s)` both verify), and ECDSA and RSA-PSS signers
+/// draw fresh randomness per signature, so one token's claims can come
+/// with several valid signatures; revoking one must revoke them all.
+///
+/// ```
+/// use mcpguard::token::jws::signing_input;
+/// assert_eq!(signing_input("eyJh.eyJp.c2ln"), Some("eyJh.eyJp"));
+/// assert_eq!(signing_input("opaque-token"), None);
+/// assert_eq!(signing_input("a.b.c.d.e"), None);
+/// ```
+pub fn signing_input(token: &str) -> Option<&str> {
+    let bytes = token.as_bytes();
+    let last = memchr::memrchr(b'.', bytes)?;
+    let first = memchr::memchr(b'.', bytes)?;
+    if first == last || memchr::memchr(b'.', &bytes[first + 1..last]).is_some() {
+        return None;
+    }
+    // A dot is ASCII, so `last` is a character boundary.
+    token.get(..last)
+}
+
 /// An uninitialised stack buffer for [`decode_segment`]: decoding writes
 /// every byte it returns, so the buffer is never zeroed.
 pub(crate) fn stack_buffer<const N: usize>() -> [MaybeUninit<u8>; N] {

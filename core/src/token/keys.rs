@@ -259,7 +259,8 @@ impl KeySet {
                 .key_size_bits();
             check_rsa_bits(bits, "pem")?;
         }
-        let key = ParsedPublicKey::new(public_algorithm(alg), der)
+        let verification = public_algorithm(alg).ok_or_else(|| wrong_primitive(alg, "alg"))?;
+        let key = ParsedPublicKey::new(verification, der)
             .map_err(|e| KeyError::key("pem", format!("not a public key for {alg}: {e}")))?;
         self.push(
             Key {
@@ -290,7 +291,9 @@ impl KeySet {
         self.push(
             Key {
                 kid: kid.map(str::to_owned),
-                verifiers: vec![hmac_verifier(alg, secret)],
+                verifiers: vec![
+                    hmac_verifier(alg, secret).ok_or_else(|| wrong_primitive(alg, "alg"))?,
+                ],
             },
             "kid",
         )
@@ -459,8 +462,8 @@ fn key_from_jwk(
             }
             let usable: Vec<Verifier> = algs
                 .iter()
-                .filter(|&&a| hmac_min_len(a) <= secret.len())
-                .map(|&a| hmac_verifier(a, &secret))
+                .filter(|&&a| hmac_min_len(a).is_some_and(|min| min <= secret.len()))
+                .filter_map(|&a| hmac_verifier(a, &secret))
                 .collect();
             if usable.is_empty() && !algs.is_empty() {
                 return Err(KeyError::key(
@@ -489,8 +492,9 @@ fn key_from_jwk(
             let components = RsaPublicKeyComponents { n, e };
             algs.iter()
                 .map(|&alg| {
+                    let params = rsa_params(alg).ok_or_else(|| wrong_primitive(alg, &at("alg")))?;
                     components
-                        .to_parsed_public_key(rsa_params(alg))
+                        .to_parsed_public_key(params)
                         .map(|key| Verifier {
                             alg,
                             key: KeyMaterial::Public(key),
@@ -543,7 +547,8 @@ fn public_verifiers(
 ) -> Result<Vec<Verifier>, KeyError> {
     algs.iter()
         .map(|&alg| {
-            ParsedPublicKey::new(public_algorithm(alg), bytes)
+            let verification = public_algorithm(alg).ok_or_else(|| wrong_primitive(alg, path))?;
+            ParsedPublicKey::new(verification, bytes)
                 .map(|key| Verifier {
                     alg,
                     key: KeyMaterial::Public(key),
@@ -577,16 +582,65 @@ fn check_rsa_bits(bits: usize, path: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-fn hmac_min_len(alg: Algorithm) -> usize {
-    match alg {
-        Algorithm::HS384 => 48,
-        Algorithm::HS512 => 64,
-        _ => 32,
+/// The aws-lc-rs primitive that verifies one algorithm.
+#[derive(Clone, Copy)]
+enum Primitive {
+    /// An HMAC over this hash; the secret must be at least the hash's output
+    /// long (RFC 7518 §3.2).
+    Hmac(hmac::Algorithm),
+    /// An RSA signature scheme (PKCS#1 v1.5 or PSS) and hash.
+    Rsa(&'static signature::RsaParameters),
+    /// An ECDSA (fixed `r‖s` signatures, as JWS requires) or EdDSA scheme.
+    Curve(&'static dyn signature::VerificationAlgorithm),
+}
+
+impl Primitive {
+    /// The one place an algorithm meets its primitive. Exhaustive on
+    /// purpose: a new [`Algorithm`] does not compile until it is given its
+    /// own primitive here, so it can never fall through to another's.
+    fn of(alg: Algorithm) -> Primitive {
+        match alg {
+            Algorithm::HS256 => Primitive::Hmac(hmac::HMAC_SHA256),
+            Algorithm::HS384 => Primitive::Hmac(hmac::HMAC_SHA384),
+            Algorithm::HS512 => Primitive::Hmac(hmac::HMAC_SHA512),
+            Algorithm::RS256 => Primitive::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256),
+            Algorithm::RS384 => Primitive::Rsa(&signature::RSA_PKCS1_2048_8192_SHA384),
+            Algorithm::RS512 => Primitive::Rsa(&signature::RSA_PKCS1_2048_8192_SHA512),
+            Algorithm::PS256 => Primitive::Rsa(&signature::RSA_PSS_2048_8192_SHA256),
+            Algorithm::PS384 => Primitive::Rsa(&signature::RSA_PSS_2048_8192_SHA384),
+            Algorithm::PS512 => Primitive::Rsa(&signature::RSA_PSS_2048_8192_SHA512),
+            Algorithm::ES256 => Primitive::Curve(&signature::ECDSA_P256_SHA256_FIXED),
+            Algorithm::ES384 => Primitive::Curve(&signature::ECDSA_P384_SHA384_FIXED),
+            Algorithm::EdDSA => Primitive::Curve(&signature::ED25519),
+        }
+    }
+
+    /// The primitive as a public-key verification algorithm; `None` for HMAC.
+    fn public(self) -> Option<&'static dyn signature::VerificationAlgorithm> {
+        match self {
+            Primitive::Hmac(_) => None,
+            Primitive::Rsa(params) => Some(params),
+            Primitive::Curve(alg) => Some(alg),
+        }
+    }
+}
+
+/// The shortest secret `alg` accepts (its hash's output length); `None`
+/// when `alg` is not an HMAC algorithm.
+fn hmac_min_len(alg: Algorithm) -> Option<usize> {
+    match Primitive::of(alg) {
+        Primitive::Hmac(h) => Some(h.digest_algorithm().output_len()),
+        Primitive::Rsa(_) | Primitive::Curve(_) => None,
     }
 }
 
 fn check_hmac_len(alg: Algorithm, len: usize, path: &str) -> Result<(), KeyError> {
-    let min = hmac_min_len(alg);
+    let Some(min) = hmac_min_len(alg) else {
+        return Err(KeyError::key(
+            path,
+            format!("{alg} is not an HMAC algorithm: an HMAC secret cannot verify it"),
+        ));
+    };
     if len < min {
         return Err(KeyError::key(
             path,
@@ -598,34 +652,90 @@ fn check_hmac_len(alg: Algorithm, len: usize, path: &str) -> Result<(), KeyError
     Ok(())
 }
 
-fn hmac_verifier(alg: Algorithm, secret: &[u8]) -> Verifier {
-    let h = match alg {
-        Algorithm::HS384 => hmac::HMAC_SHA384,
-        Algorithm::HS512 => hmac::HMAC_SHA512,
-        _ => hmac::HMAC_SHA256,
+/// A verifier of `alg` with an HMAC secret; `None` when `alg` is not an
+/// HMAC algorithm (callers check the key family first).
+fn hmac_verifier(alg: Algorithm, secret: &[u8]) -> Option<Verifier> {
+    let Primitive::Hmac(h) = Primitive::of(alg) else {
+        return None;
     };
-    Verifier {
+    Some(Verifier {
         alg,
         key: KeyMaterial::Hmac(Box::new(hmac::Key::new(h, secret))),
+    })
+}
+
+/// The RSA parameters of `alg`; `None` when `alg` is not an RSA algorithm.
+fn rsa_params(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
+    match Primitive::of(alg) {
+        Primitive::Rsa(params) => Some(params),
+        Primitive::Hmac(_) | Primitive::Curve(_) => None,
     }
 }
 
-fn rsa_params(alg: Algorithm) -> &'static signature::RsaParameters {
-    match alg {
-        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-        _ => &signature::RSA_PKCS1_2048_8192_SHA256,
-    }
+/// The public-key algorithm of `alg`; `None` for HMAC.
+fn public_algorithm(alg: Algorithm) -> Option<&'static dyn signature::VerificationAlgorithm> {
+    Primitive::of(alg).public()
 }
 
-fn public_algorithm(alg: Algorithm) -> &'static dyn signature::VerificationAlgorithm {
-    match alg {
-        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
-        other => rsa_params(other),
+/// The error for an algorithm whose primitive does not fit the key (the
+/// family checks before make it unreachable; an error, never a panic).
+fn wrong_primitive(alg: Algorithm, path: &str) -> KeyError {
+    KeyError::key(path, format!("{alg} cannot verify with this kind of key"))
+}
+
+#[cfg(test)]
+mod primitive_tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_maps_to_a_primitive_of_its_own_key_family() {
+        for alg in Algorithm::ALL {
+            let fits = match (Primitive::of(alg), alg.family()) {
+                (Primitive::Hmac(_), KeyFamily::Hmac) | (Primitive::Rsa(_), KeyFamily::Rsa) => true,
+                (Primitive::Curve(_), f) => {
+                    matches!(
+                        f,
+                        KeyFamily::EcP256 | KeyFamily::EcP384 | KeyFamily::Ed25519
+                    )
+                }
+                _ => false,
+            };
+            assert!(fits, "{alg}");
+            assert_eq!(hmac_min_len(alg).is_some(), alg.family() == KeyFamily::Hmac);
+            assert_eq!(rsa_params(alg).is_some(), alg.family() == KeyFamily::Rsa);
+            assert_eq!(
+                public_algorithm(alg).is_some(),
+                alg.family() != KeyFamily::Hmac
+            );
+        }
+    }
+
+    #[test]
+    fn hmac_secrets_must_be_as_long_as_their_hash() {
+        assert_eq!(hmac_min_len(Algorithm::HS256), Some(32));
+        assert_eq!(hmac_min_len(Algorithm::HS384), Some(48));
+        assert_eq!(hmac_min_len(Algorithm::HS512), Some(64));
+    }
+
+    #[test]
+    fn each_hmac_algorithm_verifies_with_its_own_hash_only() {
+        let secret = [9u8; 64];
+        let message = b"header.payload";
+        for (alg, h) in [
+            (Algorithm::HS256, hmac::HMAC_SHA256),
+            (Algorithm::HS384, hmac::HMAC_SHA384),
+            (Algorithm::HS512, hmac::HMAC_SHA512),
+        ] {
+            let tag = hmac::sign(&hmac::Key::new(h, &secret), message);
+            for other in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                let v = hmac_verifier(other, &secret).expect("an HMAC algorithm");
+                assert_eq!(
+                    v.verify(message, tag.as_ref()),
+                    other == alg,
+                    "{alg} by {other}"
+                );
+            }
+        }
+        assert!(hmac_verifier(Algorithm::RS256, &secret).is_none());
     }
 }

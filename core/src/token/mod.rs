@@ -36,7 +36,8 @@
 //! 9. only now are the claims trusted: `exp` absent → `missing_claim`, past
 //!    `exp + leeway` → `expired`; `nbf` or `iat` later than `now + leeway`
 //!    → `not_yet_valid`; `aud` absent → `missing_claim`, naming none of
-//!    the issuer's audiences (`[]` included) → `wrong_audience`;
+//!    the issuer's audiences (`[]` included; an entry with a fragment
+//!    names none, see [`audience`]) → `wrong_audience`;
 //! 10. `required_scopes` → `insufficient_scope` (403);
 //! 11. the [`Principal`] is built and the grants hook runs.
 //!

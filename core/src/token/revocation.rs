@@ -7,10 +7,24 @@
 //! dropping the revoked token from the verified-token cache are left to the
 //! host and the Guard.
 //!
+//! # What a revocation names
+//! A revocation by `jti` names every token of that issuer with that `jti`.
+//! A whole-token revocation ([`RevocationList::revoke_token`]) names, for a
+//! token shaped like a compact JWS (`header.payload.signature`), its
+//! signing input `header.payload` ([`jws::signing_input`]): what was
+//! signed, never the signature bytes. A signature is not unique to what it
+//! signs: from an ECDSA signature `(r, s)` anyone holding the token can
+//! compute `(r, n − s)`, which verifies as well, and ECDSA and RSA-PSS
+//! signers draw fresh randomness for each signature. Keyed by the whole
+//! token, a revoked `jti`-less ES256 token would come back to life with its
+//! signature's `s` replaced. Any other token (an opaque one) is named by
+//! all of its text.
+//!
 //! # Keys and collisions
 //! Entries are keyed by a keyed 128-bit xxh3 hash (random secret per list)
-//! of the token, or of the issuer and `jti` (length-prefixed, so
-//! `("ab", "c")` and `("a", "bc")` differ). Neither the token nor the `jti`
+//! of what the revocation names: the issuer and `jti` (length-prefixed, so
+//! `("ab", "c")` and `("a", "bc")` differ), a JWS signing input, or a whole
+//! token, each under its own domain prefix. Neither the token nor the `jti`
 //! is stored, so memory per entry is fixed. A hash collision can only make
 //! an innocent token look revoked (a refusal), never un-revoke one: the
 //! list answers "revoked" only for keys it holds.
@@ -39,6 +53,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::RwLock;
 
 use crate::token::cache::{KeyedHasher, PassThrough};
+use crate::token::jws;
 
 /// The leeway [`RevocationList::new`] assumes: the default of
 /// `auth.leeway_seconds`.
@@ -163,10 +178,20 @@ impl RevocationList {
         h.digest128()
     }
 
+    /// The key of a whole-token revocation: a JWS by its signing input,
+    /// anything else by its text (see the module doc).
     fn token_key(&self, token: &str) -> u128 {
         let mut h = self.hasher.streaming();
-        h.update(b"tok\0");
-        h.update(token.as_bytes());
+        match jws::signing_input(token) {
+            Some(signed) => {
+                h.update(b"jws\0");
+                h.update(signed.as_bytes());
+            }
+            None => {
+                h.update(b"tok\0");
+                h.update(token.as_bytes());
+            }
+        }
         h.digest128()
     }
 
@@ -187,7 +212,9 @@ impl RevocationList {
         self.hold(self.jti_key(issuer, jti), until, now_secs)
     }
 
-    /// Revokes one whole token. With `expires_at` it is held like
+    /// Revokes one whole token: for a compact JWS, every token with its
+    /// signing input, whatever the signature (see the module doc). With
+    /// `expires_at` it is held like
     /// [`revoke_jti`](Self::revoke_jti); with `None` (an opaque token, or
     /// one whose expiry the host does not know) it is held until
     /// [`unrevoke_token`](Self::unrevoke_token), counting against the
@@ -259,8 +286,9 @@ impl RevocationList {
         self.is_held(|| self.jti_key(issuer, jti), now_secs)
     }
 
-    /// Whether `token` itself is revoked at `now_secs`. One atomic load when
-    /// the list is empty; O(1) otherwise.
+    /// Whether `token` itself is revoked at `now_secs`: for a compact JWS,
+    /// whether a token with its signing input was revoked. One atomic load
+    /// when the list is empty; O(1) otherwise.
     pub fn is_token_revoked(&self, token: &str, now_secs: i64) -> bool {
         self.is_held(|| self.token_key(token), now_secs)
     }
@@ -278,7 +306,8 @@ impl RevocationList {
         self.release(self.jti_key(issuer, jti))
     }
 
-    /// Withdraws a revocation of a whole token; true if one was held.
+    /// Withdraws a revocation of a whole token (for a JWS, of its signing
+    /// input); true if one was held.
     pub fn unrevoke_token(&self, token: &str) -> bool {
         self.release(self.token_key(token))
     }
@@ -345,6 +374,21 @@ mod tests {
         assert!(list.is_token_revoked("tok-1", NOW));
         assert!(!list.is_token_revoked("tok-2", NOW));
         assert!(!list.is_jti_revoked("", "tok-1", NOW));
+    }
+
+    #[test]
+    fn a_revoked_jws_is_revoked_whatever_its_signature() {
+        let list = RevocationList::new(10);
+        list.revoke_token("aGVhZA.Y2xhaW1z.c2ln", Some(NOW + 600), NOW)
+            .unwrap();
+        assert!(list.is_token_revoked("aGVhZA.Y2xhaW1z.c2ln", NOW));
+        assert!(list.is_token_revoked("aGVhZA.Y2xhaW1z.b3RoZXI", NOW));
+        assert!(list.is_token_revoked("aGVhZA.Y2xhaW1z.", NOW));
+        assert!(!list.is_token_revoked("aGVhZA.b3RoZXI.c2ln", NOW));
+        // Not a JWS: named by the whole text, and apart from signing inputs.
+        assert!(!list.is_token_revoked("aGVhZA.Y2xhaW1z", NOW));
+        assert!(list.unrevoke_token("aGVhZA.Y2xhaW1z.b3RoZXI"));
+        assert!(!list.is_token_revoked("aGVhZA.Y2xhaW1z.c2ln", NOW));
     }
 
     #[test]

@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::audience::{audience_allowed, same_audience};
+use super::audience::{audience_allowed, has_fragment, same_audience};
 use super::cache::{DEFAULT_MAX_TTL_SECS, TokenCache};
 use super::claims::{REGISTERED, parse_claims};
 use super::config::{AuthConfig, IssuerConfig};
 use super::error::{KeyError, TokenError};
 use super::introspection::{IntrospectionContext, validate_introspection};
 use super::jws::{
-    Algorithm, decode_segment, read_header, split_compact, stack_buffer, verify_signature,
+    Algorithm, decode_segment, read_header, signing_input, split_compact, stack_buffer,
+    verify_signature,
 };
 use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
@@ -503,6 +504,17 @@ fn build_issuer(
             "an audience must not be empty (set the top-level resource or list audiences)",
         ));
     }
+    if let Some(j) = audiences.iter().position(|a| has_fragment(a)) {
+        return Err(ConfigError::new(
+            if ic.audiences.is_some() {
+                format!("audiences[{j}]")
+            } else {
+                "audiences".to_owned()
+            },
+            "an audience must not have a fragment (#): an RFC 8707 resource indicator has none, \
+             so no token's aud could ever match it",
+        ));
+    }
     let jwks = match (&ic.jwks, &ic.jwks_file) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
@@ -723,8 +735,10 @@ impl TokenValidator {
 
     /// Revokes a token the host was handed (e.g. at an RFC 7009 endpoint).
     /// A JWT is verified first, so a forged token cannot revoke someone
-    /// else's `jti`; it is then revoked by `jti` (or, without one, as a
-    /// whole) until it would have expired anyway. An opaque token is removed
+    /// else's `jti`; it is then revoked by `jti` (or, without one, by its
+    /// signing input `header.payload`, so that every valid signature over
+    /// the same claims is revoked with it, see
+    /// [`RevocationList`]) until it would have expired anyway. An opaque token is removed
     /// from the store. A token already expired, revoked or unknown to the
     /// opaque store needs nothing and succeeds. Cached validations of it are
     /// dropped at once.
@@ -747,18 +761,23 @@ impl TokenValidator {
         let now = s.clock.now_secs();
         // verify_jwt only accepts tokens with an `exp`.
         let exp = principal.expires_at.unwrap_or(i64::MAX);
+        // verify_jwt accepted it, so it is a compact JWS.
+        let signed = signing_input(token).unwrap_or(token);
         match &principal.jwt_id {
             Some(jti) => {
                 s.revocations.revoke_jti(&principal.issuer, jti, exp, now)?;
                 self.invalidate(|cache| {
                     cache.invalidate_jti(&principal.issuer, jti);
-                    cache.remove(token);
+                    cache.invalidate_signing_input(signed);
                 });
             }
             None => {
+                // By signing input, not by the token's bytes: another valid
+                // signature over the same claims (ECDSA's `(r, n − s)`) must
+                // stay revoked, in the list and in the cache alike.
                 s.revocations.revoke_token(token, Some(exp), now)?;
                 self.invalidate(|cache| {
-                    cache.remove(token);
+                    cache.invalidate_signing_input(signed);
                 });
             }
         }
@@ -916,7 +935,9 @@ impl TokenValidator {
             (None, None) => Vec::new(),
         };
         // Revocation is checked once the token is known to be genuine and
-        // current: a revoked token is `revoked`, whatever it asks for.
+        // current: a revoked token is `revoked`, whatever it asks for. A
+        // whole-token revocation names the signing input, so another valid
+        // signature of a revoked token is revoked too.
         let revoked = claims.jti.as_ref().is_some_and(|jti| {
             s.revocations
                 .is_jti_revoked(&issuer.issuer, jti.as_str(), now)

@@ -167,6 +167,21 @@ fn hs256_file() -> Value {
             json!({}),
         ),
         fail(
+            "aud with a fragment names no resource, even this one's URI plus a fragment",
+            hs(json!({"aud": format!("{RES}#frag")})),
+            "wrong_audience",
+        ),
+        ok(
+            "aud array: an entry with a fragment never matches, another entry does",
+            hs(json!({"aud": [format!("{RES}#frag"), RES]})),
+            json!({}),
+        ),
+        fail(
+            "aud array whose only entry naming the resource has a fragment",
+            hs(json!({"aud": ["https://x.example", format!("{RES}#")]})),
+            "wrong_audience",
+        ),
+        fail(
             "exp as a string",
             hs(json!({"exp": (T + 3600).to_string()})),
             "malformed",

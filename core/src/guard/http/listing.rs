@@ -61,10 +61,12 @@ fn filter_one(scope: &ListingScope, response: &mut Value) {
     };
     match &scope.items {
         Some(items) => {
-            *result =
-                scope
-                    .policy
-                    .filter_listing(result, &scope.granted, scope.filter.as_deref(), items);
+            scope.policy.filter_listing_in_place(
+                result,
+                &scope.granted,
+                scope.filter.as_deref(),
+                items,
+            );
         }
         None => {
             if let Value::Object(members) = result {
