@@ -111,7 +111,7 @@ pub fn guard_authorize_http(
     key: Option<String>,
     cost: Option<f64>,
 ) -> napi::Result<HttpDecision> {
-    if raw_headers.len() % 2 != 0 {
+    if !raw_headers.len().is_multiple_of(2) {
         return Err(errors::invalid_argument(
             "rawHeaders must alternate names and values (an even number of strings)",
         ));

@@ -26,6 +26,8 @@ const own = require(path.join(PACKAGE, 'package.json'))
 let scratch
 before(() => {
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-install-'))
+  fs.mkdirSync(path.join(scratch, 'global', 'lib', 'node_modules'), { recursive: true })
+  fs.mkdirSync(path.join(scratch, 'global', 'bin'), { recursive: true })
 })
 after(() => {
   fs.rmSync(scratch, { recursive: true, force: true })
