@@ -8,11 +8,13 @@ const { tagsToScopes } = require('./native.js')
  * `AuthInfo` as the SDK's `requireBearerAuth` sets `req.auth`: the token,
  * the client id (the subject when the token has none), the scopes (the
  * token's own, then the `tag:` scopes its roles grant, so that the SDK's
- * `requiredScopes` sees what mcpguard grants), `expiresAt` in seconds, the
- * resource as a URL, and `extra` with the subject, issuer, tags, roles,
- * audience and token id.
+ * `requiredScopes` sees what mcpguard grants), `expiresAt`: the time in
+ * Unix seconds until which the Guard accepts the token (its `exp` plus the
+ * leeway, so that the SDK, which checks it itself, accepts exactly what the
+ * Guard accepts), the resource as a URL, and `extra` with the subject,
+ * issuer, tags, roles, audience and token id.
  */
-function authInfoOf(token, principal, resource) {
+function authInfoOf(token, principal, resource, acceptedUntil) {
   const scopes = [...principal.scopes]
   for (const scope of tagsToScopes(principal.tags)) if (!scopes.includes(scope)) scopes.push(scope)
   const info = {
@@ -29,7 +31,7 @@ function authInfoOf(token, principal, resource) {
       jwtId: principal.jwtId,
     },
   }
-  if (principal.expiresAt !== null) info.expiresAt = principal.expiresAt
+  if (acceptedUntil != null) info.expiresAt = acceptedUntil
   return info
 }
 

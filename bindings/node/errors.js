@@ -1,6 +1,9 @@
 'use strict'
 // The error classes of mcpguard, and the one place that reads the payload
-// the native layer puts in its error messages (see src/errors.rs).
+// the native layer puts in its error messages (see src/errors.rs): the
+// core's classification of the error (kind, code, reason, status, message,
+// path, www_authenticate). `kind` picks the class, one class per kind; the
+// rest is copied as the core gave it.
 
 /** Prefix of the native layer's error messages; what follows is JSON. */
 const MARKER = '\u0000mcpguard:'
@@ -58,14 +61,31 @@ class ConfigError extends GuardError {
  */
 class OpaqueStoreError extends GuardError {}
 
-const CLASSES = {
+/**
+ * The opaque-token store refused an entry for the entry's own fault:
+ * `code` `invalid_token` (not 1 to 4096 RFC 6750 token characters without a
+ * dot) or `expired` (`expiresAt` is not in the future). An
+ * `OpaqueStoreError` too, so code that catches that keeps working.
+ */
+class OpaqueTokenRejectedError extends OpaqueStoreError {}
+
+/** The class of each error kind the core classifies (`mcpguard::classify::ErrorKind`). */
+const KIND_CLASSES = {
+  config: ConfigError,
+  invalid_token: InvalidTokenError,
+  insufficient_scope: InsufficientScopeError,
+  invalid_request: InvalidRequestError,
+  opaque_token: OpaqueTokenRejectedError,
+  opaque_store: OpaqueStoreError,
+  guard: GuardError,
+}
+
+/** The class of each OAuth error a refused decision carries. */
+const DECISION_CLASSES = {
   invalid_token: InvalidTokenError,
   insufficient_scope: InsufficientScopeError,
   rate_limited: RateLimitedError,
   invalid_request: InvalidRequestError,
-  config: ConfigError,
-  opaque_store: OpaqueStoreError,
-  guard: GuardError,
 }
 
 /**
@@ -92,8 +112,14 @@ function fromNative(error) {
   // An argument of the wrong shape that only the core could see (a member
   // of an opaque-token entry): what JavaScript throws for a wrong type.
   if (payload.kind === 'type') return new TypeError(payload.message)
-  const Class = CLASSES[payload.kind] ?? GuardError
-  return new Class(payload.message, payload)
+  const Class = KIND_CLASSES[payload.kind] ?? GuardError
+  return new Class(payload.message, {
+    code: payload.code,
+    reason: payload.reason,
+    status: payload.status,
+    wwwAuthenticate: payload.www_authenticate,
+    path: payload.path,
+  })
 }
 
 /**
@@ -101,7 +127,7 @@ function fromNative(error) {
  * decision stands for, for hosts that prefer to throw.
  */
 function fromDecision(decision) {
-  const Class = CLASSES[decision.error] ?? GuardError
+  const Class = DECISION_CLASSES[decision.error] ?? GuardError
   const challenge = decision.headers.find(([name]) => name.toLowerCase() === 'www-authenticate')
   return new Class(decision.errorDescription ?? decision.error ?? 'refused', {
     code: decision.error,
@@ -120,6 +146,7 @@ module.exports = {
   InvalidRequestError,
   ConfigError,
   OpaqueStoreError,
+  OpaqueTokenRejectedError,
   fromNative,
   fromDecision,
 }

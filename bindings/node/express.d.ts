@@ -1,26 +1,34 @@
 /**
- * `mcpguard/express`: Connect/Express middleware over a Guard.
+ * `mcpguard/express`: Connect/Express middleware over the core's HTTP entry
+ * point (`guard.authorizeHttp`).
  *
  * ```js
- * app.use(express.json())
- * app.use(guardMiddleware(guard, { server: 'filesystem', toolFromBody: true }))
+ * app.use(guardMiddleware(guard, { server: 'filesystem' }))
  * ```
  * @packageDocumentation
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
-import type { Decision, Guard } from './index'
+import type { Decision, Guard, ListingItems } from './index'
 
 /** A request as the middleware sees it (Express's `Request` is one). */
 export interface GuardedRequest extends IncomingMessage {
-  /** Express's full URL, used for the query parameters. */
+  /** Express's full URL: its path and raw query are what the core reads. */
   originalUrl?: string
-  /** The parsed body (`express.json()`), read when `toolFromBody` is on. */
+  /**
+   * The parsed body, when a parser ran first; on a forwarded request whose
+   * body the middleware read itself, the body parsed as JSON.
+   */
   body?: unknown
+  /**
+   * The body's bytes as a parser read them (`express.json({ verify:
+   * keepRawBody })`), or as the middleware read them.
+   */
+  rawBody?: Buffer
   /** Set on an allowed request that carried a token, as the SDK's `requireBearerAuth` does. */
   auth?: AuthInfo
-  /** The decision of an allowed request. */
-  mcpguard?: Decision
+  /** The Guard's decision of an allowed request. */
+  mcpguard?: Decision | null
 }
 
 /** The `next` callback of Connect/Express middleware. */
@@ -29,48 +37,65 @@ export type NextFunction = (error?: unknown) => void
 /** Middleware in the Connect/Express shape. */
 export type Middleware = (req: any, res: ServerResponse, next: NextFunction) => void
 
-/** Options of `guardMiddleware`. */
+/** Options of `guardMiddleware`: the core's HTTP options, and the request functions of the host. */
 export interface GuardMiddlewareOptions {
-  /** The target server: a name, or a function of the request (`undefined` for none). */
-  server?: string | ((req: GuardedRequest) => string | null | undefined)
-  /** The target tool: a name, or a function of the request. */
-  tool?: string | ((req: GuardedRequest) => string | null | undefined)
   /**
-   * Read the tool from a JSON-RPC `tools/call` body (`params.name`); every
-   * call in a batch is authorized. Needs a JSON body parser before the
-   * middleware, and `server`.
+   * The MCP server behind this endpoint: a name, or a function of the
+   * request (routing requests to servers; `null`/`undefined` for none).
    */
-  toolFromBody?: boolean
+  server?: string | ((req: GuardedRequest) => string | null | undefined)
   /**
-   * The fallback rate-limit key (the Guard keys by client id, then subject,
-   * then this). Default: the socket's remote address; `X-Forwarded-For` is
-   * not trusted unless this function reads it.
+   * Read `POST` bodies for the tools they call (a batch is one decision)
+   * and the listings they ask for. Default: on when there is a server.
+   * The middleware reads the raw stream itself when no parser ran; after
+   * a parser, it takes `req.rawBody` (see `keepRawBody`), else `req.body`
+   * re-serialised; a body consumed without either is the core's 500.
+   */
+  readBody?: boolean
+  /** The older name of `readBody`. */
+  toolFromBody?: boolean
+  /** The largest body read (default 4 MiB); a larger one is a 400. */
+  maxBodyBytes?: number
+  /** Answer the metadata route at `guard.metadataPath()` (default true). */
+  serveMetadata?: boolean
+  /** How listed items map to servers (default: all belong to `server`). */
+  listingItems?: ListingItems | null
+  /**
+   * The rate-limit key the Guard falls back to (after the client id and
+   * the subject). Default: the socket's remote address; `X-Forwarded-For`
+   * is not trusted unless this function reads it.
    */
   key?: (req: GuardedRequest) => string | null | undefined
   /** Rate-limit cost: a whole number ≥ 1 or a function of the request (default 1). */
   cost?: number | ((req: GuardedRequest) => number)
-  /** Serve the metadata document at `guard.metadataPath()` (default true). */
-  serveMetadata?: boolean
 }
 
 /**
- * Authorizes each request with the full Guard (token, tag access, rate
- * limit). A refusal is answered here: status 400/401/403/429, a JSON body
- * `{ error, error_description }` and every header of the decision
- * (`WWW-Authenticate`, rate-limit headers, `Retry-After`). An allowed
- * request gets the decision's headers, `req.auth` and `req.mcpguard`, and
- * goes on. The filter comes from 1MCP's query parameters `tags`,
- * `tag-filter` and `preset`. Requests for the metadata path are answered
- * with the document (CORS preflight included); other `OPTIONS` requests
- * pass through.
+ * Hands each request to `guard.authorizeHttp` and does what the core
+ * says: sends its response as it is (the metadata document; a 400, 401,
+ * 403 or 429 refusal with its headers and JSON body; a 500 for a body the
+ * host consumed), or passes the request on with the core's headers added
+ * to the application's response, `req.auth` and `req.mcpguard`. For a
+ * listing request (`tools/list`, …) the application's response (JSON, or
+ * the SSE stream the SDK ends) is buffered, filtered by the core and sent
+ * with its Content-Length (or the core's 502). CORS preflights pass
+ * through untouched.
+ * @throws {TypeError} for an unknown option or a function option that is not one.
+ * @throws {ConfigError} for options the core refuses.
  */
 export declare function guardMiddleware(guard: Guard, options?: GuardMiddlewareOptions): Middleware
 
 /**
- * Serves the Guard's RFC 9728 metadata document (GET, HEAD) with
- * `Access-Control-Allow-Origin: *`, and answers CORS preflight for it.
+ * Answers the RFC 9728 metadata route as the core builds it (GET, HEAD,
+ * CORS preflight; 405 otherwise). For hosts that protect their endpoint
+ * with the SDK's `requireBearerAuth`; `guardMiddleware` answers the route
+ * by itself. Mount it at `guard.metadataPath()`.
  */
 export declare function metadataHandler(guard: Guard): Middleware
 
-/** The names of the tools a JSON-RPC body calls (`tools/call`), single message or batch. */
-export declare function toolsCalled(body: unknown): string[]
+/**
+ * The `verify` function of `express.json({ verify: keepRawBody })`: keeps
+ * the bytes the parser read as `req.rawBody`, so that the Guard reads
+ * exactly the body the application does.
+ */
+export declare function keepRawBody(req: IncomingMessage, res: ServerResponse, buf: Buffer): void

@@ -47,9 +47,9 @@ export interface AuthorizeRequest {
 }
 
 /**
- * Who a valid token speaks for. The principals in decisions are frozen: the
- * same object comes back for the same token (it depends only on the token
- * and the configuration).
+ * Who a valid token speaks for, as the Guard knows it at the time of the
+ * call (an opaque token's entry can be replaced: a decision shows the
+ * current one).
  */
 export interface Principal {
   /** How the token was validated: a signed JWT, an opaque token from the store, or an introspection response. */
@@ -95,6 +95,137 @@ export interface OpaqueEntry {
 
 /** Why the opaque-token store refused an entry (`OpaqueStoreError.code`). */
 export type OpaqueStoreErrorCode = 'full' | 'invalid_token' | 'expired' | 'disabled'
+
+/** Why the opaque-token store refused an entry for the entry's own fault (`OpaqueTokenRejectedError.code`). */
+export type OpaqueTokenRejectedCode = 'invalid_token' | 'expired'
+
+/**
+ * How `listingItems` maps the items of a listing (`tools/list`, …) to
+ * servers: all to one server, by a name prefix, by 1MCP's naming
+ * (`server_1mcp_tool`), or by a JSON pointer into the item.
+ */
+export type ListingItems =
+  | { server: string }
+  | { prefix: { field?: string; separator: string } }
+  | { oneMcp: true }
+  | { field: string }
+
+/** The options of one protected HTTP endpoint (the core's `HttpOptions`); all optional. */
+export interface HttpOptionsInit {
+  /** The MCP server this endpoint serves, for access checks and rate-limit rules. */
+  server?: string | null
+  /** Read `POST` bodies for the tools they call and the listings they ask for (needs `server`; default: on with a server). */
+  readBody?: boolean
+  /** The largest body read (default 4 MiB); a larger one is a 400. */
+  maxBodyBytes?: number
+  /** Answer the RFC 9728 metadata route at `guard.metadataPath()` (default true). */
+  serveMetadata?: boolean
+  /** How listed items map to servers (default: every item belongs to `server`). */
+  listingItems?: ListingItems | null
+  /** Rate-limit cost of one request, or of one call in a batch (default 1). */
+  cost?: number
+}
+
+/**
+ * The options of one protected HTTP endpoint, read and checked once by the
+ * core and then shared by every request.
+ */
+export declare class HttpOptions {
+  /** @throws {ConfigError} naming an unknown key or a bad value (`readBody` without `server`, …). */
+  constructor(options?: HttpOptionsInit | null)
+  /** The server this endpoint serves, or `null`. */
+  readonly server: string | null
+  /** Whether `POST` bodies are read (the host must hand them over). */
+  readonly readBody: boolean
+  /** The largest body read; a host reads at most one byte more, then passes `HttpBody.tooLarge`. */
+  readonly maxBodyBytes: number
+  /** Whether the metadata route is answered. */
+  readonly serveMetadata: boolean
+}
+
+/** Markers for a body the host does not hand over to `authorizeHttp`. */
+export declare const HttpBody: {
+  /** The host stopped reading past `maxBodyBytes`: a 400. */
+  readonly tooLarge: unique symbol
+  /** The body was consumed elsewhere: the core answers 500, naming the host's mistake. */
+  readonly unavailable: unique symbol
+}
+
+/** One HTTP request as Node has it. */
+export interface HttpRequest {
+  /** The method, e.g. `POST` (default `GET`). */
+  method?: string
+  /** The path without the query (default `/`). */
+  path?: string
+  /** The raw query string as received, without `?`, not decoded. */
+  query?: string
+  /**
+   * Every header as Node's `req.rawHeaders` lists them: name, value, name,
+   * value, … (repeats kept). Each character is one byte (Latin-1, as Node
+   * reads headers); a character above U+00FF makes the header unreadable.
+   */
+  headers?: readonly string[]
+  /** The peer's address: the default rate-limit key. */
+  peer?: string | null
+  /** The body, or a marker for one the host does not have; absent: none. */
+  body?: Uint8Array | string | typeof HttpBody.tooLarge | typeof HttpBody.unavailable | null
+  /** A server the host's routing chose (overrides the options' server). */
+  server?: string | null
+  /** A rate-limit key the host chose (overrides `peer`). */
+  key?: string | null
+  /** A rate-limit cost the host chose (overrides the options' cost). */
+  cost?: number | null
+}
+
+/**
+ * A complete response the core built. Bodies are Node `Buffer`s (typed as
+ * `Uint8Array`, so that these typings need no Node typings).
+ */
+export interface HttpResponse {
+  status: number
+  /** `[name, value]` pairs in order, Content-Type and Content-Length included. */
+  headers: [string, string][]
+  body: Uint8Array
+}
+
+/** What `filterResponse` gives. */
+export type FilteredBody =
+  | { ok: true; /** The filtered body, a `Buffer` (send it with its own Content-Length). */ body: Uint8Array }
+  | { ok: false; /** The 502 to send instead: the application's response could not be read. */ response: HttpResponse }
+
+/** The answer of `guard.authorizeHttp`. */
+export declare class HttpDecision {
+  private constructor()
+  /**
+   * `respond`: send `status`, `headers`, `body` as they are (the metadata
+   * document, a refusal); `forward`: hand the request to the application
+   * and add `headers` to its response; `pass`: hand it on untouched (a CORS
+   * preflight).
+   */
+  readonly action: 'respond' | 'forward' | 'pass'
+  /** The status of the response to send (`respond`), else `null`. */
+  readonly status: number | null
+  /** The response's headers (`respond`) or those to add to the application's (`forward`). */
+  readonly headers: [string, string][]
+  /** The body of the response to send (`respond`), a `Buffer`; empty otherwise. */
+  readonly body: Uint8Array
+  /** The Guard's decision, when one was made (not for the metadata route or a preflight). */
+  readonly decision: Decision | null
+  /**
+   * Until when (Unix seconds) the Guard accepts the request's token: its
+   * `exp` plus the leeway; `null` without a token or an expiry. What an SDK
+   * that checks expiry itself must be told (`AuthInfo.expiresAt`).
+   */
+  readonly acceptedUntil: number | null
+  /** Whether the application's response must go through `filterResponse` (the request asked for a listing). */
+  readonly filtersResponse: boolean
+  /**
+   * The application's response body with every listing result filtered
+   * down to what the principal may call; `contentType` is its
+   * Content-Type (JSON, or `text/event-stream` with `data:` events).
+   */
+  filterResponse(contentType: string | null | undefined, body: Uint8Array | string): FilteredBody
+}
 
 /** The rate-limit figures of a decision. */
 export interface RateLimitStatus {
@@ -280,6 +411,25 @@ export declare class Guard {
    */
   authorize(request?: AuthorizeRequest | null): Decision
   /**
+   * Decides one HTTP request, everything the request says read by the
+   * core: the metadata route, the `Authorization` header (two are a 400),
+   * 1MCP's query filter, the JSON-RPC body (single or batch, read strictly:
+   * what cannot be read is a 400, never "no tools"), one decision for a
+   * whole batch, charged once. Never throws for a refusal. `options`: an
+   * `HttpOptions` built once (a plain object is read on every call).
+   * @throws {InvalidRequestError} for an odd header list or a bad cost.
+   * @throws {ConfigError} for options (a plain object) the core refuses.
+   */
+  authorizeHttp(request: HttpRequest, options: HttpOptions | HttpOptionsInit): HttpDecision
+  /**
+   * `validate`, and until when the Guard accepts the token (`exp` plus the
+   * leeway; `null` for a token without expiry): what the MCP SDK's
+   * `AuthInfo.expiresAt` must say so that it accepts what the Guard accepts.
+   * @throws {InvalidTokenError}
+   * @throws {InsufficientScopeError}
+   */
+  validateWithExpiry(token: string): { principal: Principal; acceptedUntil: number | null }
+  /**
    * Validates a bare token (no `Bearer ` prefix) through the verified-token
    * cache; the principal's `tags` are filled. Records no audit event.
    * @throws {InvalidTokenError} 401, `reason` says why.
@@ -300,7 +450,8 @@ export declare class Guard {
    * (plus the leeway) has passed. Storing the same token again replaces its
    * entry; `revoke(token)` removes it. The store keeps the token's SHA-256,
    * never the token.
-   * @throws {OpaqueStoreError} `code` `full`, `invalid_token`, `expired` or `disabled`.
+   * @throws {OpaqueTokenRejectedError} `code` `invalid_token` or `expired`.
+   * @throws {OpaqueStoreError} `code` `full` or `disabled`.
    * @throws {TypeError} when `token` is not a string, or `entry` not an
    *   object of the members of `OpaqueEntry` with values of their types.
    */
@@ -518,6 +669,15 @@ export declare class ConfigError extends GuardError {
 export declare class OpaqueStoreError extends GuardError {
   /** `full`, `invalid_token`, `expired` or `disabled` (`auth.opaque_tokens` is off). */
   readonly code: OpaqueStoreErrorCode
+}
+
+/**
+ * The opaque-token store refused an entry for the entry's own fault: a bad
+ * token text or an entry already expired. An `OpaqueStoreError` too.
+ */
+export declare class OpaqueTokenRejectedError extends OpaqueStoreError {
+  /** `invalid_token` or `expired`. */
+  readonly code: OpaqueTokenRejectedCode
 }
 
 /** The error a refused decision stands for, for hosts that prefer to throw. */

@@ -86,12 +86,8 @@ function decodePrincipal(encoded) {
   return next() === 2 ? nextPrincipal() : null
 }
 
-/** Principal objects by Authorization header, so a repeated token costs no rebuilding. */
-const PRINCIPALS_KEPT = 1024
-
-function decodeDecision(encoded, known, authorization, principals) {
-  text = encoded
-  at = 0
+/** A decision at the current position (after `text` and `at` are set). */
+function nextDecision() {
   const allowed = next()
   const status = next()
   const error = next()
@@ -103,23 +99,17 @@ function decodeDecision(encoded, known, authorization, principals) {
   const visibleServers = nextList()
   let rateLimit = null
   if (next()) rateLimit = { limit: next(), remaining: next(), reset: next(), retryAfter: next(), policy: next() }
-  let principal = null
-  const marker = next()
-  if (marker === 1) {
-    principal = known
-  } else if (marker === 2) {
-    principal = nextPrincipal()
-    for (const list of [principal.audience, principal.scopes, principal.tags, principal.roles]) Object.freeze(list)
-    Object.freeze(principal)
-    if (authorization !== null) {
-      // A principal is a function of the token and the (immutable)
-      // configuration, so it can be reused for the same header; the map is
-      // bounded by starting over when full.
-      if (principals.size >= PRINCIPALS_KEPT) principals.clear()
-      principals.set(authorization, principal)
-    }
-  }
+  // The principal is always the core's current one, decoded afresh: an
+  // opaque token's entry can be replaced at any time, so no object is kept
+  // per token.
+  const principal = next() === 2 ? nextPrincipal() : null
   return { allowed, status, error, errorDescription, reason, headers, principal, visibleServers, rateLimit }
+}
+
+function decodeDecision(encoded) {
+  text = encoded
+  at = 0
+  return nextDecision()
 }
 
 function configText(config, what) {
@@ -254,9 +244,101 @@ const tokenStoreMethods = (Native) =>
 
 const NO_REQUEST = Object.freeze({})
 
+/**
+ * `snake_case` for the `camelCase` keys of an options object (values
+ * untouched); a `null` or `undefined` member is absent.
+ */
+function snakeKeys(value) {
+  if (Array.isArray(value)) return value.map(snakeKeys)
+  if (value === null || typeof value !== 'object') return value
+  const out = {}
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined || v === null) continue
+    out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = snakeKeys(v)
+  }
+  return out
+}
+
+/**
+ * How one protected HTTP endpoint is guarded (`guard.authorizeHttp`), built
+ * once: `{ server, readBody, maxBodyBytes, serveMetadata, listingItems,
+ * cost }`, all optional (the core's `HttpOptions`; snake_case keys are read
+ * too). Unknown keys and bad values are a `ConfigError`.
+ */
+class HttpOptions extends native.HttpOptions {
+  constructor(options) {
+    if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw new TypeError('HTTP options must be an object')
+    }
+    const json = JSON.stringify(snakeKeys(options ?? {}))
+    try {
+      super(json)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+}
+
+/** The body markers of `guard.authorizeHttp`, for a body the host does not hand over. */
+const HttpBody = Object.freeze({
+  /** The host stopped reading past `maxBodyBytes`: a 400. */
+  tooLarge: Symbol.for('mcpguard.HttpBody.tooLarge'),
+  /** The body was consumed elsewhere: the core's 500 that names the host's mistake. */
+  unavailable: Symbol.for('mcpguard.HttpBody.unavailable'),
+})
+
+/** The answer of `guard.authorizeHttp` (see index.d.ts). */
+class HttpDecision {
+  #native
+
+  constructor(nativeDecision) {
+    this.#native = nativeDecision
+    text = nativeDecision.flat()
+    at = 0
+    this.action = next()
+    this.status = next()
+    const headerCount = next()
+    const headers = new Array(headerCount)
+    for (let h = 0; h < headerCount; h++) headers[h] = [next(), next()]
+    this.headers = headers
+    this.filtersResponse = next()
+    this.acceptedUntil = next()
+    this.decision = next() ? nextDecision() : null
+    this.body = this.action === 'respond' ? nativeDecision.body() : EMPTY
+  }
+
+  /**
+   * The application's response body with every listing result filtered by
+   * the request's principal: `{ ok: true, body }`, or `{ ok: false,
+   * response }` with the 502 response to send instead.
+   */
+  filterResponse(contentType, body) {
+    const type = contentType == null ? null : String(contentType)
+    const r = this.#native.filterResponse(type, Buffer.isBuffer(body) ? body : Buffer.from(body ?? ''))
+    if (r.ok) return { ok: true, body: r.body }
+    return { ok: false, response: { status: r.status, headers: r.headers, body: r.body } }
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function optionsOf(options) {
+  if (options instanceof native.HttpOptions) return options
+  return new HttpOptions(options)
+}
+
+function bodyOf(body) {
+  if (body == null) return [null, 0]
+  if (body === HttpBody.tooLarge) return [null, 1]
+  if (body === HttpBody.unavailable) return [null, 2]
+  if (Buffer.isBuffer(body)) return [body, 0]
+  if (body instanceof Uint8Array) return [Buffer.from(body.buffer, body.byteOffset, body.byteLength), 0]
+  if (typeof body === 'string') return [Buffer.from(body, 'utf8'), 0]
+  throw new TypeError('request.body must be a Buffer, a Uint8Array, a string, HttpBody.tooLarge, HttpBody.unavailable or absent')
+}
+
 /** Token validation, tag access and rate limiting behind one call per request. */
 class Guard extends tokenStoreMethods(native.Guard) {
-  #principals = new Map()
   #handle = super.handle()
 
   static fromJson(config, options) {
@@ -282,7 +364,6 @@ class Guard extends tokenStoreMethods(native.Guard) {
     const r = request ?? NO_REQUEST
     const f = r.filter
     const authorization = r.authorization ?? null
-    const known = authorization === null ? undefined : this.#principals.get(authorization)
     let flat
     try {
       flat = native.guardAuthorize(
@@ -295,14 +376,51 @@ class Guard extends tokenStoreMethods(native.Guard) {
         f == null ? null : f.preset,
         r.key,
         r.cost,
-        known === undefined,
         r.query == null ? null : Array.from(r.query, ([name, value]) => [String(name), String(value)]),
       )
     } catch (e) {
       // Only a request member of the wrong type throws (a TypeError).
       throw fromNative(e)
     }
-    return decodeDecision(flat, known, authorization, this.#principals)
+    return decodeDecision(flat)
+  }
+
+  authorizeHttp(request, options) {
+    const r = request ?? NO_REQUEST
+    const [body, bodyState] = bodyOf(r.body)
+    let decision
+    try {
+      decision = native.guardAuthorizeHttp(
+        this.#handle,
+        optionsOf(options),
+        r.method ?? 'GET',
+        r.path ?? '/',
+        r.query ?? '',
+        r.headers ?? [],
+        r.peer ?? null,
+        body,
+        bodyState,
+        r.server ?? null,
+        r.key ?? null,
+        r.cost ?? null,
+      )
+    } catch (e) {
+      throw fromNative(e)
+    }
+    return new HttpDecision(decision)
+  }
+
+  validateWithExpiry(token) {
+    let flat
+    try {
+      flat = native.guardValidateWithExpiry(this.#handle, token)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    text = flat
+    at = 0
+    const principal = next() === 2 ? nextPrincipal() : null
+    return { principal, acceptedUntil: next() }
   }
 
   validate(token) {
@@ -433,6 +551,9 @@ class RateLimiter extends native.RateLimiter {
 
 module.exports = {
   Guard,
+  HttpOptions,
+  HttpBody,
+  HttpDecision,
   ManualClock,
   TokenValidator,
   TagFilter,
@@ -447,5 +568,6 @@ module.exports = {
   InvalidRequestError: errors.InvalidRequestError,
   ConfigError: errors.ConfigError,
   OpaqueStoreError: errors.OpaqueStoreError,
+  OpaqueTokenRejectedError: errors.OpaqueTokenRejectedError,
   errorFromDecision: errors.fromDecision,
 }

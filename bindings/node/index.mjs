@@ -4,6 +4,9 @@ import mcpguard from './index.js'
 
 export const {
   Guard,
+  HttpOptions,
+  HttpBody,
+  HttpDecision,
   ManualClock,
   TokenValidator,
   TagFilter,
@@ -18,6 +21,7 @@ export const {
   InvalidRequestError,
   ConfigError,
   OpaqueStoreError,
+  OpaqueTokenRejectedError,
   errorFromDecision,
 } = mcpguard
 

@@ -78,6 +78,45 @@ export declare class Guard {
   checkRateLimit(key: string, cost?: number | undefined | null, rule?: string | undefined | null): RateDecisionObject
 }
 
+/** The answer for one HTTP request (see `Guard::authorize_http`). */
+export declare class HttpDecision {
+  /**
+   * Everything but the response body, in the flat layout of
+   * [`crate::flat`] (`index.js` reads it).
+   */
+  flat(): string
+  /** The body of the response to send (`respond`); empty otherwise. */
+  body(): Buffer
+  /**
+   * The application's response body with every listing result filtered
+   * down to what the principal may call; `contentType` is the response's
+   * `Content-Type` (JSON, or an SSE stream of `data:` events).
+   */
+  filterResponse(contentType: string | undefined | null, body: Buffer): FilteredResponse
+}
+
+/**
+ * How one protected endpoint is guarded, built once from the options
+ * object (`index.js` writes its JSON with the core's snake_case keys:
+ * `server`, `read_body`, `max_body_bytes`, `serve_metadata`,
+ * `listing_items`, `cost`).
+ */
+export declare class HttpOptions {
+  /**
+   * Reads the options (JSON text) the core's way; unknown keys and bad
+   * values are a `ConfigError` naming the key.
+   */
+  constructor(optionsJson: string)
+  /** The server this endpoint serves, or `null`. */
+  get server(): string | null
+  /** Whether `POST` bodies are read (the host must hand them over). */
+  get readBody(): boolean
+  /** The largest body read; a host reads at most one byte more. */
+  get maxBodyBytes(): number
+  /** Whether the metadata route is answered. */
+  get serveMetadata(): boolean
+}
+
 /**
  * A clock that moves only when told to. Guards, validators and limiters
  * built with it share its time (`Guard.fromJson(config, { clock })`).
@@ -209,13 +248,40 @@ export interface CountersObject {
 }
 
 /**
+ * What `filterResponse` gives: the filtered body, or the response to send
+ * instead (502) when the application's response cannot be read.
+ */
+export interface FilteredResponse {
+  /**
+   * Whether `body` is the filtered body (else `status`, `headers` and
+   * `body` are the response to send instead).
+   */
+  ok: boolean
+  /** The status of the response to send instead. */
+  status?: number
+  /** Its headers, `[name, value]` pairs. */
+  headers?: Array<Array<string>>
+  /** The filtered body, or the body of the response to send instead. */
+  body: Buffer
+}
+
+/**
  * Decides one request (`index.js` wraps it as `guard.authorize`). Never
  * throws for a refusal: the decision says why. Returns the flat layout of
- * [`crate::flat`]; the principal's fields only when `withPrincipal`, since
- * the wrapper keeps the principal objects of tokens it has seen (a
- * principal is a function of the token and the immutable configuration).
+ * [`crate::flat`], the principal always in full: it is whatever the core
+ * holds now (an opaque token's entry may be replaced at any time), so the
+ * wrapper keeps none.
  */
-export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization: string | undefined | null, server: string | undefined | null, tool: string | undefined | null, tags: string | undefined | null, tagFilter: string | undefined | null, preset: string | undefined | null, key: string | undefined | null, cost: number | undefined | null, withPrincipal: boolean, query?: Array<Array<string>> | undefined | null): string
+export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization?: string | undefined | null, server?: string | undefined | null, tool?: string | undefined | null, tags?: string | undefined | null, tagFilter?: string | undefined | null, preset?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null, query?: Array<Array<string>> | undefined | null): string
+
+/**
+ * Decides one HTTP request (`index.js` wraps it as `guard.authorizeHttp`).
+ * `rawHeaders` is Node's `req.rawHeaders` (name, value, name, value, …);
+ * `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
+ * reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
+ * Never throws for a refusal; only arguments the host got wrong throw.
+ */
+export declare function guardAuthorizeHttp(guard: ExternalObject<Guard>, options: HttpOptions, method: string, path: string, query: string, rawHeaders: Array<string>, peer: string | undefined | null, body: Buffer | undefined | null, bodyState: number, server?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null): HttpDecision
 
 /**
  * Validates a bare token (no `Bearer ` prefix) through the cache; the
@@ -224,6 +290,15 @@ export declare function guardAuthorize(guard: ExternalObject<Guard>, authorizati
  * `guard.validate`).
  */
 export declare function guardValidate(guard: ExternalObject<Guard>, token: string): string
+
+/**
+ * [`guard_validate`], followed by the time until which the Guard accepts
+ * the token (`exp` plus the leeway, `null` for a token without expiry):
+ * what an SDK that checks expiry itself must be told, so that it accepts
+ * exactly what the Guard accepts (`index.js` wraps it as
+ * `guard.validateWithExpiry`).
+ */
+export declare function guardValidateWithExpiry(guard: ExternalObject<Guard>, token: string): string
 
 /** One rate-limit check. */
 export interface RateDecisionObject {
@@ -275,13 +350,6 @@ export interface ScopeValidation {
 
 /** `tag:<t>` for each tag. */
 export declare function tagsToScopes(tags: Array<string>): Array<string>
-
-/**
- * The tool names a JSON-RPC body (parsed) calls: each `tools/call`
- * request's `params.name`, single or batched, in order; a call without a
- * string name names no tool.
- */
-export declare function toolsCalled(body: any): Array<string>
 
 /**
  * Checks requested scopes against the tags a server offers, as 1MCP's

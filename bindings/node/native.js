@@ -836,13 +836,16 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Guard = nativeBinding.Guard
+module.exports.HttpDecision = nativeBinding.HttpDecision
+module.exports.HttpOptions = nativeBinding.HttpOptions
 module.exports.ManualClock = nativeBinding.ManualClock
 module.exports.RateLimiter = nativeBinding.RateLimiter
 module.exports.TagFilter = nativeBinding.TagFilter
 module.exports.TokenValidator = nativeBinding.TokenValidator
 module.exports.guardAuthorize = nativeBinding.guardAuthorize
+module.exports.guardAuthorizeHttp = nativeBinding.guardAuthorizeHttp
 module.exports.guardValidate = nativeBinding.guardValidate
+module.exports.guardValidateWithExpiry = nativeBinding.guardValidateWithExpiry
 module.exports.scopesToTags = nativeBinding.scopesToTags
 module.exports.tagsToScopes = nativeBinding.tagsToScopes
-module.exports.toolsCalled = nativeBinding.toolsCalled
 module.exports.validateScopes = nativeBinding.validateScopes

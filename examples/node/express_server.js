@@ -1,9 +1,10 @@
 'use strict'
 // An MCP server on the MCP TypeScript SDK and Express, protected by
 // mcpguard: every request is authorized with the full Guard (bearer token,
-// 1MCP tag access for this server and the tool a `tools/call` names, the
-// per-client rate limit), refusals are answered with the right status,
-// JSON body and headers, and the RFC 9728 metadata document is served.
+// 1MCP tag access for this server and every tool a `tools/call` or a batch
+// names, the per-client rate limit), refusals are answered with the right
+// status, JSON body and headers, `tools/list` shows only the tools the
+// client may call, and the RFC 9728 metadata document is served.
 //
 //   node examples/node/express_server.js            # system clock, port 3000
 //   node examples/node/express_server.js --demo     # the sample tokens' clock
@@ -19,7 +20,7 @@ const express = require('express')
 const { McpServer } = require('@modelcontextprotocol/sdk/server/mcp.js')
 const { StreamableHTTPServerTransport } = require('@modelcontextprotocol/sdk/server/streamableHttp.js')
 const { Guard, ManualClock } = require('mcpguard')
-const { guardMiddleware } = require('mcpguard/express')
+const { guardMiddleware, keepRawBody } = require('mcpguard/express')
 
 const EXAMPLES = path.join(__dirname, '..')
 const DEMO_TIME = 1767225600
@@ -48,8 +49,10 @@ function buildServer() {
 }
 
 const app = express()
-app.use(express.json())
-app.use(guardMiddleware(guard, { server: 'filesystem', toolFromBody: true }))
+// The parser keeps the bytes it read, so the Guard reads exactly the body
+// the SDK does (without a parser, guardMiddleware reads the body itself).
+app.use(express.json({ verify: keepRawBody }))
+app.use(guardMiddleware(guard, { server: 'filesystem' }))
 // Stateless Streamable HTTP: one server and transport per request. The
 // transport hands `req.auth` (set by guardMiddleware) to the tools.
 app.post('/mcp', async (req, res) => {
@@ -91,6 +94,7 @@ async function selfCheck(base) {
     const res = await fetch(`${base}/mcp`, { method: 'POST', headers, body: JSON.stringify(body) })
     const text = await res.text()
     console.log(`${label}: ${res.status} ${text.slice(0, 120)}`)
+    return text
   }
   const meta = await fetch(`${base}${guard.metadataPath()}`)
   console.log(`metadata: ${meta.status} ${JSON.stringify(await meta.json())}`)
@@ -99,4 +103,8 @@ async function selfCheck(base) {
   await call('developer reads', tokens.developer, tool('read_file'))
   await call('developer writes', tokens.developer, tool('write_file'))
   await call('demo reads', tokens.demo, tool('read_file'))
+  const listed = await call('developer lists', tokens.developer, { jsonrpc: '2.0', id: 2, method: 'tools/list' })
+  /** @type {{ result: { tools: { name: string }[] } }} */
+  const list = JSON.parse(listed)
+  console.log(`developer sees: ${list.result.tools.map((t) => t.name).join(', ')}`)
 }

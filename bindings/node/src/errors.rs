@@ -1,12 +1,16 @@
 //! Core errors as JavaScript errors the wrapper can classify.
 //!
 //! napi errors carry only a status and a message, so the message carries a
-//! JSON payload behind a fixed marker: `kind` (which `GuardError` subclass),
-//! `code`, `reason`, `status`, `message`, `wwwAuthenticate` and, for
-//! configuration errors, `path`. `index.js` parses it; nothing else should.
+//! JSON payload behind a fixed marker: the core's own classification
+//! ([`mcpguard::classify::ErrorInfo::to_json`]: `kind`, `code`, `reason`,
+//! `status`, `message`, `path`, `www_authenticate`). This layer decides
+//! none of them; `errors.js` maps `kind` to its `GuardError` subclass and
+//! copies the rest. Nothing else parses the payload.
 
 use mcpguard::ConfigError;
 use mcpguard::access::FilterError;
+use mcpguard::classify::Classify;
+use mcpguard::guard::RequestError;
 use mcpguard::token::opaque::OpaqueError;
 use mcpguard::token::{KeyError, RevokeError, TokenError};
 use serde_json::{Value, json};
@@ -18,79 +22,53 @@ fn throw(payload: Value) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, format!("{MARKER}{payload}"))
 }
 
+/// Any core error, classified by the core; `metadata_url` goes into a
+/// token refusal's challenge.
+pub fn classified(e: &impl Classify, metadata_url: Option<&str>) -> napi::Error {
+    throw(e.classify(metadata_url).to_json())
+}
+
 /// A configuration was refused: `ConfigError`, with the JSON path.
 pub fn config(e: &ConfigError) -> napi::Error {
-    throw(json!({
-        "kind": "config", "code": "invalid_configuration", "reason": null, "status": null,
-        "message": e.to_string(), "path": e.path, "wwwAuthenticate": null,
-    }))
+    classified(e, None)
 }
 
 /// Key material was refused by `setJwks`: a `ConfigError` naming the path
 /// inside the JWK Set.
 pub fn key(e: &KeyError) -> napi::Error {
-    throw(json!({
-        "kind": "config", "code": "invalid_configuration", "reason": null, "status": null,
-        "message": e.to_string(), "path": e.path(), "wwwAuthenticate": null,
-    }))
+    classified(e, None)
 }
 
 /// A token was refused: `InvalidTokenError` (401) or
 /// `InsufficientScopeError` (403 for `auth.required_scopes`), with the
 /// challenge a host would send.
 pub fn token(e: &TokenError, resource_metadata_url: Option<&str>) -> napi::Error {
-    let kind = if e.status() == 403 {
-        "insufficient_scope"
-    } else {
-        "invalid_token"
-    };
-    throw(json!({
-        "kind": kind, "code": e.reason.oauth_error().as_str(), "reason": e.reason.code(),
-        "status": e.status(), "message": e.description,
-        "wwwAuthenticate": e.www_authenticate(resource_metadata_url),
-    }))
+    classified(e, resource_metadata_url)
 }
 
 /// A revocation was refused: the token's own error, or a full revocation list.
 pub fn revoke(e: &RevokeError, resource_metadata_url: Option<&str>) -> napi::Error {
-    match e {
-        RevokeError::InvalidToken(t) => token(t, resource_metadata_url),
-        RevokeError::Full(_) => throw(json!({
-            "kind": "guard", "code": "revocation_list_full", "reason": null, "status": 503,
-            "message": e.to_string(), "wwwAuthenticate": null,
-        })),
-    }
+    classified(e, resource_metadata_url)
 }
 
 /// A filter does not parse: `InvalidRequestError` with reason
 /// `invalid_filter` (the message is 1MCP's).
 pub fn filter(e: &FilterError) -> napi::Error {
-    let reason = e.reason();
-    throw(json!({
-        "kind": "invalid_request", "code": reason.oauth_error().as_str(), "reason": reason.code(),
-        "status": reason.status(), "message": e.to_string(), "wwwAuthenticate": null,
-    }))
+    classified(e, None)
 }
 
 /// A call the host made with arguments the core refuses (an unknown rule, a
-/// bad quota, a clock value out of range): `InvalidRequestError`.
+/// bad quota, a clock value out of range): the core's `RequestError`,
+/// `InvalidRequestError` in JavaScript.
 pub fn invalid_argument(message: impl std::fmt::Display) -> napi::Error {
-    throw(json!({
-        "kind": "invalid_request", "code": "invalid_request", "reason": "invalid_request",
-        "status": 400, "message": message.to_string(), "wwwAuthenticate": null,
-    }))
+    classified(&RequestError(message.to_string()), None)
 }
 
-/// The opaque-token store refused an entry: `OpaqueStoreError`, whose
-/// `code` is the core's (`full`, `invalid_token`, `expired`, `disabled`).
-/// Only a full store has a status a host would answer with (503, like a
-/// full revocation list); the others are the host's own mistakes.
+/// The opaque-token store refused an entry: `OpaqueTokenRejectedError` (a
+/// bad token text, an entry already expired) or `OpaqueStoreError` (a full
+/// or disabled store), with the core's `code`.
 pub fn opaque(e: &OpaqueError) -> napi::Error {
-    let status = matches!(e, OpaqueError::Full { .. }).then_some(503);
-    throw(json!({
-        "kind": "opaque_store", "code": e.code(), "reason": null, "status": status,
-        "message": e.to_string(), "wwwAuthenticate": null,
-    }))
+    classified(e, None)
 }
 
 /// An argument of the wrong shape, read by the core as JSON (an

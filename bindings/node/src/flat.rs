@@ -15,14 +15,16 @@
 //! Decision: `allowed, status, error, errorDescription, reason,
 //! headerCount, (name, value)…, visibleCount, server…, hasRateLimit,
 //! [limit, remaining, reset, retryAfter, policy], principal…`.
-//! Principal: `0` (none), `1` (present; the caller already holds its object,
-//! see [`crate::guard::guard_authorize`]) or `2, subject, clientId,
-//! issuer, expiresAt, jwtId, audienceCount, …, scopeCount, …, tagCount, …,
+//! Principal: `0` (none) or `2, kind, subject, clientId, issuer,
+//! expiresAt, jwtId, audienceCount, …, scopeCount, …, tagCount, …,
 //! roleCount, …`.
+//! HTTP decision ([`FlatBuilder::http`]): `action, status, headerCount,
+//! (name, value)…, filtersResponse, acceptedUntil, hasDecision,
+//! [decision]`.
 
 use std::fmt::Write as _;
 
-use mcpguard::guard::Decision;
+use mcpguard::guard::{Decision, HttpAction, HttpDecision};
 use mcpguard::token::Principal;
 
 /// The string being built.
@@ -108,12 +110,10 @@ impl FlatBuilder {
         }
     }
 
-    /// Appends a principal: `full` writes its fields, otherwise only the
-    /// marker saying that one is present.
-    pub fn principal(&mut self, p: Option<&Principal>, full: bool) {
+    /// Appends a principal with all its fields (or the marker of none).
+    pub fn principal(&mut self, p: Option<&Principal>) {
         match p {
             None => self.num(0.0),
-            Some(_) if !full => self.num(1.0),
             Some(p) => {
                 self.num(2.0);
                 self.str(p.kind.as_str());
@@ -132,8 +132,8 @@ impl FlatBuilder {
         }
     }
 
-    /// Appends a decision; the principal's fields only when `full_principal`.
-    pub fn decision(&mut self, d: &Decision, full_principal: bool) {
+    /// Appends a decision, its principal in full.
+    pub fn decision(&mut self, d: &Decision) {
         self.bool(d.allowed);
         self.num(f64::from(d.status));
         self.opt_str(d.error.map(|e| e.as_str()));
@@ -156,7 +156,43 @@ impl FlatBuilder {
                 self.str(&r.policy);
             }
         }
-        self.principal(d.principal.as_deref(), full_principal);
+        self.principal(d.principal.as_deref());
+    }
+
+    /// Appends the time until which a token is accepted (Unix seconds, or
+    /// null for a token without expiry).
+    pub fn accepted_until(&mut self, until: Option<i64>) {
+        // Unix seconds: exact in an f64 for any date within ±285 million years.
+        self.opt_num(until.map(|t| t as f64));
+    }
+
+    /// Appends an HTTP decision without its response body (which crosses
+    /// as a `Buffer`): the action, the response status (null unless
+    /// `respond`), the response's or the forwarded headers, whether the
+    /// application's response must be filtered, the principal's
+    /// `accepted_until`, and the Guard's decision when one was made.
+    pub fn http(&mut self, d: &HttpDecision, accepted_until: Option<i64>) {
+        let (action, status, headers): (&str, Option<u16>, &[(String, String)]) = match &d.action {
+            HttpAction::Respond(r) => ("respond", Some(r.status), &r.headers),
+            HttpAction::Forward { headers } => ("forward", None, headers),
+            HttpAction::Pass => ("pass", None, &[]),
+        };
+        self.str(action);
+        self.opt_num(status.map(f64::from));
+        self.count(headers.len());
+        for (name, value) in headers {
+            self.str(name);
+            self.str(value);
+        }
+        self.bool(d.filters_response());
+        self.accepted_until(accepted_until);
+        match &d.decision {
+            None => self.bool(false),
+            Some(decision) => {
+                self.bool(true);
+                self.decision(decision);
+            }
+        }
     }
 
     /// The finished string.
@@ -167,7 +203,7 @@ impl FlatBuilder {
     /// One principal with all its fields, as `validate` returns it.
     pub fn principal_text(p: &Principal) -> String {
         let mut out = FlatBuilder::default();
-        out.principal(Some(p), true);
+        out.principal(Some(p));
         out.finish()
     }
 }
@@ -194,7 +230,7 @@ mod tests {
     #[test]
     fn a_refusal_lays_out_scalars_headers_and_no_principal() {
         let mut b = FlatBuilder::default();
-        b.decision(&denied(), true);
+        b.decision(&denied());
         assert_eq!(
             b.finish(),
             "fn401;s13:invalid_tokens29:No bearer token was presenteds13:missing_token\

@@ -186,9 +186,9 @@ impl Guard {
 
 /// Decides one request (`index.js` wraps it as `guard.authorize`). Never
 /// throws for a refusal: the decision says why. Returns the flat layout of
-/// [`crate::flat`]; the principal's fields only when `withPrincipal`, since
-/// the wrapper keeps the principal objects of tokens it has seen (a
-/// principal is a function of the token and the immutable configuration).
+/// [`crate::flat`], the principal always in full: it is whatever the core
+/// holds now (an opaque token's entry may be replaced at any time), so the
+/// wrapper keeps none.
 #[napi]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize(
@@ -201,7 +201,6 @@ pub fn guard_authorize(
     preset: Option<String>,
     key: Option<String>,
     cost: Option<f64>,
-    with_principal: bool,
     query: Option<Vec<Vec<String>>>,
 ) -> String {
     let filters = [
@@ -220,7 +219,7 @@ pub fn guard_authorize(
         Err(e) => guard.refuse_request(&e),
     };
     let mut out = FlatBuilder::default();
-    out.decision(&decision, with_principal);
+    out.decision(&decision);
     out.finish()
 }
 
@@ -234,6 +233,25 @@ pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Re
         Ok(p) => Ok(FlatBuilder::principal_text(&p)),
         Err(e) => Err(errors::token(&e, Some(guard.metadata_url()))),
     }
+}
+
+/// [`guard_validate`], followed by the time until which the Guard accepts
+/// the token (`exp` plus the leeway, `null` for a token without expiry):
+/// what an SDK that checks expiry itself must be told, so that it accepts
+/// exactly what the Guard accepts (`index.js` wraps it as
+/// `guard.validateWithExpiry`).
+#[napi]
+pub fn guard_validate_with_expiry(
+    guard: &External<guard::Guard>,
+    token: String,
+) -> napi::Result<String> {
+    let p = guard
+        .validate(&token)
+        .map_err(|e| errors::token(&e, Some(guard.metadata_url())))?;
+    let mut out = FlatBuilder::default();
+    out.principal(Some(&p));
+    out.accepted_until(guard.token_validator().accepted_until(&p));
+    Ok(out.finish())
 }
 
 /// A JavaScript cost as the core's whole number (default 1). A fraction,
@@ -306,25 +324,12 @@ fn with_query<'a>(
     }
 }
 
-/// The tool names a JSON-RPC body (parsed) calls: each `tools/call`
-/// request's `params.name`, single or batched, in order; a call without a
-/// string name names no tool.
-#[napi]
-pub fn tools_called(body: serde_json::Value) -> Vec<String> {
-    guard::tools_called(&body)
-        .into_iter()
-        .map(str::to_string)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn query_filters_and_tool_calls_are_read_by_the_core() {
-        let body = serde_json::json!({"method": "tools/call", "params": {"name": "t"}});
-        assert_eq!(tools_called(body), ["t"]);
+    fn query_filters_are_read_by_the_core() {
         let pairs = vec![vec!["tags".to_string(), "web".to_string()]];
         let req = with_query(Request::new(), Some(&pairs)).unwrap();
         assert_eq!(req.filter, Some(RequestFilter::Tags("web")));

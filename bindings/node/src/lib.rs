@@ -19,10 +19,12 @@ mod errors;
 mod fastcall;
 mod flat;
 mod guard;
+mod http;
 
 pub use clock::ManualClock;
 pub use engines::{
     RateLimiter, ScopeValidation, TagFilter, TokenValidator, scopes_to_tags, tags_to_scopes,
     validate_scopes,
 };
-pub use guard::{Guard, guard_authorize, guard_validate};
+pub use guard::{Guard, guard_authorize, guard_validate, guard_validate_with_expiry};
+pub use http::{FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http};

@@ -5,9 +5,17 @@
 // keys compare as sets, numbers numerically, `error_contains` as a
 // substring, `headers_contain` / `headers_not_contain`. An unknown op fails.
 // The ops beyond the spec (`insert_opaque`, `introspect`) are those of
-// conformance/README.md.
+// conformance/README.md. Op `http` (conformance/http_edge.json) goes through
+// the middleware this package ships: a real Express 5 app with
+// `guardMiddleware` in front of a handler answering the case's `app`,
+// called over loopback HTTP with the case's raw headers; transport headers
+// (Date, Connection, Keep-Alive, Transfer-Encoding, X-Powered-By) are
+// removed before comparing, as conformance/generator's `http_vectors` says.
 
-const { describe, it } = require('node:test')
+const { describe, it, after } = require('node:test')
+const http = require('node:http')
+const express = require('express')
+const { guardMiddleware } = require('mcpguard/express')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
@@ -79,6 +87,101 @@ function checkHeaders(decision, spec, present) {
       if (!present && found) throw new Error(`header ${name} should not contain ${JSON.stringify(sub)}; got ${JSON.stringify(values)}`)
     }
   }
+}
+
+/** The vectors' snake_case keys as the middleware's camelCase options. */
+function camel(value) {
+  if (Array.isArray(value)) return value.map(camel)
+  if (value === null || typeof value !== 'object') return value
+  const out = {}
+  for (const [k, v] of Object.entries(value)) out[k.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = camel(v)
+  return out
+}
+
+const TRANSPORT_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'x-powered-by'])
+
+/**
+ * The Express app that runs op `http` for one file: `guardMiddleware` with
+ * the file's options in front of a handler answering the current case's
+ * `app` with exactly its status, Content-Type, Content-Length and body. The
+ * case's routing choice of server and its peer address reach the middleware
+ * through its `server` and `key` functions (over loopback, every peer is
+ * 127.0.0.1; the core keys by `key`, else the peer).
+ */
+function httpRunner(guard, options) {
+  const o = camel(options ?? {})
+  let current = null
+  const app = express()
+  app.use(
+    guardMiddleware(guard, {
+      ...o,
+      server: () => current.request.server ?? o.server ?? null,
+      key: () => current.request.peer ?? null,
+    }),
+  )
+  app.use((req, res) => {
+    const body = Buffer.from(current.app.body, 'utf8')
+    res.statusCode = current.app.status
+    res.setHeader('Content-Type', current.app.content_type)
+    res.setHeader('Content-Length', String(body.length))
+    res.end(body)
+  })
+  let server = null
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const listening = () =>
+    server ??
+    (server = new Promise((resolve, reject) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s))
+      s.on('error', reject)
+    }))
+  return {
+    async run(c) {
+      current = c
+      const s = await listening()
+      const r = c.request
+      // Node's client adds no Host to a raw header list; HTTP/1.1 needs one.
+      const headers = ['Host', `127.0.0.1:${s.address().port}`]
+      // Each character of a vector's value is one byte: Node's client
+      // writes header strings as Latin-1, so they go out as those bytes.
+      for (const [name, value] of r.headers) headers.push(name, value)
+      let body = null
+      if (typeof r.body === 'string') body = Buffer.from(r.body, 'utf8')
+      else if (typeof r.body_base64url === 'string') body = Buffer.from(r.body_base64url, 'base64url')
+      const path = r.query ? `${r.path}?${r.query}` : r.path
+      const res = await new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: s.address().port, method: r.method, path, headers, agent }, (res) => {
+          const chunks = []
+          res.on('data', (chunk) => chunks.push(chunk))
+          res.on('end', () => resolve({ res, body: Buffer.concat(chunks) }))
+          res.on('error', reject)
+        })
+        req.on('error', reject)
+        req.end(body ?? undefined)
+      })
+      const raw = res.res.rawHeaders
+      const got = []
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        if (!TRANSPORT_HEADERS.has(raw[i].toLowerCase())) got.push([raw[i], Buffer.from(raw[i + 1], 'latin1').toString('utf8')])
+      }
+      return { status: res.res.statusCode, headers: got, body: res.body.toString('utf8') }
+    },
+    async close() {
+      agent.destroy()
+      if (server) await new Promise((resolve) => server.then((s) => s.close(() => resolve())))
+    },
+  }
+}
+
+/** Headers as (lower-case name, value), sorted stably by name. */
+function normalizedHeaders(headers) {
+  return headers.map(([n, v]) => [n.toLowerCase(), v]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+}
+
+/** Whether `actual` is the expected response (conformance/generator's `http_vectors::compare`). */
+function compareHttp(expect, actual) {
+  assert.equal(actual.status, expect.status, 'status')
+  assert.deepEqual(normalizedHeaders(actual.headers), normalizedHeaders(expect.headers), 'headers')
+  assert.equal(actual.body, expect.body, 'body')
 }
 
 function run(guard, clock, c) {
@@ -193,9 +296,19 @@ for (const file of files) {
       it('has a list of cases', () => assert.fail('`cases` must be a list'))
       return
     }
+    let runner = null
+    after(async () => {
+      if (runner) await runner.close()
+    })
     doc.cases.forEach((c, i) => {
-      it(c.name ?? `#${i}`, () => {
+      it(c.name ?? `#${i}`, async () => {
         if (setupError) throw new Error(`config refused: ${setupError.message}`)
+        if (c.op === 'http') {
+          if (c.advance != null) clock.advance(c.advance)
+          runner ??= httpRunner(guard, doc.options)
+          compareHttp(c.expect, await runner.run(c))
+          return
+        }
         const actual = run(guard, clock, c)
         if (c.expect != null) partialMatch(c.expect, actual, '')
       })

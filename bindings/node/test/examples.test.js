@@ -32,6 +32,9 @@ test('the Express example serves MCP behind the Guard', () => {
   assert.match(out, /^developer reads: 200 .*hello, dev-alice/m)
   assert.match(out, /^developer writes: 403 .*write_file/m)
   assert.match(out, /^demo reads: 403 /m)
+  // The developer has no tag:files-write: write_file is not listed.
+  assert.match(out, /^developer lists: 200 /m)
+  assert.match(out, /^developer sees: read_file$/m)
 })
 
 test('a fresh napi build generates the committed native.js and native.d.ts', () => {

@@ -59,13 +59,13 @@ test('a decision is a plain object with explicit nulls in the config.md shape', 
   assert.equal(refused.rateLimit, null)
 })
 
-test('a repeated token gets the same frozen principal, and none once it is refused', () => {
+test('a repeated token gets an equal principal of its own, and none once it is refused', () => {
   const { guard } = demoGuard()
   const developer = { authorization: `Bearer ${tokens.developer}` }
   const first = guard.authorize(developer).principal
   const second = guard.authorize(developer).principal
-  assert.equal(second, first)
-  assert.ok(Object.isFrozen(first) && Object.isFrozen(first.tags))
+  assert.deepEqual(second, first)
+  assert.notEqual(second, first, 'no principal object is kept per token')
   assert.deepEqual(first, guard.validate(tokens.developer))
   assert.equal(guard.authorize({ authorization: `Bearer ${tokens.analyst}` }).principal.subject, 'ana-bob')
   guard.revoke(tokens.developer)
@@ -203,8 +203,11 @@ test('a throwing audit callback becomes a warning, not a crash', async () => {
       throw new Error('sink failed')
     })
     guard.authorize({})
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.ok(warnings.some((w) => w.name === 'MCPGuardAuditWarning' && /sink failed/.test(w.message)))
+    // The event arrives on the event loop soon after; on a loaded machine
+    // that can take longer than a fixed pause, so wait for it (bounded).
+    const warned = () => warnings.some((w) => w.name === 'MCPGuardAuditWarning' && /sink failed/.test(w.message))
+    for (let waited = 0; !warned() && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.ok(warned())
   } finally {
     process.off('warning', onWarning)
     guard.onAudit(null)
@@ -356,17 +359,6 @@ test("the query string's 1MCP filter parameters are read by the core", () => {
   assert.deepEqual([repeated.status, repeated.reason], [400, 'invalid_request'])
   const both = guard.authorize({ authorization, filter: { tags: 'web' }, query: [['preset', 'local']] })
   assert.deepEqual([both.status, both.reason], [400, 'invalid_request'])
-})
-
-test('toolsCalled reads tools/call requests, single or batched, skipping nameless ones', () => {
-  const { toolsCalled } = require('mcpguard/express')
-  const batch = [
-    { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write_file' } },
-    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: {} },
-    { jsonrpc: '2.0', id: 3, method: 'tools/list' },
-  ]
-  assert.deepEqual(toolsCalled(batch), ['write_file'])
-  assert.deepEqual(toolsCalled(undefined), [])
 })
 
 test('numbers survive the trip from the core: fractions, 15- and 16-digit integers', () => {

@@ -9,7 +9,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 
-const { Guard, ManualClock, TokenValidator, GuardError, InvalidTokenError, InsufficientScopeError, OpaqueStoreError } = require('mcpguard')
+const { Guard, ManualClock, TokenValidator, GuardError, InvalidTokenError, InsufficientScopeError, OpaqueStoreError, OpaqueTokenRejectedError } = require('mcpguard')
 const { guardMiddleware } = require('mcpguard/express')
 
 const NOW = 1767225600
@@ -48,11 +48,17 @@ const RESPONSE = {
   iat: NOW,
 }
 
-/** The error `fn` throws, checked to be an OpaqueStoreError with `code`. */
+/**
+ * The error `fn` throws, checked to be an OpaqueStoreError with `code`: an
+ * OpaqueTokenRejectedError for the entry's own faults (the core's kind
+ * `opaque_token`), the base class for the store's (`opaque_store`).
+ */
 function opaqueError(fn, code) {
   assert.throws(fn, (e) => {
     assert.ok(e instanceof OpaqueStoreError && e instanceof GuardError && e instanceof Error, String(e))
-    assert.equal(e.name, 'OpaqueStoreError')
+    const rejected = code === 'invalid_token' || code === 'expired'
+    assert.equal(e instanceof OpaqueTokenRejectedError, rejected)
+    assert.equal(e.name, rejected ? 'OpaqueTokenRejectedError' : 'OpaqueStoreError')
     assert.equal(e.code, code)
     assert.equal(e.reason, null)
     assert.equal(e.wwwAuthenticate, null)

@@ -1,0 +1,254 @@
+//! The core's HTTP entry point for JavaScript: `HttpOptions` (one per
+//! protected endpoint), `guardAuthorizeHttp` (one call per request) and
+//! the `HttpDecision` it returns.
+//!
+//! Only conversion happens here: Node's raw header list (strings whose
+//! characters are the header's Latin-1 bytes) becomes bytes, the body
+//! crosses as a `Buffer` or a marker, and the core's answer goes back as the
+//! flat layout of [`crate::flat`] plus the response body. What the request
+//! means is decided by `Guard::authorize_http` alone.
+
+use mcpguard::ConfigError;
+use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
+use napi::bindgen_prelude::{Buffer, External};
+use napi_derive::napi;
+
+use crate::errors;
+use crate::flat::FlatBuilder;
+use crate::guard::whole_cost;
+
+/// How one protected endpoint is guarded, built once from the options
+/// object (`index.js` writes its JSON with the core's snake_case keys:
+/// `server`, `read_body`, `max_body_bytes`, `serve_metadata`,
+/// `listing_items`, `cost`).
+#[napi]
+pub struct HttpOptions {
+    inner: guard::HttpOptions,
+}
+
+#[napi]
+impl HttpOptions {
+    /// Reads the options (JSON text) the core's way; unknown keys and bad
+    /// values are a `ConfigError` naming the key.
+    #[napi(constructor)]
+    pub fn new(options_json: String) -> napi::Result<HttpOptions> {
+        let value: serde_json::Value = serde_json::from_str(&options_json)
+            .map_err(|e| errors::config(&ConfigError::new("", format!("HTTP options: {e}"))))?;
+        guard::HttpOptions::from_json(&value)
+            .map(|inner| HttpOptions { inner })
+            .map_err(|e| errors::config(&e))
+    }
+
+    /// The server this endpoint serves, or `null`.
+    #[napi(getter)]
+    pub fn server(&self) -> Option<String> {
+        self.inner.server.clone()
+    }
+
+    /// Whether `POST` bodies are read (the host must hand them over).
+    #[napi(getter)]
+    pub fn read_body(&self) -> bool {
+        self.inner.read_body
+    }
+
+    /// The largest body read; a host reads at most one byte more.
+    #[napi(getter)]
+    pub fn max_body_bytes(&self) -> f64 {
+        // A byte count: exact in an f64 up to 2^53.
+        self.inner.max_body_bytes as f64
+    }
+
+    /// Whether the metadata route is answered.
+    #[napi(getter)]
+    pub fn serve_metadata(&self) -> bool {
+        self.inner.serve_metadata
+    }
+}
+
+/// What the host hands over as the body (`bodyState` of
+/// [`guard_authorize_http`]).
+const BODY_GIVEN: u32 = 0;
+const BODY_TOO_LARGE: u32 = 1;
+const BODY_UNAVAILABLE: u32 = 2;
+
+/// One header of Node's raw list as the bytes it arrived as: Node reads
+/// header bytes as Latin-1, one character per byte. A character above
+/// U+00FF cannot have come off the wire; it is kept as its UTF-8 bytes
+/// (never visible ASCII), so an `Authorization` header holding one is
+/// refused as malformed, like any other unreadable value.
+fn latin1_bytes(text: String) -> Vec<u8> {
+    if text.is_ascii() {
+        return text.into_bytes();
+    }
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+/// Decides one HTTP request (`index.js` wraps it as `guard.authorizeHttp`).
+/// `rawHeaders` is Node's `req.rawHeaders` (name, value, name, value, …);
+/// `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
+/// reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
+/// Never throws for a refusal; only arguments the host got wrong throw.
+#[napi]
+#[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
+pub fn guard_authorize_http(
+    guard: &External<guard::Guard>,
+    options: &HttpOptions,
+    method: String,
+    path: String,
+    query: String,
+    raw_headers: Vec<String>,
+    peer: Option<String>,
+    body: Option<Buffer>,
+    body_state: u32,
+    server: Option<String>,
+    key: Option<String>,
+    cost: Option<f64>,
+) -> napi::Result<HttpDecision> {
+    if !raw_headers.len().is_multiple_of(2) {
+        return Err(errors::invalid_argument(
+            "rawHeaders must alternate names and values (an even number of strings)",
+        ));
+    }
+    let cost = cost
+        .map(|c| whole_cost(Some(c)))
+        .transpose()
+        .map_err(|e| errors::invalid_argument(e.0))?;
+    let mut bytes = raw_headers.into_iter().map(latin1_bytes);
+    let mut owned = Vec::new();
+    while let (Some(name), Some(value)) = (bytes.next(), bytes.next()) {
+        owned.push((name, value));
+    }
+    let headers: Vec<(&[u8], &[u8])> = owned
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .collect();
+    let body = match (body_state, body.as_deref()) {
+        (BODY_GIVEN, Some(b)) => HttpBody::Bytes(b),
+        (BODY_GIVEN, None) => HttpBody::None,
+        (BODY_TOO_LARGE, _) => HttpBody::TooLarge,
+        (BODY_UNAVAILABLE, _) => HttpBody::Unavailable,
+        (other, _) => {
+            return Err(errors::invalid_argument(format!(
+                "unknown body state {other}"
+            )));
+        }
+    };
+    let request = HttpRequest {
+        method: &method,
+        path: &path,
+        query: &query,
+        headers: &headers,
+        peer: peer.as_deref(),
+        body,
+        server: server.as_deref(),
+        key: key.as_deref(),
+        cost,
+    };
+    let inner = guard.authorize_http(&request, &options.inner);
+    let accepted_until = inner
+        .decision
+        .as_ref()
+        .and_then(|d| d.principal.as_deref())
+        .and_then(|p| guard.token_validator().accepted_until(p));
+    Ok(HttpDecision {
+        inner,
+        accepted_until,
+    })
+}
+
+/// The answer for one HTTP request (see `Guard::authorize_http`).
+#[napi]
+pub struct HttpDecision {
+    inner: guard::HttpDecision,
+    accepted_until: Option<i64>,
+}
+
+/// What `filterResponse` gives: the filtered body, or the response to send
+/// instead (502) when the application's response cannot be read.
+#[napi(object)]
+pub struct FilteredResponse {
+    /// Whether `body` is the filtered body (else `status`, `headers` and
+    /// `body` are the response to send instead).
+    pub ok: bool,
+    /// The status of the response to send instead.
+    pub status: Option<u32>,
+    /// Its headers, `[name, value]` pairs.
+    pub headers: Option<Vec<Vec<String>>>,
+    /// The filtered body, or the body of the response to send instead.
+    pub body: Buffer,
+}
+
+fn pairs(headers: &[(String, String)]) -> Vec<Vec<String>> {
+    headers
+        .iter()
+        .map(|(n, v)| vec![n.clone(), v.clone()])
+        .collect()
+}
+
+#[napi]
+impl HttpDecision {
+    /// Everything but the response body, in the flat layout of
+    /// [`crate::flat`] (`index.js` reads it).
+    #[napi]
+    pub fn flat(&self) -> String {
+        let mut out = FlatBuilder::default();
+        out.http(&self.inner, self.accepted_until);
+        out.finish()
+    }
+
+    /// The body of the response to send (`respond`); empty otherwise.
+    #[napi]
+    pub fn body(&self) -> Buffer {
+        match &self.inner.action {
+            HttpAction::Respond(r) => Buffer::from(r.body.as_slice()),
+            _ => Buffer::from(Vec::new()),
+        }
+    }
+
+    /// The application's response body with every listing result filtered
+    /// down to what the principal may call; `contentType` is the response's
+    /// `Content-Type` (JSON, or an SSE stream of `data:` events).
+    #[napi]
+    pub fn filter_response(&self, content_type: Option<String>, body: Buffer) -> FilteredResponse {
+        match self.inner.filter_response(content_type.as_deref(), &body) {
+            Ok(filtered) => FilteredResponse {
+                ok: true,
+                status: None,
+                headers: None,
+                body: filtered.into(),
+            },
+            Err(r) => FilteredResponse {
+                ok: false,
+                status: Some(u32::from(r.status)),
+                headers: Some(pairs(&r.headers)),
+                body: r.body.into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_characters_up_to_u_ff_are_one_byte_each() {
+        assert_eq!(latin1_bytes("Bearer abc".into()), b"Bearer abc");
+        assert_eq!(latin1_bytes("abc\u{e9}".into()), b"abc\xe9");
+        assert_eq!(latin1_bytes("\u{ff}".into()), b"\xff");
+    }
+
+    #[test]
+    fn a_character_beyond_latin1_never_reads_as_ascii() {
+        let bytes = latin1_bytes("Bearer \u{20ac}".into());
+        assert_eq!(&bytes[..7], b"Bearer ");
+        assert!(bytes[7..].iter().all(|b| *b >= 0x80));
+    }
+}
