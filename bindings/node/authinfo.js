@@ -2,7 +2,7 @@
 // The MCP SDK's `AuthInfo` for a principal, shared by `mcpguard/mcp` and
 // `mcpguard/express` (the SDK itself is not needed to build it).
 
-const { tagsToScopes } = require('./native.js')
+const { effectiveScopes } = require('./native.js')
 
 /**
  * `AuthInfo` as the SDK's `requireBearerAuth` sets `req.auth`: the token,
@@ -15,8 +15,7 @@ const { tagsToScopes } = require('./native.js')
  * issuer, tags, roles, audience and token id.
  */
 function authInfoOf(token, principal, resource, acceptedUntil) {
-  const scopes = [...principal.scopes]
-  for (const scope of tagsToScopes(principal.tags)) if (!scopes.includes(scope)) scopes.push(scope)
+  const scopes = effectiveScopes(principal.scopes, principal.tags)
   const info = {
     token,
     clientId: principal.clientId ?? principal.subject ?? '',

@@ -351,6 +351,8 @@ export interface ScopeValidation {
 /** `tag:<t>` for each tag. */
 export declare function tagsToScopes(tags: Array<string>): Array<string>
 
+export declare function effectiveScopes(scopes: Array<string>, tags: Array<string>): Array<string>
+
 /**
  * Checks requested scopes against the tags a server offers, as 1MCP's
  * authorization server does.

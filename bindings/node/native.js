@@ -848,4 +848,5 @@ module.exports.guardValidate = nativeBinding.guardValidate
 module.exports.guardValidateWithExpiry = nativeBinding.guardValidateWithExpiry
 module.exports.scopesToTags = nativeBinding.scopesToTags
 module.exports.tagsToScopes = nativeBinding.tagsToScopes
+module.exports.effectiveScopes = nativeBinding.effectiveScopes
 module.exports.validateScopes = nativeBinding.validateScopes

@@ -186,6 +186,14 @@ pub fn tags_to_scopes(tags: Vec<String>) -> Vec<String> {
     access::tags_to_scopes(&tags)
 }
 
+/// The scopes a framework that checks scopes itself must see for a
+/// principal (the SDK's `AuthInfo.scopes`): its own, then the `tag:`
+/// scopes its roles grant. Decided by the core.
+#[napi]
+pub fn effective_scopes(scopes: Vec<String>, tags: Vec<String>) -> Vec<String> {
+    mcpguard::token::effective_scopes(&scopes, &tags)
+}
+
 /// A rate limiter's settings (the keys of a `rate_limit` object); `null`
 /// reads as absent.
 #[napi(object)]

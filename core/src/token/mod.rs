@@ -64,7 +64,7 @@ pub use introspection::IntrospectionError;
 pub use jws::Algorithm;
 pub use keys::{Jwk, JwkSet, KeySet};
 pub use opaque::{OpaqueEntry, OpaqueError, OpaqueStore};
-pub use principal::{Principal, TokenKind, token_fingerprint};
+pub use principal::{Principal, TokenKind, effective_scopes, token_fingerprint};
 pub use revocation::{RevocationError, RevocationList};
 pub use validator::{
     DEFAULT_OPAQUE_CAPACITY, DEFAULT_REFRESH_COOLDOWN, GrantsHook, IssuerBuilder, RevokeError,

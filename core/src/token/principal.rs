@@ -115,14 +115,19 @@ impl Principal {
     /// `tag:` scope for every tag its roles granted that the token does not
     /// carry, so a framework's `required_scopes` sees what the Guard grants.
     pub fn effective_scopes(&self) -> Vec<String> {
-        let own = crate::access::scopes_to_tags(&self.scopes);
-        let mut scopes = self.scopes.clone();
-        scopes.extend(
-            self.tags
-                .iter()
-                .filter(|t| !own.contains(t))
-                .map(|t| format!("tag:{t}")),
-        );
-        scopes
+        effective_scopes(&self.scopes, &self.tags)
     }
+}
+
+/// [`Principal::effective_scopes`] from a principal's `scopes` and `tags`
+/// (for bindings that hold the principal in their own shape).
+pub fn effective_scopes(scopes: &[String], tags: &[String]) -> Vec<String> {
+    let own = crate::access::scopes_to_tags(scopes);
+    let mut out = scopes.to_vec();
+    out.extend(
+        tags.iter()
+            .filter(|t| !own.contains(t))
+            .map(|t| format!("tag:{t}")),
+    );
+    out
 }
