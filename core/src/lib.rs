@@ -19,10 +19,13 @@ pub mod access;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod json;
 pub mod ratelimit;
 pub mod reason;
+mod sync;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
