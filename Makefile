@@ -75,6 +75,14 @@ fuzz-seed: fuzz-build
 	done
 	rm -rf fuzz/seeds
 
+## modelcheck: the rate table and token cache under shuttle's scheduler
+modelcheck:
+	$(CARGO) test --release -p mcpguard --features shuttle --test modelcheck -- --nocapture --test-threads 1
+
+## soak: minutes of load over a million keys (SOAK_SECONDS=180, SOAK_THREADS=8)
+soak:
+	$(CARGO) test --release -p mcpguard --test soak -- --ignored --nocapture
+
 ## install: the C library, header and pkg-config file (PREFIX=/usr/local)
 install:
 	$(MAKE) --no-print-directory -C bindings/c install
