@@ -117,12 +117,12 @@ fn soak_limits_memory_revocation_and_progress_hold_under_load() {
     let began = Instant::now();
 
     std::thread::scope(|s| {
-        for t in 0..threads {
+        for (t, heartbeat) in heartbeats.iter().enumerate() {
             let (limiter, window, admitted, over_limit) =
                 (&limiter, &window, &admitted, &over_limit);
             let (cache, revoked, revocation_done, epoch, served_revoked) =
                 (&cache, &revoked, &revocation_done, &epoch, &served_revoked);
-            let (heartbeat, stop, checks, clock) = (&heartbeats[t], &stop, &checks, &clock);
+            let (stop, checks, clock) = (&stop, &checks, &clock);
             s.spawn(move || {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1));
                 let mut names: Vec<String> = Vec::new();
@@ -141,7 +141,7 @@ fn soak_limits_memory_revocation_and_progress_hold_under_load() {
                         }
                     }
                     // The token cache, one request in four.
-                    if n % 4 == 0 {
+                    if n.is_multiple_of(4) {
                         let tok = (rng.next() % TOKENS as u64) as usize;
                         let text = format!("token-{tok}");
                         let now = clock.now_secs();
@@ -204,7 +204,7 @@ fn soak_limits_memory_revocation_and_progress_hold_under_load() {
                 next_jump = now + Duration::from_secs(5);
             }
             // A key rotation every 2 s: every cached principal of the issuer goes.
-            if rng.next() % 20 == 0 {
+            if rng.next().is_multiple_of(20) {
                 epoch.fetch_add(1, Ordering::SeqCst);
                 cache.invalidate_issuer(ISSUER);
                 rotations += 1;

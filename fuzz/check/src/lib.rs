@@ -27,8 +27,11 @@ use mcpguard::{ManualClock, fuzzing};
 use mcpguard_testkit as kit;
 use serde_json::{Value, json};
 
+/// A check: panics when a property fails for the input.
+pub type Check = fn(&[u8]);
+
 /// Every check, by the name of its fuzz target and corpus folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("authorize", authorize),
     ("jose_header", jose_header),
     ("claims", claims),
