@@ -10,6 +10,7 @@ export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
 BINDINGS := c python node
 
 .PHONY: all demo test bench lint rust-test rust-demo rust-bench install fmt clean \
+        fuzz fuzz-build fuzz-seed modelcheck soak \
         $(addprefix test-,$(BINDINGS)) $(addprefix demo-,$(BINDINGS)) $(addprefix bench-,$(BINDINGS))
 
 all: test
@@ -46,6 +47,41 @@ rust-bench:
 
 $(addprefix bench-,$(BINDINGS)): bench-%:
 	$(MAKE) --no-print-directory -C bindings/$* bench
+
+## fuzz: every libFuzzer target for FUZZ_SECONDS each (nightly, cargo-fuzz);
+## crashes land in fuzz/artifacts/<target>/; once fixed, move the input to
+## fuzz/regressions/<target>/ so `make test` replays it on stable
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS = authorize jose_header claims tag_list expression json_query config jwks introspection
+FUZZ = cd fuzz && $(CARGO) +nightly fuzz
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  ($(FUZZ) run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) || exit 1; \
+	done
+
+fuzz-build:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	$(FUZZ) build
+
+## fuzz-seed: rebuild the seed corpora from the conformance vectors, minimised
+fuzz-seed: fuzz-build
+	rm -rf fuzz/seeds && python3 fuzz/seed_corpus.py fuzz/seeds
+	$(CARGO) run --quiet -p mcpguard-fuzzcheck --bin fuzz-seeds -- fuzz/seeds
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t && cp fuzz/seeds/$$t/* fuzz/corpus/$$t/ && \
+	  ($(FUZZ) cmin $$t corpus/$$t) || exit 1; \
+	done
+	rm -rf fuzz/seeds
+
+## modelcheck: the rate table and token cache under shuttle's scheduler
+modelcheck:
+	$(CARGO) test --release -p mcpguard --features shuttle --test modelcheck -- --nocapture --test-threads 1
+
+## soak: minutes of load over a million keys (SOAK_SECONDS=180, SOAK_THREADS=8)
+soak:
+	$(CARGO) test --release -p mcpguard --test soak -- --ignored --nocapture
 
 ## install: the C library, header and pkg-config file (PREFIX=/usr/local)
 install:

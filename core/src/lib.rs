@@ -20,10 +20,13 @@ pub mod classify;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod json;
 pub mod ratelimit;
 pub mod reason;
+mod sync;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -96,14 +96,14 @@ fn one_mcp_example_web_plus_api_dash_test_is_and_of_a_dashed_tag() {
 fn dash_is_not_after_start_space_paren_symbols_and_keywords() {
     let cases = [
         ("-a", "!a"),
-        ("x + -a", "x and !a"),
-        ("x+-a", "x and !a"),
-        ("x,-a", "x or !a"),
-        ("x&&-a", "x and !a"),
-        ("x||-a", "x or !a"),
+        ("x + -a", "x+!a"),
+        ("x+-a", "x+!a"),
+        ("x,-a", "x,!a"),
+        ("x&&-a", "x+!a"),
+        ("x||-a", "x,!a"),
         ("(-a)", "!a"),
-        ("x and-a", "x and !a"),
-        ("x or-a", "x or !a"),
+        ("x and-a", "x+!a"),
+        ("x or-a", "x,!a"),
     ];
     for (input, printed) in cases {
         assert_eq!(expr(input).to_string(), printed, "{input}");
@@ -111,11 +111,35 @@ fn dash_is_not_after_start_space_paren_symbols_and_keywords() {
 }
 
 #[test]
-fn double_dash_and_bang_dash_negate_a_tag_starting_with_dash() {
-    for s in ["--web", "!-web"] {
-        let f = expr(s);
-        assert_eq!(f.tags(), ["-web"], "{s}");
-        assert!(!m(&f, &["-web"]) && m(&f, &["web"]), "{s}");
+fn a_tag_starting_with_dash_after_a_not_is_refused_by_name() {
+    for (s, position) in [("--web", 1), ("!-web", 1), ("x and !-web", 7)] {
+        let e = Filter::parse_expression(s).unwrap_err();
+        assert!(
+            matches!(&e, FilterError::InvalidExpressionTag { position: p, error: TagError::Operator { tag, .. } }
+                if *p == position && tag == "-web"),
+            "{s}: {e:?}"
+        );
+        assert!(e.to_string().contains("'-web'"), "{e}");
+    }
+    // After `)` a `-tag` is left over, as before: there is no implicit AND.
+    assert_eq!(expr_err("(a)-b"), "Parse error: Unexpected tokens: -b");
+}
+
+#[test]
+fn tags_the_expression_cannot_name_are_refused_in_lists_and_queries() {
+    for tag in ["-web", "and", "Or", "not", "or-x", "and-x", "not-x"] {
+        let e = Filter::parse_tags(&format!("a,{tag}")).unwrap_err();
+        assert!(
+            matches!(&e, FilterError::InvalidTag(TagError::Operator { .. })),
+            "{tag}: {e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains(&format!("'{}'", tag.to_ascii_lowercase())),
+            "{e}"
+        );
+        let e = Filter::from_query(&serde_json::json!({"$in": ["a", tag]})).unwrap_err();
+        assert!(e.to_string().contains("reads as an operator"), "{e}");
     }
 }
 
@@ -136,7 +160,7 @@ fn keywords_need_a_boundary_after_them() {
 #[test]
 fn precedence_is_not_then_and_then_or() {
     let f = expr("a or b and not c");
-    assert_eq!(f.to_string(), "a or b and !c");
+    assert_eq!(f.to_string(), "a,b+!c");
     assert!(m(&f, &["a", "c"]));
     assert!(m(&f, &["b"]));
     assert!(!m(&f, &["b", "c"]));
@@ -409,13 +433,49 @@ fn printing_gives_an_expression_that_parses_back_equal() {
         "(a or b) and !c",
         "!(a and b) or -c",
         "!(!x)",
-        "--web and x",
         "x+y-z,(p||q)&&!r",
     ] {
         let f = expr(s);
         let printed = f.to_string();
         assert_eq!(expr(&printed), f, "{s} printed as {printed}");
     }
+}
+
+#[test]
+fn printing_is_the_shortest_form() {
+    for (input, printed) in [
+        ("a and b", "a+b"),
+        ("a or b and c", "a,b+c"),
+        ("(a or b) and !c", "(a,b)+!c"),
+        ("not (a and b) or -c", "!(a+b),!c"),
+        ("!(!x)", "!(!x)"),
+        ("((a)) and ((b or (c)))", "a+(b,c)"),
+        ("x+y-z,(p||q)&&!r", "x+y-z,(p,q)+!r"),
+    ] {
+        assert_eq!(expr(input).to_string(), printed, "{input}");
+    }
+}
+
+#[test]
+fn an_expression_under_the_limit_never_prints_past_it() {
+    // 3.6 KB of `a and b or ...` printed with keywords would be 4.3 KB.
+    let tag = "t".repeat(40);
+    let input = vec![format!("{tag} and {tag}"); 42].join(" or ");
+    assert!(input.len() > 3500 && input.len() <= 4096, "{}", input.len());
+    let f = expr(&input);
+    let printed = f.to_string();
+    assert!(printed.len() <= input.len(), "{}", printed.len());
+    assert_eq!(expr(&printed), f);
+}
+
+#[test]
+fn a_query_too_long_for_an_expression_prints_as_a_query_that_reads_back() {
+    let tags: Vec<String> = (0..200).map(|i| format!("{i:0>40}")).collect();
+    let query = serde_json::json!({"$and": [{"$in": tags[..100]}, {"$not": {"$in": tags[100..]}}]});
+    let f = Filter::from_query(&query).unwrap();
+    let printed = f.to_string();
+    assert!(printed.starts_with('{'), "{printed}");
+    assert_eq!(printed.parse::<Filter>().unwrap(), f);
 }
 
 #[test]

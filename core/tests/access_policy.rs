@@ -107,6 +107,47 @@ fn invalid_tags_in_configuration_name_their_path_and_source() {
 }
 
 #[test]
+fn tags_the_expression_syntax_cannot_name_are_refused_everywhere_by_name() {
+    for (config, path, tag) in [
+        (
+            json!({"servers": {"fs": {"tags": ["ok", "--web"]}}}),
+            "servers.fs.tags[1]",
+            "--web",
+        ),
+        (
+            json!({"servers": {"fs": {"tools": {"w": {"tags": ["AND"]}}}}}),
+            "servers.fs.tools.w.tags[0]",
+            "and",
+        ),
+        (
+            json!({"mcpServers": {"x": {"command": "npx", "tags": ["or-x"]}}}),
+            "mcpServers.x.tags[0]",
+            "or-x",
+        ),
+        (
+            json!({"presets": {"dev": {"tag_query": {"$in": ["web", "not-x"]}}}}),
+            "presets.dev.tag_query.$in[1]",
+            "not-x",
+        ),
+        (
+            json!({"presets": {"dev": {"tag_filter": "web+!-x"}}}),
+            "presets.dev.tag_filter",
+            "-x",
+        ),
+        (
+            json!({"presets": {"dev": {"tag_query": {"tag": "not"}}}}),
+            "presets.dev.tag_query.tag",
+            "not",
+        ),
+    ] {
+        let e = build_err(config);
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.message.contains(&format!("'{tag}'")), "{e}");
+        assert!(e.message.contains("reads as an operator"), "{e}");
+    }
+}
+
+#[test]
 fn unknown_keys_in_servers_are_refused() {
     let e = build_err(json!({"servers": {"fs": {"tag": ["a"]}}}));
     assert_eq!(e.path, "servers.fs.tag");

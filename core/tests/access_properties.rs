@@ -69,10 +69,16 @@ impl Ast {
 }
 
 fn tag() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        "a", "b", "c", "web", "api-test", "v1.2", "x_y", "db9", "d",
-    ])
-    .prop_map(String::from)
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            "a", "b", "c", "web", "api-test", "v1.2", "x_y", "db9", "d",
+            // Tags that begin like keywords but are not read as them.
+            "android", "order", "nothing", "or.x", "and_y", "not9", "x-or", "a-",
+        ])
+        .prop_map(String::from),
+        1 => "[a-z0-9_.][a-z0-9_.-]{0,49}"
+            .prop_filter("not read as an operator", |t| Filter::parse_tags(t).is_ok()),
+    ]
 }
 
 fn ast(min_children: usize) -> impl Strategy<Value = Ast> {
@@ -100,6 +106,48 @@ proptest! {
         let f = Filter::parse_expression(&a.expression(style)).unwrap();
         let printed = f.to_string();
         prop_assert_eq!(Filter::parse_expression(&printed).unwrap(), f, "{}", printed);
+    }
+
+    #[test]
+    fn printing_is_exact_and_never_longer_than_the_expression_parsed(a in ast(1), style in 0usize..4) {
+        prop_assume!(a.depth() <= 32);
+        let input = a.expression(style);
+        prop_assume!(input.len() <= 4096);
+        let f = Filter::parse_expression(&input).unwrap();
+        let printed = f.to_string();
+        prop_assert!(printed.len() <= input.len(), "{} from {}", printed, input);
+        prop_assert_eq!(Filter::parse_expression(&printed).unwrap(), f.clone(), "{}", printed);
+        prop_assert_eq!(printed.parse::<Filter>().unwrap(), f);
+    }
+
+    #[test]
+    fn printed_queries_read_back_equal(a in ast(0)) {
+        let f = Filter::from_query(&a.query()).unwrap();
+        let printed = f.to_string();
+        prop_assert_eq!(printed.parse::<Filter>().unwrap(), f, "{}", printed);
+    }
+
+    #[test]
+    fn queries_too_long_for_an_expression_read_back_equal(
+        tags in prop::collection::vec("[a-z][a-z0-9]{30,49}", 80..256),
+        shape in prop::collection::vec(0u8..4, 256),
+    ) {
+        // A flat query of long tags, grouped in runs of AND, OR and NOT.
+        let mut groups = Vec::new();
+        for (chunk, kind) in tags.chunks(7).zip(&shape) {
+            let items: Vec<Value> = chunk.iter().map(|t| json!({"tag": t})).collect();
+            groups.push(match kind {
+                0 => json!({"$and": items}),
+                1 => json!({"$or": items}),
+                2 => json!({"$not": {"$or": items}}),
+                _ => json!({"$in": chunk}),
+            });
+        }
+        let query = json!({"$and": [{"$or": groups.clone()}, {"$not": {"$and": groups}}]});
+        prop_assume!(Filter::from_query(&query).is_ok());
+        let f = Filter::from_query(&query).unwrap();
+        let printed = f.to_string();
+        prop_assert_eq!(printed.parse::<Filter>().unwrap(), f, "{}", printed);
     }
 
     #[test]

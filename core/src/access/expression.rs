@@ -2,8 +2,9 @@
 //!
 //! - AND: `and`, `&&`, `+`; OR: `or`, `||`, `,`; NOT: `not`, `!`, and `-`
 //!   when it starts the expression or follows whitespace, `(`, an AND/OR
-//!   symbol or a keyword (`web+api-test` is `web AND "api-test"`; `--web`
-//!   and `!-web` are NOT of the tag `-web`).
+//!   symbol or a keyword (`web+api-test` is `web AND "api-test"`). After
+//!   `!`, a NOT `-` or `)` a `-` would begin a tag, but no tag starts with
+//!   `-` (`--web` and `!-web` are refused, naming the tag `-web`).
 //! - Keywords are case-insensitive and must be followed by whitespace, `(`,
 //!   `)`, `&`, `|`, `+`, `,`, `-` or the end.
 //! - Precedence NOT > AND > OR; NOT takes one tag or one parenthesised
@@ -16,7 +17,7 @@
 //! work is linear in the input and the stack stays shallow.
 
 use super::filter::{Builder, FilterError, MAX_DEPTH, MAX_EXPRESSION_BYTES, Node};
-use super::tag::{MAX_TAG_LEN, TagError, TagSource, is_tag_byte};
+use super::tag::{MAX_TAG_LEN, TagError, TagSource, is_tag_byte, reads_as_operator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -228,8 +229,20 @@ impl Parser<'_, '_, '_> {
         };
         match token.kind {
             Kind::Tag => {
+                let tag = token.text.to_ascii_lowercase();
+                // Only a tag right after `!`, a NOT `-` or `)` can start
+                // with `-`; keywords never lex as tags.
+                if reads_as_operator(&tag) {
+                    return Err(FilterError::InvalidExpressionTag {
+                        position: token.position,
+                        error: TagError::Operator {
+                            tag,
+                            origin: TagSource::Filter,
+                        },
+                    });
+                }
                 self.next += 1;
-                Ok(self.builder.tag(token.text.to_ascii_lowercase()))
+                Ok(self.builder.tag(tag))
             }
             Kind::LParen => {
                 if self.depth >= MAX_DEPTH {

@@ -9,7 +9,7 @@
 //! integer comparison.
 //!
 //! The tree is canonical, which is what makes equality meaningful and
-//! `parse_expression(&f.to_string()) == f` hold:
+//! `f.to_string().parse::<Filter>() == Ok(f)` hold:
 //! - an AND inside an AND (an OR inside an OR) is flattened into it;
 //! - an AND or OR of one operand is that operand (parentheses only group);
 //! - empty `$and` (true) and empty `$or` (false), possible only in JSON
@@ -211,7 +211,7 @@ impl Filter {
     /// ```
     /// use mcpguard::access::Filter;
     /// let f = Filter::parse_expression("web+api-test").unwrap();
-    /// assert_eq!(f.to_string(), "web and api-test");
+    /// assert_eq!(f.to_string(), "web+api-test");
     /// assert!(Filter::parse_expression("web api").is_err());
     /// ```
     pub fn parse_expression(expression: &str) -> Result<Filter, FilterError> {
@@ -341,58 +341,198 @@ impl Node {
         }
     }
 
-    fn write(&self, mentions: &[Box<str>], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Writes the node in the advanced syntax, shortest form: `!`, `+`
+    /// and `,` rather than keywords, no spaces, and parentheses only where
+    /// precedence needs them (an OR inside an AND, a group under NOT).
+    fn write_expression(&self, mentions: &[Box<str>], out: &mut String) {
         let name = |i: &u16| mentions.get(usize::from(*i)).map(|m| &**m).unwrap_or("");
         match self {
-            Node::Const(true) => f.write_str(r#"{"$and":[]}"#),
-            Node::Const(false) => f.write_str(r#"{"$or":[]}"#),
-            Node::Tag(i) => f.write_str(name(i)),
-            // `!` rather than `not `: after `!` a leading `-` stays part of
-            // the tag (`!-web`), after a space it would be another NOT.
-            Node::Not(inner) => match &**inner {
-                Node::Tag(i) => write!(f, "!{}", name(i)),
-                other => {
-                    f.write_str("!(")?;
-                    other.write(mentions, f)?;
-                    f.write_str(")")
+            // Only the root is ever constant; `Filter`'s Display prints it
+            // as JSON before reaching here.
+            Node::Const(true) => out.push_str(r#"{"$and":[]}"#),
+            Node::Const(false) => out.push_str(r#"{"$or":[]}"#),
+            Node::Tag(i) => out.push_str(name(i)),
+            // `!!x` is not allowed: NOT takes one tag or one group.
+            Node::Not(inner) => {
+                out.push('!');
+                match &**inner {
+                    Node::Tag(i) => out.push_str(name(i)),
+                    other => {
+                        out.push('(');
+                        other.write_expression(mentions, out);
+                        out.push(')');
+                    }
                 }
-            },
+            }
             Node::And(operands) => {
                 for (k, n) in operands.iter().enumerate() {
                     if k > 0 {
-                        f.write_str(" and ")?;
+                        out.push('+');
                     }
                     if matches!(n, Node::Or(_)) {
-                        f.write_str("(")?;
-                        n.write(mentions, f)?;
-                        f.write_str(")")?;
+                        out.push('(');
+                        n.write_expression(mentions, out);
+                        out.push(')');
                     } else {
-                        n.write(mentions, f)?;
+                        n.write_expression(mentions, out);
                     }
                 }
-                Ok(())
             }
             Node::Or(operands) => {
                 for (k, n) in operands.iter().enumerate() {
                     if k > 0 {
-                        f.write_str(" or ")?;
+                        out.push(',');
                     }
-                    n.write(mentions, f)?;
+                    n.write_expression(mentions, out);
                 }
-                Ok(())
+            }
+        }
+    }
+
+    /// How deep the parentheses of [`Node::write_expression`] nest.
+    fn paren_depth(&self) -> usize {
+        match self {
+            Node::Const(_) | Node::Tag(_) => 0,
+            Node::Not(inner) => match &**inner {
+                Node::Tag(_) => 0,
+                other => 1 + other.paren_depth(),
+            },
+            Node::And(operands) => operands
+                .iter()
+                .map(|n| usize::from(matches!(n, Node::Or(_))) + n.paren_depth())
+                .max()
+                .unwrap_or(0),
+            Node::Or(operands) => operands.iter().map(Node::paren_depth).max().unwrap_or(0),
+        }
+    }
+
+    /// Writes the node as a JSON tag query object at nesting `depth` (the
+    /// query itself is depth 1), for a filter whose expression would pass
+    /// [`MAX_EXPRESSION_BYTES`]. A subtree whose expression fits, and whose
+    /// parentheses fit under the depth already used, becomes one
+    /// `$advanced` member; others become `$and`, `$or`, `$not`, `$in` and
+    /// `tag`. Tags and the expression syntax need no JSON escaping.
+    fn write_query(&self, mentions: &[Box<str>], depth: usize, out: &mut String) {
+        let name = |i: &u16| mentions.get(usize::from(*i)).map(|m| &**m).unwrap_or("");
+        let tag = |i: &u16, out: &mut String| {
+            out.push('"');
+            out.push_str(name(i));
+            out.push('"');
+        };
+        match self {
+            Node::Const(_) => self.write_expression(mentions, out),
+            Node::Tag(i) => {
+                out.push_str(r#"{"tag":"#);
+                tag(i, out);
+                out.push('}');
+            }
+            _ => {
+                let mut expression = String::new();
+                self.write_expression(mentions, &mut expression);
+                if expression.len() <= MAX_EXPRESSION_BYTES
+                    && depth + self.paren_depth() <= MAX_DEPTH
+                {
+                    out.push_str(r#"{"$advanced":""#);
+                    out.push_str(&expression);
+                    out.push_str(r#""}"#);
+                    return;
+                }
+                match self {
+                    Node::Not(inner) => {
+                        out.push_str(r#"{"$not":"#);
+                        inner.write_query(mentions, depth + 1, out);
+                        out.push('}');
+                    }
+                    Node::Or(operands) if operands.iter().all(|n| matches!(n, Node::Tag(_))) => {
+                        out.push_str(r#"{"$in":["#);
+                        for (k, n) in operands.iter().enumerate() {
+                            if k > 0 {
+                                out.push(',');
+                            }
+                            if let Node::Tag(i) = n {
+                                tag(i, out);
+                            }
+                        }
+                        out.push_str("]}");
+                    }
+                    Node::And(operands) | Node::Or(operands) => {
+                        out.push_str(if matches!(self, Node::And(_)) {
+                            r#"{"$and":["#
+                        } else {
+                            r#"{"$or":["#
+                        });
+                        for (k, n) in operands.iter().enumerate() {
+                            if k > 0 {
+                                out.push(',');
+                            }
+                            n.write_query(mentions, depth + 1, out);
+                        }
+                        out.push_str("]}");
+                    }
+                    Node::Const(_) | Node::Tag(_) => {}
+                }
             }
         }
     }
 }
 
-/// Prints the filter in the advanced syntax (`web and (api or db) and !test`),
-/// which parses back to an equal filter, except in two cases the syntax
-/// cannot express: a tag named `and`, `or` or `not`, or starting with `-`
-/// outside a NOT (possible only from `tags` lists, JSON queries and
-/// configuration), and a constant filter (printed as its JSON query).
+impl Filter {
+    /// The printed form (see the [`Display`](fmt::Display) impl).
+    fn printed(&self) -> String {
+        if let Node::Const(_) = self.root {
+            let mut out = String::new();
+            self.root.write_expression(&self.mentions, &mut out);
+            return out;
+        }
+        let mut expression = String::new();
+        self.root.write_expression(&self.mentions, &mut expression);
+        if expression.len() <= MAX_EXPRESSION_BYTES {
+            return expression;
+        }
+        let mut query = String::new();
+        self.root.write_query(&self.mentions, 1, &mut query);
+        query
+    }
+}
+
+/// Prints the filter as the shortest advanced-syntax expression that parses
+/// back to it (`web+(api,db)+!test`): symbols rather than keywords, no
+/// spaces, parentheses only where precedence needs them, so it is never
+/// longer than an expression it was parsed from. Two cases are printed as a
+/// JSON tag query instead (text starting with `{`): a constant filter
+/// (`{"$and":[]}`, `{"$or":[]}`; the advanced syntax has no constant), and a
+/// filter from a JSON query whose expression would pass
+/// [`MAX_EXPRESSION_BYTES`]. [`str::parse`] (the [`FromStr`](std::str::FromStr)
+/// impl) reads either form back to an equal filter.
+///
+/// ```
+/// use mcpguard::access::Filter;
+/// let f = Filter::parse_expression("web and (api or db) and not test").unwrap();
+/// assert_eq!(f.to_string(), "web+(api,db)+!test");
+/// assert_eq!(f.to_string().parse::<Filter>().unwrap(), f);
+/// ```
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.root.write(&self.mentions, f)
+        f.write_str(&self.printed())
+    }
+}
+
+/// Reads a printed filter back: text starting with `{` (after whitespace)
+/// as a JSON tag query, anything else as an advanced-syntax expression.
+impl std::str::FromStr for Filter {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Filter, FilterError> {
+        if text.trim_start().starts_with('{') {
+            let query: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| FilterError::InvalidQuery {
+                    path: String::new(),
+                    message: format!("not JSON: {e}"),
+                })?;
+            Filter::from_query(&query)
+        } else {
+            Filter::parse_expression(text)
+        }
     }
 }
 

@@ -1,7 +1,12 @@
 //! Tag names: the one normalisation and validation every other part uses.
 //!
 //! A tag is trimmed and ASCII-lowercased, then must be 1 to 50 characters
-//! of `a-z 0-9 _ . -`. The library never URL-decodes: the host does.
+//! of `a-z 0-9 _ . -` that the expression syntax can name: not starting
+//! with `-`, not `and`, `or` or `not`, and not starting with `and-`, `or-`
+//! or `not-` (the expression syntax ends a keyword at a `-`, as 1MCP's
+//! does, so `or-x` reads as `or -x`). Every filter therefore prints as an
+//! expression that parses back to itself. The library never URL-decodes:
+//! the host does.
 
 use std::fmt;
 
@@ -81,6 +86,17 @@ pub enum TagError {
         /// Where the tag came from.
         origin: TagSource,
     },
+    /// A tag the expression syntax reads as an operator: starting with `-`,
+    /// one of `and`, `or`, `not`, or starting with `and-`, `or-`, `not-`.
+    #[error(
+        "tag '{tag}' in {origin} reads as an operator in a filter expression; a tag may not start with '-', be 'and', 'or' or 'not', or start with 'and-', 'or-' or 'not-'"
+    )]
+    Operator {
+        /// The normalised tag.
+        tag: String,
+        /// Where the tag came from.
+        origin: TagSource,
+    },
 }
 
 impl TagError {
@@ -89,7 +105,8 @@ impl TagError {
         match self {
             TagError::Empty { origin }
             | TagError::TooLong { origin, .. }
-            | TagError::InvalidCharacter { origin, .. } => origin,
+            | TagError::InvalidCharacter { origin, .. }
+            | TagError::Operator { origin, .. } => origin,
         }
     }
 }
@@ -128,7 +145,26 @@ pub fn normalize_tag(raw: &str, source: TagSource) -> Result<String, TagError> {
             origin: source,
         });
     }
+    if reads_as_operator(&tag) {
+        return Err(TagError::Operator {
+            tag,
+            origin: source,
+        });
+    }
     Ok(tag)
+}
+
+/// Whether the expression syntax would read the (normalised) `tag`, or its
+/// start, as an operator: a leading `-` (NOT), or a keyword that a `-` or
+/// the end of the tag ends.
+pub(crate) fn reads_as_operator(tag: &str) -> bool {
+    if tag.starts_with('-') {
+        return true;
+    }
+    ["and", "or", "not"].iter().any(|word| {
+        tag.strip_prefix(word)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    })
 }
 
 /// Whether `raw` normalises to exactly `tag` (an already normalised tag),
@@ -195,6 +231,34 @@ mod tests {
                 }
             );
             assert!(e.to_string().contains("server 'fs'"), "{e}");
+        }
+    }
+
+    #[test]
+    fn tags_the_expression_syntax_reads_as_operators_are_refused_by_name() {
+        let src = TagSource::Preset { name: "p".into() };
+        for raw in [
+            "-web", "--web", "-", "and", "OR", " not ", "or-x", "and-x", "NOT-prod", "not-",
+        ] {
+            let e = normalize_tag(raw, src.clone()).unwrap_err();
+            let tag = raw.trim().to_ascii_lowercase();
+            assert_eq!(
+                e,
+                TagError::Operator {
+                    tag: tag.clone(),
+                    origin: src.clone()
+                }
+            );
+            assert!(e.to_string().contains(&format!("'{tag}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn words_that_only_begin_like_keywords_are_tags() {
+        for raw in [
+            "android", "order", "nothing", "and_x", "or.x", "not9", "web-", "a-and", "x-or-y",
+        ] {
+            assert_eq!(normalize_tag(raw, TagSource::Filter).unwrap(), raw);
         }
     }
 

@@ -70,7 +70,7 @@
 //!   for the locks of the slots they move, whose holders release them
 //!   without waiting on this table again, so waits never form a cycle.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{ALWAYS_YIELD, AtomicU64, AtomicUsize, Ordering, zeroed_atomics};
 
 use super::quota::{Limit, Standing, State};
 
@@ -102,8 +102,8 @@ impl spin::relax::RelaxStrategy for SpinThenYield {
             s.set(n);
             n
         });
-        if spins.is_multiple_of(SPINS_PER_YIELD) {
-            std::thread::yield_now();
+        if ALWAYS_YIELD || spins.is_multiple_of(SPINS_PER_YIELD) {
+            crate::sync::yield_now();
         } else {
             std::hint::spin_loop();
         }
@@ -289,8 +289,7 @@ impl Table {
             })
             .collect();
         // Three spare words to start the slots at a 32-byte boundary.
-        let words: Box<[AtomicU64]> =
-            bytemuck::allocation::zeroed_slice_box(n * reserved * WORDS + WORDS - 1);
+        let words: Box<[AtomicU64]> = zeroed_atomics(n * reserved * WORDS + WORDS - 1);
         let misalign = words.as_ptr() as usize % (WORDS * 8);
         let base = ((WORDS * 8 - misalign) % (WORDS * 8)) / 8;
         Self {

@@ -51,13 +51,12 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use memchr::memrchr;
-use parking_lot::RwLock;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128_with_secret};
 
+use crate::sync::{AtomicBool, Ordering, RwLock};
 use crate::token::Principal;
 
 /// Default bound on how long a verified token is reused, in seconds.

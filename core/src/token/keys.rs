@@ -189,12 +189,17 @@ impl KeySet {
     /// `algorithms` list (`None`: the defaults). Errors name the JSON path
     /// inside the set (`keys[2].crv`).
     pub fn from_jwks_json(json: &str, algorithms: Option<&[Algorithm]>) -> Result<Self, KeyError> {
-        let de = &mut serde_json::Deserializer::from_str(json);
+        let mut de = serde_json::Deserializer::from_str(json);
         let set: JwkSet =
-            serde_path_to_error::deserialize(de).map_err(|e| KeyError::InvalidJwkSet {
+            serde_path_to_error::deserialize(&mut de).map_err(|e| KeyError::InvalidJwkSet {
                 path: e.path().to_string(),
                 message: e.into_inner().to_string(),
             })?;
+        // Text after the set (found by fuzzing) is refused, not ignored.
+        de.end().map_err(|e| KeyError::InvalidJwkSet {
+            path: String::new(),
+            message: e.to_string(),
+        })?;
         let mut keys = KeySet::new();
         keys.add_jwk_set(&set, algorithms)?;
         Ok(keys)

@@ -71,5 +71,8 @@ pub use validator::{
     TokenValidator, TokenValidatorBuilder,
 };
 
+// For `crate::fuzzing`: the claims parser, reachable by the fuzz harnesses.
+pub(crate) use claims::{NumericDate, parse_claims as parse_claims_text};
+
 #[cfg(test)]
 mod tests;

@@ -408,9 +408,14 @@ impl Guard {
     ///     "servers": { "files": { "tags": ["files"] } }
     /// }"#).unwrap();
     /// let options = HttpOptions::new(Some("files"));
-    /// let d = guard.authorize_http(&HttpRequest::new("POST", "/mcp"), &options);
+    /// // The SSE stream a client opens: no token, so 401 naming the metadata.
+    /// let d = guard.authorize_http(&HttpRequest::new("GET", "/mcp"), &options);
     /// let HttpAction::Respond(response) = d.action else { panic!() };
     /// assert_eq!(response.status, 401);
+    /// // A POST's body is read first: an empty one is no JSON-RPC message.
+    /// let d = guard.authorize_http(&HttpRequest::new("POST", "/mcp"), &options);
+    /// let HttpAction::Respond(response) = d.action else { panic!() };
+    /// assert_eq!(response.status, 400);
     /// ```
     pub fn authorize_http(&self, req: &HttpRequest<'_>, options: &HttpOptions) -> HttpDecision {
         if options.serve_metadata && req.path == self.metadata_route() {

@@ -1,0 +1,447 @@
+//! What must hold for every input surface of mcpguard, whatever the input.
+//!
+//! One function per surface takes raw bytes and panics, naming the input's
+//! reading, when a property fails: not only "no panic inside mcpguard" but
+//! that garbage is refused, that an accepted input means what a reference
+//! reading (serde_json) says it means, and that filters print and parse
+//! back exactly. The fuzz targets in `fuzz/fuzz_targets/` call these with
+//! libFuzzer's inputs (nightly); `tests/replay.rs` calls them with every
+//! committed corpus and crash input on stable, so `cargo test` replays
+//! them.
+//!
+//! Surfaces that are not UTF-8 text to mcpguard (headers, filters,
+//! configuration) skip inputs that are not UTF-8: the host hands the library
+//! `&str`.
+
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcpguard::access::{
+    AccessPolicy, AccessSettings, Filter, MAX_EXPRESSION_BYTES, TagSource, normalize_tag,
+};
+use mcpguard::guard::{Credentials, Decision, Guard, Request, RequestFilter, parse_authorization};
+use mcpguard::token::jws::parse_header;
+use mcpguard::token::{Algorithm, KeySet, OpaqueEntry};
+use mcpguard::{ManualClock, fuzzing};
+use mcpguard_testkit as kit;
+use serde_json::{Value, json};
+
+/// A check: panics when a property fails for the input.
+pub type Check = fn(&[u8]);
+
+/// Every check, by the name of its fuzz target and corpus folder.
+pub const TARGETS: &[(&str, Check)] = &[
+    ("authorize", authorize),
+    ("jose_header", jose_header),
+    ("claims", claims),
+    ("tag_list", tag_list),
+    ("expression", expression),
+    ("json_query", json_query),
+    ("config", config),
+    ("jwks", jwks),
+    ("introspection", introspection),
+    // The HTTP entry point with its JSON-RPC bodies gets its check here
+    // (and a target of the same name) once the edge API has landed.
+];
+
+/// The conformance vectors' clock.
+const CLOCK: u64 = 1_767_225_600;
+// Names of its own, so that the conformance vectors' tokens (signed with
+// the same test keys) are refused: only the fixture's tokens are genuine.
+const RESOURCE: &str = "https://fuzz.example.com/mcp";
+const HMAC_ISSUER: &str = "https://hmac.fuzz.example.com";
+const KEY_ISSUER: &str = "https://keys.fuzz.example.com";
+const OPAQUE_TOKEN: &str = "opq-alice-7Hd93kQ";
+
+/// A Guard configured as a host would: an HMAC issuer, an issuer with RSA,
+/// EC and Ed25519 keys, opaque tokens on, tagged servers, a role, a preset;
+/// and the only tokens that may ever be admitted.
+struct Fixture {
+    guard: Guard,
+    good_tokens: Vec<String>,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let config = json!({
+            "resource": RESOURCE,
+            "auth": {
+                "issuers": [
+                    {"issuer": HMAC_ISSUER,
+                     "jwks": kit::jwks(&[("hmac", Some("hs-1"), Some("HS256"))])},
+                    {"issuer": KEY_ISSUER,
+                     "jwks": kit::jwks(&[("rsa", Some("rsa-1"), Some("RS256")),
+                                         ("ec256", Some("ec-1"), Some("ES256")),
+                                         ("ed25519", Some("ed-1"), Some("EdDSA"))])}
+                ],
+                "role_claim": "roles",
+                "opaque_tokens": true
+            },
+            "servers": {
+                "filesystem": {"tags": ["files", "sensitive"],
+                               "tools": {"write_file": {"tags": ["files-write"]}}},
+                "database": {"tags": ["database", "sensitive"]},
+                "web-search": {"tags": ["web", "safe"]}
+            },
+            "presets": {"data": {"tag_query": {"$or": [{"tag": "database"}, {"tag": "web"}]}}},
+            "roles": {"analyst": {"scopes": "tag:database tag:web"}}
+        });
+        let guard = Guard::from_json_with_clock(&config.to_string(), ManualClock::new(CLOCK))
+            .expect("the fixture configuration is valid");
+        let entry = OpaqueEntry::from_value(&json!({
+            "client_id": "app", "subject": "alice", "scopes": ["tag:web"],
+            "resource": RESOURCE, "expires_at": CLOCK + 3600
+        }))
+        .expect("the fixture opaque entry is valid");
+        guard
+            .insert_opaque(OPAQUE_TOKEN, entry)
+            .expect("the fixture opaque token is stored");
+        let claims = |iss: &str| {
+            json!({"iss": iss, "sub": "alice", "aud": RESOURCE, "exp": CLOCK + 3600,
+                   "iat": CLOCK, "scope": "tag:web tag:files", "roles": ["analyst"]})
+            .to_string()
+        };
+        let mut good_tokens = vec![OPAQUE_TOKEN.to_string()];
+        for (alg, key, kid, iss) in [
+            ("HS256", "hmac", "hs-1", HMAC_ISSUER),
+            ("RS256", "rsa", "rsa-1", KEY_ISSUER),
+            ("ES256", "ec256", "ec-1", KEY_ISSUER),
+            ("EdDSA", "ed25519", "ed-1", KEY_ISSUER),
+        ] {
+            let header = json!({"alg": alg, "typ": "at+jwt", "kid": kid}).to_string();
+            good_tokens.push(kit::sign(alg, key, &header, &claims(iss)));
+        }
+        Fixture { guard, good_tokens }
+    })
+}
+
+/// The tokens the fixture admits, as `Authorization` values (seeds).
+pub fn good_authorizations() -> Vec<String> {
+    fixture()
+        .good_tokens
+        .iter()
+        .map(|t| format!("Bearer {t}"))
+        .collect()
+}
+
+/// Seeds only the fixture can make: its genuine tokens as `Authorization`
+/// values and bare, and their decoded JOSE headers and claims.
+pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    for token in &fixture().good_tokens {
+        seeds.push(("authorize", format!("Bearer {token}").into_bytes()));
+        seeds.push(("authorize", token.clone().into_bytes()));
+        let mut parts = token.split('.');
+        if let (Some(header), Some(claims)) = (parts.next(), parts.next()) {
+            for (target, segment) in [("jose_header", header), ("claims", claims)] {
+                if let Ok(bytes) = URL_SAFE_NO_PAD.decode(segment) {
+                    seeds.push((target, bytes));
+                }
+            }
+        }
+    }
+    seeds
+}
+
+/// Whether the fixture Guard admits a request with this `Authorization`
+/// value (so a test can show the authorize check sees admitted tokens).
+pub fn admits(authorization: &str) -> bool {
+    fixture()
+        .guard
+        .authorize(&Request::new().authorization(authorization))
+        .allowed
+}
+
+/// What every decision must look like, whatever the request.
+fn check_decision(d: &Decision, input: &str) {
+    assert!(
+        matches!(d.status, 200 | 400 | 401 | 403 | 429),
+        "status {} for {input:?}",
+        d.status
+    );
+    assert_eq!(
+        d.allowed,
+        d.status == 200,
+        "allowed vs status for {input:?}"
+    );
+    if d.allowed {
+        assert!(d.reason.is_none() && d.error.is_none(), "{input:?}");
+    } else {
+        assert!(d.reason.is_some(), "refusal without a reason for {input:?}");
+        assert!(
+            d.error_description
+                .as_deref()
+                .is_some_and(|s| !s.is_empty()),
+            "refusal without a description for {input:?}"
+        );
+        if matches!(d.status, 401 | 403) {
+            assert!(
+                d.header("WWW-Authenticate").is_some(),
+                "{} without WWW-Authenticate for {input:?}",
+                d.status
+            );
+        }
+    }
+    for (name, value) in &d.headers {
+        assert!(
+            !value.contains(['\r', '\n']),
+            "header {name} carries a line break for {input:?}: {value:?}"
+        );
+    }
+    let _ = d.to_json();
+}
+
+/// The `Authorization` header through `Guard::authorize`, as given and as
+/// the token of a `Bearer` header: only the fixture's own tokens are ever
+/// admitted, and every decision is well formed.
+pub fn authorize(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let f = fixture();
+    let bearer = format!("Bearer {text}");
+    for header in [text, bearer.as_str()] {
+        for request in [
+            Request::new().authorization(header),
+            Request::new()
+                .authorization(header)
+                .server("web-search")
+                .filter(RequestFilter::Preset("data")),
+            Request::new()
+                .authorization(header)
+                .server("filesystem")
+                .tool("write_file"),
+        ] {
+            let d = f.guard.authorize(&request);
+            check_decision(&d, header);
+            if d.allowed {
+                let token = match parse_authorization(Some(header), usize::MAX) {
+                    Ok(Credentials::Bearer(token)) => token,
+                    other => panic!("admitted without a bearer token: {header:?} ({other:?})"),
+                };
+                // Signed content the fixture issued (an ECDSA signature is
+                // random, so another run's signature over it is genuine too).
+                let content = |t: &str| t.rsplit_once('.').map_or(t, |(c, _)| c).to_string();
+                assert!(
+                    f.good_tokens.iter().any(|g| content(g) == content(token)),
+                    "a token the fixture never issued was admitted: {header:?}"
+                );
+                assert!(d.principal.is_some(), "admitted without a principal");
+            }
+        }
+    }
+}
+
+/// The JOSE header parser: an accepted header is one JSON object whose
+/// `alg` names a supported algorithm (never `none`) and whose `kid` and
+/// `typ` are what the parser returned.
+pub fn jose_header(data: &[u8]) {
+    match parse_header(data) {
+        Ok(h) => {
+            let v: Value = serde_json::from_slice(data)
+                .unwrap_or_else(|e| panic!("accepted header is not JSON ({e}): {data:?}"));
+            let obj = v.as_object().expect("an accepted header is an object");
+            let alg = obj.get("alg").and_then(Value::as_str);
+            assert_eq!(alg, Some(h.alg.to_string().as_str()), "{v}");
+            assert_eq!(Algorithm::from_name(&h.alg.to_string()), Some(h.alg));
+            assert_eq!(
+                obj.get("kid").and_then(Value::as_str),
+                h.kid.as_deref(),
+                "{v}"
+            );
+            assert_eq!(
+                obj.get("typ").and_then(Value::as_str),
+                h.typ.as_deref(),
+                "{v}"
+            );
+            assert!(!obj.contains_key("crit"), "crit accepted: {v}");
+        }
+        Err(e) => assert!(!e.description.is_empty()),
+    }
+}
+
+/// The claims parser: accepted claims are one JSON object whose registered
+/// claims have their registered types, and whose dates are what the
+/// parser read (exact for integers, floor and ceiling of a fraction).
+pub fn claims(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for role_claim in [None, Some("roles")] {
+        match fuzzing::parse_claims(text, role_claim) {
+            Ok(dates) => {
+                let v: Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("accepted claims are not JSON ({e}): {text:?}"));
+                let obj = v.as_object().expect("accepted claims are an object");
+                for (name, date) in [("exp", dates.exp), ("nbf", dates.nbf), ("iat", dates.iat)] {
+                    assert_eq!(obj.contains_key(name), date.is_some(), "{name} in {text}");
+                    if let Some((floor, ceil)) = date {
+                        assert!(floor <= ceil && ceil - floor <= 1, "{name} in {text}");
+                        if let Some(i) = obj[name].as_i64() {
+                            assert_eq!((floor, ceil), (i, i), "{name} in {text}");
+                        }
+                    }
+                }
+                for name in ["iss", "sub", "jti", "client_id", "azp", "cid", "scope"] {
+                    if let Some(value) = obj.get(name) {
+                        assert!(value.is_string(), "{name} accepted as {value}");
+                    }
+                }
+            }
+            Err(e) => assert!(!e.is_empty()),
+        }
+    }
+}
+
+/// What every compiled filter must satisfy: it prints as text that parses
+/// back to an equal filter and prints the same again; an expression print
+/// fits the limit and is no longer than `input_len` (the text it was
+/// compiled from, for the expression and list syntaxes); every tag it
+/// mentions is a valid tag.
+fn check_filter(f: &Filter, input_len: Option<usize>, input: &str) {
+    let printed = f.to_string();
+    let back: Filter = printed
+        .parse()
+        .unwrap_or_else(|e| panic!("{input:?} printed as {printed:?}, which is refused: {e}"));
+    assert_eq!(&back, f, "{input:?} printed as {printed:?}");
+    assert_eq!(back.to_string(), printed, "printing is not stable");
+    if !printed.starts_with('{') {
+        assert!(printed.len() <= MAX_EXPRESSION_BYTES, "{input:?}");
+        if let Some(len) = input_len {
+            assert!(
+                printed.len() <= len,
+                "{input:?} printed longer: {printed:?}"
+            );
+        }
+    }
+    for tag in f.tags() {
+        assert_eq!(
+            normalize_tag(&tag, TagSource::Filter).as_deref(),
+            Ok(tag.as_str()),
+            "{input:?} mentions an invalid tag"
+        );
+    }
+}
+
+/// A `tags` list.
+pub fn tag_list(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Filter::parse_tags(text) {
+        Ok(f) => check_filter(&f, Some(text.len()), text),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A `tag_filter` expression.
+pub fn expression(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Filter::parse_expression(text) {
+        Ok(f) => check_filter(&f, Some(text.len()), text),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A JSON tag query (the bytes are JSON text; other bytes are skipped).
+pub fn json_query(data: &[u8]) {
+    let Ok(query) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    match Filter::from_query(&query) {
+        Ok(f) => check_filter(&f, None, &query.to_string()),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// The Guard configuration (mcpguard's and 1MCP's `mcp.json` under
+/// `mcpServers`), and the access settings alone: a configuration is built
+/// or refused with an error, and a built Guard decides well-formed.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Guard::from_json_with_clock(text, ManualClock::new(CLOCK)) {
+        Ok(guard) => {
+            check_decision(&guard.authorize(&Request::new()), text);
+            let _ = guard.metadata_document();
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    match AccessSettings::from_config_str(text) {
+        Ok(settings) => match AccessPolicy::build(&settings) {
+            Ok(_) => {}
+            Err(e) => assert!(!e.to_string().is_empty()),
+        },
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// A JWK Set: accepted sets come from a JSON object's `keys` array and hold
+/// no more keys than it; installed in a Guard they change what verifies
+/// but every decision stays well formed, and no forged token passes.
+pub fn jwks(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match KeySet::from_jwks_json(text, None) {
+        Ok(set) => {
+            let v: Value = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("accepted JWK Set is not JSON ({e}): {text:?}"));
+            let keys = v["keys"]
+                .as_array()
+                .unwrap_or_else(|| panic!("accepted JWK Set has no keys array: {text}"));
+            assert!(set.len() <= keys.len(), "{text}");
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    // A Guard of its own, so the other checks keep the fixture's keys.
+    static GUARD: OnceLock<Guard> = OnceLock::new();
+    let guard = GUARD.get_or_init(|| {
+        let config = json!({"resource": RESOURCE,
+            "auth": {"issuers": [{"issuer": KEY_ISSUER, "jwks": {"keys": []}}]}});
+        Guard::from_json_with_clock(&config.to_string(), ManualClock::new(CLOCK))
+            .expect("the JWKS fixture configuration is valid")
+    });
+    if guard.set_jwks(KEY_ISSUER, text).is_ok() {
+        for header in good_authorizations() {
+            let d = guard.authorize(&Request::new().authorization(&header));
+            check_decision(&d, text);
+        }
+        let forged = kit::sign_hmac_with(
+            "HS256",
+            text.as_bytes(),
+            r#"{"alg":"HS256"}"#,
+            &json!({"iss": KEY_ISSUER, "aud": RESOURCE, "exp": CLOCK + 60}).to_string(),
+        );
+        let d = guard.authorize(&Request::new().authorization(&format!("Bearer {forged}")));
+        check_decision(&d, text);
+        assert!(
+            !d.allowed,
+            "a token signed with the JWKS text as an HMAC secret passed"
+        );
+    }
+}
+
+/// An RFC 7662 introspection response: accepted only from one JSON object
+/// with `"active": true`.
+pub fn introspection(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match fixture().guard.validate_introspection(text) {
+        Ok(_) => {
+            let v: Value = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("accepted response is not JSON ({e}): {text:?}"));
+            assert_eq!(v.get("active"), Some(&Value::Bool(true)), "{text}");
+        }
+        Err(e) => {
+            assert!(!e.description.is_empty());
+            assert_ne!(e.status(), 200);
+        }
+    }
+}
