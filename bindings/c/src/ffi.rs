@@ -111,7 +111,9 @@ impl mcpguard_str {
 pub(crate) struct Failure {
     pub(crate) code: mcpguard_result,
     pub(crate) message: String,
-    pub(crate) info: Option<ErrorInfo>,
+    /// Boxed: a failure travels in every `Result` of the exported
+    /// functions, so it stays two words plus the message.
+    pub(crate) info: Option<Box<ErrorInfo>>,
 }
 
 impl Failure {
@@ -139,7 +141,7 @@ impl Failure {
         Failure {
             code,
             message: info.message.clone(),
-            info: Some(info),
+            info: Some(Box::new(info)),
         }
     }
 
@@ -183,7 +185,7 @@ pub(crate) fn boundary(body: impl FnOnce() -> FfiResult) -> mcpguard_result {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => mcpguard_result::Ok,
         Ok(Err(failure)) => {
-            set_last_error(&failure.message, failure.info.as_ref());
+            set_last_error(&failure.message, failure.info.as_deref());
             failure.code
         }
         Err(_) => {

@@ -175,14 +175,15 @@ unsafe fn arg_bytes<'a>(data: *const u8, len: usize, name: &str) -> Result<&'a [
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
-/// Reads the header array into the `(name, value)` pairs the core takes.
+/// One header as the core takes it: name and value bytes.
+type Header<'a> = (&'a [u8], &'a [u8]);
+
+/// Reads the header array into the pairs the core takes.
 ///
 /// # Safety
 /// `r.headers` is NULL or valid for `r.header_count` elements, each valid
-/// for its lengths, for `'a`.
-unsafe fn headers_from_c<'a>(
-    r: &'a mcpguard_http_request,
-) -> Result<Vec<(&'a [u8], &'a [u8])>, Failure> {
+/// for its lengths, for as long as `r` is borrowed.
+unsafe fn headers_from_c(r: &mcpguard_http_request) -> Result<Vec<Header<'_>>, Failure> {
     if r.header_count == 0 {
         return Ok(Vec::new());
     }
