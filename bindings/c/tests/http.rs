@@ -726,11 +726,16 @@ fn every_http_free_accepts_null() {
     }
 }
 
+/// Spoils one field of a request.
+type Spoil = fn(&mut mcpguard_http_request);
+/// Sets one text field of a request to pointer + length.
+type SetText = fn(&mut mcpguard_http_request, *const c_char, usize);
+
 #[test]
 fn null_request_fields_with_a_length_are_refused_but_absent_ones_are_not() {
     let gw = Gateway::new(r#"{"server": "filesystem"}"#);
     let mut d = null_mut();
-    let cases: [(fn(&mut mcpguard_http_request), &str); 9] = [
+    let cases: [(Spoil, &str); 9] = [
         (|r| r.method = null(), "request.method must not be NULL"),
         (|r| r.path = null(), "request.path must not be NULL"),
         (
@@ -809,7 +814,7 @@ fn invalid_utf8_in_a_text_field_is_refused_with_its_name() {
     let bad = b"/m\xffcp";
     let (bp, bn) = (bad.as_ptr().cast::<c_char>(), bad.len());
     let mut d = null_mut();
-    let fields: [(fn(&mut mcpguard_http_request, *const c_char, usize), &str); 6] = [
+    let fields: [(SetText, &str); 6] = [
         (
             |r, p, n| (r.method, r.method_len) = (p, n),
             "request.method",
