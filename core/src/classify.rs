@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::access::FilterError;
 use crate::error::ConfigError;
 use crate::guard::RequestError;
-use crate::reason::Reason;
+use crate::reason::{OAuthError, Reason};
 use crate::token::opaque::OpaqueError;
 use crate::token::{KeyError, RevokeError, TokenError};
 
@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// The opaque-token store cannot take entries (full, disabled):
     /// `OpaqueStoreError`.
     OpaqueStore,
+    /// A rate limit refused the request (429): `RateLimited`.
+    RateLimited,
     /// The Guard's own state cannot take more (a full revocation list):
     /// the base `GuardError`.
     Guard,
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::OpaqueToken => "opaque_token",
             ErrorKind::OpaqueStore => "opaque_store",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Guard => "guard",
         }
     }
@@ -105,6 +108,40 @@ pub trait Classify {
     /// This error, classified; `metadata_url` goes into a token refusal's
     /// challenge.
     fn classify(&self, metadata_url: Option<&str>) -> ErrorInfo;
+}
+
+impl Classify for crate::guard::Decision {
+    /// A refusal's classification (an allowed decision is classified as
+    /// nothing to raise: `Guard` with no status; bindings check `allowed`
+    /// first).
+    fn classify(&self, _: Option<&str>) -> ErrorInfo {
+        let Some(reason) = self.reason else {
+            return ErrorInfo {
+                kind: ErrorKind::Guard,
+                code: "allowed",
+                reason: None,
+                status: None,
+                message: String::new(),
+                path: None,
+                www_authenticate: None,
+            };
+        };
+        let kind = match reason.oauth_error() {
+            OAuthError::InvalidRequest => ErrorKind::InvalidRequest,
+            OAuthError::InvalidToken => ErrorKind::InvalidToken,
+            OAuthError::InsufficientScope => ErrorKind::InsufficientScope,
+            OAuthError::RateLimited => ErrorKind::RateLimited,
+        };
+        ErrorInfo {
+            status: Some(self.status),
+            www_authenticate: self.header("WWW-Authenticate").map(str::to_string),
+            ..ErrorInfo::refusal(
+                kind,
+                reason,
+                self.error_description.clone().unwrap_or_default(),
+            )
+        }
+    }
 }
 
 impl Classify for ConfigError {

@@ -354,7 +354,36 @@ fn a_call_that_is_no_listing_leaves_the_response_alone() {
 #[test]
 fn options_from_json_refuse_unknown_keys_and_a_body_without_server() {
     assert!(HttpOptions::from_json(&json!({"server": "x", "nope": 1})).is_err());
-    assert!(HttpOptions::from_json(&json!({"read_body": true})).is_err());
+    // Bodies may be read without a fixed server: a call then needs the
+    // host's per-request server.
+    let no_server = HttpOptions::from_json(&json!({"read_body": true})).unwrap();
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let read = call("read");
+    let d = g.authorize_http(&post(&headers, &read), &no_server);
+    assert_eq!(status(&d), 400);
+    let routed = HttpRequest {
+        server: Some("filesystem"),
+        ..post(&headers, &read)
+    };
+    assert_eq!(status(&g.authorize_http(&routed, &no_server)), 200);
+    // A listing no server owns shows nothing.
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        ),
+        &no_server,
+    );
+    let out = d
+        .filter_response(
+            Some("application/json"),
+            listing(&["read"]).to_string().as_bytes(),
+        )
+        .unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["result"]["tools"], json!([]));
     let o = HttpOptions::from_json(&json!({"server": "x", "listing_items": {"one_mcp": true}}))
         .unwrap();
     assert!(o.read_body);

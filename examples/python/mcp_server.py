@@ -6,9 +6,11 @@ Two layers, both from one Guard built from ``examples/guard.json``:
   is validated by mcpguard (signature, issuer, audience, expiry,
   revocation), and the SDK answers 401 with its challenge otherwise;
 - ``GuardMiddleware`` wraps the SDK's HTTP app: 1MCP's tag access (this
-  server is ``filesystem``; ``write_file`` needs ``tag:files-write``), the
-  client's tag filter from the query string, per-client rate limits (429
-  with ``Retry-After``), and the RFC 9728 metadata document.
+  server is ``filesystem``; ``write_file`` needs ``tag:files-write``, read
+  from each JSON-RPC body), ``tools/list`` answers filtered down to what the
+  client may call, the client's tag filter from the query string,
+  per-client rate limits (429 with ``Retry-After``), and the RFC 9728
+  metadata document.
 
 Run: ``python examples/python/mcp_server.py`` (needs ``pip install mcp
 uvicorn``), then point an MCP client at http://127.0.0.1:8000/mcp with a
@@ -62,7 +64,9 @@ def build_app(guard: Guard) -> tuple[Any, Any]:
         return "ok"
 
     sdk_app = server.streamable_http_app(**(http_options if MCP_2 else {}))
-    protected = GuardMiddleware(sdk_app, guard, server="filesystem", tool_from_body=True)
+    # With a server, the middleware reads each POST body (tools called,
+    # listings asked for) through the core.
+    protected = GuardMiddleware(sdk_app, guard, server="filesystem")
     return protected, sdk_app
 
 

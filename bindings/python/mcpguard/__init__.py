@@ -23,6 +23,10 @@ from mcpguard._errors import (
 from mcpguard._native import (
     Decision,
     Guard,
+    HttpBody,
+    HttpDecision,
+    HttpOptions,
+    HttpResponse,
     ManualClock,
     Principal,
     RateDecision,
@@ -32,7 +36,6 @@ from mcpguard._native import (
     __version__,
     scopes_to_tags,
     tags_to_scopes,
-    tools_called,
     validate_scopes,
 )
 
@@ -41,6 +44,10 @@ __all__ = [
     "Decision",
     "Guard",
     "GuardError",
+    "HttpBody",
+    "HttpDecision",
+    "HttpOptions",
+    "HttpResponse",
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
@@ -56,6 +63,5 @@ __all__ = [
     "__version__",
     "scopes_to_tags",
     "tags_to_scopes",
-    "tools_called",
     "validate_scopes",
 ]

@@ -1,12 +1,19 @@
 """The mcpguard exception hierarchy.
 
-Every exception carries what a host needs to answer the client: the machine
-``reason`` code (see ``conformance.md``), the HTTP ``status``, the OAuth
-``error`` and, for token refusals, the ``www_authenticate`` challenge.
+Every exception carries what a host needs to answer the client: its stable
+``code``, the machine ``reason`` code of a refusal (see ``conformance.md``),
+the HTTP ``status``, the OAuth ``error`` and, for token refusals, the
+``www_authenticate`` challenge. All of them come from the core's one
+classification of every error (``mcpguard::classify``): its family picks the
+class (``config`` → ``ConfigError``, ``invalid_token`` → ``InvalidToken``,
+``insufficient_scope`` → ``InsufficientScope``, ``invalid_request`` →
+``InvalidRequest``, ``opaque_token`` → ``OpaqueTokenRejected``,
+``opaque_store`` → ``OpaqueStoreError``, ``guard`` → ``GuardError``, e.g. a
+full revocation list, status 503).
 ``Guard.authorize`` never raises these for a refused request (it returns a
 ``Decision``); the ``validate``-style calls and ``Decision.raise_for_status``
-do. ``insert_opaque`` raises ``OpaqueStoreError`` (no HTTP status: the host's
-own call failed, not a client's request).
+do. ``insert_opaque`` raises ``OpaqueStoreError`` (503 when the store is
+full; no status when it is disabled).
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ __all__ = [
 class GuardError(Exception):
     """Base class of every mcpguard error.
 
+    ``code`` is the error's stable code (the OAuth error of a refusal,
+    ``invalid_configuration``, ``revocation_list_full``, ``full``, ...);
     ``reason``, ``status``, ``error`` and ``www_authenticate`` are ``None``
     where they do not apply (a configuration error has no HTTP status).
     """
 
+    code: str | None
     reason: str | None
     status: int | None
     error: str | None
@@ -47,9 +57,11 @@ class GuardError(Exception):
         error: str | None = None,
         description: str | None = None,
         www_authenticate: str | None = None,
+        code: str | None = None,
     ) -> None:
         """Builds the error; ``description`` defaults to ``message``."""
         super().__init__(message)
+        self.code = code
         self.reason = reason
         self.status = status
         self.error = error
@@ -153,9 +165,9 @@ class ConfigError(GuardError, ValueError):
 
     path: str
 
-    def __init__(self, message: str, *, path: str = "", description: str | None = None) -> None:
-        """Builds the error."""
-        super().__init__(message, description=description)
+    def __init__(self, message: str, *, path: str = "", **common: Any) -> None:
+        """Builds the error; ``common`` are ``GuardError``'s keywords."""
+        super().__init__(message, **common)
         self.path = path
 
 
@@ -181,7 +193,7 @@ class OpaqueStoreError(GuardError):
         **common: Any,
     ) -> None:
         """Builds the error; ``common`` are ``GuardError``'s keywords."""
-        super().__init__(message, **common)
+        super().__init__(message, code=code, **common)
         self.code = code
         self.capacity = capacity
 

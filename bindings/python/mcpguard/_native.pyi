@@ -1,14 +1,18 @@
 """Type stubs for the compiled core (``mcpguard._native``)."""
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, final
 
 __all__ = [
     "ManualClock",
     "Guard",
     "Decision",
     "Principal",
+    "HttpOptions",
+    "HttpBody",
+    "HttpDecision",
+    "HttpResponse",
     "TokenValidator",
     "TagFilter",
     "RateLimiter",
@@ -16,7 +20,6 @@ __all__ = [
     "validate_scopes",
     "scopes_to_tags",
     "tags_to_scopes",
-    "tools_called",
     "__version__",
 ]
 
@@ -50,6 +53,21 @@ class Guard:
         query: Sequence[tuple[str, str]] | None = None,
     ) -> Decision: ...
     def authorize_request(self, request: str | Mapping[str, Any]) -> Decision: ...
+    def authorize_http(
+        self,
+        options: HttpOptions,
+        method: str,
+        path: str,
+        query: bytes | str | None = None,
+        headers: Iterable[Sequence[bytes]] | None = None,
+        peer: str | None = None,
+        body: bytes | HttpBody | None = None,
+        *,
+        server: str | None = None,
+        key: str | None = None,
+        cost: int | None = None,
+    ) -> HttpDecision: ...
+    def accepted_until(self, principal: Principal) -> int | None: ...
     def validate(self, token: str) -> Principal: ...
     def revoke(self, token: str) -> None: ...
     def insert_opaque(
@@ -120,6 +138,8 @@ class Principal:
     @property
     def scopes(self) -> list[str]: ...
     @property
+    def effective_scopes(self) -> list[str]: ...
+    @property
     def tags(self) -> list[str]: ...
     @property
     def roles(self) -> list[str]: ...
@@ -133,6 +153,76 @@ class Principal:
     def claims(self) -> dict[str, Any]: ...
     def has_scope(self, scope: str) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class HttpOptions:
+    """How one protected endpoint is guarded (``Guard.authorize_http``)."""
+
+    def __new__(
+        cls,
+        options: str | Mapping[str, Any] | None = None,
+        /,
+        *,
+        server: str | None = None,
+        read_body: bool | None = None,
+        max_body_bytes: int | None = None,
+        serve_metadata: bool | None = None,
+        listing_items: Mapping[str, Any] | None = None,
+        cost: int | None = None,
+    ) -> HttpOptions: ...
+    @property
+    def server(self) -> str | None: ...
+    @property
+    def read_body(self) -> bool: ...
+    @property
+    def max_body_bytes(self) -> int: ...
+    @property
+    def serve_metadata(self) -> bool: ...
+    @property
+    def cost(self) -> int: ...
+
+@final
+class HttpBody:
+    """A body the host could not hand over as bytes."""
+
+    TOO_LARGE: ClassVar[HttpBody]
+    UNAVAILABLE: ClassVar[HttpBody]
+    def __int__(self) -> int: ...
+
+@final
+class HttpResponse:
+    """A complete response the core built."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def asgi_headers(self) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def body(self) -> bytes: ...
+
+@final
+class HttpDecision:
+    """What to do with one HTTP request."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def asgi_headers(self) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def decision(self) -> Decision | None: ...
+    @property
+    def principal(self) -> Principal | None: ...
+    @property
+    def filters_response(self) -> bool: ...
+    def filter_response(self, content_type: str | None, body: bytes) -> bytes | HttpResponse: ...
 
 @final
 class TokenValidator:
@@ -218,4 +308,3 @@ class RateDecision:
 def validate_scopes(requested: Sequence[str], available_tags: Sequence[str]) -> list[str]: ...
 def scopes_to_tags(scopes: Sequence[str]) -> list[str]: ...
 def tags_to_scopes(tags: Sequence[str]) -> list[str]: ...
-def tools_called(body: bytes) -> list[str]: ...

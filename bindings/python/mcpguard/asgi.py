@@ -1,39 +1,39 @@
 """mcpguard for any ASGI app: ``GuardMiddleware``.
 
-Each HTTP request is decided by the full Guard (token, 1MCP's tag filter and
-server/tool access, rate limit). A refusal is answered here with its status
-(400/401/403/429), a JSON body ``{"error", "error_description"}`` and every
-header of the decision (``WWW-Authenticate``, rate-limit headers,
-``Retry-After``). An allowed request reaches the app with the rate-limit
-headers added to its response and the principal in the ASGI scope
-(``principal(scope)``, or ``scope["mcpguard.principal"]``).
+The middleware only converts: it hands the core what the ASGI server
+received (method, path, the raw query string, every header as bytes, the
+client address and, for a ``POST`` to a server, the body) through
+``Guard.authorize_http``, and does what the core answers. Everything a
+request means is decided there, the same way for every binding:
 
-The RFC 9728 metadata document is served at ``guard.metadata_path()``
-(``GET``/``HEAD``, and CORS preflight), without authorization.
+- the RFC 9728 metadata document at ``guard.metadata_path()`` (``GET``,
+  ``HEAD``, ``OPTIONS``; the query is ignored), unguarded;
+- a CORS preflight passes to the app unguarded;
+- the ``Authorization`` header (two of them are a 400), 1MCP's ``tags``,
+  ``tag-filter`` and ``preset`` query parameters (one at most);
+- the JSON-RPC body of a ``POST`` (single or batch): every tool it calls is
+  authorized on the server, in one decision charged once; a body that cannot
+  be read, or one over ``max_body_bytes``, is a 400, never "no tools";
+- the rate limit (keyed by the client's address, or by ``key``).
 
-What the middleware reads from the request is HTTP plumbing, not policy:
-
-- the filter from 1MCP's query parameters ``tags``, ``tag-filter`` and
-  ``preset`` (URL-decoded);
-- the server from the ``server`` option: a name, or a function of the ASGI
-  scope;
-- the tool, when ``tool_from_body=True``, from a JSON-RPC ``tools/call``
-  body (buffered, up to ``max_body_bytes``, and replayed to the app);
-- the rate-limit key from the client's address, unless ``key`` gives a
-  function of the scope. ``X-Forwarded-For`` is not trusted: behind a proxy,
-  pass a ``key`` that reads the header your proxy sets.
+A refusal is sent as the core built it (status, headers, JSON body). An
+allowed request reaches the app with the principal in the ASGI scope
+(``principal(scope)``, ``decision(scope)``) and the rate-limit headers added
+to its response. A ``tools/list``, ``prompts/list``, ``resources/list`` or
+``resources/templates/list`` response (JSON, or an SSE stream of ``data:``
+events) is buffered and filtered down to what the principal may call before
+it is sent. ``X-Forwarded-For`` is not trusted: behind a proxy, pass a
+``key`` that reads the header your proxy sets.
 
 >>> app = GuardMiddleware(server.streamable_http_app(), guard, server="files")
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
-from mcpguard._native import Decision, Guard, Principal, tools_called
+from mcpguard._native import Decision, Guard, HttpBody, HttpDecision, HttpOptions, Principal
 
 __all__ = ["GuardMiddleware", "principal", "decision"]
 
@@ -45,6 +45,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_KEY = "mcpguard.principal"
 DECISION_KEY = "mcpguard.decision"
+
+#: At most this many per-server ``HttpOptions`` are kept for a ``server``
+#: function (beyond it the set is rebuilt: the names may come from paths).
+_MAX_SERVER_OPTIONS = 256
 
 
 def principal(scope: Scope) -> Principal | None:
@@ -59,28 +63,21 @@ def decision(scope: Scope) -> Decision | None:
     return value if isinstance(value, Decision) else None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    """A request header's value (``name`` in lower case), or ``None``."""
-    # Repeated headers are joined with ", " (RFC 9110 §5.3): two
-    # Authorization headers then read as two credentials, which the Guard
-    # refuses as malformed.
-    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name]
-    return ", ".join(values) if values else None
-
-
-class _BodyTooLarge(Exception):
-    """The request body passed ``max_body_bytes`` while being buffered."""
-
-
 class GuardMiddleware:
     """ASGI middleware that puts a ``Guard`` in front of an app.
 
-    ``server``: the target server's name, or ``f(scope) -> str | None``.
-    ``tool_from_body``: read the tool of a JSON-RPC ``tools/call`` POST body
-    (needs ``server``). ``key``: ``f(scope) -> str | None`` giving the
-    fallback rate-limit key (default: the client's address).
-    ``serve_metadata``: answer ``guard.metadata_path()`` with the RFC 9728
-    document.
+    ``server``: the MCP server the app serves, or ``f(scope) -> str | None``
+    choosing it per request. ``read_body``: read ``POST`` bodies for the
+    tools they call and the listings they ask for (default: on when there is
+    a server; ``tool_from_body`` is its old name); a server function that
+    returns ``None`` with ``read_body=True`` is the host's error (the core's
+    ``ConfigError``). ``key``: ``f(scope) -> str | None`` giving the
+    rate-limit key (default: the client's address). ``cost``: the rate-limit
+    cost of one call, or ``f(scope) -> int | None``. ``max_body_bytes``: the
+    largest body read (larger is a 400). ``serve_metadata``: answer
+    ``guard.metadata_path()``. ``listing_items``: how listed items map to
+    servers (``HttpOptions``). Options the core refuses raise
+    ``ConfigError`` here.
     """
 
     def __init__(
@@ -89,23 +86,49 @@ class GuardMiddleware:
         guard: Guard,
         *,
         server: str | Callable[[Scope], str | None] | None = None,
-        tool_from_body: bool = False,
+        read_body: bool | None = None,
+        tool_from_body: bool | None = None,
         key: Callable[[Scope], str | None] | None = None,
+        cost: int | Callable[[Scope], int | None] = 1,
         max_body_bytes: int = 4 * 1024 * 1024,
         serve_metadata: bool = True,
+        listing_items: dict[str, Any] | None = None,
     ) -> None:
         """Wraps ``app``; see the class doc for the options."""
-        if tool_from_body and server is None:
-            raise ValueError("tool_from_body needs server: a tool is authorized on its server")
+        if tool_from_body is not None:
+            if read_body is not None and read_body != tool_from_body:
+                raise TypeError("tool_from_body is the old name of read_body: give one of them")
+            read_body = tool_from_body
         self.app = app
         self.guard = guard
         self.server = server
-        self.tool_from_body = tool_from_body
         self.key = key
-        self.max_body_bytes = max_body_bytes
-        self.serve_metadata = serve_metadata
-        self._metadata_path = guard.metadata_path().split("?", 1)[0]
-        self._metadata_body = json.dumps(guard.metadata_document()).encode()
+        self._cost = cost if callable(cost) else None
+        self._settings: dict[str, Any] = {
+            "read_body": read_body,
+            "max_body_bytes": max_body_bytes,
+            "serve_metadata": serve_metadata,
+            "listing_items": listing_items,
+            "cost": None if callable(cost) else cost,
+        }
+        self._by_server: dict[str | None, HttpOptions] = {}
+        if callable(server):
+            # Checked once here: the options of a request with no server.
+            # With read_body=True they are refused when first needed.
+            if read_body is not True:
+                self._options(None)
+        else:
+            self._static = self._options(server)
+
+    def _options(self, server: str | None) -> HttpOptions:
+        """The endpoint options for requests to ``server`` (read by the core)."""
+        options = self._by_server.get(server)
+        if options is None:
+            if len(self._by_server) >= _MAX_SERVER_OPTIONS:
+                self._by_server.clear()
+            options = HttpOptions(server=server, **self._settings)
+            self._by_server[server] = options
+        return options
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Decides the request, then answers it or hands it to the app."""
@@ -113,129 +136,136 @@ class GuardMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if kind == "http" and self.serve_metadata and scope.get("path") == self._metadata_path:
-            await self._serve_metadata(scope, send)
-            return
-        if kind == "http" and _is_preflight(scope):
-            # Browsers send no credentials on a CORS preflight; the app's
-            # CORS handling answers it.
+        server = self.server
+        options = self._options(server(scope)) if callable(server) else self._static
+        http = kind == "http"
+        method = scope.get("method", "GET") if http else "GET"
+        body: bytes | HttpBody | None = None
+        if http and method == "POST" and options.read_body:
+            body, receive = await _read_body(receive, options.max_body_bytes)
+        result = self.guard.authorize_http(
+            options,
+            method,
+            scope.get("path", ""),
+            scope.get("query_string", b""),
+            scope.get("headers", ()),
+            _client_address(scope),
+            body,
+            key=self.key(scope) if self.key is not None else None,
+            cost=self._cost(scope) if self._cost is not None else None,
+        )
+        action = result.action
+        if action == "pass":
             await self.app(scope, receive, send)
             return
-
-        tools: list[str | None] = [None]  # never empty: one decision at least
-        if kind == "http" and self.tool_from_body and scope.get("method") == "POST":
-            try:
-                body = await self._read_body(receive)
-            except _BodyTooLarge:
-                await _send_json(send, 413, [], {"error": "invalid_request", "error_description": "Request body too large"})
+        if action == "respond":
+            if not http:
+                refused = result.decision
+                reason = (refused.error if refused is not None else None) or ""
+                await send({"type": "websocket.close", "code": 1008, "reason": reason})
                 return
-            receive = _replay(body, receive)
-            body_bytes = b"".join(m.get("body", b"") for m in body if m.get("type") == "http.request")
-            tools = [*tools_called(body_bytes)] or [None]
-
-        server = self.server(scope) if callable(self.server) else self.server
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        key = self.key(scope) if self.key is not None else _client_address(scope)
-        authorization = _header(scope, b"authorization")
-
-        # One decision per called tool (a JSON-RPC batch may call several);
-        # the first refusal answers the request.
-        for tool in tools:
-            result = self.guard.authorize(
-                authorization=authorization,
-                server=server,
-                tool=tool,
-                query=query,
-                key=key,
-            )
-            if not result.allowed:
-                break
-
-        if not result.allowed:
-            if kind == "websocket":
-                await send({"type": "websocket.close", "code": 1008, "reason": result.error or ""})
-                return
-            body_doc = {"error": result.error, "error_description": result.error_description}
-            await _send_json(send, result.status, result.headers, body_doc)
+            await send({"type": "http.response.start", "status": result.status, "headers": result.asgi_headers})
+            await send({"type": "http.response.body", "body": result.body})
             return
 
         scope = dict(scope)
         scope[PRINCIPAL_KEY] = result.principal
-        scope[DECISION_KEY] = result
-        extra = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in result.headers]
-        if not extra or kind != "http":
+        scope[DECISION_KEY] = result.decision
+        extra = result.asgi_headers
+        if not http:
             await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            """Adds the decision's rate-limit headers to the app's response."""
-            if message.get("type") == "http.response.start":
-                message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    async def _serve_metadata(self, scope: Scope, send: Send) -> None:
-        """Answers the metadata path: the document, a CORS preflight, or 405."""
-        cors = [
-            (b"access-control-allow-origin", b"*"),
-            (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
-        ]
-        method = scope.get("method", "GET")
-        if method == "OPTIONS":
-            requested = _header(scope, b"access-control-request-headers")
-            headers = [
-                *cors,
-                (b"access-control-allow-headers", (requested or "*").encode("latin-1")),
-                (b"access-control-max-age", b"86400"),
-            ]
-            await send({"type": "http.response.start", "status": 204, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        if method not in ("GET", "HEAD"):
-            headers = [*cors, (b"allow", b"GET, HEAD, OPTIONS"), (b"content-length", b"0")]
-            await send({"type": "http.response.start", "status": 405, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        headers = [
-            *cors,
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(self._metadata_body)).encode()),
-            (b"cache-control", b"public, max-age=3600"),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else self._metadata_body})
-
-    async def _read_body(self, receive: Receive) -> list[Message]:
-        """Buffers the request body's messages (to be replayed to the app)."""
-        messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message.get("type") != "http.request":
-                return messages
-            size += len(message.get("body", b""))
-            if size > self.max_body_bytes:
-                raise _BodyTooLarge
-            if not message.get("more_body", False):
-                return messages
+        elif result.filters_response:
+            await self.app(scope, receive, _FilteringSend(send, result, extra))
+        elif extra:
+            await self.app(scope, receive, _adding_headers(send, extra))
+        else:
+            await self.app(scope, receive, send)
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    """A ``receive`` that gives the buffered messages first, then the real one."""
-    pending = list(messages)
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | HttpBody, Receive]:
+    """Buffers the request body up to ``limit`` bytes (one more means
+    ``HttpBody.TOO_LARGE``); returns it and a ``receive`` that replays the
+    buffered messages to the app before the server's own."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    size = 0
+    too_large = False
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message.get("type") != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            too_large = True
+            break
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
 
     async def replay() -> Message:
         """The next buffered message, then the server's own."""
-        if pending:
-            return pending.pop(0)
+        if messages:
+            return messages.pop(0)
         return await receive()
 
-    return replay
+    body: bytes | HttpBody = HttpBody.TOO_LARGE if too_large else b"".join(chunks)
+    return body, replay
 
 
+def _adding_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """A ``send`` that adds ``extra`` to the app's response headers."""
+
+    async def send_with_headers(message: Message) -> None:
+        """Adds the decision's rate-limit headers to the response start."""
+        if message.get("type") == "http.response.start":
+            message = dict(message)
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return send_with_headers
+
+
+class _FilteringSend:
+    """A ``send`` that buffers the app's whole response, has the core filter
+    the listing in it, and sends the result with its ``Content-Length``
+    fixed (or the core's 502 when the response cannot be read)."""
+
+    def __init__(self, send: Send, result: HttpDecision, extra: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self._result = result
+        self._extra = extra
+        self._start: Message | None = None
+        self._chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        """Buffers the response; sends it once complete."""
+        kind = message.get("type")
+        if kind == "http.response.start":
+            self._start = message
+            return
+        if kind != "http.response.body" or self._start is None:
+            await self._send(message)
+            return
+        self._chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        await self._flush(self._start, b"".join(self._chunks))
+
+    async def _flush(self, start: Message, body: bytes) -> None:
+        headers = list(start.get("headers", ()))
+        content_type = next((v.decode("latin-1") for n, v in headers if n.lower() == b"content-type"), None)
+        out = self._result.filter_response(content_type, body)
+        if not isinstance(out, bytes):
+            # The listing could not be read: the core's 502, never the listing.
+            await self._send({"type": "http.response.start", "status": out.status, "headers": out.asgi_headers})
+            await self._send({"type": "http.response.body", "body": out.body})
+            return
+        kept = [(n, v) for n, v in headers if n.lower() not in (b"content-length", b"transfer-encoding")]
+        kept += [(b"content-length", str(len(out)).encode()), *self._extra]
+        await self._send({**start, "headers": kept})
+        await self._send({"type": "http.response.body", "body": out})
 
 
 def _client_address(scope: Scope) -> str | None:
@@ -244,21 +274,3 @@ def _client_address(scope: Scope) -> str | None:
     if client and client[0]:
         return str(client[0])
     return None
-
-
-def _is_preflight(scope: Scope) -> bool:
-    """A CORS preflight: ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``."""
-    return (
-        scope.get("method") == "OPTIONS"
-        and _header(scope, b"origin") is not None
-        and _header(scope, b"access-control-request-method") is not None
-    )
-
-
-async def _send_json(send: Send, status: int, headers: list[tuple[str, str]], doc: dict[str, Any]) -> None:
-    """Sends a complete JSON response with the given extra headers."""
-    body = json.dumps(doc).encode()
-    raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
-    raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})

@@ -49,7 +49,22 @@ class GuardTokenVerifier:
     raises. ``client_id`` falls back to the subject when the token names no
     client. ``resource`` is the Guard's resource: the Guard has already
     checked the token's audience against it, so the SDK's
-    ``validate_token_resource`` passes.
+    ``validate_token_resource`` passes. ``expires_at`` is
+    ``guard.accepted_until(principal)`` (the token's ``exp`` plus the Guard's
+    leeway), since the SDK checks expiry again itself: it then accepts
+    exactly what the Guard accepts.
+
+    The refusal's description (``"The token expired at ..."``) is logged on
+    the ``mcpguard`` logger at INFO. The SDK cannot carry it to the client:
+    its ``RequireAuthMiddleware`` answers every request without a user with
+    the fixed ``error_description="Authentication required"``, and a
+    verifier that raises Starlette's ``AuthenticationError`` instead gets a
+    400 ``text/plain`` answer without a ``WWW-Authenticate`` challenge
+    (``AuthenticationMiddleware``'s default ``on_error``, which the SDK
+    does not replace), which would break clients' discovery. To answer with
+    the real description, put ``mcpguard.asgi.GuardMiddleware`` in front of
+    the SDK's app: it refuses the request first, with the core's 401 body and
+    challenge.
     """
 
     def __init__(self, guard: Guard) -> None:
@@ -70,7 +85,7 @@ class GuardTokenVerifier:
         try:
             principal = self.guard.validate(token)
         except GuardError as e:
-            logger.debug("bearer token refused: %s (%s)", e.reason, e.description)
+            logger.info("bearer token refused (%s): %s", e.reason, e.description)
             return None
         extra: dict[str, Any] = {}
         if "resource" in self._optional_fields:
@@ -84,8 +99,8 @@ class GuardTokenVerifier:
         return self._access_token(
             token=token,
             client_id=principal.client_id or principal.subject or "",
-            scopes=principal.scopes,
-            expires_at=principal.expires_at,
+            scopes=principal.effective_scopes,
+            expires_at=self.guard.accepted_until(principal),
             **extra,
         )
 

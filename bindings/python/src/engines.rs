@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use mcpguard::access::{self, Filter};
+use mcpguard::classify::Classify;
 use mcpguard::ratelimit::{self, Algorithm, Limiter, Quota};
 use mcpguard::token;
 use pyo3::prelude::*;
@@ -174,7 +175,7 @@ pub struct TagFilter {
 }
 
 fn filter_error(py: Python<'_>, e: &access::FilterError) -> PyErr {
-    errors::request_error(py, e.reason(), &e.to_string(), None)
+    errors::request_error(py, &e.classify(None), None)
 }
 
 #[pymethods]
@@ -198,12 +199,11 @@ impl TagFilter {
             (None, None, Some(q)) => {
                 let text = json_text(q)?;
                 let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                    errors::request_error(
-                        py,
-                        mcpguard::Reason::InvalidFilter,
-                        &format!("Invalid tag query: {e}"),
-                        None,
-                    )
+                    let e = access::FilterError::InvalidQuery {
+                        path: String::new(),
+                        message: format!("not JSON: {e}"),
+                    };
+                    filter_error(py, &e)
                 })?;
                 Filter::from_query(&value)
             }
@@ -250,7 +250,7 @@ pub fn validate_scopes(
 ) -> PyResult<Vec<String>> {
     access::validate_scopes(&requested, &available_tags).map_err(|errs| {
         let message = errs.join("; ");
-        errors::request_error(py, mcpguard::Reason::InvalidRequest, &message, Some(errs))
+        errors::invalid_request(py, message, Some(errs))
     })
 }
 
@@ -258,21 +258,6 @@ pub fn validate_scopes(
 #[pyfunction]
 pub fn scopes_to_tags(scopes: Vec<String>) -> Vec<String> {
     access::scopes_to_tags(&scopes)
-}
-
-/// The tool names a JSON-RPC body (bytes) calls: the ``params.name`` of
-/// each ``tools/call`` request, single or batched, in order. A body that is
-/// not JSON, or a call without a string name, names no tool.
-#[pyfunction]
-pub fn tools_called(body: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .map(|v| {
-            mcpguard::guard::tools_called(&v)
-                .into_iter()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// ``tag:<tag>`` for each tag.

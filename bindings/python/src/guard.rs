@@ -8,13 +8,14 @@ use mcpguard::guard::{self as core, AuditEvent, GuardOptions, Request, principal
 use mcpguard::token::opaque::OpaqueEntry;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 use crate::clock::ManualClock;
 use crate::convert::{json_text, loads, to_py};
 use crate::engines::{self, RateDecision};
 use crate::errors;
+use crate::http::{self, HttpDecision, HttpOptions};
 
 /// The enforcement point: token validation, tag-based access and rate
 /// limiting behind one call per request.
@@ -128,15 +129,10 @@ impl Guard {
         };
         if let Some(pairs) = &query {
             let pairs = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            match core::filter_from_query(pairs) {
-                Ok(None) => {}
-                Ok(Some(_)) if request.filter.is_some() => {
-                    let e = core::RequestError("a request may carry only one filter".into());
-                    return Ok(Decision {
-                        inner: self.inner.refuse_request(&e),
-                    });
-                }
-                Ok(found) => request.filter = found,
+            let merged = core::filter_from_query(pairs)
+                .and_then(|found| core::RequestFilter::one_of(request.filter, found));
+            match merged {
+                Ok(filter) => request.filter = filter,
                 Err(e) => {
                     return Ok(Decision {
                         inner: self.inner.refuse_request(&e),
@@ -172,6 +168,67 @@ impl Guard {
             Err(e) => guard.refuse_request(&e),
         };
         Ok(Decision { inner })
+    }
+
+    /// Decides one HTTP request as ASGI (or any HTTP stack) has it, with
+    /// the endpoint's ``options`` (an ``HttpOptions`` built once): ``method``
+    /// and ``path``; ``query``, the raw query string (bytes, undecoded);
+    /// ``headers``, every header as ``(name, value)`` bytes, repeated ones
+    /// included; ``peer``, the client address (the default rate-limit key);
+    /// ``body``, the request body as bytes, ``None`` for none,
+    /// ``HttpBody.TOO_LARGE`` when the host stopped reading past
+    /// ``options.max_body_bytes`` or ``HttpBody.UNAVAILABLE`` when it could
+    /// not hand the body over. ``server``, ``key`` and ``cost`` override the
+    /// options' server, the peer and the options' cost for this request.
+    ///
+    /// Never raises for a refused request: the ``HttpDecision`` holds the
+    /// response to send (metadata document, or refusal with its status,
+    /// headers and JSON body), or the headers to add to the application's
+    /// response. The GIL is released while a token's signature is checked
+    /// and while a large body is read, not for a token the cache holds.
+    #[pyo3(signature = (options, method, path, query = None, headers = None, peer = None, body = None, *, server = None, key = None, cost = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn authorize_http(
+        &self,
+        py: Python<'_>,
+        options: PyRef<'_, HttpOptions>,
+        method: &str,
+        path: &str,
+        query: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        peer: Option<&str>,
+        body: Option<&Bound<'_, PyAny>>,
+        server: Option<&str>,
+        key: Option<&str>,
+        cost: Option<i64>,
+    ) -> PyResult<HttpDecision> {
+        let empty_query = PyBytes::new(py, b"");
+        let empty_headers = PyList::empty(py);
+        http::authorize_http(
+            py,
+            &self.inner,
+            &options,
+            method,
+            path,
+            query.unwrap_or(empty_query.as_any()),
+            headers.unwrap_or(empty_headers.as_any()),
+            peer,
+            body,
+            server,
+            key,
+            cost,
+        )
+    }
+
+    /// The time (Unix seconds) until which this guard accepts
+    /// ``principal``'s token: its expiry plus the configured leeway, ``None``
+    /// for a token without expiry. Hand this, not ``principal.expires_at``,
+    /// to a framework that checks expiry itself (the MCP SDK does), so that
+    /// it accepts exactly what the guard accepts.
+    fn accepted_until(&self, principal: PyRef<'_, Principal>) -> Option<i64> {
+        self.inner
+            .token_validator()
+            .accepted_until(&principal.inner)
     }
 
     /// Validates a bare token (no ``Bearer `` prefix) as ``authorize``
@@ -496,24 +553,16 @@ impl Decision {
     /// reason, status, error, description and ``WWW-Authenticate``.
     fn raise_for_status(&self, py: Python<'_>) -> PyResult<()> {
         let d = &self.inner;
-        let Some(reason) = d.reason.filter(|_| !d.allowed) else {
+        if d.allowed {
             return Ok(());
-        };
-        let class = match d.status {
-            400 => "InvalidRequest",
-            403 => "InsufficientScope",
-            429 => "RateLimited",
-            _ => "InvalidToken",
-        };
-        let description = d.error_description.as_deref().unwrap_or("");
-        let mut attrs =
-            errors::refusal_attrs(py, reason, d.header("WWW-Authenticate").map(str::to_string));
-        attrs.push(("description", errors::obj(py, description)));
+        }
+        let info = mcpguard::classify::Classify::classify(d, None);
+        let mut extra = Vec::new();
         if d.status == 429 {
             let retry_after = d.rate_limit.as_ref().and_then(|r| r.retry_after);
-            attrs.push(("retry_after", errors::obj(py, retry_after)));
+            extra.push(("retry_after", errors::obj(py, retry_after)));
         }
-        Err(errors::raise(py, class, description, &attrs))
+        Err(errors::classified(py, &info, extra))
     }
 
     /// ``True`` when allowed, so ``if decision:`` reads naturally.
@@ -570,6 +619,13 @@ impl Principal {
     #[getter]
     fn scopes(&self) -> Vec<String> {
         self.inner.scopes.clone()
+    }
+
+    /// The scopes to hand a framework that checks scopes itself (the SDK's
+    /// ``AccessToken``): the token's own, then ``tag:`` scopes its roles grant.
+    #[getter]
+    fn effective_scopes(&self) -> Vec<String> {
+        self.inner.effective_scopes()
     }
 
     /// Tags granted by its ``tag:`` scopes and its roles.

@@ -5,7 +5,8 @@
 //! hierarchy, defined in Python in `mcpguard/_errors.py`). Decisions,
 //! validation rules and texts all come from the core. What this layer does
 //! decide is Python plumbing: when to release the GIL (only around signature
-//! checks, see [`guard::Guard::authorize`]) and how a raising audit callback
+//! checks and large bodies, see [`guard::Guard::authorize`] and
+//! [`http::authorize_http`]) and how a raising audit callback
 //! is reported (`sys.unraisablehook`, and the core's `audit_sink_panics`
 //! counter).
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ mod convert;
 mod engines;
 mod errors;
 mod guard;
+mod http;
 
 use pyo3::prelude::*;
 
@@ -26,6 +28,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guard::Guard>()?;
     m.add_class::<guard::Decision>()?;
     m.add_class::<guard::Principal>()?;
+    m.add_class::<http::HttpOptions>()?;
+    m.add_class::<http::HttpBody>()?;
+    m.add_class::<http::HttpDecision>()?;
+    m.add_class::<http::HttpResponse>()?;
     m.add_class::<engines::TokenValidator>()?;
     m.add_class::<engines::TagFilter>()?;
     m.add_class::<engines::RateLimiter>()?;
@@ -33,7 +39,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engines::validate_scopes, m)?)?;
     m.add_function(wrap_pyfunction!(engines::scopes_to_tags, m)?)?;
     m.add_function(wrap_pyfunction!(engines::tags_to_scopes, m)?)?;
-    m.add_function(wrap_pyfunction!(engines::tools_called, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

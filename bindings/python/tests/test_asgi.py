@@ -141,24 +141,31 @@ def test_the_tool_comes_from_a_tools_call_body_which_still_reaches_the_app() -> 
             r = await c.post("/mcp", json=[read, write], headers=AUTH)
             assert r.status_code == 403, "a batch is refused when any call is"
             r = await c.post("/mcp", content=b"not json", headers=AUTH)
-            assert r.status_code == 200 and r.json()["body"] == "not json"
+            assert r.status_code == 400 and r.json()["error"] == "invalid_request", "an unreadable body is never let through"
 
     run(main)
 
 
-def test_a_body_over_the_limit_is_413() -> None:
+def test_a_body_over_the_limit_is_an_invalid_request() -> None:
     app = GuardMiddleware(echo_app, make_guard(), server="files", tool_from_body=True, max_body_bytes=10)
 
     async def main() -> None:
         async with client_for(app) as c:
             r = await c.post("/mcp", content=b"x" * 11, headers=AUTH)
-            assert r.status_code == 413
+            assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+            assert "larger than 10 bytes" in r.json()["error_description"]
+            call = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}'
+            r = await c.post("/mcp", content=call[:10], headers=AUTH)
+            assert r.status_code == 400, "10 bytes are read, and are not JSON"
 
     run(main)
 
 
-def test_tool_from_body_needs_a_server() -> None:
-    with pytest.raises(ValueError):
+def test_reading_bodies_needs_a_server_as_the_core_says() -> None:
+    with pytest.raises(mcpguard.ConfigError) as e:
+        GuardMiddleware(echo_app, make_guard(), read_body=True)
+    assert e.value.path == "read_body" and isinstance(e.value, ValueError)
+    with pytest.raises(mcpguard.ConfigError):
         GuardMiddleware(echo_app, make_guard(), tool_from_body=True)
 
 
@@ -211,7 +218,7 @@ def test_metadata_is_served_without_a_token_and_other_methods_are_405() -> None:
                          "access-control-request-headers": "mcp-protocol-version"},
             )
             assert r.status_code == 204
-            assert r.headers["access-control-allow-headers"] == "mcp-protocol-version"
+            assert r.headers["access-control-allow-headers"] == "*"
 
     run(main)
 

@@ -9,11 +9,17 @@ sets, numbers numerically, ``error_contains`` as a substring,
 ``headers_contain`` / ``headers_not_contain`` case-insensitive by name. The
 ``insert_opaque`` and ``introspect`` ops of ``conformance/README.md`` go
 through ``Guard.insert_opaque`` (the entry as a dict) and
-``Guard.validate_introspection``. An unknown op fails.
+``Guard.validate_introspection``. The ``http`` op (``http_edge.json``) sends
+the raw request through the ASGI ``GuardMiddleware`` built with the file's
+``options``, in front of an ASGI app that answers the case's ``app``, and
+compares the response the client gets (status, headers, body; see
+``conformance/generator/src/lib.rs``, module ``http_vectors``). An unknown
+op fails.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Callable
@@ -21,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import mcpguard
 from conftest import conformance_dir
+from mcpguard.asgi import GuardMiddleware
 
 REQUEST_KEYS = {"authorization", "server", "tool", "filter", "key", "cost"}
 
@@ -57,6 +65,7 @@ class FileState:
     clock: mcpguard.ManualClock
     next_case: int = 0
     failures: dict[int, str] = field(default_factory=dict)
+    middleware: GuardMiddleware | None = None
 
 
 _states: dict[Path, FileState] = {}
@@ -148,6 +157,12 @@ def run_case(state: FileState, case: dict[str, Any]) -> None:
         actual = {"tags": mcpguard.scopes_to_tags(case["scopes"])}
     elif op == "rate_limit":
         actual = guard.check_rate_limit(case["key"], case.get("cost", 1), case.get("rule")).to_dict()
+    elif op == "http":
+        if "advance" in case:
+            state.clock.advance(case["advance"])
+        actual = anyio.run(_http_case, _middleware(state), case)
+        _compare_http(case.get("expect"), actual)
+        return
     elif op == "advance":
         state.clock.advance(case["seconds"])
         actual = None
@@ -236,3 +251,106 @@ def set_match(expect: Any, actual: Any, path: str) -> None:
     assert isinstance(expect, list) and isinstance(actual, list), f"{path}: expected a list, got {actual!r}"
     same = len(expect) == len(actual) and all(x in actual for x in expect) and all(x in expect for x in actual)
     assert same, f"{path}: expected the set {expect!r}, got {actual!r}"
+
+
+# ----- op http: through GuardMiddleware -----
+
+#: Headers a real server adds, left out of the comparison.
+TRANSPORT_HEADERS = {"date", "connection", "keep-alive", "transfer-encoding", "x-powered-by"}
+APP_KEY = "vector.app"
+SERVER_KEY = "vector.server"
+
+
+async def _vector_app(scope: Any, receive: Any, send: Any) -> None:
+    """The application behind the middleware: reads the request, answers the
+    case's ``app`` with exactly its Content-Type and Content-Length."""
+    while True:
+        message = await receive()
+        if message.get("type") != "http.request" or not message.get("more_body"):
+            break
+    app = scope[APP_KEY]
+    body = app["body"].encode()
+    headers = [(b"content-type", app["content_type"].encode("latin-1")), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": app["status"], "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _middleware(state: FileState) -> GuardMiddleware:
+    """The file's middleware: its ``options`` as GuardMiddleware's options,
+    and a server function for a case's routing choice (``request.server``)."""
+    if state.middleware is None:
+        options = dict(state.doc.get("options") or {})
+        default = options.pop("server", None)
+
+        def server(scope: Any) -> str | None:
+            return scope.get(SERVER_KEY) or default
+
+        state.middleware = GuardMiddleware(_vector_app, state.guard, server=server, **options)
+    return state.middleware
+
+
+def _latin1(text: str) -> bytes:
+    return text.encode("latin-1")
+
+
+async def _http_case(middleware: GuardMiddleware, case: dict[str, Any]) -> dict[str, Any]:
+    """Sends the case's request through ``middleware`` as an ASGI server
+    would (lower-case header names, the body in two messages) and returns
+    the response the client gets."""
+    r = case["request"]
+    if "body" in r:
+        body = r["body"].encode()
+    elif "body_base64url" in r:
+        b64 = r["body_base64url"]
+        body = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+    else:
+        body = b""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": r["method"],
+        "scheme": "http",
+        "path": r["path"],
+        "raw_path": r["path"].encode(),
+        "query_string": r.get("query", "").encode(),
+        "headers": [(_latin1(n).lower(), _latin1(v)) for n, v in r["headers"]],
+        "client": (r["peer"], 40000) if r.get("peer") else None,
+        "server": ("testserver", 80),
+        APP_KEY: case["app"],
+    }
+    if r.get("server"):
+        scope[SERVER_KEY] = r["server"]
+    half = len(body) // 2
+    incoming = [
+        {"type": "http.request", "body": body[:half], "more_body": True},
+        {"type": "http.request", "body": body[half:], "more_body": False},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(dict(message))
+
+    await middleware(scope, receive, send)
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert len(starts) == 1, f"expected one response start, got {sent!r}"
+    out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    headers = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in starts[0].get("headers", [])]
+    return {"status": starts[0]["status"], "headers": headers, "body": out.decode("utf-8", "replace")}
+
+
+def _normalized(headers: list[list[str]]) -> list[tuple[str, str]]:
+    """Headers as (lower-case name, value), transport headers dropped, sorted stably by name."""
+    pairs = [(n.lower(), v) for n, v in headers if n.lower() not in TRANSPORT_HEADERS]
+    return sorted(pairs, key=lambda p: p[0])
+
+
+def _compare_http(expect: Any, actual: dict[str, Any]) -> None:
+    assert isinstance(expect, dict), "the case has no `expect`: bless the vectors"
+    assert actual["status"] == expect["status"], f"status {actual['status']} where {expect['status']} was expected"
+    e, a = _normalized(expect["headers"]), _normalized(actual["headers"])
+    assert a == e, f"headers {a!r} where {e!r} were expected"
+    assert actual["body"] == expect["body"], f"body {actual['body']!r} where {expect['body']!r} was expected"

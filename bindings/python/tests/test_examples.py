@@ -66,6 +66,11 @@ def test_the_mcp_server_example_reads_for_a_developer_and_refuses_writes() -> No
                 assert "mcpguard protects this file" in r.text
                 r = await c.post("/mcp", json=call("write_file", {"path": "/x", "text": "y"}), headers=headers)
                 assert r.status_code == 403
+                listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+                r = await c.post("/mcp", json=listing, headers=headers)
+                assert r.status_code == 200, r.text
+                names = [t["name"] for t in r.json()["result"]["tools"]]
+                assert names == ["read_file"], "write_file needs tag:files-write: not listed"
                 r = await c.post("/mcp", headers={"authorization": f"Bearer {tokens['demo']}"}, json={})
                 assert r.status_code == 403, "demo holds tag:web only: the filesystem server is not granted"
                 r = await c.get(guard.metadata_path())

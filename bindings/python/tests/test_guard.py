@@ -298,10 +298,7 @@ def test_a_query_string_carries_1mcps_filter_parameters(guard: mcpguard.Guard) -
     assert (both.status, both.reason) == (400, "invalid_request")
 
 
-def test_tools_called_reads_tools_call_requests_from_a_json_rpc_body() -> None:
-    body = json.dumps([
-        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "write"}},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {}},
-    ]).encode()
-    assert mcpguard.tools_called(body) == ["write"]
-    assert mcpguard.tools_called(b"not json") == []
+def test_the_body_reader_is_no_longer_public() -> None:
+    """The core reads request bodies (``Guard.authorize_http``); a helper that
+    answered "no tools" for a body it could not read is gone."""
+    assert not hasattr(mcpguard, "tools_called")

@@ -399,10 +399,14 @@ impl AccessPolicy {
     /// compiled when the policy was built).
     pub fn resolve_filter(&self, request: FilterRequest<'_>) -> Result<Arc<Filter>, FilterError> {
         match request {
-            FilterRequest::Tags(list) => Filter::parse_tags(list).map(Arc::new),
-            FilterRequest::TagFilter(expression) => {
-                Filter::parse_expression(expression).map(Arc::new)
+            FilterRequest::Tags(list) => {
+                recent::filter(recent::Syntax::Tags, list, Filter::parse_tags)
             }
+            FilterRequest::TagFilter(expression) => recent::filter(
+                recent::Syntax::Expression,
+                expression,
+                Filter::parse_expression,
+            ),
             FilterRequest::TagQuery(query) => Filter::from_query(query).map(Arc::new),
             FilterRequest::Preset(name) => {
                 self.presets
@@ -626,5 +630,59 @@ mod tests {
                 "{roles:?}"
             );
         }
+    }
+}
+
+/// The filters this thread parsed last, by their text: a client sends the
+/// same `?tags=` on every request, and parsing it costs more than the rest
+/// of an access decision. A filter depends only on its text, so the entries
+/// serve every policy. Only accepted filters are kept (a refusal is parsed
+/// again, with its error), and only short texts.
+mod recent {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::super::filter::{Filter, FilterError};
+
+    const SLOTS: usize = 4;
+    const MAX_TEXT: usize = 256;
+
+    /// Which syntax a text was parsed in.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Syntax {
+        Tags,
+        Expression,
+    }
+
+    type Slot = Option<(Syntax, Box<str>, Arc<Filter>)>;
+
+    thread_local! {
+        static RECENT: RefCell<([Slot; SLOTS], usize)> = const { RefCell::new(([const { None }; SLOTS], 0)) };
+    }
+
+    pub(super) fn filter(
+        syntax: Syntax,
+        text: &str,
+        parse: fn(&str) -> Result<Filter, FilterError>,
+    ) -> Result<Arc<Filter>, FilterError> {
+        let hit = RECENT.with(|r| {
+            r.borrow()
+                .0
+                .iter()
+                .flatten()
+                .find_map(|(s, t, f)| (*s == syntax && &**t == text).then(|| f.clone()))
+        });
+        if let Some(f) = hit {
+            return Ok(f);
+        }
+        let parsed = Arc::new(parse(text)?);
+        if text.len() <= MAX_TEXT {
+            RECENT.with(|r| {
+                let (slots, next) = &mut *r.borrow_mut();
+                slots[*next] = Some((syntax, text.into(), parsed.clone()));
+                *next = (*next + 1) % SLOTS;
+            });
+        }
+        Ok(parsed)
     }
 }

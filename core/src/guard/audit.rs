@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Value, json};
@@ -116,58 +116,79 @@ impl AuditEvent {
 /// A callback that receives every audit event on the authorizing thread.
 pub type AuditSink = Arc<dyn Fn(&AuditEvent) + Send + Sync>;
 
-/// The Guard's audit trail: an optional sink and a bounded ring.
+/// The Guard's audit trail: an optional sink and bounded rings.
+///
+/// Every authorizing thread records into the ring of its stripe (threads
+/// are spread over [`STRIPES`] stripes), so two threads deciding at once do
+/// not take one lock: a single ring's lock, taken on every request, was the
+/// largest cost of scaling to a second core. Each ring keeps at most
+/// `capacity` events; draining merges them by time.
 pub(crate) struct AuditLog {
+    has_sink: AtomicBool,
     sink: RwLock<Option<AuditSink>>,
-    ring: Mutex<VecDeque<AuditEvent>>,
+    rings: [Padded<Mutex<VecDeque<AuditEvent>>>; STRIPES],
     capacity: usize,
-    dropped: AtomicU64,
+    dropped: Striped,
     sink_panics: AtomicU64,
 }
 
 impl AuditLog {
     pub(crate) fn new(capacity: usize) -> Self {
         AuditLog {
+            has_sink: AtomicBool::new(false),
             sink: RwLock::new(None),
-            ring: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+            rings: std::array::from_fn(|_| Padded(Mutex::new(VecDeque::new()))),
             capacity,
-            dropped: AtomicU64::new(0),
+            dropped: Striped::new(),
             sink_panics: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn set_sink(&self, sink: Option<AuditSink>) {
-        *self.sink.write() = sink;
+        let mut slot = self.sink.write();
+        self.has_sink.store(sink.is_some(), Ordering::Release);
+        *slot = sink;
     }
 
     /// Records an event: the sink first (a panicking sink is counted, never
     /// propagated), then the ring, which drops its oldest event when full.
     pub(crate) fn record(&self, event: AuditEvent) {
-        let sink = self.sink.read().clone();
-        if let Some(sink) = sink
-            && catch_unwind(AssertUnwindSafe(|| sink(&event))).is_err()
-        {
-            self.sink_panics.fetch_add(1, Ordering::Relaxed);
+        // Without a sink, no lock is read at all: the reader count of the
+        // sink's lock is one more line two threads would share.
+        if self.has_sink.load(Ordering::Acquire) {
+            let sink = self.sink.read().clone();
+            if let Some(sink) = sink
+                && catch_unwind(AssertUnwindSafe(|| sink(&event))).is_err()
+            {
+                self.sink_panics.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if self.capacity == 0 {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.add(1);
             return;
         }
-        let mut ring = self.ring.lock();
+        let mut ring = self.rings[stripe()].0.lock();
         if ring.len() >= self.capacity {
             ring.pop_front();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.add(1);
         }
         ring.push_back(event);
     }
 
-    /// Takes every event in the ring, oldest first.
+    /// Takes every event in the rings, oldest first (events of one time
+    /// keep their ring's order).
     pub(crate) fn drain(&self) -> Vec<AuditEvent> {
-        self.ring.lock().drain(..).collect()
+        let mut events: Vec<AuditEvent> = self
+            .rings
+            .iter()
+            .flat_map(|r| r.0.lock().drain(..).collect::<Vec<_>>())
+            .collect();
+        events.sort_by(|a, b| a.time.total_cmp(&b.time));
+        events
     }
 
     pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.sum()
     }
 
     pub(crate) fn sink_panics(&self) -> u64 {
@@ -175,26 +196,27 @@ impl AuditLog {
     }
 }
 
-/// Monotonic counters the Guard keeps for monitoring.
+/// Monotonic counters the Guard keeps for monitoring. The ones every
+/// request touches are striped, so threads do not share their lines.
 pub(crate) struct CounterSet {
-    allowed: AtomicU64,
+    allowed: Striped,
     denied: [AtomicU64; Reason::ALL.len()],
-    cache_hits: AtomicU64,
+    cache_hits: Striped,
     cache_misses: AtomicU64,
 }
 
 impl CounterSet {
     pub(crate) fn new() -> Self {
         CounterSet {
-            allowed: AtomicU64::new(0),
+            allowed: Striped::new(),
             denied: std::array::from_fn(|_| AtomicU64::new(0)),
-            cache_hits: AtomicU64::new(0),
+            cache_hits: Striped::new(),
             cache_misses: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn allowed(&self) {
-        self.allowed.fetch_add(1, Ordering::Relaxed);
+        self.allowed.add(1);
     }
 
     pub(crate) fn denied(&self, reason: Reason) {
@@ -204,24 +226,23 @@ impl CounterSet {
     }
 
     pub(crate) fn cache(&self, hit: bool) {
-        let c = if hit {
-            &self.cache_hits
+        if hit {
+            self.cache_hits.add(1);
         } else {
-            &self.cache_misses
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+            self.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self, audit: &AuditLog) -> Counters {
         Counters {
-            allowed: self.allowed.load(Ordering::Relaxed),
+            allowed: self.allowed.sum(),
             denied: Reason::ALL
                 .iter()
                 .zip(&self.denied)
                 .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
-            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            cache_hits: self.cache_hits.sum(),
             cache_misses: self.cache_misses.load(Ordering::Relaxed),
             audit_dropped: audit.dropped(),
             audit_sink_panics: audit.sink_panics(),
@@ -332,5 +353,39 @@ mod tests {
         assert_eq!(s.denied_total(), 3);
         assert_eq!(s.to_json()["denied"]["rate_limited"], 1);
         assert_eq!(s.cache_hits, 1);
+    }
+}
+
+/// How many stripes counters and audit rings are spread over.
+const STRIPES: usize = 8;
+
+/// A value on a line of its own (two 64-byte lines: adjacent-line
+/// prefetching pairs them).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// This thread's stripe: threads take stripes in turn as they first record.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+/// A counter spread over stripes: adding touches this thread's line only.
+struct Striped([Padded<AtomicU64>; STRIPES]);
+
+impl Striped {
+    fn new() -> Self {
+        Striped(std::array::from_fn(|_| Padded(AtomicU64::new(0))))
+    }
+
+    fn add(&self, n: u64) {
+        self.0[stripe()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
     }
 }

@@ -170,6 +170,25 @@ fn filter_from_json(v: &Value) -> Result<Option<RequestFilter<'_>>, RequestError
     Ok(found)
 }
 
+impl<'a> RequestFilter<'a> {
+    /// The one filter of a request that may carry a filter in two places
+    /// (an explicit argument and the query string): at most one of them, or
+    /// 400 `invalid_request`. A client must not get a wider view than one of
+    /// its filters asked for, and no place wins over the other.
+    pub fn one_of(
+        explicit: Option<RequestFilter<'a>>,
+        from_query: Option<RequestFilter<'a>>,
+    ) -> Result<Option<RequestFilter<'a>>, RequestError> {
+        match (explicit, from_query) {
+            (Some(_), Some(_)) => Err(RequestError(
+                "a request may carry only one filter (one was given and the query string holds another)"
+                    .into(),
+            )),
+            (a, b) => Ok(a.or(b)),
+        }
+    }
+}
+
 /// A request the Guard refuses before looking at its token (400
 /// `invalid_request`); the text says which field is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -108,3 +108,21 @@ impl Principal {
         self.scopes.iter().any(|s| s == scope)
     }
 }
+
+impl Principal {
+    /// The scopes to hand a framework that checks scopes itself (the MCP
+    /// SDKs' `AuthInfo` / `AccessToken`): the token's own scopes, then a
+    /// `tag:` scope for every tag its roles granted that the token does not
+    /// carry, so a framework's `required_scopes` sees what the Guard grants.
+    pub fn effective_scopes(&self) -> Vec<String> {
+        let own = crate::access::scopes_to_tags(&self.scopes);
+        let mut scopes = self.scopes.clone();
+        scopes.extend(
+            self.tags
+                .iter()
+                .filter(|t| !own.contains(t))
+                .map(|t| format!("tag:{t}")),
+        );
+        scopes
+    }
+}

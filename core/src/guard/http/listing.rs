@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use super::ListingScope;
 
+/// The members of a listing result that hold items.
+const LIST_KEYS: [&str; 4] = ["tools", "prompts", "resources", "resourceTemplates"];
+
 /// The filtered body, or why it could not be read.
 pub(super) fn filter_body(
     scope: &ListingScope,
@@ -53,13 +56,25 @@ fn filter_one(scope: &ListingScope, response: &mut Value) {
     if !ours {
         return;
     }
-    if let Some(result) = object.get_mut("result") {
-        *result = scope.policy.filter_listing(
-            result,
-            &scope.granted,
-            scope.filter.as_deref(),
-            &scope.items,
-        );
+    let Some(result) = object.get_mut("result") else {
+        return;
+    };
+    match &scope.items {
+        Some(items) => {
+            *result =
+                scope
+                    .policy
+                    .filter_listing(result, &scope.granted, scope.filter.as_deref(), items);
+        }
+        None => {
+            if let Value::Object(members) = result {
+                for (key, value) in members.iter_mut() {
+                    if LIST_KEYS.contains(&key.as_str()) && value.is_array() {
+                        *value = Value::Array(Vec::new());
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -141,14 +141,11 @@ impl HttpOptions {
         Ok(o)
     }
 
-    /// Checks that the options fit together (reading bodies needs a server).
+    /// Checks that the options fit together. Reading bodies without a
+    /// server is allowed (a host function may choose the server per
+    /// request): a `tools/call` that reaches no server is then a 400, and a
+    /// listing no server owns shows nothing.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.read_body && self.server.is_none() {
-            return Err(ConfigError::new(
-                "read_body",
-                "reading tools from the body needs a server: a tool is authorized on its server",
-            ));
-        }
         if self.cost < 1 {
             return Err(ConfigError::new("cost", "must be at least 1"));
         }
@@ -213,8 +210,12 @@ pub enum HttpBody<'a> {
     Bytes(&'a [u8]),
     /// The host stopped reading past [`HttpOptions::max_body_bytes`].
     TooLarge,
-    /// The host could not hand the body over (it was consumed elsewhere).
+    /// The host could not hand the body over (it was consumed elsewhere):
+    /// the host's mistake, answered with a 500 that names it.
     Unavailable,
+    /// Reading the body failed (the client broke off or sent a broken
+    /// chunked encoding): 400, the body cannot be read.
+    Failed,
 }
 
 /// One HTTP request as any stack has it.
@@ -294,6 +295,20 @@ impl HttpResponse {
         }
     }
 
+    /// The 502 sent instead of a listing response the guard could not read
+    /// (or that failed to arrive from the application): a listing is never
+    /// passed through unfiltered.
+    pub fn listing_unreadable(why: &str) -> HttpResponse {
+        HttpResponse::json(
+            502,
+            Vec::new(),
+            &json!({
+                "error": "server_error",
+                "error_description": format!("mcpguard could not filter the listing response: {why}"),
+            }),
+        )
+    }
+
     /// The response's JSON shape, as the cross-surface vectors hold it:
     /// `{"status", "headers": [[name, value], …], "body": "<text>"}`.
     pub fn to_json(&self) -> Value {
@@ -337,7 +352,8 @@ struct ListingScope {
     policy: Arc<AccessPolicy>,
     granted: Arc<Granted>,
     filter: Option<Arc<Filter>>,
-    items: ListingItems,
+    /// How items map to servers; `None`: no server owns them.
+    items: Option<ListingItems>,
     ids: Vec<Value>,
 }
 
@@ -372,16 +388,8 @@ impl HttpDecision {
         let Some(scope) = self.listing.as_deref() else {
             return Ok(body.to_vec());
         };
-        listing::filter_body(scope, content_type, body).map_err(|why| {
-            HttpResponse::json(
-                502,
-                Vec::new(),
-                &json!({
-                    "error": "server_error",
-                    "error_description": format!("mcpguard could not filter the listing response: {why}"),
-                }),
-            )
-        })
+        listing::filter_body(scope, content_type, body)
+            .map_err(|why| HttpResponse::listing_unreadable(&why))
     }
 }
 
@@ -499,21 +507,18 @@ impl Guard {
             }
             authorization = Some(value);
         }
-        let authorization = match authorization {
-            None => None,
-            Some(v) => Some(match std::str::from_utf8(v) {
-                // Visible ASCII, spaces and tabs only (RFC 9110 field
-                // values); anything else is the token check's `malformed`.
-                Ok(text)
-                    if text
-                        .bytes()
-                        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
-                {
-                    HeaderText::Text(text)
-                }
-                _ => HeaderText::Unreadable,
-            }),
-        };
+        let authorization = authorization.map(|v| match std::str::from_utf8(v) {
+            // Visible ASCII, spaces and tabs only (RFC 9110 field values);
+            // anything else is the token check's `malformed`.
+            Ok(text)
+                if text
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+            {
+                HeaderText::Text(text)
+            }
+            _ => HeaderText::Unreadable,
+        });
         let query = query::decode_query(req.query).map_err(Early::Invalid)?;
         let filter = filter_from_query(query.iter().map(|(n, v)| (&**n, &**v)))
             .map_err(Early::Invalid)?
@@ -528,6 +533,11 @@ impl Guard {
                 HttpBody::Bytes(b) => Some(body::read_rpc_body(b)),
                 HttpBody::None => Some(body::read_rpc_body(b"")),
                 HttpBody::Unavailable => return Err(Early::Response(no_body_response())),
+                HttpBody::Failed => {
+                    return Err(Early::Invalid(RequestError(
+                        "The request body could not be read".into(),
+                    )));
+                }
             }
         } else {
             None
@@ -580,17 +590,15 @@ impl Guard {
                 listing: None,
             };
         }
-        let listing = (!inputs.rpc.listing_ids.is_empty())
-            .then(|| {
-                self.listing_scope(
-                    &decision,
-                    filter,
-                    options,
-                    inputs.server,
-                    inputs.rpc.listing_ids,
-                )
-            })
-            .flatten();
+        let listing = (!inputs.rpc.listing_ids.is_empty()).then(|| {
+            self.listing_scope(
+                &decision,
+                filter,
+                options,
+                inputs.server,
+                inputs.rpc.listing_ids,
+            )
+        });
         HttpDecision {
             action: HttpAction::Forward {
                 headers: decision
@@ -611,11 +619,13 @@ impl Guard {
         options: &HttpOptions,
         server: Option<&str>,
         ids: Vec<Value>,
-    ) -> Option<ListingScope> {
+    ) -> ListingScope {
         let items = match (&options.listing_items, server) {
-            (Some(items), _) => items.clone(),
-            (None, Some(server)) => ListingItems::Server(server.to_string()),
-            (None, None) => return None,
+            (Some(items), _) => Some(items.clone()),
+            (None, Some(server)) => Some(ListingItems::Server(server.to_string())),
+            // A call of an item no server owns would be refused (a tool
+            // without its server): such a listing shows nothing.
+            (None, None) => None,
         };
         let policy = self.inner.access.clone();
         let granted = match decision.principal.as_deref() {
@@ -625,13 +635,13 @@ impl Guard {
                 None => Arc::new(policy.granted(&p.tags)),
             },
         };
-        Some(ListingScope {
+        ListingScope {
             policy,
             granted,
             filter,
             items,
             ids,
-        })
+        }
     }
 }
 

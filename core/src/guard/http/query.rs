@@ -55,12 +55,15 @@ pub fn filter_from_query<'a>(
     Ok(found.map(|(_, f)| f))
 }
 
+/// One decoded query parameter: `(name, value)`.
+pub(crate) type Param<'q> = (Cow<'q, str>, Cow<'q, str>);
+
 /// The parameters of a raw query string (`application/x-www-form-urlencoded`:
 /// `&`-separated, `+` is a space, percent-escapes decoded) that mean
 /// something to the guard (`tags`, `tag-filter`, `preset`, `access_token`),
 /// decoded, in order. Other parameters are the application's and are not
 /// read; one of ours whose value does not decode to UTF-8 is refused.
-pub(crate) fn decode_query(raw: &str) -> Result<Vec<(Cow<'_, str>, Cow<'_, str>)>, RequestError> {
+pub(crate) fn decode_query(raw: &str) -> Result<Vec<Param<'_>>, RequestError> {
     let raw = raw.strip_prefix('?').unwrap_or(raw);
     let mut out = Vec::new();
     for pair in raw.split('&').filter(|pair| !pair.is_empty()) {

@@ -1,0 +1,341 @@
+//! mcpguard for Rust hosts: a [tower] layer that puts a [`Guard`] in front
+//! of any HTTP service — the official Rust MCP SDK's (`rmcp`) streamable
+//! HTTP service on axum, a hyper service, anything built on tower.
+//!
+//! The layer decides nothing: it hands the core's HTTP entry point
+//! ([`Guard::authorize_http`]) the method, path, raw query, every header,
+//! the peer and the body bytes, and does what the core answers:
+//!
+//! - a refusal (400/401/403/429/503), the RFC 9728 metadata document and
+//!   its errors are answered with the core's status, headers and JSON body;
+//! - an allowed request goes on with the principal and the decision in its
+//!   extensions ([`Principal`] as `Arc<Principal>`, [`Decision`]) and the
+//!   rate-limit headers added to the response;
+//! - a listing (`tools/list`, …) response is buffered and filtered down to
+//!   what the principal may call, as JSON or as server-sent events.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use mcpguard::guard::{Guard, HttpOptions};
+//! use mcpguard_tower::GuardLayer;
+//!
+//! let guard = Guard::from_file("guard.json")?;
+//! let layer = GuardLayer::new(guard, HttpOptions::new(Some("files")));
+//! // axum::Router::new().nest_service("/mcp", mcp_service).layer(layer)
+//! # Ok(()) }
+//! ```
+//!
+//! The guard runs on the request's task: a cached token takes nanoseconds,
+//! a signature check tens of microseconds, less than a hop to a blocking
+//! thread would cost.
+//!
+//! [tower]: https://docs.rs/tower
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use mcpguard::guard::{
+    Decision, Guard, HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse,
+};
+use mcpguard::token::Principal;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The error a failed body carries.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body the inner service gets: the bytes the guard read, or the
+/// original body when the guard did not need to read it.
+pub type GuardRequestBody<B> = Either<Full<Bytes>, B>;
+
+/// The body of the layer's responses: one the core built or filtered, or
+/// the inner service's.
+pub type GuardResponseBody<B> = Either<Full<Bytes>, B>;
+
+/// Chooses a request's rate-limit key (for example the client address from
+/// axum's `ConnectInfo`, or a header your proxy sets). The default reads
+/// none: requests without a token share one anonymous budget.
+pub type KeyFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
+
+/// Chooses the MCP server a request targets, when one endpoint serves
+/// several (overrides [`HttpOptions::server`]).
+pub type ServerFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
+
+/// The layer: build it once, apply it to the MCP service.
+#[derive(Clone)]
+pub struct GuardLayer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    guard: Guard,
+    options: HttpOptions,
+    key: Option<Box<KeyFn>>,
+    server: Option<Box<ServerFn>>,
+}
+
+impl std::fmt::Debug for GuardLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardLayer")
+            .field("guard", &self.shared.guard)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GuardLayer {
+    /// A layer deciding every request with `guard` for the endpoint
+    /// `options` describe (see [`HttpOptions`]).
+    pub fn new(guard: Guard, options: HttpOptions) -> GuardLayer {
+        GuardLayer {
+            shared: Arc::new(Shared {
+                guard,
+                options,
+                key: None,
+                server: None,
+            }),
+        }
+    }
+
+    /// Sets the function that gives a request's rate-limit key (the peer
+    /// address, typically). `X-Forwarded-For` is never read unless this
+    /// function reads it.
+    ///
+    /// ```no_run
+    /// # use mcpguard::guard::{Guard, HttpOptions};
+    /// # use mcpguard_tower::GuardLayer;
+    /// # let guard: Guard = unimplemented!();
+    /// let layer = GuardLayer::new(guard, HttpOptions::new(Some("files")))
+    ///     .key(|parts| parts.extensions.get::<std::net::SocketAddr>().map(|a| a.ip().to_string()));
+    /// ```
+    pub fn key(
+        self,
+        key: impl Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> GuardLayer {
+        self.rebuild(|s| s.key = Some(Box::new(key)))
+    }
+
+    /// Sets the function that chooses a request's target server.
+    pub fn server(
+        self,
+        server: impl Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> GuardLayer {
+        self.rebuild(|s| s.server = Some(Box::new(server)))
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Shared)) -> GuardLayer {
+        let mut shared = match Arc::try_unwrap(self.shared) {
+            Ok(s) => s,
+            Err(arc) => Shared {
+                guard: arc.guard.clone(),
+                options: arc.options.clone(),
+                key: None,
+                server: None,
+            },
+        };
+        change(&mut shared);
+        GuardLayer {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> GuardService<S> {
+        GuardService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`GuardLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for GuardService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardService").finish_non_exhaustive()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S>
+where
+    S: Service<Request<GuardRequestBody<ReqBody>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<GuardResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The ready service goes with this call; a clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let options = &shared.options;
+            let reads_body = options.read_body && parts.method == http::Method::POST;
+            let (bytes, body) = if reads_body {
+                match Limited::new(body, options.max_body_bytes).collect().await {
+                    Ok(collected) => (Read::Bytes(collected.to_bytes()), None),
+                    Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                        (Read::TooLarge, None)
+                    }
+                    Err(_) => (Read::Failed, None),
+                }
+            } else {
+                (Read::Untouched, Some(body))
+            };
+
+            let decision = decide(&shared, &parts, &bytes);
+            match decision.action {
+                HttpAction::Respond(ref r) => Ok(core_response(r)),
+                HttpAction::Pass | HttpAction::Forward { .. } => {
+                    let added = match &decision.action {
+                        HttpAction::Forward { headers } => headers.clone(),
+                        _ => Vec::new(),
+                    };
+                    if let Some(d) = &decision.decision {
+                        if let Some(p) = &d.principal {
+                            parts.extensions.insert::<Arc<Principal>>(p.clone());
+                        }
+                        parts.extensions.insert::<Decision>(d.clone());
+                    }
+                    let body = match (bytes, body) {
+                        (Read::Bytes(b), _) => Either::Left(Full::new(b)),
+                        (_, Some(original)) => Either::Right(original),
+                        // Not reached: a body too large was refused by the core.
+                        (_, None) => Either::Left(Full::new(Bytes::new())),
+                    };
+                    let response = inner.call(Request::from_parts(parts, body)).await?;
+                    Ok(finish(response, &decision, added).await)
+                }
+            }
+        })
+    }
+}
+
+/// The body as the layer read it.
+enum Read {
+    Bytes(Bytes),
+    TooLarge,
+    Failed,
+    Untouched,
+}
+
+fn decide(shared: &Shared, parts: &http::request::Parts, body: &Read) -> HttpDecision {
+    let headers: Vec<(&[u8], &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+        .collect();
+    let key = shared.key.as_ref().and_then(|f| f(parts));
+    let server = shared.server.as_ref().and_then(|f| f(parts));
+    let request = HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        peer: None,
+        body: match body {
+            Read::Bytes(b) => HttpBody::Bytes(b),
+            Read::TooLarge => HttpBody::TooLarge,
+            Read::Failed => HttpBody::Failed,
+            Read::Untouched => HttpBody::None,
+        },
+        server: server.as_deref(),
+        key: key.as_deref(),
+        cost: None,
+    };
+    shared.guard.authorize_http(&request, &shared.options)
+}
+
+/// The inner response with the decision's headers added, and its body
+/// filtered when the request asked for a listing.
+async fn finish<B>(
+    response: Response<B>,
+    decision: &HttpDecision,
+    added: Vec<(String, String)>,
+) -> Response<GuardResponseBody<B>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = response.into_parts();
+    for (name, value) in added {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            parts.headers.append(n, v);
+        }
+    }
+    if !decision.filters_response() {
+        return Response::from_parts(parts, Either::Right(body));
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let why = format!("the response failed to arrive ({})", e.into());
+            return core_response(&HttpResponse::listing_unreadable(&why));
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match decision.filter_response(content_type.as_deref(), &bytes) {
+        Ok(filtered) => {
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+            Response::from_parts(parts, Either::Left(Full::new(Bytes::from(filtered))))
+        }
+        Err(r) => core_response(&r),
+    }
+}
+
+/// A response the core built, as an `http` response.
+fn core_response<B>(r: &HttpResponse) -> Response<GuardResponseBody<B>> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(r.body.clone()))));
+    *response.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for (name, value) in &r.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    response
+}
