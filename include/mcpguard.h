@@ -202,8 +202,12 @@ enum mcpguard_http_body
   // The host stopped reading past the options' `max_body_bytes` (read at
   // most `max_body_bytes + 1` bytes to know). `body` is ignored.
   MCPGUARD_HTTP_BODY_TOO_LARGE = 2,
-  // The host cannot hand the body over. `body` is ignored.
+  // The host cannot hand the body over (its own mistake: answered with a
+  // 500 that names it). `body` is ignored.
   MCPGUARD_HTTP_BODY_UNAVAILABLE = 3,
+  // Reading the body failed (the client broke off, a broken chunked
+  // encoding): answered with a 400. `body` is ignored.
+  MCPGUARD_HTTP_BODY_FAILED = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -777,7 +781,9 @@ enum mcpguard_result mcpguard_guard_counters_json(const struct mcpguard_guard *g
 // Reads endpoint options from JSON text (UTF-8, `json_len` bytes): an
 // object with the optional members `server` (the MCP server this endpoint
 // serves), `read_body` (read `POST` bodies for the tools they call and the
-// listings they ask for; default: on when `server` is set), `max_body_bytes`
+// listings they ask for; default: on when `server` is set; without a
+// server, each request names its own in `mcpguard_http_request.server`),
+// `max_body_bytes`
 // (default 4 MiB), `serve_metadata` (answer the RFC 9728 metadata route;
 // default on), `listing_items` (how listed items map to servers:
 // `{"server": "name"}`, `{"prefix": {"field": "name", "separator":

@@ -31,7 +31,9 @@ pub struct mcpguard_http_options {
 /// Reads endpoint options from JSON text (UTF-8, `json_len` bytes): an
 /// object with the optional members `server` (the MCP server this endpoint
 /// serves), `read_body` (read `POST` bodies for the tools they call and the
-/// listings they ask for; default: on when `server` is set), `max_body_bytes`
+/// listings they ask for; default: on when `server` is set; without a
+/// server, each request names its own in `mcpguard_http_request.server`),
+/// `max_body_bytes`
 /// (default 4 MiB), `serve_metadata` (answer the RFC 9728 metadata route;
 /// default on), `listing_items` (how listed items map to servers:
 /// `{"server": "name"}`, `{"prefix": {"field": "name", "separator":
@@ -79,8 +81,12 @@ pub enum mcpguard_http_body {
     /// The host stopped reading past the options' `max_body_bytes` (read at
     /// most `max_body_bytes + 1` bytes to know). `body` is ignored.
     TooLarge = 2,
-    /// The host cannot hand the body over. `body` is ignored.
+    /// The host cannot hand the body over (its own mistake: answered with a
+    /// 500 that names it). `body` is ignored.
     Unavailable = 3,
+    /// Reading the body failed (the client broke off, a broken chunked
+    /// encoding): answered with a 400. `body` is ignored.
+    Failed = 4,
 }
 
 /// One header as the client sent it: name and value as bytes (not
@@ -294,6 +300,7 @@ unsafe fn body_from_c<'a>(r: &'a mcpguard_http_request) -> Result<HttpBody<'a>, 
         }
         s if s == mcpguard_http_body::TooLarge as u32 => HttpBody::TooLarge,
         s if s == mcpguard_http_body::Unavailable as u32 => HttpBody::Unavailable,
+        s if s == mcpguard_http_body::Failed as u32 => HttpBody::Failed,
         other => {
             return Err(Failure::new(
                 mcpguard_result::InvalidArgument,

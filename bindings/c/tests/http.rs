@@ -439,6 +439,10 @@ fn zero_length_arrays_and_empty_bodies_are_ordinary_requests() {
         seen.inner.is_none(),
         "the host's mistake gets no Guard decision"
     );
+    r.body_state = mcpguard_http_body::Failed as u32;
+    let seen = decide(&gw, &r);
+    assert_eq!(seen.status, 400, "{seen:?}");
+    assert_eq!(seen.json()["error"], "invalid_request");
 }
 
 #[test]
@@ -869,11 +873,11 @@ fn invalid_utf8_in_a_text_field_is_refused_with_its_name() {
 fn bad_values_and_indexes_get_their_own_codes() {
     let gw = Gateway::new(r#"{"server": "filesystem"}"#);
     let mut r = request("GET", "/mcp");
-    r.body_state = 4;
+    r.body_state = 5;
     let mut d = null_mut();
     refused!(
         InvalidArgument,
-        "request.body_state 4 is not an mcpguard_http_body",
+        "request.body_state 5 is not an mcpguard_http_body",
         mcpguard_guard_authorize_http(gw.guard, gw.options, &r, &mut d)
     );
     assert_eq!(last_info(), Value::Null);
@@ -916,7 +920,8 @@ fn refused_options_are_config_errors_the_core_classified() {
         ("[]", ""),
         (r#"{"server": 3}"#, "server"),
         (r#"{"sever": "files"}"#, "sever"),
-        (r#"{"read_body": true}"#, "read_body"),
+        (r#"{"server": "a", "read_body": "yes"}"#, "read_body"),
+        (r#"{"server": "a", "max_body_bytes": -1}"#, "max_body_bytes"),
         (r#"{"server": "a", "cost": 0}"#, "cost"),
         (
             r#"{"server": "a", "listing_items": {"prefix": {"separator": ""}}}"#,

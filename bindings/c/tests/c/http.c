@@ -275,7 +275,7 @@ static void misuse(const mcpguard_guard *guard, const mcpguard_http_options *opt
   request.method_len = 3;
   request.path = "/mcp";
   request.path_len = 4;
-  request.body_state = 7;
+  request.body_state = 9;
   expect(mcpguard_guard_authorize_http(guard, options, &request, &d) ==
              MCPGUARD_RESULT_INVALID_ARGUMENT,
          "a bad body_state is refused");
