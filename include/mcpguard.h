@@ -6,10 +6,12 @@
  *
  * - Results. Every function that can fail returns an mcpguard_result;
  *   MCPGUARD_RESULT_OK is 0. On any other result, mcpguard_last_error()
- *   returns a message for the calling thread. Outputs are written through
+ *   returns a message for the calling thread and mcpguard_last_error_info()
+ *   the core's classification of the error as JSON (kind, code, status...:
+ *   the same values every binding reports). Outputs are written through
  *   out-parameters; an object output (T **out) is set to NULL on failure.
- *   Only the *_free functions, mcpguard_string_free and mcpguard_last_error
- *   return no result.
+ *   Only the *_free functions, mcpguard_string_free, mcpguard_last_error
+ *   and mcpguard_last_error_info return no result.
  * - Pointers. Every pointer argument is checked: NULL where a value is
  *   required gives MCPGUARD_RESULT_NULL_PARAMETER, never a crash. A non-NULL
  *   pointer must be valid (a live object from this library, or memory of the
@@ -36,9 +38,10 @@
  *   metadata and counter functions and the audit functions all take a const
  *   pointer and are thread-safe. Only mcpguard_guard_free needs every other
  *   use to have finished.
- * - A decision (mcpguard_decision) belongs to the caller of authorize: read
- *   it from one thread at a time and free it when done. Principals, tag
- *   filters, rate limiters and manual clocks may be shared between threads.
+ * - A decision (mcpguard_decision, mcpguard_http_decision) belongs to the
+ *   caller of authorize: read it from one thread at a time and free it when
+ *   done. HTTP options, principals, tag filters, rate limiters and manual
+ *   clocks may be shared between threads.
  * - The audit callback runs on whichever thread calls
  *   mcpguard_guard_authorize, possibly on several threads at the same time:
  *   the callback and its user_data must be thread-safe. The event it
@@ -115,6 +118,32 @@ typedef enum mcpguard_result {
   MCPGUARD_RESULT_OPAQUE_DISABLED = 17,
 } mcpguard_result;
 
+// What a gateway does with a request (`mcpguard_http_decision_action`).
+enum mcpguard_http_action
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Send the decision's response (status, headers, body) as it is; the
+  // application never sees the request.
+  MCPGUARD_HTTP_ACTION_RESPOND = 0,
+  // Hand the request to the application and add the decision's headers
+  // to its response; when `mcpguard_http_decision_filters_response` says
+  // so, pass the application's body through
+  // `mcpguard_http_decision_filter_response` first.
+  MCPGUARD_HTTP_ACTION_FORWARD = 1,
+  // Not guarded (a CORS preflight): hand the request to the application
+  // untouched.
+  MCPGUARD_HTTP_ACTION_PASS = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mcpguard_http_action mcpguard_http_action;
+#else
+typedef uint32_t mcpguard_http_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // The kind of filter a request carries (`mcpguard_request.filter_kind`).
 enum mcpguard_filter_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -159,6 +188,35 @@ typedef uint32_t mcpguard_filter_syntax;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What the host has of a request's body (`mcpguard_http_request.body_state`).
+enum mcpguard_http_body
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The request has no body (`GET`, `DELETE`; a `POST` with none is read
+  // as zero bytes). `body` is ignored.
+  MCPGUARD_HTTP_BODY_NONE = 0,
+  // `body` holds the whole body, `body_len` bytes.
+  MCPGUARD_HTTP_BODY_BYTES = 1,
+  // The host stopped reading past the options' `max_body_bytes` (read at
+  // most `max_body_bytes + 1` bytes to know). `body` is ignored.
+  MCPGUARD_HTTP_BODY_TOO_LARGE = 2,
+  // The host cannot hand the body over (its own mistake: answered with a
+  // 500 that names it). `body` is ignored.
+  MCPGUARD_HTTP_BODY_UNAVAILABLE = 3,
+  // Reading the body failed (the client broke off, a broken chunked
+  // encoding): answered with a 400. `body` is ignored.
+  MCPGUARD_HTTP_BODY_FAILED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mcpguard_http_body mcpguard_http_body;
+#else
+typedef uint32_t mcpguard_http_body;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // One audit event, lent to the audit callback for the duration of the call.
 // Read it with the `mcpguard_audit_event_*` functions; it must not be kept.
 typedef struct mcpguard_audit_event mcpguard_audit_event;
@@ -173,6 +231,21 @@ typedef struct mcpguard_decision mcpguard_decision;
 // behind one call per request. Built once, then shared: every function
 // taking a `const mcpguard_guard *` may be called from many threads at once.
 typedef struct mcpguard_guard mcpguard_guard;
+
+// The answer for one HTTP request. Owned by the caller of
+// `mcpguard_guard_authorize_http`; read it from one thread at a time; free
+// it with `mcpguard_http_decision_free`.
+typedef struct mcpguard_http_decision mcpguard_http_decision;
+
+// How one protected endpoint is guarded, built once from JSON and shared
+// by every request: immutable, so it may be used from many threads at once.
+// Free it with `mcpguard_http_options_free`.
+typedef struct mcpguard_http_options mcpguard_http_options;
+
+// What `mcpguard_http_decision_filter_response` hands back: the filtered
+// body (status 0, no headers) or the response to send instead (502). Free
+// it with `mcpguard_http_response_free`.
+typedef struct mcpguard_http_response mcpguard_http_response;
 
 // A clock that moves only when told to, for tests: a guard built with
 // `mcpguard_guard_new_with_clock` reads its time from it, and
@@ -307,6 +380,78 @@ typedef struct mcpguard_counters {
   // Audit callback calls that failed (a panic inside the sink).
   uint64_t audit_sink_panics;
 } mcpguard_counters;
+
+// One header as the client sent it: name and value as bytes (not
+// NUL-terminated, any bytes; each may be NULL when its length is 0).
+typedef struct mcpguard_http_header {
+  // The name's first byte.
+  const uint8_t *name;
+  // The name's length in bytes.
+  size_t name_len;
+  // The value's first byte.
+  const uint8_t *value;
+  // The value's length in bytes.
+  size_t value_len;
+} mcpguard_http_header;
+
+// One HTTP request as the host's server has it. Text fields are pointer +
+// length, UTF-8 (not NUL-terminated); an optional one is absent when its
+// pointer is NULL (with length 0). Start from `MCPGUARD_HTTP_REQUEST_INIT`
+// and set what the request has. The guard reads the memory only during
+// `mcpguard_guard_authorize_http`.
+typedef struct mcpguard_http_request {
+  // The method, e.g. `POST` (required; compared exactly).
+  const char *method;
+  // Length of `method` in bytes.
+  size_t method_len;
+  // The path without the query, e.g. `/mcp` (required).
+  const char *path;
+  // Length of `path` in bytes.
+  size_t path_len;
+  // The raw query string as received, without the `?`, not decoded
+  // (NULL: none).
+  const char *query;
+  // Length of `query` in bytes.
+  size_t query_len;
+  // Every header in the order received, repeated ones included (NULL
+  // when `header_count` is 0).
+  const struct mcpguard_http_header *headers;
+  // How many headers `headers` holds.
+  size_t header_count;
+  // The peer's address, the default rate-limit key (NULL: unknown).
+  const char *peer;
+  // Length of `peer` in bytes.
+  size_t peer_len;
+  // One of `mcpguard_http_body` (a plain integer so that a bad value is
+  // an error, not undefined behaviour).
+  uint32_t body_state;
+  // The body when `body_state` is `MCPGUARD_HTTP_BODY_BYTES` (any bytes;
+  // NULL when `body_len` is 0).
+  const uint8_t *body;
+  // Length of `body` in bytes.
+  size_t body_len;
+  // A server the host's routing chose for this request, overriding the
+  // options' `server` (NULL: the options').
+  const char *server;
+  // Length of `server` in bytes.
+  size_t server_len;
+  // A rate-limit key the host chose, overriding `peer` (NULL: `peer`).
+  const char *key;
+  // Length of `key` in bytes.
+  size_t key_len;
+  // A rate-limit cost the host chose for this request; 0 means the
+  // options' `cost`.
+  uint64_t cost;
+} mcpguard_http_request;
+
+// Bytes that are not necessarily text: `len` bytes at `data` (never NULL
+// in an output), belonging to the object they came from.
+typedef struct mcpguard_bytes {
+  // The first byte.
+  const uint8_t *data;
+  // The number of bytes.
+  size_t len;
+} mcpguard_bytes;
 
 #ifdef __cplusplus
 extern "C" {
@@ -457,6 +602,23 @@ void mcpguard_rate_limiter_free(struct mcpguard_rate_limiter *limiter);
 // returned something other than `MCPGUARD_RESULT_OK`.
 const char *mcpguard_last_error(void);
 
+// The last failed `mcpguard_*` call's error as the core classified it, a
+// NUL-terminated JSON object: `{"kind", "code", "reason", "status",
+// "message", "path", "www_authenticate"}`. `kind` is the error's family
+// (`config`, `invalid_token`, `insufficient_scope`, `invalid_request`,
+// `opaque_token`, `opaque_store`, `guard`), `code` its stable code (the
+// OAuth error of a refusal, e.g. `invalid_token`; else the error's own,
+// e.g. `invalid_configuration`, `revocation_list_full`), `status` the HTTP
+// status a host answers with (or null), `path` the JSON path of a
+// configuration error and `www_authenticate` the challenge of a token
+// refusal. Every binding reports the same error with the same values.
+//
+// The text is `null` when the last failure was the caller's own mistake
+// (NULL, bad UTF-8, a bad enum value, an index out of range, an argument
+// outside the range a function takes) or a caught panic, and before any
+// call has failed. Lifetime and threading as `mcpguard_last_error()`.
+const char *mcpguard_last_error_info(void);
+
 // Frees a string this library allocated (the `char **` outputs such as
 // `mcpguard_decision_to_json`). NULL is ignored. The pointer is invalid
 // afterwards; pass each string here exactly once.
@@ -497,9 +659,10 @@ enum mcpguard_result mcpguard_guard_new_with_clock(const char *json, size_t json
 // environment overrides, on the system clock: what a host calls at start-up.
 enum mcpguard_result mcpguard_guard_from_file(const char *path, size_t path_len, struct mcpguard_guard **out);
 
-// Reads the configuration file at `path` as `mcpguard_guard_from_file`
-// does, on a manual clock and without environment overrides, so a test or
-// demo gives the same answers on every machine.
+// Reads the configuration file at `path` exactly as
+// `mcpguard_guard_from_file` does, the environment overrides included (as
+// in every other binding), on a manual clock: for tests and demos that
+// must not depend on the time of day.
 enum mcpguard_result mcpguard_guard_from_file_with_clock(const char *path, size_t path_len, const struct mcpguard_manual_clock *clock, struct mcpguard_guard **out);
 
 // Frees a guard. NULL is ignored; the pointer is invalid afterwards. No
@@ -615,6 +778,105 @@ enum mcpguard_result mcpguard_guard_counters(const struct mcpguard_guard *guard,
 // `mcpguard_string_free`.
 enum mcpguard_result mcpguard_guard_counters_json(const struct mcpguard_guard *guard, char **out);
 
+// Reads endpoint options from JSON text (UTF-8, `json_len` bytes): an
+// object with the optional members `server` (the MCP server this endpoint
+// serves), `read_body` (read `POST` bodies for the tools they call and the
+// listings they ask for; default: on when `server` is set; without a
+// server, each request names its own in `mcpguard_http_request.server`),
+// `max_body_bytes`
+// (default 4 MiB), `serve_metadata` (answer the RFC 9728 metadata route;
+// default on), `listing_items` (how listed items map to servers:
+// `{"server": "name"}`, `{"prefix": {"field": "name", "separator":
+// "_1mcp_"}}`, `{"one_mcp": true}` or `{"field": "/_meta/server"}`) and
+// `cost` (default 1), e.g. `{"server": "filesystem"}`. An unknown member,
+// a wrong type or text that is not JSON is `MCPGUARD_RESULT_CONFIG_ERROR`
+// naming the member; `*out` is then NULL.
+enum mcpguard_result mcpguard_http_options_new(const char *json, size_t json_len, struct mcpguard_http_options **out);
+
+// Frees endpoint options. NULL is ignored; the pointer is invalid
+// afterwards. Decisions made with them stay valid.
+void mcpguard_http_options_free(struct mcpguard_http_options *options);
+
+// Decides one HTTP request: the core's `authorize_http` (the metadata
+// route, the `Authorization` header and query rules, the JSON-RPC body,
+// one Guard decision for the whole request). A refusal is not a failure:
+// the call returns `MCPGUARD_RESULT_OK` and `*out` says what to do
+// (`mcpguard_http_decision_action`). Failures are the caller's mistakes
+// only (NULL, bad UTF-8 in a text field, a bad `body_state`), and then
+// `*out` is NULL. The decision belongs to the caller: read it from one
+// thread at a time and free it with `mcpguard_http_decision_free`.
+enum mcpguard_result mcpguard_guard_authorize_http(const struct mcpguard_guard *guard, const struct mcpguard_http_options *options, const struct mcpguard_http_request *request, struct mcpguard_http_decision **out);
+
+// Frees an HTTP decision. NULL is ignored; the pointer and everything
+// borrowed from it are invalid afterwards.
+void mcpguard_http_decision_free(struct mcpguard_http_decision *decision);
+
+// What to do: respond, forward or pass.
+enum mcpguard_result mcpguard_http_decision_action(const struct mcpguard_http_decision *decision, mcpguard_http_action *out);
+
+// The status of the response to send when the action is respond (200 for
+// the metadata document, 204, 400, 401, 403, 405, 429, 500); 0 otherwise
+// (the application's status stands).
+enum mcpguard_result mcpguard_http_decision_status(const struct mcpguard_http_decision *decision, uint16_t *out);
+
+// How many headers the decision carries: the response's (respond,
+// `Content-Type` and `Content-Length` included), those to add to the
+// application's response (forward: the rate-limit headers), or 0 (pass).
+enum mcpguard_result mcpguard_http_decision_header_count(const struct mcpguard_http_decision *decision, size_t *out);
+
+// Header number `index` (from 0): its name and value, in the order to send
+// them. `MCPGUARD_RESULT_OUT_OF_RANGE` past the end.
+enum mcpguard_result mcpguard_http_decision_header(const struct mcpguard_http_decision *decision, size_t index, struct mcpguard_str *name, struct mcpguard_str *value);
+
+// The body of the response to send when the action is respond (a JSON
+// document; zero-length for `HEAD`, 204 and a forward or pass).
+enum mcpguard_result mcpguard_http_decision_body(const struct mcpguard_http_decision *decision, struct mcpguard_bytes *out);
+
+// Whether the application's response must go through
+// `mcpguard_http_decision_filter_response` before it is sent (a forwarded
+// request that asks for a listing: `tools/list`, `prompts/list`,
+// `resources/list`, `resources/templates/list`). A gateway that cannot
+// buffer the response must not send it unfiltered.
+enum mcpguard_result mcpguard_http_decision_filters_response(const struct mcpguard_http_decision *decision, bool *out);
+
+// The Guard's decision inside, as an `mcpguard_decision` the caller frees
+// (read it with the `mcpguard_decision_*` functions: the principal to hand
+// to the application, `mcpguard_decision_to_json`, …), or NULL (still
+// `MCPGUARD_RESULT_OK`) when the Guard made none: the metadata route, a
+// preflight, a request the host got wrong (500).
+enum mcpguard_result mcpguard_http_decision_decision(const struct mcpguard_http_decision *decision, struct mcpguard_decision **out);
+
+// Filters the application's response body (`body_len` bytes at `body`;
+// NULL when 0) down to the listing items the request's principal may use,
+// as `authorize` would decide a call of each item. `content_type` is the
+// response's `Content-Type` (NULL: none): JSON, or `text/event-stream`
+// whose `data:` events carry the JSON-RPC responses.
+//
+// `*out` is a response the caller frees with `mcpguard_http_response_free`.
+// Its status is 0 when it holds the filtered body: send the application's
+// status and headers with that body (and `Content-Length` set to its
+// length). A body the core cannot read is never passed through: the status
+// is then 502 and the response (status, headers, body) is what to send
+// instead. A decision that filters nothing returns the body unchanged.
+enum mcpguard_result mcpguard_http_decision_filter_response(const struct mcpguard_http_decision *decision, const char *content_type, size_t content_type_len, const uint8_t *body, size_t body_len, struct mcpguard_http_response **out);
+
+// Frees a response. NULL is ignored; the pointer and everything borrowed
+// from it are invalid afterwards.
+void mcpguard_http_response_free(struct mcpguard_http_response *response);
+
+// 0 when the response holds the filtered body (the application's status
+// stands), else the status to send (502).
+enum mcpguard_result mcpguard_http_response_status(const struct mcpguard_http_response *response, uint16_t *out);
+
+// How many headers the response carries (0 for a filtered body).
+enum mcpguard_result mcpguard_http_response_header_count(const struct mcpguard_http_response *response, size_t *out);
+
+// Header number `index` (from 0). `MCPGUARD_RESULT_OUT_OF_RANGE` past the end.
+enum mcpguard_result mcpguard_http_response_header(const struct mcpguard_http_response *response, size_t index, struct mcpguard_str *name, struct mcpguard_str *value);
+
+// The body to send: the filtered application body, or the 502 document.
+enum mcpguard_result mcpguard_http_response_body(const struct mcpguard_http_response *response, struct mcpguard_bytes *out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
@@ -627,3 +889,6 @@ enum mcpguard_result mcpguard_guard_counters_json(const struct mcpguard_guard *g
 #define MCPGUARD_VERSION MCPGUARD_STRINGIFY(MCPGUARD_VERSION_MAJOR) "." MCPGUARD_STRINGIFY(MCPGUARD_VERSION_MINOR) "." MCPGUARD_STRINGIFY(MCPGUARD_VERSION_PATCH)
 /* An empty request of cost 1; set the fields the request has. */
 #define MCPGUARD_REQUEST_INIT { NULL, 0, NULL, 0, NULL, 0, MCPGUARD_FILTER_KIND_NONE, NULL, 0, NULL, 0, 1 }
+/* An HTTP request with nothing set: no method or path yet (both required),
+   no query, headers, peer or body, no overrides, the options' cost. */
+#define MCPGUARD_HTTP_REQUEST_INIT { NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, MCPGUARD_HTTP_BODY_NONE, NULL, 0, NULL, 0, NULL, 0, 0 }

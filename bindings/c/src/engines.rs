@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use mcpguard::access::{self, Filter};
+use mcpguard::access::{self, Filter, FilterError};
 use mcpguard::ratelimit::{Algorithm, Limiter, Quota, RateDecision};
 
 use crate::ffi::{
@@ -89,13 +89,18 @@ pub unsafe extern "C" fn mcpguard_tag_filter_parse(
         out.set(std::ptr::null_mut());
         // SAFETY: as above.
         let text = unsafe { arg_str(text, text_len, "text") }?;
-        let invalid = |e: String| Failure::new(mcpguard_result::InvalidFilter, e);
+        let invalid =
+            |e: FilterError| Failure::classified(mcpguard_result::InvalidFilter, &e, None);
         let filter = match syntax {
             s if s == mcpguard_filter_syntax::Tags as u32 => Filter::parse_tags(text),
             s if s == mcpguard_filter_syntax::Expression as u32 => Filter::parse_expression(text),
             s if s == mcpguard_filter_syntax::Query as u32 => {
-                let query: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|e| invalid(format!("the tag query is not JSON: {e}")))?;
+                let query: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                    invalid(FilterError::InvalidQuery {
+                        path: String::new(),
+                        message: format!("not JSON: {e}"),
+                    })
+                })?;
                 Filter::from_query(&query)
             }
             other => {
@@ -105,7 +110,7 @@ pub unsafe extern "C" fn mcpguard_tag_filter_parse(
                 ));
             }
         }
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(invalid)?;
         let tags = filter.tags();
         out.set(boxed(mcpguard_tag_filter { filter, tags }));
         Ok(())

@@ -11,6 +11,8 @@ use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
+use mcpguard::classify::{Classify, ErrorInfo};
+
 /// The result of every `mcpguard_*` function that can fail. `MCPGUARD_RESULT_OK`
 /// is zero; on any other value `mcpguard_last_error()` describes the failure.
 #[allow(non_camel_case_types)]
@@ -101,12 +103,17 @@ impl mcpguard_str {
     }
 }
 
-/// Why a call failed: the code returned to C and the message kept for
-/// `mcpguard_last_error`.
+/// Why a call failed: the code returned to C, the message kept for
+/// `mcpguard_last_error`, and the core's classification of the error for
+/// `mcpguard_last_error_info` (none for the caller's own mistakes: NULL,
+/// bad UTF-8, a bad enum value, which the core never sees).
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) code: mcpguard_result,
     pub(crate) message: String,
+    /// Boxed: a failure travels in every `Result` of the exported
+    /// functions, so it stays two words plus the message.
+    pub(crate) info: Option<Box<ErrorInfo>>,
 }
 
 impl Failure {
@@ -114,6 +121,27 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            info: None,
+        }
+    }
+
+    /// A core error: its kind, code, reason, status and message are the
+    /// core's classification (`metadata_url` goes into a token refusal's
+    /// challenge); only the result code is this API's.
+    pub(crate) fn classified(
+        code: mcpguard_result,
+        error: &impl Classify,
+        metadata_url: Option<&str>,
+    ) -> Self {
+        Self::from_info(code, error.classify(metadata_url))
+    }
+
+    /// A failure carrying an already classified error.
+    pub(crate) fn from_info(code: mcpguard_result, info: ErrorInfo) -> Self {
+        Failure {
+            code,
+            message: info.message.clone(),
+            info: Some(Box::new(info)),
         }
     }
 
@@ -129,14 +157,21 @@ pub(crate) type FfiResult = Result<(), Failure>;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR_INFO: RefCell<CString> = RefCell::new(CString::from(c"null"));
 }
 
-fn set_last_error(message: &str) {
-    // A message may quote caller text with a NUL byte in it; C would cut the
-    // message there, so show it as the replacement character instead.
-    let text = CString::new(message)
-        .unwrap_or_else(|_| CString::new(message.replace('\0', "\u{fffd}")).unwrap_or_default());
-    LAST_ERROR.with(|e| *e.borrow_mut() = text);
+/// `text` as a C string; a NUL byte (a message may quote caller text with
+/// one) would cut it short in C, so it shows as the replacement character.
+fn c_text(text: &str) -> CString {
+    CString::new(text)
+        .unwrap_or_else(|_| CString::new(text.replace('\0', "\u{fffd}")).unwrap_or_default())
+}
+
+fn set_last_error(message: &str, info: Option<&ErrorInfo>) {
+    LAST_ERROR.with(|e| *e.borrow_mut() = c_text(message));
+    // serde_json escapes a NUL as \u0000, so the JSON text never holds one.
+    let json = info.map_or_else(|| "null".to_string(), |i| i.to_json().to_string());
+    LAST_ERROR_INFO.with(|e| *e.borrow_mut() = c_text(&json));
 }
 
 /// Runs one exported function's body: a panic becomes `MCPGUARD_RESULT_PANIC`,
@@ -150,11 +185,14 @@ pub(crate) fn boundary(body: impl FnOnce() -> FfiResult) -> mcpguard_result {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => mcpguard_result::Ok,
         Ok(Err(failure)) => {
-            set_last_error(&failure.message);
+            set_last_error(&failure.message, failure.info.as_deref());
             failure.code
         }
         Err(_) => {
-            set_last_error("internal error: mcpguard panicked (this is a bug; please report it)");
+            set_last_error(
+                "internal error: mcpguard panicked (this is a bug; please report it)",
+                None,
+            );
             mcpguard_result::Panic
         }
     }
@@ -174,6 +212,26 @@ pub(crate) fn free_boundary(body: impl FnOnce()) {
 #[unsafe(no_mangle)]
 pub extern "C" fn mcpguard_last_error() -> *const c_char {
     catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ptr())).unwrap_or(c"".as_ptr())
+}
+
+/// The last failed `mcpguard_*` call's error as the core classified it, a
+/// NUL-terminated JSON object: `{"kind", "code", "reason", "status",
+/// "message", "path", "www_authenticate"}`. `kind` is the error's family
+/// (`config`, `invalid_token`, `insufficient_scope`, `invalid_request`,
+/// `opaque_token`, `opaque_store`, `guard`), `code` its stable code (the
+/// OAuth error of a refusal, e.g. `invalid_token`; else the error's own,
+/// e.g. `invalid_configuration`, `revocation_list_full`), `status` the HTTP
+/// status a host answers with (or null), `path` the JSON path of a
+/// configuration error and `www_authenticate` the challenge of a token
+/// refusal. Every binding reports the same error with the same values.
+///
+/// The text is `null` when the last failure was the caller's own mistake
+/// (NULL, bad UTF-8, a bad enum value, an index out of range, an argument
+/// outside the range a function takes) or a caught panic, and before any
+/// call has failed. Lifetime and threading as `mcpguard_last_error()`.
+#[unsafe(no_mangle)]
+pub extern "C" fn mcpguard_last_error_info() -> *const c_char {
+    catch_unwind(|| LAST_ERROR_INFO.with(|e| e.borrow().as_ptr())).unwrap_or(c"null".as_ptr())
 }
 
 /// Frees a string this library allocated (the `char **` outputs such as

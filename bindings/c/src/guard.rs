@@ -9,11 +9,11 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use mcpguard::ManualClock;
-use mcpguard::config::GuardConfig;
+use mcpguard::classify::Classify;
 use mcpguard::guard::{AuditEvent, Guard, GuardOptions, Request, RequestFilter};
 use mcpguard::token::opaque::{OpaqueEntry, OpaqueError};
 use mcpguard::token::{Principal, TokenError};
+use mcpguard::{ConfigError, ManualClock};
 
 use crate::decision::{mcpguard_decision, mcpguard_principal};
 use crate::engines::mcpguard_rate_decision;
@@ -89,11 +89,11 @@ pub unsafe extern "C" fn mcpguard_manual_clock_free(clock: *mut mcpguard_manual_
 /// behind one call per request. Built once, then shared: every function
 /// taking a `const mcpguard_guard *` may be called from many threads at once.
 pub struct mcpguard_guard {
-    guard: Guard,
+    pub(crate) guard: Guard,
 }
 
-fn config_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::new(mcpguard_result::ConfigError, e.to_string())
+fn config_failure(e: ConfigError) -> Failure {
+    Failure::classified(mcpguard_result::ConfigError, &e, None)
 }
 
 /// Runs a constructor: clears `*out` first, so it is NULL on any failure.
@@ -186,9 +186,10 @@ pub unsafe extern "C" fn mcpguard_guard_from_file(
     unsafe { build_guard(out, make) }
 }
 
-/// Reads the configuration file at `path` as `mcpguard_guard_from_file`
-/// does, on a manual clock and without environment overrides, so a test or
-/// demo gives the same answers on every machine.
+/// Reads the configuration file at `path` exactly as
+/// `mcpguard_guard_from_file` does, the environment overrides included (as
+/// in every other binding), on a manual clock: for tests and demos that
+/// must not depend on the time of day.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mcpguard_guard_from_file_with_clock(
     path: *const c_char,
@@ -199,8 +200,7 @@ pub unsafe extern "C" fn mcpguard_guard_from_file_with_clock(
     let make = || {
         // SAFETY: pointers are NULL or valid (the header's pointer contract).
         let (path, clock) = unsafe { (arg_str(path, path_len, "path")?, arg(clock, "clock")?) };
-        let config = GuardConfig::from_file(path).map_err(config_failure)?;
-        Guard::from_config(config, GuardOptions::with_clock(clock.clock.clone()))
+        Guard::from_file_with_options(path, GuardOptions::with_clock(clock.clock.clone()))
             .map_err(config_failure)
     };
     // SAFETY: `out` is NULL or writable (the header's pointer contract).
@@ -374,13 +374,15 @@ pub unsafe extern "C" fn mcpguard_guard_validate(
                 Out::optional(failure),
             )
         };
-        principal_out(guard.guard.validate(token), &out, failure)
+        principal_out(&guard.guard, guard.guard.validate(token), &out, failure)
     })
 }
 
 /// Hands a validation's result to C: the principal into `out`, or the
-/// refusal into `failure` (when wanted) and `TOKEN_REJECTED`.
+/// refusal (as the core classifies it) into `failure` (when wanted) and
+/// `TOKEN_REJECTED`.
 fn principal_out(
+    guard: &Guard,
     result: Result<Arc<Principal>, TokenError>,
     out: &Out<*mut mcpguard_principal>,
     failure: Option<Out<mcpguard_token_failure>>,
@@ -391,17 +393,15 @@ fn principal_out(
             Ok(())
         }
         Err(e) => {
+            let info = e.classify(Some(guard.metadata_url()));
             if let Some(failure) = failure {
                 failure.set(mcpguard_token_failure {
-                    status: e.reason.status(),
-                    error: mcpguard_str::borrow(e.reason.oauth_error().as_str()),
-                    reason: mcpguard_str::borrow(e.reason.code()),
+                    status: info.status.unwrap_or_default(),
+                    error: mcpguard_str::borrow(info.code),
+                    reason: mcpguard_str::borrow_opt(info.reason.map(|r| r.code())),
                 });
             }
-            Err(Failure::new(
-                mcpguard_result::TokenRejected,
-                e.description.to_string(),
-            ))
+            Err(Failure::from_info(mcpguard_result::TokenRejected, info))
         }
     }
 }
@@ -437,7 +437,7 @@ pub unsafe extern "C" fn mcpguard_guard_validate_introspection(
             )
         };
         let result = guard.guard.validate_introspection(json).map(Arc::new);
-        principal_out(result, &out, failure)
+        principal_out(&guard.guard, result, &out, failure)
     })
 }
 
@@ -475,22 +475,27 @@ pub unsafe extern "C" fn mcpguard_guard_insert_opaque(
             )
         };
         let entry = OpaqueEntry::from_json(entry_json).map_err(|e| {
-            // As the core renders a ConfigError: "" and "." are the entry itself.
-            let message = if e.path.is_empty() || e.path == "." {
+            let mut info = e.classify(None);
+            // The message names the entry, not "the configuration"; the
+            // classification (kind, code, path) is the core's. "" and "."
+            // are the entry itself, as the core renders a ConfigError.
+            info.message = if e.path.is_empty() || e.path == "." {
                 format!("invalid opaque-token entry: {}", e.message)
             } else {
                 format!("invalid opaque-token entry at {}: {}", e.path, e.message)
             };
-            Failure::new(mcpguard_result::ConfigError, message)
+            Failure::from_info(mcpguard_result::ConfigError, info)
         })?;
         guard.guard.insert_opaque(token, entry).map_err(|e| {
+            // One result code per cause (stable since 0.1); the kind, code
+            // and status are the core's (mcpguard_last_error_info).
             let code = match e {
                 OpaqueError::Full { .. } => mcpguard_result::OpaqueStoreFull,
                 OpaqueError::InvalidToken => mcpguard_result::OpaqueInvalidToken,
                 OpaqueError::Expired => mcpguard_result::OpaqueExpired,
                 OpaqueError::Disabled => mcpguard_result::OpaqueDisabled,
             };
-            Failure::new(code, e.to_string())
+            Failure::classified(code, &e, None)
         })
     })
 }
@@ -507,10 +512,13 @@ pub unsafe extern "C" fn mcpguard_guard_revoke(
     boundary(|| {
         // SAFETY: pointers are NULL or valid (the header's pointer contract).
         let (guard, token) = unsafe { (arg(guard, "guard")?, arg_str(token, token_len, "token")?) };
-        guard
-            .guard
-            .revoke(token)
-            .map_err(|e| Failure::new(mcpguard_result::RevokeFailed, e.to_string()))
+        guard.guard.revoke(token).map_err(|e| {
+            Failure::classified(
+                mcpguard_result::RevokeFailed,
+                &e,
+                Some(guard.guard.metadata_url()),
+            )
+        })
     })
 }
 
@@ -537,7 +545,7 @@ pub unsafe extern "C" fn mcpguard_guard_set_jwks(
         guard
             .guard
             .set_jwks(issuer, jwks)
-            .map_err(|e| Failure::new(mcpguard_result::KeyError, e.to_string()))
+            .map_err(|e| Failure::classified(mcpguard_result::KeyError, &e, None))
     })
 }
 

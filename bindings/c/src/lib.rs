@@ -19,11 +19,16 @@ mod decision;
 mod engines;
 mod ffi;
 mod guard;
+mod http;
 
 pub use decision::*;
 pub use engines::*;
-pub use ffi::{mcpguard_last_error, mcpguard_result, mcpguard_str, mcpguard_string_free};
+pub use ffi::{
+    mcpguard_last_error, mcpguard_last_error_info, mcpguard_result, mcpguard_str,
+    mcpguard_string_free,
+};
 pub use guard::*;
+pub use http::*;
 
 // The header promises that these objects may be shared between threads;
 // this stops compiling if one of them ever stops being `Send + Sync`.
@@ -35,6 +40,9 @@ const _: fn() = || {
     shared::<mcpguard_rate_limiter>();
     shared::<mcpguard_manual_clock>();
     shared::<mcpguard_decision>();
+    shared::<mcpguard_http_options>();
+    shared::<mcpguard_http_decision>();
+    shared::<mcpguard_http_response>();
 };
 
 /// The major version of this library (matches the crate's `Cargo.toml`).

@@ -9,6 +9,11 @@
 //!
 //! Each `authorize` case also checks that the decision's accessors agree
 //! with `mcpguard_decision_to_json`.
+//!
+//! Op `http` (conformance/http_edge.json) goes through
+//! `mcpguard_guard_authorize_http` as a C gateway drives it, with the case's
+//! `app` as the application behind it, and is compared by
+//! `mcpguard_testkit::http_vectors` exactly as the Rust runner compares it.
 
 mod common;
 
@@ -16,19 +21,23 @@ use std::ptr::null_mut;
 
 use common::{arg, last_error, no_str, ok, str_array, take, take_list, text};
 use mcpguard_c::*;
+use mcpguard_testkit::http_vectors;
 use mcpguard_testkit::vectors::{self, check_headers, partial_match};
 use serde_json::{Value, json};
 
-/// A guard and its manual clock, freed through the C API.
+/// A guard, its manual clock and the file's HTTP endpoint options, freed
+/// through the C API.
 struct Fixture {
     guard: *mut mcpguard_guard,
     clock: *mut mcpguard_manual_clock,
+    options: *mut mcpguard_http_options,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // SAFETY: both came from their constructors and are freed once, here.
+        // SAFETY: each came from its constructor and is freed once, here.
         unsafe {
+            mcpguard_http_options_free(self.options);
             mcpguard_guard_free(self.guard);
             mcpguard_manual_clock_free(self.clock);
         }
@@ -36,7 +45,7 @@ impl Drop for Fixture {
 }
 
 impl Fixture {
-    fn new(config: &str, clock_secs: f64) -> Result<Fixture, String> {
+    fn new(config: &str, clock_secs: f64, options: &str) -> Result<Fixture, String> {
         let mut clock = null_mut();
         // SAFETY: `clock` is a writable out-parameter.
         ok(
@@ -46,12 +55,19 @@ impl Fixture {
         let mut fixture = Fixture {
             guard: null_mut(),
             clock,
+            options: null_mut(),
         };
         let (p, n) = arg(config);
         // SAFETY: `config` outlives the call; `clock` is live; out is writable.
         ok(
             unsafe { mcpguard_guard_new_with_clock(p, n, clock, &mut fixture.guard) },
             "config refused",
+        )?;
+        let (p, n) = arg(options);
+        // SAFETY: `options` outlives the call; out is writable.
+        ok(
+            unsafe { mcpguard_http_options_new(p, n, &mut fixture.options) },
+            "options refused",
         )?;
         Ok(fixture)
     }
@@ -67,7 +83,9 @@ fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
         failures.push(format!("{file}: `clock` must be a number of seconds"));
         return 0;
     };
-    let fixture = match Fixture::new(&doc["config"].to_string(), clock) {
+    // A file without `options` has no `http` cases; JSON null is the defaults.
+    let options = doc["options"].to_string();
+    let fixture = match Fixture::new(&doc["config"].to_string(), clock, &options) {
         Ok(f) => f,
         Err(e) => {
             failures.push(format!("{file}: {e}"));
@@ -82,11 +100,258 @@ fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
         let name = case["name"]
             .as_str()
             .map_or_else(|| format!("#{i}"), str::to_string);
-        if let Err(why) = run_case(&fixture, case) {
+        let outcome = if case["op"] == "http" {
+            http_case(&fixture, case)
+                .and_then(|actual| http_vectors::compare(&case["expect"], &actual))
+        } else {
+            run_case(&fixture, case)
+        };
+        if let Err(why) = outcome {
             failures.push(format!("{file} / {name}: {why}"));
         }
     }
     cases.len()
+}
+
+/// One `http` case through `mcpguard_guard_authorize_http`, as a C gateway
+/// drives it: the core's response, or the application's (its status,
+/// `Content-Type`, `Content-Length` and body, the body passed through
+/// `mcpguard_http_decision_filter_response` when the decision says so) with
+/// the decision's headers added. Mirrors `http_case` of core/tests/conformance.rs.
+fn http_case(fx: &Fixture, case: &Value) -> Result<Value, String> {
+    if let Some(s) = case.get("advance").and_then(Value::as_f64) {
+        // SAFETY: the clock is live.
+        ok(
+            unsafe { mcpguard_manual_clock_advance(fx.clock, s) },
+            "advance",
+        )?;
+    }
+    let input = http_vectors::Input::from_case(case)?;
+    let headers: Vec<mcpguard_http_header> = input
+        .headers
+        .iter()
+        .map(|(n, v)| mcpguard_http_header {
+            name: n.as_ptr(),
+            name_len: n.len(),
+            value: v.as_ptr(),
+            value_len: v.len(),
+        })
+        .collect();
+    let opt = |s: &Option<String>| s.as_deref().map_or((std::ptr::null(), 0), arg);
+    let (method, method_len) = arg(&input.method);
+    let (path, path_len) = arg(&input.path);
+    let (query, query_len) = arg(&input.query);
+    let (peer, peer_len) = opt(&input.peer);
+    let (server, server_len) = opt(&input.server);
+    let (body_state, body, body_len) = match &input.body {
+        Some(b) => (mcpguard_http_body::Bytes as u32, b.as_ptr(), b.len()),
+        None => (mcpguard_http_body::None as u32, std::ptr::null(), 0),
+    };
+    let request = mcpguard_http_request {
+        method,
+        method_len,
+        path,
+        path_len,
+        query,
+        query_len,
+        headers: headers.as_ptr(),
+        header_count: headers.len(),
+        peer,
+        peer_len,
+        body_state,
+        body,
+        body_len,
+        server,
+        server_len,
+        key: std::ptr::null(),
+        key_len: 0,
+        cost: 0,
+    };
+    let mut d = null_mut();
+    // SAFETY: the request borrows from `input` and `headers`, alive for the
+    // call; the guard and options are live; out is writable.
+    ok(
+        unsafe { mcpguard_guard_authorize_http(fx.guard, fx.options, &request, &mut d) },
+        "authorize_http",
+    )?;
+    let result = http_response(d, &input.app);
+    // SAFETY: freed once, here.
+    unsafe { mcpguard_http_decision_free(d) };
+    result
+}
+
+/// The response a client of the gateway sees for decision `d`.
+fn http_response(
+    d: *const mcpguard_http_decision,
+    app: &http_vectors::App,
+) -> Result<Value, String> {
+    let mut action = mcpguard_http_action::Pass;
+    let (mut status, mut count, mut filters) = (0u16, 0usize, false);
+    let mut body = mcpguard_bytes {
+        data: std::ptr::null(),
+        len: 0,
+    };
+    // SAFETY: `d` is live; every out is writable.
+    unsafe {
+        ok(mcpguard_http_decision_action(d, &mut action), "action")?;
+        ok(mcpguard_http_decision_status(d, &mut status), "status")?;
+        ok(mcpguard_http_decision_body(d, &mut body), "body")?;
+        ok(
+            mcpguard_http_decision_filters_response(d, &mut filters),
+            "filters_response",
+        )?;
+        ok(
+            mcpguard_http_decision_header_count(d, &mut count),
+            "header_count",
+        )?;
+    }
+    let mut headers = Vec::with_capacity(count);
+    for i in 0..count {
+        let (mut n, mut v) = (no_str(), no_str());
+        // SAFETY: as above; `i` is in range.
+        ok(
+            unsafe { mcpguard_http_decision_header(d, i, &mut n, &mut v) },
+            "header",
+        )?;
+        headers.push((text(n), text(v)));
+    }
+    check_inner_decision(d, action)?;
+    Ok(match action {
+        mcpguard_http_action::Respond => {
+            json!({
+                "status": status,
+                "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+                "body": String::from_utf8_lossy(bytes(body)),
+            })
+        }
+        mcpguard_http_action::Pass => {
+            if status != 0 || count != 0 || body.len != 0 {
+                return Err("a pass carries a status, headers or a body".into());
+            }
+            app.response(Vec::new(), app.body.clone())
+        }
+        mcpguard_http_action::Forward => {
+            if status != 0 || body.len != 0 {
+                return Err("a forward carries a status or a body".into());
+            }
+            let body = if filters {
+                match filter_response(d, app)? {
+                    Ok(b) => b,
+                    Err(replacement) => return Ok(replacement),
+                }
+            } else {
+                app.body.clone()
+            };
+            app.response(headers, body)
+        }
+    })
+}
+
+/// A borrowed output byte slice.
+fn bytes<'a>(b: mcpguard_bytes) -> &'a [u8] {
+    assert!(!b.data.is_null(), "library byte outputs are never NULL");
+    // SAFETY: the library wrote `len` readable bytes at `data`, owned by an
+    // object the caller still holds.
+    unsafe { std::slice::from_raw_parts(b.data, b.len) }
+}
+
+/// The inner Guard decision: present for a forward (allowed) and absent
+/// for a pass; when present its JSON is well formed.
+fn check_inner_decision(
+    d: *const mcpguard_http_decision,
+    action: mcpguard_http_action,
+) -> Result<(), String> {
+    let mut inner = null_mut();
+    // SAFETY: `d` is live; out is writable.
+    ok(
+        unsafe { mcpguard_http_decision_decision(d, &mut inner) },
+        "decision",
+    )?;
+    if inner.is_null() {
+        return match action {
+            mcpguard_http_action::Forward => Err("a forward has no Guard decision".into()),
+            _ => Ok(()),
+        };
+    }
+    let v = decision_json(inner);
+    // SAFETY: freed once, here.
+    unsafe { mcpguard_decision_free(inner) };
+    let v = v?;
+    let allowed = action == mcpguard_http_action::Forward;
+    if v["allowed"] != json!(allowed) {
+        return Err(format!(
+            "the Guard decision's allowed is {} on a {action:?}",
+            v["allowed"]
+        ));
+    }
+    Ok(())
+}
+
+/// The application's body through `mcpguard_http_decision_filter_response`:
+/// the filtered body, or (`Err`) the response to send instead.
+fn filter_response(
+    d: *const mcpguard_http_decision,
+    app: &http_vectors::App,
+) -> Result<Result<Vec<u8>, Value>, String> {
+    let (cp, cn) = arg(&app.content_type);
+    let mut r = null_mut();
+    // SAFETY: the content type and body outlive the call; out is writable.
+    ok(
+        unsafe {
+            mcpguard_http_decision_filter_response(
+                d,
+                cp,
+                cn,
+                app.body.as_ptr(),
+                app.body.len(),
+                &mut r,
+            )
+        },
+        "filter_response",
+    )?;
+    let result = read_response(r);
+    // SAFETY: freed once, here.
+    unsafe { mcpguard_http_response_free(r) };
+    result
+}
+
+fn read_response(r: *const mcpguard_http_response) -> Result<Result<Vec<u8>, Value>, String> {
+    let (mut status, mut count) = (0u16, 0usize);
+    let mut body = mcpguard_bytes {
+        data: std::ptr::null(),
+        len: 0,
+    };
+    // SAFETY: `r` is live; every out is writable.
+    unsafe {
+        ok(mcpguard_http_response_status(r, &mut status), "status")?;
+        ok(mcpguard_http_response_body(r, &mut body), "body")?;
+        ok(
+            mcpguard_http_response_header_count(r, &mut count),
+            "header_count",
+        )?;
+    }
+    let body = bytes(body).to_vec();
+    if status == 0 {
+        return match count {
+            0 => Ok(Ok(body)),
+            _ => Err("a filtered body carries headers".into()),
+        };
+    }
+    let mut headers = Vec::with_capacity(count);
+    for i in 0..count {
+        let (mut n, mut v) = (no_str(), no_str());
+        // SAFETY: as above; `i` is in range.
+        ok(
+            unsafe { mcpguard_http_response_header(r, i, &mut n, &mut v) },
+            "header",
+        )?;
+        headers.push(json!([text(n), text(v)]));
+    }
+    Ok(Err(json!({
+        "status": status,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    })))
 }
 
 fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {

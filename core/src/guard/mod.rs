@@ -161,9 +161,19 @@ impl Guard {
     /// Reads the configuration file at `path` (relative `jwks_file` paths
     /// resolve against its folder) and applies the environment overrides.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Guard, ConfigError> {
+        Self::from_file_with_options(path, GuardOptions::default())
+    }
+
+    /// As [`Guard::from_file`] (the environment overrides included), with
+    /// `options` (a manual clock, an audit capacity): one path from a file
+    /// to a Guard for every binding, so none of them can skip the overrides.
+    pub fn from_file_with_options(
+        path: impl AsRef<Path>,
+        options: GuardOptions,
+    ) -> Result<Guard, ConfigError> {
         let mut config = GuardConfig::from_file(path)?;
         config.apply_env(&process_env)?;
-        Self::from_config(config, GuardOptions::default())
+        Self::from_config(config, options)
     }
 
     /// Builds a Guard from a parsed configuration: every value is checked
