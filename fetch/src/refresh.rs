@@ -142,7 +142,11 @@ pub(crate) fn run(shared: Arc<Shared>, client: Client, validator: WeakTokenValid
         };
         for job in jobs {
             let result = match validator.upgrade() {
-                Some(v) => refresh_one(&client, &v, &job, &shared.events),
+                Some(v) => {
+                    let result = refresh_one(&client, &v, &job, &shared.events);
+                    v.count_fetch(result.is_ok());
+                    result
+                }
                 None => return,
             };
             let now = Instant::now();

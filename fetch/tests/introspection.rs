@@ -93,6 +93,9 @@ fn an_opaque_token_costs_one_call_per_kept_answer() {
         Reason::Inactive
     );
     assert_eq!(fetcher.stats().introspection_calls, 3);
+    let counted = guard.counters();
+    assert_eq!(counted.remote.introspection_calls, 3);
+    assert_eq!(counted.to_json()["introspection_calls"], 3);
 }
 
 #[test]
@@ -141,6 +144,7 @@ fn a_failing_endpoint_gives_the_configured_refusal() {
         let e = guard.validate("good-1").unwrap_err();
         assert_eq!(e.reason, reason);
         assert_eq!(fetcher.stats().introspection_failures, 1);
+        assert_eq!(guard.counters().remote.introspection_failures, 1);
     }
     assert_eq!(server.hits("/introspect"), 1);
     assert_eq!(Reason::StoreUnavailable.status(), 503);

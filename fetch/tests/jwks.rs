@@ -121,6 +121,15 @@ fn keys_fetched_at_start_verify_tokens_and_a_rotation_is_picked_up_by_one_fetch(
         (stats.jwks_fetches, stats.rotations, stats.jwks_failures),
         (2, 1, 0)
     );
+    let counted = guard.counters().remote;
+    assert_eq!(
+        (
+            counted.jwks_fetches,
+            counted.jwks_updates,
+            counted.jwks_fetch_failures
+        ),
+        (2, 2, 0)
+    );
 }
 
 #[test]
@@ -137,6 +146,7 @@ fn an_unreachable_provider_at_start_leaves_a_working_guard_that_keeps_trying() {
     let token = jwt(ISS, "rsa", "k1");
     assert_eq!(reason(&guard, &token), Reason::UnknownKey);
     assert!(fetcher.stats().jwks_failures >= 1);
+    assert!(guard.counters().remote.jwks_fetch_failures >= 1);
 
     // The provider comes up on that port: the next attempt picks it up.
     let server = Server::start(TcpListener::bind(addr).unwrap(), Some(&tls));

@@ -68,7 +68,7 @@ pub use jws::Algorithm;
 pub use keys::{Jwk, JwkSet, KeySet};
 pub use opaque::{OpaqueEntry, OpaqueError, OpaqueStore};
 pub use principal::{Principal, TokenKind, token_fingerprint};
-pub use remote::{IntrospectionUnavailable, Introspector, KeyRefresh};
+pub use remote::{IntrospectionUnavailable, Introspector, KeyRefresh, RemoteCounts};
 pub use revocation::{RevocationError, RevocationList};
 pub use validator::{
     DEFAULT_OPAQUE_CAPACITY, DEFAULT_REFRESH_COOLDOWN, GrantsHook, IssuerBuilder, RevokeError,

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use parking_lot::RwLock;
@@ -49,6 +50,47 @@ pub trait Introspector: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the introspection endpoint gave no answer: {0}")]
 pub struct IntrospectionUnavailable(pub String);
+
+/// What the remote sources did, for the Guard's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemoteCounts {
+    /// JWK Sets (or metadata) a fetcher fetched and had accepted.
+    pub jwks_fetches: u64,
+    /// Fetches that failed or whose set was refused (the old set stayed).
+    pub jwks_fetch_failures: u64,
+    /// Key sets applied with `set_jwks` (each rotation, the first load included).
+    pub jwks_updates: u64,
+    /// Calls to the introspection endpoint.
+    pub introspection_calls: u64,
+    /// Calls that gave no usable answer (refused with `on_error`).
+    pub introspection_failures: u64,
+}
+
+/// The atomics behind [`RemoteCounts`].
+#[derive(Debug, Default)]
+pub(crate) struct RemoteCounters {
+    pub(crate) jwks_fetches: AtomicU64,
+    pub(crate) jwks_fetch_failures: AtomicU64,
+    pub(crate) introspection_calls: AtomicU64,
+    pub(crate) introspection_failures: AtomicU64,
+}
+
+impl RemoteCounters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, jwks_updates: u64) -> RemoteCounts {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RemoteCounts {
+            jwks_fetches: n(&self.jwks_fetches),
+            jwks_fetch_failures: n(&self.jwks_fetch_failures),
+            jwks_updates,
+            introspection_calls: n(&self.introspection_calls),
+            introspection_failures: n(&self.introspection_failures),
+        }
+    }
+}
 
 /// Whether `url` may be fetched: an absolute `https://` URL with a host, or
 /// `http://` on a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`),

@@ -26,7 +26,9 @@ use super::jws::{
 use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
 use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
-use super::remote::{IntrospectionCache, Introspector, KeyRefresh, check_fetch_url};
+use super::remote::{
+    IntrospectionCache, Introspector, KeyRefresh, RemoteCounters, RemoteCounts, check_fetch_url,
+};
 use super::revocation::{RevocationError, RevocationList};
 use super::{Principal, TokenKind, token_fingerprint};
 use crate::clock::{Clock, SystemClock};
@@ -79,6 +81,8 @@ struct Inner {
     introspection: Option<IntrospectionSettings>,
     /// What a fetcher attached (see [`super::remote`]).
     hooks: RwLock<Hooks>,
+    /// What the remote sources did.
+    remote_counters: RemoteCounters,
 }
 
 /// The introspecting issuer's settings and its answers.
@@ -513,6 +517,7 @@ impl TokenValidatorBuilder {
                 fingerprints: self.fingerprints,
                 introspection,
                 hooks: RwLock::new(Hooks::default()),
+                remote_counters: RemoteCounters::default(),
             }),
         })
     }
@@ -877,7 +882,9 @@ impl TokenValidator {
                 "no introspection client is attached to answer for opaque tokens",
             ));
         };
+        RemoteCounters::bump(&s.remote_counters.introspection_calls);
         let body = introspector.introspect(token).map_err(|_| {
+            RemoteCounters::bump(&s.remote_counters.introspection_failures);
             TokenError::new(
                 intro.on_error,
                 "the authorization server's introspection endpoint did not answer",
@@ -910,6 +917,22 @@ impl TokenValidator {
     /// endpoint. Replaces the previous one.
     pub fn set_introspector(&self, hook: Option<Arc<dyn Introspector>>) {
         self.inner.hooks.write().introspector = hook;
+    }
+
+    /// Counts one JWK Set fetch by a fetcher: accepted, or failed (the
+    /// keys in force stayed). For the Guard's counters.
+    pub fn count_fetch(&self, accepted: bool) {
+        let c = &self.inner.remote_counters;
+        RemoteCounters::bump(if accepted {
+            &c.jwks_fetches
+        } else {
+            &c.jwks_fetch_failures
+        });
+    }
+
+    /// What the remote sources did so far.
+    pub fn remote_counts(&self) -> RemoteCounts {
+        self.inner.remote_counters.snapshot(self.generation())
     }
 
     /// Whether an issuer configures `introspection`.
