@@ -87,13 +87,27 @@ fn jwks_sources(c: &mut Criterion) {
         b.iter(|| fetched.validate(black_box(&token)).unwrap())
     });
     group.bench_function("verify_jwt/inline_jwks", |b| {
-        b.iter(|| inline.token_validator().verify_jwt(black_box(&token)).unwrap())
+        b.iter(|| {
+            inline
+                .token_validator()
+                .verify_jwt(black_box(&token))
+                .unwrap()
+        })
     });
     group.bench_function("verify_jwt/jwks_uri", |b| {
-        b.iter(|| fetched.token_validator().verify_jwt(black_box(&token)).unwrap())
+        b.iter(|| {
+            fetched
+                .token_validator()
+                .verify_jwt(black_box(&token))
+                .unwrap()
+        })
     });
     group.finish();
-    assert_eq!(fetcher.stats().jwks_fetches, 1, "a validation triggered a fetch");
+    assert_eq!(
+        fetcher.stats().jwks_fetches,
+        1,
+        "a validation triggered a fetch"
+    );
 }
 
 /// Answers every token as active; counts calls (the bench must hit the
@@ -158,7 +172,11 @@ fn opaque_answers(c: &mut Criterion) {
         b.iter(|| introspecting.validate(black_box(token)).unwrap())
     });
     group.finish();
-    assert_eq!(stub.calls.load(Ordering::Relaxed), 1, "the kept answer was not used");
+    assert_eq!(
+        stub.calls.load(Ordering::Relaxed),
+        1,
+        "the kept answer was not used"
+    );
 }
 
 criterion_group!(benches, jwks_sources, opaque_answers);

@@ -26,8 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use parking_lot::RwLock;
+use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::error::TokenError;
 use super::opaque::sha256;
 use super::principal::Principal;
 
@@ -219,6 +220,88 @@ impl IntrospectionCache {
     /// Whether no answer is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Calls in flight, by token SHA-256: concurrent requests presenting the
+/// same unknown token wait for one call instead of each making their own,
+/// so a token costs one endpoint call per kept answer.
+#[derive(Default)]
+pub(crate) struct Flights {
+    map: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+}
+
+type Answer = Result<Arc<Principal>, TokenError>;
+
+#[derive(Default)]
+struct Flight {
+    answer: Mutex<Option<Answer>>,
+    done: Condvar,
+}
+
+/// Settles a flight even if the call unwinds, so no follower waits forever.
+struct Leader<'a> {
+    flights: &'a Flights,
+    digest: [u8; 32],
+    flight: Arc<Flight>,
+    fallback: Option<TokenError>,
+}
+
+impl Leader<'_> {
+    fn settle(&mut self, answer: Answer) {
+        *self.flight.answer.lock() = Some(answer);
+        self.flight.done.notify_all();
+        self.flights.map.lock().remove(&self.digest);
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.fallback.take() {
+            self.settle(Err(e));
+        }
+    }
+}
+
+impl Flights {
+    /// `call()` for the first caller with `token`; later callers arriving
+    /// while it runs get its answer. `fallback` settles the flight if `call`
+    /// unwinds.
+    pub(crate) fn run(
+        &self,
+        token: &str,
+        fallback: TokenError,
+        call: impl FnOnce() -> Answer,
+    ) -> Answer {
+        let (digest, _) = sha256(token);
+        let (flight, leads) = {
+            let mut map = self.map.lock();
+            match map.get(&digest) {
+                Some(f) => (Arc::clone(f), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    map.insert(digest, Arc::clone(&f));
+                    (f, true)
+                }
+            }
+        };
+        if !leads {
+            let mut answer = flight.answer.lock();
+            while answer.is_none() {
+                flight.done.wait(&mut answer);
+            }
+            return answer.clone().unwrap_or(Err(fallback));
+        }
+        let mut leader = Leader {
+            flights: self,
+            digest,
+            flight,
+            fallback: Some(fallback),
+        };
+        let answer = call();
+        leader.fallback = None;
+        leader.settle(answer.clone());
+        answer
     }
 }
 

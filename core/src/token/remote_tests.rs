@@ -224,3 +224,30 @@ fn introspection_answers_are_checked_like_any_response() {
     );
     assert_eq!(v.introspection_answers(), 0);
 }
+
+struct Slow(AtomicUsize);
+
+impl Introspector for Slow {
+    fn introspect(&self, _token: &str) -> Result<String, IntrospectionUnavailable> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Ok(json!({"active": true, "sub": "alice", "aud": RES, "exp": NOW + 120}).to_string())
+    }
+}
+
+#[test]
+fn concurrent_requests_with_one_new_token_share_one_call() {
+    let (v, _, _) = introspecting("store_unavailable", 60);
+    let slow = Arc::new(Slow(AtomicUsize::new(0)));
+    v.set_introspector(Some(slow.clone()));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let v = v.clone();
+            std::thread::spawn(move || v.validate("opaque-a").map(|p| p.subject.clone()))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap().as_deref(), Some("alice"));
+    }
+    assert_eq!(slow.0.load(Ordering::SeqCst), 1);
+}

@@ -27,7 +27,8 @@ use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
 use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
 use super::remote::{
-    IntrospectionCache, Introspector, KeyRefresh, RemoteCounters, RemoteCounts, check_fetch_url,
+    Flights, IntrospectionCache, Introspector, KeyRefresh, RemoteCounters, RemoteCounts,
+    check_fetch_url,
 };
 use super::revocation::{RevocationError, RevocationList};
 use super::{Principal, TokenKind, token_fingerprint};
@@ -90,6 +91,7 @@ struct IntrospectionSettings {
     cache_seconds: i64,
     on_error: Reason,
     answers: IntrospectionCache,
+    flights: Flights,
 }
 
 #[derive(Default)]
@@ -474,6 +476,7 @@ impl TokenValidatorBuilder {
                         IntrospectionFailure::Inactive => Reason::Inactive,
                     },
                     answers: IntrospectionCache::new(c.cache_entries),
+                    flights: Flights::default(),
                 });
             }
         }
@@ -699,15 +702,10 @@ fn check_remote(ic: &IssuerConfig) -> Result<(), ConfigError> {
                 "discovery finds the issuer's keys: drop jwks and jwks_file",
             ));
         }
-        url("issuer", &ic.issuer).map_err(|e| {
+        check_fetch_url(&ic.issuer).map_err(|m| {
             ConfigError::new(
                 "discovery",
-                format!(
-                    "needs an issuer URL that {}",
-                    e.message
-                        .trim_start_matches("is ")
-                        .trim_start_matches("must ")
-                ),
+                format!("needs the issuer to be an https:// URL (http:// only on a loopback host); the issuer {m}"),
             )
         })?;
     }
@@ -833,7 +831,7 @@ impl TokenValidator {
             && opaque
             && e.reason == Reason::Inactive
         {
-            return (self.introspected(token, now, epoch, intro), false);
+            return (self.introspected(token, now, intro), false);
         }
         let result = result.map(|mut p| {
             if s.fingerprints {
@@ -858,53 +856,61 @@ impl TokenValidator {
     }
 
     /// An opaque token answered by the introspecting issuer: its kept
-    /// answer, else a call through the attached [`Introspector`]. A local
-    /// revocation wins over any answer; a failed call is the configured
-    /// refusal, never an admission.
+    /// answer, else one call through the attached [`Introspector`] (shared
+    /// by concurrent requests with the same token). A local revocation wins
+    /// over any answer; a failed call is the configured refusal, never an
+    /// admission.
     fn introspected(
         &self,
         token: &str,
         now: i64,
-        epoch: u64,
         intro: &IntrospectionSettings,
     ) -> Result<Arc<Principal>, TokenError> {
         let s = &*self.inner;
+        // The revocation list is the authority: checked before any kept
+        // answer, so one kept just as its token was revoked is never served.
         if s.revocations.is_token_revoked(token, now) {
             return Err(TokenError::from_reason(Reason::Revoked));
         }
         if let Some(p) = intro.answers.get(token, now) {
             return Ok(p);
         }
-        let introspector = s.hooks.read().introspector.clone();
-        let Some(introspector) = introspector else {
-            return Err(TokenError::new(
-                intro.on_error,
-                "no introspection client is attached to answer for opaque tokens",
-            ));
-        };
-        RemoteCounters::bump(&s.remote_counters.introspection_calls);
-        let body = introspector.introspect(token).map_err(|_| {
-            RemoteCounters::bump(&s.remote_counters.introspection_failures);
-            TokenError::new(
-                intro.on_error,
-                "the authorization server's introspection endpoint did not answer",
-            )
-        })?;
-        let mut principal = self.validate_introspection(&body)?;
-        if s.fingerprints {
-            principal.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
-        }
-        let principal = Arc::new(principal);
-        let keep = now.saturating_add(intro.cache_seconds);
-        let until = principal.expires_at.map_or(keep, |exp| exp.min(keep));
-        // A revocation during the call wins, and bars the answer's keeping.
-        if s.epoch.load(Ordering::Acquire) != epoch || s.revocations.is_token_revoked(token, now) {
-            return Err(TokenError::from_reason(Reason::Revoked));
-        }
-        intro
-            .answers
-            .insert(token, Arc::clone(&principal), until, now);
-        Ok(principal)
+        let unavailable = TokenError::new(
+            intro.on_error,
+            "the authorization server's introspection endpoint did not answer",
+        );
+        intro.flights.run(token, unavailable.clone(), || {
+            // A call that just finished may have kept an answer.
+            if let Some(p) = intro.answers.get(token, now) {
+                return Ok(p);
+            }
+            let introspector = s.hooks.read().introspector.clone();
+            let Some(introspector) = introspector else {
+                return Err(TokenError::new(
+                    intro.on_error,
+                    "no introspection client is attached to answer for opaque tokens",
+                ));
+            };
+            RemoteCounters::bump(&s.remote_counters.introspection_calls);
+            let body = introspector.introspect(token).map_err(|_| {
+                RemoteCounters::bump(&s.remote_counters.introspection_failures);
+                unavailable.clone()
+            })?;
+            let mut principal = self.validate_introspection(&body)?;
+            if s.fingerprints {
+                principal.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
+            }
+            let principal = Arc::new(principal);
+            if s.revocations.is_token_revoked(token, now) {
+                return Err(TokenError::from_reason(Reason::Revoked));
+            }
+            let keep = now.saturating_add(intro.cache_seconds);
+            let until = principal.expires_at.map_or(keep, |exp| exp.min(keep));
+            intro
+                .answers
+                .insert(token, Arc::clone(&principal), until, now);
+            Ok(principal)
+        })
     }
 
     /// Attaches (or, with `None`, detaches) the hook told about refresh
