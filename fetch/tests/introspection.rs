@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use mcpguard::Reason;
-use mcpguard::guard::Guard;
+use mcpguard::guard::{Guard, Request};
 use mcpguard_fetch::{Fetcher, guard_from_json};
 use serde_json::{Value, json};
 use support::{Req, Resp, Server, tls};
@@ -147,7 +147,16 @@ fn a_failing_endpoint_gives_the_configured_refusal() {
         assert_eq!(guard.counters().remote.introspection_failures, 1);
     }
     assert_eq!(server.hits("/introspect"), 1);
-    assert_eq!(Reason::StoreUnavailable.status(), 503);
+
+    // Through the request path: a 503 the client may retry, without a
+    // bearer challenge (the token was not judged).
+    let (guard, _f) = start(json!({"endpoint": server.url("/down")}), &tls.ca_pem);
+    let d = guard.authorize(&Request::new().authorization("Bearer good-1"));
+    assert!(!d.allowed);
+    assert_eq!(d.status, 503);
+    assert_eq!(d.reason, Some(Reason::StoreUnavailable));
+    assert_eq!(d.error.map(|e| e.as_str()), Some("temporarily_unavailable"));
+    assert_eq!(d.header("www-authenticate"), None);
 }
 
 #[test]
