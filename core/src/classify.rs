@@ -131,6 +131,9 @@ impl Classify for crate::guard::Decision {
             OAuthError::InvalidToken => ErrorKind::InvalidToken,
             OAuthError::InsufficientScope => ErrorKind::InsufficientScope,
             OAuthError::RateLimited => ErrorKind::RateLimited,
+            // A shared store or endpoint did not answer: the base class,
+            // with status 503.
+            OAuthError::TemporarilyUnavailable => ErrorKind::Guard,
         };
         ErrorInfo {
             status: Some(self.status),

@@ -18,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{Value, json};
 
 use crate::reason::Reason;
-use crate::token::Principal;
+use crate::token::{Principal, RemoteCounts};
 
 /// What kind of event this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,6 +246,7 @@ impl CounterSet {
             cache_misses: self.cache_misses.load(Ordering::Relaxed),
             audit_dropped: audit.dropped(),
             audit_sink_panics: audit.sink_panics(),
+            remote: RemoteCounts::default(),
         }
     }
 }
@@ -265,6 +266,9 @@ pub struct Counters {
     pub audit_dropped: u64,
     /// Audit sink calls that panicked (or, in a binding, raised).
     pub audit_sink_panics: u64,
+    /// JWKS fetches, failures and updates and introspection calls (a
+    /// fetcher such as `mcpguard-fetch` reports its fetches).
+    pub remote: RemoteCounts,
 }
 
 impl Counters {
@@ -296,6 +300,11 @@ impl Counters {
             "cache_misses": self.cache_misses,
             "audit_dropped": self.audit_dropped,
             "audit_sink_panics": self.audit_sink_panics,
+            "jwks_fetches": self.remote.jwks_fetches,
+            "jwks_fetch_failures": self.remote.jwks_fetch_failures,
+            "jwks_updates": self.remote.jwks_updates,
+            "introspection_calls": self.remote.introspection_calls,
+            "introspection_failures": self.remote.introspection_failures,
         })
     }
 }

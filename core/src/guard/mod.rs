@@ -526,7 +526,9 @@ impl Guard {
 
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
-        self.inner.counters.snapshot(&self.inner.audit)
+        let mut counters = self.inner.counters.snapshot(&self.inner.audit);
+        counters.remote = self.token_validator().remote_counts();
+        counters
     }
 
     /// Checks and counts one rate limit for a raw key, without

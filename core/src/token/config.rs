@@ -42,6 +42,10 @@ pub struct AuthConfig {
     /// `true`: a dot-free token is looked up in the opaque store. Default `false`.
     #[serde(default)]
     pub opaque_tokens: bool,
+    /// How a fetcher (the `mcpguard-fetch` crate) calls the authorization
+    /// servers: timeouts, size cap, refresh bounds, a private CA.
+    #[serde(default)]
+    pub fetch: FetchConfig,
 }
 
 impl Default for AuthConfig {
@@ -57,6 +61,7 @@ impl Default for AuthConfig {
             cache_entries: default_cache_entries(),
             revocation_entries: default_revocation_entries(),
             opaque_tokens: false,
+            fetch: FetchConfig::default(),
         }
     }
 }
@@ -84,6 +89,100 @@ pub struct IssuerConfig {
     /// Accepted `aud` values; default: `[resource]`.
     #[serde(default)]
     pub audiences: Option<Vec<String>>,
+    /// Where the issuer publishes its JWK Set (`https://`, or `http://` on
+    /// a loopback host). Exclusive with `jwks`, `jwks_file` and `discovery`.
+    /// Fetched by a fetcher, never by the core.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// `true`: the `jwks_uri` (and the introspection endpoint, when
+    /// `introspection` names none) come from the issuer's metadata (RFC 8414,
+    /// then OpenID Connect Discovery). Requires an `https://` issuer.
+    #[serde(default)]
+    pub discovery: bool,
+    /// Opaque tokens are answered by this issuer's RFC 7662 endpoint.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// An issuer's introspection endpoint (RFC 7662) and how to use it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The endpoint; default: the metadata's `introspection_endpoint`
+    /// (needs `discovery`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The resource server's client id at the authorization server.
+    pub client_id: String,
+    /// Its secret, sent as HTTP Basic (`client_secret_basic`).
+    pub client_secret: String,
+    /// How long an `active` answer may be kept, in seconds (never past the
+    /// token's `exp`). Default 300; 0 asks the endpoint every time.
+    #[serde(default = "default_introspection_cache_seconds")]
+    pub cache_seconds: u64,
+    /// What a request gets when the endpoint cannot answer. Default
+    /// `store_unavailable`.
+    #[serde(default)]
+    pub on_error: IntrospectionFailure,
+}
+
+/// The refusal given when the introspection endpoint cannot answer
+/// (unreachable, timeout, non-200, a response that is not JSON). Never an
+/// admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectionFailure {
+    /// 503 `store_unavailable`: the client may retry.
+    #[default]
+    StoreUnavailable,
+    /// 401 `inactive`: as if the token were unknown.
+    Inactive,
+}
+
+/// The `auth.fetch` object: how issuers' metadata, keys and introspection
+/// answers are fetched. Only a fetcher reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Connecting gives up after this many milliseconds. Default 2000.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// A whole call (connect, send, read) gives up after this many
+    /// milliseconds. Default 5000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Larger response bodies are refused. Default 262144 (256 KiB).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// Redirects followed per call (never to another scheme). Default 3.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u32,
+    /// A JWK Set is refetched no sooner than this after the last fetch,
+    /// whatever its `Cache-Control` says. Default 60.
+    #[serde(default = "default_min_refresh_seconds")]
+    pub min_refresh_seconds: u64,
+    /// ... and no later than this. Default 3600 (also the interval when the
+    /// response has no `Cache-Control: max-age` nor `Expires`).
+    #[serde(default = "default_max_refresh_seconds")]
+    pub max_refresh_seconds: u64,
+    /// PEM certificates of a private CA: when given, TLS servers are checked
+    /// against these roots only (not the public web roots).
+    #[serde(default)]
+    pub ca_pem: Option<String>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: default_connect_timeout_ms(),
+            timeout_ms: default_timeout_ms(),
+            max_response_bytes: default_max_response_bytes(),
+            max_redirects: default_max_redirects(),
+            min_refresh_seconds: default_min_refresh_seconds(),
+            max_refresh_seconds: default_max_refresh_seconds(),
+            ca_pem: None,
+        }
+    }
 }
 
 /// A PEM public key (`-----BEGIN PUBLIC KEY-----`, SPKI).
@@ -112,6 +211,27 @@ fn default_cache_entries() -> usize {
 }
 fn default_revocation_entries() -> usize {
     100_000
+}
+fn default_introspection_cache_seconds() -> u64 {
+    300
+}
+fn default_connect_timeout_ms() -> u64 {
+    2000
+}
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_max_response_bytes() -> u64 {
+    256 * 1024
+}
+fn default_max_redirects() -> u32 {
+    3
+}
+fn default_min_refresh_seconds() -> u64 {
+    60
+}
+fn default_max_refresh_seconds() -> u64 {
+    3600
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! Decides whether a presented access token is genuine, current, issued for
 //! this resource and not revoked, and says who it speaks for
 //! ([`Principal`]). Fetching JWKS documents and calling introspection
-//! endpoints are left to the host; the validator only consumes what the host
-//! hands it (an unknown `kid` gives the host a rate-limited hint to refetch
-//! the issuer's JWK Set, [`TokenError::refresh_jwks`]).
+//! endpoints are left to the host or to a fetcher attached through the
+//! [`remote`] hooks; the validator only consumes what it is handed (an
+//! unknown `kid` gives a rate-limited hint to refetch the issuer's JWK Set,
+//! [`TokenError::refresh_jwks`], also passed to an attached [`KeyRefresh`]).
 //!
 //! # Order of checks ([`TokenValidator::verify_jwt`])
 //!
@@ -54,25 +55,31 @@ pub mod keys;
 mod members;
 pub mod opaque;
 mod principal;
+pub mod remote;
 pub mod revocation;
 mod validator;
 
 pub use cache::TokenCache;
-pub use config::{AuthConfig, IssuerConfig, PemKeyConfig};
+pub use config::{
+    AuthConfig, FetchConfig, IntrospectionConfig, IntrospectionFailure, IssuerConfig, PemKeyConfig,
+};
 pub use error::{KeyError, TokenError};
 pub use introspection::IntrospectionError;
 pub use jws::Algorithm;
 pub use keys::{Jwk, JwkSet, KeySet};
 pub use opaque::{OpaqueEntry, OpaqueError, OpaqueStore};
 pub use principal::{Principal, TokenKind, effective_scopes, token_fingerprint};
+pub use remote::{IntrospectionUnavailable, Introspector, KeyRefresh, RemoteCounts};
 pub use revocation::{RevocationError, RevocationList};
 pub use validator::{
     DEFAULT_OPAQUE_CAPACITY, DEFAULT_REFRESH_COOLDOWN, GrantsHook, IssuerBuilder, RevokeError,
-    TokenValidator, TokenValidatorBuilder,
+    TokenValidator, TokenValidatorBuilder, WeakTokenValidator,
 };
 
 // For `crate::fuzzing`: the claims parser, reachable by the fuzz harnesses.
 pub(crate) use claims::{NumericDate, parse_claims as parse_claims_text};
 
+#[cfg(test)]
+mod remote_tests;
 #[cfg(test)]
 mod tests;

@@ -185,7 +185,7 @@ impl fmt::Debug for OpaqueStore {
     }
 }
 
-fn sha256(token: &str) -> ([u8; SHA256_OUTPUT_LEN], u128) {
+pub(crate) fn sha256(token: &str) -> ([u8; SHA256_OUTPUT_LEN], u128) {
     let mut out = [0u8; SHA256_OUTPUT_LEN];
     out.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
     let mut prefix = [0u8; 16];

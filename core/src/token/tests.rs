@@ -287,6 +287,9 @@ fn alg_none_unknown_or_not_allowed_is_refused() {
         pem_keys: vec![],
         algorithms: Some(vec!["ES256".into()]),
         audiences: None,
+        jwks_uri: None,
+        discovery: false,
+        introspection: None,
     });
     drop(b);
     let v2 = TokenValidator::from_config(&cfg, RES, None, Arc::new(ManualClock::new(NOW as u64)))

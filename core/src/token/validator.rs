@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -17,7 +17,7 @@ use parking_lot::RwLock;
 use super::audience::{audience_allowed, has_fragment, same_audience};
 use super::cache::{DEFAULT_MAX_TTL_SECS, TokenCache};
 use super::claims::{REGISTERED, parse_claims};
-use super::config::{AuthConfig, IssuerConfig};
+use super::config::{AuthConfig, FetchConfig, IntrospectionFailure, IssuerConfig};
 use super::error::{KeyError, TokenError};
 use super::introspection::{IntrospectionContext, validate_introspection};
 use super::jws::{
@@ -27,6 +27,10 @@ use super::jws::{
 use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
 use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
+use super::remote::{
+    Flights, IntrospectionCache, Introspector, KeyRefresh, RemoteCounters, RemoteCounts,
+    check_fetch_url,
+};
 use super::revocation::{RevocationError, RevocationList};
 use super::{Principal, TokenKind, token_fingerprint};
 use crate::clock::{Clock, SystemClock};
@@ -75,6 +79,46 @@ struct Inner {
     epoch: AtomicU64,
     /// Whether fresh principals carry a token fingerprint.
     fingerprints: bool,
+    /// Present when an issuer configures `introspection`.
+    introspection: Option<IntrospectionSettings>,
+    /// What a fetcher attached (see [`super::remote`]).
+    hooks: RwLock<Hooks>,
+    /// What the remote sources did.
+    remote_counters: RemoteCounters,
+}
+
+/// The introspecting issuer's settings and its answers.
+struct IntrospectionSettings {
+    cache_seconds: i64,
+    on_error: Reason,
+    answers: IntrospectionCache,
+    flights: Flights,
+}
+
+#[derive(Default)]
+struct Hooks {
+    refresh: Option<Arc<dyn KeyRefresh>>,
+    introspector: Option<Arc<dyn Introspector>>,
+}
+
+/// A [`TokenValidator`] that does not keep it alive (for a fetcher's
+/// thread, which must stop once the validator is gone).
+#[derive(Clone)]
+pub struct WeakTokenValidator {
+    inner: Weak<Inner>,
+}
+
+impl fmt::Debug for WeakTokenValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakTokenValidator")
+    }
+}
+
+impl WeakTokenValidator {
+    /// The validator, while some clone of it is alive.
+    pub fn upgrade(&self) -> Option<TokenValidator> {
+        self.inner.upgrade().map(|inner| TokenValidator { inner })
+    }
 }
 
 /// A key that is part of the configuration rather than of the JWK Set, so
@@ -100,6 +144,8 @@ struct IssuerState {
     keys: RwLock<Arc<KeySet>>,
     generation: AtomicU64,
     last_hint_nanos: AtomicU64,
+    /// Keys come from `jwks_uri` or discovery (through a fetcher).
+    remote: bool,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -181,6 +227,9 @@ impl IssuerBuilder {
                 pem_keys: Vec::new(),
                 algorithms: None,
                 audiences: None,
+                jwks_uri: None,
+                discovery: false,
+                introspection: None,
             },
             secrets: Vec::new(),
             error: None,
@@ -409,6 +458,29 @@ impl TokenValidatorBuilder {
                 ),
             ));
         }
+        check_fetch_config(&c.fetch).map_err(|e| e.within("fetch"))?;
+        let mut introspection = None;
+        for (i, ic) in c.issuers.iter().enumerate() {
+            if let Some(ix) = &ic.introspection {
+                if introspection.is_some() {
+                    // An opaque token names no issuer: asking a second server
+                    // would hand it tokens meant for the first.
+                    return Err(ConfigError::new(
+                        format!("issuers[{i}].introspection"),
+                        "only one issuer may introspect opaque tokens (a token sent to the wrong server leaks)",
+                    ));
+                }
+                introspection = Some(IntrospectionSettings {
+                    cache_seconds: i64::try_from(ix.cache_seconds).unwrap_or(i64::MAX),
+                    on_error: match ix.on_error {
+                        IntrospectionFailure::StoreUnavailable => Reason::StoreUnavailable,
+                        IntrospectionFailure::Inactive => Reason::Inactive,
+                    },
+                    answers: IntrospectionCache::new(c.cache_entries),
+                    flights: Flights::default(),
+                });
+            }
+        }
         let mut issuers: Vec<IssuerState> = Vec::with_capacity(c.issuers.len());
         for (i, ic) in c.issuers.iter().enumerate() {
             let secrets = self.secrets.get(i).map(Vec::as_slice).unwrap_or(&[]);
@@ -447,6 +519,9 @@ impl TokenValidatorBuilder {
                     .then(|| OpaqueStore::new(self.opaque_capacity)),
                 epoch: AtomicU64::new(0),
                 fingerprints: self.fingerprints,
+                introspection,
+                hooks: RwLock::new(Hooks::default()),
+                remote_counters: RemoteCounters::default(),
             }),
         })
     }
@@ -504,6 +579,7 @@ fn build_issuer(
             "an audience must not be empty (set the top-level resource or list audiences)",
         ));
     }
+    check_remote(ic)?;
     if let Some(j) = audiences.iter().position(|a| has_fragment(a)) {
         return Err(ConfigError::new(
             if ic.audiences.is_some() {
@@ -571,12 +647,99 @@ fn build_issuer(
         keys: RwLock::new(Arc::new(KeySet::new())),
         generation: AtomicU64::new(0),
         last_hint_nanos: AtomicU64::new(NEVER),
+        remote: ic.jwks_uri.is_some() || ic.discovery,
     };
     let keys = state
         .combine(jwks)
         .map_err(|e| e.into_config_error("jwks"))?;
     state.keys = RwLock::new(Arc::new(keys));
     Ok(state)
+}
+
+/// The `auth.fetch` bounds.
+fn check_fetch_config(f: &FetchConfig) -> Result<(), ConfigError> {
+    for (name, value) in [
+        ("connect_timeout_ms", f.connect_timeout_ms),
+        ("timeout_ms", f.timeout_ms),
+        ("max_response_bytes", f.max_response_bytes),
+        ("min_refresh_seconds", f.min_refresh_seconds),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::new(name, "must be at least 1"));
+        }
+    }
+    if f.max_refresh_seconds < f.min_refresh_seconds {
+        return Err(ConfigError::new(
+            "max_refresh_seconds",
+            "must not be less than min_refresh_seconds",
+        ));
+    }
+    if let Some(text) = &f.ca_pem {
+        let certs = pem::parse_many(text)
+            .map_err(|e| ConfigError::new("ca_pem", format!("is not PEM: {e}")))?;
+        if !certs.iter().any(|p| p.tag() == "CERTIFICATE") {
+            return Err(ConfigError::new(
+                "ca_pem",
+                "holds no -----BEGIN CERTIFICATE----- block",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An issuer's `jwks_uri`, `discovery` and `introspection`: where keys come
+/// from is said once, and every URL is one a fetcher may call.
+fn check_remote(ic: &IssuerConfig) -> Result<(), ConfigError> {
+    let url =
+        |path: &str, value: &str| check_fetch_url(value).map_err(|m| ConfigError::new(path, m));
+    if let Some(uri) = &ic.jwks_uri {
+        if ic.jwks.is_some() || ic.jwks_file.is_some() {
+            return Err(ConfigError::new(
+                "jwks_uri",
+                "give one of jwks, jwks_file and jwks_uri",
+            ));
+        }
+        if ic.discovery {
+            return Err(ConfigError::new(
+                "jwks_uri",
+                "give either jwks_uri or discovery (which finds the jwks_uri), not both",
+            ));
+        }
+        url("jwks_uri", uri)?;
+    }
+    if ic.discovery {
+        if ic.jwks.is_some() || ic.jwks_file.is_some() {
+            return Err(ConfigError::new(
+                "discovery",
+                "discovery finds the issuer's keys: drop jwks and jwks_file",
+            ));
+        }
+        check_fetch_url(&ic.issuer).map_err(|m| {
+            ConfigError::new(
+                "discovery",
+                format!("needs the issuer to be an https:// URL (http:// only on a loopback host); the issuer {m}"),
+            )
+        })?;
+    }
+    if let Some(ix) = &ic.introspection {
+        match &ix.endpoint {
+            Some(e) => url("introspection.endpoint", e)?,
+            None if ic.discovery => {}
+            None => {
+                return Err(ConfigError::new(
+                    "introspection.endpoint",
+                    "is required unless discovery is on",
+                ));
+            }
+        }
+        if ix.client_id.is_empty() {
+            return Err(ConfigError::new(
+                "introspection.client_id",
+                "must not be empty",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `application/at+jwt` and `at+jwt` are one type (RFC 7515 §4.1.9).
@@ -663,13 +826,25 @@ impl TokenValidator {
             return (Ok(p), true);
         }
         let epoch = s.epoch.load(Ordering::Acquire);
+        let opaque = is_opaque_candidate(token);
         let result = match &s.opaque {
-            Some(store) if is_opaque_candidate(token) => store
+            Some(store) if opaque => store
                 .lookup(token, now, s.leeway, &|aud| same_audience(aud, &s.resource))
                 .map_err(|(reason, description)| TokenError::new(reason, description))
                 .and_then(|p| self.finish_non_jwt(p)),
+            _ if opaque && s.introspection.is_some() => {
+                Err(TokenError::from_reason(Reason::Inactive))
+            }
             _ => self.verify_jwt(token),
         };
+        // A token the opaque store does not know may be the introspecting
+        // issuer's: its answers have their own cache (by SHA-256).
+        if let (Err(e), Some(intro)) = (&result, &s.introspection)
+            && opaque
+            && e.reason == Reason::Inactive
+        {
+            return (self.introspected(token, now, intro), false);
+        }
         let result = result.map(|mut p| {
             if s.fingerprints {
                 p.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
@@ -690,6 +865,112 @@ impl TokenValidator {
     pub fn is_cached(&self, token: &str) -> bool {
         let s = &*self.inner;
         token.len() <= s.max_token_bytes && s.cache.get(token, s.clock.now_secs()).is_some()
+    }
+
+    /// An opaque token answered by the introspecting issuer: its kept
+    /// answer, else one call through the attached [`Introspector`] (shared
+    /// by concurrent requests with the same token). A local revocation wins
+    /// over any answer; a failed call is the configured refusal, never an
+    /// admission.
+    fn introspected(
+        &self,
+        token: &str,
+        now: i64,
+        intro: &IntrospectionSettings,
+    ) -> Result<Arc<Principal>, TokenError> {
+        let s = &*self.inner;
+        // The revocation list is the authority: checked before any kept
+        // answer, so one kept just as its token was revoked is never served.
+        if s.revocations.is_token_revoked(token, now) {
+            return Err(TokenError::from_reason(Reason::Revoked));
+        }
+        if let Some(p) = intro.answers.get(token, now) {
+            return Ok(p);
+        }
+        let unavailable = TokenError::new(
+            intro.on_error,
+            "the authorization server's introspection endpoint did not answer",
+        );
+        intro.flights.run(token, unavailable.clone(), || {
+            // A call that just finished may have kept an answer.
+            if let Some(p) = intro.answers.get(token, now) {
+                return Ok(p);
+            }
+            let introspector = s.hooks.read().introspector.clone();
+            let Some(introspector) = introspector else {
+                return Err(TokenError::new(
+                    intro.on_error,
+                    "no introspection client is attached to answer for opaque tokens",
+                ));
+            };
+            RemoteCounters::bump(&s.remote_counters.introspection_calls);
+            let body = introspector.introspect(token).map_err(|_| {
+                RemoteCounters::bump(&s.remote_counters.introspection_failures);
+                unavailable.clone()
+            })?;
+            let mut principal = self.validate_introspection(&body)?;
+            if s.fingerprints {
+                principal.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
+            }
+            let principal = Arc::new(principal);
+            if s.revocations.is_token_revoked(token, now) {
+                return Err(TokenError::from_reason(Reason::Revoked));
+            }
+            let keep = now.saturating_add(intro.cache_seconds);
+            let until = principal.expires_at.map_or(keep, |exp| exp.min(keep));
+            intro
+                .answers
+                .insert(token, Arc::clone(&principal), until, now);
+            Ok(principal)
+        })
+    }
+
+    /// Attaches (or, with `None`, detaches) the hook told about refresh
+    /// hints. Replaces the previous one.
+    pub fn set_key_refresh(&self, hook: Option<Arc<dyn KeyRefresh>>) {
+        self.inner.hooks.write().refresh = hook;
+    }
+
+    /// Attaches (or detaches) the client that calls the introspection
+    /// endpoint. Replaces the previous one.
+    pub fn set_introspector(&self, hook: Option<Arc<dyn Introspector>>) {
+        self.inner.hooks.write().introspector = hook;
+    }
+
+    /// Counts one JWK Set fetch by a fetcher: accepted, or failed (the
+    /// keys in force stayed). For the Guard's counters.
+    pub fn count_fetch(&self, accepted: bool) {
+        let c = &self.inner.remote_counters;
+        RemoteCounters::bump(if accepted {
+            &c.jwks_fetches
+        } else {
+            &c.jwks_fetch_failures
+        });
+    }
+
+    /// What the remote sources did so far.
+    pub fn remote_counts(&self) -> RemoteCounts {
+        self.inner.remote_counters.snapshot(self.generation())
+    }
+
+    /// Whether an issuer configures `introspection`.
+    pub fn introspects(&self) -> bool {
+        self.inner.introspection.is_some()
+    }
+
+    /// Introspection answers kept now (expired ones included until pushed out).
+    pub fn introspection_answers(&self) -> usize {
+        self.inner
+            .introspection
+            .as_ref()
+            .map_or(0, |i| i.answers.len())
+    }
+
+    /// A handle that does not keep the validator alive.
+    pub fn downgrade(&self) -> WeakTokenValidator {
+        WeakTokenValidator {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// Turns an RFC 7662 introspection response the host fetched into a
@@ -744,11 +1025,23 @@ impl TokenValidator {
     /// dropped at once.
     pub fn revoke(&self, token: &str) -> Result<(), RevokeError> {
         let s = &*self.inner;
-        if let Some(store) = &s.opaque
-            && is_opaque_candidate(token)
-        {
-            store.revoke(token);
+        if is_opaque_candidate(token) && (s.opaque.is_some() || s.introspection.is_some()) {
+            if let Some(store) = &s.opaque {
+                store.revoke(token);
+            }
+            if let Some(intro) = &s.introspection {
+                // Held until the kept answer's `exp` (unknown: until
+                // unrevoked), so a later answer saying `active` is refused.
+                let exp = intro
+                    .answers
+                    .get(token, s.clock.now_secs())
+                    .and_then(|p| p.expires_at);
+                s.revocations.revoke_token(token, exp, s.clock.now_secs())?;
+            }
             self.invalidate(|cache| {
+                if let Some(intro) = &s.introspection {
+                    intro.answers.remove(token);
+                }
                 cache.remove(token);
             });
             return Ok(());
@@ -886,8 +1179,20 @@ impl TokenValidator {
                     || (issuer.algorithms.is_none()
                         && e.reason == Reason::AlgorithmNotAllowed
                         && !keys.supports(header.alg));
+                if stale && issuer.remote && keys.is_empty() {
+                    // Keys come from the issuer and none has arrived yet:
+                    // the key is unknown, whatever the algorithm.
+                    e.reason = Reason::UnknownKey;
+                    e.description = Cow::Borrowed("no keys of this issuer are known yet");
+                }
                 if stale {
                     e.refresh_jwks = self.refresh_hint(issuer);
+                    if e.refresh_jwks.is_some() {
+                        let hook = s.hooks.read().refresh.clone();
+                        if let Some(hook) = hook {
+                            hook.refresh(&issuer.issuer);
+                        }
+                    }
                 }
                 e
             })?;
