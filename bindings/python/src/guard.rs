@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mcpguard::config::GuardConfig;
 use mcpguard::guard::{self as core, AuditEvent, GuardOptions, Request, principal_json};
 use mcpguard::token::opaque::OpaqueEntry;
 use pyo3::exceptions::PyKeyError;
@@ -30,6 +29,18 @@ use crate::http::{self, HttpDecision, HttpOptions};
 #[pyclass(module = "mcpguard._native", frozen)]
 pub struct Guard {
     inner: core::Guard,
+    /// The I/O its configuration asks for (key and introspection fetches),
+    /// kept alive with the Guard.
+    _hosted: Option<std::sync::Arc<mcpguard_host::HostedGuard>>,
+}
+
+impl Guard {
+    fn hosted(hosted: mcpguard_host::HostedGuard) -> Guard {
+        Guard {
+            inner: hosted.guard().clone(),
+            _hosted: Some(std::sync::Arc::new(hosted)),
+        }
+    }
 }
 
 fn options(clock: Option<&ManualClock>) -> GuardOptions {
@@ -40,10 +51,6 @@ fn options(clock: Option<&ManualClock>) -> GuardOptions {
         },
         None => GuardOptions::default(),
     }
-}
-
-fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
 }
 
 #[pymethods]
@@ -59,10 +66,8 @@ impl Guard {
         clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<Guard> {
         let text = json_text(config)?;
-        let build = GuardConfig::from_json(&text)
-            .and_then(|c| core::Guard::from_config(c, options(clock.as_deref())));
-        build
-            .map(|inner| Guard { inner })
+        mcpguard_host::HostedGuard::from_json(&text, options(clock.as_deref()))
+            .map(Guard::hosted)
             .map_err(|e| errors::config_error(py, &e))
     }
 
@@ -76,12 +81,8 @@ impl Guard {
         path: PathBuf,
         clock: Option<PyRef<'_, ManualClock>>,
     ) -> PyResult<Guard> {
-        let build = GuardConfig::from_file(&path).and_then(|mut c| {
-            c.apply_env(&process_env)?;
-            core::Guard::from_config(c, options(clock.as_deref()))
-        });
-        build
-            .map(|inner| Guard { inner })
+        mcpguard_host::HostedGuard::from_file(&path, options(clock.as_deref()))
+            .map(Guard::hosted)
             .map_err(|e| errors::config_error(py, &e))
     }
 

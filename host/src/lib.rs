@@ -1,0 +1,56 @@
+//! A Guard with the I/O its configuration asks for, built the one way every
+//! binding (Python, Node, C) builds it, so that a `jwks_uri`, `discovery`
+//! or `introspection` in the configuration works from every language with
+//! nothing but the configuration.
+//!
+//! The core stays free of I/O: [`HostedGuard`] owns the [`Guard`] and the
+//! [`Fetcher`] attached to it (a thread only when an issuer fetches), and
+//! stops the fetcher when dropped.
+
+use mcpguard::ConfigError;
+use mcpguard::config::GuardConfig;
+use mcpguard::guard::{Guard, GuardOptions};
+use mcpguard_fetch::Fetcher;
+
+/// A Guard and the I/O attached to it.
+#[derive(Debug)]
+pub struct HostedGuard {
+    guard: Guard,
+    fetcher: Fetcher,
+}
+
+impl HostedGuard {
+    /// Builds the Guard from `config` and attaches what it asks for.
+    pub fn build(config: GuardConfig, options: GuardOptions) -> Result<HostedGuard, ConfigError> {
+        let guard = Guard::from_config(config.clone(), options)?;
+        let fetcher = Fetcher::attach(&guard, &config)?;
+        Ok(HostedGuard { guard, fetcher })
+    }
+
+    /// Configuration text (`docs/config.md`), without environment overrides.
+    pub fn from_json(text: &str, options: GuardOptions) -> Result<HostedGuard, ConfigError> {
+        Self::build(GuardConfig::from_json(text)?, options)
+    }
+
+    /// A configuration file, with the environment overrides applied (as
+    /// [`Guard::from_file`] does).
+    pub fn from_file(
+        path: impl AsRef<std::path::Path>,
+        options: GuardOptions,
+    ) -> Result<HostedGuard, ConfigError> {
+        let mut config = GuardConfig::from_file(path)?;
+        config.apply_env(&|name| std::env::var(name).ok())?;
+        Self::build(config, options)
+    }
+
+    /// The Guard (cheap to clone; the fetcher keeps serving it while this
+    /// value lives).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// The fetcher, for its statistics and `wait_ready`.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+}
