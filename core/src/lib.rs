@@ -23,6 +23,7 @@ pub mod guard;
 pub mod json;
 pub mod ratelimit;
 pub mod reason;
+pub mod shared;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -50,6 +50,9 @@ pub enum Reason {
     InvalidRequest,
     /// A rate limit denied the request.
     RateLimited,
+    /// The shared store (Redis) did not answer in time and `on_error` is
+    /// `fail_closed` (503).
+    StoreUnavailable,
 }
 
 /// The OAuth error (RFC 6750 §3.1) a reason maps to, plus `rate_limited`.
@@ -63,6 +66,9 @@ pub enum OAuthError {
     InsufficientScope,
     /// `rate_limited` (429); not an RFC 6750 code, never put in a challenge.
     RateLimited,
+    /// `temporarily_unavailable` (503, RFC 6749 §4.1.2.1): the shared store
+    /// could not answer; never put in a challenge.
+    TemporarilyUnavailable,
 }
 
 impl OAuthError {
@@ -73,6 +79,7 @@ impl OAuthError {
             OAuthError::InvalidToken => "invalid_token",
             OAuthError::InsufficientScope => "insufficient_scope",
             OAuthError::RateLimited => "rate_limited",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -85,7 +92,7 @@ impl fmt::Display for OAuthError {
 
 impl Reason {
     /// Every reason, in the order of `spec/conformance.md`.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Reason::MissingToken,
         Reason::Malformed,
         Reason::TooLarge,
@@ -106,6 +113,7 @@ impl Reason {
         Reason::UnknownPreset,
         Reason::InvalidRequest,
         Reason::RateLimited,
+        Reason::StoreUnavailable,
     ];
 
     /// The machine code, e.g. `wrong_audience`.
@@ -131,6 +139,7 @@ impl Reason {
             Reason::UnknownPreset => "unknown_preset",
             Reason::InvalidRequest => "invalid_request",
             Reason::RateLimited => "rate_limited",
+            Reason::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -147,6 +156,7 @@ impl Reason {
                 OAuthError::InvalidRequest
             }
             Reason::RateLimited => OAuthError::RateLimited,
+            Reason::StoreUnavailable => OAuthError::TemporarilyUnavailable,
             _ => OAuthError::InvalidToken,
         }
     }
@@ -158,6 +168,7 @@ impl Reason {
             OAuthError::InvalidToken => 401,
             OAuthError::InsufficientScope => 403,
             OAuthError::RateLimited => 429,
+            OAuthError::TemporarilyUnavailable => 503,
         }
     }
 
@@ -187,6 +198,7 @@ impl Reason {
             Reason::UnknownPreset => "The requested preset does not exist",
             Reason::InvalidRequest => "The request is invalid",
             Reason::RateLimited => "Too many requests",
+            Reason::StoreUnavailable => "The shared rate-limit store is unavailable",
         }
     }
 
@@ -222,7 +234,7 @@ pub fn www_authenticate(
     scope: Option<&str>,
     resource_metadata: Option<&str>,
 ) -> Option<String> {
-    if reason == Reason::RateLimited {
+    if matches!(reason, Reason::RateLimited | Reason::StoreUnavailable) {
         return None;
     }
     let mut out = String::from("Bearer");
@@ -275,6 +287,7 @@ mod tests {
                 "insufficient_scope" => 403,
                 "invalid_filter" | "unknown_preset" | "invalid_request" => 400,
                 "rate_limited" => 429,
+                "store_unavailable" => 503,
                 _ => 401,
             };
             assert_eq!(r.status(), expected, "{r}");

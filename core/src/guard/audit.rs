@@ -31,6 +31,9 @@ pub enum AuditKind {
     AccessDenied,
     /// A rate limit refused the request (429).
     RateLimited,
+    /// The shared store could not answer and `on_error` decided the
+    /// request (a 503 for `fail_closed`, else allowed or decided locally).
+    StoreError,
 }
 
 impl AuditKind {
@@ -41,6 +44,7 @@ impl AuditKind {
             AuditKind::AuthFailure => "auth_failure",
             AuditKind::AccessDenied => "access_denied",
             AuditKind::RateLimited => "rate_limited",
+            AuditKind::StoreError => "store_error",
         }
     }
 }

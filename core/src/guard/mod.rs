@@ -42,6 +42,7 @@ use crate::config::GuardConfig;
 use crate::error::ConfigError;
 use crate::ratelimit::{KeySource, LimitSpec, RateDecision, RatePolicy, UnknownRule};
 use crate::reason::{OAuthError, Reason, www_authenticate};
+use crate::shared::{OnError, SharedRateStore};
 use crate::token::{
     KeyError, OpaqueEntry, OpaqueError, Principal, RevokeError, TokenError, TokenValidator,
     token_fingerprint,
@@ -106,6 +107,10 @@ pub struct GuardOptions {
     pub clock: Arc<dyn Clock>,
     /// How many audit events the ring keeps for [`Guard::drain_audit`].
     pub audit_capacity: usize,
+    /// A rate-limit store shared by replicas (built from `store` by a
+    /// backend crate such as `mcpguard-redis`); required when the
+    /// configuration has a `store.redis`.
+    pub rate_store: Option<Arc<dyn SharedRateStore>>,
 }
 
 impl Default for GuardOptions {
@@ -113,6 +118,7 @@ impl Default for GuardOptions {
         GuardOptions {
             clock: Arc::new(SystemClock),
             audit_capacity: DEFAULT_AUDIT_CAPACITY,
+            rate_store: None,
         }
     }
 }
@@ -168,6 +174,15 @@ impl Guard {
     /// (errors name their JSON path) and every engine built once.
     pub fn from_config(config: GuardConfig, options: GuardOptions) -> Result<Guard, ConfigError> {
         let clock = options.clock;
+        config.store.validate().map_err(|e| e.within("store"))?;
+        if config.store.redis.is_some() && options.rate_store.is_none() {
+            return Err(ConfigError::new(
+                "store.redis",
+                "store.redis needs the mcpguard-redis crate: build the Guard with \
+                 mcpguard_redis::guard_from_config (the Python, Node and C packages do), \
+                 or remove the section to keep state per process",
+            ));
+        }
         let resource =
             ResourceUri::parse(&config.resource).map_err(|e| ConfigError::new("resource", e))?;
         let metadata_url = match &config.resource_metadata_url {
@@ -200,7 +215,12 @@ impl Guard {
             .iter()
             .filter_map(|(name, role)| role.rate_limit.clone().map(|l| (name.to_string(), l)))
             .collect();
-        let rate = RatePolicy::build(&config.rate_limit, &role_limits, clock.clone())?;
+        let rate = RatePolicy::build_shared(
+            &config.rate_limit,
+            &role_limits,
+            clock.clone(),
+            options.rate_store,
+        )?;
 
         let grants = access.clone();
         let key_source = rate.key_source();
@@ -352,6 +372,9 @@ impl Guard {
                 .rate
                 .check(&key, roles, request.server, request.tool, request.cost);
             headers = s.rate.headers(&d);
+            if let Some(policy) = d.store_fallback {
+                self.store_failed(policy, principal.clone(), request, token_fingerprint.clone());
+            }
             if !d.allowed {
                 return self.rate_limited(
                     d,
@@ -633,6 +656,54 @@ impl Guard {
         d
     }
 
+    /// Audits a request the shared store could not answer for (`on_error`
+    /// decided it); a `fail_closed` refusal is counted as a denial.
+    fn store_failed(
+        &self,
+        policy: OnError,
+        principal: Option<Arc<Principal>>,
+        request: &Request<'_>,
+        fingerprint: Option<Arc<str>>,
+    ) {
+        self.record(
+            AuditKind::StoreError,
+            Some(Reason::StoreUnavailable),
+            principal,
+            request,
+            Vec::new(),
+            fingerprint,
+        );
+        if policy == OnError::FailClosed {
+            self.inner.counters.denied(Reason::StoreUnavailable);
+        }
+    }
+
+    /// The 503 of `on_error: fail_closed`.
+    fn store_unavailable(
+        &self,
+        d: RateDecision,
+        mut headers: Vec<(&'static str, String)>,
+        principal: Option<Arc<Principal>>,
+        visible_servers: Vec<Arc<str>>,
+    ) -> Decision {
+        let wait = d.retry_after.unwrap_or(1.0).ceil().max(1.0) as u64;
+        headers.push(("Retry-After", wait.to_string()));
+        Decision {
+            allowed: false,
+            status: Reason::StoreUnavailable.status(),
+            error: Some(OAuthError::TemporarilyUnavailable),
+            error_description: Some(format!(
+                "The shared rate-limit store is unavailable; retry after {wait} s"
+            )),
+            reason: Some(Reason::StoreUnavailable),
+            headers,
+            principal,
+            visible_servers,
+            rate_limit: Some(d),
+            missing_scopes: Vec::new(),
+        }
+    }
+
     fn rate_limited(
         &self,
         d: RateDecision,
@@ -642,6 +713,9 @@ impl Guard {
         request: &Request<'_>,
         fingerprint: Option<Arc<str>>,
     ) -> Decision {
+        if d.store_fallback == Some(OnError::FailClosed) {
+            return self.store_unavailable(d, headers, principal, visible_servers);
+        }
         self.record(
             AuditKind::RateLimited,
             Some(Reason::RateLimited),
