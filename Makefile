@@ -9,7 +9,7 @@ export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
 # (static pattern rules: make skips implicit rules for .PHONY targets).
 BINDINGS := c python node
 
-.PHONY: all demo test bench lint rust-test rust-demo rust-bench install fmt clean \
+.PHONY: all demo test bench lint redis-server-dep rust-test rust-demo rust-bench install fmt clean \
         $(addprefix test-,$(BINDINGS)) $(addprefix demo-,$(BINDINGS)) $(addprefix bench-,$(BINDINGS))
 
 all: test
@@ -31,7 +31,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p mcpguard
 
-rust-test:
+# The Redis store's tests start their own redis-server (Debian package).
+redis-server-dep:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+rust-test: redis-server-dep
 	$(CARGO) test --workspace
 	$(CARGO) run --quiet -p mcpguard --example quickstart | diff -u examples/quickstart.expected -
 

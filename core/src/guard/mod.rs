@@ -373,7 +373,12 @@ impl Guard {
                 .check(&key, roles, request.server, request.tool, request.cost);
             headers = s.rate.headers(&d);
             if let Some(policy) = d.store_fallback {
-                self.store_failed(policy, principal.clone(), request, token_fingerprint.clone());
+                self.store_failed(
+                    policy,
+                    principal.clone(),
+                    request,
+                    token_fingerprint.clone(),
+                );
             }
             if !d.allowed {
                 return self.rate_limited(
@@ -504,6 +509,16 @@ impl Guard {
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
         self.inner.counters.snapshot(&self.inner.audit)
+    }
+
+    /// Every counter in the Prometheus text format, for a scrape endpoint:
+    /// [`Guard::counters`] and, with a shared store, its round trips,
+    /// errors, latency and circuit-breaker state.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        self.counters().prometheus_text(&mut out);
+        self.inner.rate.store_metrics_text(&mut out);
+        out
     }
 
     /// Checks and counts one rate limit for a raw key, without

@@ -203,7 +203,9 @@ impl SharedRateStore for RedisStore {
 
     fn supports(&self, limit: &Limit) -> Result<(), String> {
         let q = limit.quota();
-        let size = q.window_nanos().saturating_mul(q.limit().max(q.burst()).max(1));
+        let size = q
+            .window_nanos()
+            .saturating_mul(q.limit().max(q.burst()).max(1));
         if size > MAX_EXACT_NANOS {
             return Err(format!(
                 "window × limit is {size} ns, above the {MAX_EXACT_NANOS} ns the Redis store \
@@ -221,7 +223,10 @@ impl SharedRateStore for RedisStore {
         let s = &self.stats;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
         counter(
             "mcpguard_store_round_trips_total",
@@ -271,11 +276,13 @@ impl SharedRateStore for RedisStore {
 /// Five integers per limit: allowed, never, remaining, reset, retry (-1 = none).
 fn parse(v: &[i64], n: usize) -> Result<Vec<SharedVerdict>, String> {
     if v.len() != n * 5 {
-        return Err(format!("the script returned {} numbers for {n} limits", v.len()));
+        return Err(format!(
+            "the script returned {} numbers for {n} limits",
+            v.len()
+        ));
     }
     let ticks = |x: i64| u128::from(x.max(0) as u64);
-    Ok(v
-        .chunks_exact(5)
+    Ok(v.chunks_exact(5)
         .map(|c| SharedVerdict {
             allowed: c[0] == 1,
             never: c[1] == 1,

@@ -28,10 +28,16 @@ fn every_rate_limit_vector_passes_over_redis() {
     );
 }
 
-fn run_file(server: &support::Server, file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
+fn run_file(
+    server: &support::Server,
+    file: &str,
+    doc: &Value,
+    failures: &mut Vec<String>,
+) -> usize {
     let clock = ManualClock::from_secs_f64(doc["clock"].as_f64().unwrap_or(0.0)).unwrap();
     let mut config = doc["config"].clone();
-    config["store"] = json!({ "redis": { "url": server.url(), "prefix": format!("conf:{file}:") } });
+    config["store"] =
+        json!({ "redis": { "url": server.url(), "prefix": format!("conf:{file}:") } });
     let guard = match mcpguard_redis::guard_from_json(
         &config.to_string(),
         GuardOptions::with_clock(clock.clone()),
@@ -44,7 +50,9 @@ fn run_file(server: &support::Server, file: &str, doc: &Value, failures: &mut Ve
     };
     let cases = doc["cases"].as_array().cloned().unwrap_or_default();
     for (i, case) in cases.iter().enumerate() {
-        let name = case["name"].as_str().map_or_else(|| format!("#{i}"), str::to_string);
+        let name = case["name"]
+            .as_str()
+            .map_or_else(|| format!("#{i}"), str::to_string);
         let actual = match case["op"].as_str() {
             Some("rate_limit") => {
                 let key = case["key"].as_str().unwrap_or_default();

@@ -85,7 +85,10 @@ fn two_processes_with_four_threads_each_admit_exactly_the_limit_together() {
             LIMIT,
             "{algorithm}: this process admitted {mine}, the other {theirs}"
         );
-        assert!(theirs > 0 && mine > 0, "{algorithm}: both processes took part");
+        assert!(
+            theirs > 0 && mine > 0,
+            "{algorithm}: both processes took part"
+        );
     }
 }
 

@@ -32,7 +32,14 @@ impl Server {
     pub fn start_on(port: u16) -> Server {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -51,7 +58,10 @@ impl Server {
             if server.try_cmd(&["PING"]).is_ok() {
                 return server;
             }
-            assert!(Instant::now() < deadline, "redis-server on {port} never answered");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} never answered"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
