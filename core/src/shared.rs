@@ -223,3 +223,48 @@ pub trait SharedRateStore: Send + Sync + fmt::Debug {
     /// Appends the store's counters in the Prometheus text format.
     fn metrics_text(&self, out: &mut String);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::GuardConfig;
+
+    fn parse(store: &str) -> Result<GuardConfig, crate::ConfigError> {
+        let text = format!(r#"{{"resource": "https://a.example/mcp", "store": {store}}}"#);
+        let config = GuardConfig::from_json(&text)?;
+        config.store.validate().map_err(|e| e.within("store"))?;
+        Ok(config)
+    }
+
+    #[test]
+    fn the_store_section_takes_its_defaults_and_refuses_unknown_keys_and_bad_values() {
+        let c = parse(r#"{"redis": {"url": "rediss://cache:6380/0"}}"#).unwrap();
+        let r = c.store.redis.unwrap();
+        assert_eq!(
+            (r.prefix.as_str(), r.timeout_ms, r.pool_size, r.on_error),
+            ("mcpguard:", 50, 8, super::OnError::FailClosed)
+        );
+        let e = parse(r#"{"redis": {"url": "redis://h", "tiemout_ms": 5}}"#).unwrap_err();
+        assert!(e.to_string().contains("tiemout_ms"), "{e}");
+        let e = parse(r#"{"redis": {"url": "http://h"}}"#).unwrap_err();
+        assert_eq!(e.path, "store.redis.url");
+        let e = parse(r#"{"redis": {"url": "redis://h", "timeout_ms": 0}}"#).unwrap_err();
+        assert_eq!(e.path, "store.redis.timeout_ms");
+        let e = parse(r#"{"redis": {"url": "redis://h", "on_error": "ignore"}}"#).unwrap_err();
+        assert!(e.to_string().contains("on_error"), "{e}");
+    }
+
+    #[test]
+    fn mcpguard_redis_url_overrides_the_url_or_creates_the_section() {
+        let env = |k: &str| (k == "MCPGUARD_REDIS_URL").then(|| "redis://other:1/2".to_string());
+        let mut c = parse(r#"{"redis": {"url": "redis://h", "on_error": "local"}}"#).unwrap();
+        c.apply_env(&env).unwrap();
+        let r = c.store.redis.unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.on_error),
+            ("redis://other:1/2", super::OnError::Local)
+        );
+        let mut c = parse("{}").unwrap();
+        c.apply_env(&env).unwrap();
+        assert_eq!(c.store.redis.unwrap().url, "redis://other:1/2");
+    }
+}
