@@ -14,7 +14,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::ratelimit::Limit;
+use crate::ratelimit::{Limit, State};
 
 /// The `store` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -160,21 +160,20 @@ pub struct SharedLimit<'a> {
     pub limit: Limit,
 }
 
-/// One limit's answer from a shared store, in the units of
-/// [`Limit::evaluate`](crate::ratelimit::Limit) (ticks: nanoseconds, or for
-/// the token bucket 1/limit ns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SharedVerdict {
-    /// This limit allows the request.
-    pub allowed: bool,
-    /// The cost exceeds what this limit can ever admit.
-    pub never: bool,
-    /// Requests left (after this one when all allowed and it was counted).
-    pub remaining: u64,
-    /// Ticks until the full quota is back.
-    pub reset: u128,
-    /// Ticks until the request would pass (denied and not `never`).
-    pub retry: Option<u128>,
+/// A shared store's answer to one check: the states it found and whether
+/// it counted the request. The core computes every reported number from
+/// these with the same algorithms as in process, so decisions, headers and
+/// `retry_after` are identical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedAnswer {
+    /// The time the store decided at (its own clock, or the one passed).
+    pub now_nanos: u64,
+    /// Each limit's state as found before this request, in `limits` order
+    /// (`None`: fresh or expired).
+    pub states: Vec<Option<State>>,
+    /// Whether the store counted the request at every limit (all allowed
+    /// it and the cost was above 0).
+    pub committed: bool,
 }
 
 /// A shared store could not answer.
@@ -197,21 +196,22 @@ pub enum SharedStoreError {
 
 /// Rate-limit state shared by every replica.
 ///
-/// Contract: [`check`](Self::check) decides `key` at every limit of
-/// `limits` at once, exactly as [`Limit`]'s algorithms do in process, and
-/// when all allow and `cost > 0` counts the request at every one; at none
-/// otherwise (atomically, against every other replica). Cost 0 peeks.
+/// Contract: [`check`](Self::check) reads the states of `key` at every
+/// limit of `limits` and, when `cost > 0` and every limit admits the
+/// request (exactly as [`Limit`]'s algorithms decide in process), stores
+/// the states after it at every one; at none otherwise (atomically,
+/// against every other replica). Cost 0 only reads.
 pub trait SharedRateStore: Send + Sync + fmt::Debug {
     /// The check; `now_nanos` is the caller's clock when it must be used
     /// (a manual clock), `None` to use the store's own clock (so replicas
-    /// with skewed clocks agree). Verdicts come back in `limits` order.
+    /// with skewed clocks agree).
     fn check(
         &self,
         limits: &[SharedLimit<'_>],
         key: &str,
         now_nanos: Option<u64>,
         cost: u64,
-    ) -> Result<Vec<SharedVerdict>, SharedStoreError>;
+    ) -> Result<SharedAnswer, SharedStoreError>;
 
     /// Checks at build time that the store can compute `limit` exactly;
     /// the error says why not.
@@ -222,6 +222,55 @@ pub trait SharedRateStore: Send + Sync + fmt::Debug {
 
     /// Appends the store's counters in the Prometheus text format.
     fn metrics_text(&self, out: &mut String);
+}
+
+/// How long another replica's verified-token cache may still admit a token
+/// revoked through one Guard: a validator with a shared token store polls
+/// the store's revocation epoch at most this often, and drops its whole
+/// cache when the epoch moved.
+pub const REVOCATION_BOUND_NANOS: u64 = 1_000_000_000;
+
+/// A replica-independent identity of a revocation or an opaque token: a
+/// SHA-256 (of the revocation's key bytes, or of the opaque token); the
+/// token itself never reaches the store.
+pub type SharedId = [u8; 32];
+
+/// Revocations and opaque tokens shared by every replica.
+///
+/// A failed call is decided by [`on_error`](Self::on_error):
+/// `fail_closed` refuses (a token that cannot be checked is refused with
+/// reason `store_unavailable`; a revocation or insertion that did not
+/// reach the store is an error the host can retry), `fail_open` and `local`
+/// go on with this process's own state.
+pub trait SharedTokenStore: Send + Sync + fmt::Debug {
+    /// Holds the revocation `id` for `ttl_secs` (`None`: until withdrawn)
+    /// and moves the revocation epoch.
+    fn revoke(&self, id: &SharedId, ttl_secs: Option<u64>) -> Result<(), SharedStoreError>;
+
+    /// Whether any of `ids` is held.
+    fn any_revoked(&self, ids: &[SharedId]) -> Result<bool, SharedStoreError>;
+
+    /// The revocation epoch: moves with every revocation and opaque-token
+    /// removal, anywhere.
+    fn epoch(&self) -> Result<u64, SharedStoreError>;
+
+    /// Stores an opaque token's entry (JSON, [`OpaqueEntry`](crate::token::OpaqueEntry))
+    /// under the token's SHA-256, for `ttl_secs` (`None`: until removed).
+    fn insert_opaque(
+        &self,
+        digest: &SharedId,
+        entry_json: &str,
+        ttl_secs: Option<u64>,
+    ) -> Result<(), SharedStoreError>;
+
+    /// The entry stored under the token's SHA-256.
+    fn lookup_opaque(&self, digest: &SharedId) -> Result<Option<String>, SharedStoreError>;
+
+    /// Removes the entry and moves the revocation epoch.
+    fn remove_opaque(&self, digest: &SharedId) -> Result<(), SharedStoreError>;
+
+    /// What callers do when a call fails.
+    fn on_error(&self) -> OnError;
 }
 
 #[cfg(test)]

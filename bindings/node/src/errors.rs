@@ -59,6 +59,10 @@ pub fn revoke(e: &RevokeError, resource_metadata_url: Option<&str>) -> napi::Err
             "kind": "guard", "code": "revocation_list_full", "reason": null, "status": 503,
             "message": e.to_string(), "wwwAuthenticate": null,
         })),
+        RevokeError::StoreUnavailable(_) => throw(json!({
+            "kind": "guard", "code": "store_unavailable", "reason": "store_unavailable",
+            "status": 503, "message": e.to_string(), "wwwAuthenticate": null,
+        })),
     }
 }
 
@@ -86,7 +90,8 @@ pub fn invalid_argument(message: impl std::fmt::Display) -> napi::Error {
 /// Only a full store has a status a host would answer with (503, like a
 /// full revocation list); the others are the host's own mistakes.
 pub fn opaque(e: &OpaqueError) -> napi::Error {
-    let status = matches!(e, OpaqueError::Full { .. }).then_some(503);
+    let status =
+        matches!(e, OpaqueError::Full { .. } | OpaqueError::StoreUnavailable).then_some(503);
     throw(json!({
         "kind": "opaque_store", "code": e.code(), "reason": null, "status": status,
         "message": e.to_string(), "wwwAuthenticate": null,

@@ -116,6 +116,12 @@ pub fn revoke_error(py: Python<'_>, e: &RevokeError, metadata_url: Option<&str>)
             &full.to_string(),
             &[("description", obj(py, full.to_string()))],
         ),
+        RevokeError::StoreUnavailable(_) => raise(
+            py,
+            "GuardError",
+            &e.to_string(),
+            &[("description", obj(py, e.to_string()))],
+        ),
     }
 }
 
@@ -125,7 +131,9 @@ pub fn revoke_error(py: Python<'_>, e: &RevokeError, metadata_url: Option<&str>)
 pub fn opaque_error(py: Python<'_>, e: &OpaqueError) -> PyErr {
     let class = match e {
         OpaqueError::InvalidToken | OpaqueError::Expired => "OpaqueTokenRejected",
-        OpaqueError::Full { .. } | OpaqueError::Disabled => "OpaqueStoreError",
+        OpaqueError::Full { .. } | OpaqueError::Disabled | OpaqueError::StoreUnavailable => {
+            "OpaqueStoreError"
+        }
     };
     let capacity = match e {
         OpaqueError::Full { capacity } => Some(*capacity),

@@ -42,7 +42,7 @@ use crate::config::GuardConfig;
 use crate::error::ConfigError;
 use crate::ratelimit::{KeySource, LimitSpec, RateDecision, RatePolicy, UnknownRule};
 use crate::reason::{OAuthError, Reason, www_authenticate};
-use crate::shared::{OnError, SharedRateStore};
+use crate::shared::{OnError, SharedRateStore, SharedTokenStore};
 use crate::token::{
     KeyError, OpaqueEntry, OpaqueError, Principal, RevokeError, TokenError, TokenValidator,
     token_fingerprint,
@@ -111,6 +111,9 @@ pub struct GuardOptions {
     /// backend crate such as `mcpguard-redis`); required when the
     /// configuration has a `store.redis`.
     pub rate_store: Option<Arc<dyn SharedRateStore>>,
+    /// Revocations and opaque tokens shared by replicas (from the same
+    /// backend crate as `rate_store`).
+    pub token_store: Option<Arc<dyn SharedTokenStore>>,
 }
 
 impl Default for GuardOptions {
@@ -119,6 +122,7 @@ impl Default for GuardOptions {
             clock: Arc::new(SystemClock),
             audit_capacity: DEFAULT_AUDIT_CAPACITY,
             rate_store: None,
+            token_store: None,
         }
     }
 }
@@ -175,7 +179,9 @@ impl Guard {
     pub fn from_config(config: GuardConfig, options: GuardOptions) -> Result<Guard, ConfigError> {
         let clock = options.clock;
         config.store.validate().map_err(|e| e.within("store"))?;
-        if config.store.redis.is_some() && options.rate_store.is_none() {
+        if config.store.redis.is_some()
+            && (options.rate_store.is_none() || options.token_store.is_none())
+        {
             return Err(ConfigError::new(
                 "store.redis",
                 "store.redis needs the mcpguard-redis crate: build the Guard with \
@@ -230,6 +236,9 @@ impl Guard {
                 .fingerprints(true);
         if let Some(dir) = &config.base_dir {
             builder = builder.base_dir(dir);
+        }
+        if let Some(store) = options.token_store {
+            builder = builder.shared_tokens(store);
         }
         let validator = builder
             .grants(Arc::new(move |p: &mut Principal| {

@@ -224,21 +224,36 @@ impl<S: RateStore> Engine<S> {
             .collect();
         let now = (!self.clock.is_wall_clock()).then(|| self.clock.now_nanos());
         let error = match shared.check(&limits, key, now, cost) {
-            Ok(answers) if answers.len() == indices.len() => {
-                let verdicts: Vec<Option<Verdict>> = answers
+            Ok(answer) if answer.states.len() == indices.len() => {
+                let consume = cost > 0;
+                let verdicts: Vec<Option<Verdict>> = indices
                     .iter()
-                    .map(|a| {
-                        Some(Verdict {
-                            allowed: a.allowed,
-                            never: a.never,
-                            remaining: a.remaining,
-                            reset: a.reset,
-                            retry: a.retry,
-                            next: None,
-                        })
+                    .zip(&answer.states)
+                    .map(|(&i, state)| {
+                        let named = self.limits.get(i)?;
+                        Some(
+                            named
+                                .limit
+                                .evaluate(*state, answer.now_nanos, cost, consume),
+                        )
                     })
                     .collect();
-                return self.report(indices, &verdicts);
+                let all = verdicts.iter().all(|v| v.is_some_and(|v| v.allowed));
+                if !consume || all == answer.committed {
+                    return self.report(indices, &verdicts);
+                }
+                SharedStoreError::Unavailable {
+                    detail: format!(
+                        "the store {} a request the limits {}",
+                        if answer.committed {
+                            "counted"
+                        } else {
+                            "refused"
+                        },
+                        if all { "admit" } else { "refuse" }
+                    ),
+                    retry_after_ms: 1000,
+                }
             }
             Ok(_) => SharedStoreError::Unavailable {
                 detail: "the store answered for the wrong number of limits".into(),

@@ -17,9 +17,15 @@
 //! matter, visible in the store's counters ([`Guard::metrics_text`]-style
 //! output through [`mcpguard::shared::SharedRateStore::metrics_text`]).
 //!
-//! Not yet shared through Redis (see the crate's README in the report):
-//! revocations and opaque tokens, and Redis Cluster connections (the key
-//! layout is cluster-ready: one hash slot per request).
+//! Revocations and opaque tokens are shared too: a token revoked through
+//! any Guard is refused by every Guard on the same Redis within one second
+//! ([`mcpguard::shared::REVOCATION_BOUND_NANOS`]), and an opaque token
+//! inserted through one is valid on all (stored under its SHA-256, expiring
+//! with it).
+//!
+//! Redis Cluster: the key layout is ready (every request's keys share one
+//! hash slot), but connections are to one node; a cluster client is not
+//! wired in yet.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -27,6 +33,7 @@
 mod breaker;
 mod pool;
 mod store;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -35,7 +42,7 @@ use mcpguard::config::GuardConfig;
 use mcpguard::guard::{Guard, GuardOptions};
 
 pub use breaker::OPEN_MS;
-pub use store::{BuildError, MAX_EXACT_NANOS, RedisStore};
+pub use store::{BuildError, MAX_WINDOW_NANOS, RedisStore};
 
 /// Builds a Guard from a parsed configuration: with the Redis store when it
 /// has `store.redis`, a plain Guard otherwise. Apply the environment
@@ -49,7 +56,9 @@ pub fn guard_from_config(
             .validate()
             .map_err(|e| e.within("redis").within("store"))?;
         let store = RedisStore::new(redis).map_err(|e| ConfigError::new("store.redis.url", e))?;
-        options.rate_store = Some(Arc::new(store));
+        let store = Arc::new(store);
+        options.rate_store = Some(store.clone());
+        options.token_store = Some(store);
     }
     Guard::from_config(config, options)
 }

@@ -1,9 +1,10 @@
 //! [`RedisStore`]: the rate-limit state of every replica in one Redis, one
 //! Lua script per request.
 //!
-//! Decides the key layout and the wire format of the script; the
-//! algorithms' arithmetic is quota.rs's, restated in `script.lua` in
-//! integers below 2^53 (Redis Lua numbers are doubles). Keys are
+//! Decides the key layout and the wire format of the script. The script
+//! decides and stores exactly (counts times durations as bignums: Redis
+//! Lua numbers are doubles) and returns the states it found; the core then
+//! computes every reported number with quota.rs's own code. Keys are
 //! `<prefix>{<sha256 of the client key, 128 bits hex>}:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
 //! the client key is never stored, a request's keys share one cluster hash
 //! slot, and a change of a limit's numbers starts a fresh budget instead of
@@ -15,24 +16,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mcpguard::ratelimit::{Algorithm, Limit};
+use mcpguard::ratelimit::{Algorithm, Limit, State};
 use mcpguard::shared::{
-    OnError, RedisConfig, SharedLimit, SharedRateStore, SharedStoreError, SharedVerdict,
+    OnError, RedisConfig, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError,
 };
 use redis::Script;
 
 use crate::breaker::{Admit, Breaker};
 use crate::pool::Pool;
 
-/// The largest window × capacity (ns) the script computes exactly: 2^50,
-/// leaving room below 2^53 for the sums the algorithms form.
-pub const MAX_EXACT_NANOS: u64 = 1 << 50;
+/// The longest window (and token-bucket refill time, `burst × window /
+/// limit`) the script handles: 2^51 ns, about 26 days, so that times and
+/// their sums stay exact integers in a double.
+pub const MAX_WINDOW_NANOS: u64 = 1 << 51;
 
 const SCRIPT: &str = include_str!("script.lua");
 
 /// Counters of one store, read by [`SharedRateStore::metrics_text`].
 #[derive(Debug, Default)]
-struct Stats {
+pub(crate) struct Stats {
     round_trips: AtomicU64,
     errors: AtomicU64,
     breaker_opened: AtomicU64,
@@ -46,7 +48,7 @@ pub struct RedisStore {
     pool: Pool,
     script: Script,
     prefix: String,
-    on_error: OnError,
+    pub(crate) on_error: OnError,
     breaker: Breaker,
     stats: Arc<Stats>,
 }
@@ -101,41 +103,64 @@ impl RedisStore {
         )
     }
 
-    /// Runs the script once; `Err` is a description of the failure.
-    fn run(
+    /// One round trip on a pooled connection, behind the breaker, counted.
+    pub(crate) fn call<T>(
         &self,
-        limits: &[SharedLimit<'_>],
-        key: &str,
-        now: Option<u64>,
-        cost: u64,
-    ) -> Result<Vec<i64>, String> {
-        let hash = client_hash(key);
-        let mut inv = self.script.prepare_invoke();
-        for l in limits {
-            inv.key(self.key(l, &hash));
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, SharedStoreError> {
+        let s = &self.stats;
+        if let Admit::Open(ms) = self.breaker.admit() {
+            s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
+            s.fallbacks.fetch_add(1, Ordering::Relaxed);
+            return Err(SharedStoreError::Unavailable {
+                detail: "circuit breaker open after a Redis failure".into(),
+                retry_after_ms: ms,
+            });
         }
-        match now {
-            Some(n) => inv.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
-            None => inv.arg("").arg(""),
-        };
-        inv.arg(cost.max(1)).arg(u8::from(cost > 0));
-        for l in limits {
-            let q = l.limit.quota();
-            inv.arg(algorithm_code(l.limit.algorithm()))
-                .arg(q.limit())
-                .arg(q.window_nanos())
-                .arg(q.burst());
-        }
-        let mut conn = self.pool.get().map_err(|e| e.to_string())?;
-        // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is
-        // loaded and the call repeated.
-        match inv.invoke::<Vec<i64>>(&mut conn) {
-            Ok(v) => {
+        let start = Instant::now();
+        let result = self.pool.get().and_then(|mut conn| {
+            let r = f(&mut conn);
+            if r.is_ok() {
                 self.pool.put(conn);
+            }
+            r
+        });
+        s.round_trips.fetch_add(1, Ordering::Relaxed);
+        s.latency_nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match result {
+            Ok(v) => {
+                self.breaker.success();
                 Ok(v)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                s.errors.fetch_add(1, Ordering::Relaxed);
+                s.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if self.breaker.failure() {
+                    s.breaker_opened.fetch_add(1, Ordering::Relaxed);
+                }
+                self.pool.clear();
+                Err(SharedStoreError::Unavailable {
+                    detail: e.to_string(),
+                    retry_after_ms: crate::breaker::OPEN_MS,
+                })
+            }
         }
+    }
+
+    /// A key for token state: every token key shares the `{tok}` hash slot,
+    /// so a revocation and the epoch move in one transaction.
+    pub(crate) fn token_key(&self, kind: &str, id: &[u8; 32]) -> String {
+        let mut k = format!("{}{{tok}}:{kind}:", self.prefix);
+        for b in id {
+            let _ = write!(k, "{b:02x}");
+        }
+        k
+    }
+
+    /// The revocation epoch's key.
+    pub(crate) fn epoch_key(&self) -> String {
+        format!("{}{{tok}}:epoch", self.prefix)
     }
 }
 
@@ -165,51 +190,49 @@ impl SharedRateStore for RedisStore {
         key: &str,
         now_nanos: Option<u64>,
         cost: u64,
-    ) -> Result<Vec<SharedVerdict>, SharedStoreError> {
-        let s = &self.stats;
-        if let Admit::Open(ms) = self.breaker.admit() {
-            s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
-            s.fallbacks.fetch_add(1, Ordering::Relaxed);
-            return Err(SharedStoreError::Unavailable {
-                detail: "circuit breaker open after a Redis failure".into(),
-                retry_after_ms: ms,
-            });
+    ) -> Result<SharedAnswer, SharedStoreError> {
+        let hash = client_hash(key);
+        let mut inv = self.script.prepare_invoke();
+        for l in limits {
+            inv.key(self.key(l, &hash));
         }
-        let start = Instant::now();
-        let result = self.run(limits, key, now_nanos, cost);
-        s.round_trips.fetch_add(1, Ordering::Relaxed);
-        s.latency_nanos
-            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        let answer = result.and_then(|v| parse(&v, limits.len()));
-        match answer {
-            Ok(v) => {
-                self.breaker.success();
-                Ok(v)
-            }
-            Err(detail) => {
-                s.errors.fetch_add(1, Ordering::Relaxed);
-                s.fallbacks.fetch_add(1, Ordering::Relaxed);
-                if self.breaker.failure() {
-                    s.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                }
-                self.pool.clear();
-                Err(SharedStoreError::Unavailable {
-                    detail,
-                    retry_after_ms: crate::breaker::OPEN_MS,
-                })
-            }
+        match now_nanos {
+            Some(n) => inv.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
+            None => inv.arg("").arg(""),
+        };
+        inv.arg(cost.max(1)).arg(u8::from(cost > 0));
+        for l in limits {
+            let q = l.limit.quota();
+            inv.arg(algorithm_code(l.limit.algorithm()))
+                .arg(q.limit())
+                .arg(q.window_nanos())
+                .arg(q.burst());
         }
+        // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is
+        // loaded and the call repeated.
+        let numbers = self.call(|conn| inv.invoke::<Vec<i64>>(conn))?;
+        parse(&numbers, limits).map_err(|detail| {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            SharedStoreError::Unavailable {
+                detail,
+                retry_after_ms: crate::breaker::OPEN_MS,
+            }
+        })
     }
 
     fn supports(&self, limit: &Limit) -> Result<(), String> {
         let q = limit.quota();
-        let size = q
-            .window_nanos()
-            .saturating_mul(q.limit().max(q.burst()).max(1));
-        if size > MAX_EXACT_NANOS {
+        let refill = match limit.algorithm() {
+            Algorithm::TokenBucket if q.limit() > 0 => {
+                u128::from(q.window_nanos()) * u128::from(q.burst()) / u128::from(q.limit())
+            }
+            _ => 0,
+        };
+        let longest = refill.max(u128::from(q.window_nanos()));
+        if longest > u128::from(MAX_WINDOW_NANOS) {
             return Err(format!(
-                "window × limit is {size} ns, above the {MAX_EXACT_NANOS} ns the Redis store \
-                 computes exactly (shorten the window or lower the limit)"
+                "its window (or the token bucket's refill time) is {longest} ns, above the \
+                 {MAX_WINDOW_NANOS} ns (about 26 days) the Redis store handles"
             ));
         }
         Ok(())
@@ -273,22 +296,49 @@ impl SharedRateStore for RedisStore {
     }
 }
 
-/// Five integers per limit: allowed, never, remaining, reset, retry (-1 = none).
-fn parse(v: &[i64], n: usize) -> Result<Vec<SharedVerdict>, String> {
-    if v.len() != n * 5 {
+/// `now_sec, now_ns, committed`, then five integers per limit: present,
+/// and the state's four fields as the script stores them.
+fn parse(v: &[i64], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> {
+    if v.len() != 3 + limits.len() * 5 || v.iter().any(|&x| x < 0) {
         return Err(format!(
-            "the script returned {} numbers for {n} limits",
-            v.len()
+            "the script returned {} numbers for {} limits",
+            v.len(),
+            limits.len()
         ));
     }
-    let ticks = |x: i64| u128::from(x.max(0) as u64);
-    Ok(v.chunks_exact(5)
-        .map(|c| SharedVerdict {
-            allowed: c[0] == 1,
-            never: c[1] == 1,
-            remaining: c[2].max(0) as u64,
-            reset: ticks(c[3]),
-            retry: (c[4] >= 0).then(|| ticks(c[4])),
+    let n = |x: i64| x as u64;
+    let time = |sec: i64, ns: i64| n(sec).saturating_mul(1_000_000_000).saturating_add(n(ns));
+    let states = v[3..]
+        .chunks_exact(5)
+        .zip(limits)
+        .map(|(c, l)| {
+            if c[0] == 0 {
+                return None;
+            }
+            let start = time(c[1], c[2]);
+            Some(match l.limit.algorithm() {
+                Algorithm::FixedWindow => State {
+                    a: start,
+                    b: n(c[3]),
+                },
+                Algorithm::SlidingWindow => State {
+                    a: start,
+                    b: (n(c[3]) << 32) | (n(c[4]) & 0xffff_ffff),
+                },
+                Algorithm::TokenBucket => {
+                    let per = u128::from(l.limit.quota().limit());
+                    let tat = (u128::from(start) + u128::from(n(c[3]))) * per + u128::from(n(c[4]));
+                    State {
+                        a: (tat >> 64) as u64,
+                        b: tat as u64,
+                    }
+                }
+            })
         })
-        .collect())
+        .collect();
+    Ok(SharedAnswer {
+        now_nanos: time(v[0], v[1]),
+        states,
+        committed: v[2] == 1,
+    })
 }
