@@ -46,8 +46,9 @@ $(addprefix test-,$(BINDINGS)): test-%:
 ## bench: criterion benches and peer comparisons, every surface
 bench: rust-bench $(addprefix bench-,$(BINDINGS))
 
-rust-bench:
+rust-bench: redis-server-dep
 	$(CARGO) bench -p mcpguard-benches
+	$(CARGO) bench -p mcpguard-redis
 
 $(addprefix bench-,$(BINDINGS)): bench-%:
 	$(MAKE) --no-print-directory -C bindings/$* bench

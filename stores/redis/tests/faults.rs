@@ -188,3 +188,18 @@ fn a_plain_core_guard_refuses_a_redis_store_it_cannot_serve() {
     assert_eq!(e.path, "store.redis");
     assert!(e.to_string().contains("mcpguard-redis"), "{e}");
 }
+
+#[test]
+fn a_full_redis_refuses_under_fail_closed_and_recovers_when_memory_is_back() {
+    let server = support::Server::start();
+    let g = guard(&server, "fail_closed", 100);
+    assert!(request(&g, "f").0.allowed);
+    server.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    server.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+    let (d, took) = request(&g, "f-new-key");
+    assert!(took < SLACK);
+    assert_eq!(d.status, 503, "an OOM refusal is a store failure");
+    assert_eq!(d.reason.unwrap().code(), "store_unavailable");
+    server.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    recovers(&g, "f-new-key", Duration::from_secs(3));
+}
