@@ -13,8 +13,9 @@
 //! request (`fail_closed`: 503 `store_unavailable`; `fail_open`: allowed;
 //! `local`: this process's own store) and a circuit breaker keeps a dead
 //! Redis from costing more than one timeout per second per process.
-//! Building a Guard never connects: an unreachable Redis is a per-request
-//! matter, visible in the store's counters ([`Guard::metrics_text`]-style
+//! Building a Guard costs at most one timeout (a probe) and never fails
+//! for an unreachable Redis: that is a per-request matter, visible in the
+//! store's counters at once ([`Guard::metrics_text`]-style
 //! output through [`mcpguard::shared::SharedRateStore::metrics_text`]).
 //!
 //! Revocations and opaque tokens are shared too: a token revoked through
@@ -56,6 +57,7 @@ pub fn guard_from_config(
             .validate()
             .map_err(|e| e.within("redis").within("store"))?;
         let store = RedisStore::new(redis).map_err(|e| ConfigError::new("store.redis.url", e))?;
+        store.probe();
         let store = Arc::new(store);
         options.rate_store = Some(store.clone());
         options.token_store = Some(store);

@@ -89,6 +89,17 @@ impl RedisStore {
         })
     }
 
+    /// One round trip at startup (PING, then the script loaded): costs at
+    /// most one timeout, never fails the caller; an unreachable Redis shows
+    /// in the counters and opens the breaker at once.
+    pub fn probe(&self) {
+        let script = &self.script;
+        let _ = self.call(|c| {
+            redis::cmd("PING").query::<()>(c)?;
+            script.load(c).map(|_| ())
+        });
+    }
+
     /// The Redis key of one limit for one client key.
     pub fn key(&self, limit: &SharedLimit<'_>, client_hash: &str) -> String {
         let q = limit.limit.quota();

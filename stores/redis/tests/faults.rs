@@ -162,7 +162,7 @@ fn a_slow_redis_times_out_within_the_timeout_and_the_breaker_spares_later_reques
 }
 
 #[test]
-fn a_guard_builds_with_an_unreachable_redis_and_says_so_per_request() {
+fn a_guard_builds_with_an_unreachable_redis_and_says_so_in_the_counters() {
     let text = support::config(
         "redis://127.0.0.1:1/0",
         "x:",
@@ -170,10 +170,16 @@ fn a_guard_builds_with_an_unreachable_redis_and_says_so_per_request() {
         json!({ "limit": 5, "window_seconds": 60 }),
     );
     let g = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    assert_eq!(metric(&g, "mcpguard_store_errors_total"), 1.0, "the probe");
+    assert_eq!(metric(&g, "mcpguard_store_breaker_open"), 1.0);
     let (d, took) = request(&g, "e");
     assert_eq!(d.status, 503);
     assert!(took < SLACK);
-    assert_eq!(metric(&g, "mcpguard_store_errors_total"), 1.0);
+    assert_eq!(
+        metric(&g, "mcpguard_store_errors_total"),
+        1.0,
+        "the breaker spared the request a second timeout"
+    );
 }
 
 #[test]
