@@ -39,7 +39,11 @@ fn bench(c: &mut Criterion) {
 
     for algorithm in ["fixed_window", "sliding_window", "token_bucket"] {
         let prefix = format!("mem-{algorithm}:");
-        let g = guard(&server.url(), algorithm, &prefix);
+        // One request per key at 10 an hour: every key stays live (a token
+        // bucket's key lives only while it has debt: 6 minutes here).
+        let rate = json!({ "limit": 10, "window_seconds": 3600, "algorithm": algorithm });
+        let text = support::config(&server.url(), &prefix, "fail_closed", rate);
+        let g = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
         let keys = 1000;
         for i in 0..keys {
             let key = format!("client-{i}");
