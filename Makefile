@@ -9,7 +9,7 @@ export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
 # (static pattern rules: make skips implicit rules for .PHONY targets).
 BINDINGS := c python node
 
-.PHONY: all demo test bench lint rust-test rust-demo rust-bench install fmt clean \
+.PHONY: all demo test bench lint rust-test redis-server-dep rust-demo rust-bench install fmt clean \
         fuzz fuzz-build fuzz-seed modelcheck soak \
         $(addprefix test-,$(BINDINGS)) $(addprefix demo-,$(BINDINGS)) $(addprefix bench-,$(BINDINGS))
 
@@ -32,7 +32,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p mcpguard
 
-rust-test:
+# The Redis store's tests start their own redis-server (Debian package).
+redis-server-dep:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+rust-test: redis-server-dep
 	$(CARGO) test --workspace
 	$(CARGO) run --quiet -p mcpguard-examples --example quickstart | diff -u examples/quickstart.expected -
 
@@ -42,8 +47,9 @@ $(addprefix test-,$(BINDINGS)): test-%:
 ## bench: criterion benches and peer comparisons, every surface
 bench: rust-bench $(addprefix bench-,$(BINDINGS))
 
-rust-bench:
+rust-bench: redis-server-dep
 	$(CARGO) bench -p mcpguard-benches
+	$(CARGO) bench -p mcpguard-redis
 
 $(addprefix bench-,$(BINDINGS)): bench-%:
 	$(MAKE) --no-print-directory -C bindings/$* bench

@@ -116,6 +116,9 @@ typedef enum mcpguard_result {
   // `mcpguard_guard_insert_opaque`: the configuration's
   // `auth.opaque_tokens` is off, so there is no store.
   MCPGUARD_RESULT_OPAQUE_DISABLED = 17,
+  // The shared store (`store.redis`) did not answer and `on_error` is
+  // `fail_closed`: the change holds in this process only; retry.
+  MCPGUARD_RESULT_STORE_UNAVAILABLE = 18,
 } mcpguard_result;
 
 // What a gateway does with a request (`mcpguard_http_decision_action`).

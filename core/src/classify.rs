@@ -202,6 +202,15 @@ impl Classify for RevokeError {
                 path: None,
                 www_authenticate: None,
             },
+            RevokeError::StoreUnavailable(_) => ErrorInfo {
+                kind: ErrorKind::Guard,
+                code: "store_unavailable",
+                reason: Some(Reason::StoreUnavailable),
+                status: Some(503),
+                message: self.to_string(),
+                path: None,
+                www_authenticate: None,
+            },
         }
     }
 }
@@ -226,7 +235,9 @@ impl Classify for OpaqueError {
     fn classify(&self, _: Option<&str>) -> ErrorInfo {
         let (kind, status) = match self {
             OpaqueError::InvalidToken | OpaqueError::Expired => (ErrorKind::OpaqueToken, None),
-            OpaqueError::Full { .. } => (ErrorKind::OpaqueStore, Some(503)),
+            OpaqueError::Full { .. } | OpaqueError::StoreUnavailable => {
+                (ErrorKind::OpaqueStore, Some(503))
+            }
             OpaqueError::Disabled => (ErrorKind::OpaqueStore, None),
         };
         ErrorInfo {

@@ -23,6 +23,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
         // u64::MAX / 1e9 fits an i64 comfortably.
         (self.now_nanos() / NANOS_PER_SEC) as i64
     }
+
+    /// Whether this clock is the wall clock, which a shared store may
+    /// replace by its own (so replicas with skewed clocks agree); a manual
+    /// clock says no, and its readings are passed to the store.
+    fn is_wall_clock(&self) -> bool {
+        true
+    }
 }
 
 /// The system's wall clock; the default everywhere.
@@ -187,6 +194,10 @@ impl fmt::Debug for ManualClock {
 impl Clock for ManualClock {
     fn now_nanos(&self) -> u64 {
         self.nanos.load(Ordering::Acquire)
+    }
+
+    fn is_wall_clock(&self) -> bool {
+        false
     }
 }
 

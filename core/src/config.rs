@@ -14,6 +14,7 @@ use crate::access::{McpServerEntry, PresetConfig, ServerConfig, ServerMatch, Unt
 use crate::error::{self, ConfigError};
 use crate::json::UniqueMap;
 use crate::ratelimit::{LimitSpec, RateLimitConfig};
+use crate::shared::StoreConfig;
 use crate::token::AuthConfig;
 
 /// The whole configuration document.
@@ -55,6 +56,9 @@ pub struct GuardConfig {
     /// Rate limiting.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// A store shared by replicas (rate limits, revocations, opaque tokens).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Where the document came from, for resolving relative `jwks_file`
     /// paths; set by [`GuardConfig::from_file`].
     #[serde(skip)]
@@ -94,7 +98,8 @@ impl GuardConfig {
 
     /// Applies the environment overrides of `config.md`
     /// (`ONE_MCP_RATE_LIMIT_WINDOW` in minutes, `ONE_MCP_RATE_LIMIT_MAX`,
-    /// `MCPGUARD_RATE_LIMIT_WINDOW_SECONDS`, `MCPGUARD_RATE_LIMIT_MAX`),
+    /// `MCPGUARD_RATE_LIMIT_WINDOW_SECONDS`, `MCPGUARD_RATE_LIMIT_MAX`,
+    /// `MCPGUARD_REDIS_URL`),
     /// reading variables through `lookup` (pass `|k| std::env::var(k).ok()`).
     /// A malformed value is an error, never a silent default.
     pub fn apply_env(
@@ -103,6 +108,8 @@ impl GuardConfig {
     ) -> Result<(), ConfigError> {
         self.rate_limit
             .apply_env(lookup)
-            .map_err(|e| e.within("rate_limit"))
+            .map_err(|e| e.within("rate_limit"))?;
+        self.store.apply_env(lookup);
+        Ok(())
     }
 }

@@ -27,6 +27,7 @@ pub mod json;
 pub mod ratelimit;
 pub mod reason;
 mod sync;
+pub mod shared;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

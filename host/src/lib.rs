@@ -1,11 +1,12 @@
 //! A Guard with the I/O its configuration asks for, built the one way every
 //! binding (Python, Node, C) builds it, so that a `jwks_uri`, `discovery`
-//! or `introspection` in the configuration works from every language with
-//! nothing but the configuration.
+//! or `introspection` issuer, or a `store.redis` section, works from every
+//! language with nothing but the configuration.
 //!
 //! The core stays free of I/O: [`HostedGuard`] owns the [`Guard`] and the
-//! [`Fetcher`] attached to it (a thread only when an issuer fetches), and
-//! stops the fetcher when dropped.
+//! [`Fetcher`] attached to it (a thread only when an issuer fetches), with
+//! the Redis store plugged in when configured, and stops the fetcher when
+//! dropped.
 
 use mcpguard::ConfigError;
 use mcpguard::config::GuardConfig;
@@ -22,7 +23,9 @@ pub struct HostedGuard {
 impl HostedGuard {
     /// Builds the Guard from `config` and attaches what it asks for.
     pub fn build(config: GuardConfig, options: GuardOptions) -> Result<HostedGuard, ConfigError> {
-        let guard = Guard::from_config(config.clone(), options)?;
+        // With `store.redis`, rate limits, revocations and opaque tokens live
+        // in Redis; without, in this process.
+        let guard = mcpguard_redis::guard_from_config(config.clone(), options)?;
         let fetcher = Fetcher::attach(&guard, &config)?;
         Ok(HostedGuard { guard, fetcher })
     }

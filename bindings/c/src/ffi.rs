@@ -65,6 +65,9 @@ pub enum mcpguard_result {
     /// `mcpguard_guard_insert_opaque`: the configuration's
     /// `auth.opaque_tokens` is off, so there is no store.
     OpaqueDisabled = 17,
+    /// The shared store (`store.redis`) did not answer and `on_error` is
+    /// `fail_closed`: the change holds in this process only; retry.
+    StoreUnavailable = 18,
 }
 
 /// A string slice: `len` bytes of UTF-8 at `data`, not NUL-terminated.

@@ -494,6 +494,7 @@ pub unsafe extern "C" fn mcpguard_guard_insert_opaque(
                 OpaqueError::InvalidToken => mcpguard_result::OpaqueInvalidToken,
                 OpaqueError::Expired => mcpguard_result::OpaqueExpired,
                 OpaqueError::Disabled => mcpguard_result::OpaqueDisabled,
+                OpaqueError::StoreUnavailable => mcpguard_result::StoreUnavailable,
             };
             Failure::classified(code, &e, None)
         })

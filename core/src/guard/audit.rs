@@ -31,6 +31,9 @@ pub enum AuditKind {
     AccessDenied,
     /// A rate limit refused the request (429).
     RateLimited,
+    /// The shared store could not answer and `on_error` decided the
+    /// request (a 503 for `fail_closed`, else allowed or decided locally).
+    StoreError,
 }
 
 impl AuditKind {
@@ -41,6 +44,7 @@ impl AuditKind {
             AuditKind::AuthFailure => "auth_failure",
             AuditKind::AccessDenied => "access_denied",
             AuditKind::RateLimited => "rate_limited",
+            AuditKind::StoreError => "store_error",
         }
     }
 }
@@ -306,6 +310,58 @@ impl Counters {
             "introspection_calls": self.remote.introspection_calls,
             "introspection_failures": self.remote.introspection_failures,
         })
+    }
+
+    /// Appends the counters in the Prometheus text format (version 0.0.4):
+    /// `mcpguard_requests_allowed_total`, `mcpguard_requests_denied_total`
+    /// by `reason` (every reason, zeros included), the cache and audit
+    /// counters.
+    pub fn prometheus_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "mcpguard_requests_allowed_total",
+            "Requests allowed.",
+            self.allowed,
+        );
+        counter(
+            "mcpguard_token_cache_hits_total",
+            "Token validations answered from the verified-token cache.",
+            self.cache_hits,
+        );
+        counter(
+            "mcpguard_token_cache_misses_total",
+            "Token validations that verified a token.",
+            self.cache_misses,
+        );
+        counter(
+            "mcpguard_audit_dropped_total",
+            "Audit events dropped from a full ring.",
+            self.audit_dropped,
+        );
+        counter(
+            "mcpguard_audit_sink_panics_total",
+            "Audit sink calls that panicked.",
+            self.audit_sink_panics,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mcpguard_requests_denied_total Requests denied, by reason.\n\
+             # TYPE mcpguard_requests_denied_total counter"
+        );
+        for r in Reason::ALL {
+            let _ = writeln!(
+                out,
+                "mcpguard_requests_denied_total{{reason=\"{}\"}} {}",
+                r.code(),
+                self.denied_for(r)
+            );
+        }
     }
 }
 

@@ -44,6 +44,7 @@ use crate::config::GuardConfig;
 use crate::error::ConfigError;
 use crate::ratelimit::{KeySource, LimitSpec, RateDecision, RatePolicy, UnknownRule};
 use crate::reason::{OAuthError, Reason, www_authenticate};
+use crate::shared::{OnError, SharedRateStore, SharedTokenStore};
 use crate::token::{
     KeyError, OpaqueEntry, OpaqueError, Principal, RevokeError, TokenError, TokenValidator,
     token_fingerprint,
@@ -108,6 +109,13 @@ pub struct GuardOptions {
     pub clock: Arc<dyn Clock>,
     /// How many audit events the ring keeps for [`Guard::drain_audit`].
     pub audit_capacity: usize,
+    /// A rate-limit store shared by replicas (built from `store` by a
+    /// backend crate such as `mcpguard-redis`); required when the
+    /// configuration has a `store.redis`.
+    pub rate_store: Option<Arc<dyn SharedRateStore>>,
+    /// Revocations and opaque tokens shared by replicas (from the same
+    /// backend crate as `rate_store`).
+    pub token_store: Option<Arc<dyn SharedTokenStore>>,
 }
 
 impl Default for GuardOptions {
@@ -115,6 +123,8 @@ impl Default for GuardOptions {
         GuardOptions {
             clock: Arc::new(SystemClock),
             audit_capacity: DEFAULT_AUDIT_CAPACITY,
+            rate_store: None,
+            token_store: None,
         }
     }
 }
@@ -180,6 +190,17 @@ impl Guard {
     /// (errors name their JSON path) and every engine built once.
     pub fn from_config(config: GuardConfig, options: GuardOptions) -> Result<Guard, ConfigError> {
         let clock = options.clock;
+        config.store.validate().map_err(|e| e.within("store"))?;
+        if config.store.redis.is_some()
+            && (options.rate_store.is_none() || options.token_store.is_none())
+        {
+            return Err(ConfigError::new(
+                "store.redis",
+                "store.redis needs the mcpguard-redis crate: build the Guard with \
+                 mcpguard_redis::guard_from_config (the Python, Node and C packages do), \
+                 or remove the section to keep state per process",
+            ));
+        }
         let resource =
             ResourceUri::parse(&config.resource).map_err(|e| ConfigError::new("resource", e))?;
         let metadata_url = match &config.resource_metadata_url {
@@ -212,7 +233,12 @@ impl Guard {
             .iter()
             .filter_map(|(name, role)| role.rate_limit.clone().map(|l| (name.to_string(), l)))
             .collect();
-        let rate = RatePolicy::build(&config.rate_limit, &role_limits, clock.clone())?;
+        let rate = RatePolicy::build_shared(
+            &config.rate_limit,
+            &role_limits,
+            clock.clone(),
+            options.rate_store,
+        )?;
 
         let grants = access.clone();
         let key_source = rate.key_source();
@@ -222,6 +248,9 @@ impl Guard {
                 .fingerprints(true);
         if let Some(dir) = &config.base_dir {
             builder = builder.base_dir(dir);
+        }
+        if let Some(store) = options.token_store {
+            builder = builder.shared_tokens(store);
         }
         let validator = builder
             .grants(Arc::new(move |p: &mut Principal| {
@@ -396,6 +425,14 @@ impl Guard {
                 .rate
                 .check_calls(&key, roles, request.server, tools, request.cost);
             headers = s.rate.headers(&d);
+            if let Some(policy) = d.store_fallback {
+                self.store_failed(
+                    policy,
+                    principal.clone(),
+                    request,
+                    token_fingerprint.clone(),
+                );
+            }
             if !d.allowed {
                 let d = self.rate_limited(
                     d,
@@ -529,6 +566,16 @@ impl Guard {
         let mut counters = self.inner.counters.snapshot(&self.inner.audit);
         counters.remote = self.token_validator().remote_counts();
         counters
+    }
+
+    /// Every counter in the Prometheus text format, for a scrape endpoint:
+    /// [`Guard::counters`] and, with a shared store, its round trips,
+    /// errors, latency and circuit-breaker state.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        self.counters().prometheus_text(&mut out);
+        self.inner.rate.store_metrics_text(&mut out);
+        out
     }
 
     /// Checks and counts one rate limit for a raw key, without
@@ -681,6 +728,54 @@ impl Guard {
         d
     }
 
+    /// Audits a request the shared store could not answer for (`on_error`
+    /// decided it); a `fail_closed` refusal is counted as a denial.
+    fn store_failed(
+        &self,
+        policy: OnError,
+        principal: Option<Arc<Principal>>,
+        request: &Request<'_>,
+        fingerprint: Option<Arc<str>>,
+    ) {
+        self.record(
+            AuditKind::StoreError,
+            Some(Reason::StoreUnavailable),
+            principal,
+            request,
+            Vec::new(),
+            fingerprint,
+        );
+        if policy == OnError::FailClosed {
+            self.inner.counters.denied(Reason::StoreUnavailable);
+        }
+    }
+
+    /// The 503 of `on_error: fail_closed`.
+    fn store_unavailable(
+        &self,
+        d: RateDecision,
+        mut headers: Vec<(&'static str, String)>,
+        principal: Option<Arc<Principal>>,
+        visible_servers: Vec<Arc<str>>,
+    ) -> Decision {
+        let wait = d.retry_after.unwrap_or(1.0).ceil().max(1.0) as u64;
+        headers.push(("Retry-After", wait.to_string()));
+        Decision {
+            allowed: false,
+            status: Reason::StoreUnavailable.status(),
+            error: Some(OAuthError::TemporarilyUnavailable),
+            error_description: Some(format!(
+                "The shared rate-limit store is unavailable; retry after {wait} s"
+            )),
+            reason: Some(Reason::StoreUnavailable),
+            headers,
+            principal,
+            visible_servers,
+            rate_limit: Some(d),
+            missing_scopes: Vec::new(),
+        }
+    }
+
     fn rate_limited(
         &self,
         d: RateDecision,
@@ -690,6 +785,9 @@ impl Guard {
         request: &Request<'_>,
         fingerprint: Option<Arc<str>>,
     ) -> Decision {
+        if d.store_fallback == Some(OnError::FailClosed) {
+            return self.store_unavailable(d, headers, principal, visible_servers);
+        }
         self.record(
             AuditKind::RateLimited,
             Some(Reason::RateLimited),

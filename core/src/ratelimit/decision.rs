@@ -12,6 +12,7 @@ use xxhash_rust::xxh3::xxh3_128_with_secret;
 use super::quota::{Algorithm, Limit, QuotaError, Verdict};
 use super::store::{MemoryStore, RateStore, StoreError, StoreKey};
 use crate::clock::Clock;
+use crate::shared::{OnError, SharedLimit, SharedRateStore, SharedStoreError};
 
 /// Bytes of the random secret keying the key hash (xxh3's default secret size).
 const SECRET_BYTES: usize = 192;
@@ -42,6 +43,9 @@ pub struct RateDecision {
     /// to refill the whole burst (`burst × window / limit`), so that `limit`
     /// per `window_seconds` states both its rate and its size.
     pub window_seconds: f64,
+    /// The shared store could not answer and `on_error` decided this
+    /// request (`None` when the store answered, or there is none).
+    pub store_fallback: Option<OnError>,
 }
 
 impl RateDecision {
@@ -97,6 +101,9 @@ impl Named {
 pub(crate) struct Engine<S: RateStore = MemoryStore> {
     pub limits: Vec<Named>,
     store: S,
+    /// A store shared by replicas: asked first; `store` decides only when
+    /// it fails and `on_error` is `local`.
+    shared: Option<Arc<dyn SharedRateStore>>,
     secret: [u8; SECRET_BYTES],
     clock: Arc<dyn Clock>,
 }
@@ -138,10 +145,28 @@ impl<S: RateStore> Engine<S> {
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| QuotaError::Random)?;
         Ok(Self {
             store,
+            shared: None,
             limits,
             secret,
             clock,
         })
+    }
+
+    /// Puts the limits on a shared store, after checking that it can
+    /// compute every one exactly (the error names the limit).
+    pub fn share(&mut self, shared: Arc<dyn SharedRateStore>) -> Result<(), String> {
+        for n in &self.limits {
+            shared
+                .supports(&n.limit)
+                .map_err(|why| format!("rate limit '{}': {why}", n.name))?;
+        }
+        self.shared = Some(shared);
+        Ok(())
+    }
+
+    /// The shared store, if any.
+    pub fn shared(&self) -> Option<&Arc<dyn SharedRateStore>> {
+        self.shared.as_ref()
     }
 
     #[inline]
@@ -164,11 +189,119 @@ impl<S: RateStore> Engine<S> {
     /// Checks `key` against the limits `indices` (ascending, distinct).
     /// Cost 0 peeks: it answers for a cost of 1 and consumes nothing.
     pub fn decide(&self, indices: &[usize], key: &str, cost: u64) -> RateDecision {
+        if let Some(shared) = &self.shared {
+            return self.decide_shared(shared.as_ref(), indices, key, cost);
+        }
+        self.decide_local(indices, key, cost)
+    }
+
+    /// With this process's own store.
+    fn decide_local(&self, indices: &[usize], key: &str, cost: u64) -> RateDecision {
         let hash = self.hash(key);
         let now = self.clock.now_nanos();
         match indices {
             [i] => self.decide_one(*i, hash, now, cost),
             _ => self.decide_many(indices, hash, now, cost),
+        }
+    }
+
+    /// With the shared store: one call for every limit; on failure,
+    /// `on_error` decides.
+    fn decide_shared(
+        &self,
+        shared: &dyn SharedRateStore,
+        indices: &[usize],
+        key: &str,
+        cost: u64,
+    ) -> RateDecision {
+        let limits: Vec<SharedLimit<'_>> = indices
+            .iter()
+            .filter_map(|&i| self.limits.get(i))
+            .map(|n| SharedLimit {
+                name: &n.name,
+                limit: n.limit,
+            })
+            .collect();
+        let now = (!self.clock.is_wall_clock()).then(|| self.clock.now_nanos());
+        let error = match shared.check(&limits, key, now, cost) {
+            Ok(answer) if answer.states.len() == indices.len() => {
+                let consume = cost > 0;
+                let verdicts: Vec<Option<Verdict>> = indices
+                    .iter()
+                    .zip(&answer.states)
+                    .map(|(&i, state)| {
+                        let named = self.limits.get(i)?;
+                        Some(
+                            named
+                                .limit
+                                .evaluate(*state, answer.now_nanos, cost, consume),
+                        )
+                    })
+                    .collect();
+                let all = verdicts.iter().all(|v| v.is_some_and(|v| v.allowed));
+                if !consume || all == answer.committed {
+                    return self.report(indices, &verdicts);
+                }
+                SharedStoreError::Unavailable {
+                    detail: format!(
+                        "the store {} a request the limits {}",
+                        if answer.committed {
+                            "counted"
+                        } else {
+                            "refused"
+                        },
+                        if all { "admit" } else { "refuse" }
+                    ),
+                    retry_after_ms: 1000,
+                }
+            }
+            Ok(_) => SharedStoreError::Unavailable {
+                detail: "the store answered for the wrong number of limits".into(),
+                retry_after_ms: 1000,
+            },
+            Err(e) => e,
+        };
+        let index = indices.first().copied().unwrap_or(0);
+        let (name, capacity, window) = match self.limits.get(index) {
+            Some(n) => (n.name.clone(), n.limit.capacity(), n.window_seconds),
+            None => (Cow::Borrowed("default"), 0, 0.0),
+        };
+        let policy = shared.on_error();
+        match policy {
+            OnError::Local => RateDecision {
+                store_fallback: Some(OnError::Local),
+                ..self.decide_local(indices, key, cost)
+            },
+            OnError::FailOpen => RateDecision {
+                allowed: true,
+                limit: capacity,
+                remaining: 0,
+                reset: 0.0,
+                retry_after: None,
+                never: false,
+                table_full: false,
+                policy: name,
+                window_seconds: window,
+                store_fallback: Some(OnError::FailOpen),
+            },
+            OnError::FailClosed => {
+                let wait_ms = match error {
+                    SharedStoreError::Unavailable { retry_after_ms, .. } => retry_after_ms,
+                    SharedStoreError::Unsupported(_) => 1000,
+                };
+                RateDecision {
+                    allowed: false,
+                    limit: capacity,
+                    remaining: 0,
+                    reset: 0.0,
+                    retry_after: Some(wait_ms.max(1) as f64 / 1000.0),
+                    never: false,
+                    table_full: false,
+                    policy: name,
+                    window_seconds: window,
+                    store_fallback: Some(OnError::FailClosed),
+                }
+            }
         }
     }
 
@@ -235,6 +368,7 @@ impl<S: RateStore> Engine<S> {
             table_full: false,
             policy: named.name.clone(),
             window_seconds: named.window_seconds,
+            store_fallback: None,
         }
     }
 
@@ -289,6 +423,7 @@ impl<S: RateStore> Engine<S> {
             table_full: true,
             policy: name,
             window_seconds: window,
+            store_fallback: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use super::headers;
 use super::quota::Limit;
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::shared::SharedRateStore;
 
 /// `check_rule` named a rule the configuration does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +60,19 @@ impl RatePolicy {
         role_limits: &[(String, LimitSpec)],
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        Self::build_shared(cfg, role_limits, clock, None)
+    }
+
+    /// As [`build`](Self::build), with the limits' state in `shared` (a
+    /// store every replica sees) when given; this process's own store then
+    /// only serves `on_error: local`. Refuses (at `store`) a limit the
+    /// shared store cannot compute exactly.
+    pub fn build_shared(
+        cfg: &RateLimitConfig,
+        role_limits: &[(String, LimitSpec)],
+        clock: Arc<dyn Clock>,
+        shared: Option<Arc<dyn SharedRateStore>>,
+    ) -> Result<Self, ConfigError> {
         let at = |e: ConfigError| e.within("rate_limit");
         cfg.validate().map_err(at)?;
         let (algorithm, quota) = cfg.default_quota().map_err(at)?;
@@ -88,8 +102,13 @@ impl RatePolicy {
             });
             limits.push(Named::new(Cow::Owned(name.clone()), Limit::new(a, q)));
         }
-        let engine = Engine::new(limits, cfg.max_keys, clock.clone())
+        let mut engine = Engine::new(limits, cfg.max_keys, clock.clone())
             .map_err(|e| ConfigError::new("rate_limit", e))?;
+        if let Some(shared) = shared {
+            engine
+                .share(shared)
+                .map_err(|why| ConfigError::new("store", why))?;
+        }
         Ok(Self {
             enabled: cfg.enabled,
             key_source: cfg.key,
@@ -144,6 +163,7 @@ impl RatePolicy {
                 table_full: false,
                 policy: Cow::Borrowed("disabled"),
                 window_seconds: 0.0,
+                store_fallback: None,
             };
         }
         let base = roles
@@ -186,10 +206,23 @@ impl RatePolicy {
     /// The headers for `d` in the configured format, with `Retry-After` on
     /// a denial that waiting cures. Empty for a disabled policy.
     pub fn headers(&self, d: &RateDecision) -> Vec<(&'static str, String)> {
-        if !self.enabled {
+        // A decision `on_error` made without the store has no quota to report.
+        let unknown = matches!(
+            d.store_fallback,
+            Some(crate::shared::OnError::FailOpen | crate::shared::OnError::FailClosed)
+        );
+        if !self.enabled || unknown {
             return Vec::new();
         }
         headers::render(self.header_format, d, self.clock.now_nanos())
+    }
+
+    /// The shared store's counters in the Prometheus text format (nothing
+    /// without a shared store).
+    pub fn store_metrics_text(&self, out: &mut String) {
+        if let Some(shared) = self.engine.shared() {
+            shared.metrics_text(out);
+        }
     }
 
     /// Whether rate limiting is on.

@@ -61,7 +61,7 @@ pub fn is_opaque_candidate(token: &str) -> bool {
 /// [`OpaqueEntry::from_json`]: an object with the optional members
 /// `client_id`, `subject`, `scopes`, `roles`, `resource` and `expires_at`
 /// (whole Unix seconds); an unknown or repeated member is an error.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpaqueEntry {
     /// The client the token was issued to.
@@ -132,6 +132,10 @@ pub enum OpaqueError {
     /// `auth.opaque_tokens` is off, so there is no store to insert into.
     #[error("opaque tokens are not enabled (auth.opaque_tokens is false)")]
     Disabled,
+    /// The shared store did not take the token (`on_error: fail_closed`);
+    /// this process holds it, other replicas do not. Retry.
+    #[error("the shared store is unavailable: the opaque token reached this process only; retry")]
+    StoreUnavailable,
 }
 
 impl OpaqueError {
@@ -143,6 +147,7 @@ impl OpaqueError {
             OpaqueError::InvalidToken => "invalid_token",
             OpaqueError::Expired => "expired",
             OpaqueError::Disabled => "disabled",
+            OpaqueError::StoreUnavailable => "store_unavailable",
         }
     }
 }

@@ -59,6 +59,51 @@ use crate::token::jws;
 /// `auth.leeway_seconds`.
 pub const DEFAULT_LEEWAY_SECS: i64 = 30;
 
+/// The bytes that identify a revocation by `jti`: the list's keyed hash
+/// and [`shared_jti_id`] both cover exactly these.
+fn jti_key_bytes(issuer: &str, jti: &str, update: &mut dyn FnMut(&[u8])) {
+    update(b"jti\0");
+    update(&(issuer.len() as u64).to_le_bytes());
+    update(issuer.as_bytes());
+    update(jti.as_bytes());
+}
+
+/// The bytes that identify a revocation of a whole token: the list's
+/// keyed hash and [`shared_token_id`] both cover exactly these.
+fn token_key_bytes(token: &str, update: &mut dyn FnMut(&[u8])) {
+    // A JWT is identified by what was signed, never by its signature bytes
+    // (an ECDSA signature has a second valid encoding).
+    match jws::signing_input(token) {
+        Some(signed) => {
+            update(b"jws\0");
+            update(signed.as_bytes());
+        }
+        None => {
+            update(b"tok\0");
+            update(token.as_bytes());
+        }
+    }
+}
+
+fn sha256_of(feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    feed(&mut |b| ctx.update(b));
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// The replica-independent identity of a revocation by `jti` (a SHA-256 of
+/// the same bytes the in-process list hashes), for a shared store.
+pub fn shared_jti_id(issuer: &str, jti: &str) -> [u8; 32] {
+    sha256_of(|u| jti_key_bytes(issuer, jti, u))
+}
+
+/// The replica-independent identity of a revocation of a whole token.
+pub fn shared_token_id(token: &str) -> [u8; 32] {
+    sha256_of(|u| token_key_bytes(token, u))
+}
+
 /// Time a revocation without a known expiry is held until: never reached.
 const NEVER: i64 = i64::MAX;
 
@@ -171,10 +216,7 @@ impl RevocationList {
 
     fn jti_key(&self, issuer: &str, jti: &str) -> u128 {
         let mut h = self.hasher.streaming();
-        h.update(b"jti\0");
-        h.update(&(issuer.len() as u64).to_le_bytes());
-        h.update(issuer.as_bytes());
-        h.update(jti.as_bytes());
+        jti_key_bytes(issuer, jti, &mut |b| h.update(b));
         h.digest128()
     }
 
@@ -182,16 +224,7 @@ impl RevocationList {
     /// anything else by its text (see the module doc).
     fn token_key(&self, token: &str) -> u128 {
         let mut h = self.hasher.streaming();
-        match jws::signing_input(token) {
-            Some(signed) => {
-                h.update(b"jws\0");
-                h.update(signed.as_bytes());
-            }
-            None => {
-                h.update(b"tok\0");
-                h.update(token.as_bytes());
-            }
-        }
+        token_key_bytes(token, &mut |b| h.update(b));
         h.digest128()
     }
 

@@ -31,11 +31,12 @@ use super::remote::{
     Flights, IntrospectionCache, Introspector, KeyRefresh, RemoteCounters, RemoteCounts,
     check_fetch_url,
 };
-use super::revocation::{RevocationError, RevocationList};
+use super::revocation::{RevocationError, RevocationList, shared_jti_id, shared_token_id};
 use super::{Principal, TokenKind, token_fingerprint};
 use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::reason::Reason;
+use crate::shared::{OnError, REVOCATION_BOUND_NANOS, SharedTokenStore};
 
 /// A hook run on every freshly verified principal (before any caching):
 /// the Guard fills `tags` and `rejected_scopes` with it.
@@ -85,6 +86,8 @@ struct Inner {
     hooks: RwLock<Hooks>,
     /// What the remote sources did.
     remote_counters: RemoteCounters,
+    /// Revocations and opaque tokens shared with other replicas.
+    shared: Option<SharedTokens>,
 }
 
 /// The introspecting issuer's settings and its answers.
@@ -119,6 +122,23 @@ impl WeakTokenValidator {
     pub fn upgrade(&self) -> Option<TokenValidator> {
         self.inner.upgrade().map(|inner| TokenValidator { inner })
     }
+}
+
+/// A shared token store and what this process last saw of it.
+struct SharedTokens {
+    store: Arc<dyn SharedTokenStore>,
+    /// The revocation epoch last read (`u64::MAX`: never).
+    seen_epoch: AtomicU64,
+    /// When (clock nanoseconds) the epoch is due to be read again.
+    next_poll: AtomicU64,
+}
+
+/// The refusal of a token that could not be checked against the shared store.
+fn store_unavailable() -> TokenError {
+    TokenError::new(
+        Reason::StoreUnavailable,
+        "the shared revocation store is unavailable",
+    )
 }
 
 /// A key that is part of the configuration rather than of the JWK Set, so
@@ -322,6 +342,7 @@ pub struct TokenValidatorBuilder {
     cache_max_ttl_secs: u64,
     opaque_capacity: usize,
     fingerprints: bool,
+    shared: Option<Arc<dyn SharedTokenStore>>,
 }
 
 impl fmt::Debug for TokenValidatorBuilder {
@@ -420,6 +441,14 @@ impl TokenValidatorBuilder {
     /// Off by default; the Guard turns it on for its audit events.
     pub fn fingerprints(mut self, on: bool) -> Self {
         self.fingerprints = on;
+        self
+    }
+
+    /// Shares revocations and opaque tokens with every replica through
+    /// `store`: a revocation anywhere is honoured here within
+    /// [`REVOCATION_BOUND_NANOS`] (one second).
+    pub fn shared_tokens(mut self, store: Arc<dyn SharedTokenStore>) -> Self {
+        self.shared = Some(store);
         self
     }
 
@@ -522,6 +551,11 @@ impl TokenValidatorBuilder {
                 introspection,
                 hooks: RwLock::new(Hooks::default()),
                 remote_counters: RemoteCounters::default(),
+                shared: self.shared.map(|store| SharedTokens {
+                    store,
+                    seen_epoch: AtomicU64::new(u64::MAX),
+                    next_poll: AtomicU64::new(0),
+                }),
             }),
         })
     }
@@ -774,6 +808,7 @@ impl TokenValidator {
             refresh_cooldown: DEFAULT_REFRESH_COOLDOWN,
             cache_max_ttl_secs: DEFAULT_MAX_TTL_SECS,
             opaque_capacity: DEFAULT_OPAQUE_CAPACITY,
+            shared: None,
             fingerprints: false,
         }
     }
@@ -821,6 +856,9 @@ impl TokenValidator {
         if token.len() > s.max_token_bytes {
             return (Err(too_large()), false);
         }
+        if let Err(e) = self.poll_shared_epoch() {
+            return (Err(e), false);
+        }
         let now = s.clock.now_secs();
         if let Some(p) = s.cache.get(token, now) {
             return (Ok(p), true);
@@ -828,14 +866,16 @@ impl TokenValidator {
         let epoch = s.epoch.load(Ordering::Acquire);
         let opaque = is_opaque_candidate(token);
         let result = match &s.opaque {
-            Some(store) if opaque => store
-                .lookup(token, now, s.leeway, &|aud| same_audience(aud, &s.resource))
+            Some(store) if opaque => self
+                .lookup_opaque(store, token, now)
                 .map_err(|(reason, description)| TokenError::new(reason, description))
                 .and_then(|p| self.finish_non_jwt(p)),
             _ if opaque && s.introspection.is_some() => {
                 Err(TokenError::from_reason(Reason::Inactive))
             }
-            _ => self.verify_jwt(token),
+            _ => self
+                .verify_jwt(token)
+                .and_then(|p| self.check_shared_revocation(token, p)),
         };
         // A token the opaque store does not know may be the introspecting
         // issuer's: its answers have their own cache (by SHA-256).
@@ -856,6 +896,100 @@ impl TokenValidator {
             p
         });
         (result, false)
+    }
+
+    /// Reads the shared revocation epoch when it is due (at most once per
+    /// [`REVOCATION_BOUND_NANOS`]; one thread claims each poll) and drops
+    /// the whole verified-token cache when it moved.
+    fn poll_shared_epoch(&self) -> Result<(), TokenError> {
+        let s = &*self.inner;
+        let Some(sh) = &s.shared else { return Ok(()) };
+        let now = s.clock.now_nanos();
+        let due = sh.next_poll.load(Ordering::Acquire);
+        if now < due
+            || sh
+                .next_poll
+                .compare_exchange(
+                    due,
+                    now.saturating_add(REVOCATION_BOUND_NANOS),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+        {
+            return Ok(());
+        }
+        match sh.store.epoch() {
+            Ok(epoch) => {
+                if sh.seen_epoch.swap(epoch, Ordering::AcqRel) != epoch {
+                    self.invalidate(TokenCache::clear);
+                }
+                Ok(())
+            }
+            Err(_) => {
+                // Nothing cached may be trusted longer than the bound.
+                self.invalidate(TokenCache::clear);
+                sh.seen_epoch.store(u64::MAX, Ordering::Release);
+                match sh.store.on_error() {
+                    OnError::FailClosed => {
+                        // Try again on the next request, not in a second.
+                        sh.next_poll.store(0, Ordering::Release);
+                        Err(store_unavailable())
+                    }
+                    OnError::FailOpen | OnError::Local => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// A verified JWT, refused when a replica revoked it (by `jti` or whole).
+    fn check_shared_revocation(&self, token: &str, p: Principal) -> Result<Principal, TokenError> {
+        let Some(sh) = &self.inner.shared else {
+            return Ok(p);
+        };
+        let mut ids = vec![shared_token_id(token)];
+        if let Some(jti) = &p.jwt_id {
+            ids.push(shared_jti_id(&p.issuer, jti));
+        }
+        match sh.store.any_revoked(&ids) {
+            Ok(false) => Ok(p),
+            Ok(true) => Err(TokenError::from_reason(Reason::Revoked)),
+            Err(_) if sh.store.on_error() == OnError::FailClosed => Err(store_unavailable()),
+            Err(_) => Ok(p),
+        }
+    }
+
+    /// An opaque token: this process's store, then the shared one.
+    fn lookup_opaque(
+        &self,
+        store: &OpaqueStore,
+        token: &str,
+        now: i64,
+    ) -> Result<Principal, (Reason, &'static str)> {
+        let s = &*self.inner;
+        let audience_ok = |aud: &str| same_audience(aud, &s.resource);
+        let local = store.lookup(token, now, s.leeway, &audience_ok);
+        let Some(sh) = &s.shared else { return local };
+        if !matches!(local, Err((Reason::Inactive, _))) {
+            return local;
+        }
+        let unavailable = (
+            Reason::StoreUnavailable,
+            "the shared opaque-token store is unavailable",
+        );
+        let digest = opaque_digest(token);
+        let entry = match sh.store.lookup_opaque(&digest) {
+            Ok(Some(json)) => json,
+            Ok(None) => return local,
+            Err(_) if sh.store.on_error() == OnError::FailClosed => return Err(unavailable),
+            Err(_) => return local,
+        };
+        // A stored entry that no longer parses is not a grant.
+        let entry = OpaqueEntry::from_json(&entry).map_err(|_| local_inactive())?;
+        let one = OpaqueStore::new(1);
+        one.insert(token, entry, now)
+            .map_err(|_| local_inactive())?;
+        one.lookup(token, now, s.leeway, &audience_ok)
     }
 
     /// Whether the verified-token cache holds `token` now (unexpired): a
@@ -1006,7 +1140,24 @@ impl TokenValidator {
     pub fn insert_opaque(&self, token: &str, entry: OpaqueEntry) -> Result<(), OpaqueError> {
         let s = &*self.inner;
         let store = s.opaque.as_ref().ok_or(OpaqueError::Disabled)?;
-        store.insert(token, entry, s.clock.now_secs())?;
+        let now = s.clock.now_secs();
+        if let Some(sh) = &s.shared {
+            let json = serde_json::to_string(&entry).map_err(|_| OpaqueError::InvalidToken)?;
+            store.insert(token, entry.clone(), now)?;
+            let ttl = entry
+                .expires_at
+                .map(|exp| exp.saturating_add(s.leeway).saturating_sub(now).max(1) as u64);
+            if sh
+                .store
+                .insert_opaque(&opaque_digest(token), &json, ttl)
+                .is_err()
+                && sh.store.on_error() == OnError::FailClosed
+            {
+                return Err(OpaqueError::StoreUnavailable);
+            }
+        } else {
+            store.insert(token, entry, now)?;
+        }
         // A re-inserted token must not keep its old cached principal.
         self.invalidate(|cache| {
             cache.remove(token);
@@ -1044,6 +1195,9 @@ impl TokenValidator {
                 }
                 cache.remove(token);
             });
+            if let Some(sh) = &s.shared {
+                self.shared_result(sh.store.remove_opaque(&opaque_digest(token)))?;
+            }
             return Ok(());
         }
         let principal = match self.verify_jwt(token) {
@@ -1074,18 +1228,47 @@ impl TokenValidator {
                 });
             }
         }
+        if let Some(sh) = &s.shared {
+            let id = match &principal.jwt_id {
+                Some(jti) => shared_jti_id(&principal.issuer, jti),
+                None => shared_token_id(token),
+            };
+            let ttl = exp.saturating_add(s.leeway).saturating_sub(now).max(1) as u64;
+            self.shared_result(sh.store.revoke(&id, Some(ttl)))?;
+        }
         Ok(())
+    }
+
+    /// A shared write's failure, by policy: an error under `fail_closed`
+    /// (the change holds in this process only; the host may retry).
+    fn shared_result(
+        &self,
+        r: Result<(), crate::shared::SharedStoreError>,
+    ) -> Result<(), RevokeError> {
+        match (r, &self.inner.shared) {
+            (Err(e), Some(sh)) if sh.store.on_error() == OnError::FailClosed => {
+                Err(RevokeError::StoreUnavailable(e.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Revokes a JWT by issuer and `jti` without the token itself (a host
     /// that keeps its own records), until `expires_at` (plus leeway).
     pub fn revoke_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<(), RevokeError> {
         let s = &*self.inner;
-        s.revocations
-            .revoke_jti(issuer, jti, expires_at, s.clock.now_secs())?;
+        let now = s.clock.now_secs();
+        s.revocations.revoke_jti(issuer, jti, expires_at, now)?;
         self.invalidate(|cache| {
             cache.invalidate_jti(issuer, jti);
         });
+        if let Some(sh) = &s.shared {
+            let until = expires_at.saturating_add(s.leeway);
+            if until >= now {
+                let ttl = until.saturating_sub(now).max(1) as u64;
+                self.shared_result(sh.store.revoke(&shared_jti_id(issuer, jti), Some(ttl)))?;
+            }
+        }
         Ok(())
     }
 
@@ -1447,6 +1630,23 @@ pub enum RevokeError {
     /// The revocation list is full of live revocations.
     #[error(transparent)]
     Full(#[from] RevocationError),
+    /// The revocation holds in this process but did not reach the shared
+    /// store (`on_error: fail_closed`); retry.
+    #[error("the revocation holds in this process only: {0}; retry")]
+    StoreUnavailable(String),
+}
+
+/// An opaque token's SHA-256: its name in a shared store.
+fn opaque_digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    );
+    out
+}
+
+fn local_inactive() -> (Reason, &'static str) {
+    (Reason::Inactive, Reason::Inactive.description())
 }
 
 /// Splits a space-delimited scope string (RFC 6749 §3.3: `%x20` only),

@@ -1,0 +1,319 @@
+//! Stores shared by every replica of a host: the `store` configuration
+//! section and the trait a shared backend (the `mcpguard-redis` crate)
+//! implements.
+//!
+//! Decides what the core asks of a shared store and what happens when it
+//! cannot answer (`on_error`); leaves every byte of I/O to the backend's
+//! own crate, so the core stays free of it. A Guard gets a backend through
+//! [`GuardOptions::rate_store`](crate::guard::GuardOptions::rate_store); a
+//! configuration that names a store nobody plugged in is refused, never
+//! silently run on per-process state.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::ratelimit::{Limit, State};
+
+/// The `store` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A Redis server (or cluster) shared by every replica.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+}
+
+/// `store.redis`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS); `MCPGUARD_REDIS_URL` overrides it.
+    pub url: String,
+    /// Every key starts with it.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Connect, read and write timeout of one round trip, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Connections per Guard.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// What a request gets when the store cannot answer in time.
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+fn default_prefix() -> String {
+    "mcpguard:".to_string()
+}
+fn default_timeout_ms() -> u64 {
+    50
+}
+fn default_pool_size() -> u32 {
+    8
+}
+
+/// The largest `timeout_ms`: a minute (a request must never hang longer).
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// The largest `pool_size`.
+pub const MAX_POOL_SIZE: u32 = 1024;
+
+impl RedisConfig {
+    /// Checks every value; the error names the member (relative to
+    /// `store.redis`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let scheme = self.url.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("redis" | "rediss" | "redis+unix" | "unix")) {
+            return Err(ConfigError::new(
+                "url",
+                "must be a redis:// or rediss:// URL (redis+unix:// for a socket)",
+            ));
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(ConfigError::new(
+                "timeout_ms",
+                format_args!("must be between 1 and {MAX_TIMEOUT_MS}"),
+            ));
+        }
+        if !(1..=MAX_POOL_SIZE).contains(&self.pool_size) {
+            return Err(ConfigError::new(
+                "pool_size",
+                format_args!("must be between 1 and {MAX_POOL_SIZE}"),
+            ));
+        }
+        if self.prefix.contains(['{', '}']) {
+            return Err(ConfigError::new(
+                "prefix",
+                "must not contain { or } (the store uses them as cluster hash tags)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StoreConfig {
+    /// Checks the section; error paths are relative to `store`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match &self.redis {
+            Some(r) => r.validate().map_err(|e| e.within("redis")),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies `MCPGUARD_REDIS_URL` (a non-empty value replaces
+    /// `store.redis.url`, and creates `store.redis` with defaults if absent).
+    pub fn apply_env(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
+        let Some(url) = lookup("MCPGUARD_REDIS_URL").filter(|u| !u.is_empty()) else {
+            return;
+        };
+        match &mut self.redis {
+            Some(r) => r.url = url,
+            None => {
+                self.redis = Some(RedisConfig {
+                    url,
+                    prefix: default_prefix(),
+                    timeout_ms: default_timeout_ms(),
+                    pool_size: default_pool_size(),
+                    on_error: OnError::default(),
+                });
+            }
+        }
+    }
+}
+
+/// `store.redis.on_error`: what a request gets when the shared store does
+/// not answer in time (or its circuit breaker is open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Refused: 503, reason `store_unavailable`, with `Retry-After`.
+    #[default]
+    FailClosed,
+    /// Allowed without a rate-limit check (counted and audited).
+    FailOpen,
+    /// Decided by this process's own in-memory store until the shared one
+    /// answers again.
+    Local,
+}
+
+impl OnError {
+    /// The configuration name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnError::FailClosed => "fail_closed",
+            OnError::FailOpen => "fail_open",
+            OnError::Local => "local",
+        }
+    }
+}
+
+/// One limit of a shared check: the name decisions report (also part of
+/// the shared key, so two replicas' `default` limits share one budget) and
+/// its numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedLimit<'a> {
+    /// `default`, a role's name or a rule's name.
+    pub name: &'a str,
+    /// The algorithm and quota.
+    pub limit: Limit,
+}
+
+/// A shared store's answer to one check: the states it found and whether
+/// it counted the request. The core computes every reported number from
+/// these with the same algorithms as in process, so decisions, headers and
+/// `retry_after` are identical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedAnswer {
+    /// The time the store decided at (its own clock, or the one passed).
+    pub now_nanos: u64,
+    /// Each limit's state as found before this request, in `limits` order
+    /// (`None`: fresh or expired).
+    pub states: Vec<Option<State>>,
+    /// Whether the store counted the request at every limit (all allowed
+    /// it and the cost was above 0).
+    pub committed: bool,
+}
+
+/// A shared store could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SharedStoreError {
+    /// The store did not answer (down, slow, refused, full) or its circuit
+    /// breaker is open; `retry_after_ms` is when the next attempt is due.
+    #[error("the shared store is unavailable: {detail}")]
+    Unavailable {
+        /// What happened, for logs and audit events.
+        detail: String,
+        /// Milliseconds until the store will be tried again (at least 1).
+        retry_after_ms: u64,
+    },
+    /// A limit cannot be computed exactly by this store (its numbers are
+    /// too large); configuration should have refused it.
+    #[error("rate limit {0:?} is too large for the shared store")]
+    Unsupported(String),
+}
+
+/// Rate-limit state shared by every replica.
+///
+/// Contract: [`check`](Self::check) reads the states of `key` at every
+/// limit of `limits` and, when `cost > 0` and every limit admits the
+/// request (exactly as [`Limit`]'s algorithms decide in process), stores
+/// the states after it at every one; at none otherwise (atomically,
+/// against every other replica). Cost 0 only reads.
+pub trait SharedRateStore: Send + Sync + fmt::Debug {
+    /// The check; `now_nanos` is the caller's clock when it must be used
+    /// (a manual clock), `None` to use the store's own clock (so replicas
+    /// with skewed clocks agree).
+    fn check(
+        &self,
+        limits: &[SharedLimit<'_>],
+        key: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> Result<SharedAnswer, SharedStoreError>;
+
+    /// Checks at build time that the store can compute `limit` exactly;
+    /// the error says why not.
+    fn supports(&self, limit: &Limit) -> Result<(), String>;
+
+    /// What requests get when [`check`](Self::check) fails.
+    fn on_error(&self) -> OnError;
+
+    /// Appends the store's counters in the Prometheus text format.
+    fn metrics_text(&self, out: &mut String);
+}
+
+/// How long another replica's verified-token cache may still admit a token
+/// revoked through one Guard: a validator with a shared token store polls
+/// the store's revocation epoch at most this often, and drops its whole
+/// cache when the epoch moved.
+pub const REVOCATION_BOUND_NANOS: u64 = 1_000_000_000;
+
+/// A replica-independent identity of a revocation or an opaque token: a
+/// SHA-256 (of the revocation's key bytes, or of the opaque token); the
+/// token itself never reaches the store.
+pub type SharedId = [u8; 32];
+
+/// Revocations and opaque tokens shared by every replica.
+///
+/// A failed call is decided by [`on_error`](Self::on_error):
+/// `fail_closed` refuses (a token that cannot be checked is refused with
+/// reason `store_unavailable`; a revocation or insertion that did not
+/// reach the store is an error the host can retry), `fail_open` and `local`
+/// go on with this process's own state.
+pub trait SharedTokenStore: Send + Sync + fmt::Debug {
+    /// Holds the revocation `id` for `ttl_secs` (`None`: until withdrawn)
+    /// and moves the revocation epoch.
+    fn revoke(&self, id: &SharedId, ttl_secs: Option<u64>) -> Result<(), SharedStoreError>;
+
+    /// Whether any of `ids` is held.
+    fn any_revoked(&self, ids: &[SharedId]) -> Result<bool, SharedStoreError>;
+
+    /// The revocation epoch: moves with every revocation and opaque-token
+    /// removal, anywhere.
+    fn epoch(&self) -> Result<u64, SharedStoreError>;
+
+    /// Stores an opaque token's entry (JSON, [`OpaqueEntry`](crate::token::OpaqueEntry))
+    /// under the token's SHA-256, for `ttl_secs` (`None`: until removed).
+    fn insert_opaque(
+        &self,
+        digest: &SharedId,
+        entry_json: &str,
+        ttl_secs: Option<u64>,
+    ) -> Result<(), SharedStoreError>;
+
+    /// The entry stored under the token's SHA-256.
+    fn lookup_opaque(&self, digest: &SharedId) -> Result<Option<String>, SharedStoreError>;
+
+    /// Removes the entry and moves the revocation epoch.
+    fn remove_opaque(&self, digest: &SharedId) -> Result<(), SharedStoreError>;
+
+    /// What callers do when a call fails.
+    fn on_error(&self) -> OnError;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::GuardConfig;
+
+    fn parse(store: &str) -> Result<GuardConfig, crate::ConfigError> {
+        let text = format!(r#"{{"resource": "https://a.example/mcp", "store": {store}}}"#);
+        let config = GuardConfig::from_json(&text)?;
+        config.store.validate().map_err(|e| e.within("store"))?;
+        Ok(config)
+    }
+
+    #[test]
+    fn the_store_section_takes_its_defaults_and_refuses_unknown_keys_and_bad_values() {
+        let c = parse(r#"{"redis": {"url": "rediss://cache:6380/0"}}"#).unwrap();
+        let r = c.store.redis.unwrap();
+        assert_eq!(
+            (r.prefix.as_str(), r.timeout_ms, r.pool_size, r.on_error),
+            ("mcpguard:", 50, 8, super::OnError::FailClosed)
+        );
+        let e = parse(r#"{"redis": {"url": "redis://h", "tiemout_ms": 5}}"#).unwrap_err();
+        assert!(e.to_string().contains("tiemout_ms"), "{e}");
+        let e = parse(r#"{"redis": {"url": "http://h"}}"#).unwrap_err();
+        assert_eq!(e.path, "store.redis.url");
+        let e = parse(r#"{"redis": {"url": "redis://h", "timeout_ms": 0}}"#).unwrap_err();
+        assert_eq!(e.path, "store.redis.timeout_ms");
+        let e = parse(r#"{"redis": {"url": "redis://h", "on_error": "ignore"}}"#).unwrap_err();
+        assert!(e.to_string().contains("on_error"), "{e}");
+    }
+
+    #[test]
+    fn mcpguard_redis_url_overrides_the_url_or_creates_the_section() {
+        let env = |k: &str| (k == "MCPGUARD_REDIS_URL").then(|| "redis://other:1/2".to_string());
+        let mut c = parse(r#"{"redis": {"url": "redis://h", "on_error": "local"}}"#).unwrap();
+        c.apply_env(&env).unwrap();
+        let r = c.store.redis.unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.on_error),
+            ("redis://other:1/2", super::OnError::Local)
+        );
+        let mut c = parse("{}").unwrap();
+        c.apply_env(&env).unwrap();
+        assert_eq!(c.store.redis.unwrap().url, "redis://other:1/2");
+    }
+}

@@ -1,0 +1,196 @@
+-- mcpguard: decide and count one request at every limit, all or nothing.
+-- KEYS: one per limit (one hash slot: they share the client's {hash tag}).
+-- ARGV: now_sec, now_ns ("" = the server's TIME), cost, consume (1/0),
+--       then per limit: algorithm (f|s|t), limit, window_ns, burst.
+-- Returns: now_sec, now_ns, committed (1/0), then per limit the state as
+-- found before this request: present (1/0) and four integers. The caller
+-- computes every reported number from these with the in-process algorithms
+-- (quota.rs); this script only decides and stores, exactly.
+-- Lua numbers are doubles: values that can pass 2^53 (products of a count
+-- and a duration) are computed as bignums of 20-bit limbs. The caller
+-- refuses windows (and token-bucket refill times) above 2^51 ns.
+local E = 1000000000
+local BIG = 8000000000000000
+local B = 1048576
+
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  local r = a - q * b
+  if r < 0 then q = q - 1 elseif r >= b then q = q + 1 end
+  return q
+end
+
+local function norm(t)
+  local c = 0
+  for i = 1, #t do
+    local v = t[i] + c
+    c = math.floor(v / B)
+    t[i] = v - c * B
+  end
+  while c > 0 do
+    local q = math.floor(c / B)
+    t[#t + 1] = c - q * B
+    c = q
+  end
+  while #t > 0 and t[#t] == 0 do t[#t] = nil end
+  return t
+end
+
+local function big(n)
+  local t = {}
+  while n > 0 do
+    local q = math.floor(n / B)
+    t[#t + 1] = n - q * B
+    n = q
+  end
+  return t
+end
+
+local function mul(a, b)
+  local r = {}
+  for i = 1, #a + #b do r[i] = 0 end
+  for i = 1, #a do
+    for j = 1, #b do r[i + j - 1] = r[i + j - 1] + a[i] * b[j] end
+  end
+  return norm(r)
+end
+
+local function add(a, b)
+  local r = {}
+  for i = 1, math.max(#a, #b) do r[i] = (a[i] or 0) + (b[i] or 0) end
+  return norm(r)
+end
+
+local function cmp(a, b)
+  if #a ~= #b then
+    if #a < #b then return -1 end
+    return 1
+  end
+  for i = #a, 1, -1 do
+    if a[i] ~= b[i] then
+      if a[i] < b[i] then return -1 end
+      return 1
+    end
+  end
+  return 0
+end
+
+-- a / d and a % d for d below 2^32.
+local function divsmall(a, d)
+  local q, r = {}, 0
+  for i = #a, 1, -1 do
+    local v = r * B + a[i]
+    local qi = idiv(v, d)
+    r = v - qi * d
+    q[i] = qi
+  end
+  local n = 0
+  for i = #q, 1, -1 do n = n * B + q[i] end
+  return n, r
+end
+
+local function diff(s1, n1, s0, n0)
+  local ds = s1 - s0
+  if ds > 8000000 then return BIG end
+  if ds < -8000000 then return -BIG end
+  return ds * E + (n1 - n0)
+end
+
+local function add_time(s, n, w)
+  local t = n + w
+  local q = idiv(t, E)
+  return s + q, t - q * E
+end
+
+-- Each returns: allowed, next state (a list), its time to live in ns.
+local function fixed(st, ns, nn, cost, limit, w)
+  local ss, sn, count = ns, nn, 0
+  if st and diff(ns, nn, st[1], st[2]) < w then ss, sn, count = st[1], st[2], st[3] end
+  if cost > limit or count + cost > limit then return false end
+  return true, {ss, sn, count + cost, 0}, w - diff(ns, nn, ss, sn)
+end
+
+local function sliding(st, ns, nn, cost, limit, w)
+  local ss, sn, prev, cur, into = ns, nn, 0, 0, 0
+  if st then
+    local d = diff(ns, nn, st[1], st[2])
+    local e = 0
+    if d > 0 then e = d end
+    if e < w then
+      ss, sn, prev, cur, into = st[1], st[2], st[3], st[4], e
+    elseif e - w < w then
+      ss, sn = add_time(st[1], st[2], w)
+      prev, cur, into = st[4], 0, e - w
+    end
+  end
+  local k = limit - cur - cost
+  if k < 0 then return false end
+  -- prev * (w - into) + (cur + cost) * w <= limit * w
+  if cmp(mul(big(prev), big(w - into)), mul(big(k), big(w))) > 0 then return false end
+  return true, {ss, sn, prev, cur + cost}, 2 * w - diff(ns, nn, ss, sn)
+end
+
+local function gcra(st, ns, nn, cost, limit, w, burst)
+  if limit == 0 or cost > burst then return false end
+  -- The theoretical arrival time relative to the state's base time, in
+  -- ticks of 1/limit ns, is q * limit + r; relative to now it is
+  -- (q - elapsed) * limit + r, and "used" is that when positive.
+  local used = {}
+  if st then
+    local q = st[3] - diff(ns, nn, st[1], st[2])
+    if q >= 0 then used = add(mul(big(q), big(limit)), big(st[4])) end
+  end
+  local after = add(used, mul(big(cost), big(w)))
+  if cmp(after, mul(big(burst), big(w))) > 0 then return false end
+  local q, r = divsmall(after, limit)
+  return true, {ns, nn, q, r}, q + 1
+end
+
+local ns, nn
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  ns = tonumber(t[1])
+  nn = tonumber(t[2]) * 1000
+else
+  ns = tonumber(ARGV[1])
+  nn = tonumber(ARGV[2])
+end
+local cost = tonumber(ARGV[3])
+local consume = ARGV[4] == '1'
+local out = {ns, nn, 0}
+local writes, all = {}, true
+for i = 1, #KEYS do
+  local o = 4 + (i - 1) * 4
+  local alg, limit, w, burst = ARGV[o + 1], tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
+  local raw = redis.call('GET', KEYS[i])
+  local st = nil
+  if raw then
+    st = {}
+    for x in string.gmatch(raw, '%S+') do st[#st + 1] = tonumber(x) end
+    out[#out + 1] = 1
+    for j = 1, 4 do out[#out + 1] = st[j] end
+  else
+    for j = 1, 5 do out[#out + 1] = 0 end
+  end
+  if consume and all then
+    local ok, nxt, ttl
+    if alg == 'f' then
+      ok, nxt, ttl = fixed(st, ns, nn, cost, limit, w)
+    elseif alg == 's' then
+      ok, nxt, ttl = sliding(st, ns, nn, cost, limit, w)
+    else
+      ok, nxt, ttl = gcra(st, ns, nn, cost, limit, w, burst)
+    end
+    if ok then writes[i] = {nxt, ttl} else all = false end
+  end
+end
+if consume and all then
+  for i = 1, #KEYS do
+    local nx, ttl = writes[i][1], writes[i][2]
+    local parts = {}
+    for j = 1, 4 do parts[j] = string.format('%.0f', nx[j]) end
+    redis.call('SET', KEYS[i], table.concat(parts, ' '), 'PX', math.floor(ttl / 1000000) + 1)
+  end
+  out[3] = 1
+end
+return out

@@ -1,0 +1,355 @@
+//! [`RedisStore`]: the rate-limit state of every replica in one Redis, one
+//! Lua script per request.
+//!
+//! Decides the key layout and the wire format of the script. The script
+//! decides and stores exactly (counts times durations as bignums: Redis
+//! Lua numbers are doubles) and returns the states it found; the core then
+//! computes every reported number with quota.rs's own code. Keys are
+//! `<prefix>{<sha256 of the client key, 128 bits hex>}:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
+//! the client key is never stored, a request's keys share one cluster hash
+//! slot, and a change of a limit's numbers starts a fresh budget instead of
+//! misreading the old one's state. Keys expire when their state would read
+//! as fresh (PX), so Redis holds only live state.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mcpguard::ratelimit::{Algorithm, Limit, State};
+use mcpguard::shared::{
+    OnError, RedisConfig, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError,
+};
+use redis::Script;
+
+use crate::breaker::{Admit, Breaker};
+use crate::pool::Pool;
+
+/// The longest window (and token-bucket refill time, `burst × window /
+/// limit`) the script handles: 2^51 ns, about 26 days, so that times and
+/// their sums stay exact integers in a double.
+pub const MAX_WINDOW_NANOS: u64 = 1 << 51;
+
+const SCRIPT: &str = include_str!("script.lua");
+
+/// Counters of one store, read by [`SharedRateStore::metrics_text`].
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    round_trips: AtomicU64,
+    errors: AtomicU64,
+    breaker_opened: AtomicU64,
+    breaker_rejected: AtomicU64,
+    latency_nanos: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+/// Rate-limit state in Redis (see the module docs).
+pub struct RedisStore {
+    pool: Pool,
+    script: Script,
+    prefix: String,
+    pub(crate) on_error: OnError,
+    breaker: Breaker,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("on_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// `url` does not parse as a Redis URL.
+    #[error("store.redis.url is not a usable Redis URL: {0}")]
+    Url(redis::RedisError),
+}
+
+impl RedisStore {
+    /// A store for `config`. Connects nothing: an unreachable Redis is found
+    /// by the first request (and `on_error` decides it).
+    pub fn new(config: &RedisConfig) -> Result<Self, BuildError> {
+        if config.url.starts_with("rediss://") {
+            crate::install_tls_provider();
+        }
+        let client = redis::Client::open(config.url.as_str()).map_err(BuildError::Url)?;
+        let timeout = Duration::from_millis(config.timeout_ms.max(1));
+        Ok(Self {
+            pool: Pool::new(client, config.pool_size.max(1) as usize, timeout),
+            script: Script::new(SCRIPT),
+            prefix: config.prefix.clone(),
+            on_error: config.on_error,
+            breaker: Breaker::new(),
+            stats: Arc::default(),
+        })
+    }
+
+    /// One round trip at startup (PING, then the script loaded): costs at
+    /// most one timeout, never fails the caller; an unreachable Redis shows
+    /// in the counters and opens the breaker at once.
+    pub fn probe(&self) {
+        let script = &self.script;
+        let _ = self.call(|c| {
+            redis::cmd("PING").query::<()>(c)?;
+            script.load(c).map(|_| ())
+        });
+    }
+
+    /// The Redis key of one limit for one client key.
+    pub fn key(&self, limit: &SharedLimit<'_>, client_hash: &str) -> String {
+        let q = limit.limit.quota();
+        let alg = algorithm_code(limit.limit.algorithm());
+        format!(
+            "{}{{{client_hash}}}:{alg}:{}:{}:{}:{}",
+            self.prefix,
+            q.limit(),
+            q.window_nanos(),
+            q.burst(),
+            limit.name
+        )
+    }
+
+    /// One round trip on a pooled connection, behind the breaker, counted.
+    pub(crate) fn call<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, SharedStoreError> {
+        let s = &self.stats;
+        if let Admit::Open(ms) = self.breaker.admit() {
+            s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
+            s.fallbacks.fetch_add(1, Ordering::Relaxed);
+            return Err(SharedStoreError::Unavailable {
+                detail: "circuit breaker open after a Redis failure".into(),
+                retry_after_ms: ms,
+            });
+        }
+        let start = Instant::now();
+        let result = self.pool.get().and_then(|mut conn| {
+            let r = f(&mut conn);
+            if r.is_ok() {
+                self.pool.put(conn);
+            }
+            r
+        });
+        s.round_trips.fetch_add(1, Ordering::Relaxed);
+        s.latency_nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match result {
+            Ok(v) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Err(e) => {
+                s.errors.fetch_add(1, Ordering::Relaxed);
+                s.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if self.breaker.failure() {
+                    s.breaker_opened.fetch_add(1, Ordering::Relaxed);
+                }
+                self.pool.clear();
+                Err(SharedStoreError::Unavailable {
+                    detail: e.to_string(),
+                    retry_after_ms: crate::breaker::OPEN_MS,
+                })
+            }
+        }
+    }
+
+    /// A key for token state: every token key shares the `{tok}` hash slot,
+    /// so a revocation and the epoch move in one transaction.
+    pub(crate) fn token_key(&self, kind: &str, id: &[u8; 32]) -> String {
+        let mut k = format!("{}{{tok}}:{kind}:", self.prefix);
+        for b in id {
+            let _ = write!(k, "{b:02x}");
+        }
+        k
+    }
+
+    /// The revocation epoch's key.
+    pub(crate) fn epoch_key(&self) -> String {
+        format!("{}{{tok}}:epoch", self.prefix)
+    }
+}
+
+fn algorithm_code(a: Algorithm) -> &'static str {
+    match a {
+        Algorithm::FixedWindow => "f",
+        Algorithm::SlidingWindow => "s",
+        Algorithm::TokenBucket => "t",
+    }
+}
+
+/// The first 128 bits of the key's SHA-256, in hex: the key itself never
+/// reaches Redis, and every replica derives the same name.
+fn client_hash(key: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    let mut s = String::with_capacity(32);
+    for b in &d.as_ref()[..16] {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+impl SharedRateStore for RedisStore {
+    fn check(
+        &self,
+        limits: &[SharedLimit<'_>],
+        key: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> Result<SharedAnswer, SharedStoreError> {
+        let hash = client_hash(key);
+        let mut inv = self.script.prepare_invoke();
+        for l in limits {
+            inv.key(self.key(l, &hash));
+        }
+        match now_nanos {
+            Some(n) => inv.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
+            None => inv.arg("").arg(""),
+        };
+        inv.arg(cost.max(1)).arg(u8::from(cost > 0));
+        for l in limits {
+            let q = l.limit.quota();
+            inv.arg(algorithm_code(l.limit.algorithm()))
+                .arg(q.limit())
+                .arg(q.window_nanos())
+                .arg(q.burst());
+        }
+        // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is
+        // loaded and the call repeated.
+        let numbers = self.call(|conn| inv.invoke::<Vec<i64>>(conn))?;
+        parse(&numbers, limits).map_err(|detail| {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            SharedStoreError::Unavailable {
+                detail,
+                retry_after_ms: crate::breaker::OPEN_MS,
+            }
+        })
+    }
+
+    fn supports(&self, limit: &Limit) -> Result<(), String> {
+        let q = limit.quota();
+        let refill = match limit.algorithm() {
+            Algorithm::TokenBucket if q.limit() > 0 => {
+                u128::from(q.window_nanos()) * u128::from(q.burst()) / u128::from(q.limit())
+            }
+            _ => 0,
+        };
+        let longest = refill.max(u128::from(q.window_nanos()));
+        if longest > u128::from(MAX_WINDOW_NANOS) {
+            return Err(format!(
+                "its window (or the token bucket's refill time) is {longest} ns, above the \
+                 {MAX_WINDOW_NANOS} ns (about 26 days) the Redis store handles"
+            ));
+        }
+        Ok(())
+    }
+
+    fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    fn metrics_text(&self, out: &mut String) {
+        let s = &self.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "mcpguard_store_round_trips_total",
+            "Round trips to the shared store.",
+            get(&s.round_trips),
+        );
+        counter(
+            "mcpguard_store_errors_total",
+            "Round trips that failed (down, slow, refused).",
+            get(&s.errors),
+        );
+        counter(
+            "mcpguard_store_breaker_opened_total",
+            "Times the circuit breaker opened.",
+            get(&s.breaker_opened),
+        );
+        counter(
+            "mcpguard_store_breaker_rejected_total",
+            "Requests not sent because the breaker was open.",
+            get(&s.breaker_rejected),
+        );
+        counter(
+            "mcpguard_store_fallbacks_total",
+            "Requests decided by on_error instead of the store.",
+            get(&s.fallbacks),
+        );
+        let secs = get(&s.latency_nanos) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "# HELP mcpguard_store_latency_seconds_sum Seconds spent in round trips \
+             (divide by the round trips for the mean).\n\
+             # TYPE mcpguard_store_latency_seconds_sum counter\n\
+             mcpguard_store_latency_seconds_sum {secs}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mcpguard_store_breaker_open Whether the circuit breaker is open (1) now.\n\
+             # TYPE mcpguard_store_breaker_open gauge\nmcpguard_store_breaker_open {}\n\
+             # HELP mcpguard_store_on_error The configured on_error policy.\n\
+             # TYPE mcpguard_store_on_error gauge\nmcpguard_store_on_error{{policy=\"{}\"}} 1",
+            u8::from(self.breaker.is_open()),
+            self.on_error.as_str()
+        );
+    }
+}
+
+/// `now_sec, now_ns, committed`, then five integers per limit: present,
+/// and the state's four fields as the script stores them.
+fn parse(v: &[i64], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> {
+    if v.len() != 3 + limits.len() * 5 || v.iter().any(|&x| x < 0) {
+        return Err(format!(
+            "the script returned {} numbers for {} limits",
+            v.len(),
+            limits.len()
+        ));
+    }
+    let n = |x: i64| x as u64;
+    let time = |sec: i64, ns: i64| n(sec).saturating_mul(1_000_000_000).saturating_add(n(ns));
+    let states = v[3..]
+        .chunks_exact(5)
+        .zip(limits)
+        .map(|(c, l)| {
+            if c[0] == 0 {
+                return None;
+            }
+            let start = time(c[1], c[2]);
+            Some(match l.limit.algorithm() {
+                Algorithm::FixedWindow => State {
+                    a: start,
+                    b: n(c[3]),
+                },
+                Algorithm::SlidingWindow => State {
+                    a: start,
+                    b: (n(c[3]) << 32) | (n(c[4]) & 0xffff_ffff),
+                },
+                Algorithm::TokenBucket => {
+                    let per = u128::from(l.limit.quota().limit());
+                    let tat = (u128::from(start) + u128::from(n(c[3]))) * per + u128::from(n(c[4]));
+                    State {
+                        a: (tat >> 64) as u64,
+                        b: tat as u64,
+                    }
+                }
+            })
+        })
+        .collect();
+    Ok(SharedAnswer {
+        now_nanos: time(v[0], v[1]),
+        states,
+        committed: v[2] == 1,
+    })
+}
