@@ -26,8 +26,8 @@ pub mod guard;
 pub mod json;
 pub mod ratelimit;
 pub mod reason;
-mod sync;
 pub mod shared;
+mod sync;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -35,6 +35,16 @@ impl HostedGuard {
         Self::build(GuardConfig::from_json(text)?, options)
     }
 
+    /// Configuration text, with the environment overrides applied.
+    pub fn from_json_with_env(
+        text: &str,
+        options: GuardOptions,
+    ) -> Result<HostedGuard, ConfigError> {
+        let mut config = GuardConfig::from_json(text)?;
+        config.apply_env(&|name| std::env::var(name).ok())?;
+        Self::build(config, options)
+    }
+
     /// A configuration file, with the environment overrides applied (as
     /// [`Guard::from_file`] does).
     pub fn from_file(

@@ -14,6 +14,7 @@ use mcpguard::guard::{AuditEvent, Guard, GuardOptions, Request, RequestFilter};
 use mcpguard::token::opaque::{OpaqueEntry, OpaqueError};
 use mcpguard::token::{Principal, TokenError};
 use mcpguard::{ConfigError, ManualClock};
+use mcpguard_host::HostedGuard;
 
 use crate::decision::{mcpguard_decision, mcpguard_principal};
 use crate::engines::mcpguard_rate_decision;
@@ -90,6 +91,9 @@ pub unsafe extern "C" fn mcpguard_manual_clock_free(clock: *mut mcpguard_manual_
 /// taking a `const mcpguard_guard *` may be called from many threads at once.
 pub struct mcpguard_guard {
     pub(crate) guard: Guard,
+    /// The I/O its configuration asks for (fetches, the Redis store), kept
+    /// alive with the guard.
+    _hosted: HostedGuard,
 }
 
 fn config_failure(e: ConfigError) -> Failure {
@@ -102,14 +106,17 @@ fn config_failure(e: ConfigError) -> Failure {
 /// `out` is NULL or writable.
 unsafe fn build_guard(
     out: *mut *mut mcpguard_guard,
-    make: impl FnOnce() -> Result<Guard, Failure>,
+    make: impl FnOnce() -> Result<HostedGuard, Failure>,
 ) -> mcpguard_result {
     boundary(|| {
         // SAFETY: forwarded from the caller's contract above.
         let out = unsafe { Out::new(out, "out") }?;
         out.set(std::ptr::null_mut());
-        let guard = make()?;
-        out.set(boxed(mcpguard_guard { guard }));
+        let hosted = make()?;
+        out.set(boxed(mcpguard_guard {
+            guard: hosted.guard().clone(),
+            _hosted: hosted,
+        }));
         Ok(())
     })
 }
@@ -126,7 +133,7 @@ pub unsafe extern "C" fn mcpguard_guard_new(
     let make = || {
         // SAFETY: `json` is NULL or `json_len` readable bytes (header contract).
         let text = unsafe { arg_str(json, json_len, "json") }?;
-        Guard::from_json(text).map_err(config_failure)
+        HostedGuard::from_json(text, GuardOptions::default()).map_err(config_failure)
     };
     // SAFETY: `out` is NULL or writable (the header's pointer contract).
     unsafe { build_guard(out, make) }
@@ -144,7 +151,7 @@ pub unsafe extern "C" fn mcpguard_guard_new_with_env(
     let make = || {
         // SAFETY: `json` is NULL or `json_len` readable bytes (header contract).
         let text = unsafe { arg_str(json, json_len, "json") }?;
-        Guard::from_json_with_env(text).map_err(config_failure)
+        HostedGuard::from_json_with_env(text, GuardOptions::default()).map_err(config_failure)
     };
     // SAFETY: `out` is NULL or writable (the header's pointer contract).
     unsafe { build_guard(out, make) }
@@ -162,7 +169,8 @@ pub unsafe extern "C" fn mcpguard_guard_new_with_clock(
     let make = || {
         // SAFETY: pointers are NULL or valid (the header's pointer contract).
         let (text, clock) = unsafe { (arg_str(json, json_len, "json")?, arg(clock, "clock")?) };
-        Guard::from_json_with_clock(text, clock.clock.clone()).map_err(config_failure)
+        HostedGuard::from_json(text, GuardOptions::with_clock(clock.clock.clone()))
+            .map_err(config_failure)
     };
     // SAFETY: `out` is NULL or writable (the header's pointer contract).
     unsafe { build_guard(out, make) }
@@ -180,7 +188,7 @@ pub unsafe extern "C" fn mcpguard_guard_from_file(
     let make = || {
         // SAFETY: `path` is NULL or `path_len` readable bytes (header contract).
         let path = unsafe { arg_str(path, path_len, "path") }?;
-        Guard::from_file(path).map_err(config_failure)
+        HostedGuard::from_file(path, GuardOptions::default()).map_err(config_failure)
     };
     // SAFETY: `out` is NULL or writable (the header's pointer contract).
     unsafe { build_guard(out, make) }
@@ -200,7 +208,7 @@ pub unsafe extern "C" fn mcpguard_guard_from_file_with_clock(
     let make = || {
         // SAFETY: pointers are NULL or valid (the header's pointer contract).
         let (path, clock) = unsafe { (arg_str(path, path_len, "path")?, arg(clock, "clock")?) };
-        Guard::from_file_with_options(path, GuardOptions::with_clock(clock.clock.clone()))
+        HostedGuard::from_file(path, GuardOptions::with_clock(clock.clock.clone()))
             .map_err(config_failure)
     };
     // SAFETY: `out` is NULL or writable (the header's pointer contract).

@@ -24,6 +24,9 @@ use crate::{engines, errors};
 #[napi]
 pub struct Guard {
     inner: guard::Guard,
+    /// The I/O its configuration asks for (fetches, the Redis store), kept
+    /// alive with the Guard.
+    _hosted: mcpguard_host::HostedGuard,
 }
 
 fn options(clock: Option<&ManualClock>) -> GuardOptions {
@@ -52,9 +55,12 @@ impl Guard {
         } else {
             mcpguard::config::GuardConfig::from_json(&source).map_err(|e| errors::config(&e))?
         };
-        let inner =
-            guard::Guard::from_config(config, options(clock)).map_err(|e| errors::config(&e))?;
-        Ok(Guard { inner })
+        let hosted = mcpguard_host::HostedGuard::build(config, options(clock))
+            .map_err(|e| errors::config(&e))?;
+        Ok(Guard {
+            inner: hosted.guard().clone(),
+            _hosted: hosted,
+        })
     }
 
     /// The handle the hot-path functions ([`guard_authorize`],
