@@ -58,7 +58,7 @@ $(addprefix bench-,$(BINDINGS)): bench-%:
 ## crashes land in fuzz/artifacts/<target>/; once fixed, move the input to
 ## fuzz/regressions/<target>/ so `make test` replays it on stable
 FUZZ_SECONDS ?= 180
-FUZZ_TARGETS = authorize jose_header claims tag_list expression json_query config jwks introspection
+FUZZ_TARGETS = authorize http jose_header claims tag_list expression json_query config jwks introspection
 FUZZ = cd fuzz && $(CARGO) +nightly fuzz
 
 fuzz: fuzz-build

@@ -495,6 +495,8 @@ export declare class Guard {
   drainAudit(): AuditEvent[]
   /** A snapshot of the counters. */
   counters(): Counters
+  /** Every counter in the Prometheus text format, for a scrape endpoint. */
+  metricsText(): string
   /**
    * Checks and counts one rate limit for a raw key, without
    * authentication: the rule named `rule`, or the default limit.

@@ -838,6 +838,22 @@ pub unsafe extern "C" fn mcpguard_guard_counters_json(
     })
 }
 
+/// Every counter in the Prometheus text format (the guard's counters and,
+/// with a shared store, its round trips, errors, latency and breaker
+/// state), for a scrape endpoint; free it with `mcpguard_string_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_guard_metrics_text(
+    guard: *const mcpguard_guard,
+    out: *mut *mut c_char,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let (guard, out) = unsafe { (arg(guard, "guard")?, Out::new(out, "out")?) };
+        out.set(owned_string(guard.guard.metrics_text())?);
+        Ok(())
+    })
+}
+
 /// The clock of an optional manual-clock argument, as the engines take it.
 ///
 /// # Safety

@@ -167,6 +167,14 @@ impl Guard {
             .collect()
     }
 
+    /// Every counter in the Prometheus text format (with a Redis store, its
+    /// round trips, errors, latency and breaker state too), for a scrape
+    /// endpoint.
+    #[napi]
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics_text()
+    }
+
     /// A snapshot of the counters.
     #[napi]
     pub fn counters(&self) -> CountersObject {

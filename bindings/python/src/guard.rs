@@ -400,6 +400,13 @@ impl Guard {
         to_py(py, &self.inner.counters().to_json())
     }
 
+    /// Every counter in the Prometheus text format (the counters above and,
+    /// with a Redis store, its round trips, errors, latency and breaker
+    /// state), for a ``/metrics`` endpoint.
+    fn metrics_text(&self) -> String {
+        self.inner.metrics_text()
+    }
+
     /// Checks and counts one rate limit for a raw key, without
     /// authentication: the rule named ``rule``, or the default limit.
     /// Raises ``KeyError`` for a rule that is not configured.

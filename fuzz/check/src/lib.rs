@@ -20,7 +20,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpguard::access::{
     AccessPolicy, AccessSettings, Filter, MAX_EXPRESSION_BYTES, TagSource, normalize_tag,
 };
-use mcpguard::guard::{Credentials, Decision, Guard, Request, RequestFilter, parse_authorization};
+use mcpguard::guard::{
+    Credentials, Decision, Guard, HttpAction, HttpBody, HttpOptions, HttpRequest, Request,
+    RequestFilter, parse_authorization,
+};
 use mcpguard::token::jws::parse_header;
 use mcpguard::token::{Algorithm, KeySet, OpaqueEntry};
 use mcpguard::{ManualClock, fuzzing};
@@ -33,6 +36,7 @@ pub type Check = fn(&[u8]);
 /// Every check, by the name of its fuzz target and corpus folder.
 pub const TARGETS: &[(&str, Check)] = &[
     ("authorize", authorize),
+    ("http", http),
     ("jose_header", jose_header),
     ("claims", claims),
     ("tag_list", tag_list),
@@ -133,6 +137,16 @@ pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
     for token in &fixture().good_tokens {
         seeds.push(("authorize", format!("Bearer {token}").into_bytes()));
         seeds.push(("authorize", token.clone().into_bytes()));
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_file"}}]"#,
+        ] {
+            seeds.push((
+                "http",
+                format!("POST /mcp?tags=files\nAuthorization: Bearer {token}\n\n{body}")
+                    .into_bytes(),
+            ));
+        }
         let mut parts = token.split('.');
         if let (Some(header), Some(claims)) = (parts.next(), parts.next()) {
             for (target, segment) in [("jose_header", header), ("claims", claims)] {
@@ -443,5 +457,89 @@ pub fn introspection(data: &[u8]) {
             assert!(!e.description.is_empty());
             assert_ne!(e.status(), 200);
         }
+    }
+}
+
+/// A raw HTTP request through the HTTP-level entry point. The input reads
+/// as `METHOD PATH[?QUERY]`, header lines `Name: value`, an empty line and
+/// the body (so seeds look like requests). Whatever the bytes: the answer
+/// is well formed (a status the core uses, a JSON body, no line break in a
+/// header), a request is only forwarded with a token the fixture issued (or
+/// none, on the metadata route and a preflight), and a `POST` whose body is
+/// not one strict JSON document is never forwarded.
+pub fn http(data: &[u8]) {
+    let f = fixture();
+    let (head, body) = match data.windows(2).position(|w| w == b"\n\n") {
+        Some(at) => (&data[..at], Some(&data[at + 2..])),
+        None => (data, None),
+    };
+    let mut lines = head.split(|b| *b == b'\n');
+    let first = std::str::from_utf8(lines.next().unwrap_or_default()).unwrap_or("");
+    let (method, target) = first.split_once(' ').unwrap_or((first, "/mcp"));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let headers: Vec<(&[u8], &[u8])> = lines
+        .filter_map(|l| {
+            let at = l.iter().position(|b| *b == b':')?;
+            let value = &l[at + 1..];
+            Some((&l[..at], value.strip_prefix(b" ").unwrap_or(value)))
+        })
+        .collect();
+    let request = HttpRequest {
+        method,
+        path,
+        query,
+        headers: &headers,
+        peer: Some("198.51.100.9"),
+        body: body.map_or(HttpBody::None, HttpBody::Bytes),
+        ..HttpRequest::new(method, path)
+    };
+    let options = HttpOptions::new(Some("filesystem"));
+    let d = f.guard.authorize_http(&request, &options);
+    if let Some(decision) = &d.decision {
+        check_decision(decision, first);
+    }
+    match &d.action {
+        HttpAction::Respond(r) => {
+            assert!(
+                matches!(
+                    r.status,
+                    200 | 204 | 400 | 401 | 403 | 405 | 429 | 500 | 503
+                ),
+                "status {} for {first:?}",
+                r.status
+            );
+            if !r.body.is_empty() {
+                serde_json::from_slice::<Value>(&r.body).expect("a response body is JSON");
+            }
+            for (name, value) in &r.headers {
+                assert!(
+                    !value.contains(['\r', '\n']),
+                    "header {name} carries a line break: {value:?}"
+                );
+            }
+        }
+        HttpAction::Forward { .. } => {
+            if method == "POST" {
+                let bytes = body.unwrap_or_default();
+                assert!(
+                    serde_json::from_slice::<Value>(bytes).is_ok(),
+                    "a POST whose body is not JSON was forwarded: {:?}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+            let principal = d.decision.as_ref().and_then(|d| d.principal.as_ref());
+            assert!(
+                principal.is_some(),
+                "forwarded without a principal: {first:?}"
+            );
+            if d.filters_response() {
+                let listing = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "read_file"}, {"name": "write_file"}]}});
+                let out = d
+                    .filter_response(Some("application/json"), listing.to_string().as_bytes())
+                    .expect("the core reads its own listing");
+                serde_json::from_slice::<Value>(&out).expect("a filtered listing is JSON");
+            }
+        }
+        HttpAction::Pass => assert_eq!(method, "OPTIONS", "only a preflight passes unguarded"),
     }
 }

@@ -1,0 +1,120 @@
+'use strict'
+// Two Guards in separate processes, configured by JSON alone, share one
+// Redis: one rate-limit budget, and a revocation made through one is
+// honoured by the other within the stated second. Runs a real redis-server
+// on a free port (`make test` installs Debian's package when missing).
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn, execFileSync } = require('node:child_process')
+const net = require('node:net')
+const path = require('node:path')
+const readline = require('node:readline')
+
+const { Guard } = require('..')
+const { config, sign } = require('./helpers/scenario.js')
+
+const CHILD = `
+const { Guard, InvalidTokenError } = require(${JSON.stringify(path.join(__dirname, '..'))})
+const [config, token, mode] = [JSON.parse(process.argv[1]), process.argv[2], process.argv[3]]
+const guard = Guard.fromJson(config)
+if (mode === 'spend') {
+  let allowed = 0
+  for (let i = 0; i < 25; i++) if (guard.authorize({ authorization: 'Bearer ' + token, server: 'files' }).allowed) allowed++
+  console.log(allowed)
+} else {
+  guard.validate(token)
+  console.log('ready')
+  process.stdin.once('data', async () => {
+    const start = Date.now()
+    while (Date.now() - start < 3000) {
+      try { guard.validate(token) } catch (e) {
+        console.log(JSON.stringify({ reason: e.reason, after: (Date.now() - start) / 1000 }))
+        process.exit(0)
+      }
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    console.log(JSON.stringify({ reason: null }))
+    process.exit(0)
+  })
+}
+`
+
+let redis
+let url
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+before(async () => {
+  let server
+  try {
+    server = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim()
+  } catch {
+    throw new Error("redis-server is missing: `make test` installs Debian's redis-server package")
+  }
+  const port = await freePort()
+  redis = spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const deadline = Date.now() + 10000
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true) })
+      c.on('error', () => resolve(false))
+    })
+    if (ok) break
+    if (Date.now() > deadline) throw new Error('redis-server did not start')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  url = `redis://127.0.0.1:${port}/0`
+})
+
+after(() => redis && redis.kill())
+
+function redisConfig() {
+  return { ...config(), rate_limit: { limit: 30, window_seconds: 60 }, store: { redis: { url, timeout_ms: 500 } } }
+}
+
+function child(token, mode) {
+  return spawn(process.execPath, ['-e', CHILD, JSON.stringify(redisConfig()), token, mode], { stdio: ['pipe', 'pipe', 'inherit'] })
+}
+
+function lines(proc) {
+  const rl = readline.createInterface({ input: proc.stdout })
+  const queue = []
+  const waiting = []
+  rl.on('line', (l) => (waiting.length ? waiting.shift()(l) : queue.push(l)))
+  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)))
+}
+
+test('two processes configured by JSON share one budget', async () => {
+  const token = sign({ client_id: 'shared-node' })
+  const procs = [child(token, 'spend'), child(token, 'spend')]
+  const counts = await Promise.all(procs.map((p) => lines(p)()))
+  assert.equal(counts.map(Number).reduce((a, b) => a + b, 0), 30, `admitted ${counts}`)
+})
+
+test('a revocation reaches the other process within a second', async () => {
+  const token = sign({ client_id: 'revoked-node', jti: 'rn-1' })
+  const other = child(token, 'watch')
+  const next = lines(other)
+  assert.equal(await next(), 'ready')
+  Guard.fromJson(redisConfig()).revoke(token)
+  other.stdin.write('go\n')
+  const result = JSON.parse(await next())
+  assert.equal(result.reason, 'revoked')
+  assert.ok(result.after <= 1.2, `after ${result.after} s`)
+})
+
+test('metricsText reports the store in the Prometheus format', () => {
+  const guard = Guard.fromJson(redisConfig())
+  assert.ok(guard.authorize({ authorization: 'Bearer ' + sign({ client_id: 'metrics-node' }), server: 'files' }).allowed)
+  const text = guard.metricsText()
+  assert.match(text, /^mcpguard_requests_allowed_total 1$/m)
+  assert.match(text, /^mcpguard_store_round_trips_total [1-9]/m)
+})
