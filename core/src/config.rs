@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::access::{McpServerEntry, PresetConfig, ServerConfig, ServerMatch, UntaggedServers};
 use crate::error::{self, ConfigError};
 use crate::json::UniqueMap;
+use crate::oauth::AuthorizationServerConfig;
 use crate::ratelimit::{LimitSpec, RateLimitConfig};
 use crate::token::AuthConfig;
 
@@ -55,6 +56,10 @@ pub struct GuardConfig {
     /// Rate limiting.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// The embedded authorization server, if this Guard runs one
+    /// ([`crate::oauth`]); its issuer is trusted with its own keys.
+    #[serde(default)]
+    pub authorization_server: Option<AuthorizationServerConfig>,
     /// Where the document came from, for resolving relative `jwks_file`
     /// paths; set by [`GuardConfig::from_file`].
     #[serde(skip)]
