@@ -2,8 +2,9 @@
 //! asks for, which the host may serve as is or replace with its own.
 //!
 //! The form posts back the pending request's id, the CSRF token bound to
-//! it, the tags the user kept (`scope`, one checkbox per tag) and the
-//! button pressed (`decision=approve|deny`). The host sets the same CSRF
+//! it, the tags the user kept (`scope`, one checkbox per tag, with
+//! `scope_choice=1` saying the checkboxes were shown, so that none ticked
+//! grants no tag) and the button pressed (`decision=approve|deny`). The host sets the same CSRF
 //! token in a cookie ([`CONSENT_COOKIE`], see [`consent_cookie`]) when it
 //! serves the page, and [`AuthorizationServer::consent`](super::AuthorizationServer::consent)
 //! requires both: a page on another site can post the form, but cannot
@@ -43,6 +44,7 @@ code{{background:#eee;padding:0 .2rem}}button{{margin-right:.5rem;padding:.4rem 
 <form method=\"post\" action=\"{action}\">
 <ul>
 {tags}</ul>
+<input type=\"hidden\" name=\"scope_choice\" value=\"1\">
 <input type=\"hidden\" name=\"request_id\" value=\"{request_id}\">
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">
 <p>You will be sent back to <code>{redirect}</code>.</p>
@@ -65,12 +67,28 @@ code{{background:#eee;padding:0 .2rem}}button{{margin-right:.5rem;padding:.4rem 
 /// `SameSite=Strict`, limited to the page's lifetime, and `Secure` when the
 /// issuer is served over https.
 pub fn consent_cookie(request: &ConsentRequest, secure: bool, max_age_seconds: i64) -> String {
-    format!(
-        "{CONSENT_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        request.csrf_token,
-        max_age_seconds.max(0),
-        if secure { "; Secure" } else { "" }
-    )
+    cookie_value(&request.csrf_token, secure, max_age_seconds)
+}
+
+/// A `Set-Cookie` value for the consent cookie (an empty value with age 0
+/// removes it).
+pub(crate) fn cookie_value(value: &str, secure: bool, max_age_seconds: i64) -> String {
+    cookie::Cookie::build((CONSENT_COOKIE, value.to_string()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age_seconds.max(0)))
+        .secure(secure)
+        .build()
+        .to_string()
+}
+
+/// The consent cookie's value in a `Cookie` request header, if present.
+pub(crate) fn cookie_from_header(header: &str) -> Option<String> {
+    cookie::Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == CONSENT_COOKIE)
+        .map(|c| c.value().to_string())
 }
 
 /// HTML-escapes text for element content and double-quoted attributes.
@@ -127,10 +145,25 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_strict_and_secure_on_https() {
         let c = consent_cookie(&request("x"), true, 600);
-        assert_eq!(
-            c,
-            "mcpguard_consent=csrf-value; Path=/; HttpOnly; SameSite=Strict; Max-Age=600; Secure"
-        );
+        for part in [
+            "mcpguard_consent=csrf-value",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=600",
+            "Secure",
+        ] {
+            assert!(c.contains(part), "{c} lacks {part}");
+        }
         assert!(!consent_cookie(&request("x"), false, 600).contains("Secure"));
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others_in_the_request_header() {
+        assert_eq!(
+            cookie_from_header("a=1; mcpguard_consent=tok; b=2").as_deref(),
+            Some("tok")
+        );
+        assert_eq!(cookie_from_header("a=1"), None);
     }
 }

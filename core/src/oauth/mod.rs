@@ -3,7 +3,8 @@
 //! guide (register a client, get a token with `tag:` scopes, refresh it).
 //!
 //! Sans-I/O: [`AuthorizationServer`] takes parsed requests and returns what
-//! to answer. State
+//! to answer; [`http`] turns raw HTTP requests (method, headers, body bytes)
+//! into those calls and the answers into status, headers and body. State
 //! lives behind [`OAuthStore`] ([`MemoryOAuthStore`] here; SQLite in the
 //! `mcpguard-sqlite` crate).
 //!
@@ -39,6 +40,7 @@
 mod config;
 mod consent;
 mod error;
+pub mod http;
 mod keys;
 mod redirect;
 mod secrets;
@@ -63,5 +65,7 @@ pub use store::{
     PendingAuthorization, RefreshFamily, RefreshToken, Rotation, StoreError, TOMBSTONE_SECONDS,
 };
 
+#[cfg(test)]
+mod http_tests;
 #[cfg(test)]
 mod tests;

@@ -34,7 +34,7 @@ const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// the resource a [`Guard`] protects.
 ///
 /// Sans-I/O: every method takes a parsed request and returns what to answer
-/// (an HTTP layer only parses and serializes).
+/// (the [`http`](super::http) module turns HTTP requests into these calls).
 /// Cheap to clone and `Send + Sync`.
 #[derive(Clone)]
 pub struct AuthorizationServer {
@@ -167,7 +167,8 @@ pub struct ConsentAnswer<'a> {
     pub subject: &'a str,
     /// Whether the user approved.
     pub approve: bool,
-    /// The scopes the user kept; `None`: all asked for. Only a subset is accepted.
+    /// The scopes the user kept (`Some(&[])`: none); `None`: all asked for.
+    /// Only a subset of what was asked is accepted.
     pub scopes: Option<&'a [String]>,
 }
 
@@ -657,15 +658,10 @@ impl AuthorizationServer {
         }
         let scopes = match answer.scopes {
             None => pending.scopes.clone(),
-            Some(kept) => {
-                let kept = validate_scopes(kept, &scopes_to_tags(&pending.scopes))
-                    .map_err(|e| OAuthServerError::ScopeEscalation(e.join("; ")))?;
-                if kept.is_empty() {
-                    pending.scopes.clone()
-                } else {
-                    kept
-                }
-            }
+            // The user unticked every tag: a token granting none.
+            Some([]) => Vec::new(),
+            Some(kept) => validate_scopes(kept, &scopes_to_tags(&pending.scopes))
+                .map_err(|e| OAuthServerError::ScopeEscalation(e.join("; ")))?,
         };
         let code = random_credential();
         let record = AuthorizationCode {
@@ -996,7 +992,7 @@ impl AuthorizationServer {
 
     // ----- helpers -----
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         (self.inner.clock.now_nanos() / NANOS_PER_SEC) as i64
     }
 
