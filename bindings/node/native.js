@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Guard = nativeBinding.Guard
 module.exports.ManualClock = nativeBinding.ManualClock
+module.exports.OAuthServer = nativeBinding.OAuthServer
 module.exports.RateLimiter = nativeBinding.RateLimiter
 module.exports.TagFilter = nativeBinding.TagFilter
 module.exports.TokenValidator = nativeBinding.TokenValidator

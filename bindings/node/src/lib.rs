@@ -19,6 +19,7 @@ mod errors;
 mod fastcall;
 mod flat;
 mod guard;
+mod oauth;
 
 pub use clock::ManualClock;
 pub use engines::{
@@ -26,3 +27,4 @@ pub use engines::{
     validate_scopes,
 };
 pub use guard::{Guard, guard_authorize, guard_validate};
+pub use oauth::OAuthServer;

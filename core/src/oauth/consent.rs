@@ -84,7 +84,7 @@ pub(crate) fn cookie_value(value: &str, secure: bool, max_age_seconds: i64) -> S
 }
 
 /// The consent cookie's value in a `Cookie` request header, if present.
-pub(crate) fn cookie_from_header(header: &str) -> Option<String> {
+pub fn consent_cookie_from_header(header: &str) -> Option<String> {
     cookie::Cookie::split_parse(header)
         .filter_map(Result::ok)
         .find(|c| c.name() == CONSENT_COOKIE)
@@ -161,9 +161,9 @@ mod tests {
     #[test]
     fn the_cookie_is_found_among_others_in_the_request_header() {
         assert_eq!(
-            cookie_from_header("a=1; mcpguard_consent=tok; b=2").as_deref(),
+            consent_cookie_from_header("a=1; mcpguard_consent=tok; b=2").as_deref(),
             Some("tok")
         );
-        assert_eq!(cookie_from_header("a=1"), None);
+        assert_eq!(consent_cookie_from_header("a=1"), None);
     }
 }

@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::consent::{cookie_from_header, cookie_value, render_consent_page};
+use super::consent::{consent_cookie_from_header, cookie_value, render_consent_page};
 use super::error::OAuthServerError;
 use super::server::{
     AuthorizationServer, AuthorizeOutcome, AuthorizeParams, ClientAuth, ConsentAnswer,
@@ -521,7 +521,9 @@ impl AuthorizationServer {
                 ));
             }
         };
-        let cookie = req.headers_named("Cookie").find_map(cookie_from_header);
+        let cookie = req
+            .headers_named("Cookie")
+            .find_map(consent_cookie_from_header);
         // The default page marks that its checkboxes are the user's choice;
         // a page without them grants what was asked.
         let kept = form.all("scope");

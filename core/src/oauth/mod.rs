@@ -51,7 +51,9 @@ pub use config::{
     AuthorizationServerConfig, EndpointLimitsConfig, RegistrationConfig, Settings,
     SigningKeyConfig, StorageConfig,
 };
-pub use consent::{CONSENT_COOKIE, consent_cookie, render_consent_page};
+pub use consent::{
+    CONSENT_COOKIE, consent_cookie, consent_cookie_from_header, render_consent_page,
+};
 pub use error::OAuthServerError;
 pub use keys::{KeyRing, SigningKey, SigningKeyError};
 pub use secrets::{credential_hash, credential_matches, pkce_s256_matches, random_credential};

@@ -537,8 +537,8 @@ impl AuthorizationServer {
                 uri
             }
             Some(_) => return AuthorizeOutcome::Error(OAuthServerError::RedirectUriMismatch),
-            // OAuth 2.1 lets one registered URI be implied; MCP clients always send it.
-            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].as_str(),
+            // Always required (MCP clients send it), so that the token
+            // request can be held to the same URI.
             None => {
                 return AuthorizeOutcome::Error(OAuthServerError::MissingParameter("redirect_uri"));
             }

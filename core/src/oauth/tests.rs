@@ -318,6 +318,17 @@ fn a_redirect_uri_mismatch_is_shown_to_the_user_not_redirected() {
         AuthorizeOutcome::Error(OAuthServerError::RedirectUriMismatch)
     );
     let out = f.server.authorize(&AuthorizeParams {
+        response_type: Some("code"),
+        client_id: Some(&client),
+        code_challenge: Some(CHALLENGE),
+        code_challenge_method: Some("S256"),
+        ..AuthorizeParams::default()
+    });
+    assert_eq!(
+        out,
+        AuthorizeOutcome::Error(OAuthServerError::MissingParameter("redirect_uri"))
+    );
+    let out = f.server.authorize(&AuthorizeParams {
         client_id: Some("nobody"),
         ..AuthorizeParams::default()
     });
