@@ -132,6 +132,59 @@ export declare class ManualClock {
   now(): number
 }
 
+/**
+ * The authorization server of a Guard built with an
+ * `authorization_server` section.
+ */
+export declare class OAuthServer {
+  /**
+   * The server of the Guard behind `guard` (from `guard.handle()`), its
+   * state in the store the section's `storage` names (memory, or an
+   * SQLite file relative to the working directory).
+   */
+  constructor(guard: ExternalObject<Guard>)
+  /** The issuer identifier. */
+  get issuer(): string
+  /** The RFC 8414 metadata document, as JSON text. */
+  metadata(): string
+  /** The registered client's stored metadata (`null` if unknown), as an envelope. */
+  client(clientId: string): string
+  /** Registers a client from its metadata (RFC 7591). */
+  register(metadataJson: string, initialAccessToken: string | undefined | null, rateKey: string): string
+  /**
+   * Checks an authorization request: `{"consent": …}` (with the
+   * `set_cookie` value carrying the CSRF token) or `{"redirect": url}` in
+   * `value`; a refusal is to be shown to the user, not redirected.
+   */
+  authorize(paramsJson: string): string
+  /**
+   * The default consent page for a consent request (the `consent` object
+   * `authorize` returned), posting to `action`.
+   */
+  consentPage(requestId: string, action: string): string
+  /**
+   * Answers a pending request (`request_id`, `csrf_form`, the request's
+   * `cookie_header`, `subject`, `approve`, `scopes` or null); `value` is
+   * the URL to redirect to.
+   */
+  consent(answerJson: string): string
+  /**
+   * Answers a token request (`grant_type` and the grant's parameters,
+   * `client_id` / `client_secret` as authenticated).
+   */
+  token(requestJson: string): string
+  /** Revokes a token (RFC 7009). */
+  revoke(requestJson: string): string
+  /**
+   * Answers an HTTP request to one of the server's endpoints.
+   * `requestJson` is `{"method", "path", "query", "headers": [[name,
+   * value]…]}`; the answer is `{"status", "headers": [[name, value]…],
+   * "body"}`, or `null` when the path is none of the endpoints. `peer`
+   * keys the registration rate limit; `subject` is the signed-in user.
+   */
+  handleHttp(requestJson: string, body: Buffer, peer: string, subject?: string | undefined | null): string | null
+}
+
 /** One keyed limiter: one algorithm, one quota, bounded memory. */
 export declare class RateLimiter {
   /** A limiter with these settings, on `clock` or the system clock. */

@@ -839,6 +839,7 @@ module.exports.Guard = nativeBinding.Guard
 module.exports.HttpDecision = nativeBinding.HttpDecision
 module.exports.HttpOptions = nativeBinding.HttpOptions
 module.exports.ManualClock = nativeBinding.ManualClock
+module.exports.OAuthServer = nativeBinding.OAuthServer
 module.exports.RateLimiter = nativeBinding.RateLimiter
 module.exports.TagFilter = nativeBinding.TagFilter
 module.exports.TokenValidator = nativeBinding.TokenValidator

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::access::{McpServerEntry, PresetConfig, ServerConfig, ServerMatch, UntaggedServers};
 use crate::error::{self, ConfigError};
 use crate::json::UniqueMap;
+use crate::oauth::AuthorizationServerConfig;
 use crate::ratelimit::{LimitSpec, RateLimitConfig};
 use crate::shared::StoreConfig;
 use crate::token::AuthConfig;
@@ -59,6 +60,10 @@ pub struct GuardConfig {
     /// A store shared by replicas (rate limits, revocations, opaque tokens).
     #[serde(default)]
     pub store: StoreConfig,
+    /// The embedded authorization server, if this Guard runs one
+    /// ([`crate::oauth`]); its issuer is trusted with its own keys.
+    #[serde(default)]
+    pub authorization_server: Option<AuthorizationServerConfig>,
     /// Where the document came from, for resolving relative `jwks_file`
     /// paths; set by [`GuardConfig::from_file`].
     #[serde(skip)]

@@ -20,6 +20,7 @@ mod fastcall;
 mod flat;
 mod guard;
 mod http;
+mod oauth;
 
 pub use clock::ManualClock;
 pub use engines::{
@@ -28,3 +29,4 @@ pub use engines::{
 };
 pub use guard::{Guard, guard_authorize, guard_validate, guard_validate_with_expiry};
 pub use http::{FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http};
+pub use oauth::OAuthServer;

@@ -2,7 +2,9 @@
 //! and monitoring.
 //!
 //! Every authentication success and failure, access denial and rate-limit
-//! denial produces one [`AuditEvent`]. Events go to the sink the host
+//! denial produces one [`AuditEvent`], and so does every step of the
+//! embedded authorization server that creates or ends a credential
+//! (registration, consent, issuance, refresh, reuse, revocation). Events go to the sink the host
 //! registers (a callback, called on the authorizing thread) and into a
 //! bounded ring the host drains. Tokens never appear in events: only a short
 //! fingerprint (the first 8 bytes of the token's SHA-256, in hex), enough to
@@ -34,6 +36,18 @@ pub enum AuditKind {
     /// The shared store could not answer and `on_error` decided the
     /// request (a 503 for `fail_closed`, else allowed or decided locally).
     StoreError,
+    /// The authorization server registered a client.
+    ClientRegistered,
+    /// A user consented to an authorization request.
+    ConsentGranted,
+    /// The authorization server issued tokens (code exchange, client credentials).
+    TokenIssued,
+    /// A refresh token was rotated.
+    TokenRefreshed,
+    /// A spent code or rotated refresh token came back: what it produced was revoked.
+    TokenReuse,
+    /// A client revoked a token (RFC 7009).
+    TokenRevoked,
 }
 
 impl AuditKind {
@@ -45,6 +59,12 @@ impl AuditKind {
             AuditKind::AccessDenied => "access_denied",
             AuditKind::RateLimited => "rate_limited",
             AuditKind::StoreError => "store_error",
+            AuditKind::ClientRegistered => "client_registered",
+            AuditKind::ConsentGranted => "consent_granted",
+            AuditKind::TokenIssued => "token_issued",
+            AuditKind::TokenRefreshed => "token_refreshed",
+            AuditKind::TokenReuse => "token_reuse",
+            AuditKind::TokenRevoked => "token_revoked",
         }
     }
 }

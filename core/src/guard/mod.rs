@@ -91,6 +91,7 @@ struct Inner {
     audit: AuditLog,
     counters: CounterSet,
     clock: Arc<dyn Clock>,
+    authorization_server: Option<Arc<crate::oauth::Settings>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -246,6 +247,14 @@ impl Guard {
             TokenValidator::builder_from_config(config.auth.clone(), &config.resource)
                 .clock(clock.clone())
                 .fingerprints(true);
+        let authorization_server = match &config.authorization_server {
+            None => None,
+            Some(section) => {
+                let settings = section.build(&config.resource, config.base_dir.as_deref())?;
+                builder = builder.issuer(own_issuer(&config.auth, &settings)?);
+                Some(Arc::new(settings))
+            }
+        };
         if let Some(dir) = &config.base_dir {
             builder = builder.base_dir(dir);
         }
@@ -264,7 +273,14 @@ impl Guard {
             .map_err(|e| e.within("auth"))?;
 
         let authorization_servers = match config.authorization_servers {
-            Some(servers) => servers,
+            Some(mut servers) => {
+                if let Some(s) = &authorization_server
+                    && !servers.contains(&s.issuer)
+                {
+                    servers.push(s.issuer.clone());
+                }
+                servers
+            }
             None => validator
                 .issuers()
                 .into_iter()
@@ -289,6 +305,7 @@ impl Guard {
                 audit: AuditLog::new(options.audit_capacity),
                 counters: CounterSet::new(),
                 clock,
+                authorization_server,
             }),
         })
     }
@@ -590,6 +607,18 @@ impl Guard {
         self.inner.rate.check_rule(rule, key, cost)
     }
 
+    /// The checked `authorization_server` section, when the configuration
+    /// has one (what [`AuthorizationServer::new`](crate::oauth::AuthorizationServer::new) runs on).
+    pub fn authorization_server_settings(&self) -> Option<&Arc<crate::oauth::Settings>> {
+        self.inner.authorization_server.as_ref()
+    }
+
+    /// Records an audit event from another engine of the host (the
+    /// embedded authorization server) through the sink and ring.
+    pub(crate) fn record_event(&self, event: AuditEvent) {
+        self.inner.audit.record(event);
+    }
+
     /// The token engine, for hosts that need more than the Guard offers
     /// (opaque-token store, introspection responses).
     pub fn token_validator(&self) -> &TokenValidator {
@@ -829,6 +858,24 @@ impl Guard {
             missing_scopes: Vec::new(),
         }
     }
+}
+
+/// The embedded authorization server as a trusted issuer: its own JWK Set,
+/// ES256 only, audience the Guard's resource. Listing the same issuer under
+/// `auth.issuers` too is refused (one key, configured once).
+fn own_issuer(
+    auth: &crate::token::AuthConfig,
+    settings: &crate::oauth::Settings,
+) -> Result<crate::token::IssuerBuilder, ConfigError> {
+    if auth.issuers.iter().any(|i| i.issuer == settings.issuer) {
+        return Err(ConfigError::new(
+            "authorization_server.issuer",
+            "this issuer is also listed under auth.issuers; the embedded server's keys are trusted without it",
+        ));
+    }
+    Ok(crate::token::IssuerBuilder::new(settings.issuer.clone())
+        .jwks_json(&settings.keys.jwks().to_string())
+        .algorithms(&[crate::token::Algorithm::ES256]))
 }
 
 fn filter_request(f: RequestFilter<'_>) -> FilterRequest<'_> {
