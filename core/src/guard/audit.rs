@@ -385,6 +385,40 @@ impl Counters {
     }
 }
 
+/// How many stripes counters and audit rings are spread over.
+const STRIPES: usize = 8;
+
+/// A value on a line of its own (two 64-byte lines: adjacent-line
+/// prefetching pairs them).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// This thread's stripe: threads take stripes in turn as they first record.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+/// A counter spread over stripes: adding touches this thread's line only.
+struct Striped([Padded<AtomicU64>; STRIPES]);
+
+impl Striped {
+    fn new() -> Self {
+        Striped(std::array::from_fn(|_| Padded(AtomicU64::new(0))))
+    }
+
+    fn add(&self, n: u64) {
+        self.0[stripe()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,39 +472,5 @@ mod tests {
         assert_eq!(s.denied_total(), 3);
         assert_eq!(s.to_json()["denied"]["rate_limited"], 1);
         assert_eq!(s.cache_hits, 1);
-    }
-}
-
-/// How many stripes counters and audit rings are spread over.
-const STRIPES: usize = 8;
-
-/// A value on a line of its own (two 64-byte lines: adjacent-line
-/// prefetching pairs them).
-#[repr(align(128))]
-struct Padded<T>(T);
-
-/// This thread's stripe: threads take stripes in turn as they first record.
-fn stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
-    }
-    STRIPE.with(|s| *s)
-}
-
-/// A counter spread over stripes: adding touches this thread's line only.
-struct Striped([Padded<AtomicU64>; STRIPES]);
-
-impl Striped {
-    fn new() -> Self {
-        Striped(std::array::from_fn(|_| Padded(AtomicU64::new(0))))
-    }
-
-    fn add(&self, n: u64) {
-        self.0[stripe()].0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
     }
 }

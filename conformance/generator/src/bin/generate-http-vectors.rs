@@ -290,11 +290,10 @@ fn main() {
         headers.extend(extra.iter().map(|(n, v)| json!([n, v])));
         let mut request = json!({"method": method, "path": "/mcp", "query": query, "headers": headers, "peer": peer});
         if method == "POST" {
-            match body {
-                Some(b) => request["body"] = json!(b),
-                None => {}
+            if let Some(b) = body {
+                request["body"] = json!(b);
             }
-            if body_name == &"unicode tool" && rng.next() % 2 == 0 {
+            if body_name == &"unicode tool" && rng.next().is_multiple_of(2) {
                 // Bytes that are not UTF-8 at all.
                 request["body_base64url"] = json!(kit::b64url(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"\xff\"}}"));
                 request.as_object_mut().map(|o| o.remove("body"));
@@ -312,7 +311,7 @@ fn main() {
                 })
                 .unwrap_or(Value::Null);
             let result = listing_result(&id);
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 json!({"status": 200, "content_type": "application/json", "body": result.to_string()})
             } else {
                 json!({"status": 200, "content_type": "text/event-stream",
@@ -329,7 +328,7 @@ fn main() {
             "app": app
         });
         // Now and then the window rolls over, so limits refill.
-        if rng.next() % 40 == 0 {
+        if rng.next().is_multiple_of(40) {
             case["advance"] = json!(61);
             clock_moves += 1;
         }
