@@ -781,6 +781,11 @@ enum mcpguard_result mcpguard_guard_counters(const struct mcpguard_guard *guard,
 // `mcpguard_string_free`.
 enum mcpguard_result mcpguard_guard_counters_json(const struct mcpguard_guard *guard, char **out);
 
+// Every counter in the Prometheus text format (the guard's counters and,
+// with a shared store, its round trips, errors, latency and breaker
+// state), for a scrape endpoint; free it with `mcpguard_string_free`.
+enum mcpguard_result mcpguard_guard_metrics_text(const struct mcpguard_guard *guard, char **out);
+
 // Reads endpoint options from JSON text (UTF-8, `json_len` bytes): an
 // object with the optional members `server` (the MCP server this endpoint
 // serves), `read_body` (read `POST` bodies for the tools they call and the

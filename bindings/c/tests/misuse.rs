@@ -1251,7 +1251,7 @@ fn engines_work_on_their_own() {
             mcpguard_tag_filter_to_string(o.filter, &mut s),
             mcpguard_result::Ok
         );
-        assert_eq!(take(s), "web or files");
+        assert_eq!(take(s), "web,files");
 
         let requested = ["tag:web".to_string(), "tag:web".to_string()];
         let available = ["web".to_string()];

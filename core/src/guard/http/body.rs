@@ -10,7 +10,6 @@
 //! that is empty or holds something that is not an object, a `method` that
 //! is not a string, and a `tools/call` without a string `params.name`.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -139,9 +138,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            // The map is hashed: a repeat costs one lookup.
+            if out.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(
                     "the key {key:?} is given twice in one object"
                 )));
