@@ -40,6 +40,7 @@ redis-server-dep:
 rust-test: redis-server-dep
 	$(CARGO) test --workspace
 	$(CARGO) run --quiet -p mcpguard-examples --example quickstart | diff -u examples/quickstart.expected -
+	scripts/package-rust.sh
 
 $(addprefix test-,$(BINDINGS)): test-%:
 	$(MAKE) --no-print-directory -C bindings/$* test

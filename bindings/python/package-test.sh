@@ -17,7 +17,7 @@ wheel=$(ls "$out"/dist/mcpguard-*.whl)
 case "$wheel" in *abi3*) ;; *) echo "not an abi3 wheel: $wheel" >&2; exit 1 ;; esac
 ls "$out"/dist/mcpguard-*.tar.gz >/dev/null
 python3 -m venv "$out/venv"
-"$out/venv/bin/pip" install --quiet "$wheel" "mcp>=1.9" uvicorn httpx
+"$out/venv/bin/pip" install --quiet "$wheel" "mcp>=2" uvicorn
 cd "$out"  # not the checkout: the package must come from site-packages
 "$out/venv/bin/python" - <<'PY'
 import mcpguard, sys

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from mcpguard import Guard, ManualClock
@@ -39,20 +39,36 @@ CONFIG = HERE.parent / "guard.json"
 TOKENS = json.loads((HERE.parent / "tokens.json").read_text())
 CLOCK = 1_767_225_600  # 2026-01-01T00:00:00Z, the tokens' issue time
 
-try:  # mcp 2.x
-    from mcp.client.streamable_http import streamable_http_client as _client
+# The SDK's client (mcp 2.x) speaks HTTP through httpx2.
+import httpx2
+from mcp.client.streamable_http import streamable_http_client
 
-    def open_client(url: str, token: str) -> Any:
-        """The SDK's streamable-HTTP client with a bearer token."""
-        http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        return _client(url, http_client=http)
 
-except ImportError:  # mcp 1.x
-    from mcp.client.streamable_http import streamablehttp_client as _client  # type: ignore[attr-defined,no-redef,unused-ignore]
+#: The refusals the client received, newest last (the SDK's client turns a
+#: refused request into a generic error; the demo shows the HTTP answer).
+REFUSED: list[str] = []
 
-    def open_client(url: str, token: str) -> Any:
-        """The SDK's streamable-HTTP client with a bearer token."""
-        return _client(url, headers={"Authorization": f"Bearer {token}"})
+
+async def record(response: httpx2.Response) -> None:
+    """Keeps what a refused request was answered with."""
+    if response.status_code >= 400:
+        await response.aread()
+        try:
+            body = response.json()
+            what = f"{body.get('error')}: {body.get('error_description')}"
+        except ValueError:
+            what = response.text
+        retry = response.headers.get("retry-after")
+        extra = f" (Retry-After: {retry})" if retry else ""
+        REFUSED.append(f"{response.status_code} {what}{extra}")
+
+
+def open_client(url: str, token: str) -> Any:
+    """The SDK's streamable-HTTP client with a bearer token."""
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"}, timeout=10, event_hooks={"response": [record]}
+    )
+    return streamable_http_client(url, http_client=http)
 
 
 from mcp import ClientSession  # noqa: E402
@@ -79,25 +95,10 @@ def serve(app: Any, port: int) -> uvicorn.Server:
 
 
 def refusal(e: BaseException) -> str:
-    """What the client saw of a refused HTTP request."""
-    for err in _leaves(e):
-        if isinstance(err, httpx.HTTPStatusError):
-            r = err.response
-            try:
-                body = r.json()
-                what = f"{body.get('error')}: {body.get('error_description')}"
-            except ValueError:
-                what = r.text
-            extra = f" (Retry-After: {r.headers['retry-after']})" if "retry-after" in r.headers else ""
-            return f"{r.status_code} {what}{extra}"
+    """What the client saw of a refused request: the HTTP answer, when one came."""
+    if REFUSED:
+        return REFUSED.pop()
     return f"{type(e).__name__}: {e}"
-
-
-def _leaves(e: BaseException) -> list[BaseException]:
-    """Every exception inside an exception group (or the exception itself)."""
-    if isinstance(e, BaseExceptionGroup):
-        return [leaf for inner in e.exceptions for leaf in _leaves(inner)]
-    return [e, *([e.__cause__] if e.__cause__ else [])]
 
 
 async def session_of(url: str, who: str, steps: Any) -> None:
@@ -151,8 +152,9 @@ async def story(url: str) -> None:
 
 def main() -> None:
     """Serves the protected MCP server, runs the story, stops the server."""
+    logging.disable(logging.WARNING)  # the SDK's and uvicorn's info lines vary run to run
     guard = Guard.from_file(CONFIG, clock=ManualClock(CLOCK))
-    app, _ = build_app(guard)
+    app, _ = build_app(guard, sdk_auth=False)
     port = free_port()
     server = serve(app, port)
     print(f"mcpguard demo: an MCP server on the official SDK behind mcpguard ({CONFIG.name})")

@@ -41,14 +41,21 @@ CONFIG = Path(os.environ.get("MCPGUARD_CONFIG", Path(__file__).resolve().parent.
 FILES: dict[str, str] = {"/notes.txt": "mcpguard protects this file"}
 
 
-def build_app(guard: Guard) -> tuple[Any, Any]:
-    """The protected ASGI app, and the SDK app whose lifespan must run."""
+def build_app(guard: Guard, sdk_auth: bool = True) -> tuple[Any, Any]:
+    """The protected ASGI app, and the SDK app whose lifespan must run.
+
+    ``sdk_auth=False`` leaves token checks to ``GuardMiddleware`` alone (it
+    runs the full Guard): the SDK's own check reads the wall clock, which a
+    Guard on a manual clock (the demo's) does not.
+    """
     # JSON responses: an option of the app in mcp 2.x, a server setting in 1.x.
     http_options: dict[str, Any] = {"json_response": True}
+    auth: dict[str, Any] = (
+        {"token_verifier": GuardTokenVerifier(guard), "auth": auth_settings(guard)} if sdk_auth else {}
+    )
     server = Server(
         "filesystem",
-        token_verifier=GuardTokenVerifier(guard),
-        auth=auth_settings(guard),
+        **auth,
         **({} if MCP_2 else http_options),
     )
 

@@ -48,9 +48,10 @@ const express = require('express')
 const { requireBearerAuth } = require('@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js')
 const { Guard } = require('mcpguard')
 const { createTokenVerifier } = require('mcpguard/mcp')
-const { metadataHandler } = require('mcpguard/express')
+const { metadataHandler, guardMiddleware, keepRawBody } = require('mcpguard/express')
 const guard = Guard.fromJson(process.env.GUARD_CONFIG)
 const app = express()
+app.use('/guarded', express.json({ verify: keepRawBody }), guardMiddleware(guard, { server: 'files' }), (req, res) => res.json({ clientId: req.auth.clientId }))
 app.use(express.json())
 app.get(guard.metadataPath(), metadataHandler(guard))
 app.post('/mcp', requireBearerAuth({ verifier: createTokenVerifier(guard), resourceMetadataUrl: guard.metadataUrl() }), (req, res) => res.json({ clientId: req.auth.clientId }))
@@ -110,6 +111,22 @@ async function expiredTokenIs401(dir, script) {
     const ok = await post(sign())
     assert.equal(ok.status, 200)
     assert.equal((await ok.json()).clientId, 'cli-1')
+    if (script === 'server.js') {
+      // The Express drop-in from the installed package: 401 without a
+      // token, the principal through with one.
+      const guarded = (headers) =>
+        fetch(`http://127.0.0.1:${port}/guarded`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}',
+        })
+      const refused = await guarded({})
+      assert.equal(refused.status, 401)
+      assert.match(refused.headers.get('www-authenticate'), /resource_metadata=/)
+      const admitted = await guarded({ authorization: `Bearer ${sign()}` })
+      assert.equal(admitted.status, 200, await admitted.clone().text())
+      assert.equal((await admitted.json()).clientId, 'cli-1')
+    }
   } finally {
     child.kill()
   }
@@ -135,7 +152,31 @@ test('an npm pack tarball holds the compiled addon and works in an application',
   const dir = application('from-tarball', `file:${path.join(scratch, packed.filename)}`)
   assert.ok(!fs.lstatSync(path.join(dir, 'node_modules', 'mcpguard')).isSymbolicLink())
   await bothHosts(dir)
+  quickStarts(dir)
 })
+
+/** The quick start from the installed package, as CommonJS and as ESM: the pinned output. */
+function quickStarts(dir) {
+  const examples = path.join(PACKAGE, '..', '..', 'examples')
+  const here = path.join(dir, 'examples')
+  fs.mkdirSync(path.join(here, 'node'), { recursive: true })
+  for (const f of ['guard.json', 'tokens.json', 'jwks.json']) fs.copyFileSync(path.join(examples, f), path.join(here, f))
+  const cjs = fs.readFileSync(path.join(examples, 'node', 'quickstart.js'), 'utf8')
+  fs.writeFileSync(path.join(here, 'node', 'quickstart.js'), cjs)
+  const esm = cjs
+    .replace("'use strict'", '')
+    .replace("const fs = require('node:fs')", "import fs from 'node:fs'")
+    .replace("const path = require('node:path')", "import path from 'node:path'")
+    .replace("const { Guard, ManualClock } = require('mcpguard')", "import { Guard, ManualClock } from 'mcpguard'")
+    .replaceAll('__dirname', 'import.meta.dirname')
+  assert.ok(!/require\(/.test(esm), 'the ESM quick start must not require()')
+  fs.writeFileSync(path.join(here, 'node', 'quickstart.mjs'), esm)
+  const expected = fs.readFileSync(path.join(examples, 'quickstart.expected'), 'utf8')
+  for (const script of ['quickstart.js', 'quickstart.mjs']) {
+    const out = execFileSync(process.execPath, [path.join(here, 'node', script)], { cwd: dir, encoding: 'utf8' })
+    assert.equal(out, expected, `${script} from the tarball`)
+  }
+}
 
 test('npm link: the application resolves mcpguard to this checkout, and 401s still hold', async () => {
   const dir = application('linked')
