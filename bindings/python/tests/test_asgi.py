@@ -161,14 +161,6 @@ def test_a_body_over_the_limit_is_an_invalid_request() -> None:
     run(main)
 
 
-def test_reading_bodies_needs_a_server_as_the_core_says() -> None:
-    with pytest.raises(mcpguard.ConfigError) as e:
-        GuardMiddleware(echo_app, make_guard(), read_body=True)
-    assert e.value.path == "read_body" and isinstance(e.value, ValueError)
-    with pytest.raises(mcpguard.ConfigError):
-        GuardMiddleware(echo_app, make_guard(), tool_from_body=True)
-
-
 def test_anonymous_clients_are_limited_by_address_and_forwarded_for_is_not_trusted() -> None:
     app = GuardMiddleware(echo_app, make_guard(limit=2, required=False))
 

@@ -135,12 +135,23 @@ def test_a_batch_over_a_per_tool_rule_is_refused_whole() -> None:
     run(app, body)
 
 
-def test_reading_batches_without_a_server_is_refused_by_the_core_as_it_is_everywhere() -> None:
-    with pytest.raises(mcpguard.ConfigError) as e:
-        GuardMiddleware(App(), make_guard(), read_body=True)
-    assert e.value.path == "read_body" and "needs a server" in str(e.value)
-    with pytest.raises(mcpguard.ConfigError):
-        mcpguard.HttpOptions({"read_body": True})
+def test_without_a_server_a_tool_call_is_the_cores_400_and_the_app_never_sees_it() -> None:
+    # Bodies may be read without a fixed server (a server function may
+    # choose one per request): a call that reaches no server is refused.
+    inner = App()
+    app = GuardMiddleware(inner, make_guard(), read_body=True)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        r = await client.post("/mcp", json=rpc("tools/call", 1, name="read"), headers={"authorization": READER})
+        assert r.status_code == 400
+        assert "without its server" in r.json()["error_description"]
+        batch = [rpc("tools/call", 1, name="read"), rpc("tools/call", 2, name="write_file")]
+        r = await client.post("/mcp", json=batch, headers={"authorization": WRITER})
+        assert r.status_code == 400
+
+    run(app, body)
+    assert inner.seen == 0
+    mcpguard.HttpOptions({"read_body": True})
 
 
 # ----- defect 8: one header rule, one metadata route -----
