@@ -69,6 +69,12 @@ export declare class Guard {
   onAudit(callback?: (((arg: AuditEventObject) => void)) | undefined | null): void
   /** Takes the audit events kept in the ring, oldest first. */
   drainAudit(): Array<AuditEventObject>
+  /**
+   * Every counter in the Prometheus text format (with a Redis store, its
+   * round trips, errors, latency and breaker state too), for a scrape
+   * endpoint.
+   */
+  metricsText(): string
   /** A snapshot of the counters. */
   counters(): CountersObject
   /**
@@ -301,6 +307,13 @@ export interface CountersObject {
 }
 
 /**
+ * The scopes a framework that checks scopes itself must see for a
+ * principal (the SDK's `AuthInfo.scopes`): its own, then the `tag:`
+ * scopes its roles grant. Decided by the core.
+ */
+export declare function effectiveScopes(scopes: Array<string>, tags: Array<string>): Array<string>
+
+/**
  * What `filterResponse` gives: the filtered body, or the response to send
  * instead (502) when the application's response cannot be read.
  */
@@ -403,8 +416,6 @@ export interface ScopeValidation {
 
 /** `tag:<t>` for each tag. */
 export declare function tagsToScopes(tags: Array<string>): Array<string>
-
-export declare function effectiveScopes(scopes: Array<string>, tags: Array<string>): Array<string>
 
 /**
  * Checks requested scopes against the tags a server offers, as 1MCP's

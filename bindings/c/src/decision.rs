@@ -14,7 +14,7 @@ use mcpguard::{OAuthError, Reason};
 
 use crate::ffi::{
     Failure, Out, arg, arg_str, at, boundary, boxed, free_boxed, mcpguard_result, mcpguard_str,
-    owned_string,
+    owned_string, read_handle,
 };
 
 /// The answer to one request: allowed, or refused with the status, OAuth
@@ -48,12 +48,8 @@ unsafe fn read<T>(
     out: *mut T,
     get: impl FnOnce(&Decision) -> Result<T, Failure>,
 ) -> mcpguard_result {
-    boundary(|| {
-        // SAFETY: forwarded from the caller's contract above.
-        let (decision, out) = unsafe { (arg(decision, "decision")?, Out::new(out, "out")?) };
-        out.set(get(&decision.d)?);
-        Ok(())
-    })
+    // SAFETY: forwarded from the caller's contract above.
+    unsafe { read_handle(decision, "decision", out, |h| get(&h.d)) }
 }
 
 /// Whether the request may proceed.

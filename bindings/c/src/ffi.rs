@@ -415,6 +415,25 @@ pub(crate) fn boxed<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
 }
 
+/// Runs an accessor on a handle: checks the handle and the output pointer,
+/// then writes what `get` reads from it (inside the panic boundary).
+///
+/// # Safety
+/// Pointers are NULL or valid (the header's pointer contract).
+pub(crate) unsafe fn read_handle<H, T>(
+    handle: *const H,
+    name: &str,
+    out: *mut T,
+    get: impl FnOnce(&H) -> Result<T, Failure>,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: forwarded from the caller's contract above.
+        let (handle, out) = unsafe { (arg(handle, name)?, Out::new(out, "out")?) };
+        out.set(get(handle)?);
+        Ok(())
+    })
+}
+
 /// Frees a value made by [`boxed`]; NULL is ignored.
 ///
 /// # Safety

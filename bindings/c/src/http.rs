@@ -17,7 +17,7 @@ use mcpguard::guard::{HttpAction, HttpBody, HttpDecision, HttpOptions, HttpReque
 use crate::decision::mcpguard_decision;
 use crate::ffi::{
     Failure, Out, arg, arg_opt_str, arg_str, at, boundary, boxed, free_boxed, mcpguard_result,
-    mcpguard_str,
+    mcpguard_str, read_handle,
 };
 use crate::guard::mcpguard_guard;
 
@@ -373,12 +373,8 @@ unsafe fn read<T>(
     out: *mut T,
     get: impl FnOnce(&HttpDecision) -> Result<T, Failure>,
 ) -> mcpguard_result {
-    boundary(|| {
-        // SAFETY: forwarded from the caller's contract above.
-        let (decision, out) = unsafe { (arg(decision, "decision")?, Out::new(out, "out")?) };
-        out.set(get(&decision.d)?);
-        Ok(())
-    })
+    // SAFETY: forwarded from the caller's contract above.
+    unsafe { read_handle(decision, "decision", out, |h| get(&h.d)) }
 }
 
 /// What to do: respond, forward or pass.
