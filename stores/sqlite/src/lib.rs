@@ -205,15 +205,24 @@ fn insert(
     })
 }
 
-fn family(conn: &Connection, id: &str) -> Result<Option<RefreshFamily>, StoreError> {
-    let row: Option<(String, bool)> = conn
-        .query_row(
-            "SELECT record, revoked FROM families WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+/// The one row `sql` selects by `key` as (text, flag), if there is one: a
+/// stored record with its spent or revoked mark.
+fn text_and_flag(
+    conn: &Connection,
+    sql: &str,
+    key: &str,
+) -> Result<Option<(String, bool)>, StoreError> {
+    conn.query_row(sql, [key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
-        .map_err(backend)?;
+        .map_err(backend)
+}
+
+fn family(conn: &Connection, id: &str) -> Result<Option<RefreshFamily>, StoreError> {
+    let row = text_and_flag(
+        conn,
+        "SELECT record, revoked FROM families WHERE id = ?1",
+        id,
+    )?;
     row.map(|(text, revoked)| {
         let mut f: RefreshFamily = from_json("refresh family", &text)?;
         f.revoked = revoked;
@@ -347,14 +356,11 @@ impl OAuthStore for SqliteOAuthStore {
 
     fn redeem_code(&self, code_hash: &str) -> Result<CodeRedemption, StoreError> {
         self.write(|tx| {
-            let row: Option<(String, bool)> = tx
-                .query_row(
-                    "SELECT record, spent FROM codes WHERE code_hash = ?1",
-                    [code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
+            let row = text_and_flag(
+                tx,
+                "SELECT record, spent FROM codes WHERE code_hash = ?1",
+                code_hash,
+            )?;
             let Some((text, spent)) = row else {
                 return Ok(CodeRedemption::Unknown);
             };
@@ -437,14 +443,11 @@ impl OAuthStore for SqliteOAuthStore {
         access: &IssuedAccess,
     ) -> Result<Rotation, StoreError> {
         self.write(|tx| {
-            let row: Option<(String, bool)> = tx
-                .query_row(
-                    "SELECT family_id, spent FROM refresh_tokens WHERE token_hash = ?1",
-                    [old_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
+            let row = text_and_flag(
+                tx,
+                "SELECT family_id, spent FROM refresh_tokens WHERE token_hash = ?1",
+                old_hash,
+            )?;
             let Some((family_id, spent)) = row else {
                 return Ok(Rotation::Unknown);
             };
