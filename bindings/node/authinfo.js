@@ -2,7 +2,7 @@
 // The MCP SDK's `AuthInfo` for a principal, shared by `mcpguard/mcp` and
 // `mcpguard/express` (the SDK itself is not needed to build it).
 
-const { effectiveScopes } = require('./native.js')
+const { bearerToken, effectiveScopes } = require('./native.js')
 
 /**
  * `AuthInfo` as the SDK's `requireBearerAuth` sets `req.auth`: the token,
@@ -32,11 +32,6 @@ function authInfoOf(token, principal, resource, acceptedUntil) {
   }
   if (acceptedUntil != null) info.expiresAt = acceptedUntil
   return info
-}
-
-/** The bearer token of an `Authorization` value the Guard accepted. */
-function bearerToken(authorization) {
-  return String(authorization).trim().replace(/^bearer +/i, '')
 }
 
 module.exports = { authInfoOf, bearerToken }

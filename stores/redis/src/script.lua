@@ -189,7 +189,11 @@ if consume and all then
     local nx, ttl = writes[i][1], writes[i][2]
     local parts = {}
     for j = 1, 4 do parts[j] = string.format('%.0f', nx[j]) end
-    redis.call('SET', KEYS[i], table.concat(parts, ' '), 'PX', math.floor(ttl / 1000000) + 1)
+    -- Redis expires keys by its own clock; a Guard that passes its own time
+    -- (a manual clock, a skewed replica) may still be inside the window a
+    -- little longer. The state itself says when it is fresh, so one second
+    -- of grace keeps live state without ever changing a decision.
+    redis.call('SET', KEYS[i], table.concat(parts, ' '), 'PX', math.floor(ttl / 1000000) + 1000)
   end
   out[3] = 1
 end

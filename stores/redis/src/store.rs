@@ -8,8 +8,9 @@
 //! `<prefix>{<sha256 of the client key, 128 bits hex>}:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
 //! the client key is never stored, a request's keys share one cluster hash
 //! slot, and a change of a limit's numbers starts a fresh budget instead of
-//! misreading the old one's state. Keys expire when their state would read
-//! as fresh (PX), so Redis holds only live state.
+//! misreading the old one's state. Keys expire one second after their state
+//! would read as fresh (PX, by Redis's clock; the grace covers a Guard that
+//! passes its own time), so Redis holds only live state.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
