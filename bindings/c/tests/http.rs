@@ -7,6 +7,7 @@
 //! refused options. Also `mcpguard_last_error_info`: the core's
 //! classification of every error the C API reports.
 
+#[macro_use]
 mod common;
 
 use std::ffi::{CStr, c_char};
@@ -282,29 +283,6 @@ fn decide(gw: &Gateway, r: &mcpguard_http_request) -> Seen {
     // SAFETY: freed once, here.
     unsafe { mcpguard_http_decision_free(d) };
     seen
-}
-
-/// Asserts a call's result code and that the message names `needle`.
-macro_rules! refused {
-    ($code:ident, $needle:expr, $call:expr) => {{
-        // SAFETY: every non-NULL argument is live or writable; the NULLs and
-        // bad values are what is under test.
-        let r = unsafe { $call };
-        assert_eq!(
-            r,
-            mcpguard_result::$code,
-            "{}: {}",
-            stringify!($call),
-            last_error()
-        );
-        let message = last_error();
-        assert!(
-            message.contains($needle),
-            "{}: message {message:?} should mention {:?}",
-            stringify!($call),
-            $needle
-        );
-    }};
 }
 
 fn last_info() -> Value {

@@ -6,6 +6,7 @@
 //! introspection responses (a result code for each refusal), as a C host
 //! uses them.
 
+#[macro_use]
 mod common;
 
 use std::ffi::{c_char, c_void};
@@ -137,29 +138,6 @@ fn empty_request() -> mcpguard_request {
         key_len: 0,
         cost: 1,
     }
-}
-
-/// Asserts a call's result code and that the message names `needle`.
-macro_rules! refused {
-    ($code:ident, $needle:expr, $call:expr) => {{
-        // SAFETY: every non-NULL argument is live or writable; the NULLs and
-        // bad values are what is under test.
-        let r = unsafe { $call };
-        assert_eq!(
-            r,
-            mcpguard_result::$code,
-            "{}: {}",
-            stringify!($call),
-            last_error()
-        );
-        let message = last_error();
-        assert!(
-            message.contains($needle),
-            "{}: message {message:?} should mention {:?}",
-            stringify!($call),
-            $needle
-        );
-    }};
 }
 
 #[test]

@@ -6,6 +6,31 @@ use std::ffi::{CStr, c_char};
 
 use mcpguard_c::*;
 
+/// Asserts a call's result code and that the message names `needle`
+/// (the caller imports `mcpguard_result` and `last_error`).
+#[allow(unused_macros)] // not every test file refuses calls
+macro_rules! refused {
+    ($code:ident, $needle:expr, $call:expr) => {{
+        // SAFETY: every non-NULL argument is live or writable; the NULLs and
+        // bad values are what is under test.
+        let r = unsafe { $call };
+        assert_eq!(
+            r,
+            mcpguard_result::$code,
+            "{}: {}",
+            stringify!($call),
+            last_error()
+        );
+        let message = last_error();
+        assert!(
+            message.contains($needle),
+            "{}: message {message:?} should mention {:?}",
+            stringify!($call),
+            $needle
+        );
+    }};
+}
+
 /// An output slice before the library writes it.
 pub fn no_str() -> mcpguard_str {
     mcpguard_str {
