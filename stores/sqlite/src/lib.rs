@@ -217,6 +217,21 @@ fn text_and_flag(
         .map_err(backend)
 }
 
+/// The record (JSON) of the one row `sql` selects by `key`, read as a `T`
+/// (`what` names it in errors).
+fn record<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    key: &str,
+    what: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = conn
+        .query_row(sql, [key], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    text.map(|t| from_json(what, &t)).transpose()
+}
+
 fn family(conn: &Connection, id: &str) -> Result<Option<RefreshFamily>, StoreError> {
     let row = text_and_flag(
         conn,
@@ -286,15 +301,12 @@ impl OAuthStore for SqliteOAuthStore {
 
     fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         self.read(|c| {
-            let text: Option<String> = c
-                .query_row(
-                    "SELECT record FROM clients WHERE client_id = ?1",
-                    [client_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            text.map(|t| from_json("client", &t)).transpose()
+            record(
+                c,
+                "SELECT record FROM clients WHERE client_id = ?1",
+                client_id,
+                "client",
+            )
         })
     }
 
@@ -312,33 +324,26 @@ impl OAuthStore for SqliteOAuthStore {
 
     fn pending(&self, id_hash: &str) -> Result<Option<PendingAuthorization>, StoreError> {
         self.read(|c| {
-            let text: Option<String> = c
-                .query_row(
-                    "SELECT record FROM pending WHERE id_hash = ?1",
-                    [id_hash],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            text.map(|t| from_json("pending authorization", &t))
-                .transpose()
+            record(
+                c,
+                "SELECT record FROM pending WHERE id_hash = ?1",
+                id_hash,
+                "pending authorization",
+            )
         })
     }
 
     fn take_pending(&self, id_hash: &str) -> Result<Option<PendingAuthorization>, StoreError> {
         self.write(|tx| {
-            let text: Option<String> = tx
-                .query_row(
-                    "SELECT record FROM pending WHERE id_hash = ?1",
-                    [id_hash],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
+            let pending = record(
+                tx,
+                "SELECT record FROM pending WHERE id_hash = ?1",
+                id_hash,
+                "pending authorization",
+            )?;
             tx.execute("DELETE FROM pending WHERE id_hash = ?1", [id_hash])
                 .map_err(backend)?;
-            text.map(|t| from_json("pending authorization", &t))
-                .transpose()
+            Ok(pending)
         })
     }
 
