@@ -54,41 +54,32 @@ impl Gateway {
         });
         config["rate_limit"]["key"] = json!("request_key");
         let config = config.to_string();
-        let mut gw = Gateway {
-            clock: null_mut(),
-            guard: null_mut(),
-            options: null_mut(),
-        };
         let (cp, cn) = arg(&config);
-        let (op, on) = arg(options);
-        // SAFETY: every argument is live for the call and every out writable.
-        unsafe {
-            assert_eq!(
-                mcpguard_manual_clock_new(DEMO_TIME, &mut gw.clock),
-                mcpguard_result::Ok
-            );
-            assert_eq!(
-                mcpguard_guard_new_with_clock(cp, cn, gw.clock, &mut gw.guard),
-                mcpguard_result::Ok,
-                "{}",
-                last_error()
-            );
-            assert_eq!(
-                mcpguard_http_options_new(op, on, &mut gw.options),
-                mcpguard_result::Ok
-            );
-        }
-        gw
+        // SAFETY: the configuration is live for the call and `out` writable.
+        Gateway::build(options, |clock, out| unsafe {
+            mcpguard_guard_new_with_clock(cp, cn, clock, out)
+        })
     }
 
     fn new(options: &str) -> Gateway {
+        let path = examples().join("guard.json").to_string_lossy().into_owned();
+        let (pp, pn) = arg(&path);
+        // SAFETY: the path is live for the call and `out` writable.
+        Gateway::build(options, |clock, out| unsafe {
+            mcpguard_guard_from_file_with_clock(pp, pn, clock, out)
+        })
+    }
+
+    /// A manual clock, the guard `make` builds on it, and `options`.
+    fn build(
+        options: &str,
+        make: impl FnOnce(*const mcpguard_manual_clock, *mut *mut mcpguard_guard) -> mcpguard_result,
+    ) -> Gateway {
         let mut gw = Gateway {
             clock: null_mut(),
             guard: null_mut(),
             options: null_mut(),
         };
-        let path = examples().join("guard.json").to_string_lossy().into_owned();
-        let (pp, pn) = arg(&path);
         let (op, on) = arg(options);
         // SAFETY: every argument is live for the call and every out writable.
         unsafe {
@@ -96,12 +87,15 @@ impl Gateway {
                 mcpguard_manual_clock_new(DEMO_TIME, &mut gw.clock),
                 mcpguard_result::Ok
             );
-            assert_eq!(
-                mcpguard_guard_from_file_with_clock(pp, pn, gw.clock, &mut gw.guard),
-                mcpguard_result::Ok,
-                "{}",
-                last_error()
-            );
+        }
+        assert_eq!(
+            make(gw.clock, &mut gw.guard),
+            mcpguard_result::Ok,
+            "{}",
+            last_error()
+        );
+        // SAFETY: as above.
+        unsafe {
             assert_eq!(
                 mcpguard_http_options_new(op, on, &mut gw.options),
                 mcpguard_result::Ok,
