@@ -91,18 +91,23 @@ impl Fixture {
         }
     }
 
-    fn approve(&self, consent: &ConsentRequest, scopes: Option<&[String]>) -> String {
-        let url = self
-            .server
+    /// Alice answers `consent` (with its CSRF token in form and cookie);
+    /// returns the redirect URL.
+    fn answer(&self, consent: &ConsentRequest, approve: bool, scopes: Option<&[String]>) -> String {
+        self.server
             .consent(&ConsentAnswer {
                 request_id: &consent.request_id,
                 csrf_form: Some(&consent.csrf_token),
                 csrf_cookie: Some(&consent.csrf_token),
                 subject: "alice",
-                approve: true,
+                approve,
                 scopes,
             })
-            .unwrap();
+            .unwrap()
+    }
+
+    fn approve(&self, consent: &ConsentRequest, scopes: Option<&[String]>) -> String {
+        let url = self.answer(consent, true, scopes);
         query(&url, "code").expect("a code in the redirect")
     }
 
@@ -213,17 +218,7 @@ fn the_redirect_carries_state_and_the_issuer() {
     let f = fixture();
     let client = f.public_client();
     let c = f.consent_for(&client, None);
-    let url = f
-        .server
-        .consent(&ConsentAnswer {
-            request_id: &c.request_id,
-            csrf_form: Some(&c.csrf_token),
-            csrf_cookie: Some(&c.csrf_token),
-            subject: "alice",
-            approve: true,
-            scopes: None,
-        })
-        .unwrap();
+    let url = f.answer(&c, true, None);
     assert!(url.starts_with(CB));
     assert_eq!(query(&url, "state").as_deref(), Some("st-1"));
     assert_eq!(query(&url, "iss").as_deref(), Some(ISS));
@@ -596,17 +591,7 @@ fn a_denied_consent_redirects_with_access_denied() {
     let f = fixture();
     let client = f.public_client();
     let c = f.consent_for(&client, None);
-    let url = f
-        .server
-        .consent(&ConsentAnswer {
-            request_id: &c.request_id,
-            csrf_form: Some(&c.csrf_token),
-            csrf_cookie: Some(&c.csrf_token),
-            subject: "alice",
-            approve: false,
-            scopes: None,
-        })
-        .unwrap();
+    let url = f.answer(&c, false, None);
     assert_eq!(query(&url, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&url, "state").as_deref(), Some("st-1"));
     assert_eq!(query(&url, "code"), None);
