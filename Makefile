@@ -4,6 +4,9 @@
 
 CARGO ?= cargo
 export MCPGUARD_CONFORMANCE_DIR ?= $(CURDIR)/conformance
+# A test run builds each crate once: incremental state would only add
+# gigabytes of disk to a fresh CI machine (set CARGO_INCREMENTAL=1 to keep it).
+export CARGO_INCREMENTAL ?= 0
 
 # Every binding has its own Makefile with test, demo and bench targets
 # (static pattern rules: make skips implicit rules for .PHONY targets).
@@ -42,7 +45,12 @@ rust-test: redis-server-dep
 	$(CARGO) run --quiet -p mcpguard-examples --example quickstart | diff -u examples/quickstart.expected -
 	scripts/package-rust.sh
 
-$(addprefix test-,$(BINDINGS)): test-%:
+# The C binding's Rust suite already ran in `cargo test --workspace`;
+# here only its C programs (static, shared, valgrind, ASan, install).
+test-c:
+	$(MAKE) --no-print-directory -C bindings/c c-test
+
+test-python test-node: test-%:
 	$(MAKE) --no-print-directory -C bindings/$* test
 
 ## bench: criterion benches and peer comparisons, every surface

@@ -34,6 +34,6 @@ serde_json = "1"
 [workspace]
 TOML
 cp Cargo.lock "$host/app/Cargo.lock"
-MCPGUARD_EXAMPLES="$PWD/examples" CARGO_TARGET_DIR="$PWD/target/package-host" \
+MCPGUARD_EXAMPLES="$PWD/examples" CARGO_TARGET_DIR="$PWD/target" \
   cargo run --quiet --manifest-path "$host/app/Cargo.toml" | diff -u examples/quickstart.expected -
 echo "rust packages: mcpguard and mcpguard-tower package; a host built on the packaged core runs the quick start"
