@@ -31,9 +31,15 @@
 //! each item then costs a hash lookup or two and no allocation beyond the
 //! copy of the items kept.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::filter::Filter;
+use crate::json::MaybeStr;
 use super::policy::{AccessPolicy, Granted, Refusal};
 
 /// The separator 1MCP puts between a server's name and an item's name.
@@ -95,7 +101,9 @@ pub enum ListingItems {
 }
 
 /// What a listing's items are checked against, computed once per listing.
-struct Checker<'a> {
+/// The listing decision for one principal and filter, made once per
+/// listing and applied to every item.
+pub(crate) struct Checker<'a> {
     policy: &'a AccessPolicy,
     granted: &'a Granted,
     /// Indices of the visible servers, ascending; `None` when the filter
@@ -137,6 +145,28 @@ impl Checker<'_> {
             from = at + name[at..].chars().next().map_or(1, char::len_utf8);
         }
         readings > 0
+    }
+
+    /// [`keeps`](Self::keeps) for an item given as JSON text (a member of
+    /// a response read without building it): only the member the decision
+    /// needs is read, the last one when a key repeats (as serde_json's own
+    /// `Value` keeps it); an item mapped by a JSON pointer is built whole.
+    pub(crate) fn keeps_text(&self, item: &str, items: &ListingItems, is_tool: bool) -> bool {
+        let member = |key: &str| string_member(item, key);
+        match items {
+            ListingItems::Server(server) => {
+                if is_tool {
+                    member("name").is_some_and(|tool| self.allows(server, Some(&tool)) == Some(true))
+                } else {
+                    self.allows(server, None) == Some(true)
+                }
+            }
+            ListingItems::Mapped(ItemServer::Prefix { field, separator }) => member(field)
+                .is_some_and(|name| self.allows_prefixed(&name, separator, is_tool)),
+            ListingItems::Mapped(ItemServer::Field(_)) => {
+                serde_json::from_str::<Value>(item).is_ok_and(|v| self.keeps(&v, items, is_tool))
+            }
+        }
     }
 
     fn keeps(&self, item: &Value, items: &ListingItems, is_tool: bool) -> bool {
@@ -273,7 +303,7 @@ impl AccessPolicy {
     }
 
     /// The filter check and the visible servers, once per listing.
-    fn checker<'a>(&'a self, granted: &'a Granted, filter: Option<&Filter>) -> Checker<'a> {
+    pub(crate) fn checker<'a>(&'a self, granted: &'a Granted, filter: Option<&Filter>) -> Checker<'a> {
         Checker {
             policy: self,
             granted,
@@ -282,5 +312,59 @@ impl AccessPolicy {
                 .is_ok()
                 .then(|| self.visible_indices(granted, filter)),
         }
+    }
+}
+
+/// The string member `key` of the JSON object `item` (the last one if the
+/// key repeats); `None` when `item` is not an object, has no such member or
+/// it is not a string.
+fn string_member<'t>(item: &'t str, key: &str) -> Option<Cow<'t, str>> {
+    let mut de = serde_json::Deserializer::from_str(item);
+    de.deserialize_any(Member { key }).ok().flatten()
+}
+
+/// Finds one member of an object, skipping the rest.
+struct Member<'k> {
+    key: &'k str,
+}
+
+impl<'de> Visitor<'de> for Member<'_> {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a listing item")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            if key.as_deref() == Some(self.key) {
+                found = map.next_value::<MaybeStr<'de>>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }

@@ -36,6 +36,36 @@ fn sf_string(s: &str) -> String {
     out
 }
 
+/// A header value built from text and whole numbers, in one allocation.
+enum Part<'a> {
+    Text(&'a str),
+    Num(u64),
+}
+
+fn value(parts: &[Part<'_>]) -> String {
+    // 20 digits is the longest u64.
+    let len = parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.len(),
+            Part::Num(_) => 20,
+        })
+        .sum();
+    let mut out = String::with_capacity(len);
+    let mut digits = itoa::Buffer::new();
+    for part in parts {
+        match part {
+            Part::Text(t) => out.push_str(t),
+            Part::Num(n) => out.push_str(digits.format(*n)),
+        }
+    }
+    out
+}
+
+fn num(n: u64) -> String {
+    itoa::Buffer::new().format(n).to_owned()
+}
+
 /// The headers for `d` in `format`; `now_nanos` dates the legacy
 /// `X-RateLimit-Reset`, which is a Unix time as express-rate-limit sends it.
 pub(crate) fn render(
@@ -43,44 +73,58 @@ pub(crate) fn render(
     d: &RateDecision,
     now_nanos: u64,
 ) -> Vec<(&'static str, String)> {
+    use Part::{Num, Text};
     let reset = ceil_secs(d.reset);
     let window = ceil_secs(d.window_seconds).max(1);
     let mut out = Vec::with_capacity(5);
     match format {
         HeaderFormat::Draft6 => {
-            out.push(("RateLimit-Policy", format!("{};w={}", d.limit, window)));
-            out.push(("RateLimit-Limit", d.limit.to_string()));
-            out.push(("RateLimit-Remaining", d.remaining.to_string()));
-            out.push(("RateLimit-Reset", reset.to_string()));
+            out.push((
+                "RateLimit-Policy",
+                value(&[Num(d.limit), Text(";w="), Num(window)]),
+            ));
+            out.push(("RateLimit-Limit", num(d.limit)));
+            out.push(("RateLimit-Remaining", num(d.remaining)));
+            out.push(("RateLimit-Reset", num(reset)));
         }
         HeaderFormat::Draft7 => {
-            out.push(("RateLimit-Policy", format!("{};w={}", d.limit, window)));
+            out.push((
+                "RateLimit-Policy",
+                value(&[Num(d.limit), Text(";w="), Num(window)]),
+            ));
             out.push((
                 "RateLimit",
-                format!(
-                    "limit={}, remaining={}, reset={}",
-                    d.limit, d.remaining, reset
-                ),
+                value(&[
+                    Text("limit="),
+                    Num(d.limit),
+                    Text(", remaining="),
+                    Num(d.remaining),
+                    Text(", reset="),
+                    Num(reset),
+                ]),
             ));
         }
         HeaderFormat::Draft10 => {
             let name = sf_string(&d.policy);
             out.push((
                 "RateLimit-Policy",
-                format!("{name};q={};w={window}", d.limit),
+                value(&[Text(&name), Text(";q="), Num(d.limit), Text(";w="), Num(window)]),
             ));
-            out.push(("RateLimit", format!("{name};r={};t={reset}", d.remaining)));
+            out.push((
+                "RateLimit",
+                value(&[Text(&name), Text(";r="), Num(d.remaining), Text(";t="), Num(reset)]),
+            ));
         }
         HeaderFormat::Legacy => {
             let now = now_nanos as f64 / NANOS_PER_SEC as f64;
-            out.push(("X-RateLimit-Limit", d.limit.to_string()));
-            out.push(("X-RateLimit-Remaining", d.remaining.to_string()));
-            out.push(("X-RateLimit-Reset", ceil_secs(now + d.reset).to_string()));
+            out.push(("X-RateLimit-Limit", num(d.limit)));
+            out.push(("X-RateLimit-Remaining", num(d.remaining)));
+            out.push(("X-RateLimit-Reset", num(ceil_secs(now + d.reset))));
         }
         HeaderFormat::None => {}
     }
     if let (false, Some(wait)) = (d.allowed, d.retry_after) {
-        out.push(("Retry-After", ceil_secs(wait).max(1).to_string()));
+        out.push(("Retry-After", num(ceil_secs(wait).max(1))));
     }
     out
 }

@@ -10,9 +10,11 @@
 //! that is empty or holds something that is not an object, a `method` that
 //! is not a string, and a `tools/call` without a string `params.name`.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The JSON-RPC methods whose results are listings the guard filters.
@@ -25,9 +27,10 @@ pub(crate) const LISTING_METHODS: [&str; 4] = [
 
 /// What one request body asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct RpcBody {
-    /// The `params.name` of every `tools/call`, in order (repeats kept).
-    pub tools: Vec<String>,
+pub(crate) struct RpcBody<'b> {
+    /// The `params.name` of every `tools/call`, in order (repeats kept);
+    /// borrowed from the body unless the name was written with escapes.
+    pub tools: Vec<Cow<'b, str>>,
     /// The `id` of every listing request, to find its response by.
     pub listing_ids: Vec<Value>,
 }
@@ -44,53 +47,416 @@ pub(crate) enum BodyError {
 }
 
 /// Reads a JSON-RPC body (a message or a batch) strictly; see the module doc.
-pub(crate) fn read_rpc_body(bytes: &[u8]) -> Result<RpcBody, BodyError> {
-    let value = parse_strict(bytes)?;
-    let messages = match &value {
-        Value::Array(batch) if batch.is_empty() => return Err(BodyError::Shape("an empty batch")),
-        Value::Array(batch) => batch.as_slice(),
-        single => std::slice::from_ref(single),
-    };
-    let mut body = RpcBody::default();
-    for message in messages {
-        let Value::Object(message) = message else {
-            return Err(BodyError::Shape("a message that is not a JSON object"));
+///
+/// One pass of serde_json over the bytes, building nothing but the tool
+/// names and listing ids: every value is still read (so the whole document
+/// is checked), but none is kept. A JSON error anywhere wins over a shape
+/// error, which is the first one in document order.
+pub(crate) fn read_rpc_body(bytes: &[u8]) -> Result<RpcBody<'_>, BodyError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut body = Reading::default();
+    de.deserialize_any(TopVisitor(&mut body))
+        .and_then(|()| de.end())
+        .map_err(|e| BodyError::Json(e.to_string()))?;
+    match body.shape {
+        Some(problem) => Err(BodyError::Shape(problem)),
+        None => Ok(body.rpc),
+    }
+}
+
+/// The body read so far: what it asks for, and its first shape problem.
+#[derive(Default)]
+struct Reading<'b> {
+    rpc: RpcBody<'b>,
+    shape: Option<&'static str>,
+}
+
+impl<'b> Reading<'b> {
+    fn problem(&mut self, problem: &'static str) {
+        self.shape.get_or_insert(problem);
+    }
+
+    /// Records one message once it has been read in full, checking its
+    /// parts in the order a reader of the message would.
+    fn message(&mut self, message: Message<'b>) {
+        if self.shape.is_some() {
+            return;
+        }
+        let Message::Object { method, name, id } = message else {
+            return self.problem("a message that is not a JSON object");
         };
-        let method = match message.get("method") {
-            None => continue, // a response or an error the client sends back
-            Some(Value::String(m)) => m.as_str(),
-            Some(_) => return Err(BodyError::Shape("a method that is not a string")),
+        let method = match method {
+            None => return, // a response or an error the client sends back
+            Some(Text::Str(m)) => m,
+            Some(Text::Other) => return self.problem("a method that is not a string"),
         };
         if method == "tools/call" {
-            let name = message
-                .get("params")
-                .and_then(|p| p.get("name"))
-                .and_then(Value::as_str)
-                .ok_or(BodyError::Shape(
-                    "a tools/call without a string params.name",
-                ))?;
-            body.tools.push(name.to_string());
-        } else if LISTING_METHODS.contains(&method)
-            && let Some(id) = message.get("id")
+            match name {
+                Some(Text::Str(name)) => self.rpc.tools.push(name),
+                _ => self.problem("a tools/call without a string params.name"),
+            }
+        } else if LISTING_METHODS.contains(&&*method)
+            && let Some(id) = id
         {
-            body.listing_ids.push(id.clone());
+            self.rpc.listing_ids.push(id);
         }
     }
-    Ok(body)
 }
 
-/// One JSON document, as serde_json reads it, with a key given twice in one
-/// object refused.
-pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, BodyError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = de
-        .deserialize_any(StrictVisitor)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| BodyError::Json(e.to_string()))?;
-    Ok(value)
+/// A string member, or a member of another type (read and checked, not kept).
+enum Text<'b> {
+    Str(Cow<'b, str>),
+    Other,
 }
 
-/// Builds a `Value` like serde_json's own, refusing repeated keys.
+/// What one message holds of interest.
+enum Message<'b> {
+    Object {
+        method: Option<Text<'b>>,
+        /// `params.name`, when `params` is an object that has it.
+        name: Option<Text<'b>>,
+        id: Option<Value>,
+    },
+    NotObject,
+}
+
+/// The document: one message, or a batch of them.
+struct TopVisitor<'r, 'b>(&'r mut Reading<'b>);
+
+impl<'de, 'r> Visitor<'de> for TopVisitor<'r, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message or batch")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut count = 0usize;
+        while let Some(message) = seq.next_element_seed(MessageSeed)? {
+            self.0.message(message);
+            count += 1;
+        }
+        if count == 0 {
+            self.0.problem("an empty batch");
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let message = MessageVisitor.visit_map(map)?;
+        self.0.message(message);
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.0.problem("a message that is not a JSON object");
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.visit_bool(false)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.visit_bool(false)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        finite(v)?;
+        self.visit_bool(false)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.visit_bool(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.visit_bool(false)
+    }
+}
+
+struct MessageSeed;
+
+impl<'de> DeserializeSeed<'de> for MessageSeed {
+    type Value = Message<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message<'de>, D::Error> {
+        d.deserialize_any(MessageVisitor)
+    }
+}
+
+struct MessageVisitor;
+
+impl<'de> Visitor<'de> for MessageVisitor {
+    type Value = Message<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
+        let (mut method, mut name, mut id) = (None, None, None);
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            keys.insert::<A::Error>(&key)?;
+            match &*key {
+                "method" => method = Some(map.next_value_seed(TextSeed)?),
+                "params" => name = map.next_value_seed(ParamsSeed)?,
+                "id" => id = Some(map.next_value_seed(StrictVisitor)?),
+                _ => map.next_value_seed(Ignore)?,
+            }
+        }
+        Ok(Message::Object { method, name, id })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Message<'de>, A::Error> {
+        Ignore.visit_seq(seq).map(|()| Message::NotObject)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Message<'de>, E> {
+        Ok(Message::NotObject)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Message<'de>, E> {
+        Ok(Message::NotObject)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Message<'de>, E> {
+        Ok(Message::NotObject)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Message<'de>, E> {
+        finite(v).map(|()| Message::NotObject)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Message<'de>, E> {
+        Ok(Message::NotObject)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Message<'de>, E> {
+        Ok(Message::NotObject)
+    }
+}
+
+/// `params`: its `name` member when it is an object that has one.
+struct ParamsSeed;
+
+impl<'de> DeserializeSeed<'de> for ParamsSeed {
+    type Value = Option<Text<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParamsSeed {
+    type Value = Option<Text<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON-RPC params")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut name = None;
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            keys.insert::<A::Error>(&key)?;
+            if key == "name" {
+                name = Some(map.next_value_seed(TextSeed)?);
+            } else {
+                map.next_value_seed(Ignore)?;
+            }
+        }
+        Ok(name)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ignore.visit_seq(seq).map(|()| None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        finite(v).map(|()| None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A member that matters only when it is a string.
+struct TextSeed;
+
+impl<'de> DeserializeSeed<'de> for TextSeed {
+    type Value = Text<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Text<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
+        Ignore.visit_map(map).map(|()| Text::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
+        Ignore.visit_seq(seq).map(|()| Text::Other)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text<'de>, E> {
+        finite(v).map(|()| Text::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
+        Ok(Text::Other)
+    }
+}
+
+/// An object key, decoded (borrowed unless it was written with escapes).
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The keys of one object so far, to refuse a repeat: a short list on the
+/// stack scanned while the object is small, a hash set once it is not (a
+/// hostile body with thousands of keys costs one hash per key, not a scan
+/// per key).
+struct Keys<'k> {
+    few: [Cow<'k, str>; FEW_KEYS],
+    len: usize,
+    many: Option<HashSet<Cow<'k, str>>>,
+}
+
+/// Objects up to this many keys are checked by a scan.
+const FEW_KEYS: usize = 16;
+
+impl Default for Keys<'_> {
+    fn default() -> Self {
+        Keys {
+            few: [const { Cow::Borrowed("") }; FEW_KEYS],
+            len: 0,
+            many: None,
+        }
+    }
+}
+
+impl<'k> Keys<'k> {
+    fn insert<E: de::Error>(&mut self, key: &Cow<'k, str>) -> Result<(), E> {
+        let repeated = match &mut self.many {
+            Some(set) => !set.insert(key.clone()),
+            None if self.len < FEW_KEYS => {
+                let repeated = self.few[..self.len].contains(key);
+                self.few[self.len] = key.clone();
+                self.len += 1;
+                repeated
+            }
+            None => {
+                let mut set: HashSet<Cow<'k, str>> = self.few.iter().cloned().collect();
+                let repeated = !set.insert(key.clone());
+                self.many = Some(set);
+                repeated
+            }
+        };
+        if repeated {
+            return Err(E::custom(format_args!(
+                "the key {:?} is given twice in one object",
+                &**key
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn finite<E: de::Error>(v: f64) -> Result<(), E> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(E::custom("a number out of range"))
+    }
+}
+
+/// Reads a value strictly (finite numbers, no repeated keys) and keeps
+/// nothing of it.
+struct Ignore;
+
+impl<'de> DeserializeSeed<'de> for Ignore {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(Ignore)
+    }
+}
+
+impl<'de> Visitor<'de> for Ignore {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        finite(v)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Ignore)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            keys.insert::<A::Error>(&key)?;
+            map.next_value_seed(Ignore)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a `Value` like serde_json's own, refusing repeated keys (for a
+/// listing request's `id`, kept to find its response by).
 struct StrictVisitor;
 
 impl<'de> de::DeserializeSeed<'de> for StrictVisitor {
@@ -157,7 +523,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn read(text: &str) -> Result<RpcBody, BodyError> {
+    fn read(text: &str) -> Result<RpcBody<'_>, BodyError> {
         read_rpc_body(text.as_bytes())
     }
 
@@ -204,6 +570,38 @@ mod tests {
             "]".repeat(150)
         );
         assert!(read(&deep_meta).is_err());
+    }
+
+    #[test]
+    fn members_are_found_in_any_order_and_through_escapes() {
+        let b = read(r#"{"params":{"arguments":{"name":"x"},"name":"t"},"id":1,"method":"tools/call"}"#)
+            .unwrap();
+        assert_eq!(b.tools, ["t"]);
+        let b = read(r#"{"m\u0065thod":"tools/call","params":{"n\u0061me":"w\u0072ite"}}"#).unwrap();
+        assert_eq!(b.tools, ["write"]);
+        let b = read(r#"{"id":"a","method":"tools/list","params":{"cursor":"c"}}"#).unwrap();
+        assert_eq!(b.listing_ids, [json!("a")]);
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_however_it_is_spelled_and_however_big_the_object() {
+        let escaped = r#"{"method":"tools/call","params":{"name":"r","n\u0061me":"w"}}"#;
+        assert!(matches!(read(escaped), Err(BodyError::Json(m)) if m.contains("given twice")));
+        let many: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let big = format!(r#"{{"method":"ping","x":{{{},"k33":0}}}}"#, many.join(","));
+        assert!(matches!(read(&big), Err(BodyError::Json(m)) if m.contains("\"k33\" is given twice")));
+        let fine = format!(r#"{{"method":"ping","x":{{{}}}}}"#, many.join(","));
+        assert!(read(&fine).is_ok());
+    }
+
+    #[test]
+    fn a_json_error_anywhere_wins_over_a_shape_error_before_it() {
+        assert!(matches!(read(r#"[7, {"x": 1e999}]"#), Err(BodyError::Json(_))));
+        assert!(matches!(read(r#"{"method":7} x"#), Err(BodyError::Json(_))));
+        assert_eq!(
+            read(r#"[{"method":"tools/call","params":[]}, 7]"#).unwrap_err(),
+            BodyError::Shape("a tools/call without a string params.name")
+        );
     }
 
     #[test]

@@ -3,15 +3,29 @@
 //! (MCP's streamable HTTP answers a `POST` either way).
 //!
 //! Only responses whose `id` is one of the listing requests' ids are
-//! touched; everything else passes byte for byte in an event stream and
-//! value for value in JSON.
+//! touched, and in them only the item arrays: the response is read once
+//! without being built (serde_json `RawValue`s borrowed from the body),
+//! each item is decided from the one member the decision needs, and the
+//! items refused are cut out of the original text. Everything else passes
+//! byte for byte, in JSON and in an event stream alike.
 
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::ListingScope;
+use crate::json::MaybeStr;
 
-/// The members of a listing result that hold items.
-const LIST_KEYS: [&str; 4] = ["tools", "prompts", "resources", "resourceTemplates"];
+/// The members of a listing result that hold items, and whether they are tools.
+const LIST_KEYS: [(&str, bool); 4] = [
+    ("tools", true),
+    ("prompts", false),
+    ("resources", false),
+    ("resourceTemplates", false),
+];
 
 /// The filtered body, or why it could not be read.
 pub(super) fn filter_body(
@@ -27,10 +41,12 @@ pub(super) fn filter_body(
         .map(|m| m.trim().to_ascii_lowercase());
     match media.as_deref() {
         Some("application/json") => {
-            let mut value: Value =
-                serde_json::from_slice(body).map_err(|e| format!("invalid JSON ({e})"))?;
-            filter_value(scope, &mut value);
-            serde_json::to_vec(&value).map_err(|e| e.to_string())
+            let text = std::str::from_utf8(body)
+                .map_err(|e| format!("invalid JSON (not UTF-8: {e})"))?;
+            match filter_text(scope, text).map_err(|e| format!("invalid JSON ({e})"))? {
+                Some(filtered) => Ok(filtered.into_bytes()),
+                None => Ok(body.to_vec()),
+            }
         }
         Some("text/event-stream") => filter_events(scope, body),
         other => Err(format!(
@@ -40,49 +56,271 @@ pub(super) fn filter_body(
     }
 }
 
-/// Filters the listing results in one JSON-RPC response or a batch of them.
-fn filter_value(scope: &ListingScope, value: &mut Value) {
-    match value {
-        Value::Array(batch) => batch.iter_mut().for_each(|v| filter_one(scope, v)),
-        single => filter_one(scope, single),
+/// Filters the listing results in one JSON-RPC response or a batch of them:
+/// `None` when nothing is cut, else the new text.
+fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut responses = Vec::new();
+    de.deserialize_any(Responses(&mut responses))?;
+    de.end()?;
+    let base = text.as_ptr() as usize;
+    let mut cuts: Vec<(Range<usize>, String)> = Vec::new();
+    for (id, lists) in responses {
+        let id: Value = serde_json::from_str(id.get())?;
+        if !scope.ids.contains(&id) {
+            continue;
+        }
+        for (is_tool, items) in lists {
+            let (Some(first), Some(last)) = (items.first(), items.last()) else {
+                continue;
+            };
+            let kept: Vec<&str> = match &scope.items {
+                Some(mapping) => {
+                    let checker = scope
+                        .policy
+                        .checker(&scope.granted, scope.filter.as_deref());
+                    items
+                        .iter()
+                        .map(|item| item.get())
+                        .filter(|item| checker.keeps_text(item, mapping, is_tool))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            if kept.len() == items.len() {
+                continue;
+            }
+            // The span from the first item's start to the last one's end,
+            // as offsets into `text` (every item borrows from it).
+            let from = first.get().as_ptr() as usize - base;
+            let to = last.get().as_ptr() as usize + last.get().len() - base;
+            cuts.push((from..to, kept.join(",")));
+        }
+    }
+    if cuts.is_empty() {
+        return Ok(None);
+    }
+    cuts.sort_by_key(|(range, _)| range.start);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (range, replacement) in cuts {
+        out.push_str(&text[at..range.start]);
+        out.push_str(&replacement);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    Ok(Some(out))
+}
+
+/// The item arrays of a result, each with whether it lists tools.
+type ListsOf<'t> = Vec<(bool, Vec<&'t RawValue>)>;
+
+/// The `id` and the result's item arrays of every response of a message or
+/// batch that has both (read in one pass: an `id` may follow its `result`).
+type Found<'t> = Vec<(&'t RawValue, ListsOf<'t>)>;
+
+struct Responses<'r, 't>(&'r mut Found<'t>);
+
+impl<'de> Visitor<'de> for Responses<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC response or batch")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(found) = seq.next_element_seed(OneResponse)? {
+            self.0.extend(found);
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.0.extend(OneResponse.visit_map(map)?);
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
-fn filter_one(scope: &ListingScope, response: &mut Value) {
-    let Value::Object(object) = response else {
-        return;
-    };
-    let ours = object.get("id").is_some_and(|id| scope.ids.contains(id));
-    if !ours {
-        return;
+/// One response: its `id` and its result's item arrays, the last `id` and
+/// `result` when repeated (as a `Value` would keep them).
+struct OneResponse;
+
+impl<'de> DeserializeSeed<'de> for OneResponse {
+    type Value = Option<(&'de RawValue, ListsOf<'de>)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
-    let Some(result) = object.get_mut("result") else {
-        return;
-    };
-    match &scope.items {
-        Some(items) => {
-            scope.policy.filter_listing_in_place(
-                result,
-                &scope.granted,
-                scope.filter.as_deref(),
-                items,
-            );
-        }
-        None => {
-            if let Value::Object(members) = result {
-                for (key, value) in members.iter_mut() {
-                    if LIST_KEYS.contains(&key.as_str()) && value.is_array() {
-                        *value = Value::Array(Vec::new());
-                    }
+}
+
+impl<'de> Visitor<'de> for OneResponse {
+    type Value = Option<(&'de RawValue, ListsOf<'de>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC response")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut result) = (None, None);
+        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            match key.as_deref() {
+                Some("id") => id = Some(map.next_value::<&'de RawValue>()?),
+                Some("result") => result = Some(map.next_value_seed(Lists)?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
+        Ok(id.zip(result))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
-/// Rewrites the `data:` of every event that holds a listing response; other
-/// events and lines are kept as they are. Lines end in `\n`, `\r\n` or `\r`
-/// (the SSE grammar); rewritten events use `\n`.
+/// The item arrays of a result object (none for a result of another type).
+struct Lists;
+
+impl<'de> DeserializeSeed<'de> for Lists {
+    type Value = ListsOf<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Lists {
+    type Value = ListsOf<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a listing result")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut lists = Vec::new();
+        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            let list = LIST_KEYS
+                .iter()
+                .find(|(name, _)| key.as_deref() == Some(*name));
+            match list {
+                Some(&(_, is_tool)) => {
+                    if let Some(items) = map.next_value_seed(Items)? {
+                        lists.push((is_tool, items));
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(lists)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+}
+
+/// An array's items, unread; `None` for a value that is not an array.
+struct Items;
+
+impl<'de> DeserializeSeed<'de> for Items {
+    type Value = Option<Vec<&'de RawValue>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of items")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Rewrites the `data:` of every event that holds a listing response with
+/// items cut; other events and lines are kept as they are. Lines end in
+/// `\n`, `\r\n` or `\r` (the SSE grammar); rewritten events use `\n`, one
+/// `data:` line per line of the new text.
 fn filter_events(scope: &ListingScope, body: &[u8]) -> Result<Vec<u8>, String> {
     let text =
         std::str::from_utf8(body).map_err(|_| "an event stream that is not UTF-8".to_string())?;
@@ -94,31 +332,24 @@ fn filter_events(scope: &ListingScope, body: &[u8]) -> Result<Vec<u8>, String> {
             .filter_map(|l| l.strip_prefix("data:"))
             .map(|d| d.strip_prefix(' ').unwrap_or(d))
             .collect();
+        // Data that is not JSON holds no JSON-RPC response: nothing to filter.
         let rewritten = if data.is_empty() {
             None
         } else {
-            let joined = data.join("\n");
-            match serde_json::from_str::<Value>(&joined) {
-                Ok(mut value) => {
-                    let before = value.clone();
-                    filter_value(scope, &mut value);
-                    (value != before).then_some(value)
-                }
-                // Not JSON: no JSON-RPC response, nothing to filter.
-                Err(_) => None,
-            }
+            filter_text(scope, &data.join("\n")).ok().flatten()
         };
         match rewritten {
             None => out.push_str(event.raw),
-            Some(value) => {
-                let json = serde_json::to_string(&value).map_err(|e| e.to_string())?;
+            Some(json) => {
                 let mut wrote_data = false;
                 for line in &event.lines {
                     if line.starts_with("data:") {
                         if !wrote_data {
-                            out.push_str("data: ");
-                            out.push_str(&json);
-                            out.push('\n');
+                            for data_line in json.split('\n') {
+                                out.push_str("data: ");
+                                out.push_str(data_line);
+                                out.push('\n');
+                            }
                             wrote_data = true;
                         }
                     } else {
