@@ -7,11 +7,34 @@
 //! [`Fetcher`] attached to it (a thread only when an issuer fetches), with
 //! the Redis store plugged in when configured, and stops the fetcher when
 //! dropped.
+//!
+//! [`HostedGuard::authorization_server`] builds the embedded authorization
+//! server the configuration's `authorization_server` section describes, on
+//! the store its `storage` names (memory, an SQLite file), the same way for
+//! every binding.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use mcpguard::ConfigError;
 use mcpguard::config::GuardConfig;
 use mcpguard::guard::{Guard, GuardOptions};
+use mcpguard::oauth::{AuthorizationServer, OAuthStore, SetupError, StoreError};
 use mcpguard_fetch::Fetcher;
+
+/// The authorization server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration has no `authorization_server` section.
+    #[error("the Guard's configuration has no authorization_server section")]
+    NotConfigured,
+    /// The store the section's `storage` names could not be opened.
+    #[error("opening the authorization server's store: {0}")]
+    Store(#[from] StoreError),
+    /// The engine refused to start (replaying stored revocations failed).
+    #[error("starting the authorization server: {0}")]
+    Setup(#[from] SetupError),
+}
 
 /// A Guard and the I/O attached to it.
 #[derive(Debug)]
@@ -65,5 +88,32 @@ impl HostedGuard {
     /// The fetcher, for its statistics and `wait_ready`.
     pub fn fetcher(&self) -> &Fetcher {
         &self.fetcher
+    }
+
+    /// The authorization server of the configuration's
+    /// `authorization_server` section, its state in the store `storage`
+    /// names (a relative SQLite path starts at `base_dir`, else at the
+    /// working directory). Each call opens the store anew: build the server
+    /// once and share it.
+    pub fn authorization_server(
+        &self,
+        base_dir: Option<&Path>,
+    ) -> Result<AuthorizationServer, ServerError> {
+        let store = self.open_oauth_store(base_dir)?;
+        Ok(AuthorizationServer::new(&self.guard, store)?)
+    }
+
+    fn open_oauth_store(
+        &self,
+        base_dir: Option<&Path>,
+    ) -> Result<Arc<dyn OAuthStore>, ServerError> {
+        let settings = self
+            .guard
+            .authorization_server_settings()
+            .ok_or(ServerError::NotConfigured)?;
+        Ok(mcpguard_sqlite::open_configured(
+            &settings.storage,
+            base_dir,
+        )?)
     }
 }
