@@ -20,8 +20,9 @@ use mcpguard::oauth::{
 use mcpguard::reason::Reason;
 use serde_json::json;
 
-/// Opens the backend's shared state once more (a new process's store).
-pub type Open<'a> = &'a (dyn Fn() -> Arc<dyn OAuthStore> + Sync);
+/// Opens the backend's shared state once more (a new process's store), for
+/// an engine on `clock` (a store that sets TTLs reads its time there).
+pub type Open<'a> = &'a (dyn Fn(&ManualClock) -> Arc<dyn OAuthStore> + Sync);
 
 const R: &str = "https://mcp.example.com/mcp";
 const CB: &str = "https://app.example.com/cb";
@@ -38,7 +39,7 @@ pub struct Host {
     pub server: AuthorizationServer,
 }
 
-/// A host on `open()`'s store, signing with `pem`, on `clock`.
+/// A host on a newly opened store, signing with `pem`, on `clock`.
 pub fn host(open: Open<'_>, pem: &str, clock: &ManualClock) -> Host {
     let config = json!({
         "resource": R,
@@ -50,7 +51,7 @@ pub fn host(open: Open<'_>, pem: &str, clock: &ManualClock) -> Host {
     });
     let guard = Guard::from_json_with_clock(&config.to_string(), clock.clone())
         .expect("the suite's configuration");
-    let server = AuthorizationServer::new(&guard, open()).expect("the engine starts");
+    let server = AuthorizationServer::new(&guard, open(clock)).expect("the engine starts");
     Host { guard, server }
 }
 
@@ -258,7 +259,7 @@ pub fn one_code_redeemed_on_four_connections_is_redeemed_once(open: Open<'_>) {
     let h = host(open, &pem, &clock);
     let client = h.register();
     let hash = credential_hash(&h.code(&client));
-    let stores: Vec<Arc<dyn OAuthStore>> = (0..4).map(|_| open()).collect();
+    let stores: Vec<Arc<dyn OAuthStore>> = (0..4).map(|_| open(&clock)).collect();
     let outcomes: Vec<CodeRedemption> = std::thread::scope(|s| {
         let handles: Vec<_> = stores
             .iter()
@@ -288,7 +289,7 @@ pub fn purging_forgets_only_what_expired(open: Open<'_>) {
 /// a pending request answered once, a tombstoned family never created,
 /// revocations listed until they expire.
 pub fn each_method_keeps_its_promise(open: Open<'_>) {
-    let store = open();
+    let store = open(&ManualClock::new(START));
     let now = START as i64;
     let client = ClientRecord {
         client_id: "c1".into(),

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mcpguard::ManualClock;
 use mcpguard::oauth::{MemoryOAuthStore, OAuthStore, StorageConfig};
 use mcpguard_sqlite::{SqliteOAuthStore, open_configured};
 use mcpguard_testkit::oauth_store as suite;
@@ -16,14 +17,16 @@ use mcpguard_testkit::oauth_store as suite;
 fn on_sqlite(test: fn(suite::Open<'_>)) {
     let dir = tempfile::tempdir().unwrap();
     let db: PathBuf = dir.path().join("oauth.db");
-    let open = move || -> Arc<dyn OAuthStore> { Arc::new(SqliteOAuthStore::open(&db).unwrap()) };
+    let open = move |_: &ManualClock| -> Arc<dyn OAuthStore> {
+        Arc::new(SqliteOAuthStore::open(&db).unwrap())
+    };
     test(&open);
 }
 
 /// Runs one suite function on one in-memory store shared by every "open".
 fn on_memory(test: fn(suite::Open<'_>)) {
     let store: Arc<dyn OAuthStore> = Arc::new(MemoryOAuthStore::new());
-    let open = move || store.clone();
+    let open = move |_: &ManualClock| store.clone();
     test(&open);
 }
 
