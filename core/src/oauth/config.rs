@@ -456,8 +456,17 @@ mod tests {
         let e =
             build(r#"{"issuer":"https://a.example","registration":{"open":true}}"#).unwrap_err();
         assert_eq!(e.path, "authorization_server.registration.open");
-        let e = build(r#"{"issuer":"https://a.example","storage":{"redis":{}}}"#).unwrap_err();
+        let e = build(r#"{"issuer":"https://a.example","storage":{"postgres":{}}}"#).unwrap_err();
         assert_eq!(e.path, "authorization_server.storage");
+    }
+
+    #[test]
+    fn the_redis_storage_takes_no_members_of_its_own() {
+        let s = build(r#"{"issuer":"https://a.example","storage":{"redis":{}}}"#).unwrap();
+        assert_eq!(s.storage, StorageConfig::Redis {});
+        let e =
+            build(r#"{"issuer":"https://a.example","storage":{"redis":{"url":"x"}}}"#).unwrap_err();
+        assert!(e.path.starts_with("authorization_server.storage"), "{e}");
     }
 
     #[test]
