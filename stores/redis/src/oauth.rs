@@ -17,7 +17,9 @@
 //!   a sorted set of the family's `jti`s by expiry; `revoked`: a sorted set
 //!   of revoked `jti`s by expiry, for the Guard's deny-list after a restart.
 //! - `expiry`: a sorted set of the keys above by the record's expiry, which
-//!   [`OAuthStore::purge_expired`] reads.
+//!   [`OAuthStore::purge_expired`] reads. Issuing and rotating trim both
+//!   index sets of entries whose records Redis has already dropped by TTL,
+//!   so they stay bounded even when nobody purges.
 //!
 //! Every write that issues, spends, rotates or revokes a credential is one
 //! Lua script (sent by `EVALSHA`), so two replicas racing on one code or one
@@ -72,8 +74,15 @@ return {r, s}
 ";
 
 /// Records an access token: its record, its family's index (when it has a
-/// family key) and the expiry index. Shared by the writes that issue one.
+/// family key) and the expiry index; and trims both index sets of entries
+/// whose records Redis has dropped by TTL already (expired more than the
+/// grace before `bound`), so the sets stay bounded without a purge. Shared
+/// by the writes that issue one.
 const RECORD_ACCESS: &str = r"
+local function trim(expiry, revoked, bound)
+  redis.call('ZREMRANGEBYSCORE', expiry, '-inf', '(' .. bound)
+  redis.call('ZREMRANGEBYSCORE', revoked, '-inf', '(' .. bound)
+end
 local function record_access(key, json, ttl, exp, jti, family_access, expiry)
   redis.call('SET', key, json, 'EX', ttl)
   redis.call('ZADD', expiry, exp, key)
@@ -90,9 +99,10 @@ end
 /// 1 done, 0 the family was revoked already (nothing written), -1 the
 /// family exists, -2 the refresh token exists.
 const ISSUE_FAMILY: &str = r"
--- KEYS: family, refresh, access, family_access, expiry
+-- KEYS: family, refresh, access, family_access, expiry, revoked
 -- ARGV: family json, ttl, exp; refresh json ('' for none), ttl, exp;
---       access json, ttl, exp, jti
+--       access json, ttl, exp, jti; trim bound
+trim(KEYS[5], KEYS[6], ARGV[11])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HGET', KEYS[1], 'v') == '1' then return 0 end
   return -1
@@ -130,7 +140,9 @@ end
 /// Rotates a refresh token; see [`OAuthStore::rotate_refresh`].
 const ROTATE: &str = r"
 -- KEYS: old, new, family, family_access, access, expiry, revoked
--- ARGV: family id, new json, ttl, exp; access json, ttl, exp, jti; access key prefix
+-- ARGV: family id, new json, ttl, exp; access json, ttl, exp, jti; access key prefix;
+--       trim bound
+trim(KEYS[6], KEYS[7], ARGV[10])
 local old = redis.call('HGET', KEYS[1], 'r')
 if not old then return {'unknown'} end
 if cjson.decode(old)['family_id'] ~= ARGV[1] then
@@ -308,6 +320,12 @@ impl RedisOAuthStore {
             .max(1)
     }
 
+    /// Index entries below this (the engine's now, less twice the grace)
+    /// name records Redis has dropped by TTL: the writes trim them.
+    fn trim_bound(&self) -> i64 {
+        self.clock.now_secs().saturating_sub(2 * GRACE_SECONDS)
+    }
+
     /// One round trip on a pooled connection; a failed connection is dropped.
     fn call<T>(
         &self,
@@ -469,6 +487,7 @@ impl OAuthStore for RedisOAuthStore {
                 .key(self.key("access", &access.jti))
                 .key(self.key("family_access", &family.id))
                 .key(self.key("expiry", "index"))
+                .key(self.key("revoked", "index"))
                 .arg(&family_json)
                 .arg(self.ttl(family.expires_at))
                 .arg(family.expires_at)
@@ -479,6 +498,7 @@ impl OAuthStore for RedisOAuthStore {
                 .arg(self.ttl(access.expires_at))
                 .arg(access.expires_at)
                 .arg(&access.jti)
+                .arg(self.trim_bound())
                 .invoke(c)
         })?;
         match issued {
@@ -534,6 +554,7 @@ impl OAuthStore for RedisOAuthStore {
                 .arg(access.expires_at)
                 .arg(&access.jti)
                 .arg(self.access_prefix())
+                .arg(self.trim_bound())
                 .invoke(c)
         })?;
         let outcome = reply

@@ -138,3 +138,35 @@ fn a_redis_that_is_down_is_a_store_error_not_a_credential() {
     let e = s.redeem_code("sha256:00").unwrap_err();
     assert!(matches!(e, mcpguard::oauth::StoreError::Backend(_)), "{e}");
 }
+
+#[test]
+fn issuing_trims_the_index_sets_of_what_redis_dropped_by_ttl() {
+    let server = Server::start();
+    let url = server.url();
+    let clock = ManualClock::new(suite::START);
+    let open = |c: &ManualClock| store(&url, "t:", c);
+    let h = suite::host(&open, &suite::pem(), &clock);
+    let (client, t) = h.grant();
+    h.server
+        .revoke(&mcpguard::oauth::RevocationRequest {
+            token: Some(&t.access_token),
+            token_type_hint: None,
+            client: mcpguard::oauth::ClientAuth {
+                client_id: Some(&client),
+                client_secret: None,
+            },
+        })
+        .unwrap();
+    // Past the access token's hour and twice the grace.
+    clock.advance(std::time::Duration::from_secs(3600 + 121));
+    let bound = (suite::START + 3600 + 1).to_string();
+    let stale = |set: &str| -> i64 {
+        let key = format!("t:{{oauth}}:{set}:index");
+        redis::from_redis_value_ref(&server.cmd(&["ZCOUNT", &key, "-inf", &bound])).unwrap()
+    };
+    assert!(stale("expiry") >= 3, "pending, code and access entries");
+    assert_eq!(stale("revoked"), 1);
+    h.grant();
+    assert_eq!(stale("expiry"), 0);
+    assert_eq!(stale("revoked"), 0);
+}
