@@ -364,6 +364,10 @@ int main(void) {
   mcpguard_oauth_server_free(server);
   mcpguard_guard_free(guard);
   mcpguard_manual_clock_free(clock);
-  printf("oauth: %d checks, %d failed\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  if (failures != 0) {
+    fprintf(stderr, "oauth: %d of %d checks failed\n", failures, checks);
+    return 1;
+  }
+  printf("oauth: %d checks passed\n", checks);
+  return 0;
 }
