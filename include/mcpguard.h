@@ -119,6 +119,11 @@ typedef enum mcpguard_result {
   // The shared store (`store.redis`) did not answer and `on_error` is
   // `fail_closed`: the change holds in this process only; retry.
   MCPGUARD_RESULT_STORE_UNAVAILABLE = 18,
+  // `mcpguard_oauth_server_*`: the authorization server refused the call
+  // (a client that failed to authenticate, another client's token);
+  // `mcpguard_last_error_info()` gives the OAuth error as `code` and the
+  // HTTP status.
+  MCPGUARD_RESULT_OAUTH_REFUSED = 19,
 } mcpguard_result;
 
 // What a gateway does with a request (`mcpguard_http_decision_action`).
@@ -245,9 +250,10 @@ typedef struct mcpguard_http_decision mcpguard_http_decision;
 // Free it with `mcpguard_http_options_free`.
 typedef struct mcpguard_http_options mcpguard_http_options;
 
-// What `mcpguard_http_decision_filter_response` hands back: the filtered
-// body (status 0, no headers) or the response to send instead (502). Free
-// it with `mcpguard_http_response_free`.
+// What `mcpguard_http_decision_filter_response` hands back (the filtered
+// body, status 0 and no headers, or the response to send instead: 502),
+// and `mcpguard_oauth_server_handle_http`'s answer (a whole response to
+// send). Free it with `mcpguard_http_response_free`.
 typedef struct mcpguard_http_response mcpguard_http_response;
 
 // A clock that moves only when told to, for tests: a guard built with
@@ -255,6 +261,14 @@ typedef struct mcpguard_http_response mcpguard_http_response;
 // `mcpguard_manual_clock_advance` moves every guard sharing it. Freeing the
 // clock object does not stop guards built with it from using its time.
 typedef struct mcpguard_manual_clock mcpguard_manual_clock;
+
+// The authorization server of one guard: its endpoints at the HTTP level
+// and its operational calls. Thread-safe: every function taking a
+// `const mcpguard_oauth_server *` may be called from many threads at once.
+// It keeps its guard's state alive (tokens it issues are checked by that
+// guard), so it may outlive the `mcpguard_guard` object. Free it with
+// `mcpguard_oauth_server_free`.
+typedef struct mcpguard_oauth_server mcpguard_oauth_server;
 
 // Who a validated token speaks for. Immutable: may be read from many
 // threads at once. Free it with `mcpguard_principal_free`.
@@ -455,6 +469,47 @@ typedef struct mcpguard_bytes {
   // The number of bytes.
   size_t len;
 } mcpguard_bytes;
+
+// One HTTP request to the authorization server, as the host's server has
+// it. Text fields are pointer + length, UTF-8 (not NUL-terminated); an
+// optional one is absent when its pointer is NULL (with length 0). Start
+// from `MCPGUARD_OAUTH_REQUEST_INIT`. The server reads the memory only
+// during `mcpguard_oauth_server_handle_http`.
+typedef struct mcpguard_oauth_request {
+  // The method, e.g. `POST` (required; compared exactly).
+  const char *method;
+  // Length of `method` in bytes.
+  size_t method_len;
+  // The path without the query, e.g. `/token` (required).
+  const char *path;
+  // Length of `path` in bytes.
+  size_t path_len;
+  // The raw query string as received, without the `?`, not decoded
+  // (NULL: none).
+  const char *query;
+  // Length of `query` in bytes.
+  size_t query_len;
+  // Every header in the order received (NULL when `header_count` is 0).
+  // Names and values must be UTF-8 here.
+  const struct mcpguard_http_header *headers;
+  // How many headers `headers` holds.
+  size_t header_count;
+  // The whole body (any bytes; NULL when `body_len` is 0).
+  const uint8_t *body;
+  // Length of `body` in bytes.
+  size_t body_len;
+  // The peer's address: the registration endpoint's rate-limit key
+  // (NULL: unknown, all such peers share one budget).
+  const char *peer;
+  // Length of `peer` in bytes.
+  size_t peer_len;
+  // The signed-in user the host authenticated, needed to answer the
+  // consent form posted to `/authorize` (NULL: nobody is signed in; the
+  // consent post is then answered 401 `login_required`).
+  const char *subject;
+  // Length of `subject` in bytes.
+  size_t subject_len;
+} mcpguard_oauth_request;
 
 #ifdef __cplusplus
 extern "C" {
@@ -885,6 +940,73 @@ enum mcpguard_result mcpguard_http_response_header(const struct mcpguard_http_re
 // The body to send: the filtered application body, or the 502 document.
 enum mcpguard_result mcpguard_http_response_body(const struct mcpguard_http_response *response, struct mcpguard_bytes *out);
 
+// Builds the authorization server of `guard`'s `authorization_server`
+// section, its state in the store the section's `storage` names (memory,
+// an SQLite file relative to the working directory, or the Redis of the
+// configuration's `store.redis`). Revocations the store holds are replayed
+// into the guard. Build it once and share it: each call opens the store
+// anew, and two in-memory servers do not share state. A guard without the
+// section is `MCPGUARD_RESULT_CONFIG_ERROR`; a store that cannot be opened
+// `MCPGUARD_RESULT_STORE_UNAVAILABLE`. On failure `*out` is NULL.
+enum mcpguard_result mcpguard_oauth_server_new(const struct mcpguard_guard *guard, struct mcpguard_oauth_server **out);
+
+// Frees an authorization server. NULL is ignored; the pointer is invalid
+// afterwards. No other thread may be using it. Tokens it issued stay valid
+// at the guard until they expire.
+void mcpguard_oauth_server_free(struct mcpguard_oauth_server *server);
+
+// Answers one HTTP request to any endpoint of the server: the RFC 8414
+// metadata document, `/jwks.json`, `/register` (RFC 7591), `/authorize`
+// (the consent page, then the consent post), `/token` and `/revoke`
+// (RFC 7009), under the issuer's path. A refusal is an answer, not a
+// failure: the call returns `MCPGUARD_RESULT_OK` and `*out` holds the
+// status, headers and body to send (read it with the
+// `mcpguard_http_response_*` functions and free it with
+// `mcpguard_http_response_free`). When the path is none of the server's
+// endpoints, `*out` is NULL (still `MCPGUARD_RESULT_OK`): route the request
+// elsewhere. Failures are the caller's mistakes only (NULL, bad UTF-8),
+// and then `*out` is NULL.
+enum mcpguard_result mcpguard_oauth_server_handle_http(const struct mcpguard_oauth_server *server, const struct mcpguard_oauth_request *request, struct mcpguard_http_response **out);
+
+// The issuer identifier, borrowed from the server.
+enum mcpguard_result mcpguard_oauth_server_issuer(const struct mcpguard_oauth_server *server, struct mcpguard_str *out);
+
+// The RFC 8414 authorization-server metadata document, as JSON text the
+// caller frees with `mcpguard_string_free` (what `handle_http` serves at
+// `/.well-known/oauth-authorization-server`).
+enum mcpguard_result mcpguard_oauth_server_metadata(const struct mcpguard_oauth_server *server, char **out);
+
+// The public JWK Set of the signing keys (the key in use and the one it
+// replaced), as JSON text the caller frees with `mcpguard_string_free`.
+enum mcpguard_result mcpguard_oauth_server_jwks(const struct mcpguard_oauth_server *server, char **out);
+
+// Rotates the signing key: the new key signs from now on; the key in use
+// until now stays published and trusted (overlap) until the next rotation,
+// and the guard trusts the new set at once. `pem` is a P-256 private key in
+// PEM (PKCS#8 or SEC1; NULL: a fresh key is generated) and `kid` its key
+// id (NULL: derived from the key). A key that is not P-256 or does not
+// parse is `MCPGUARD_RESULT_KEY_ERROR`, and the keys in use stay.
+enum mcpguard_result mcpguard_oauth_server_rotate_key(const struct mcpguard_oauth_server *server, const char *pem, size_t pem_len, const char *kid, size_t kid_len);
+
+// Revokes a token (RFC 7009) as the client that holds it: an access token
+// (its `jti` goes on the guard's deny-list) or a refresh token (its whole
+// family, and the access tokens the family produced). `client_id` is
+// required; `client_secret` is the confidential client's secret (NULL for
+// a public client); `token_type_hint` (`access_token` or `refresh_token`,
+// NULL: none) only orders the search. A token that is unknown or expired
+// needs nothing and succeeds. A refusal (a wrong secret, another client's
+// token) is `MCPGUARD_RESULT_OAUTH_REFUSED`, the store failing
+// `MCPGUARD_RESULT_STORE_UNAVAILABLE`; `mcpguard_last_error_info()` gives
+// the OAuth `code` and `status`.
+enum mcpguard_result mcpguard_oauth_server_revoke(const struct mcpguard_oauth_server *server, const char *token, size_t token_len, const char *token_type_hint, size_t token_type_hint_len, const char *client_id, size_t client_id_len, const char *client_secret, size_t client_secret_len);
+
+// Forgets what expired by the guard's clock (pending authorization
+// requests, codes, refresh tokens and families, access-token records) and
+// writes how many records went to `*removed` (NULL: not wanted). Call it
+// now and then (a timer); it never touches live state. The store failing
+// is `MCPGUARD_RESULT_STORE_UNAVAILABLE`.
+enum mcpguard_result mcpguard_oauth_server_purge_expired(const struct mcpguard_oauth_server *server, size_t *removed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
@@ -900,3 +1022,6 @@ enum mcpguard_result mcpguard_http_response_body(const struct mcpguard_http_resp
 /* An HTTP request with nothing set: no method or path yet (both required),
    no query, headers, peer or body, no overrides, the options' cost. */
 #define MCPGUARD_HTTP_REQUEST_INIT { NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, MCPGUARD_HTTP_BODY_NONE, NULL, 0, NULL, 0, NULL, 0, 0 }
+/* A request to the authorization server with nothing set: no method or
+   path yet (both required), no query, headers, body, peer or subject. */
+#define MCPGUARD_OAUTH_REQUEST_INIT { NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0 }

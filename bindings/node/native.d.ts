@@ -144,11 +144,13 @@ export declare class ManualClock {
  */
 export declare class OAuthServer {
   /**
-   * The server of the Guard behind `guard` (from `guard.handle()`), its
-   * state in the store the section's `storage` names (memory, or an
-   * SQLite file relative to the working directory).
+   * The server of `guard` (a `Guard`) built with an
+   * `authorization_server` section, its state in the store the section's
+   * `storage` names (memory, an SQLite file relative to the working
+   * directory, or the Redis of `store.redis`), opened by `mcpguard-host`
+   * as every binding opens it.
    */
-  constructor(guard: ExternalObject<Guard>)
+  constructor(guard: Guard)
   /** The issuer identifier. */
   get issuer(): string
   /** The RFC 8414 metadata document, as JSON text. */

@@ -98,7 +98,7 @@ class McpguardOAuthProvider {
   constructor(guard, options = {}) {
     this.#guard = guard
     try {
-      this.#server = new native.OAuthServer(guard.handle())
+      this.#server = new native.OAuthServer(guard)
     } catch (e) {
       throw fromNative(e)
     }

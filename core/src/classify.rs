@@ -252,9 +252,44 @@ impl Classify for OpaqueError {
     }
 }
 
+impl Classify for crate::oauth::OAuthServerError {
+    /// A refusal of the authorization server: its OAuth error as the code
+    /// and its HTTP status; a rate limit is `RateLimited`, a failing store
+    /// or signer the base class, every other refusal `InvalidRequest`.
+    fn classify(&self, _: Option<&str>) -> ErrorInfo {
+        use crate::oauth::OAuthServerError as E;
+        let kind = match self {
+            E::RateLimited { .. } => ErrorKind::RateLimited,
+            E::Store(_) | E::Signing | E::GuardRevocation(_) => ErrorKind::Guard,
+            _ => ErrorKind::InvalidRequest,
+        };
+        ErrorInfo {
+            kind,
+            code: self.code(),
+            reason: None,
+            status: Some(self.status()),
+            message: self.to_string(),
+            path: None,
+            www_authenticate: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_authorization_server_refusal_keeps_its_oauth_code_and_status() {
+        use crate::oauth::OAuthServerError;
+        let i = OAuthServerError::ClientAuthenticationFailed.classify(None);
+        assert_eq!(
+            (i.kind, i.code, i.status),
+            (ErrorKind::InvalidRequest, "invalid_client", Some(401))
+        );
+        let i = OAuthServerError::RateLimited { retry_after: 3 }.classify(None);
+        assert_eq!((i.kind, i.status), (ErrorKind::RateLimited, Some(429)));
+    }
 
     #[test]
     fn a_full_revocation_list_is_a_503_guard_error() {

@@ -68,6 +68,11 @@ pub enum mcpguard_result {
     /// The shared store (`store.redis`) did not answer and `on_error` is
     /// `fail_closed`: the change holds in this process only; retry.
     StoreUnavailable = 18,
+    /// `mcpguard_oauth_server_*`: the authorization server refused the call
+    /// (a client that failed to authenticate, another client's token);
+    /// `mcpguard_last_error_info()` gives the OAuth error as `code` and the
+    /// HTTP status.
+    OauthRefused = 19,
 }
 
 /// A string slice: `len` bytes of UTF-8 at `data`, not NUL-terminated.

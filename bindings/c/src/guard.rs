@@ -92,8 +92,8 @@ pub unsafe extern "C" fn mcpguard_manual_clock_free(clock: *mut mcpguard_manual_
 pub struct mcpguard_guard {
     pub(crate) guard: Guard,
     /// The I/O its configuration asks for (fetches, the Redis store), kept
-    /// alive with the guard.
-    _hosted: HostedGuard,
+    /// alive with the guard; it also builds the authorization server.
+    pub(crate) hosted: HostedGuard,
 }
 
 fn config_failure(e: ConfigError) -> Failure {
@@ -115,7 +115,7 @@ unsafe fn build_guard(
         let hosted = make()?;
         out.set(boxed(mcpguard_guard {
             guard: hosted.guard().clone(),
-            _hosted: hosted,
+            hosted,
         }));
         Ok(())
     })

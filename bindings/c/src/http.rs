@@ -160,7 +160,11 @@ pub struct mcpguard_http_request {
 ///
 /// # Safety
 /// `data` is NULL or valid for reads of `len` bytes that outlive `'a`.
-unsafe fn arg_bytes<'a>(data: *const u8, len: usize, name: &str) -> Result<&'a [u8], Failure> {
+pub(crate) unsafe fn arg_bytes<'a>(
+    data: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<&'a [u8], Failure> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -190,29 +194,36 @@ type Header<'a> = (&'a [u8], &'a [u8]);
 /// `r.headers` is NULL or valid for `r.header_count` elements, each valid
 /// for its lengths, for as long as `r` is borrowed.
 unsafe fn headers_from_c(r: &mcpguard_http_request) -> Result<Vec<Header<'_>>, Failure> {
-    if r.header_count == 0 {
+    // SAFETY: forwarded from the caller's contract above.
+    unsafe { headers_from_parts(r.headers, r.header_count) }
+}
+
+/// Reads `count` headers at `headers` into name and value bytes.
+///
+/// # Safety
+/// `headers` is NULL or valid for `count` elements, each valid for its
+/// lengths, for `'a`.
+pub(crate) unsafe fn headers_from_parts<'a>(
+    headers: *const mcpguard_http_header,
+    count: usize,
+) -> Result<Vec<Header<'a>>, Failure> {
+    if count == 0 {
         return Ok(Vec::new());
     }
-    if r.headers.is_null() {
+    if headers.is_null() {
         return Err(Failure::new(
             mcpguard_result::NullParameter,
-            format!(
-                "request.headers is NULL but header_count is {}",
-                r.header_count
-            ),
+            format!("request.headers is NULL but header_count is {count}"),
         ));
     }
-    if r.header_count > isize::MAX as usize / std::mem::size_of::<mcpguard_http_header>() {
+    if count > isize::MAX as usize / std::mem::size_of::<mcpguard_http_header>() {
         return Err(Failure::new(
             mcpguard_result::InvalidArgument,
-            format!(
-                "request.header_count {} is larger than any array can be",
-                r.header_count
-            ),
+            format!("request.header_count {count} is larger than any array can be"),
         ));
     }
-    // SAFETY: the caller guarantees `header_count` readable elements.
-    let headers = unsafe { std::slice::from_raw_parts(r.headers, r.header_count) };
+    // SAFETY: the caller guarantees `count` readable elements.
+    let headers = unsafe { std::slice::from_raw_parts(headers, count) };
     headers
         .iter()
         .enumerate()
@@ -558,11 +569,18 @@ pub unsafe extern "C" fn mcpguard_http_decision_filter_response(
     })
 }
 
-/// What `mcpguard_http_decision_filter_response` hands back: the filtered
-/// body (status 0, no headers) or the response to send instead (502). Free
-/// it with `mcpguard_http_response_free`.
+/// What `mcpguard_http_decision_filter_response` hands back (the filtered
+/// body, status 0 and no headers, or the response to send instead: 502),
+/// and `mcpguard_oauth_server_handle_http`'s answer (a whole response to
+/// send). Free it with `mcpguard_http_response_free`.
 pub struct mcpguard_http_response {
     r: HttpResponse,
+}
+
+impl mcpguard_http_response {
+    pub(crate) fn new(r: HttpResponse) -> Self {
+        mcpguard_http_response { r }
+    }
 }
 
 /// Frees a response. NULL is ignored; the pointer and everything borrowed

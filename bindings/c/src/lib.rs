@@ -20,6 +20,7 @@ mod engines;
 mod ffi;
 mod guard;
 mod http;
+mod oauth;
 
 pub use decision::*;
 pub use engines::*;
@@ -29,6 +30,7 @@ pub use ffi::{
 };
 pub use guard::*;
 pub use http::*;
+pub use oauth::*;
 
 // The header promises that these objects may be shared between threads;
 // this stops compiling if one of them ever stops being `Send + Sync`.
@@ -43,6 +45,7 @@ const _: fn() = || {
     shared::<mcpguard_http_options>();
     shared::<mcpguard_http_decision>();
     shared::<mcpguard_http_response>();
+    shared::<mcpguard_oauth_server>();
 };
 
 /// The major version of this library (matches the crate's `Cargo.toml`).

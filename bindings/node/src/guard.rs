@@ -25,8 +25,8 @@ use crate::{engines, errors};
 pub struct Guard {
     inner: guard::Guard,
     /// The I/O its configuration asks for (fetches, the Redis store), kept
-    /// alive with the Guard.
-    _hosted: mcpguard_host::HostedGuard,
+    /// alive with the Guard; it also builds the authorization server.
+    pub(crate) hosted: mcpguard_host::HostedGuard,
 }
 
 fn options(clock: Option<&ManualClock>) -> GuardOptions {
@@ -59,7 +59,7 @@ impl Guard {
             .map_err(|e| errors::config(&e))?;
         Ok(Guard {
             inner: hosted.guard().clone(),
-            _hosted: hosted,
+            hosted,
         })
     }
 

@@ -7,14 +7,13 @@
 //! authorization server is an answer to send, not an exception; only a
 //! malformed argument throws. `oauth.js` builds the SDK provider on top.
 
-use mcpguard::guard;
 use mcpguard::oauth::http::HttpRequest;
 use mcpguard::oauth::{
     AuthorizationServer, AuthorizeOutcome, AuthorizeParams, ClientAuth, ConsentAnswer,
     ConsentRequest, OAuthServerError, RegistrationRequest, RevocationRequest, TokenRequest,
     consent_cookie, consent_cookie_from_header, render_consent_page,
 };
-use napi::bindgen_prelude::{Buffer, External};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use serde_json::{Value, json};
 
@@ -67,20 +66,17 @@ fn consent_json(c: &ConsentRequest) -> Value {
 
 #[napi]
 impl OAuthServer {
-    /// The server of the Guard behind `guard` (from `guard.handle()`), its
-    /// state in the store the section's `storage` names (memory, or an
-    /// SQLite file relative to the working directory).
+    /// The server of `guard` (a `Guard`) built with an
+    /// `authorization_server` section, its state in the store the section's
+    /// `storage` names (memory, an SQLite file relative to the working
+    /// directory, or the Redis of `store.redis`), opened by `mcpguard-host`
+    /// as every binding opens it.
     #[napi(constructor)]
-    pub fn new(guard: &External<guard::Guard>) -> napi::Result<OAuthServer> {
-        let guard: &guard::Guard = guard;
-        let settings = guard.authorization_server_settings().ok_or_else(|| {
-            errors::invalid_argument(
-                "the Guard's configuration has no authorization_server section",
-            )
-        })?;
-        let store = mcpguard_sqlite::open_configured(&settings.storage, None)
-            .map_err(|e| errors::invalid_argument(format_args!("opening the store: {e}")))?;
-        let inner = AuthorizationServer::new(guard, store).map_err(errors::invalid_argument)?;
+    pub fn new(guard: &crate::guard::Guard) -> napi::Result<OAuthServer> {
+        let inner = guard
+            .hosted
+            .authorization_server(None)
+            .map_err(errors::invalid_argument)?;
         Ok(OAuthServer { inner })
     }
 

@@ -118,3 +118,19 @@ test('metricsText reports the store in the Prometheus format', () => {
   assert.match(text, /^mcpguard_requests_allowed_total 1$/m)
   assert.match(text, /^mcpguard_store_round_trips_total [1-9]/m)
 })
+
+test('two authorization servers on one Redis share their clients (storage redis)', async () => {
+  const { McpguardOAuthProvider } = require('../oauth.js')
+  const withServer = () => ({
+    ...redisConfig(),
+    authorization_server: { issuer: 'https://auth.example.com', storage: { redis: {} } },
+  })
+  const a = new McpguardOAuthProvider(Guard.fromJson(withServer()))
+  const b = new McpguardOAuthProvider(Guard.fromJson(withServer()))
+  const registered = await a.clientsStore.registerClient({ redirect_uris: ['http://127.0.0.1:9/cb'] })
+  assert.ok(registered.client_id)
+  const seen = await b.clientsStore.getClient(registered.client_id)
+  assert.equal(seen?.client_id, registered.client_id)
+  const noStore = { ...withServer(), store: undefined }
+  assert.throws(() => new McpguardOAuthProvider(Guard.fromJson(noStore)), /store\.redis/)
+})

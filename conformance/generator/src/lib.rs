@@ -9,6 +9,9 @@
 //! Functions panic on misuse (unknown key name, an algorithm the key cannot
 //! sign): this is test tooling, and a panic names the mistake.
 
+#[cfg(feature = "oauth-store")]
+pub mod oauth_store;
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use aws_lc_rs::{hmac, signature::EcdsaSigningAlgorithm};

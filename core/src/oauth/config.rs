@@ -125,9 +125,10 @@ impl Default for EndpointLimitsConfig {
     }
 }
 
-/// The storage backend: `{"memory": {}}` or `{"sqlite": {"path": "…"}}`.
-/// The core builds only the memory store; the SQLite one is in the
-/// `mcpguard-sqlite` crate, which reads this value.
+/// The storage backend: `{"memory": {}}`, `{"sqlite": {"path": "…"}}` or
+/// `{"redis": {}}`. The core builds only the memory store; the SQLite one
+/// is in the `mcpguard-sqlite` crate, the Redis one in `mcpguard-redis`
+/// (opened by `mcpguard-host` on the configuration's `store.redis`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StorageConfig {
@@ -138,6 +139,9 @@ pub enum StorageConfig {
         /// The database file, relative to the configuration's folder.
         path: String,
     },
+    /// The Redis of the configuration's `store.redis` section (its URL,
+    /// prefix, timeout and pool size), shared by every replica.
+    Redis {},
 }
 
 impl Default for StorageConfig {
@@ -452,8 +456,17 @@ mod tests {
         let e =
             build(r#"{"issuer":"https://a.example","registration":{"open":true}}"#).unwrap_err();
         assert_eq!(e.path, "authorization_server.registration.open");
-        let e = build(r#"{"issuer":"https://a.example","storage":{"redis":{}}}"#).unwrap_err();
+        let e = build(r#"{"issuer":"https://a.example","storage":{"postgres":{}}}"#).unwrap_err();
         assert_eq!(e.path, "authorization_server.storage");
+    }
+
+    #[test]
+    fn the_redis_storage_takes_no_members_of_its_own() {
+        let s = build(r#"{"issuer":"https://a.example","storage":{"redis":{}}}"#).unwrap();
+        assert_eq!(s.storage, StorageConfig::Redis {});
+        let e =
+            build(r#"{"issuer":"https://a.example","storage":{"redis":{"url":"x"}}}"#).unwrap_err();
+        assert!(e.path.starts_with("authorization_server.storage"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! to answer; [`http`] turns raw HTTP requests (method, headers, body bytes)
 //! into those calls and the answers into status, headers and body. State
 //! lives behind [`OAuthStore`] ([`MemoryOAuthStore`] here; SQLite in the
-//! `mcpguard-sqlite` crate).
+//! `mcpguard-sqlite` crate, Redis in `mcpguard-redis`).
 //!
 //! What it decides:
 //! - RFC 8414 metadata; RFC 7591 registration (open, closed, or gated by an

@@ -7,8 +7,9 @@
 //! as its hash (`sha256:<hex>`, see [`credential_hash`](super::credential_hash)),
 //! never in clear. Times are Unix seconds.
 //!
-//! A file-backed store lives in its own crate (`mcpguard-sqlite`); a
-//! backend only has to keep the promises written on each method.
+//! A file-backed store lives in its own crate (`mcpguard-sqlite`), a
+//! shared one in `mcpguard-redis`; a backend only has to keep the promises
+//! written on each method, which `mcpguard_testkit::oauth_store` checks.
 
 use std::collections::HashMap;
 

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod breaker;
+mod oauth;
 mod pool;
 mod store;
 mod tokens;
@@ -43,6 +44,7 @@ use mcpguard::config::GuardConfig;
 use mcpguard::guard::{Guard, GuardOptions};
 
 pub use breaker::OPEN_MS;
+pub use oauth::RedisOAuthStore;
 pub use store::{BuildError, MAX_WINDOW_NANOS, RedisStore};
 
 /// Builds a Guard from a parsed configuration: with the Redis store when it

@@ -89,7 +89,8 @@ impl std::fmt::Debug for SqliteOAuthStore {
 }
 
 /// The store the `storage` value of the `authorization_server` section asks
-/// for: memory, or an SQLite file (relative to `base_dir` when given).
+/// for: memory, or an SQLite file (relative to `base_dir` when given). The
+/// Redis store needs the `store.redis` connection: `mcpguard-host` opens it.
 pub fn open_configured(
     storage: &StorageConfig,
     base_dir: Option<&Path>,
@@ -102,6 +103,13 @@ pub fn open_configured(
                 None => path.into(),
             };
             Arc::new(SqliteOAuthStore::open(path)?)
+        }
+        StorageConfig::Redis {} => {
+            return Err(StoreError::Backend(
+                "authorization_server.storage is redis: the store is opened on the \
+                 configuration's store.redis connection (mcpguard-host), not here"
+                    .into(),
+            ));
         }
     })
 }
