@@ -735,3 +735,25 @@ mod listing_agrees_with_decide {
         }
     }
 }
+
+#[test]
+fn one_filter_shared_by_two_policies_matches_each_policys_own_servers() {
+    // The filter remembers the server matches of the first policy it meets;
+    // a second policy with the same server names but other tags must still
+    // get its own answer, every time.
+    let first = policy(json!({"servers": {"x": {"tags": ["a"]}, "y": {"tags": ["b"]}}}));
+    let second = policy(json!({"servers": {"x": {"tags": ["b"]}, "y": {"tags": ["a"]}}}));
+    let filter = Filter::parse_tags("a").unwrap();
+    for _ in 0..2 {
+        let g1 = first.granted(&["a", "b"]);
+        let g2 = second.granted(&["a", "b"]);
+        assert_eq!(first.visible_servers(&g1, Some(&filter)), ["x"]);
+        assert_eq!(second.visible_servers(&g2, Some(&filter)), ["y"]);
+        assert!(first.decide(&g1, Some(&filter), Some("y"), None).is_err());
+        assert!(second.decide(&g2, Some(&filter), Some("y"), None).is_ok());
+    }
+    // A clone of the filter starts from what the original remembered and
+    // answers the same.
+    let copy = filter.clone();
+    assert_eq!(second.visible_servers(&second.granted(&["a"]), Some(&copy)), ["y"]);
+}

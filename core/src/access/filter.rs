@@ -47,6 +47,54 @@ pub const MAX_MENTIONS: usize = 256;
 pub struct Filter {
     pub(crate) root: Node,
     pub(crate) mentions: Box<[Box<str>]>,
+    /// Which servers of one access policy match, worked out the first time
+    /// the filter meets a policy (filters are shared, through the Guard's
+    /// cache of recent filter texts, by every request that sends the same
+    /// text). Not part of the filter's value.
+    pub(crate) servers: ServerMatches,
+}
+
+/// The memo of [`Filter::servers`]: for one policy (by its id), whether
+/// each of its servers matches. Set once; a filter met by a second policy
+/// is evaluated afresh for it each time.
+#[derive(Default)]
+pub(crate) struct ServerMatches(std::sync::OnceLock<(u64, Box<[bool]>)>);
+
+impl ServerMatches {
+    /// The matches for policy `id`, worked out by `compute` unless
+    /// remembered.
+    pub(crate) fn get(
+        &self,
+        id: u64,
+        compute: impl Fn() -> Box<[bool]>,
+    ) -> std::borrow::Cow<'_, [bool]> {
+        let (owner, matches) = self.0.get_or_init(|| (id, compute()));
+        if *owner == id {
+            std::borrow::Cow::Borrowed(matches)
+        } else {
+            std::borrow::Cow::Owned(compute().into_vec())
+        }
+    }
+}
+
+impl Clone for ServerMatches {
+    fn clone(&self) -> Self {
+        ServerMatches(self.0.clone())
+    }
+}
+
+impl PartialEq for ServerMatches {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ServerMatches {}
+
+impl fmt::Debug for ServerMatches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerMatches")
+    }
 }
 
 /// One node of the canonical tree.
@@ -580,6 +628,7 @@ impl Builder {
         Filter {
             root,
             mentions: mentions.into_boxed_slice(),
+            servers: ServerMatches::default(),
         }
     }
 }

@@ -23,6 +23,9 @@ type TagId = u32;
 /// The compiled access configuration. Immutable; share it behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
+    /// Distinct per compiled policy (clones share it: they are equal), so
+    /// a filter can remember which of this policy's servers it matches.
+    id: u64,
     /// Tag names by id, in first-seen order over servers and their tools.
     tags: Vec<Box<str>>,
     tag_ids: HashMap<Box<str>, TagId>,
@@ -321,7 +324,9 @@ impl AccessPolicy {
             roles.insert(name.clone(), role);
         }
 
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(AccessPolicy {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             tags: table.names,
             tag_ids: table.ids,
             servers,
@@ -447,15 +452,13 @@ impl AccessPolicy {
             .collect()
     }
 
-    #[inline]
-    fn visible(
-        &self,
-        server: &Server,
-        granted: &Granted,
-        filter: Option<(&Filter, &[Option<TagId>])>,
-    ) -> bool {
-        self.permitted(server, granted)
-            && filter.is_none_or(|(filter, ids)| {
+    /// Whether each server (by index) matches `filter`: worked out once
+    /// per filter and policy, then remembered in the filter.
+    fn filter_matches(&self, filter: &Filter) -> Box<[bool]> {
+        let ids = self.mention_ids(filter);
+        self.servers
+            .iter()
+            .map(|server| {
                 filter.matches_with(|i| {
                     ids.get(i)
                         .copied()
@@ -463,16 +466,22 @@ impl AccessPolicy {
                         .is_some_and(|id| server.tags.contains(&id))
                 })
             })
+            .collect()
     }
 
-    /// The visible servers' indices, ascending.
+    /// The visible servers' indices, ascending: permitted servers that
+    /// match the filter.
     pub(crate) fn visible_indices(&self, granted: &Granted, filter: Option<&Filter>) -> Vec<usize> {
-        let ids = filter.map(|f| self.mention_ids(f));
-        let filter = filter.zip(ids.as_deref());
+        let matches = filter.map(|f| f.servers.get(self.id, || self.filter_matches(f)));
         self.servers
             .iter()
             .enumerate()
-            .filter(|(_, s)| self.visible(s, granted, filter))
+            .filter(|&(i, server)| {
+                self.permitted(server, granted)
+                    && matches
+                        .as_deref()
+                        .is_none_or(|m| m.get(i).copied().unwrap_or(false))
+            })
             .map(|(i, _)| i)
             .collect()
     }
