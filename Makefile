@@ -13,7 +13,7 @@ export CARGO_INCREMENTAL ?= 0
 BINDINGS := c python node
 
 .PHONY: all demo test bench lint rust-test redis-server-dep rust-demo rust-bench install fmt clean \
-        fuzz fuzz-build fuzz-seed modelcheck soak \
+        fuzz fuzz-budget fuzz-build fuzz-seed modelcheck soak \
         $(addprefix test-,$(BINDINGS)) $(addprefix demo-,$(BINDINGS)) $(addprefix bench-,$(BINDINGS))
 
 all: test
@@ -68,17 +68,27 @@ $(addprefix bench-,$(BINDINGS)): bench-%:
 ## fuzz/regressions/<target>/ so `make test` replays it on stable
 FUZZ_SECONDS ?= 180
 FUZZ_TARGETS = authorize http jose_header claims tag_list expression json_query config jwks introspection
+# No sanitizer by default: the targets are safe Rust (a panic or a failed
+# assertion is the finding), and without ASan each CPU-second runs about
+# twice the inputs; FUZZ_SANITIZER=address also checks the C of aws-lc.
+FUZZ_SANITIZER ?= none
 FUZZ = cd fuzz && $(CARGO) +nightly fuzz
 
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-	  ($(FUZZ) run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) || exit 1; \
+	  ($(FUZZ) run -s $(FUZZ_SANITIZER) $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) || exit 1; \
 	done
+
+## fuzz-budget: every target until it used FUZZ_CPU_SECONDS of CPU time
+## (not wall time), recorded in fuzz/record.tsv
+FUZZ_CPU_SECONDS ?= 1800
+fuzz-budget: fuzz-build
+	fuzz/budget.sh $(FUZZ_CPU_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-build:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	$(FUZZ) build
+	$(FUZZ) build -s $(FUZZ_SANITIZER)
 
 ## fuzz-seed: rebuild the seed corpora from the conformance vectors, minimised
 fuzz-seed: fuzz-build
@@ -86,7 +96,7 @@ fuzz-seed: fuzz-build
 	$(CARGO) run --quiet -p mcpguard-fuzzcheck --bin fuzz-seeds -- fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/corpus/$$t && cp fuzz/seeds/$$t/* fuzz/corpus/$$t/ && \
-	  ($(FUZZ) cmin $$t corpus/$$t) || exit 1; \
+	  ($(FUZZ) cmin -s $(FUZZ_SANITIZER) $$t corpus/$$t) || exit 1; \
 	done
 	rm -rf fuzz/seeds
 

@@ -4,7 +4,8 @@
 //! that every run wraps around, grows or evicts, under schedules chosen by
 //! shuttle's PCT (probabilistic concurrency testing: each run finds a given
 //! bug of depth `d` among `n` threads and `k` steps with probability at
-//! least 1/(n k^(d-1)), so thousands of runs per test). Shuttle models
+//! least 1/(n k^(d-1)), so tens of thousands of runs per test, at depths 2 and 3, then as many
+uniformly random schedules). Shuttle models
 //! every atomic as SeqCst: it checks the protocol (which thread sees which
 //! slot when), not the memory orderings chosen; a DFS over these tests did
 //! not finish in ten minutes, so none is exhaustive.
@@ -24,21 +25,38 @@ use mcpguard::token::introspection::{IntrospectionContext, validate_introspectio
 use shuttle::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use shuttle::thread;
 
-/// Runs `body` under PCT for `iterations` schedules of bug depth 3, and
-/// says how many ran.
+/// Runs `body` under PCT for `iterations` × `MODELCHECK_SCALE` (default
+/// 10) schedules at bug depth 2 and again at depth 3, then under uniformly
+/// random scheduling as often, and says how many ran.
 fn pct(name: &str, iterations: usize, body: impl Fn() + Send + Sync + 'static) {
+    let scale: usize = std::env::var("MODELCHECK_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let runs = Arc::new(AtomicUsize::new(0));
-    let counted = runs.clone();
-    shuttle::check_pct(
+    let body = Arc::new(body);
+    let iterations = iterations * scale;
+    for depth in [2, 3] {
+        let (counted, body) = (runs.clone(), body.clone());
+        shuttle::check_pct(
+            move || {
+                counted.fetch_add(1, StdOrdering::Relaxed);
+                body();
+            },
+            iterations,
+            depth,
+        );
+    }
+    let (counted, body) = (runs.clone(), body.clone());
+    shuttle::check_random(
         move || {
             counted.fetch_add(1, StdOrdering::Relaxed);
             body();
         },
         iterations,
-        3,
     );
     println!(
-        "{name}: {} interleavings (PCT, depth 3)",
+        "{name}: {} interleavings (PCT depth 2 and 3, then random)",
         runs.load(StdOrdering::Relaxed)
     );
 }

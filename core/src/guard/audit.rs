@@ -192,11 +192,18 @@ impl AuditLog {
             return;
         }
         let mut ring = self.rings[stripe()].0.lock();
-        if ring.len() >= self.capacity {
-            ring.pop_front();
+        let oldest = if ring.len() >= self.capacity {
+            ring.pop_front()
+        } else {
+            None
+        };
+        ring.push_back(event);
+        drop(ring);
+        // The event pushed out is freed after the lock is released.
+        if oldest.is_some() {
             self.dropped.add(1);
         }
-        ring.push_back(event);
+        drop(oldest);
     }
 
     /// Takes every event in the rings, oldest first (events of one time
