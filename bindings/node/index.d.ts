@@ -315,7 +315,11 @@ export interface AuditEvent {
   /** Unix seconds (fractional) on the Guard's clock. */
   time: number
   /** What happened. */
-  kind: 'auth_success' | 'auth_failure' | 'access_denied' | 'rate_limited'
+  kind:
+    | 'auth_success' | 'auth_failure' | 'access_denied' | 'rate_limited' | 'store_error'
+    | 'client_registered' | 'consent_granted' | 'token_issued' | 'token_refreshed' | 'token_reuse' | 'token_revoked'
+    // What the fetcher did for an issuer (`issuer` names it).
+    | 'jwks_fetched' | 'jwks_failed' | 'keys_rotated' | 'introspection_called' | 'introspection_failed'
   /** The reason code of a refusal. */
   reason: ReasonCode | null
   /** The principal's client id. */
@@ -352,6 +356,16 @@ export interface Counters {
   auditDropped: number
   /** Audit sink calls that failed. */
   auditSinkPanics: number
+  /** JWK Sets fetched from a `jwks_uri` (or discovery) and accepted. */
+  jwksFetches: number
+  /** JWK Set fetches that failed or were refused (the keys in force stayed). */
+  jwksFetchFailures: number
+  /** Key sets applied (each rotation, the first load included). */
+  jwksUpdates: number
+  /** Calls to the introspection endpoint. */
+  introspectionCalls: number
+  /** Introspection calls that gave no usable answer. */
+  introspectionFailures: number
 }
 
 /** The RFC 9728 protected-resource metadata document. */

@@ -268,7 +268,12 @@ export declare class TokenValidator {
 export interface AuditEventObject {
   /** Unix seconds (fractional) on the Guard's clock. */
   time: number
-  /** `auth_success`, `auth_failure`, `access_denied` or `rate_limited`. */
+  /**
+   * `auth_success`, `auth_failure`, `access_denied`, `rate_limited`, an
+   * authorization-server step, or a fetcher's `jwks_fetched`,
+   * `jwks_failed`, `keys_rotated`, `introspection_called`,
+   * `introspection_failed`.
+   */
   kind: string
   /** The reason code of a refusal. */
   reason: string | null
@@ -312,6 +317,16 @@ export interface CountersObject {
   auditDropped: number
   /** Audit sink calls that failed. */
   auditSinkPanics: number
+  /** JWK Sets fetched from a `jwks_uri` (or discovery) and accepted. */
+  jwksFetches: number
+  /** JWK Set fetches that failed or were refused (the keys in force stayed). */
+  jwksFetchFailures: number
+  /** Key sets applied (each rotation, the first load included). */
+  jwksUpdates: number
+  /** Calls to the introspection endpoint. */
+  introspectionCalls: number
+  /** Introspection calls that gave no usable answer. */
+  introspectionFailures: number
 }
 
 /**

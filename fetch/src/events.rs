@@ -1,11 +1,15 @@
 //! What the fetcher did: counters and events for the host's logs.
 //!
-//! Every fetch, failure, key rotation and introspection call is counted and
-//! handed, as an [`Event`], to the host's sink when one is set. Events name
-//! issuers and URLs, never tokens or credentials.
+//! Every fetch, failure, key rotation and introspection call is counted,
+//! recorded in the Guard's own audit (its sink, ring and counters, when the
+//! fetcher was attached to a Guard) and handed, as an [`Event`] with its URL
+//! or error text, to the host's sink when one is set. Events name issuers
+//! and URLs, never tokens or credentials.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use mcpguard::guard::{AuditKind, RemoteAudit};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +35,17 @@ impl EventKind {
             EventKind::KeysRotated => "keys_rotated",
             EventKind::IntrospectionCalled => "introspection_called",
             EventKind::IntrospectionFailed => "introspection_failed",
+        }
+    }
+
+    /// The Guard's audit kind for this event (same machine name).
+    pub const fn audit_kind(self) -> AuditKind {
+        match self {
+            EventKind::JwksFetched => AuditKind::JwksFetched,
+            EventKind::JwksFailed => AuditKind::JwksFailed,
+            EventKind::KeysRotated => AuditKind::KeysRotated,
+            EventKind::IntrospectionCalled => AuditKind::IntrospectionCalled,
+            EventKind::IntrospectionFailed => AuditKind::IntrospectionFailed,
         }
     }
 }
@@ -69,18 +84,24 @@ pub struct FetchStats {
 pub(crate) struct Events {
     counts: [AtomicU64; 5],
     sink: Option<EventSink>,
+    audit: Option<RemoteAudit>,
 }
 
 impl Events {
-    pub(crate) fn new(sink: Option<EventSink>) -> Self {
+    pub(crate) fn new(sink: Option<EventSink>, audit: Option<RemoteAudit>) -> Self {
         Self {
             counts: Default::default(),
             sink,
+            audit,
         }
     }
 
+    /// Records in the Guard's audit, then the host's sink, then counts:
+    /// whoever sees the count has the event too.
     pub(crate) fn record(&self, kind: EventKind, issuer: &str, detail: &str) {
-        self.counts[kind as usize].fetch_add(1, Ordering::Relaxed);
+        if let Some(audit) = &self.audit {
+            audit.record(kind.audit_kind(), issuer);
+        }
         if let Some(sink) = &self.sink {
             sink(&Event {
                 kind,
@@ -88,6 +109,7 @@ impl Events {
                 detail: detail.to_owned(),
             });
         }
+        self.counts[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> FetchStats {

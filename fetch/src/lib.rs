@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use mcpguard::ConfigError;
 use mcpguard::config::GuardConfig;
-use mcpguard::guard::{Guard, GuardOptions};
+use mcpguard::guard::{Guard, GuardOptions, RemoteAudit};
 use mcpguard::token::{AuthConfig, TokenValidator};
 use parking_lot::{Condvar, Mutex};
 
@@ -59,12 +59,15 @@ use refresh::{Run, Shared, State, Wake};
 pub struct FetchOptions {
     /// Receives every fetch, failure, rotation and introspection call.
     pub on_event: Option<EventSink>,
+    /// The Guard whose audit also records them ([`Fetcher::attach`] sets it).
+    pub audit: Option<RemoteAudit>,
 }
 
 impl std::fmt::Debug for FetchOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FetchOptions")
             .field("on_event", &self.on_event.is_some())
+            .field("audit", &self.audit.is_some())
             .finish()
     }
 }
@@ -105,13 +108,24 @@ pub fn guard_from_config(
 
 impl Fetcher {
     /// Attaches a fetcher to `guard`, built from `config` (the document the
-    /// Guard was built from).
+    /// Guard was built from). Its fetches, failures, rotations and
+    /// introspection calls are audit events of the Guard.
     pub fn attach(guard: &Guard, config: &GuardConfig) -> Result<Fetcher, ConfigError> {
-        Self::start(
-            guard.token_validator(),
-            &config.auth,
-            FetchOptions::default(),
-        )
+        Self::attach_with(guard, config, FetchOptions::default())
+    }
+
+    /// [`attach`](Self::attach) with options (an event sink of the host's
+    /// own; `options.audit` is replaced by `guard`'s).
+    pub fn attach_with(
+        guard: &Guard,
+        config: &GuardConfig,
+        options: FetchOptions,
+    ) -> Result<Fetcher, ConfigError> {
+        let options = FetchOptions {
+            audit: Some(guard.remote_audit()),
+            ..options
+        };
+        Self::start(guard.token_validator(), &config.auth, options)
     }
 
     /// Attaches a fetcher to `validator`, built from `auth` (its
@@ -126,7 +140,7 @@ impl Fetcher {
     ) -> Result<Fetcher, ConfigError> {
         let client = Client::new(&auth.fetch)
             .map_err(|e| ConfigError::new("auth.fetch.ca_pem", e.to_string()))?;
-        let events = Arc::new(Events::new(options.on_event));
+        let events = Arc::new(Events::new(options.on_event, options.audit));
         let now = Instant::now();
         let mut runs = Vec::new();
         let mut introspector = None;

@@ -205,3 +205,67 @@ fn discovery_gives_the_introspection_endpoint() {
     );
     assert_eq!(server.hits("/introspect"), 1);
 }
+
+#[test]
+fn introspection_calls_and_failures_are_audit_events_and_metrics_of_the_guard() {
+    let tls = tls();
+    let server = Server::https(&tls);
+    endpoint(&server);
+    let (guard, _f) = start(json!({"endpoint": server.url("/introspect")}), &tls.ca_pem);
+    guard.validate("good-1").unwrap();
+    guard.validate("good-1").unwrap();
+    server.set("/introspect", Resp::status(500));
+    guard.validate("good-2").unwrap_err();
+    let kinds: Vec<_> = guard
+        .drain_audit()
+        .into_iter()
+        .filter(|e| e.kind.is_remote())
+        .map(|e| (e.kind.as_str(), e.to_json()["issuer"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("introspection_called", json!(ISS)),
+            ("introspection_failed", json!(ISS))
+        ]
+    );
+    let metrics = guard.metrics_text();
+    for line in [
+        "mcpguard_introspection_calls_total 2",
+        "mcpguard_introspection_failures_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+}
+
+#[test]
+fn eight_requests_with_one_new_token_make_one_call_to_a_slow_endpoint() {
+    let tls = tls();
+    let server = Server::https(&tls);
+    server.handle("/introspect", |_req| {
+        std::thread::sleep(Duration::from_millis(400));
+        Resp::json(
+            json!({"active": true, "sub": "alice", "iss": ISS, "aud": RES, "exp": now() + 300})
+                .to_string(),
+        )
+    });
+    let (guard, fetcher) = start(json!({"endpoint": server.url("/introspect")}), &tls.ca_pem);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (guard, barrier) = (guard.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                guard.validate("slow-1").map(|p| p.subject.clone())
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap().as_deref(), Some("alice"));
+    }
+    assert_eq!(server.hits("/introspect"), 1);
+    assert_eq!(fetcher.stats().introspection_calls, 1);
+}

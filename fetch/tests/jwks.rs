@@ -315,3 +315,64 @@ fn the_refresher_stops_when_the_guard_is_dropped() {
     assert_eq!(server.hits("/jwks"), hits);
     drop(fetcher);
 }
+
+/// The kinds of the Guard's drained audit events that concern `issuer`.
+fn audited(guard: &Guard, issuer: &str) -> Vec<&'static str> {
+    guard
+        .drain_audit()
+        .into_iter()
+        .filter(|e| e.issuer() == Some(issuer) && e.kind.is_remote())
+        .map(|e| e.kind.as_str())
+        .collect()
+}
+
+#[test]
+fn fetches_rotations_and_failures_are_audit_events_and_metrics_of_the_guard() {
+    let tls = tls();
+    let server = Server::https(&tls);
+    server.set("/jwks", Resp::json(set(&[("rsa", "k1")])));
+    let (guard, fetcher) = start(
+        json!({"issuer": ISS, "jwks_uri": server.url("/jwks")}),
+        json!({"ca_pem": tls.ca_pem}),
+    );
+    let sunk = Arc::new(AtomicUsize::new(0));
+    let s = Arc::clone(&sunk);
+    guard.on_audit(Some(Arc::new(move |e: &mcpguard::guard::AuditEvent| {
+        if e.kind.is_remote() {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
+    })));
+    assert_eq!(audited(&guard, ISS), ["jwks_fetched"]);
+
+    // A rotation: the new set replaces the old one.
+    server.set("/jwks", Resp::json(set(&[("rsa2", "k2")])));
+    assert!(fetcher.refresh_now(ISS));
+    assert!(eventually(|| fetcher.stats().jwks_fetches == 2));
+    assert_eq!(fetcher.stats().rotations, 1);
+    assert_eq!(audited(&guard, ISS), ["keys_rotated", "jwks_fetched"]);
+
+    // A failed fetch: the keys in force stay, and the Guard hears of it.
+    server.set("/jwks", Resp::status(500));
+    assert!(fetcher.refresh_now(ISS));
+    assert!(eventually(|| fetcher.stats().jwks_failures == 1));
+    let events = guard.drain_audit();
+    let failed = events
+        .iter()
+        .find(|e| e.kind.as_str() == "jwks_failed")
+        .expect("no jwks_failed event");
+    assert_eq!(failed.to_json()["issuer"], ISS);
+    assert_eq!(failed.to_json()["kind"], "jwks_failed");
+    assert_eq!(sunk.load(Ordering::Relaxed), 3, "the sink missed an event");
+
+    let metrics = guard.metrics_text();
+    for line in [
+        "mcpguard_jwks_fetches_total 2",
+        "mcpguard_jwks_fetch_failures_total 1",
+        "mcpguard_jwks_updates_total 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+}

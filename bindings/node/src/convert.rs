@@ -55,7 +55,10 @@ impl From<&RateDecision> for RateDecisionObject {
 pub struct AuditEventObject {
     /// Unix seconds (fractional) on the Guard's clock.
     pub time: f64,
-    /// `auth_success`, `auth_failure`, `access_denied` or `rate_limited`.
+    /// `auth_success`, `auth_failure`, `access_denied`, `rate_limited`, an
+    /// authorization-server step, or a fetcher's `jwks_fetched`,
+    /// `jwks_failed`, `keys_rotated`, `introspection_called`,
+    /// `introspection_failed`.
     pub kind: String,
     /// The reason code of a refusal.
     pub reason: Either<String, Null>,
@@ -112,6 +115,16 @@ pub struct CountersObject {
     pub audit_dropped: i64,
     /// Audit sink calls that failed.
     pub audit_sink_panics: i64,
+    /// JWK Sets fetched from a `jwks_uri` (or discovery) and accepted.
+    pub jwks_fetches: i64,
+    /// JWK Set fetches that failed or were refused (the keys in force stayed).
+    pub jwks_fetch_failures: i64,
+    /// Key sets applied (each rotation, the first load included).
+    pub jwks_updates: i64,
+    /// Calls to the introspection endpoint.
+    pub introspection_calls: i64,
+    /// Introspection calls that gave no usable answer.
+    pub introspection_failures: i64,
 }
 
 impl From<&Counters> for CountersObject {
@@ -128,6 +141,11 @@ impl From<&Counters> for CountersObject {
             cache_misses: saturating_i64(c.cache_misses),
             audit_dropped: saturating_i64(c.audit_dropped),
             audit_sink_panics: saturating_i64(c.audit_sink_panics),
+            jwks_fetches: saturating_i64(c.remote.jwks_fetches),
+            jwks_fetch_failures: saturating_i64(c.remote.jwks_fetch_failures),
+            jwks_updates: saturating_i64(c.remote.jwks_updates),
+            introspection_calls: saturating_i64(c.remote.introspection_calls),
+            introspection_failures: saturating_i64(c.remote.introspection_failures),
         }
     }
 }

@@ -9,12 +9,17 @@
 //! bounded ring the host drains. Tokens never appear in events: only a short
 //! fingerprint (the first 8 bytes of the token's SHA-256, in hex), enough to
 //! correlate log lines, useless for replay.
+//!
+//! What a fetcher (an I/O crate such as `mcpguard-fetch`) did for the Guard
+//! is audited the same way: each JWK Set fetch, failed fetch, key rotation
+//! and introspection call is one event, recorded through a [`RemoteAudit`]
+//! handle, naming the configured issuer it concerns.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Value, json};
@@ -48,6 +53,17 @@ pub enum AuditKind {
     TokenReuse,
     /// A client revoked a token (RFC 7009).
     TokenRevoked,
+    /// A fetcher fetched an issuer's JWK Set (or metadata) and it was accepted.
+    JwksFetched,
+    /// A fetch failed or its set was refused; the keys in force stayed.
+    JwksFailed,
+    /// A fetched JWK Set differed from the one in force and replaced it.
+    KeysRotated,
+    /// The introspection endpoint answered for an opaque token.
+    IntrospectionCalled,
+    /// The introspection endpoint gave no usable answer (the token was
+    /// refused with the configured `on_error`).
+    IntrospectionFailed,
 }
 
 impl AuditKind {
@@ -65,7 +81,26 @@ impl AuditKind {
             AuditKind::TokenRefreshed => "token_refreshed",
             AuditKind::TokenReuse => "token_reuse",
             AuditKind::TokenRevoked => "token_revoked",
+            AuditKind::JwksFetched => "jwks_fetched",
+            AuditKind::JwksFailed => "jwks_failed",
+            AuditKind::KeysRotated => "keys_rotated",
+            AuditKind::IntrospectionCalled => "introspection_called",
+            AuditKind::IntrospectionFailed => "introspection_failed",
         }
+    }
+
+    /// Whether this kind reports what a fetcher did (a JWK Set fetch, a
+    /// failure, a rotation, an introspection call), the kinds a
+    /// [`RemoteAudit`] records.
+    pub const fn is_remote(self) -> bool {
+        matches!(
+            self,
+            AuditKind::JwksFetched
+                | AuditKind::JwksFailed
+                | AuditKind::KeysRotated
+                | AuditKind::IntrospectionCalled
+                | AuditKind::IntrospectionFailed
+        )
     }
 }
 
@@ -139,6 +174,80 @@ impl AuditEvent {
 
 /// A callback that receives every audit event on the authorizing thread.
 pub type AuditSink = Arc<dyn Fn(&AuditEvent) + Send + Sync>;
+
+/// Records what a fetcher did into a Guard's audit (its sink and ring),
+/// without keeping the Guard alive: the fetcher's thread and hooks hold
+/// this handle, and the Guard holds them.
+///
+/// Each event names the configured issuer (as the event's `issuer`, with no
+/// subject or client), never a token, URL or credential: those details stay
+/// in the fetcher's own log.
+#[derive(Clone)]
+pub struct RemoteAudit {
+    guard: Weak<super::Inner>,
+}
+
+impl fmt::Debug for RemoteAudit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteAudit")
+            .field("guard_alive", &(self.guard.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl super::Guard {
+    /// A handle through which a fetcher records its fetches, failures,
+    /// rotations and introspection calls into this Guard's audit.
+    pub fn remote_audit(&self) -> RemoteAudit {
+        RemoteAudit {
+            guard: Arc::downgrade(&self.inner),
+        }
+    }
+}
+
+impl RemoteAudit {
+    /// Records one event of a remote kind ([`AuditKind::is_remote`]) about
+    /// `issuer`, timed by the Guard's clock. Returns false, recording
+    /// nothing, when the kind is not a remote one or the Guard is gone.
+    pub fn record(&self, kind: AuditKind, issuer: &str) -> bool {
+        if !kind.is_remote() {
+            return false;
+        }
+        let Some(inner) = self.guard.upgrade() else {
+            return false;
+        };
+        let guard = super::Guard { inner };
+        let principal = Principal {
+            kind: crate::token::TokenKind::Jwt,
+            subject: None,
+            client_id: None,
+            issuer: issuer.to_owned(),
+            audience: Vec::new(),
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            tags: Vec::new(),
+            rejected_scopes: Vec::new(),
+            expires_at: None,
+            jwt_id: None,
+            claims_json: Arc::from("{}"),
+            token_fingerprint: None,
+            granted: None,
+            rate_key: None,
+        };
+        guard.inner.audit.record(AuditEvent {
+            time: guard.now(),
+            kind,
+            reason: None,
+            principal: Some(Arc::new(principal)),
+            server: None,
+            tool: None,
+            missing_scopes: Vec::new(),
+            rejected_scopes: Vec::new(),
+            token_fingerprint: None,
+        });
+        true
+    }
+}
 
 /// The Guard's audit trail: an optional sink and bounded rings.
 ///
@@ -342,7 +451,8 @@ impl Counters {
     /// Appends the counters in the Prometheus text format (version 0.0.4):
     /// `mcpguard_requests_allowed_total`, `mcpguard_requests_denied_total`
     /// by `reason` (every reason, zeros included), the cache and audit
-    /// counters.
+    /// counters, and the fetcher's (`mcpguard_jwks_*`,
+    /// `mcpguard_introspection_*`).
     pub fn prometheus_text(&self, out: &mut String) {
         use std::fmt::Write as _;
         let mut counter = |name: &str, help: &str, value: u64| {
@@ -375,6 +485,32 @@ impl Counters {
             "mcpguard_audit_sink_panics_total",
             "Audit sink calls that panicked.",
             self.audit_sink_panics,
+        );
+        let r = &self.remote;
+        counter(
+            "mcpguard_jwks_fetches_total",
+            "JWK Sets a fetcher fetched and had accepted.",
+            r.jwks_fetches,
+        );
+        counter(
+            "mcpguard_jwks_fetch_failures_total",
+            "JWK Set fetches that failed or were refused (the keys in force stayed).",
+            r.jwks_fetch_failures,
+        );
+        counter(
+            "mcpguard_jwks_updates_total",
+            "Key sets applied (each rotation, the first load included).",
+            r.jwks_updates,
+        );
+        counter(
+            "mcpguard_introspection_calls_total",
+            "Calls to the introspection endpoint.",
+            r.introspection_calls,
+        );
+        counter(
+            "mcpguard_introspection_failures_total",
+            "Introspection calls that gave no usable answer.",
+            r.introspection_failures,
         );
         let _ = writeln!(
             out,
@@ -463,6 +599,24 @@ mod tests {
         log.record(event(AuditKind::AccessDenied));
         assert_eq!(log.sink_panics(), 1);
         assert_eq!(log.drain().len(), 1);
+    }
+
+    #[test]
+    fn a_remote_audit_records_only_remote_kinds_and_only_while_the_guard_lives() {
+        let guard = crate::guard::Guard::from_json(
+            r#"{"resource": "https://mcp.example.com/mcp", "auth": {"issuers": []}}"#,
+        )
+        .unwrap();
+        let audit = guard.remote_audit();
+        assert!(audit.record(AuditKind::KeysRotated, "https://as.example"));
+        assert!(!audit.record(AuditKind::AuthSuccess, "https://as.example"));
+        let events = guard.drain_audit();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, AuditKind::KeysRotated);
+        assert_eq!(events[0].issuer(), Some("https://as.example"));
+        assert_eq!(events[0].subject(), None);
+        drop(guard);
+        assert!(!audit.record(AuditKind::JwksFailed, "https://as.example"));
     }
 
     #[test]

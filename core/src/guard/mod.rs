@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use audit::{AuditEvent, AuditKind, AuditSink, Counters};
+pub use audit::{AuditEvent, AuditKind, AuditSink, Counters, RemoteAudit};
 pub use decision::{Decision, principal_json};
 pub use http::{
     HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse, filter_from_query,

@@ -16,6 +16,15 @@
 //!   `introspection.cache_seconds`. A failure never admits: it is
 //!   `inactive` or `store_unavailable` as configured.
 //!
+//! How long a request may block on an uncached opaque token: requests that
+//! present the same token at the same time make one call: the first calls
+//! the endpoint, bounded by the fetcher's whole-call timeout
+//! (`auth.fetch.timeout_ms`); the others wait for its answer, at most that
+//! same `timeout_ms` (an introspector that overruns its timeout cannot hold
+//! them longer), then get the configured `on_error` refusal. So no request
+//! blocks much longer than `timeout_ms`, however many arrive, and a token
+//! costs one endpoint call per kept answer.
+//!
 //! URLs a fetcher may call come from the configuration only (`jwks_uri`,
 //! `issuer` with `discovery`, `introspection.endpoint`), never from a token
 //! (`jku`, `x5u` and `iss` are not followed). [`check_fetch_url`] decides
@@ -24,6 +33,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -265,12 +275,13 @@ impl Drop for Leader<'_> {
 
 impl Flights {
     /// `call()` for the first caller with `token`; later callers arriving
-    /// while it runs get its answer. `fallback` settles the flight if `call`
-    /// unwinds.
+    /// while it runs get its answer, waiting at most `wait` for it (then
+    /// `fallback`). `fallback` also settles the flight if `call` unwinds.
     pub(crate) fn run(
         &self,
         token: &str,
         fallback: TokenError,
+        wait: Duration,
         call: impl FnOnce() -> Answer,
     ) -> Answer {
         let (digest, _) = sha256(token);
@@ -286,9 +297,12 @@ impl Flights {
             }
         };
         if !leads {
+            let deadline = Instant::now() + wait;
             let mut answer = flight.answer.lock();
             while answer.is_none() {
-                flight.done.wait(&mut answer);
+                if flight.done.wait_until(&mut answer, deadline).timed_out() {
+                    break;
+                }
             }
             return answer.clone().unwrap_or(Err(fallback));
         }

@@ -225,20 +225,10 @@ fn introspection_answers_are_checked_like_any_response() {
     assert_eq!(v.introspection_answers(), 0);
 }
 
-struct Slow(AtomicUsize);
-
-impl Introspector for Slow {
-    fn introspect(&self, _token: &str) -> Result<String, IntrospectionUnavailable> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        Ok(json!({"active": true, "sub": "alice", "aud": RES, "exp": NOW + 120}).to_string())
-    }
-}
-
 #[test]
 fn concurrent_requests_with_one_new_token_share_one_call() {
     let (v, _, _) = introspecting("store_unavailable", 60);
-    let slow = Arc::new(Slow(AtomicUsize::new(0)));
+    let slow = Arc::new(Hanging(AtomicUsize::new(0), 200));
     v.set_introspector(Some(slow.clone()));
     let threads: Vec<_> = (0..8)
         .map(|_| {
@@ -250,4 +240,56 @@ fn concurrent_requests_with_one_new_token_share_one_call() {
         assert_eq!(t.join().unwrap().unwrap().as_deref(), Some("alice"));
     }
     assert_eq!(slow.0.load(Ordering::SeqCst), 1);
+}
+
+/// Answers as active after sleeping its second field in milliseconds,
+/// counting calls.
+struct Hanging(AtomicUsize, u64);
+
+impl Introspector for Hanging {
+    fn introspect(&self, _token: &str) -> Result<String, IntrospectionUnavailable> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(self.1));
+        Ok(json!({"active": true, "sub": "alice", "aud": RES, "exp": NOW + 120}).to_string())
+    }
+}
+
+#[test]
+fn requests_waiting_on_another_call_give_up_after_the_fetch_timeout() {
+    let (v, _) = build(json!({"issuers": [{"issuer": ISS, "introspection": {
+        "endpoint": "https://auth.example.com/introspect", "client_id": "rs",
+        "client_secret": "s"}}], "fetch": {"timeout_ms": 100}}))
+    .unwrap();
+    // An introspector that overruns its timeout: 3 s for one answer.
+    let hanging = Arc::new(Hanging(AtomicUsize::new(0), 3_000));
+    v.set_introspector(Some(hanging.clone()));
+    let leader = {
+        let v = v.clone();
+        std::thread::spawn(move || v.validate("opaque-slow").map(|p| p.subject.clone()))
+    };
+    while hanging.0.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    let started = std::time::Instant::now();
+    let followers: Vec<_> = (0..4)
+        .map(|_| {
+            let v = v.clone();
+            std::thread::spawn(move || v.validate("opaque-slow").map(|p| p.subject.clone()))
+        })
+        .collect();
+    for f in followers {
+        let refused = f.join().unwrap().unwrap_err();
+        assert_eq!(refused.reason, Reason::StoreUnavailable);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2_500),
+        "the followers waited for the whole call: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(leader.join().unwrap().unwrap().as_deref(), Some("alice"));
+    assert_eq!(
+        hanging.0.load(Ordering::SeqCst),
+        1,
+        "a follower made a call"
+    );
 }

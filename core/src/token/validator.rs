@@ -94,6 +94,9 @@ struct Inner {
 struct IntrospectionSettings {
     cache_seconds: i64,
     on_error: Reason,
+    /// How long a request waits for another's call with the same token
+    /// (`auth.fetch.timeout_ms`, the call's own bound).
+    wait: std::time::Duration,
     answers: IntrospectionCache,
     flights: Flights,
 }
@@ -505,6 +508,7 @@ impl TokenValidatorBuilder {
                         IntrospectionFailure::StoreUnavailable => Reason::StoreUnavailable,
                         IntrospectionFailure::Inactive => Reason::Inactive,
                     },
+                    wait: std::time::Duration::from_millis(c.fetch.timeout_ms),
                     answers: IntrospectionCache::new(c.cache_entries),
                     flights: Flights::default(),
                 });
@@ -1025,38 +1029,40 @@ impl TokenValidator {
             intro.on_error,
             "the authorization server's introspection endpoint did not answer",
         );
-        intro.flights.run(token, unavailable.clone(), || {
-            // A call that just finished may have kept an answer.
-            if let Some(p) = intro.answers.get(token, now) {
-                return Ok(p);
-            }
-            let introspector = s.hooks.read().introspector.clone();
-            let Some(introspector) = introspector else {
-                return Err(TokenError::new(
-                    intro.on_error,
-                    "no introspection client is attached to answer for opaque tokens",
-                ));
-            };
-            RemoteCounters::bump(&s.remote_counters.introspection_calls);
-            let body = introspector.introspect(token).map_err(|_| {
-                RemoteCounters::bump(&s.remote_counters.introspection_failures);
-                unavailable.clone()
-            })?;
-            let mut principal = self.validate_introspection(&body)?;
-            if s.fingerprints {
-                principal.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
-            }
-            let principal = Arc::new(principal);
-            if s.revocations.is_token_revoked(token, now) {
-                return Err(TokenError::from_reason(Reason::Revoked));
-            }
-            let keep = now.saturating_add(intro.cache_seconds);
-            let until = principal.expires_at.map_or(keep, |exp| exp.min(keep));
-            intro
-                .answers
-                .insert(token, Arc::clone(&principal), until, now);
-            Ok(principal)
-        })
+        intro
+            .flights
+            .run(token, unavailable.clone(), intro.wait, || {
+                // A call that just finished may have kept an answer.
+                if let Some(p) = intro.answers.get(token, now) {
+                    return Ok(p);
+                }
+                let introspector = s.hooks.read().introspector.clone();
+                let Some(introspector) = introspector else {
+                    return Err(TokenError::new(
+                        intro.on_error,
+                        "no introspection client is attached to answer for opaque tokens",
+                    ));
+                };
+                RemoteCounters::bump(&s.remote_counters.introspection_calls);
+                let body = introspector.introspect(token).map_err(|_| {
+                    RemoteCounters::bump(&s.remote_counters.introspection_failures);
+                    unavailable.clone()
+                })?;
+                let mut principal = self.validate_introspection(&body)?;
+                if s.fingerprints {
+                    principal.token_fingerprint = Some(Arc::from(token_fingerprint(token)));
+                }
+                let principal = Arc::new(principal);
+                if s.revocations.is_token_revoked(token, now) {
+                    return Err(TokenError::from_reason(Reason::Revoked));
+                }
+                let keep = now.saturating_add(intro.cache_seconds);
+                let until = principal.expires_at.map_or(keep, |exp| exp.min(keep));
+                intro
+                    .answers
+                    .insert(token, Arc::clone(&principal), until, now);
+                Ok(principal)
+            })
     }
 
     /// Attaches (or, with `None`, detaches) the hook told about refresh
