@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import anyio
 import httpx
+from pydantic import AnyHttpUrl
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -137,7 +138,7 @@ class DemoProvider:
 def app_for(provider: Any, consent: Any) -> Starlette:
     routes = create_auth_routes(
         provider,
-        issuer_url=BASE,  # type: ignore[arg-type]
+        issuer_url=AnyHttpUrl(BASE),
         client_registration_options=ClientRegistrationOptions(enabled=True, valid_scopes=["tag:web", "tag:db"]),
         revocation_options=RevocationOptions(enabled=True),
     )
@@ -165,7 +166,11 @@ async def round_trip(client: httpx.AsyncClient) -> None:
     page = await client.get(r.headers["location"])
     form = dict(re.findall(r'name="(\w+)" value="([^"]+)"', page.text))
     form["decision"] = "approve"
-    r = await client.post(urlparse(r.headers["location"]).path, data=form)
+    # The CSRF cookie (mcpguard's page sets one) goes back as a header: the
+    # client's cookie jar is not what is measured.
+    cookie = page.headers.get("set-cookie", "").split(";")[0]
+    client.cookies.clear()
+    r = await client.post(urlparse(r.headers["location"]).path, data=form, headers={"cookie": cookie} if cookie else {})
     code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
     r = await client.post(
         "/token",
