@@ -107,7 +107,10 @@ impl OAuthServer {
     /// The registered client's stored metadata (``None`` if unknown), as an envelope.
     fn client<'py>(&self, py: Python<'py>, client_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let found = self.inner.store().client(client_id).map_err(Into::into);
-        to_py(py, &envelope(found.map(|c| c.map_or(Value::Null, |c| c.metadata))))
+        to_py(
+            py,
+            &envelope(found.map(|c| c.map_or(Value::Null, |c| c.metadata))),
+        )
     }
 
     /// Registers a client from its metadata (RFC 7591); ``value`` is the
@@ -182,12 +185,13 @@ impl OAuthServer {
         answer: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let a = parse("the consent answer", answer)?;
-        let scopes: Option<Vec<String>> = match a.get("scopes") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| {
-                PyTypeError::new_err("scopes must be a list of strings or None")
-            })?),
-        };
+        let scopes: Option<Vec<String>> =
+            match a.get("scopes") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| {
+                    PyTypeError::new_err("scopes must be a list of strings or None")
+                })?),
+            };
         let cookie = text(&a, "cookie_header").and_then(consent_cookie_from_header);
         let answer = ConsentAnswer {
             request_id: text(&a, "request_id").unwrap_or(""),
@@ -205,11 +209,7 @@ impl OAuthServer {
     /// unknown), as an envelope: ``client_id``, ``redirect_uri``,
     /// ``code_challenge``, ``resource``, ``scopes``, ``subject``,
     /// ``expires_at``.
-    fn authorization_code<'py>(
-        &self,
-        py: Python<'py>,
-        code: &str,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn authorization_code<'py>(&self, py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyAny>> {
         let r = self.inner.authorization_code(code).map(|c| {
             c.map_or(Value::Null, |c| {
                 json!({

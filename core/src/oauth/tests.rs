@@ -1060,7 +1060,12 @@ fn a_spent_code_is_still_shown_and_its_verified_reuse_revokes_the_family() {
     );
     let d = f.call(&first.access_token, "web-search");
     assert_eq!(d.reason, Some(Reason::Revoked), "{d:?}");
-    assert!(f.server.authorization_code("no-such-code").unwrap().is_none());
+    assert!(
+        f.server
+            .authorization_code("no-such-code")
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
