@@ -128,6 +128,7 @@ class McpguardOAuthProvider:
         self.server = OAuthServer(guard, base_dir=base_dir)
         self.consent_path = consent_path
         self._subject = subject
+        self._consent_url = urljoin(self.server.issuer, consent_path)
         self._verifier = GuardTokenVerifier(guard)
 
     @property
@@ -138,7 +139,7 @@ class McpguardOAuthProvider:
     @property
     def consent_url(self) -> str:
         """Where ``authorize`` sends the user: ``consent_path`` on the issuer's origin."""
-        return urljoin(self.issuer, self.consent_path)
+        return self._consent_url
 
     def auth_settings(self, *, required_scopes: list[str] | None = None) -> AuthSettings:
         """The SDK's ``AuthSettings`` for this server: the issuer, the Guard's
