@@ -472,3 +472,36 @@ def test_with_the_sqlite_store_a_new_provider_keeps_clients_and_refresh_tokens(t
         assert flow.exchange(client, flow.code(client)).status_code == 200
         # The rotated token is still known as spent after the restart.
         assert refresh(base, client, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_plain_pkce_is_refused_with_a_redirect_to_the_client(flow: Flow) -> None:
+    client = flow.register()
+    r = flow.browser.get(flow.authorize_url(client, code_challenge_method="plain"))
+    assert r.status_code == 302
+    assert query(r.headers["location"])["error"] == "invalid_request"
+
+
+def test_a_denied_consent_redirects_with_access_denied(flow: Flow) -> None:
+    client = flow.register()
+    r = flow.browser.get(flow.authorize_url(client))
+    page = flow.browser.get(r.headers["location"])
+    fields = dict(re.findall(r'name="(request_id|csrf_token)" value="([^"]+)"', page.text))
+    denied = flow.browser.post(
+        str(page.url.copy_with(query=None)),
+        content=urlencode({**fields, "decision": "deny"}),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert denied.status_code == 302
+    answer = query(denied.headers["location"])
+    assert answer["error"] == "access_denied" and "code" not in answer
+
+
+def test_an_expired_code_is_refused() -> None:
+    host = Host(authorization_code_seconds=1)
+    with serving(host.app, host.port) as base:
+        flow = Flow(base)
+        client = flow.register()
+        code = flow.code(client)
+        time.sleep(2.1)
+        r = flow.exchange(client, code)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
