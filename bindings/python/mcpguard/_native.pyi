@@ -246,6 +246,16 @@ class OAuthServer:
     def token(self, request: str | Mapping[str, Any]) -> dict[str, Any]: ...
     def exchange_verified_code(self, request: str | Mapping[str, Any]) -> dict[str, Any]: ...
     def revoke(self, request: str | Mapping[str, Any]) -> dict[str, Any]: ...
+    def handle_http(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: Sequence[tuple[str, str]] = ...,
+        body: bytes = b"",
+        peer: str = "",
+        subject: str | None = None,
+    ) -> tuple[int, list[tuple[str, str]], str] | None: ...
 
 @final
 class TokenValidator:

@@ -26,7 +26,8 @@ routes, which this module does not replace:
   (``token_endpoint_auth_method: "none"``, PKCE), as MCP clients register,
   get tokens; a confidential client registers but is refused at the token
   route (fail closed). The SDK makes a client that names no method a
-  ``client_secret_post`` one.
+  ``client_secret_post`` one. Confidential and machine clients use the
+  engine's own endpoints: ``provider.server.handle_http(...)``.
 
 The engine's refusals become the SDK's ``RegistrationError``,
 ``AuthorizeError`` and ``TokenError`` with the engine's code and text; a

@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+use mcpguard::oauth::http::HttpRequest;
 use mcpguard::oauth::{
     AuthorizationServer, AuthorizeOutcome, AuthorizeParams, ClientAuth, ConsentAnswer,
     ConsentRequest, OAuthServerError, RegistrationRequest, RevocationRequest, TokenRequest,
@@ -299,6 +300,46 @@ impl OAuthServer {
             client: client_auth(&r),
         });
         to_py(py, &envelope(done.map(|()| Value::Null)))
+    }
+
+    /// Answers an HTTP request to one of the engine's own endpoints
+    /// (metadata, ``/register``, ``/authorize``, ``/token``, ``/revoke``,
+    /// ``/jwks.json`` under the issuer): ``(status, headers, body)``, or
+    /// ``None`` when the path is none of them. ``headers`` are ``(name,
+    /// value)`` pairs; ``peer`` keys the registration rate limit;
+    /// ``subject`` is the signed-in user. This is the way for confidential
+    /// and machine clients, whose secrets the SDK's routes cannot check.
+    #[pyo3(signature = (method, path, query = "", headers = Vec::new(), body = Vec::new(), peer = "", subject = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn handle_http(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        peer: &str,
+        subject: Option<&str>,
+    ) -> Option<(u16, Vec<(String, String)>, String)> {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let request = HttpRequest {
+            method,
+            path,
+            query,
+            headers: &pairs,
+            body: &body,
+        };
+        self.inner.handle_http(&request, peer, subject).map(|r| {
+            let headers = r
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect();
+            (r.status, headers, r.body)
+        })
     }
 
     fn __repr__(&self) -> String {

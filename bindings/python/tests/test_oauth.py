@@ -505,3 +505,30 @@ def test_an_expired_code_is_refused() -> None:
         time.sleep(2.1)
         r = flow.exchange(client, code)
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_a_machine_client_uses_the_engines_own_endpoints() -> None:
+    host = Host()
+    server = host.provider.server
+    assert server.handle_http("GET", "/not-an-endpoint") is None
+    status, _, body = server.handle_http(
+        "POST",
+        "/register",
+        headers=[("content-type", "application/json")],
+        body=json.dumps(
+            {"token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"]}
+        ).encode(),
+        peer="10.0.0.1",
+    ) or (0, [], "")
+    assert status == 201, body
+    registered = json.loads(body)
+    basic = base64.b64encode(f"{registered['client_id']}:{registered['client_secret']}".encode()).decode()
+    form = urlencode({"grant_type": "client_credentials", "scope": "tag:web"}).encode()
+    headers = [("content-type", "application/x-www-form-urlencoded"), ("authorization", f"Basic {basic}")]
+    status, _, body = server.handle_http("POST", "/token", headers=headers, body=form) or (0, [], "")
+    assert status == 200, body
+    principal = host.guard.validate(json.loads(body)["access_token"])
+    assert principal.subject == registered["client_id"] and principal.scopes == ["tag:web"]
+    wrong = [headers[0], ("authorization", "Basic " + base64.b64encode(f"{registered['client_id']}:x".encode()).decode())]
+    status, _, body = server.handle_http("POST", "/token", headers=wrong, body=form) or (0, [], "")
+    assert status == 401 and json.loads(body)["error"] == "invalid_client"
