@@ -252,7 +252,7 @@ class OAuthServer:
         path: str,
         query: str = "",
         headers: Sequence[tuple[str, str]] = ...,
-        body: bytes = b"",
+        body: bytes = ...,
         peer: str = "",
         subject: str | None = None,
     ) -> tuple[int, list[tuple[str, str]], str] | None: ...
