@@ -33,6 +33,9 @@ pub struct OAuthServer {
     inner: AuthorizationServer,
 }
 
+/// An HTTP answer for Python: status, `(name, value)` headers, body.
+type HttpAnswer = (u16, Vec<(String, String)>, String);
+
 fn ok(value: Value) -> Value {
     json!({"ok": true, "value": value})
 }
@@ -320,7 +323,7 @@ impl OAuthServer {
         body: Vec<u8>,
         peer: &str,
         subject: Option<&str>,
-    ) -> Option<(u16, Vec<(String, String)>, String)> {
+    ) -> Option<HttpAnswer> {
         let pairs: Vec<(&str, &str)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
