@@ -6,8 +6,10 @@ per-client rate limits for MCP servers, over the mcpguard Rust core.
 >>> decision = guard.authorize(authorization="Bearer eyJ...", server="filesystem")
 >>> decision.allowed, decision.status, decision.headers
 
-``mcpguard.mcp`` plugs a Guard into the MCP Python SDK (``GuardTokenVerifier``)
-and ``mcpguard.asgi`` protects any ASGI app (``GuardMiddleware``).
+``mcpguard.mcp`` plugs a Guard into the MCP Python SDK (``GuardTokenVerifier``),
+``mcpguard.oauth`` gives the SDK an embedded authorization server
+(``McpguardOAuthProvider``) and ``mcpguard.asgi`` protects any ASGI app
+(``GuardMiddleware``).
 """
 
 from mcpguard._errors import (

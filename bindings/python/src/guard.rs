@@ -35,6 +35,11 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The core Guard (for the authorization server built on it).
+    pub(crate) fn core(&self) -> &core::Guard {
+        &self.inner
+    }
+
     fn hosted(hosted: mcpguard_host::HostedGuard) -> Guard {
         Guard {
             inner: hosted.guard().clone(),

@@ -17,6 +17,7 @@ mod engines;
 mod errors;
 mod guard;
 mod http;
+mod oauth;
 
 use pyo3::prelude::*;
 
@@ -32,6 +33,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::HttpBody>()?;
     m.add_class::<http::HttpDecision>()?;
     m.add_class::<http::HttpResponse>()?;
+    m.add_class::<oauth::OAuthServer>()?;
     m.add_class::<engines::TokenValidator>()?;
     m.add_class::<engines::TagFilter>()?;
     m.add_class::<engines::RateLimiter>()?;

@@ -60,7 +60,7 @@ pub use secrets::{credential_hash, credential_matches, pkce_s256_matches, random
 pub use server::{
     AuthorizationServer, AuthorizeOutcome, AuthorizeParams, ClientAuth, ConsentAnswer,
     ConsentRequest, RegisteredClient, RegistrationRequest, RevocationRequest, SetupError,
-    TokenRequest, TokenResponse,
+    TokenRequest, TokenResponse, VerifiedCodeExchange,
 };
 pub use store::{
     AuthorizationCode, ClientRecord, CodeRedemption, IssuedAccess, MemoryOAuthStore, OAuthStore,

@@ -202,6 +202,36 @@ pub struct TokenRequest<'a> {
     pub client: ClientAuth<'a>,
 }
 
+/// An authorization-code exchange whose PKCE verifier the caller checked,
+/// for frameworks that check PKCE themselves and never hand the verifier on
+/// (the Python MCP SDK's token route). Everything else is the engine's, as
+/// in [`AuthorizationServer::token`]: the client, the code (single-use, a
+/// second use revokes what the first produced), its expiry, the redirect
+/// URI, the resource, and that the challenge checked is the code's own.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedCodeExchange<'a> {
+    /// `code`.
+    pub code: &'a str,
+    /// `redirect_uri` of the token request.
+    pub redirect_uri: &'a str,
+    /// The PKCE `S256` challenge the caller checked the request's
+    /// `code_verifier` against (it must be the one bound into the code).
+    pub verified_challenge: &'a str,
+    /// `resource`.
+    pub resource: Option<&'a str>,
+    /// The client's authentication.
+    pub client: ClientAuth<'a>,
+}
+
+/// How the PKCE proof of a code exchange arrives.
+#[derive(Debug, Clone, Copy)]
+enum PkceProof<'a> {
+    /// The request's `code_verifier`, checked here.
+    Verifier(&'a str),
+    /// The challenge the caller checked the verifier against.
+    Verified(&'a str),
+}
+
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenResponse {
@@ -707,9 +737,40 @@ impl AuthorizationServer {
         }
     }
 
+    /// The authorization code `code` as stored, spent or not, left in
+    /// place: what an adapter whose framework checks PKCE itself shows it
+    /// before [`AuthorizationServer::exchange_verified_code`] (a spent code
+    /// is returned so that its reuse reaches the exchange and revokes what
+    /// the first use produced).
+    pub fn authorization_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<AuthorizationCode>, OAuthServerError> {
+        Ok(self.inner.store.code(&credential_hash(code))?)
+    }
+
+    /// Exchanges an authorization code whose PKCE verifier the caller has
+    /// checked against `verified_challenge` (see [`VerifiedCodeExchange`]).
+    /// Rate-limited and decided like the `authorization_code` grant of
+    /// [`AuthorizationServer::token`], the verifier check aside.
+    pub fn exchange_verified_code(
+        &self,
+        request: &VerifiedCodeExchange<'_>,
+    ) -> Result<TokenResponse, OAuthServerError> {
+        Self::limit(
+            &self.inner.token_limit,
+            request.client.client_id.unwrap_or("anonymous"),
+        )?;
+        self.redeem(
+            &request.client,
+            request.code,
+            request.redirect_uri,
+            PkceProof::Verified(request.verified_challenge),
+            request.resource,
+        )
+    }
+
     fn exchange_code(&self, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthServerError> {
-        let client = self.authenticate(&request.client)?;
-        Self::allowed(&client, AUTHORIZATION_CODE)?;
         let code = request
             .code
             .ok_or(OAuthServerError::MissingParameter("code"))?;
@@ -719,6 +780,25 @@ impl AuthorizationServer {
         let redirect_uri = request
             .redirect_uri
             .ok_or(OAuthServerError::MissingParameter("redirect_uri"))?;
+        self.redeem(
+            &request.client,
+            code,
+            redirect_uri,
+            PkceProof::Verifier(verifier),
+            request.resource,
+        )
+    }
+
+    fn redeem(
+        &self,
+        client: &ClientAuth<'_>,
+        code: &str,
+        redirect_uri: &str,
+        pkce: PkceProof<'_>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthServerError> {
+        let client = self.authenticate(client)?;
+        Self::allowed(&client, AUTHORIZATION_CODE)?;
         let now = self.now();
         let record = match self.inner.store.redeem_code(&credential_hash(code))? {
             CodeRedemption::Unknown => return Err(OAuthServerError::CodeUnknown),
@@ -745,10 +825,16 @@ impl AuthorizationServer {
         if record.redirect_uri != redirect_uri {
             return Err(OAuthServerError::CodeRedirectMismatch);
         }
-        if !pkce_s256_matches(verifier, &record.code_challenge) {
+        let pkce_ok = match pkce {
+            PkceProof::Verifier(verifier) => pkce_s256_matches(verifier, &record.code_challenge),
+            // The challenge is public (it travelled in the authorization
+            // request): a plain comparison leaks nothing.
+            PkceProof::Verified(challenge) => challenge == record.code_challenge,
+        };
+        if !pkce_ok {
             return Err(OAuthServerError::WrongCodeVerifier);
         }
-        if let Some(r) = request.resource
+        if let Some(r) = resource
             && r != record.resource
         {
             return Err(OAuthServerError::InvalidTarget(

@@ -188,6 +188,12 @@ pub trait OAuthStore: Send + Sync {
     /// Stores a new authorization code.
     fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
 
+    /// The code with this hash, spent or not, left in place: for adapters
+    /// whose framework looks a code up before it is exchanged (a spent code
+    /// is returned so that its second use still reaches
+    /// [`OAuthStore::redeem_code`] and revokes what the first produced).
+    fn code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError>;
+
     /// Spends a code: the first call for a hash gets
     /// [`CodeRedemption::Redeemed`], every later one [`CodeRedemption::Reused`].
     /// A spent code is remembered until [`OAuthStore::purge_expired`] removes
@@ -321,6 +327,15 @@ impl OAuthStore for MemoryOAuthStore {
         s.codes
             .insert(code.code_hash.clone(), (code.clone(), false));
         Ok(())
+    }
+
+    fn code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .codes
+            .get(code_hash)
+            .map(|(c, _)| c.clone()))
     }
 
     fn redeem_code(&self, code_hash: &str) -> Result<CodeRedemption, StoreError> {

@@ -1008,3 +1008,96 @@ fn a_server_needs_the_authorization_server_section() {
         SetupError::NotConfigured
     );
 }
+
+impl Fixture {
+    fn exchange_verified(
+        &self,
+        client_id: &str,
+        code: &str,
+        challenge: &str,
+    ) -> Result<TokenResponse, OAuthServerError> {
+        self.server.exchange_verified_code(&VerifiedCodeExchange {
+            code,
+            redirect_uri: CB,
+            verified_challenge: challenge,
+            resource: None,
+            client: ClientAuth {
+                client_id: Some(client_id),
+                client_secret: None,
+            },
+        })
+    }
+}
+
+#[test]
+fn a_verified_exchange_needs_the_challenge_bound_into_the_code() {
+    let f = fixture();
+    let client = f.public_client();
+    let code = f.code(&client, None);
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    assert_eq!(
+        f.exchange_verified(&client, &code, other).unwrap_err(),
+        OAuthServerError::WrongCodeVerifier
+    );
+    let code = f.code(&client, None);
+    let t = f.exchange_verified(&client, &code, CHALLENGE).unwrap();
+    assert!(f.call(&t.access_token, "web-search").allowed);
+}
+
+#[test]
+fn a_spent_code_is_still_shown_and_its_verified_reuse_revokes_the_family() {
+    let f = fixture();
+    let client = f.public_client();
+    let code = f.code(&client, None);
+    let shown = f.server.authorization_code(&code).unwrap().unwrap();
+    assert_eq!(shown.code_challenge, CHALLENGE);
+    assert_eq!(shown.redirect_uri, CB);
+    let first = f.exchange_verified(&client, &code, CHALLENGE).unwrap();
+    assert!(f.server.authorization_code(&code).unwrap().is_some());
+    assert_eq!(
+        f.exchange_verified(&client, &code, CHALLENGE).unwrap_err(),
+        OAuthServerError::CodeReused
+    );
+    let d = f.call(&first.access_token, "web-search");
+    assert_eq!(d.reason, Some(Reason::Revoked), "{d:?}");
+    assert!(
+        f.server
+            .authorization_code("no-such-code")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn a_verified_exchange_keeps_the_redirect_client_and_expiry_rules() {
+    let f = fixture();
+    let client = f.public_client();
+    let other_client = f.public_client();
+    let code = f.code(&client, None);
+    assert_eq!(
+        f.exchange_verified(&other_client, &code, CHALLENGE)
+            .unwrap_err(),
+        OAuthServerError::CodeClientMismatch
+    );
+    let code = f.code(&client, None);
+    let wrong_redirect = f.server.exchange_verified_code(&VerifiedCodeExchange {
+        code: &code,
+        redirect_uri: "https://app.example.com/other",
+        verified_challenge: CHALLENGE,
+        resource: None,
+        client: ClientAuth {
+            client_id: Some(&client),
+            client_secret: None,
+        },
+    });
+    assert_eq!(
+        wrong_redirect.unwrap_err(),
+        OAuthServerError::CodeRedirectMismatch
+    );
+    let code = f.code(&client, None);
+    f.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        f.exchange_verified(&client, &code, CHALLENGE).unwrap_err(),
+        OAuthServerError::CodeExpired
+    );
+}

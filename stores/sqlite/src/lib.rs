@@ -367,6 +367,17 @@ impl OAuthStore for SqliteOAuthStore {
         })
     }
 
+    fn code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.read(|c| {
+            record(
+                c,
+                "SELECT record FROM codes WHERE code_hash = ?1",
+                code_hash,
+                "authorization code",
+            )
+        })
+    }
+
     fn redeem_code(&self, code_hash: &str) -> Result<CodeRedemption, StoreError> {
         self.write(|tx| {
             let row = text_and_flag(

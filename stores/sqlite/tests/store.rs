@@ -78,3 +78,20 @@ fn the_configured_storage_opens_memory_or_a_file_relative_to_the_config() {
     };
     assert!(e.to_string().contains("store.redis"), "{e}");
 }
+
+#[test]
+fn a_code_is_shown_spent_or_not_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oauth.db");
+    let (pem, clock) = (pem(), ManualClock::new(START));
+    let h = host(&db, &pem, &clock);
+    let client = h.register();
+    let code = h.code(&client);
+    let shown = h.server.authorization_code(&code).unwrap().unwrap();
+    assert_eq!(shown.client_id, client);
+    h.exchange(&client, &code).unwrap();
+    drop(h);
+    let h = host(&db, &pem, &clock);
+    assert_eq!(h.server.authorization_code(&code).unwrap(), Some(shown));
+    assert_eq!(h.server.authorization_code("unknown").unwrap(), None);
+}
