@@ -5,7 +5,7 @@
 //! decides and stores exactly (counts times durations as bignums: Redis
 //! Lua numbers are doubles) and returns the states it found; the core then
 //! computes every reported number with quota.rs's own code. Keys are
-//! `<prefix>{<sha256 of the client key, 128 bits hex>}:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
+//! `<prefix>{<sha256 of the client key, 128 bits hex>}:v2:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
 //! the client key is never stored, a request's keys share one cluster hash
 //! slot, and a change of a limit's numbers starts a fresh budget instead of
 //! misreading the old one's state. Keys expire one second after their state
@@ -21,7 +21,8 @@ use mcpguard::ratelimit::{Algorithm, Limit, State};
 use mcpguard::shared::{
     OnError, RedisConfig, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError,
 };
-use redis::Script;
+use redis::io::tcp::TcpSettings;
+use redis::{IntoConnectionInfo, Script};
 
 use crate::breaker::{Admit, Breaker};
 use crate::pool::Pool;
@@ -32,6 +33,13 @@ use crate::pool::Pool;
 pub const MAX_WINDOW_NANOS: u64 = 1 << 51;
 
 const SCRIPT: &str = include_str!("script.lua");
+
+/// The format of the stored state, part of every key: `v2` is four
+/// little-endian doubles (`struct.pack('<dddd')`). The text state of the
+/// first version lives under other names, so a fleet in the middle of an
+/// upgrade never misreads one (each version counts its own budget until
+/// the old keys expire).
+const STATE_FORMAT: &str = "v2";
 
 /// Counters of one store, read by [`SharedRateStore::metrics_text`].
 #[derive(Debug, Default)]
@@ -78,7 +86,15 @@ impl RedisStore {
         if config.url.starts_with("rediss://") {
             crate::install_tls_provider();
         }
-        let client = redis::Client::open(config.url.as_str()).map_err(BuildError::Url)?;
+        // TCP_NODELAY: a request is one small write answered by one small
+        // read; Nagle's algorithm may only ever delay it.
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(BuildError::Url)?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(BuildError::Url)?;
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
         Ok(Self {
             pool: Pool::new(client, config.pool_size.max(1) as usize, timeout),
@@ -103,16 +119,23 @@ impl RedisStore {
 
     /// The Redis key of one limit for one client key.
     pub fn key(&self, limit: &SharedLimit<'_>, client_hash: &str) -> String {
+        let mut k = String::new();
+        self.write_key(&mut k, limit, client_hash);
+        k
+    }
+
+    fn write_key(&self, out: &mut String, limit: &SharedLimit<'_>, client_hash: &str) {
         let q = limit.limit.quota();
         let alg = algorithm_code(limit.limit.algorithm());
-        format!(
-            "{}{{{client_hash}}}:{alg}:{}:{}:{}:{}",
+        let _ = write!(
+            out,
+            "{}{{{client_hash}}}:{STATE_FORMAT}:{alg}:{}:{}:{}:{}",
             self.prefix,
             q.limit(),
             q.window_nanos(),
             q.burst(),
             limit.name
-        )
+        );
     }
 
     /// One round trip on a pooled connection, behind the breaker, counted.
@@ -187,10 +210,12 @@ fn algorithm_code(a: Algorithm) -> &'static str {
 /// The first 128 bits of the key's SHA-256, in hex: the key itself never
 /// reaches Redis, and every replica derives the same name.
 fn client_hash(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
     let mut s = String::with_capacity(32);
     for b in &d.as_ref()[..16] {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
     }
     s
 }
@@ -204,25 +229,38 @@ impl SharedRateStore for RedisStore {
         cost: u64,
     ) -> Result<SharedAnswer, SharedStoreError> {
         let hash = client_hash(key);
-        let mut inv = self.script.prepare_invoke();
+        // The EVALSHA command written straight into one buffer (the
+        // `Script` invocation helper copies every argument twice more).
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash()).arg(limits.len());
+        let mut name = String::with_capacity(self.prefix.len() + 96);
         for l in limits {
-            inv.key(self.key(l, &hash));
+            name.clear();
+            self.write_key(&mut name, l, &hash);
+            cmd.arg(name.as_str());
         }
         match now_nanos {
-            Some(n) => inv.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
-            None => inv.arg("").arg(""),
+            Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
+            None => cmd.arg("").arg(""),
         };
-        inv.arg(cost.max(1)).arg(u8::from(cost > 0));
+        cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
         for l in limits {
             let q = l.limit.quota();
-            inv.arg(algorithm_code(l.limit.algorithm()))
+            cmd.arg(algorithm_code(l.limit.algorithm()))
                 .arg(q.limit())
                 .arg(q.window_nanos())
                 .arg(q.burst());
         }
-        // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is
-        // loaded and the call repeated.
-        let numbers = self.call(|conn| inv.invoke::<Vec<i64>>(conn))?;
+        let script = &self.script;
+        let numbers = self.call(|conn| match cmd.query::<Vec<i64>>(conn) {
+            // A restarted or flushed server lost the script: load it, and
+            // send the call again.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load(conn)?;
+                cmd.query::<Vec<i64>>(conn)
+            }
+            other => other,
+        })?;
         parse(&numbers, limits).map_err(|detail| {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             SharedStoreError::Unavailable {
