@@ -21,11 +21,10 @@ use mcpguard::ratelimit::{Algorithm, Limit, State};
 use mcpguard::shared::{
     OnError, RedisConfig, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError,
 };
-use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo, Script};
+use redis::{ConnectionLike, Script};
 
 use crate::breaker::{Admit, Breaker};
-use crate::pool::Pool;
+use crate::pool::{Connector, Pool};
 
 /// The longest window (and token-bucket refill time, `burst × window /
 /// limit`) the script handles: 2^51 ns, about 26 days, so that times and
@@ -74,7 +73,7 @@ impl std::fmt::Debug for RedisStore {
 /// The store could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// `url` does not parse as a Redis URL.
+    /// `url` (or one of `urls`) does not parse as a Redis URL.
     #[error("store.redis.url is not a usable Redis URL: {0}")]
     Url(redis::RedisError),
 }
@@ -83,21 +82,18 @@ impl RedisStore {
     /// A store for `config`. Connects nothing: an unreachable Redis is found
     /// by the first request (and `on_error` decides it).
     pub fn new(config: &RedisConfig) -> Result<Self, BuildError> {
-        if config.url.starts_with("rediss://") {
+        if config.nodes().any(|u| u.starts_with("rediss://")) {
             crate::install_tls_provider();
         }
-        // TCP_NODELAY: a request is one small write answered by one small
-        // read; Nagle's algorithm may only ever delay it.
-        let info = config
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(BuildError::Url)?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).map_err(BuildError::Url)?;
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
+        let connector = if config.is_cluster() {
+            Connector::cluster(config.nodes(), timeout)
+        } else {
+            Connector::single(&config.url)
+        }
+        .map_err(BuildError::Url)?;
         Ok(Self {
-            pool: Pool::new(client, config.pool_size.max(1) as usize, timeout),
+            pool: Pool::new(connector, config.pool_size.max(1) as usize, timeout),
             script: Script::new(SCRIPT),
             prefix: config.prefix.clone(),
             on_error: config.on_error,
@@ -141,7 +137,7 @@ impl RedisStore {
     /// One round trip on a pooled connection, behind the breaker, counted.
     pub(crate) fn call<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, SharedStoreError> {
         let s = &self.stats;
         if let Admit::Open(ms) = self.breaker.admit() {
@@ -154,7 +150,7 @@ impl RedisStore {
         }
         let start = Instant::now();
         let result = self.pool.get().and_then(|mut conn| {
-            let r = f(&mut conn);
+            let r = f(conn.get());
             if r.is_ok() {
                 self.pool.put(conn);
             }
@@ -184,7 +180,7 @@ impl RedisStore {
     }
 
     /// A key for token state: every token key shares the `{tok}` hash slot,
-    /// so a revocation and the epoch move in one transaction.
+    /// so a revocation and the epoch move in one script.
     pub(crate) fn token_key(&self, kind: &str, id: &[u8; 32]) -> String {
         let mut k = format!("{}{{tok}}:{kind}:", self.prefix);
         for b in id {
