@@ -60,7 +60,8 @@ rust-bench: redis-server-dep
 	$(CARGO) bench -p mcpguard-benches
 	$(CARGO) bench -p mcpguard-redis
 
-$(addprefix bench-,$(BINDINGS)): bench-%:
+# The Python and Node peer comparisons start their own redis-server.
+$(addprefix bench-,$(BINDINGS)): bench-%: redis-server-dep
 	$(MAKE) --no-print-directory -C bindings/$* bench
 
 ## fuzz: every libFuzzer target for FUZZ_SECONDS each (nightly, cargo-fuzz);

@@ -30,7 +30,16 @@ pub struct StoreConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://` or `rediss://` (TLS); `MCPGUARD_REDIS_URL` overrides it.
+    /// With a cluster, one of its nodes (the others are found from it).
     pub url: String,
+    /// More nodes of a Redis Cluster, tried when `url`'s node does not
+    /// answer at startup; a non-empty list means a cluster.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// `url` (and `urls`) name nodes of a Redis Cluster: commands go to the
+    /// node that holds their hash slot, and follow `MOVED` and `ASK`.
+    #[serde(default)]
+    pub cluster: bool,
     /// Every key starts with it.
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -61,6 +70,17 @@ pub const MAX_TIMEOUT_MS: u64 = 60_000;
 pub const MAX_POOL_SIZE: u32 = 1024;
 
 impl RedisConfig {
+    /// Whether the configuration names a Redis Cluster (`cluster: true`,
+    /// or a list of `urls`).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || !self.urls.is_empty()
+    }
+
+    /// Every node named: `url`, then `urls`.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.urls.iter().map(String::as_str))
+    }
+
     /// Checks every value; the error names the member (relative to
     /// `store.redis`).
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -70,6 +90,22 @@ impl RedisConfig {
                 "url",
                 "must be a redis:// or rediss:// URL (redis+unix:// for a socket)",
             ));
+        }
+        if self.is_cluster() {
+            for (i, url) in self.nodes().enumerate() {
+                let scheme = url.split_once("://").map(|(s, _)| s);
+                if !matches!(scheme, Some("redis" | "rediss")) {
+                    let path = if i == 0 {
+                        "url".to_string()
+                    } else {
+                        format!("urls[{}]", i - 1)
+                    };
+                    return Err(ConfigError::new(
+                        path,
+                        "must be a redis:// or rediss:// URL (a cluster's nodes are reached over TCP)",
+                    ));
+                }
+            }
         }
         if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
             return Err(ConfigError::new(
@@ -113,6 +149,8 @@ impl StoreConfig {
             None => {
                 self.redis = Some(RedisConfig {
                     url,
+                    urls: Vec::new(),
+                    cluster: false,
                     prefix: default_prefix(),
                     timeout_ms: default_timeout_ms(),
                     pool_size: default_pool_size(),
@@ -300,6 +338,27 @@ mod tests {
         assert_eq!(e.path, "store.redis.timeout_ms");
         let e = parse(r#"{"redis": {"url": "redis://h", "on_error": "ignore"}}"#).unwrap_err();
         assert!(e.to_string().contains("on_error"), "{e}");
+    }
+
+    #[test]
+    fn a_list_of_urls_or_cluster_true_names_a_cluster_of_tcp_nodes() {
+        let c =
+            parse(r#"{"redis": {"url": "redis://a:7000", "urls": ["rediss://b:7001"]}}"#).unwrap();
+        let r = c.store.redis.unwrap();
+        assert!(r.is_cluster());
+        assert_eq!(
+            r.nodes().collect::<Vec<_>>(),
+            ["redis://a:7000", "rediss://b:7001"]
+        );
+        let c = parse(r#"{"redis": {"url": "redis://a:7000", "cluster": true}}"#).unwrap();
+        assert!(c.store.redis.unwrap().is_cluster());
+        let c = parse(r#"{"redis": {"url": "redis://a:7000"}}"#).unwrap();
+        assert!(!c.store.redis.unwrap().is_cluster());
+        let e = parse(r#"{"redis": {"url": "redis://a", "urls": ["redis://b", "unix:///s"]}}"#)
+            .unwrap_err();
+        assert_eq!(e.path, "store.redis.urls[1]");
+        let e = parse(r#"{"redis": {"url": "redis+unix:///s", "cluster": true}}"#).unwrap_err();
+        assert_eq!(e.path, "store.redis.url");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! that every run wraps around, grows or evicts, under schedules chosen by
 //! shuttle's PCT (probabilistic concurrency testing: each run finds a given
 //! bug of depth `d` among `n` threads and `k` steps with probability at
-//! least 1/(n k^(d-1)), so tens of thousands of runs per test, at depths 2 and 3, then as many
-uniformly random schedules). Shuttle models
-//! every atomic as SeqCst: it checks the protocol (which thread sees which
+//! least 1/(n k^(d-1)), so tens of thousands of runs per test, at depths
+//! 2 and 3, then as many uniformly random schedules). Shuttle models every
+//! atomic as SeqCst: it checks the protocol (which thread sees which
 //! slot when), not the memory orderings chosen; a DFS over these tests did
 //! not finish in ten minutes, so none is exhaustive.
 //!

@@ -29,9 +29,9 @@ use crate::http::{self, HttpDecision, HttpOptions};
 #[pyclass(module = "mcpguard._native", frozen)]
 pub struct Guard {
     inner: core::Guard,
-    /// The I/O its configuration asks for (key and introspection fetches),
-    /// kept alive with the Guard.
-    _hosted: Option<std::sync::Arc<mcpguard_host::HostedGuard>>,
+    /// The I/O its configuration asks for (key and introspection fetches,
+    /// the Redis store), kept alive with the Guard.
+    hosted: Option<std::sync::Arc<mcpguard_host::HostedGuard>>,
 }
 
 impl Guard {
@@ -40,10 +40,15 @@ impl Guard {
         &self.inner
     }
 
+    /// The Guard with its stores, when built from a configuration.
+    pub(crate) fn hosted_guard(&self) -> Option<&mcpguard_host::HostedGuard> {
+        self.hosted.as_deref()
+    }
+
     fn hosted(hosted: mcpguard_host::HostedGuard) -> Guard {
         Guard {
             inner: hosted.guard().clone(),
-            _hosted: Some(std::sync::Arc::new(hosted)),
+            hosted: Some(std::sync::Arc::new(hosted)),
         }
     }
 }

@@ -86,6 +86,14 @@ impl OAuthServer {
     #[new]
     #[pyo3(signature = (guard, *, base_dir = None))]
     fn new(guard: PyRef<'_, Guard>, base_dir: Option<PathBuf>) -> PyResult<OAuthServer> {
+        // Built the way every binding builds it (memory, SQLite or the
+        // Redis of `store.redis`), when the Guard came from a configuration.
+        if let Some(hosted) = guard.hosted_guard() {
+            let inner = hosted
+                .authorization_server(base_dir.as_deref())
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            return Ok(OAuthServer { inner });
+        }
         let guard = guard.core();
         let settings = guard.authorization_server_settings().ok_or_else(|| {
             PyValueError::new_err("the Guard's configuration has no authorization_server section")

@@ -207,6 +207,22 @@ pub fn a_reused_code_after_a_restart_still_revokes_what_it_produced(open: Open<'
 }
 
 /// A refresh token rotated on one engine and then presented to another
+/// A code is shown (for a framework that checks PKCE itself before the
+/// exchange) before and after it was spent, and after a restart.
+pub fn a_code_is_shown_spent_or_not_after_a_restart(open: Open<'_>) {
+    let (pem, clock) = (pem(), ManualClock::new(START));
+    let h = host(open, &pem, &clock);
+    let client = h.register();
+    let code = h.code(&client);
+    let shown = h.server.authorization_code(&code).unwrap().unwrap();
+    assert_eq!(shown.client_id, client);
+    h.exchange(&client, &code).unwrap();
+    drop(h);
+    let h = host(open, &pem, &clock);
+    assert_eq!(h.server.authorization_code(&code).unwrap(), Some(shown));
+    assert_eq!(h.server.authorization_code("unknown").unwrap(), None);
+}
+
 /// engine on the same store is a reuse: the family is revoked for both.
 pub fn a_token_rotated_on_one_engine_and_reused_on_another_revokes_the_family(open: Open<'_>) {
     let (pem, clock) = (pem(), ManualClock::new(START));

@@ -2,9 +2,18 @@
 //! a trivial script to the same server, in the same run (target: at most
 //! 1.2×), and Redis's memory per active client key (`MEMORY USAGE`),
 //! printed per algorithm.
+//!
+//! Besides criterion's figures, the comparison is printed from interleaved
+//! rounds (a round of bare `EVALSHA`s, then a round of `authorize`s, one
+//! client thread each, on a pooled connection each), so that a load change
+//! on a shared machine hits both sides alike; and the server's own time per
+//! call (`INFO commandstats`) for each, which separates the script's work
+//! on the server from the round trip.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpguard::guard::{Guard, GuardOptions, Request};
@@ -18,24 +27,94 @@ fn guard(url: &str, algorithm: &str, prefix: &str) -> Guard {
     mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap()
 }
 
+/// Mean time per call of `f` over `n` calls.
+fn mean(n: u32, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed() / n
+}
+
+/// The server's mean µs per `EVALSHA` over `n` calls of `f`.
+fn server_micros(conn: &mut redis::Connection, n: u32, mut f: impl FnMut()) -> f64 {
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query::<()>(conn)
+        .unwrap();
+    for _ in 0..n {
+        f();
+    }
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .expect("EVALSHA in commandstats");
+    line.split(',')
+        .find_map(|f| f.strip_prefix("usec_per_call="))
+        .and_then(|v| v.parse().ok())
+        .expect("usec_per_call")
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn bench(c: &mut Criterion) {
     let server = support::Server::start();
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_connection().unwrap();
+    let mut stats = client.get_connection().unwrap();
     let trivial = redis::Script::new("return 1");
-    let g = guard(&server.url(), "fixed_window", "bench:");
     let mut request = Request::new();
     request.key = Some("203.0.113.7");
-    assert!(g.authorize(&request).allowed);
+    let guards: Vec<(&str, Guard)> = ["fixed_window", "sliding_window", "token_bucket"]
+        .into_iter()
+        .map(|a| (a, guard(&server.url(), a, &format!("bench-{a}:"))))
+        .collect();
+    for (_, g) in &guards {
+        assert!(g.authorize(&request).allowed);
+    }
 
     let mut group = c.benchmark_group("redis");
     group.bench_function("evalsha_trivial_script", |b| {
         b.iter(|| trivial.invoke::<i64>(&mut conn).unwrap())
     });
-    group.bench_function("authorize_fixed_window", |b| {
-        b.iter(|| assert!(g.authorize(&request).allowed))
-    });
+    for (algorithm, g) in &guards {
+        group.bench_function(format!("authorize_{algorithm}"), |b| {
+            b.iter(|| assert!(g.authorize(&request).allowed))
+        });
+    }
     group.finish();
+
+    let mut bare = || {
+        trivial.invoke::<i64>(&mut conn).unwrap();
+    };
+    let server_bare = server_micros(&mut stats, 20_000, &mut bare);
+    println!(
+        "redis: one client thread each, same server, same run; median of 15 interleaved rounds \
+         of 2000 calls\n  server time per EVALSHA (INFO commandstats): trivial script {server_bare:.2} µs"
+    );
+    for (algorithm, g) in &guards {
+        let mut check = || assert!(g.authorize(&request).allowed);
+        let server_ours = server_micros(&mut stats, 20_000, &mut check);
+        let (mut a, mut b, mut r) = (vec![], vec![], vec![]);
+        for _ in 0..15 {
+            let t_bare = mean(2000, &mut bare).as_secs_f64() * 1e6;
+            let t_ours = mean(2000, &mut check).as_secs_f64() * 1e6;
+            a.push(t_ours);
+            b.push(t_bare);
+            r.push(t_ours / t_bare);
+        }
+        println!(
+            "  authorize ({algorithm}) {:.2} µs vs bare EVALSHA {:.2} µs: {:.2}× (target ≤ 1.2×); \
+             server time per call {server_ours:.2} µs",
+            median(&mut a),
+            median(&mut b),
+            median(&mut r)
+        );
+    }
 
     for algorithm in ["fixed_window", "sliding_window", "token_bucket"] {
         let prefix = format!("mem-{algorithm}:");
@@ -53,7 +132,7 @@ fn bench(c: &mut Criterion) {
         }
         let names: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{prefix}*"))
-            .query(&mut conn)
+            .query(&mut stats)
             .unwrap();
         assert_eq!(names.len(), keys, "one Redis key per active client");
         let total: u64 = names
@@ -62,7 +141,7 @@ fn bench(c: &mut Criterion) {
                 redis::cmd("MEMORY")
                     .arg("USAGE")
                     .arg(k)
-                    .query::<u64>(&mut conn)
+                    .query::<u64>(&mut stats)
                     .unwrap()
             })
             .sum();
@@ -74,7 +153,9 @@ fn bench(c: &mut Criterion) {
     }
     println!(
         "{}",
-        g.metrics_text()
+        guards[0]
+            .1
+            .metrics_text()
             .lines()
             .filter(|l| l.starts_with("mcpguard_store_"))
             .collect::<Vec<_>>()

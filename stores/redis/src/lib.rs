@@ -24,9 +24,11 @@
 //! inserted through one is valid on all (stored under its SHA-256, expiring
 //! with it).
 //!
-//! Redis Cluster: the key layout is ready (every request's keys share one
-//! hash slot), but connections are to one node; a cluster client is not
-//! wired in yet.
+//! Redis Cluster (`store.redis.cluster: true`, or a list of `urls`): every
+//! request's keys share one hash slot (a hash tag), so each round trip goes
+//! to one node, whichever holds the slot now; scripts are loaded on the
+//! node that lacks them (`NOSCRIPT`), with the same timeouts, pool and
+//! breaker as a single server.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

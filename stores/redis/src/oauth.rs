@@ -40,7 +40,7 @@ use mcpguard::oauth::{
 use mcpguard::shared::RedisConfig;
 use redis::{Script, Value};
 
-use crate::pool::Pool;
+use crate::pool::{Connector, Pool};
 use crate::store::BuildError;
 
 /// Seconds a record outlives its expiry in Redis: an expired credential is
@@ -290,13 +290,10 @@ impl RedisOAuthStore {
     /// its URL, prefix, timeout and pool size), computing TTLs with `clock`
     /// (the Guard's). Connects nothing yet.
     pub fn new(config: &RedisConfig, clock: Arc<dyn Clock>) -> Result<Self, BuildError> {
-        if config.url.starts_with("rediss://") {
-            crate::install_tls_provider();
-        }
-        let client = redis::Client::open(config.url.as_str()).map_err(BuildError::Url)?;
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
+        let connector = Connector::for_config(config, timeout).map_err(BuildError::Url)?;
         Ok(RedisOAuthStore {
-            pool: Pool::new(client, config.pool_size.max(1) as usize, timeout),
+            pool: Pool::new(connector, config.pool_size.max(1) as usize, timeout),
             prefix: config.prefix.clone(),
             clock,
             scripts: Scripts::new(),
@@ -329,10 +326,10 @@ impl RedisOAuthStore {
     /// One round trip on a pooled connection; a failed connection is dropped.
     fn call<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get().map_err(backend)?;
-        match f(&mut conn) {
+        match f(conn.get()) {
             Ok(v) => {
                 self.pool.put(conn);
                 Ok(v)
@@ -445,6 +442,13 @@ impl OAuthStore for RedisOAuthStore {
         } else {
             Err(StoreError::Duplicate("authorization code"))
         }
+    }
+
+    fn code(&self, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
+        // The record field of the code's hash, spent or not.
+        self.hget(&self.key("code", code_hash), "r")?
+            .map(|j| from_json("authorization code", &j))
+            .transpose()
     }
 
     fn redeem_code(&self, code_hash: &str) -> Result<CodeRedemption, StoreError> {

@@ -1,5 +1,5 @@
-//! Connections to one Redis server: opened with the configured timeout for
-//! connect, read and write, and kept for reuse.
+//! Connections to one Redis server or one Redis Cluster: opened with the
+//! configured timeout for connect, read and write, and kept for reuse.
 //!
 //! Decides how many idle connections are kept (`pool_size`); a thread that
 //! finds none idle opens its own instead of waiting, so a burst of threads
@@ -8,25 +8,104 @@
 //! A small pool of our own on parking_lot rather than r2d2: r2d2's manager
 //! for `redis::Client` connects without a timeout, and a pool must never be
 //! the place a request hangs.
+//!
+//! A cluster connection is the `redis` crate's synchronous
+//! `ClusterConnection`: it sends each command to the node that holds its
+//! hash slot (every command of ours names keys of one slot), follows
+//! `MOVED` and `ASK`, and refreshes its slot map when the cluster changes.
 
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::{Client, Connection, RedisResult};
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::io::tcp::TcpSettings;
+use redis::{Client, Connection, ConnectionLike, RedisResult};
+
+/// How connections are opened.
+pub(crate) enum Connector {
+    /// One server.
+    Single(Client),
+    /// A cluster, from any of its nodes.
+    Cluster(ClusterClient),
+}
+
+impl Connector {
+    /// The connector `config` names: its cluster (`cluster` or `urls`) or
+    /// its one server, with the rustls provider installed for `rediss://`.
+    pub fn for_config(config: &mcpguard::shared::RedisConfig, timeout: Duration) -> RedisResult<Self> {
+        if config.nodes().any(|u| u.starts_with("rediss://")) {
+            crate::install_tls_provider();
+        }
+        if config.is_cluster() {
+            Connector::cluster(config.nodes(), timeout)
+        } else {
+            Connector::single(&config.url)
+        }
+    }
+
+    /// A connector for one server at `url`.
+    pub fn single(url: &str) -> RedisResult<Self> {
+        use redis::IntoConnectionInfo;
+        let info = url.into_connection_info()?.set_tcp_settings(tcp());
+        Client::open(info).map(Self::Single)
+    }
+
+    /// A connector for the cluster that `nodes` belong to. A `MOVED` or
+    /// `ASK` is followed at once (no back-off): the round trip's timeout
+    /// bounds the whole request.
+    pub fn cluster<'a>(
+        nodes: impl IntoIterator<Item = &'a str>,
+        timeout: Duration,
+    ) -> RedisResult<Self> {
+        ClusterClient::builder(nodes.into_iter().map(str::to_owned))
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .tcp_settings(tcp())
+            .retries(2)
+            .min_retry_wait(0)
+            .max_retry_wait(0)
+            .build()
+            .map(Self::Cluster)
+    }
+}
+
+/// TCP_NODELAY: a request is one small write answered by one small read;
+/// Nagle's algorithm may only ever delay it.
+fn tcp() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
+/// One pooled connection.
+pub(crate) enum Conn {
+    /// To one server.
+    Single(Connection),
+    /// To a cluster (one connection per node it has talked to).
+    Cluster(Box<ClusterConnection>),
+}
+
+impl Conn {
+    /// The connection, for commands, pipelines and scripts.
+    pub fn get(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => c.as_mut(),
+        }
+    }
+}
 
 /// The pool.
 pub(crate) struct Pool {
-    client: Client,
-    idle: Mutex<Vec<Connection>>,
+    connector: Connector,
+    idle: Mutex<Vec<Conn>>,
     size: usize,
     timeout: Duration,
 }
 
 impl Pool {
-    /// A pool for `client`; connects nothing yet.
-    pub fn new(client: Client, size: usize, timeout: Duration) -> Self {
+    /// A pool for `connector`; connects nothing yet.
+    pub fn new(connector: Connector, size: usize, timeout: Duration) -> Self {
         Self {
-            client,
+            connector,
             idle: Mutex::new(Vec::with_capacity(size)),
             size,
             timeout,
@@ -34,18 +113,28 @@ impl Pool {
     }
 
     /// An idle connection, or a new one.
-    pub fn get(&self) -> RedisResult<Connection> {
+    pub fn get(&self) -> RedisResult<Conn> {
         if let Some(c) = self.idle.lock().pop() {
             return Ok(c);
         }
-        let c = self.client.get_connection_with_timeout(self.timeout)?;
-        c.set_read_timeout(Some(self.timeout))?;
-        c.set_write_timeout(Some(self.timeout))?;
-        Ok(c)
+        match &self.connector {
+            Connector::Single(client) => {
+                let c = client.get_connection_with_timeout(self.timeout)?;
+                c.set_read_timeout(Some(self.timeout))?;
+                c.set_write_timeout(Some(self.timeout))?;
+                Ok(Conn::Single(c))
+            }
+            Connector::Cluster(client) => {
+                let c = client.get_connection()?;
+                c.set_read_timeout(Some(self.timeout))?;
+                c.set_write_timeout(Some(self.timeout))?;
+                Ok(Conn::Cluster(Box::new(c)))
+            }
+        }
     }
 
     /// Returns a connection that worked.
-    pub fn put(&self, c: Connection) {
+    pub fn put(&self, c: Conn) {
         let mut idle = self.idle.lock();
         if idle.len() < self.size {
             idle.push(c);

@@ -3,15 +3,19 @@
 -- ARGV: now_sec, now_ns ("" = the server's TIME), cost, consume (1/0),
 --       then per limit: algorithm (f|s|t), limit, window_ns, burst.
 -- Returns: now_sec, now_ns, committed (1/0), then per limit the state as
--- found before this request: present (1/0) and four integers. The caller
+-- found before this request: present (1/0) and four integers (stored as
+-- four little-endian doubles). The caller
 -- computes every reported number from these with the in-process algorithms
 -- (quota.rs); this script only decides and stores, exactly.
 -- Lua numbers are doubles: values that can pass 2^53 (products of a count
--- and a duration) are computed as bignums of 20-bit limbs. The caller
+-- and a duration) are computed in doubles while they stay exact, and as
+-- bignums of 20-bit limbs when they do not. The caller
 -- refuses windows (and token-bucket refill times) above 2^51 ns.
 local E = 1000000000
 local BIG = 8000000000000000
 local B = 1048576
+-- 2^53: every integer below it is exact in a double.
+local EXACT = 9007199254740992
 
 local function idiv(a, b)
   local q = math.floor(a / b)
@@ -125,8 +129,16 @@ local function sliding(st, ns, nn, cost, limit, w)
   end
   local k = limit - cur - cost
   if k < 0 then return false end
-  -- prev * (w - into) + (cur + cost) * w <= limit * w
-  if cmp(mul(big(prev), big(w - into)), mul(big(k), big(w))) > 0 then return false end
+  -- prev * (w - into) + (cur + cost) * w <= limit * w, that is
+  -- prev * (w - into) <= k * w: true outright when prev <= k (into >= 0).
+  if prev > k then
+    local x, y = prev * (w - into), k * w
+    if x >= EXACT then
+      if cmp(mul(big(prev), big(w - into)), mul(big(k), big(w))) > 0 then return false end
+    elseif y < EXACT and x > y then
+      return false
+    end
+  end
   return true, {ss, sn, prev, cur + cost}, 2 * w - diff(ns, nn, ss, sn)
 end
 
@@ -135,12 +147,23 @@ local function gcra(st, ns, nn, cost, limit, w, burst)
   -- The theoretical arrival time relative to the state's base time, in
   -- ticks of 1/limit ns, is q * limit + r; relative to now it is
   -- (q - elapsed) * limit + r, and "used" is that when positive.
-  local used = {}
-  if st then
-    local q = st[3] - diff(ns, nn, st[1], st[2])
-    if q >= 0 then used = add(mul(big(q), big(limit)), big(st[4])) end
+  local q0 = -1
+  if st then q0 = st[3] - diff(ns, nn, st[1], st[2]) end
+  -- In doubles while every value is exact (below 2^53): a product that
+  -- rounds to less than 2^53 is exact, and one that rounds to 2^53 or more
+  -- is above every exact value.
+  local after = cost * w
+  if q0 >= 0 then after = after + q0 * limit + st[4] end
+  -- Below 2^52, the division's product q * limit stays exact too.
+  if after < EXACT / 2 then
+    local cap = burst * w
+    if cap < EXACT and after > cap then return false end
+    local q = idiv(after, limit)
+    return true, {ns, nn, q, after - q * limit}, q + 1
   end
-  local after = add(used, mul(big(cost), big(w)))
+  local used = {}
+  if q0 >= 0 then used = add(mul(big(q0), big(limit)), big(st[4])) end
+  after = add(used, mul(big(cost), big(w)))
   if cmp(after, mul(big(burst), big(w))) > 0 then return false end
   local q, r = divsmall(after, limit)
   return true, {ns, nn, q, r}, q + 1
@@ -165,8 +188,10 @@ for i = 1, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   local st = nil
   if raw then
-    st = {}
-    for x in string.gmatch(raw, '%S+') do st[#st + 1] = tonumber(x) end
+    -- Four little-endian doubles (struct is C code; parsing and formatting
+    -- text in Lua cost more than the rest of the script together).
+    local a, b, c, d = struct.unpack('<dddd', raw)
+    st = {a, b, c, d}
     out[#out + 1] = 1
     for j = 1, 4 do out[#out + 1] = st[j] end
   else
@@ -187,13 +212,11 @@ end
 if consume and all then
   for i = 1, #KEYS do
     local nx, ttl = writes[i][1], writes[i][2]
-    local parts = {}
-    for j = 1, 4 do parts[j] = string.format('%.0f', nx[j]) end
     -- Redis expires keys by its own clock; a Guard that passes its own time
     -- (a manual clock, a skewed replica) may still be inside the window a
     -- little longer. The state itself says when it is fresh, so one second
     -- of grace keeps live state without ever changing a decision.
-    redis.call('SET', KEYS[i], table.concat(parts, ' '), 'PX', math.floor(ttl / 1000000) + 1000)
+    redis.call('SET', KEYS[i], struct.pack('<dddd', nx[1], nx[2], nx[3], nx[4]), 'PX', math.floor(ttl / 1000000) + 1000)
   end
   out[3] = 1
 end

@@ -5,7 +5,7 @@
 //! decides and stores exactly (counts times durations as bignums: Redis
 //! Lua numbers are doubles) and returns the states it found; the core then
 //! computes every reported number with quota.rs's own code. Keys are
-//! `<prefix>{<sha256 of the client key, 128 bits hex>}:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
+//! `<prefix>{<sha256 of the client key, 128 bits hex>}:v2:<algorithm>:<limit>:<window ns>:<burst>:<limit name>`:
 //! the client key is never stored, a request's keys share one cluster hash
 //! slot, and a change of a limit's numbers starts a fresh budget instead of
 //! misreading the old one's state. Keys expire one second after their state
@@ -21,10 +21,10 @@ use mcpguard::ratelimit::{Algorithm, Limit, State};
 use mcpguard::shared::{
     OnError, RedisConfig, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError,
 };
-use redis::Script;
+use redis::{ConnectionLike, Script};
 
 use crate::breaker::{Admit, Breaker};
-use crate::pool::Pool;
+use crate::pool::{Connector, Pool};
 
 /// The longest window (and token-bucket refill time, `burst × window /
 /// limit`) the script handles: 2^51 ns, about 26 days, so that times and
@@ -32,6 +32,13 @@ use crate::pool::Pool;
 pub const MAX_WINDOW_NANOS: u64 = 1 << 51;
 
 const SCRIPT: &str = include_str!("script.lua");
+
+/// The format of the stored state, part of every key: `v2` is four
+/// little-endian doubles (`struct.pack('<dddd')`). The text state of the
+/// first version lives under other names, so a fleet in the middle of an
+/// upgrade never misreads one (each version counts its own budget until
+/// the old keys expire).
+const STATE_FORMAT: &str = "v2";
 
 /// Counters of one store, read by [`SharedRateStore::metrics_text`].
 #[derive(Debug, Default)]
@@ -66,7 +73,7 @@ impl std::fmt::Debug for RedisStore {
 /// The store could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// `url` does not parse as a Redis URL.
+    /// `url` (or one of `urls`) does not parse as a Redis URL.
     #[error("store.redis.url is not a usable Redis URL: {0}")]
     Url(redis::RedisError),
 }
@@ -75,13 +82,10 @@ impl RedisStore {
     /// A store for `config`. Connects nothing: an unreachable Redis is found
     /// by the first request (and `on_error` decides it).
     pub fn new(config: &RedisConfig) -> Result<Self, BuildError> {
-        if config.url.starts_with("rediss://") {
-            crate::install_tls_provider();
-        }
-        let client = redis::Client::open(config.url.as_str()).map_err(BuildError::Url)?;
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
+        let connector = Connector::for_config(config, timeout).map_err(BuildError::Url)?;
         Ok(Self {
-            pool: Pool::new(client, config.pool_size.max(1) as usize, timeout),
+            pool: Pool::new(connector, config.pool_size.max(1) as usize, timeout),
             script: Script::new(SCRIPT),
             prefix: config.prefix.clone(),
             on_error: config.on_error,
@@ -103,22 +107,29 @@ impl RedisStore {
 
     /// The Redis key of one limit for one client key.
     pub fn key(&self, limit: &SharedLimit<'_>, client_hash: &str) -> String {
+        let mut k = String::new();
+        self.write_key(&mut k, limit, client_hash);
+        k
+    }
+
+    fn write_key(&self, out: &mut String, limit: &SharedLimit<'_>, client_hash: &str) {
         let q = limit.limit.quota();
         let alg = algorithm_code(limit.limit.algorithm());
-        format!(
-            "{}{{{client_hash}}}:{alg}:{}:{}:{}:{}",
+        let _ = write!(
+            out,
+            "{}{{{client_hash}}}:{STATE_FORMAT}:{alg}:{}:{}:{}:{}",
             self.prefix,
             q.limit(),
             q.window_nanos(),
             q.burst(),
             limit.name
-        )
+        );
     }
 
     /// One round trip on a pooled connection, behind the breaker, counted.
     pub(crate) fn call<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, SharedStoreError> {
         let s = &self.stats;
         if let Admit::Open(ms) = self.breaker.admit() {
@@ -131,7 +142,7 @@ impl RedisStore {
         }
         let start = Instant::now();
         let result = self.pool.get().and_then(|mut conn| {
-            let r = f(&mut conn);
+            let r = f(conn.get());
             if r.is_ok() {
                 self.pool.put(conn);
             }
@@ -161,7 +172,7 @@ impl RedisStore {
     }
 
     /// A key for token state: every token key shares the `{tok}` hash slot,
-    /// so a revocation and the epoch move in one transaction.
+    /// so a revocation and the epoch move in one script.
     pub(crate) fn token_key(&self, kind: &str, id: &[u8; 32]) -> String {
         let mut k = format!("{}{{tok}}:{kind}:", self.prefix);
         for b in id {
@@ -187,10 +198,12 @@ fn algorithm_code(a: Algorithm) -> &'static str {
 /// The first 128 bits of the key's SHA-256, in hex: the key itself never
 /// reaches Redis, and every replica derives the same name.
 fn client_hash(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
     let mut s = String::with_capacity(32);
     for b in &d.as_ref()[..16] {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
     }
     s
 }
@@ -204,25 +217,38 @@ impl SharedRateStore for RedisStore {
         cost: u64,
     ) -> Result<SharedAnswer, SharedStoreError> {
         let hash = client_hash(key);
-        let mut inv = self.script.prepare_invoke();
+        // The EVALSHA command written straight into one buffer (the
+        // `Script` invocation helper copies every argument twice more).
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash()).arg(limits.len());
+        let mut name = String::with_capacity(self.prefix.len() + 96);
         for l in limits {
-            inv.key(self.key(l, &hash));
+            name.clear();
+            self.write_key(&mut name, l, &hash);
+            cmd.arg(name.as_str());
         }
         match now_nanos {
-            Some(n) => inv.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
-            None => inv.arg("").arg(""),
+            Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
+            None => cmd.arg("").arg(""),
         };
-        inv.arg(cost.max(1)).arg(u8::from(cost > 0));
+        cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
         for l in limits {
             let q = l.limit.quota();
-            inv.arg(algorithm_code(l.limit.algorithm()))
+            cmd.arg(algorithm_code(l.limit.algorithm()))
                 .arg(q.limit())
                 .arg(q.window_nanos())
                 .arg(q.burst());
         }
-        // EVALSHA; on NOSCRIPT (a restarted or flushed server) the script is
-        // loaded and the call repeated.
-        let numbers = self.call(|conn| inv.invoke::<Vec<i64>>(conn))?;
+        let script = &self.script;
+        let numbers = self.call(|conn| match cmd.query::<Vec<i64>>(conn) {
+            // A restarted or flushed server lost the script: load it, and
+            // send the call again.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load(conn)?;
+                cmd.query::<Vec<i64>>(conn)
+            }
+            other => other,
+        })?;
         parse(&numbers, limits).map_err(|detail| {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             SharedStoreError::Unavailable {

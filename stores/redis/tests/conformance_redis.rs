@@ -1,6 +1,7 @@
 //! The rate-limit conformance vectors (`conformance/ratelimit_*.json`), run
 //! unchanged through a Guard whose limits live in a real redis-server: the
-//! Lua script must decide exactly as the in-process limiter.
+//! Lua script must decide exactly as the in-process limiter, on one server
+//! and on a Redis Cluster.
 
 mod support;
 
@@ -18,7 +19,7 @@ fn every_rate_limit_vector_passes_over_redis() {
             return 0;
         }
         files += 1;
-        run_file(&server, file, doc, failures)
+        run_file(&json!({ "url": server.url() }), file, doc, failures)
     });
     assert!(files >= 5, "only {files} rate-limit vector files ran");
     let keys = server.cmd(&["DBSIZE"]);
@@ -28,16 +29,37 @@ fn every_rate_limit_vector_passes_over_redis() {
     );
 }
 
-fn run_file(
-    server: &support::Server,
-    file: &str,
-    doc: &Value,
-    failures: &mut Vec<String>,
-) -> usize {
+/// The same vectors through a three-node Redis Cluster: every request's
+/// keys in one hash slot, spread over the nodes by client key.
+#[test]
+fn every_rate_limit_vector_passes_over_a_redis_cluster() {
+    let cluster = support::Cluster::start();
+    let mut files = 0;
+    vectors::run_all("Rust API over a Redis Cluster", |file, doc, failures| {
+        if !file.starts_with("ratelimit_") {
+            return 0;
+        }
+        files += 1;
+        let redis = json!({ "url": cluster.urls()[0], "urls": cluster.urls()[1..] });
+        run_file(&redis, file, doc, failures)
+    });
+    assert!(files >= 5, "only {files} rate-limit vector files ran");
+    let spread = cluster
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.cmd(&["DBSIZE"]), redis::Value::Int(n) if n > 0))
+        .count();
+    assert!(spread >= 2, "the state sat on {spread} node(s) of three");
+}
+
+/// Runs one vector file through a Guard whose `store.redis` is `redis`
+/// (plus a prefix of the file's own).
+fn run_file(redis: &Value, file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
     let clock = ManualClock::from_secs_f64(doc["clock"].as_f64().unwrap_or(0.0)).unwrap();
     let mut config = doc["config"].clone();
-    config["store"] =
-        json!({ "redis": { "url": server.url(), "prefix": format!("conf:{file}:") } });
+    let mut redis = redis.clone();
+    redis["prefix"] = json!(format!("conf:{file}:"));
+    config["store"] = json!({ "redis": redis });
     let guard = match mcpguard_redis::guard_from_json(
         &config.to_string(),
         GuardOptions::with_clock(clock.clone()),

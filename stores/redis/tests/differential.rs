@@ -1,7 +1,8 @@
 //! The Redis store decides exactly as the in-process limiter on quotas
 //! whose arithmetic passes 2^53 (where a naive Lua port would round): the
 //! same requests on the same manual clock, through a plain Guard and a
-//! Redis-backed one, give identical decisions.
+//! Redis-backed one, give identical decisions (on both sides of 2^53,
+//! where the script leaves doubles for bignums).
 
 mod support;
 
@@ -38,6 +39,11 @@ fn large_quotas_decide_alike_in_process_and_over_redis() {
         json!({ "algorithm": "token_bucket", "limit": 100_000, "window_seconds": 86_400, "burst": 5000 }),
         json!({ "algorithm": "token_bucket", "limit": 4_294_967_295u64, "window_seconds": 1_728_000, "burst": 4_294_967_295u64 }),
         json!({ "algorithm": "token_bucket", "limit": 7, "window_seconds": 0.3, "burst": 3 }),
+        // burst × window just above 2^53 ns, and limit × window for the
+        // sliding window: the script's exact-double paths meet its bignums.
+        json!({ "algorithm": "token_bucket", "limit": 2502, "window_seconds": 3600, "burst": 2502 }),
+        json!({ "algorithm": "token_bucket", "limit": 2502, "window_seconds": 3600, "burst": 1251 }),
+        json!({ "algorithm": "sliding_window", "limit": 2502, "window_seconds": 3600 }),
     ];
     // Costs and clock steps (seconds) mixing tiny and huge values.
     let costs = [1u64, 1, 2, 999, 1, 4_000_000_000, 1, 0, 5, 1];

@@ -48,6 +48,7 @@ macro_rules! conformance {
 conformance!(
     a_restart_between_registration_and_refresh_loses_nothing,
     a_reused_code_after_a_restart_still_revokes_what_it_produced,
+    a_code_is_shown_spent_or_not_after_a_restart,
     a_token_rotated_on_one_engine_and_reused_on_another_revokes_the_family,
     concurrent_refreshes_of_one_token_let_exactly_one_through,
     one_code_redeemed_on_four_connections_is_redeemed_once,

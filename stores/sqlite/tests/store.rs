@@ -50,6 +50,7 @@ macro_rules! conformance {
 conformance!(
     a_restart_between_registration_and_refresh_loses_nothing,
     a_reused_code_after_a_restart_still_revokes_what_it_produced,
+    a_code_is_shown_spent_or_not_after_a_restart,
     a_token_rotated_on_one_engine_and_reused_on_another_revokes_the_family,
     concurrent_refreshes_of_one_token_let_exactly_one_through,
     one_code_redeemed_on_four_connections_is_redeemed_once,
@@ -77,21 +78,4 @@ fn the_configured_storage_opens_memory_or_a_file_relative_to_the_config() {
         panic!("the redis storage is not opened here");
     };
     assert!(e.to_string().contains("store.redis"), "{e}");
-}
-
-#[test]
-fn a_code_is_shown_spent_or_not_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("oauth.db");
-    let (pem, clock) = (pem(), ManualClock::new(START));
-    let h = host(&db, &pem, &clock);
-    let client = h.register();
-    let code = h.code(&client);
-    let shown = h.server.authorization_code(&code).unwrap().unwrap();
-    assert_eq!(shown.client_id, client);
-    h.exchange(&client, &code).unwrap();
-    drop(h);
-    let h = host(&db, &pem, &clock);
-    assert_eq!(h.server.authorization_code(&code).unwrap(), Some(shown));
-    assert_eq!(h.server.authorization_code("unknown").unwrap(), None);
 }

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One redis-server process.
+#[derive(Debug)]
 pub struct Server {
     child: Option<Child>,
     /// Its port on 127.0.0.1.
@@ -30,6 +31,12 @@ impl Server {
 
     /// A new (empty) server on `port`, ready for commands.
     pub fn start_on(port: u16) -> Server {
+        Self::start_with(port, &[])
+    }
+
+    /// A new (empty) server on `port` with more `redis-server` arguments,
+    /// ready for commands.
+    pub fn start_with(port: u16, extra: &[&str]) -> Server {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
@@ -40,6 +47,7 @@ impl Server {
                 "--enable-debug-command",
                 "yes",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -100,6 +108,96 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A Redis Cluster of three primaries (no replicas) on free ports, joined
+/// by `redis-cli --cluster create`, its state in a temporary directory;
+/// stopped when dropped.
+pub struct Cluster {
+    /// The nodes.
+    pub nodes: Vec<Server>,
+    dir: std::path::PathBuf,
+}
+
+impl Cluster {
+    /// Starts the nodes, joins them and waits until every slot is served.
+    pub fn start() -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "mcpguard-redis-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes: Vec<Server> = (0..3)
+            .map(|_| {
+                let port = free_port();
+                let conf = dir.join(format!("nodes-{port}.conf"));
+                Server::start_with(
+                    port,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        conf.to_str().unwrap(),
+                        "--dir",
+                        dir.to_str().unwrap(),
+                    ],
+                )
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli (package redis-tools, a dependency of redis-server)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = Cluster { nodes, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|n| {
+            matches!(n.try_cmd(&["CLUSTER", "INFO"]),
+                Ok(redis::Value::VerbatimString { text, .. }) if text.contains("cluster_state:ok"))
+                || matches!(n.try_cmd(&["CLUSTER", "INFO"]),
+                Ok(redis::Value::BulkString(b)) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+        }) {
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// Every node's URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Server::url).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// This node's cluster id.
+    pub fn node_id(&self) -> String {
+        match self.cmd(&["CLUSTER", "MYID"]) {
+            redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
+            other => panic!("CLUSTER MYID: {other:?}"),
+        }
     }
 }
 

@@ -1,0 +1,157 @@
+'use strict'
+// mcpguard for Node with the Redis store against rate-limiter-flexible's
+// `RateLimiterRedis` (on ioredis), on one redis-server started here (free
+// port, no persistence), in one run. Run by `make -C bindings/node bench`
+// on the release build of the addon.
+//
+// Both sides enforce the same limit (a billion an hour: nothing is denied
+// while it runs) on one client key. Per call: one awaited check after the
+// other on the main thread (mcpguard's `checkRateLimit` is synchronous,
+// `consume` returns a promise), best of five loops, in microseconds.
+// Throughput: two worker threads, each with its own Guard or limiter and
+// connection, calls per second together. Target (issue 14): mcpguard
+// faster per call and at least the peer's throughput with two workers.
+
+const path = require('node:path')
+const net = require('node:net')
+const { spawn, execFileSync } = require('node:child_process')
+const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads')
+
+const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
+const need = (name) => require(require.resolve(name, { paths: [BINDING] }))
+
+const KEY = '203.0.113.7'
+const LIMIT = 1_000_000_000
+const WINDOW = 3600
+
+function check(kind, url) {
+  if (kind === 'mcpguard') {
+    const { Guard } = need('mcpguard')
+    const guard = Guard.fromJson({
+      resource: 'https://mcp.example.com/mcp',
+      rate_limit: { limit: LIMIT, window_seconds: WINDOW, algorithm: 'fixed_window' },
+      store: { redis: { url, prefix: 'node-bench:', pool_size: 8 } },
+    })
+    return { run: async () => guard.checkRateLimit(KEY), close: () => {} }
+  }
+  const Redis = need('ioredis')
+  const { RateLimiterRedis } = need('rate-limiter-flexible')
+  const client = new Redis(url, { enableOfflineQueue: true })
+  const limiter = new RateLimiterRedis({
+    storeClient: client,
+    keyPrefix: 'rlflx-bench',
+    points: LIMIT,
+    duration: WINDOW,
+  })
+  return { run: () => limiter.consume(KEY), close: () => client.disconnect() }
+}
+
+async function perCallUs(run, n = 3000, repeat = 5) {
+  await run()
+  let best = Infinity
+  for (let r = 0; r < repeat; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) await run()
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / n / 1000)
+  }
+  return best
+}
+
+async function worker() {
+  const { kind, url, ms } = workerData
+  const c = check(kind, url)
+  await c.run()
+  parentPort.postMessage('ready')
+  await new Promise((resolve) => parentPort.once('message', resolve))
+  const end = Date.now() + ms
+  let n = 0
+  while (Date.now() < end) {
+    await c.run()
+    n++
+  }
+  c.close()
+  parentPort.postMessage(n)
+}
+
+async function throughput(kind, url, workers = 2, ms = 1500) {
+  const ws = Array.from({ length: workers }, () => new Worker(__filename, { workerData: { kind, url, ms } }))
+  await Promise.all(ws.map((w) => new Promise((resolve) => w.once('message', resolve))))
+  const done = ws.map((w) => new Promise((resolve) => w.once('message', resolve)))
+  const t0 = process.hrtime.bigint()
+  ws.forEach((w) => w.postMessage('go'))
+  const counts = await Promise.all(done)
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9
+  await Promise.all(ws.map((w) => w.terminate()))
+  return counts.reduce((a, b) => a + b, 0) / secs
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+async function main() {
+  try {
+    execFileSync('redis-server', ['--version'])
+  } catch {
+    throw new Error("redis-server is missing: `make bench` installs Debian's redis-server package")
+  }
+  const port = await freePort()
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  })
+  const url = `redis://127.0.0.1:${port}/0`
+  try {
+    for (let i = 0; ; i++) {
+      const ok = await new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.end()
+          resolve(true)
+        })
+        s.on('error', () => resolve(false))
+      })
+      if (ok) break
+      if (i > 500) throw new Error('redis-server never answered')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const rows = []
+    for (const [name, kind] of [
+      ['mcpguard fixed window (checkRateLimit)', 'mcpguard'],
+      ['rate-limiter-flexible RateLimiterRedis', 'rlflx'],
+    ]) {
+      const c = check(kind, url)
+      const us = await perCallUs(c.run)
+      c.close()
+      rows.push([name, us, await throughput(kind, url)])
+    }
+    const { version } = need('rate-limiter-flexible/package.json')
+    console.log(`Node, Redis store, same redis-server, same run (rate-limiter-flexible ${version}, ioredis)`)
+    console.log(`${'check'.padEnd(40)} ${'µs/call'.padStart(9)} ${'calls/s, 2 workers'.padStart(20)}`)
+    for (const [name, us, tput] of rows) {
+      console.log(`${name.padEnd(40)} ${us.toFixed(1).padStart(9)} ${Math.round(tput).toLocaleString('en').padStart(20)}`)
+    }
+    const [ours, peer] = rows
+    const met = ours[1] < peer[1] && ours[2] >= peer[2]
+    console.log(
+      `mcpguard vs RateLimiterRedis: ${(peer[1] / ours[1]).toFixed(2)}x per call, ` +
+        `${(ours[2] / peer[2]).toFixed(2)}x throughput (${met ? 'met' : 'NOT met'})`,
+    )
+  } finally {
+    server.kill('SIGKILL')
+  }
+}
+
+if (isMainThread) {
+  main().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+} else {
+  worker()
+}

@@ -1,0 +1,160 @@
+//! Two guards built through the C API from JSON configuration alone (a
+//! `store.redis` section) share one rate-limit budget and a revocation
+//! through a real redis-server, started on a free port by the Redis store's
+//! own test harness (path-included, not copied).
+
+#[path = "../../../stores/redis/tests/support/mod.rs"]
+mod redis_support;
+
+mod common;
+
+use std::ptr::null_mut;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use mcpguard_c::*;
+use serde_json::json;
+
+const LIMIT: usize = 10;
+
+fn config(url: &str) -> String {
+    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
+    json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": { "issuers": [{
+            "issuer": "https://auth.example.com",
+            "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+        }] },
+        "rate_limit": { "limit": LIMIT, "window_seconds": 3600 },
+        "store": { "redis": { "url": url, "prefix": "c-api:", "timeout_ms": 500 } }
+    })
+    .to_string()
+}
+
+fn guard(config: &str) -> *mut mcpguard_guard {
+    let (p, n) = arg(config);
+    let mut g = null_mut();
+    // SAFETY: the text outlives the call; `g` is writable.
+    let r = unsafe { mcpguard_guard_new(p, n, &mut g) };
+    assert_eq!(r, mcpguard_result::Ok, "{}", last_error());
+    g
+}
+
+/// Authorizes one request with `authorization`: whether it was allowed,
+/// and its status.
+fn authorize(g: *const mcpguard_guard, authorization: &str) -> (bool, u16) {
+    let (ap, an) = arg(authorization);
+    let r = mcpguard_request {
+        authorization: ap,
+        authorization_len: an,
+        server: std::ptr::null(),
+        server_len: 0,
+        tool: std::ptr::null(),
+        tool_len: 0,
+        filter_kind: mcpguard_filter_kind::None as u32,
+        filter: std::ptr::null(),
+        filter_len: 0,
+        key: std::ptr::null(),
+        key_len: 0,
+        cost: 1,
+    };
+    let mut d = null_mut();
+    let (mut allowed, mut status) = (false, 0u16);
+    // SAFETY: the request's strings outlive the calls; `d` is freed once.
+    unsafe {
+        assert_eq!(mcpguard_guard_authorize(g, &r, &mut d), mcpguard_result::Ok);
+        assert_eq!(
+            mcpguard_decision_allowed(d, &mut allowed),
+            mcpguard_result::Ok
+        );
+        assert_eq!(
+            mcpguard_decision_status(d, &mut status),
+            mcpguard_result::Ok
+        );
+        mcpguard_decision_free(d);
+    }
+    (allowed, status)
+}
+
+/// Validates `token`: `None` when valid, else the refusal's reason.
+fn refusal(g: *const mcpguard_guard, token: &str) -> Option<String> {
+    let (tp, tn) = arg(token);
+    let mut p = null_mut();
+    let mut failure = mcpguard_token_failure {
+        status: 0,
+        error: no_str(),
+        reason: no_str(),
+    };
+    // SAFETY: the token outlives the call; outs are writable; `p` freed once.
+    let r = unsafe { mcpguard_guard_validate(g, tp, tn, &mut p, &mut failure) };
+    if r == mcpguard_result::Ok {
+        // SAFETY: a principal the call handed over.
+        unsafe { mcpguard_principal_free(p) };
+        return None;
+    }
+    assert_eq!(r, mcpguard_result::TokenRejected, "{}", last_error());
+    Some(text(failure.reason))
+}
+
+#[test]
+fn two_c_guards_share_one_budget_and_a_revocation_through_redis() {
+    let server = redis_support::Server::start();
+    let text = config(&server.url());
+    let (a, b) = (guard(&text), guard(&text));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+        "sub": "alice", "client_id": "c-client", "exp": now + 3600, "iat": now, "jti": "c-1"
+    });
+    let token = mcpguard_testkit::sign(
+        "HS256",
+        "hmac",
+        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
+        &claims.to_string(),
+    );
+    let bearer = format!("Bearer {token}");
+
+    // One client, alternating between the guards: one budget of LIMIT.
+    let results: Vec<(bool, u16)> = (0..2 * LIMIT)
+        .map(|i| authorize(if i % 2 == 0 { a } else { b }, &bearer))
+        .collect();
+    let allowed = results.iter().filter(|r| r.0).count();
+    assert_eq!(allowed, LIMIT, "{results:?}");
+    assert!(
+        results[LIMIT..].iter().all(|r| *r == (false, 429)),
+        "{results:?}"
+    );
+
+    // Revoked through a, while b holds the token in its verified-token
+    // cache: refused by b within the stated second.
+    assert_eq!(refusal(b, &token), None);
+    let (tp, tn) = arg(&token);
+    // SAFETY: the token outlives the call.
+    let r = unsafe { mcpguard_guard_revoke(a, tp, tn) };
+    assert_eq!(r, mcpguard_result::Ok, "{}", last_error());
+    let revoked = Instant::now();
+    loop {
+        match refusal(b, &token) {
+            Some(reason) if reason == "revoked" => break,
+            other => assert!(
+                revoked.elapsed() < Duration::from_millis(1500),
+                "b still says {other:?} after the bound"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        revoked.elapsed() <= Duration::from_millis(1100),
+        "took {:?}",
+        revoked.elapsed()
+    );
+
+    // SAFETY: each guard is freed once, after its last use.
+    unsafe {
+        mcpguard_guard_free(a);
+        mcpguard_guard_free(b);
+    }
+}
