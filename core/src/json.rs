@@ -82,31 +82,6 @@ pub fn seconds(s: f64) -> serde_json::Value {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_document_order() {
-        let m: UniqueMap<u32> = serde_json::from_str(r#"{"z":1,"a":2,"m":3}"#).unwrap();
-        let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["z", "a", "m"]);
-        assert_eq!(m.get("a"), Some(&2));
-    }
-
-    #[test]
-    fn whole_seconds_serialise_as_integers() {
-        assert_eq!(seconds(900.0).to_string(), "900");
-        assert_eq!(seconds(0.5).to_string(), "0.5");
-    }
-
-    #[test]
-    fn refuses_a_repeated_key() {
-        let e = serde_json::from_str::<UniqueMap<u32>>(r#"{"a":1,"a":2}"#).unwrap_err();
-        assert!(e.to_string().contains("duplicate key `a`"), "{e}");
-    }
-}
-
 /// A JSON string, borrowed from the text when it has no escapes, or `None`
 /// for a value of any other type (read and skipped). Also reads object keys
 /// without allocating.
@@ -151,5 +126,30 @@ impl<'de> Deserialize<'de> for MaybeStr<'de> {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_document_order() {
+        let m: UniqueMap<u32> = serde_json::from_str(r#"{"z":1,"a":2,"m":3}"#).unwrap();
+        let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["z", "a", "m"]);
+        assert_eq!(m.get("a"), Some(&2));
+    }
+
+    #[test]
+    fn whole_seconds_serialise_as_integers() {
+        assert_eq!(seconds(900.0).to_string(), "900");
+        assert_eq!(seconds(0.5).to_string(), "0.5");
+    }
+
+    #[test]
+    fn refuses_a_repeated_key() {
+        let e = serde_json::from_str::<UniqueMap<u32>>(r#"{"a":1,"a":2}"#).unwrap_err();
+        assert!(e.to_string().contains("duplicate key `a`"), "{e}");
     }
 }

@@ -755,5 +755,8 @@ fn one_filter_shared_by_two_policies_matches_each_policys_own_servers() {
     // A clone of the filter starts from what the original remembered and
     // answers the same.
     let copy = filter.clone();
-    assert_eq!(second.visible_servers(&second.granted(&["a"]), Some(&copy)), ["y"]);
+    assert_eq!(
+        second.visible_servers(&second.granted(&["a"]), Some(&copy)),
+        ["y"]
+    );
 }

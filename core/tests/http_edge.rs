@@ -339,36 +339,49 @@ fn a_tools_list_response_shows_only_tools_the_principal_may_call() {
 }
 
 #[test]
-fn a_filtered_listing_keeps_the_rest_of_the_response_byte_for_byte_and_reads_keys_as_a_client_does() {
+fn a_filtered_listing_keeps_the_rest_of_the_response_byte_for_byte_and_reads_keys_as_a_client_does()
+{
     let (g, _) = guard();
     let auth = format!("Bearer {}", token("tag:files"));
     let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
     let d = g.authorize_http(
-        &post(&headers, r#"[{"jsonrpc":"2.0","id":"l","method":"tools/list"}]"#),
+        &post(
+            &headers,
+            r#"[{"jsonrpc":"2.0","id":"l","method":"tools/list"}]"#,
+        ),
         &HttpOptions::new(Some("filesystem")),
     );
     // Pretty-printed, with escapes: only the refused item goes.
     let app = "[{ \"jsonrpc\": \"2.0\", \"id\": \"l\",\n  \"result\": { \"tools\": [\n    {\"name\": \"read\", \"description\": \"caf\\u00e9\"},\n    {\"name\": \"write_file\"}\n  ], \"nextCursor\": null } }]";
-    let out = d.filter_response(Some("application/json"), app.as_bytes()).unwrap();
+    let out = d
+        .filter_response(Some("application/json"), app.as_bytes())
+        .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "[{ \"jsonrpc\": \"2.0\", \"id\": \"l\",\n  \"result\": { \"tools\": [\n    {\"name\": \"read\", \"description\": \"caf\\u00e9\"}\n  ], \"nextCursor\": null } }]"
     );
     // A member name or item name written with escapes is read as a client
     // reads it: `\u0074ools` is `tools`, `wr\u0069te_file` is `write_file`.
-    let escaped = r#"{"id":"l","result":{"\u0074ools":[{"name":"wr\u0069te_file"},{"name":"read"}]}}"#;
-    let out = d.filter_response(Some("application/json"), escaped.as_bytes()).unwrap();
+    let escaped =
+        r#"{"id":"l","result":{"\u0074ools":[{"name":"wr\u0069te_file"},{"name":"read"}]}}"#;
+    let out = d
+        .filter_response(Some("application/json"), escaped.as_bytes())
+        .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         r#"{"id":"l","result":{"\u0074ools":[{"name":"read"}]}}"#
     );
     // Nothing refused: the response is returned as it came.
     let fine = "{\"id\": \"l\", \"result\": {\"tools\": [ {\"name\": \"read\"} ]}}";
-    let out = d.filter_response(Some("application/json"), fine.as_bytes()).unwrap();
+    let out = d
+        .filter_response(Some("application/json"), fine.as_bytes())
+        .unwrap();
     assert_eq!(out, fine.as_bytes());
     // An event whose data spans lines is rewritten one `data:` line per line.
     let sse = "id: 1\ndata: {\"id\": \"l\",\ndata:  \"result\": {\"tools\": [{\"name\": \"write_file\"}]}}\n\n";
-    let out = d.filter_response(Some("text/event-stream"), sse.as_bytes()).unwrap();
+    let out = d
+        .filter_response(Some("text/event-stream"), sse.as_bytes())
+        .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "id: 1\ndata: {\"id\": \"l\",\ndata:  \"result\": {\"tools\": []}}\n\n"

@@ -39,8 +39,8 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::filter::Filter;
-use crate::json::MaybeStr;
 use super::policy::{AccessPolicy, Granted, Refusal};
+use crate::json::MaybeStr;
 
 /// The separator 1MCP puts between a server's name and an item's name.
 pub const ONE_MCP_SEPARATOR: &str = "_1mcp_";
@@ -156,13 +156,15 @@ impl Checker<'_> {
         match items {
             ListingItems::Server(server) => {
                 if is_tool {
-                    member("name").is_some_and(|tool| self.allows(server, Some(&tool)) == Some(true))
+                    member("name")
+                        .is_some_and(|tool| self.allows(server, Some(&tool)) == Some(true))
                 } else {
                     self.allows(server, None) == Some(true)
                 }
             }
-            ListingItems::Mapped(ItemServer::Prefix { field, separator }) => member(field)
-                .is_some_and(|name| self.allows_prefixed(&name, separator, is_tool)),
+            ListingItems::Mapped(ItemServer::Prefix { field, separator }) => {
+                member(field).is_some_and(|name| self.allows_prefixed(&name, separator, is_tool))
+            }
             ListingItems::Mapped(ItemServer::Field(_)) => {
                 serde_json::from_str::<Value>(item).is_ok_and(|v| self.keeps(&v, items, is_tool))
             }
@@ -303,7 +305,11 @@ impl AccessPolicy {
     }
 
     /// The filter check and the visible servers, once per listing.
-    pub(crate) fn checker<'a>(&'a self, granted: &'a Granted, filter: Option<&Filter>) -> Checker<'a> {
+    pub(crate) fn checker<'a>(
+        &'a self,
+        granted: &'a Granted,
+        filter: Option<&Filter>,
+    ) -> Checker<'a> {
         Checker {
             policy: self,
             granted,

@@ -108,11 +108,23 @@ pub(crate) fn render(
             let name = sf_string(&d.policy);
             out.push((
                 "RateLimit-Policy",
-                value(&[Text(&name), Text(";q="), Num(d.limit), Text(";w="), Num(window)]),
+                value(&[
+                    Text(&name),
+                    Text(";q="),
+                    Num(d.limit),
+                    Text(";w="),
+                    Num(window),
+                ]),
             ));
             out.push((
                 "RateLimit",
-                value(&[Text(&name), Text(";r="), Num(d.remaining), Text(";t="), Num(reset)]),
+                value(&[
+                    Text(&name),
+                    Text(";r="),
+                    Num(d.remaining),
+                    Text(";t="),
+                    Num(reset),
+                ]),
             ));
         }
         HeaderFormat::Legacy => {

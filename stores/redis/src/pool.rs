@@ -32,7 +32,10 @@ pub(crate) enum Connector {
 impl Connector {
     /// The connector `config` names: its cluster (`cluster` or `urls`) or
     /// its one server, with the rustls provider installed for `rediss://`.
-    pub fn for_config(config: &mcpguard::shared::RedisConfig, timeout: Duration) -> RedisResult<Self> {
+    pub fn for_config(
+        config: &mcpguard::shared::RedisConfig,
+        timeout: Duration,
+    ) -> RedisResult<Self> {
         if config.nodes().any(|u| u.starts_with("rediss://")) {
             crate::install_tls_provider();
         }

@@ -188,7 +188,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
         let (mut method, mut name, mut id) = (None, None, None);
         let mut keys = Keys::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            keys.insert::<A::Error>(&key)?;
+            keys.insert::<A::Error>(key.clone())?;
             match &*key {
                 "method" => method = Some(map.next_value_seed(TextSeed)?),
                 "params" => name = map.next_value_seed(ParamsSeed)?,
@@ -241,7 +241,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
         let mut name = None;
         let mut keys = Keys::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            keys.insert::<A::Error>(&key)?;
+            keys.insert::<A::Error>(key.clone())?;
             if key == "name" {
                 name = Some(map.next_value_seed(TextSeed)?);
             } else {
@@ -372,27 +372,30 @@ impl Default for Keys<'_> {
 }
 
 impl<'k> Keys<'k> {
-    fn insert<E: de::Error>(&mut self, key: &Cow<'k, str>) -> Result<(), E> {
+    fn insert<E: de::Error>(&mut self, key: Cow<'k, str>) -> Result<(), E> {
         let repeated = match &mut self.many {
-            Some(set) => !set.insert(key.clone()),
-            None if self.len < FEW_KEYS => {
-                let repeated = self.few[..self.len].contains(key);
-                self.few[self.len] = key.clone();
-                self.len += 1;
-                repeated
-            }
-            None => {
-                let mut set: HashSet<Cow<'k, str>> = self.few.iter().cloned().collect();
-                let repeated = !set.insert(key.clone());
-                self.many = Some(set);
-                repeated
-            }
+            Some(set) => set.contains(&key),
+            None => self.few[..self.len].contains(&key),
         };
         if repeated {
             return Err(E::custom(format_args!(
                 "the key {:?} is given twice in one object",
-                &**key
+                &*key
             )));
+        }
+        match &mut self.many {
+            Some(set) => {
+                set.insert(key);
+            }
+            None if self.len < FEW_KEYS => {
+                self.few[self.len] = key;
+                self.len += 1;
+            }
+            None => {
+                let mut set: HashSet<Cow<'k, str>> = self.few.iter().cloned().collect();
+                set.insert(key);
+                self.many = Some(set);
+            }
         }
         Ok(())
     }
@@ -448,7 +451,7 @@ impl<'de> Visitor<'de> for Ignore {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut keys = Keys::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            keys.insert::<A::Error>(&key)?;
+            keys.insert::<A::Error>(key.clone())?;
             map.next_value_seed(Ignore)?;
         }
         Ok(())
@@ -574,10 +577,13 @@ mod tests {
 
     #[test]
     fn members_are_found_in_any_order_and_through_escapes() {
-        let b = read(r#"{"params":{"arguments":{"name":"x"},"name":"t"},"id":1,"method":"tools/call"}"#)
-            .unwrap();
+        let b = read(
+            r#"{"params":{"arguments":{"name":"x"},"name":"t"},"id":1,"method":"tools/call"}"#,
+        )
+        .unwrap();
         assert_eq!(b.tools, ["t"]);
-        let b = read(r#"{"m\u0065thod":"tools/call","params":{"n\u0061me":"w\u0072ite"}}"#).unwrap();
+        let b =
+            read(r#"{"m\u0065thod":"tools/call","params":{"n\u0061me":"w\u0072ite"}}"#).unwrap();
         assert_eq!(b.tools, ["write"]);
         let b = read(r#"{"id":"a","method":"tools/list","params":{"cursor":"c"}}"#).unwrap();
         assert_eq!(b.listing_ids, [json!("a")]);
@@ -589,14 +595,19 @@ mod tests {
         assert!(matches!(read(escaped), Err(BodyError::Json(m)) if m.contains("given twice")));
         let many: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
         let big = format!(r#"{{"method":"ping","x":{{{},"k33":0}}}}"#, many.join(","));
-        assert!(matches!(read(&big), Err(BodyError::Json(m)) if m.contains("\"k33\" is given twice")));
+        assert!(
+            matches!(read(&big), Err(BodyError::Json(m)) if m.contains("\"k33\" is given twice"))
+        );
         let fine = format!(r#"{{"method":"ping","x":{{{}}}}}"#, many.join(","));
         assert!(read(&fine).is_ok());
     }
 
     #[test]
     fn a_json_error_anywhere_wins_over_a_shape_error_before_it() {
-        assert!(matches!(read(r#"[7, {"x": 1e999}]"#), Err(BodyError::Json(_))));
+        assert!(matches!(
+            read(r#"[7, {"x": 1e999}]"#),
+            Err(BodyError::Json(_))
+        ));
         assert!(matches!(read(r#"{"method":7} x"#), Err(BodyError::Json(_))));
         assert_eq!(
             read(r#"[{"method":"tools/call","params":[]}, 7]"#).unwrap_err(),

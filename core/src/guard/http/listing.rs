@@ -41,8 +41,8 @@ pub(super) fn filter_body(
         .map(|m| m.trim().to_ascii_lowercase());
     match media.as_deref() {
         Some("application/json") => {
-            let text = std::str::from_utf8(body)
-                .map_err(|e| format!("invalid JSON (not UTF-8: {e})"))?;
+            let text =
+                std::str::from_utf8(body).map_err(|e| format!("invalid JSON (not UTF-8: {e})"))?;
             match filter_text(scope, text).map_err(|e| format!("invalid JSON ({e})"))? {
                 Some(filtered) => Ok(filtered.into_bytes()),
                 None => Ok(body.to_vec()),

@@ -648,9 +648,9 @@ impl Guard {
 /// byte without stopping early, so the compiler can check many at a time
 /// (a bearer token is hundreds of bytes, on every request).
 fn visible_ascii(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .fold(true, |ok, &b| ok & ((0x20..0x7f).contains(&b) | (b == b'\t')))
+    bytes.iter().fold(true, |ok, &b| {
+        ok & ((0x20..0x7f).contains(&b) | (b == b'\t'))
+    })
 }
 
 /// What the request says, read before the Guard decides.
