@@ -303,11 +303,11 @@ impl AuthorizationServer {
                 token_limit,
             }),
         };
-        let now = server.now();
+        let cutoff = server.guard_cutoff(server.now());
         let revoked = server
             .inner
             .store
-            .revoked_access(now)
+            .revoked_access(cutoff)
             .map_err(|e| SetupError::Replay(e.to_string()))?;
         server
             .feed_guard(&revoked)
@@ -804,7 +804,8 @@ impl AuthorizationServer {
             CodeRedemption::Unknown => return Err(OAuthServerError::CodeUnknown),
             CodeRedemption::Reused(record) => {
                 // RFC 6749 §4.1.2: revoke what the first use produced.
-                let revoked = self.inner.store.revoke_family(&record.family_id, now)?;
+                let cutoff = self.guard_cutoff(now);
+                let revoked = self.inner.store.revoke_family(&record.family_id, cutoff)?;
                 self.feed_guard(&revoked)?;
                 self.audit(
                     AuditKind::TokenReuse,
@@ -960,9 +961,10 @@ impl AuthorizationServer {
                 })
             }
             Rotation::Reused(family, produced) => {
+                let cutoff = self.guard_cutoff(now);
                 let live: Vec<IssuedAccess> = produced
                     .into_iter()
-                    .filter(|a| a.expires_at > now)
+                    .filter(|a| a.expires_at > cutoff)
                     .collect();
                 self.feed_guard(&live)?;
                 self.audit(
@@ -1050,7 +1052,10 @@ impl AuthorizationServer {
             if family.client_id != client.client_id {
                 return Err(OAuthServerError::TokenOfAnotherClient);
             }
-            let revoked = self.inner.store.revoke_family(&family.id, now)?;
+            let revoked = self
+                .inner
+                .store
+                .revoke_family(&family.id, self.guard_cutoff(now))?;
             self.feed_guard(&revoked)?;
             self.audit(
                 AuditKind::TokenRevoked,
@@ -1073,7 +1078,12 @@ impl AuthorizationServer {
 
     /// Forgets expired pending requests, codes, refresh tokens and records.
     pub fn purge_expired(&self) -> Result<usize, OAuthServerError> {
-        Ok(self.inner.store.purge_expired(self.now())?)
+        // Access records stay while the Guard could still admit their
+        // token (its leeway), so a restart replays their revocations.
+        Ok(self
+            .inner
+            .store
+            .purge_expired(self.guard_cutoff(self.now()))?)
     }
 
     // ----- helpers -----
@@ -1194,6 +1204,14 @@ impl AuthorizationServer {
         let verified = verify_compact(token, keys.verification_keys()).ok()?;
         let claims: Value = serde_json::from_slice(&verified.payload).ok()?;
         (claims["iss"].as_str() == Some(self.issuer())).then_some(claims)
+    }
+
+    /// The oldest expiry an access token can have and still be accepted by
+    /// the Guard at `now`: it admits a token until `exp` plus its leeway, so
+    /// a token revoked on the store's side must reach the deny-list for
+    /// that long, not only until its `exp`.
+    fn guard_cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(self.inner.guard.token_validator().leeway_seconds())
     }
 
     /// Puts revoked access tokens on the Guard's deny-list.

@@ -651,6 +651,47 @@ fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
 }
 
 #[test]
+fn a_revoked_family_s_tokens_stay_refused_through_the_guard_s_leeway() {
+    // The Guard admits a token until exp + leeway (30 s): a family revoked
+    // after its access token's exp but within that leeway must still put
+    // the token on the deny-list, on every path that revokes a family and
+    // in the replay after a restart.
+    // One signing key for both "processes".
+    let pem = SigningKey::generate().unwrap().to_pem().unwrap();
+    let section = json!({"access_token_seconds": 1, "signing_keys": [{"pem": pem}]});
+    let f = fixture_with(section.clone(), Arc::new(MemoryOAuthStore::new()));
+    let (client, t) = f.tokens(None);
+    let r1 = t.refresh_token.unwrap();
+    let t2 = f.refresh(&client, &r1, None).unwrap();
+    f.clock.advance(Duration::from_secs(5));
+    assert!(
+        f.call(&t2.access_token, "web-search").allowed,
+        "within the leeway"
+    );
+    assert_eq!(
+        f.refresh(&client, &r1, None).unwrap_err(),
+        OAuthServerError::RefreshReused
+    );
+    assert_eq!(
+        f.call(&t2.access_token, "web-search").reason,
+        Some(Reason::Revoked)
+    );
+    // A restart (a new Guard and engine on the same store) replays it.
+    assert_eq!(
+        f.server.purge_expired().unwrap(),
+        0,
+        "nothing the Guard could admit is purged"
+    );
+    let guard = Guard::from_json_with_clock(&config(section), f.clock.clone()).unwrap();
+    let _server = AuthorizationServer::new(&guard, f.server.store().clone()).unwrap();
+    let header = format!("Bearer {}", t2.access_token);
+    let mut req = Request::new();
+    req.authorization = Some(&header);
+    req.server = Some("web-search");
+    assert_eq!(guard.authorize(&req).reason, Some(Reason::Revoked));
+}
+
+#[test]
 fn a_refresh_family_ends_at_its_absolute_lifetime() {
     let f = fixture_with(
         json!({"refresh_family_seconds": 100, "refresh_token_seconds": 80}),
