@@ -24,6 +24,11 @@
 // drives far more requests per second than one Node process serves, so the
 // server is the bottleneck. A response other than 200 fails the run.
 //
+// Beside the rate, the server's own CPU time per request (user + system,
+// from /proc/<pid>/stat, over the same seconds) is reported: on a loaded
+// machine the rate follows whatever else runs on core 0, the CPU time per
+// request much less so.
+//
 //   node benches/node/middleware.js [--rounds 5] [--seconds 3] [--connections 32]
 
 const { spawn, execFileSync } = require('node:child_process')
@@ -79,15 +84,42 @@ function start(mode) {
   })
 }
 
-/** Requests per second wrk drove against `port` for `seconds` (throws on any non-200). */
-function load(port, script, seconds, connections) {
-  const argv = pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `http://127.0.0.1:${port}/mcp`])
+/** CPU time (user + system) process `pid` has used, in clock ticks, or NaN off Linux. */
+function cpuTicks(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces) start at state: utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return NaN
+  }
+}
+
+/** The kernel's clock ticks per second (the unit of /proc/<pid>/stat times). */
+const TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/**
+ * What wrk drove against the server for `seconds`: requests per second, and
+ * the server's CPU microseconds per request (throws on any non-200).
+ */
+function load(server, script, seconds, connections) {
+  const argv = pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `http://127.0.0.1:${server.port}/mcp`])
+  const before = cpuTicks(server.child.pid)
   const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' })
+  const ticks = cpuTicks(server.child.pid) - before
   const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out) || /Socket errors: .*/.exec(out)
-  if (bad) throw new Error(`wrk saw failed requests on port ${port}:\n${out}`)
+  if (bad) throw new Error(`wrk saw failed requests on port ${server.port}:\n${out}`)
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(out)
-  if (!rate) throw new Error(`wrk printed no rate:\n${out}`)
-  return Number(rate[1])
+  const count = /(\d+) requests in/.exec(out)
+  if (!rate || !count) throw new Error(`wrk printed no rate:\n${out}`)
+  return { rate: Number(rate[1]), cpuUs: ((ticks / TICKS) * 1e6) / Number(count[1]) }
 }
 
 function median(xs) {
@@ -128,24 +160,28 @@ async function main() {
   const servers = {}
   try {
     for (const mode of MODES) servers[mode] = await start(mode)
-    for (const mode of MODES) load(servers[mode].port, script, 1, connections) // warm-up: JIT, token cache
-    const rates = Object.fromEntries(MODES.map((m) => [m, []]))
+    for (const mode of MODES) load(servers[mode], script, 1, connections) // warm-up: JIT, token cache
+    const runs = Object.fromEntries(MODES.map((m) => [m, []]))
     for (let r = 0; r < rounds; r++) {
       // Rotate the order so that no mode always runs first (or last) in a round.
       for (let i = 0; i < MODES.length; i++) {
         const mode = MODES[(i + r) % MODES.length]
-        rates[mode].push(load(servers[mode].port, script, seconds, connections))
+        runs[mode].push(load(servers[mode], script, seconds, connections))
       }
     }
-    const bare = median(rates.bare)
+    const rate = (mode) => median(runs[mode].map((x) => x.rate))
+    const cpu = (mode) => median(runs[mode].map((x) => x.cpuUs))
+    const pct = (x) => `${(x * 100).toFixed(1)}%`
     console.log(`Express ${need('express/package.json').version}, Node ${process.version}: POST /mcp tools/call, ${connections} keep-alive connections, ${rounds} rounds of ${seconds} s`)
-    console.log('mode        req/s (median)   overhead vs bare   rounds')
+    console.log('mode          req/s  overhead   server CPU us/req  overhead   req/s of each round')
     for (const mode of MODES) {
-      const m = median(rates[mode])
-      const overhead = mode === 'bare' ? '' : `${(((bare / m) - 1) * 100).toFixed(1)}%`
-      console.log(`${mode.padEnd(12)}${m.toFixed(0).padStart(14)}   ${overhead.padStart(16)}   ${rates[mode].map((x) => x.toFixed(0)).join(' ')}`)
+      const rateOver = mode === 'bare' ? '' : pct(rate('bare') / rate(mode) - 1)
+      const cpuOver = mode === 'bare' ? '' : pct(cpu(mode) / cpu('bare') - 1)
+      const each = runs[mode].map((x) => x.rate.toFixed(0)).join(' ')
+      console.log(`${mode.padEnd(10)}${rate(mode).toFixed(0).padStart(9)}${rateOver.padStart(10)}${cpu(mode).toFixed(1).padStart(20)}${cpuOver.padStart(10)}   ${each}`)
     }
-    console.log('overhead = added request time: bare req/s / guarded req/s - 1 (target: at most 10%)')
+    console.log('medians of the rounds; overhead = added request time: bare req/s / guarded req/s - 1,')
+    console.log('and guarded CPU per request / bare CPU per request - 1 (target: at most 10%)')
   } finally {
     for (const { child } of Object.values(servers)) {
       child.removeAllListeners('exit')
