@@ -23,6 +23,11 @@ is ``wrk`` (C, one thread, keep-alive, 32 connections): it drives many
 times more requests per second than one Python process serves, so the
 server is the bottleneck. A response other than 200 fails the run.
 
+Beside the rate, the server's own CPU time per request (user + system, from
+``/proc/<pid>/stat``, over the same seconds) is reported: on a loaded
+machine the rate follows whatever else runs on core 0, the CPU time per
+request much less so.
+
     python benches/python/middleware.py [--rounds 5] [--seconds 3] [--connections 32]
 """
 
@@ -128,16 +133,32 @@ def start(mode: str) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit(f"server {mode} did not listen on {port}")
 
 
-def load(port: int, script: Path, seconds: int, connections: int) -> float:
-    """Requests per second wrk drove against ``port`` (any non-200 fails the run)."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used, or NaN off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    # Fields after the command name (which may hold spaces) start at state: utime is the 12th, stime the 13th.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(server: tuple[subprocess.Popen[bytes], int], script: Path, seconds: int, connections: int) -> tuple[float, float]:
+    """What wrk drove against the server: requests per second and the
+    server's CPU microseconds per request (any non-200 fails the run)."""
+    child, port = server
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}/mcp"]
+    before = cpu_seconds(child.pid)
     out = subprocess.run(pinned(1, argv), check=True, capture_output=True, text=True).stdout
+    used = cpu_seconds(child.pid) - before
     if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
         raise SystemExit(f"wrk saw failed requests on port {port}:\n{out}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rate is None:
+    count = re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
         raise SystemExit(f"wrk printed no rate:\n{out}")
-    return float(rate.group(1))
+    return float(rate.group(1)), used * 1e6 / int(count.group(1))
 
 
 def token() -> str:
@@ -183,13 +204,13 @@ def main() -> None:
             for mode in MODES:
                 servers[mode] = start(mode)
             for mode in MODES:
-                load(servers[mode][1], script, 1, args.connections)  # warm-up: token cache, allocator
-            rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+                load(servers[mode], script, 1, args.connections)  # warm-up: token cache, allocator
+            runs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
             for r in range(args.rounds):
                 # Alternate the order so that neither mode always runs first.
                 for i in range(len(MODES)):
                     mode = MODES[(i + r) % len(MODES)]
-                    rates[mode].append(load(servers[mode][1], script, args.seconds, args.connections))
+                    runs[mode].append(load(servers[mode], script, args.seconds, args.connections))
         finally:
             for child, _ in servers.values():
                 child.terminate()
@@ -202,14 +223,16 @@ def main() -> None:
         f"Python {sys.version.split()[0]}: POST /mcp tools/call, {args.connections} keep-alive connections, "
         f"{args.rounds} rounds of {args.seconds} s"
     )
-    print("mode        req/s (median)   overhead vs bare   rounds")
-    bare = statistics.median(rates["bare"])
+    rate = {mode: statistics.median(r for r, _ in runs[mode]) for mode in MODES}
+    cpu = {mode: statistics.median(c for _, c in runs[mode]) for mode in MODES}
+    print("mode          req/s  overhead   server CPU us/req  overhead   req/s of each round")
     for mode in MODES:
-        m = statistics.median(rates[mode])
-        overhead = "" if mode == "bare" else f"{(bare / m - 1) * 100:.1f}%"
-        print(f"{mode:<12}{m:>14.0f}   {overhead:>16}   {' '.join(f'{x:.0f}' for x in rates[mode])}")
-    print("overhead = added request time: bare req/s / guarded req/s - 1 (target: at most 10%)")
-
+        rate_over = "" if mode == "bare" else f"{(rate['bare'] / rate[mode] - 1) * 100:.1f}%"
+        cpu_over = "" if mode == "bare" else f"{(cpu[mode] / cpu['bare'] - 1) * 100:.1f}%"
+        each = " ".join(f"{r:.0f}" for r, _ in runs[mode])
+        print(f"{mode:<10}{rate[mode]:>9.0f}{rate_over:>10}{cpu[mode]:>20.1f}{cpu_over:>10}   {each}")
+    print("medians of the rounds; overhead = added request time: bare req/s / guarded req/s - 1,")
+    print("and guarded CPU per request / bare CPU per request - 1 (target: at most 10%)")
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
