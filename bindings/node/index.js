@@ -292,8 +292,11 @@ class HttpDecision {
   #native
 
   constructor(nativeDecision) {
-    this.#native = nativeDecision
-    text = nativeDecision.flat()
+    // A pass or a plain forward comes as its flat text alone (no native
+    // object to keep); anything else as the native decision.
+    const flat = typeof nativeDecision === 'string'
+    this.#native = flat ? null : nativeDecision
+    text = flat ? nativeDecision : nativeDecision.flat()
     at = 0
     this.action = next()
     this.status = next()
@@ -314,7 +317,11 @@ class HttpDecision {
    */
   filterResponse(contentType, body) {
     const type = contentType == null ? null : String(contentType)
-    const r = this.#native.filterResponse(type, Buffer.isBuffer(body) ? body : Buffer.from(body ?? ''))
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '')
+    // The core answers a request that asked for no listing (`filtersResponse`
+    // false: it came as flat text) with the body as it is.
+    if (this.#native === null) return { ok: true, body: Buffer.from(bytes) }
+    const r = this.#native.filterResponse(type, bytes)
     if (r.ok) return { ok: true, body: r.body }
     return { ok: false, response: { status: r.status, headers: r.headers, body: r.body } }
   }

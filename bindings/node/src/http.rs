@@ -10,7 +10,7 @@
 
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
-use napi::bindgen_prelude::{Buffer, External};
+use napi::bindgen_prelude::{Buffer, Either, External};
 use napi_derive::napi;
 
 use crate::errors;
@@ -95,6 +95,12 @@ fn latin1_bytes(text: String) -> Vec<u8> {
 /// `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
 /// reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
 /// Never throws for a refusal; only arguments the host got wrong throw.
+///
+/// An answer that is all in the flat layout (pass, or forward without a
+/// listing to filter: most requests) comes back as that string; only one
+/// with more to give later (a response body, a listing filter) comes back
+/// as an [`HttpDecision`] object, which costs Node-API a wrapped instance,
+/// a reference and a finalizer.
 #[napi]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize_http(
@@ -110,7 +116,7 @@ pub fn guard_authorize_http(
     server: Option<String>,
     key: Option<String>,
     cost: Option<f64>,
-) -> napi::Result<HttpDecision> {
+) -> napi::Result<Either<String, HttpDecision>> {
     if !raw_headers.len().is_multiple_of(2) {
         return Err(errors::invalid_argument(
             "rawHeaders must alternate names and values (an even number of strings)",
@@ -157,9 +163,14 @@ pub fn guard_authorize_http(
         .as_ref()
         .and_then(|d| d.principal.as_deref())
         .and_then(|p| guard.token_validator().accepted_until(p));
-    Ok(HttpDecision {
+    let decision = HttpDecision {
         inner,
         accepted_until,
+    };
+    Ok(if decision.is_flat() {
+        Either::A(decision.flat())
+    } else {
+        Either::B(decision)
     })
 }
 
@@ -190,6 +201,14 @@ fn pairs(headers: &[(String, String)]) -> Vec<Vec<String>> {
         .iter()
         .map(|(n, v)| vec![n.clone(), v.clone()])
         .collect()
+}
+
+impl HttpDecision {
+    /// Whether the flat layout says all there is: no response body to
+    /// send and no listing to filter.
+    fn is_flat(&self) -> bool {
+        !matches!(self.inner.action, HttpAction::Respond(_)) && !self.inner.filters_response()
+    }
 }
 
 #[napi]

@@ -1,0 +1,199 @@
+'use strict'
+// What `guardMiddleware` costs an Express 5 app (issue 13, "Speed": the
+// middleware adds at most 10% to a bare app's request time). Run by
+// `make -C bindings/node bench` on the release build of the addon.
+//
+// What it measures: requests per second of one Express 5 process serving
+// `POST /mcp` (a JSON-RPC `tools/call` of `read_file` on server `files`,
+// with an RS256 bearer token signed by the binding's test helper and
+// cached by the guard after the first request), answered by a handler that
+// echoes the request id as JSON. Three apps, all started once and measured
+// in interleaved rounds (the machine may be shared: the median of the
+// rounds is reported, with the overhead of each guarded app against the
+// bare one from the same rounds):
+//
+//   bare        express.json() and the handler
+//   guard       express.json({ verify: keepRawBody }) then guardMiddleware
+//               (server 'files', readBody: the core reads the body's tools)
+//   guard-raw   guardMiddleware alone (it reads the body stream itself and
+//               hands the parsed body on), then the handler
+//
+// Cores: every server is pinned to core 0 with `taskset`, the load
+// generator to core 1 (on a 2-core machine each side has one core). The
+// load generator is `wrk` (C, one thread, keep-alive, 32 connections): it
+// drives far more requests per second than one Node process serves, so the
+// server is the bottleneck. A response other than 200 fails the run.
+//
+// Beside the rate, the server's own CPU time per request (user + system,
+// from /proc/<pid>/stat, over the same seconds) is reported: on a loaded
+// machine the rate follows whatever else runs on core 0, the CPU time per
+// request much less so.
+//
+//   node benches/node/middleware.js [--rounds 5] [--seconds 3] [--connections 32]
+
+const { spawn, execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
+const need = (name) => require(require.resolve(name, { paths: [BINDING] }))
+const MODES = ['bare', 'guard', 'guard-raw']
+const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { path: 'a.txt' } } })
+
+/** The app for one mode, listening on an ephemeral loopback port it prints. */
+function serve(mode) {
+  const express = need('express')
+  const { Guard } = need('mcpguard')
+  const { guardMiddleware, keepRawBody } = require(path.join(BINDING, 'express.js'))
+  const { config } = require(path.join(BINDING, 'test', 'helpers', 'scenario.js'))
+  // No request in the run may be refused for its rate: the limit is the largest the config takes.
+  const guard = Guard.fromJson({ ...config(), rate_limit: { limit: 4294967295, window_seconds: 60 } })
+  const app = express()
+  if (mode === 'bare') app.use(express.json())
+  if (mode === 'guard') app.use(express.json({ verify: keepRawBody }))
+  if (mode !== 'bare') app.use(guardMiddleware(guard, { server: 'files', readBody: true }))
+  app.post('/mcp', (req, res) => res.json({ jsonrpc: '2.0', id: req.body.id, result: { content: [] } }))
+  const server = app.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))
+  process.on('SIGTERM', () => process.exit(0))
+}
+
+/** The command line with `taskset -c <core>` in front when the machine has that core. */
+function pinned(core, argv) {
+  const hasTaskset = (() => {
+    try {
+      execFileSync('taskset', ['-V'], { stdio: 'ignore' })
+      return true
+    } catch {
+      return false
+    }
+  })()
+  return hasTaskset && os.cpus().length > core ? ['taskset', '-c', String(core), ...argv] : argv
+}
+
+function start(mode) {
+  const [cmd, ...args] = pinned(0, [process.execPath, __filename, 'serve', mode])
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('\n')) resolve({ child, port: Number(out.trim()) })
+    })
+    child.on('exit', (code) => reject(new Error(`server ${mode} exited with ${code}`)))
+  })
+}
+
+/** CPU time (user + system) process `pid` has used, in clock ticks, or NaN off Linux. */
+function cpuTicks(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces) start at state: utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return NaN
+  }
+}
+
+/** The kernel's clock ticks per second (the unit of /proc/<pid>/stat times). */
+const TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/**
+ * What wrk drove against the server for `seconds`: requests per second, and
+ * the server's CPU microseconds per request (throws on any non-200).
+ */
+function load(server, script, seconds, connections) {
+  const argv = pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `http://127.0.0.1:${server.port}/mcp`])
+  const before = cpuTicks(server.child.pid)
+  const out = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' })
+  const ticks = cpuTicks(server.child.pid) - before
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out) || /Socket errors: .*/.exec(out)
+  if (bad) throw new Error(`wrk saw failed requests on port ${server.port}:\n${out}`)
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(out)
+  const count = /(\d+) requests in/.exec(out)
+  if (!rate || !count) throw new Error(`wrk printed no rate:\n${out}`)
+  return { rate: Number(rate[1]), cpuUs: ((ticks / TICKS) * 1e6) / Number(count[1]) }
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? fallback : Number(process.argv[i + 1])
+}
+
+async function main() {
+  const rounds = arg('rounds', 5)
+  const seconds = arg('seconds', 3)
+  const connections = arg('connections', 32)
+  try {
+    execFileSync('wrk', ['-v'], { stdio: 'ignore' })
+  } catch (e) {
+    // `wrk -v` exits 1 after printing its version; only a missing binary is an error.
+    if (e.code === 'ENOENT') throw new Error('wrk is not installed (Debian: apt-get install wrk)')
+  }
+  const { sign } = require(path.join(BINDING, 'test', 'helpers', 'scenario.js'))
+  const token = sign()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-mwbench-'))
+  const script = path.join(dir, 'post.lua')
+  fs.writeFileSync(
+    script,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = ${JSON.stringify(BODY)}`,
+      'wrk.headers["Content-Type"] = "application/json"',
+      'wrk.headers["Accept"] = "application/json, text/event-stream"',
+      `wrk.headers["Authorization"] = "Bearer ${token}"`,
+      '',
+    ].join('\n'),
+  )
+  const servers = {}
+  try {
+    for (const mode of MODES) servers[mode] = await start(mode)
+    for (const mode of MODES) load(servers[mode], script, 1, connections) // warm-up: JIT, token cache
+    const runs = Object.fromEntries(MODES.map((m) => [m, []]))
+    for (let r = 0; r < rounds; r++) {
+      // Rotate the order so that no mode always runs first (or last) in a round.
+      for (let i = 0; i < MODES.length; i++) {
+        const mode = MODES[(i + r) % MODES.length]
+        runs[mode].push(load(servers[mode], script, seconds, connections))
+      }
+    }
+    const rate = (mode) => median(runs[mode].map((x) => x.rate))
+    const cpu = (mode) => median(runs[mode].map((x) => x.cpuUs))
+    const pct = (x) => `${(x * 100).toFixed(1)}%`
+    console.log(`Express ${need('express/package.json').version}, Node ${process.version}: POST /mcp tools/call, ${connections} keep-alive connections, ${rounds} rounds of ${seconds} s`)
+    console.log('mode          req/s  overhead   server CPU us/req  overhead   req/s of each round')
+    for (const mode of MODES) {
+      const rateOver = mode === 'bare' ? '' : pct(rate('bare') / rate(mode) - 1)
+      const cpuOver = mode === 'bare' ? '' : pct(cpu(mode) / cpu('bare') - 1)
+      const each = runs[mode].map((x) => x.rate.toFixed(0)).join(' ')
+      console.log(`${mode.padEnd(10)}${rate(mode).toFixed(0).padStart(9)}${rateOver.padStart(10)}${cpu(mode).toFixed(1).padStart(20)}${cpuOver.padStart(10)}   ${each}`)
+    }
+    console.log('medians of the rounds; overhead = added request time: bare req/s / guarded req/s - 1,')
+    console.log('and guarded CPU per request / bare CPU per request - 1 (target: at most 10%)')
+  } finally {
+    for (const { child } of Object.values(servers)) {
+      child.removeAllListeners('exit')
+      child.kill('SIGTERM')
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (process.argv[2] === 'serve') serve(process.argv[3])
+else
+  main().catch((e) => {
+    console.error(e.message)
+    process.exit(1)
+  })
