@@ -13,7 +13,8 @@
 // its own Express app listening on 127.0.0.1, driven over real loopback HTTP
 // by one keep-alive connection per app. The repeats are interleaved (and
 // their order alternates) so that a busy machine slows both alike; each
-// figure is the median of every round trip timed.
+// figure is the median of every round trip timed, and of every step of it
+// (the bench fails if an app saw more than one connection: keep-alive held).
 //
 // The steps are not the same number of requests. mcpguard's round trip is
 // register -> authorize (the consent page, with its CSRF cookie) -> consent
@@ -60,9 +61,12 @@ const NO_SDK_LIMITS = {
   revocationOptions: { rateLimit: false },
 }
 
+/** Listen on a free loopback port; `server.connections` counts the TCP connections accepted. */
 function listen(app) {
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server))
+    server.connections = 0
+    server.on('connection', () => server.connections++)
   })
 }
 
@@ -110,7 +114,9 @@ function send(agent, base, method, pathAndQuery, headers = {}, body = undefined)
       (res) => {
         const chunks = []
         res.on('data', (c) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
+        res.on('end', () => {
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') })
+        })
         res.on('error', reject)
       },
     )
@@ -130,8 +136,21 @@ function codeOf(answer) {
   return location.searchParams.get('code')
 }
 
-/** Register, authorize, answer the consent page when there is one, exchange the code. */
+const STEPS = ['register', 'authorize', 'consent', 'token']
+
+/**
+ * Register, authorize, answer the consent page when there is one, exchange
+ * the code. Returns the microseconds each step took (`consent` is 0 for the
+ * demo, which has none).
+ */
 async function roundTrip(agent, target) {
+  const steps = { register: 0, authorize: 0, consent: 0, token: 0 }
+  let t = process.hrtime.bigint()
+  const lap = (step) => {
+    const now = process.hrtime.bigint()
+    steps[step] = Number(now - t) / 1000
+    t = now
+  }
   const registration = JSON.stringify({
     client_name: 'bench',
     redirect_uris: [REDIRECT],
@@ -143,6 +162,7 @@ async function roundTrip(agent, target) {
   let r = await send(agent, target.base, 'POST', '/register', { 'Content-Type': 'application/json' }, registration)
   assert.equal(r.status, 201, r.body)
   const clientId = JSON.parse(r.body).client_id
+  lap('register')
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: clientId,
@@ -156,14 +176,22 @@ async function roundTrip(agent, target) {
   r = await send(agent, target.base, 'GET', `/authorize?${query}`)
   let code
   if (r.status === 200) {
+    lap('authorize')
     // mcpguard's consent page: post the form back with its CSRF cookie.
     const field = (name) => r.body.match(new RegExp(`name="${name}" value="([^"]*)"`))[1]
     const action = r.body.match(/action="([^"]*)"/)[1]
     const cookie = r.headers['set-cookie'][0].split(';')[0]
-    const form = new URLSearchParams({ request_id: field('request_id'), csrf_token: field('csrf_token'), decision: 'approve' })
-    code = codeOf(await send(agent, target.base, 'POST', action, { 'Content-Type': FORM, Cookie: cookie }, form.toString()))
+    const form = new URLSearchParams({
+      request_id: field('request_id'),
+      csrf_token: field('csrf_token'),
+      decision: 'approve',
+    })
+    const headers = { 'Content-Type': FORM, Cookie: cookie }
+    code = codeOf(await send(agent, target.base, 'POST', action, headers, form.toString()))
+    lap('consent')
   } else {
     code = codeOf(r)
+    lap('authorize')
   }
   const exchange = new URLSearchParams({
     grant_type: 'authorization_code',
@@ -178,6 +206,8 @@ async function roundTrip(agent, target) {
   const tokens = JSON.parse(r.body)
   assert.ok(tokens.access_token)
   assert.equal(tokens.scope, SCOPES)
+  lap('token')
+  return steps
 }
 
 function median(samples) {
@@ -192,15 +222,18 @@ async function main() {
   const rounds = Number(process.env.OAUTH_BENCH_ROUNDS ?? 100)
   const repeats = Number(process.env.OAUTH_BENCH_REPEATS ?? 9)
   const samples = targets.map(() => [])
+  const perStep = targets.map(() => Object.fromEntries(STEPS.map((step) => [step, []])))
   try {
-    for (let i = 0; i < targets.length; i++) for (let w = 0; w < 50; w++) await roundTrip(agents[i], targets[i]) // warm up
+    // Warm up: the JIT, the connections, the stores.
+    for (let i = 0; i < targets.length; i++) for (let w = 0; w < 50; w++) await roundTrip(agents[i], targets[i])
     for (let rep = 0; rep < repeats; rep++) {
       const order = rep % 2 === 0 ? [0, 1] : [1, 0]
       for (const i of order) {
         for (let n = 0; n < rounds; n++) {
           const t0 = process.hrtime.bigint()
-          await roundTrip(agents[i], targets[i])
+          const steps = await roundTrip(agents[i], targets[i])
           samples[i].push(Number(process.hrtime.bigint() - t0) / 1000)
+          for (const step of STEPS) perStep[i][step].push(steps[step])
         }
       }
     }
@@ -208,13 +241,19 @@ async function main() {
     for (const agent of agents) agent.destroy()
     for (const t of targets) t.server.close()
   }
+  // Keep-alive held: every round trip of an app went over its one connection.
+  for (const t of targets) assert.equal(t.server.connections, 1, `${t.name}: connections opened`)
+  const line = (label, a, b, c) => console.log(`${label.padEnd(58)}${a.padStart(12)}${b.padStart(12)}${c.padStart(8)}`)
+  const row = (label, mine, theirs) => {
+    const us = (v) => (v > 0 ? v.toFixed(1) : 'none')
+    line(label, us(mine), us(theirs), mine > 0 && theirs > 0 ? (theirs / mine).toFixed(2) : '-')
+  }
+  line('code-exchange round trip (mcpAuthRouter, loopback HTTP)', 'mcpguard', 'SDK demo', 'ratio')
   const [mine, theirs] = samples.map(median)
-  const n = samples[0].length
-  console.log(`${'code-exchange round trip (mcpAuthRouter, loopback HTTP)'.padEnd(58)}${'mcpguard'.padStart(12)}${'SDK demo'.padStart(12)}${'ratio'.padStart(8)}`)
-  console.log(
-    `${`median us per round trip (n=${n} each; 4 vs 3 requests)`.padEnd(58)}${mine.toFixed(1).padStart(12)}${theirs.toFixed(1).padStart(12)}${(theirs / mine).toFixed(2).padStart(8)}`,
-  )
-  console.log('ratio = SDK demo / mcpguard (above 1: mcpguard is faster); the demo auto-approves (no consent request) and signs nothing')
+  row(`median us per round trip (n=${samples[0].length} each; 4 vs 3 requests)`, mine, theirs)
+  for (const step of STEPS) row(`  median us, ${step} step`, ...perStep.map((p) => median(p[step])))
+  console.log('ratio = SDK demo / mcpguard (above 1: mcpguard is faster)')
+  console.log('the demo auto-approves (no consent request), signs no JWT, issues no refresh token')
 }
 
 main().catch((e) => {
