@@ -1078,12 +1078,7 @@ impl AuthorizationServer {
 
     /// Forgets expired pending requests, codes, refresh tokens and records.
     pub fn purge_expired(&self) -> Result<usize, OAuthServerError> {
-        // Access records stay while the Guard could still admit their
-        // token (its leeway), so a restart replays their revocations.
-        Ok(self
-            .inner
-            .store
-            .purge_expired(self.guard_cutoff(self.now()))?)
+        Ok(self.inner.store.purge_expired(self.now())?)
     }
 
     // ----- helpers -----
