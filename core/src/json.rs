@@ -82,6 +82,53 @@ pub fn seconds(s: f64) -> serde_json::Value {
     }
 }
 
+/// The scalar `visit_*` methods (bool, integers, float, string, null) of a
+/// serde `Visitor` that answers every scalar alike with `$value`; with
+/// `strict`, a float that is not finite is refused first ("a number out of
+/// range"), as the request body reader requires.
+macro_rules! scalars_give {
+    (strict $value:expr) => {
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            $crate::json::finite::<E>(v).map(|()| $value)
+        }
+        $crate::json::scalars_give!(@rest $value);
+    };
+    (@rest $value:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+    ($value:expr) => {
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        $crate::json::scalars_give!(@rest $value);
+    };
+}
+pub(crate) use scalars_give;
+
+/// `Ok` for a finite number, else serde's custom error "a number out of
+/// range".
+pub(crate) fn finite<E: de::Error>(v: f64) -> Result<(), E> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(E::custom("a number out of range"))
+    }
+}
+
 /// A JSON string, borrowed from the text when it has no escapes, or `None`
 /// for a value of any other type (read and skipped). Also reads object keys
 /// without allocating.

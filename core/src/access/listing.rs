@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use super::filter::Filter;
 use super::policy::{AccessPolicy, Granted, Refusal};
-use crate::json::MaybeStr;
+use crate::json::{MaybeStr, scalars_give};
 
 /// The separator 1MCP puts between a server's name and an item's name.
 pub const ONE_MCP_SEPARATOR: &str = "_1mcp_";
@@ -355,22 +355,5 @@ impl<'de> Visitor<'de> for Member<'_> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    scalars_give!(None);
 }

@@ -17,6 +17,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::json::{finite, scalars_give};
+
 /// The JSON-RPC methods whose results are listings the guard filters.
 pub(crate) const LISTING_METHODS: [&str; 4] = [
     "tools/list",
@@ -201,24 +203,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Message<'de>, A::Error> {
         Ignore.visit_seq(seq).map(|()| Message::NotObject)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Message<'de>, E> {
-        Ok(Message::NotObject)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Message<'de>, E> {
-        Ok(Message::NotObject)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Message<'de>, E> {
-        Ok(Message::NotObject)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Message<'de>, E> {
-        finite(v).map(|()| Message::NotObject)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Message<'de>, E> {
-        Ok(Message::NotObject)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Message<'de>, E> {
-        Ok(Message::NotObject)
-    }
+    scalars_give!(strict Message::NotObject);
 }
 
 /// `params`: its `name` member when it is an object that has one.
@@ -253,24 +238,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Ignore.visit_seq(seq).map(|()| None)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        finite(v).map(|()| None)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    scalars_give!(strict None);
 }
 
 /// A member that matters only when it is a string.
@@ -398,14 +366,6 @@ impl<'k> Keys<'k> {
             }
         }
         Ok(())
-    }
-}
-
-fn finite<E: de::Error>(v: f64) -> Result<(), E> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(E::custom("a number out of range"))
     }
 }
 
