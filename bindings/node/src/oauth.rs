@@ -49,21 +49,6 @@ fn text<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.get(name).and_then(Value::as_str)
 }
 
-fn client_auth(v: &Value) -> ClientAuth<'_> {
-    ClientAuth {
-        client_id: text(v, "client_id"),
-        client_secret: text(v, "client_secret"),
-    }
-}
-
-fn consent_json(c: &ConsentRequest) -> Value {
-    json!({
-        "request_id": c.request_id, "csrf_token": c.csrf_token, "client_id": c.client_id,
-        "client_name": c.client_name, "redirect_uri": c.redirect_uri, "resource": c.resource,
-        "scopes": c.scopes, "tags": c.tags, "expires_at": c.expires_at,
-    })
-}
-
 #[napi]
 impl OAuthServer {
     /// The server of `guard` (a `Guard`) built with an
@@ -140,7 +125,7 @@ impl OAuthServer {
         });
         Ok(match outcome {
             AuthorizeOutcome::Consent(c) => {
-                let mut consent = consent_json(&c);
+                let mut consent = ConsentRequest::to_json(&c);
                 let now = self.inner.guard().token_validator().clock().now_secs();
                 let secure = self.inner.issuer().starts_with("https:");
                 consent["set_cookie"] = Value::from(consent_cookie(&c, secure, c.expires_at - now));
@@ -206,7 +191,7 @@ impl OAuthServer {
                 refresh_token: text(&r, "refresh_token"),
                 scope: text(&r, "scope"),
                 resource: text(&r, "resource"),
-                client: client_auth(&r),
+                client: ClientAuth::from_json(&r),
             }) {
                 Ok(t) => ok(t.to_json()),
                 Err(e) => refused(&e),
@@ -222,7 +207,7 @@ impl OAuthServer {
             match self.inner.revoke(&RevocationRequest {
                 token: text(&r, "token"),
                 token_type_hint: text(&r, "token_type_hint"),
-                client: client_auth(&r),
+                client: ClientAuth::from_json(&r),
             }) {
                 Ok(()) => ok(Value::Null),
                 Err(e) => refused(&e),

@@ -63,21 +63,6 @@ fn text<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.get(name).and_then(Value::as_str)
 }
 
-fn client_auth(v: &Value) -> ClientAuth<'_> {
-    ClientAuth {
-        client_id: text(v, "client_id"),
-        client_secret: text(v, "client_secret"),
-    }
-}
-
-fn consent_json(c: &ConsentRequest) -> Value {
-    json!({
-        "request_id": c.request_id, "csrf_token": c.csrf_token, "client_id": c.client_id,
-        "client_name": c.client_name, "redirect_uri": c.redirect_uri, "resource": c.resource,
-        "scopes": c.scopes, "tags": c.tags, "expires_at": c.expires_at,
-    })
-}
-
 #[pymethods]
 impl OAuthServer {
     /// The server of ``guard`` (which must have an ``authorization_server``
@@ -164,7 +149,7 @@ impl OAuthServer {
             resource: text(&p, "resource"),
         });
         let v = match outcome {
-            AuthorizeOutcome::Consent(c) => ok(json!({"consent": consent_json(&c)})),
+            AuthorizeOutcome::Consent(c) => ok(json!({"consent": ConsentRequest::to_json(&c)})),
             AuthorizeOutcome::Redirect(url) => ok(json!({"redirect": url})),
             AuthorizeOutcome::Error(e) => refused(&e),
         };
@@ -271,7 +256,7 @@ impl OAuthServer {
             refresh_token: text(&r, "refresh_token"),
             scope: text(&r, "scope"),
             resource: text(&r, "resource"),
-            client: client_auth(&r),
+            client: ClientAuth::from_json(&r),
         });
         to_py(py, &envelope(t.map(|t| t.to_json())))
     }
@@ -292,7 +277,7 @@ impl OAuthServer {
             redirect_uri: text(&r, "redirect_uri").unwrap_or(""),
             verified_challenge: text(&r, "verified_challenge").unwrap_or(""),
             resource: text(&r, "resource"),
-            client: client_auth(&r),
+            client: ClientAuth::from_json(&r),
         });
         to_py(py, &envelope(t.map(|t| t.to_json())))
     }
@@ -308,7 +293,7 @@ impl OAuthServer {
         let done = self.inner.revoke(&RevocationRequest {
             token: text(&r, "token"),
             token_type_hint: text(&r, "token_type_hint"),
-            client: client_auth(&r),
+            client: ClientAuth::from_json(&r),
         });
         to_py(py, &envelope(done.map(|()| Value::Null)))
     }

@@ -154,6 +154,19 @@ pub struct ConsentRequest {
     pub expires_at: i64,
 }
 
+impl ConsentRequest {
+    /// The request as a JSON object with the fields' names (what a binding
+    /// hands to a host's own consent page).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "request_id": self.request_id, "csrf_token": self.csrf_token,
+            "client_id": self.client_id, "client_name": self.client_name,
+            "redirect_uri": self.redirect_uri, "resource": self.resource,
+            "scopes": self.scopes, "tags": self.tags, "expires_at": self.expires_at,
+        })
+    }
+}
+
 /// The user's answer to a consent request.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsentAnswer<'a> {
@@ -179,6 +192,18 @@ pub struct ClientAuth<'a> {
     pub client_id: Option<&'a str>,
     /// The client secret (from Basic auth or the form).
     pub client_secret: Option<&'a str>,
+}
+
+impl<'a> ClientAuth<'a> {
+    /// The `client_id` and `client_secret` string members of a JSON object
+    /// (a binding's request object); a member of another type counts as
+    /// absent.
+    pub fn from_json(v: &'a Value) -> ClientAuth<'a> {
+        ClientAuth {
+            client_id: v.get("client_id").and_then(Value::as_str),
+            client_secret: v.get("client_secret").and_then(Value::as_str),
+        }
+    }
 }
 
 /// A token request (RFC 6749 §4.1.3, §4.4.2, §6), as received.
