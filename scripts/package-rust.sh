@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The Rust crates as a user gets them: `cargo package` the core and the
-# tower layer (each built from its packaged files alone), then build the
+# The Rust crates as a user gets them: `cargo package` the core, the tower
+# layer, the fetcher and the Redis and SQLite stores (each built from its
+# packaged files alone), then build the
 # quick start as a host that depends on the packaged core, outside the
 # workspace. Fails when a crate's package misses a file, a dependency has
 # no version, or the metadata is incomplete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo package --quiet --allow-dirty -p mcpguard -p mcpguard-tower
-for crate in mcpguard mcpguard-tower; do
+crates=(mcpguard mcpguard-tower mcpguard-fetch mcpguard-redis mcpguard-sqlite)
+# Packaged together, each crate is verified against the others' packages
+# (cargo's local overlay, not crates.io). Cargo keeps that overlay's
+# unpacked sources under $CARGO_HOME/registry/src/-<hash>/ and reuses them
+# for the same version, so a second run would verify against stale
+# sources: drop those overlay copies first (crates.io's are untouched).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*
+cargo package --quiet --allow-dirty "${crates[@]/#/-p}"
+for crate in "${crates[@]}"; do
   manifest=$(tar -xzOf "target/package/$crate-0.1.0.crate" "$crate-0.1.0/Cargo.toml")
   for key in description license repository readme keywords categories; do
     grep -q "^$key = " <<<"$manifest" || { echo "$crate: package metadata lacks $key" >&2; exit 1; }
@@ -36,4 +44,4 @@ TOML
 cp Cargo.lock "$host/app/Cargo.lock"
 MCPGUARD_EXAMPLES="$PWD/examples" CARGO_TARGET_DIR="$PWD/target" \
   cargo run --quiet --manifest-path "$host/app/Cargo.toml" | diff -u examples/quickstart.expected -
-echo "rust packages: mcpguard and mcpguard-tower package; a host built on the packaged core runs the quick start"
+echo "rust packages: ${crates[*]} package; a host built on the packaged core runs the quick start"
