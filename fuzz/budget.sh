@@ -38,7 +38,9 @@ for t in "${targets[@]}"; do
   cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || echo 0)
   ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || echo 0)
   corpus=$(find "corpus/$t" -type f | wc -l)
-  crashes=$(find "artifacts/$t" -type f | wc -l)
+  # Findings only: libFuzzer also writes slow-unit-* files, which a pause of
+  # the process (SIGSTOP) produces without any slow input.
+  crashes=$(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$cpu" "$execs" "$cov" "$ft" "$corpus" "$crashes" >>"$record"
   echo "== $t: ${cpu} CPU-s, ${execs} execs, cov ${cov}, ft ${ft}, corpus ${corpus}, crashes ${crashes}"
   if [ "$crashes" -gt 0 ]; then tail -n 40 "$log"; fi

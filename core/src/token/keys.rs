@@ -189,6 +189,16 @@ impl KeySet {
     /// `algorithms` list (`None`: the defaults). Errors name the JSON path
     /// inside the set (`keys[2].crv`).
     pub fn from_jwks_json(json: &str, algorithms: Option<&[Algorithm]>) -> Result<Self, KeyError> {
+        // The set and each key must be JSON objects: serde's derived readers
+        // also take a struct written as an array (`[[]]` read as a set with
+        // no keys; found by fuzzing).
+        let mut shape = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize::<_, shape::SetShape>(&mut shape).map_err(|e| {
+            KeyError::InvalidJwkSet {
+                path: e.path().to_string(),
+                message: e.into_inner().to_string(),
+            }
+        })?;
         let mut de = serde_json::Deserializer::from_str(json);
         let set: JwkSet =
             serde_path_to_error::deserialize(&mut de).map_err(|e| KeyError::InvalidJwkSet {
@@ -742,5 +752,89 @@ mod primitive_tests {
             }
         }
         assert!(hmac_verifier(Algorithm::RS256, &secret).is_none());
+    }
+}
+
+/// The shape RFC 7517 §5 gives a JWK Set: an object whose `keys` member, when
+/// it is an array, holds objects. Read before the set itself, which then
+/// reports every other problem.
+mod shape {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use crate::json::MaybeStr;
+
+    /// The set: an object.
+    pub(super) struct SetShape;
+
+    impl<'de> Deserialize<'de> for SetShape {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(SetShape)
+        }
+    }
+
+    impl<'de> Visitor<'de> for SetShape {
+        type Value = SetShape;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JWK Set object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SetShape, A::Error> {
+            while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+                if key.as_deref() == Some("keys") {
+                    map.next_value::<KeysShape>()?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(SetShape)
+        }
+    }
+
+    /// `keys`: when an array, of objects (any other type is the set
+    /// reader's error to report).
+    struct KeysShape;
+
+    impl<'de> Deserialize<'de> for KeysShape {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(KeysShape)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeysShape {
+        type Value = KeysShape;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of JWKs")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeysShape, A::Error> {
+            while seq.next_element::<KeyShape>()?.is_some() {}
+            Ok(KeysShape)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeysShape, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(KeysShape)
+        }
+        crate::json::scalars_give!(KeysShape);
+    }
+
+    /// One key: an object.
+    struct KeyShape;
+
+    impl<'de> Deserialize<'de> for KeyShape {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(KeyShape)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeyShape {
+        type Value = KeyShape;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JWK object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeyShape, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(KeyShape)
+        }
     }
 }

@@ -1007,3 +1007,21 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn a_jwk_set_or_a_jwk_written_as_an_array_is_refused() {
+    // serde's derived readers take a struct written as an array: `[[]]`
+    // was read as a set with no keys (found by fuzzing).
+    for (text, path) in [
+        ("[[]]", "."),
+        ("[]", "."),
+        (r#"{"keys": [["RSA", null, "AQAB"]]}"#, "keys[0]"),
+        (r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}, []]}"#, "keys[1]"),
+    ] {
+        match KeySet::from_jwks_json(text, None) {
+            Err(KeyError::InvalidJwkSet { path: p, .. }) => assert_eq!(p, path, "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    assert!(KeySet::from_jwks_json(r#"{"keys": []}"#, None).is_ok());
+}
