@@ -1016,7 +1016,10 @@ fn a_jwk_set_or_a_jwk_written_as_an_array_is_refused() {
         ("[[]]", "."),
         ("[]", "."),
         (r#"{"keys": [["RSA", null, "AQAB"]]}"#, "keys[0]"),
-        (r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}, []]}"#, "keys[1]"),
+        (
+            r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}, []]}"#,
+            "keys[1]",
+        ),
     ] {
         match KeySet::from_jwks_json(text, None) {
             Err(KeyError::InvalidJwkSet { path: p, .. }) => assert_eq!(p, path, "{text}"),
