@@ -8,6 +8,7 @@ mod redis_support;
 
 mod common;
 
+use std::ffi::{CStr, c_char};
 use std::ptr::null_mut;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -96,6 +97,22 @@ fn refusal(g: *const mcpguard_guard, token: &str) -> Option<String> {
     Some(text(failure.reason))
 }
 
+/// The guard's counters in the Prometheus text format, through the C call
+/// a scrape endpoint makes.
+fn metrics_text(g: *const mcpguard_guard) -> String {
+    let mut out: *mut c_char = null_mut();
+    // SAFETY: `out` is writable; the string is read, then freed once.
+    unsafe {
+        assert_eq!(
+            mcpguard_guard_metrics_text(g, &mut out),
+            mcpguard_result::Ok
+        );
+        let text = CStr::from_ptr(out).to_str().expect("UTF-8").to_string();
+        mcpguard_string_free(out);
+        text
+    }
+}
+
 #[test]
 fn two_c_guards_share_one_budget_and_a_revocation_through_redis() {
     let server = redis_support::Server::start();
@@ -157,4 +174,47 @@ fn two_c_guards_share_one_budget_and_a_revocation_through_redis() {
         mcpguard_guard_free(a);
         mcpguard_guard_free(b);
     }
+}
+
+#[test]
+fn one_c_call_scrapes_every_counter_the_shared_store_s_included() {
+    let server = redis_support::Server::start();
+    let g = guard(&config(&server.url()));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+        "sub": "bob", "client_id": "c-metrics", "exp": now + 3600, "iat": now
+    });
+    let token = mcpguard_testkit::sign(
+        "HS256",
+        "hmac",
+        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
+        &claims.to_string(),
+    );
+    for _ in 0..3 {
+        assert_eq!(authorize(g, &format!("Bearer {token}")), (true, 200));
+    }
+    let metrics = metrics_text(g);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "mcpguard_requests_allowed_total 3"),
+        "{metrics}"
+    );
+    let round_trips = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mcpguard_store_round_trips_total "))
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(round_trips.is_some_and(|n| n >= 3.0), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "mcpguard_store_breaker_open 0"),
+        "{metrics}"
+    );
+    // SAFETY: freed once, after its last use.
+    unsafe { mcpguard_guard_free(g) };
 }
