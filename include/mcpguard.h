@@ -117,7 +117,8 @@ typedef enum mcpguard_result {
   // `auth.opaque_tokens` is off, so there is no store.
   MCPGUARD_RESULT_OPAQUE_DISABLED = 17,
   // The shared store (`store.redis`) did not answer and `on_error` is
-  // `fail_closed`: the change holds in this process only; retry.
+  // `fail_closed`: the change holds in this process and is replayed to the
+  // store when it answers again; retrying is harmless.
   MCPGUARD_RESULT_STORE_UNAVAILABLE = 18,
   // `mcpguard_oauth_server_*`: the authorization server refused the call
   // (a client that failed to authenticate, another client's token);

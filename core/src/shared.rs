@@ -278,8 +278,9 @@ pub type SharedId = [u8; 32];
 /// A failed call is decided by [`on_error`](Self::on_error):
 /// `fail_closed` refuses (a token that cannot be checked is refused with
 /// reason `store_unavailable`; a revocation or insertion that did not
-/// reach the store is an error the host can retry), `fail_open` and `local`
-/// go on with this process's own state.
+/// reach the store is an error), `fail_open` and `local` go on with this
+/// process's own state. Under every policy, a write the store missed waits
+/// in the validator and is replayed, in order, once the store answers.
 pub trait SharedTokenStore: Send + Sync + fmt::Debug {
     /// Holds the revocation `id` for `ttl_secs` (`None`: until withdrawn)
     /// and moves the revocation epoch.

@@ -66,7 +66,8 @@ pub enum mcpguard_result {
     /// `auth.opaque_tokens` is off, so there is no store.
     OpaqueDisabled = 17,
     /// The shared store (`store.redis`) did not answer and `on_error` is
-    /// `fail_closed`: the change holds in this process only; retry.
+    /// `fail_closed`: the change holds in this process and is replayed to the
+    /// store when it answers again; retrying is harmless.
     StoreUnavailable = 18,
     /// `mcpguard_oauth_server_*`: the authorization server refused the call
     /// (a client that failed to authenticate, another client's token);

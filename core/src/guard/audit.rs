@@ -512,6 +512,22 @@ impl Counters {
             "Introspection calls that gave no usable answer.",
             r.introspection_failures,
         );
+        counter(
+            "mcpguard_shared_writes_replayed_total",
+            "Waiting shared-store writes the store took once it answered again.",
+            r.shared_writes_replayed,
+        );
+        counter(
+            "mcpguard_shared_writes_dropped_total",
+            "Shared-store writes that found the waiting queue full (they hold in this process only).",
+            r.shared_writes_dropped,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mcpguard_shared_writes_waiting Revocations and opaque-token writes waiting for the shared store.\n\
+             # TYPE mcpguard_shared_writes_waiting gauge\nmcpguard_shared_writes_waiting {}",
+            r.shared_writes_waiting
+        );
         let _ = writeln!(
             out,
             "# HELP mcpguard_requests_denied_total Requests denied, by reason.\n\

@@ -54,6 +54,7 @@ pub mod jws;
 pub mod keys;
 mod members;
 pub mod opaque;
+mod pending;
 mod principal;
 pub mod remote;
 pub mod revocation;

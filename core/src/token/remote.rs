@@ -75,6 +75,14 @@ pub struct RemoteCounts {
     pub introspection_calls: u64,
     /// Calls that gave no usable answer (refused with `on_error`).
     pub introspection_failures: u64,
+    /// Writes to the shared token store (revocations, opaque tokens) that
+    /// wait for it to answer again.
+    pub shared_writes_waiting: u64,
+    /// Waiting writes the shared store took later.
+    pub shared_writes_replayed: u64,
+    /// Writes that could not wait (the queue was full): they hold in this
+    /// process only.
+    pub shared_writes_dropped: u64,
 }
 
 /// The atomics behind [`RemoteCounts`].
@@ -99,6 +107,9 @@ impl RemoteCounters {
             jwks_updates,
             introspection_calls: n(&self.introspection_calls),
             introspection_failures: n(&self.introspection_failures),
+            shared_writes_waiting: 0,
+            shared_writes_replayed: 0,
+            shared_writes_dropped: 0,
         }
     }
 }

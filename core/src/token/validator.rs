@@ -27,6 +27,7 @@ use super::jws::{
 use super::keys::{JwkSet, KeySet};
 use super::members::StrList;
 use super::opaque::{OpaqueEntry, OpaqueError, OpaqueStore, is_opaque_candidate};
+use super::pending::{Pending, Write};
 use super::remote::{
     Flights, IntrospectionCache, Introspector, KeyRefresh, RemoteCounters, RemoteCounts,
     check_fetch_url,
@@ -134,6 +135,8 @@ struct SharedTokens {
     seen_epoch: AtomicU64,
     /// When (clock nanoseconds) the epoch is due to be read again.
     next_poll: AtomicU64,
+    /// Writes the store did not take yet, replayed in order.
+    pending: Pending,
 }
 
 /// The refusal of a token that could not be checked against the shared store.
@@ -559,6 +562,7 @@ impl TokenValidatorBuilder {
                     store,
                     seen_epoch: AtomicU64::new(u64::MAX),
                     next_poll: AtomicU64::new(0),
+                    pending: Pending::default(),
                 }),
             }),
         })
@@ -928,6 +932,11 @@ impl TokenValidator {
                 if sh.seen_epoch.swap(epoch, Ordering::AcqRel) != epoch {
                     self.invalidate(TokenCache::clear);
                 }
+                // The store answers: what it missed while it did not goes
+                // now, and a backlog keeps the next request polling.
+                if sh.pending.replay(&*sh.store, s.clock.now_secs()) {
+                    sh.next_poll.store(0, Ordering::Release);
+                }
                 Ok(())
             }
             Err(_) => {
@@ -1090,7 +1099,14 @@ impl TokenValidator {
 
     /// What the remote sources did so far.
     pub fn remote_counts(&self) -> RemoteCounts {
-        self.inner.remote_counters.snapshot(self.generation())
+        let mut counts = self.inner.remote_counters.snapshot(self.generation());
+        if let Some(sh) = &self.inner.shared {
+            let p = sh.pending.counts();
+            counts.shared_writes_waiting = p.waiting;
+            counts.shared_writes_replayed = p.replayed;
+            counts.shared_writes_dropped = p.dropped;
+        }
+        counts
     }
 
     /// Whether an issuer configures `introspection`.
@@ -1150,13 +1166,15 @@ impl TokenValidator {
         if let Some(sh) = &s.shared {
             let json = serde_json::to_string(&entry).map_err(|_| OpaqueError::InvalidToken)?;
             store.insert(token, entry.clone(), now)?;
-            let ttl = entry
+            let until = entry
                 .expires_at
-                .map(|exp| exp.saturating_add(s.leeway).saturating_sub(now).max(1) as u64);
-            if sh
-                .store
-                .insert_opaque(&opaque_digest(token), &json, ttl)
-                .is_err()
+                .map(|exp| exp.saturating_add(s.leeway).max(now.saturating_add(1)));
+            let write = Write::InsertOpaque {
+                digest: opaque_digest(token),
+                entry_json: json,
+                until,
+            };
+            if sh.pending.submit(&*sh.store, write, now).is_err()
                 && sh.store.on_error() == OnError::FailClosed
             {
                 return Err(OpaqueError::StoreUnavailable);
@@ -1202,7 +1220,10 @@ impl TokenValidator {
                 cache.remove(token);
             });
             if let Some(sh) = &s.shared {
-                self.shared_result(sh.store.remove_opaque(&opaque_digest(token)))?;
+                let write = Write::RemoveOpaque {
+                    digest: opaque_digest(token),
+                };
+                self.shared_result(sh, write)?;
             }
             return Ok(());
         }
@@ -1239,20 +1260,29 @@ impl TokenValidator {
                 Some(jti) => shared_jti_id(&principal.issuer, jti),
                 None => shared_token_id(token),
             };
-            let ttl = exp.saturating_add(s.leeway).saturating_sub(now).max(1) as u64;
-            self.shared_result(sh.store.revoke(&id, Some(ttl)))?;
+            // Held for at least a second from now, as long as the token
+            // (with the leeway) could still be admitted.
+            let until = exp.saturating_add(s.leeway).max(now.saturating_add(1));
+            self.shared_result(
+                sh,
+                Write::Revoke {
+                    id,
+                    until: Some(until),
+                },
+            )?;
         }
         Ok(())
     }
 
-    /// A shared write's failure, by policy: an error under `fail_closed`
-    /// (the change holds in this process only; the host may retry).
-    fn shared_result(
-        &self,
-        r: Result<(), crate::shared::SharedStoreError>,
-    ) -> Result<(), RevokeError> {
-        match (r, &self.inner.shared) {
-            (Err(e), Some(sh)) if sh.store.on_error() == OnError::FailClosed => {
+    /// Makes a revocation's shared write (after any that wait); its
+    /// failure, by policy: an error under `fail_closed` (the change holds in
+    /// this process and is queued for the store), else nothing.
+    fn shared_result(&self, sh: &SharedTokens, write: Write) -> Result<(), RevokeError> {
+        match sh
+            .pending
+            .submit(&*sh.store, write, self.inner.clock.now_secs())
+        {
+            Err(e) if sh.store.on_error() == OnError::FailClosed => {
                 Err(RevokeError::StoreUnavailable(e.to_string()))
             }
             _ => Ok(()),
@@ -1271,8 +1301,11 @@ impl TokenValidator {
         if let Some(sh) = &s.shared {
             let until = expires_at.saturating_add(s.leeway);
             if until >= now {
-                let ttl = until.saturating_sub(now).max(1) as u64;
-                self.shared_result(sh.store.revoke(&shared_jti_id(issuer, jti), Some(ttl)))?;
+                let write = Write::Revoke {
+                    id: shared_jti_id(issuer, jti),
+                    until: Some(until.max(now.saturating_add(1))),
+                };
+                self.shared_result(sh, write)?;
             }
         }
         Ok(())
@@ -1637,8 +1670,11 @@ pub enum RevokeError {
     #[error(transparent)]
     Full(#[from] RevocationError),
     /// The revocation holds in this process but did not reach the shared
-    /// store (`on_error: fail_closed`); retry.
-    #[error("the revocation holds in this process only: {0}; retry")]
+    /// store (`on_error: fail_closed`). It waits in this process's queue and
+    /// reaches the store when it answers again; retrying is harmless.
+    #[error(
+        "the revocation holds in this process and waits for the shared store, which did not answer: {0}"
+    )]
     StoreUnavailable(String),
 }
 

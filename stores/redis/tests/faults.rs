@@ -209,3 +209,126 @@ fn a_full_redis_refuses_under_fail_closed_and_recovers_when_memory_is_back() {
     server.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
     recovers(&g, "f-new-key", Duration::from_secs(3));
 }
+
+/// Two guards sharing tokens through `server`, under `on_error`.
+fn token_guards(server: &support::Server, on_error: &str) -> (Guard, Guard) {
+    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
+    let config = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": { "opaque_tokens": true, "issuers": [{
+            "issuer": "https://auth.example.com",
+            "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+        }] },
+        "store": { "redis": {
+            "url": server.url(), "prefix": format!("outage-{on_error}:"), "timeout_ms": 100,
+            "on_error": on_error
+        } }
+    })
+    .to_string();
+    let build = || mcpguard_redis::guard_from_json(&config, GuardOptions::default()).unwrap();
+    (build(), build())
+}
+
+fn hs256(sub: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+        "sub": sub, "exp": now + 3600, "iat": now
+    });
+    mcpguard_testkit::sign(
+        "HS256",
+        "hmac",
+        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
+        &claims.to_string(),
+    )
+}
+
+/// A revocation made through `a` while Redis is down reaches `b` once Redis
+/// is back (restarted empty), with nothing asked of the host but traffic
+/// through `a`; returns what `a.revoke` said.
+fn revocation_made_during_an_outage_reaches_the_other_guard(on_error: &str) -> String {
+    let mut server = support::Server::start();
+    let port = server.port;
+    let (a, b) = token_guards(&server, on_error);
+    let token = hs256(&format!("outage-{on_error}"));
+    let other = hs256("someone-else");
+    b.validate(&token).expect("valid, and now in b's cache");
+    server.stop();
+    let said = format!("{:?}", a.revoke(&token));
+    // Refused by a at once (under fail_closed every token is, while the
+    // store cannot be asked).
+    let refused = a.validate(&token).unwrap_err().reason.code();
+    assert!(
+        refused == "revoked" || (on_error == "fail_closed" && refused == "store_unavailable"),
+        "{refused}"
+    );
+    assert_eq!(metric(&a, "mcpguard_shared_writes_waiting"), 1.0);
+
+    let _server = support::Server::start_on(port);
+    let back = Instant::now();
+    // a's own traffic (another token) polls the store, which takes the
+    // waiting revocation; b then refuses the token within its bound.
+    loop {
+        let _ = a.validate(&other);
+        if b.validate(&token)
+            .is_err_and(|e| e.reason.code() == "revoked")
+        {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(4),
+            "b still admits the revoked token"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(metric(&a, "mcpguard_shared_writes_waiting"), 0.0);
+    assert_eq!(metric(&a, "mcpguard_shared_writes_replayed_total"), 1.0);
+    said
+}
+
+#[test]
+fn under_local_a_revocation_made_while_redis_is_down_reaches_every_guard_once_it_is_back() {
+    let said = revocation_made_during_an_outage_reaches_the_other_guard("local");
+    assert_eq!(said, "Ok(())");
+}
+
+#[test]
+fn under_fail_closed_a_revocation_redis_missed_is_an_error_and_still_reaches_every_guard() {
+    let said = revocation_made_during_an_outage_reaches_the_other_guard("fail_closed");
+    assert!(said.contains("StoreUnavailable"), "{said}");
+}
+
+#[test]
+fn an_opaque_token_inserted_then_removed_during_an_outage_is_not_resurrected_by_the_replay() {
+    let mut server = support::Server::start();
+    let port = server.port;
+    let (a, b) = token_guards(&server, "local");
+    let entry = || {
+        mcpguard::token::OpaqueEntry::from_json(
+            r#"{"client_id": "app", "scopes": ["tag:web"], "resource": "https://mcp.example.com/mcp"}"#,
+        )
+        .unwrap()
+    };
+    const OPAQUE: &str = "opaque-outage-0123456789";
+    server.stop();
+    a.insert_opaque(OPAQUE, entry()).unwrap();
+    a.revoke(OPAQUE).unwrap();
+    // A token known everywhere, inserted once Redis is back, shows when
+    // the replay has run.
+    let _server = support::Server::start_on(port);
+    let back = Instant::now();
+    while metric(&a, "mcpguard_shared_writes_waiting") > 0.0 {
+        let _ = a.validate(&hs256("poller"));
+        assert!(back.elapsed() < Duration::from_secs(4), "no replay");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(metric(&a, "mcpguard_shared_writes_replayed_total"), 2.0);
+    assert_eq!(
+        b.validate(OPAQUE).unwrap_err().reason.code(),
+        "inactive",
+        "inserted then removed, in that order"
+    );
+}
