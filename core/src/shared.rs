@@ -52,6 +52,11 @@ pub struct RedisConfig {
     /// What a request gets when the store cannot answer in time.
     #[serde(default)]
     pub on_error: OnError,
+    /// PEM CA certificates of a private CA: a `rediss://` server's
+    /// certificate is then checked against these roots only (not the
+    /// public web roots). Only with `rediss://` URLs.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
 }
 
 fn default_prefix() -> String {
@@ -119,6 +124,22 @@ impl RedisConfig {
                 format_args!("must be between 1 and {MAX_POOL_SIZE}"),
             ));
         }
+        if let Some(text) = &self.ca_pem {
+            if !self.nodes().all(|u| u.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "ca_pem",
+                    "is only for rediss:// URLs (TLS); every node must use one",
+                ));
+            }
+            let certificates = pem::parse_many(text)
+                .map_err(|e| ConfigError::new("ca_pem", format_args!("is not PEM: {e}")))?;
+            if certificates.is_empty() || certificates.iter().any(|c| c.tag() != "CERTIFICATE") {
+                return Err(ConfigError::new(
+                    "ca_pem",
+                    "must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+                ));
+            }
+        }
         if self.prefix.contains(['{', '}']) {
             return Err(ConfigError::new(
                 "prefix",
@@ -155,6 +176,7 @@ impl StoreConfig {
                     timeout_ms: default_timeout_ms(),
                     pool_size: default_pool_size(),
                     on_error: OnError::default(),
+                    ca_pem: None,
                 });
             }
         }
@@ -360,6 +382,28 @@ mod tests {
         assert_eq!(e.path, "store.redis.urls[1]");
         let e = parse(r#"{"redis": {"url": "redis+unix:///s", "cluster": true}}"#).unwrap_err();
         assert_eq!(e.path, "store.redis.url");
+    }
+
+    #[test]
+    fn ca_pem_takes_certificates_for_rediss_urls_only() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMAo=\n-----END CERTIFICATE-----\n";
+        let section = |url: &str, pem: &str| {
+            serde_json::json!({"redis": {"url": url, "ca_pem": pem}}).to_string()
+        };
+        let c = parse(&section("rediss://cache:6380/0", cert)).unwrap();
+        assert_eq!(c.store.redis.unwrap().ca_pem.as_deref(), Some(cert));
+        let e = parse(&section("redis://cache:6379/0", cert)).unwrap_err();
+        assert_eq!(e.path, "store.redis.ca_pem");
+        assert!(e.to_string().contains("rediss://"), "{e}");
+        let e = parse(&section("rediss://cache:6380/0", "not a certificate")).unwrap_err();
+        assert_eq!(e.path, "store.redis.ca_pem");
+        let key = "-----BEGIN PRIVATE KEY-----\nMAo=\n-----END PRIVATE KEY-----\n";
+        let e = parse(&section("rediss://cache:6380/0", key)).unwrap_err();
+        assert!(e.to_string().contains("CERTIFICATE"), "{e}");
+        let cluster = serde_json::json!({"redis": {"url": "rediss://a:7000",
+            "urls": ["redis://b:7001"], "ca_pem": cert}});
+        let e = parse(&cluster.to_string()).unwrap_err();
+        assert_eq!(e.path, "store.redis.ca_pem");
     }
 
     #[test]

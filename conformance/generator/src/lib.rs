@@ -11,6 +11,8 @@
 
 #[cfg(feature = "oauth-store")]
 pub mod oauth_store;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};

@@ -1,5 +1,5 @@
 //! A real local HTTP(S) server for the fetcher's tests: a CA and a server
-//! certificate generated at test time (rcgen, aws-lc-rs), rustls on a std
+//! certificate generated at test time (`mcpguard_testkit::tls`), rustls on a std
 //! `TcpListener`, requests parsed with httparse, one request per
 //! connection. Routes are set (and changed) while it runs; every request is
 //! counted per path.
@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The test CA (its PEM goes into `auth.fetch.ca_pem`) and a server
@@ -26,19 +25,7 @@ pub struct Tls {
 }
 
 pub fn tls() -> Tls {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "mcpguard-fetch test CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
+    let ca = mcpguard_testkit::tls::test_ca("mcpguard-fetch test CA");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -46,12 +33,12 @@ pub fn tls() -> Tls {
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
-        vec![CertificateDer::from(leaf.der().to_vec())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        vec![CertificateDer::from(ca.cert_der)],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.key_der)),
     )
     .unwrap();
     Tls {
-        ca_pem: ca_cert.pem(),
+        ca_pem: ca.ca_pem,
         config: Arc::new(config),
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::io::tcp::TcpSettings;
-use redis::{Client, Connection, ConnectionLike, RedisResult};
+use redis::{Client, Connection, ConnectionLike, RedisResult, TlsCertificates};
 
 /// How connections are opened.
 pub(crate) enum Connector {
@@ -39,18 +39,24 @@ impl Connector {
         if config.nodes().any(|u| u.starts_with("rediss://")) {
             crate::install_tls_provider();
         }
+        let roots = config.ca_pem.as_deref();
         if config.is_cluster() {
-            Connector::cluster(config.nodes(), timeout)
+            Connector::cluster(config.nodes(), timeout, roots)
         } else {
-            Connector::single(&config.url)
+            Connector::single(&config.url, roots)
         }
     }
 
-    /// A connector for one server at `url`.
-    pub fn single(url: &str) -> RedisResult<Self> {
+    /// A connector for one server at `url`; `roots` (PEM) replaces the
+    /// public web roots for `rediss://`.
+    pub fn single(url: &str, roots: Option<&str>) -> RedisResult<Self> {
         use redis::IntoConnectionInfo;
         let info = url.into_connection_info()?.set_tcp_settings(tcp());
-        Client::open(info).map(Self::Single)
+        match roots {
+            Some(pem) => Client::build_with_tls(info, certificates(pem)),
+            None => Client::open(info),
+        }
+        .map(Self::Single)
     }
 
     /// A connector for the cluster that `nodes` belong to. A `MOVED` or
@@ -59,16 +65,27 @@ impl Connector {
     pub fn cluster<'a>(
         nodes: impl IntoIterator<Item = &'a str>,
         timeout: Duration,
+        roots: Option<&str>,
     ) -> RedisResult<Self> {
-        ClusterClient::builder(nodes.into_iter().map(str::to_owned))
+        let mut builder = ClusterClient::builder(nodes.into_iter().map(str::to_owned))
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .tcp_settings(tcp())
             .retries(2)
             .min_retry_wait(0)
-            .max_retry_wait(0)
-            .build()
-            .map(Self::Cluster)
+            .max_retry_wait(0);
+        if let Some(pem) = roots {
+            builder = builder.certs(certificates(pem));
+        }
+        builder.build().map(Self::Cluster)
+    }
+}
+
+/// A private CA's certificates as the only roots; no client certificate.
+fn certificates(pem: &str) -> TlsCertificates {
+    TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.as_bytes().to_vec()),
     }
 }
 

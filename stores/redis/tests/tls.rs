@@ -1,0 +1,174 @@
+//! `rediss://` against a real redis-server serving TLS on loopback, its
+//! certificate signed by a private CA generated at test time: with that CA
+//! in `store.redis.ca_pem`, two Guards share one budget and a revocation
+//! over TLS; with no `ca_pem` (the public roots) or another CA's, the
+//! server is not trusted and the store is unavailable (503 under
+//! `fail_closed`), never used unverified.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mcpguard::guard::{Guard, GuardOptions, Request};
+use mcpguard_testkit::tls::{TestCa, test_ca};
+use serde_json::json;
+
+const LIMIT: usize = 6;
+
+/// A redis-server with a plain port (for the harness) and a TLS port.
+struct TlsServer {
+    _server: support::Server,
+    tls_port: u16,
+    ca: TestCa,
+    dir: PathBuf,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn tls_server() -> TlsServer {
+    let ca = test_ca("mcpguard-redis test CA");
+    let tls_port = free_port();
+    let dir = std::env::temp_dir().join(format!(
+        "mcpguard-redis-tls-{}-{tls_port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (cert, key, ca_file) = (
+        write("server.pem", &ca.cert_pem),
+        write("server.key", &ca.key_pem),
+        write("ca.pem", &ca.ca_pem),
+    );
+    let port = tls_port.to_string();
+    let server = support::Server::start_with(
+        free_port(),
+        &[
+            "--tls-port",
+            &port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca_file,
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    TlsServer {
+        _server: server,
+        tls_port,
+        ca,
+        dir,
+    }
+}
+
+fn guard(url: &str, ca_pem: Option<&str>) -> Guard {
+    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
+    let mut redis = json!({ "url": url, "prefix": "tls:", "timeout_ms": 500 });
+    if let Some(pem) = ca_pem {
+        redis["ca_pem"] = json!(pem);
+    }
+    let config = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": { "issuers": [{
+            "issuer": "https://auth.example.com",
+            "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+        }] },
+        "rate_limit": { "limit": LIMIT, "window_seconds": 3600 },
+        "store": { "redis": redis }
+    });
+    mcpguard_redis::guard_from_json(&config.to_string(), GuardOptions::default()).unwrap()
+}
+
+fn bearer(client: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+        "sub": "alice", "client_id": client, "exp": now + 3600, "iat": now
+    });
+    let token = mcpguard_testkit::sign(
+        "HS256",
+        "hmac",
+        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
+        &claims.to_string(),
+    );
+    format!("Bearer {token}")
+}
+
+fn status(guard: &Guard, authorization: &str) -> u16 {
+    guard
+        .authorize(&Request::new().authorization(authorization))
+        .status
+}
+
+#[test]
+fn over_rediss_with_the_private_ca_two_guards_share_one_budget_and_a_revocation() {
+    let server = tls_server();
+    let url = format!("rediss://127.0.0.1:{}/0", server.tls_port);
+    let a = guard(&url, Some(&server.ca.ca_pem));
+    let b = guard(&url, Some(&server.ca.ca_pem));
+    let header = bearer("tls-client");
+    let statuses: Vec<u16> = (0..2 * LIMIT)
+        .map(|i| status(if i % 2 == 0 { &a } else { &b }, &header))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        LIMIT,
+        "{statuses:?}"
+    );
+    assert!(statuses[LIMIT..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    let token = header.strip_prefix("Bearer ").unwrap();
+    b.validate(token).expect("valid, and cached by b");
+    a.revoke(token).expect("revoked over TLS");
+    let revoked = Instant::now();
+    while b.validate(token).is_ok() {
+        assert!(
+            revoked.elapsed() < Duration::from_millis(1500),
+            "b still admits the token"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(b.validate(token).unwrap_err().reason.code(), "revoked");
+    let metrics = a.metrics_text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "mcpguard_store_breaker_open 0"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_rediss_server_whose_certificate_the_configured_roots_do_not_sign_is_never_used() {
+    let server = tls_server();
+    let url = format!("rediss://127.0.0.1:{}/0", server.tls_port);
+    let other_ca = test_ca("another CA");
+    for roots in [None, Some(other_ca.ca_pem.as_str())] {
+        let g = guard(&url, roots);
+        let d = g.authorize(&Request::new().authorization(&bearer("untrusted")));
+        assert_eq!(d.status, 503, "roots {roots:?}");
+        assert_eq!(d.reason.unwrap().code(), "store_unavailable");
+    }
+}
