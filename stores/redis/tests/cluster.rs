@@ -2,9 +2,12 @@
 //! started and joined by the harness): two Guards with their own
 //! connection pools share one budget exactly, for every algorithm and for
 //! client keys on different nodes; a revocation and an opaque token made
-//! through one are seen by the other; and a slot moved to another node in
+//! through one are seen by the other; a slot moved to another node in
 //! the middle of a run (a `MOVED` for every pooled connection) keeps its
-//! budget.
+//! budget; and on a cluster with a replica per primary, a primary killed
+//! mid-run fails over to its replica and the Guard recovers by itself,
+//! every request in between answered (503, `fail_closed`) within its
+//! timeout.
 
 mod support;
 
@@ -210,5 +213,76 @@ fn a_slot_moved_to_another_node_mid_run_keeps_its_budget() {
     assert_eq!(
         held[0].0.port, target.port,
         "the state lives on the target now"
+    );
+}
+
+#[test]
+fn a_primary_killed_mid_run_fails_over_to_its_replica_and_the_guard_recovers_by_itself() {
+    let mut cluster = support::Cluster::start_with_replicas(1);
+    let rate = json!({ "limit": 10, "window_seconds": 3600 });
+    let g = guard(&cluster, "failover:", rate);
+    for _ in 0..4 {
+        assert!(g.authorize(&request("203.0.113.77")).allowed);
+    }
+    let held = keys(&cluster, "failover:");
+    let primary = held
+        .iter()
+        .find(|(n, _)| {
+            matches!(n.cmd(&["ROLE"]), redis::Value::Array(r)
+                if matches!(r.first(), Some(redis::Value::BulkString(b)) if b == b"master"))
+        })
+        .map(|(n, _)| n.port)
+        .expect("a primary holds the key");
+    // The replica has the spent budget before its primary dies (it may
+    // still be making its first sync).
+    let node = cluster.nodes.iter().find(|n| n.port == primary).unwrap();
+    let synced = Instant::now();
+    while !matches!(node.cmd(&["WAIT", "1", "500"]), redis::Value::Int(1)) {
+        assert!(
+            synced.elapsed() < Duration::from_secs(20),
+            "the replica never caught up"
+        );
+    }
+    cluster
+        .nodes
+        .iter_mut()
+        .find(|n| n.port == primary)
+        .unwrap()
+        .stop();
+
+    // Until the replica is promoted, each request fails closed within the
+    // timeout (never hangs); then the budget goes on where it was.
+    let start = Instant::now();
+    let mut refused = 0;
+    let allowed = loop {
+        let t = Instant::now();
+        let d = g.authorize(&request("203.0.113.77"));
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "a request took {:?}",
+            t.elapsed()
+        );
+        if d.allowed {
+            eprintln!(
+                "failover: recovered after {:?}, {refused} requests refused",
+                start.elapsed()
+            );
+            break 1;
+        }
+        assert_eq!(d.status, 503, "{:?}", d.reason);
+        refused += 1;
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no recovery after the failover"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let allowed = allowed
+        + (0..10)
+            .filter(|_| g.authorize(&request("203.0.113.77")).allowed)
+            .count();
+    assert_eq!(
+        allowed, 6,
+        "the 4 spent before the failover stay spent (refused {refused} during it)"
     );
 }

@@ -121,29 +121,42 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the nodes, joins them and waits until every slot is served.
+    /// Starts three primaries, joins them and waits until every slot is
+    /// served.
     pub fn start() -> Cluster {
+        Self::start_with_replicas(0)
+    }
+
+    /// Starts three primaries and `replicas` replicas of each (with
+    /// replicas, a node timeout of one second, so that a dead primary's
+    /// replica takes over within seconds),
+    /// joins them and waits until every slot is served.
+    pub fn start_with_replicas(replicas: usize) -> Cluster {
         let dir = std::env::temp_dir().join(format!(
             "mcpguard-redis-cluster-{}-{}",
             std::process::id(),
             free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let nodes: Vec<Server> = (0..3)
+        let nodes: Vec<Server> = (0..3 * (1 + replicas))
             .map(|_| {
                 let port = free_port();
                 let conf = dir.join(format!("nodes-{port}.conf"));
-                Server::start_with(
-                    port,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        conf.to_str().unwrap(),
-                        "--dir",
-                        dir.to_str().unwrap(),
-                    ],
-                )
+                let mut args = vec![
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    conf.to_str().unwrap(),
+                    "--dir",
+                    dir.to_str().unwrap(),
+                ];
+                // Quick failover where there is a replica to take over;
+                // Redis's default (15 s) elsewhere, so that a node slowed
+                // by a busy machine is never taken for dead.
+                if replicas > 0 {
+                    args.extend(["--cluster-node-timeout", "1000"]);
+                }
+                Server::start_with(port, &args)
             })
             .collect();
         let addresses: Vec<String> = nodes
@@ -154,7 +167,7 @@ impl Cluster {
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli (package redis-tools, a dependency of redis-server)");
         assert!(
@@ -163,7 +176,7 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout)
         );
         let cluster = Cluster { nodes, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !cluster.nodes.iter().all(|n| {
             matches!(n.try_cmd(&["CLUSTER", "INFO"]),
                 Ok(redis::Value::VerbatimString { text, .. }) if text.contains("cluster_state:ok"))
