@@ -19,12 +19,11 @@ use serde_json::json;
 const LIMIT: usize = 10;
 
 fn config(url: &str) -> String {
-    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
     json!({
         "resource": "https://mcp.example.com/mcp",
         "auth": { "issuers": [{
             "issuer": "https://auth.example.com",
-            "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+            "jwks": mcpguard_testkit::hmac_jwks()
         }] },
         "rate_limit": { "limit": LIMIT, "window_seconds": 3600 },
         "store": { "redis": { "url": url, "prefix": "c-api:", "timeout_ms": 500 } }
@@ -126,12 +125,7 @@ fn two_c_guards_share_one_budget_and_a_revocation_through_redis() {
         "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
         "sub": "alice", "client_id": "c-client", "exp": now + 3600, "iat": now, "jti": "c-1"
     });
-    let token = mcpguard_testkit::sign(
-        "HS256",
-        "hmac",
-        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
-        &claims.to_string(),
-    );
+    let token = mcpguard_testkit::sign_hs256(&claims);
     let bearer = format!("Bearer {token}");
 
     // One client, alternating between the guards: one budget of LIMIT.
@@ -188,12 +182,7 @@ fn one_c_call_scrapes_every_counter_the_shared_store_s_included() {
         "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
         "sub": "bob", "client_id": "c-metrics", "exp": now + 3600, "iat": now
     });
-    let token = mcpguard_testkit::sign(
-        "HS256",
-        "hmac",
-        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
-        &claims.to_string(),
-    );
+    let token = mcpguard_testkit::sign_hs256(&claims);
     for _ in 0..3 {
         assert_eq!(authorize(g, &format!("Bearer {token}")), (true, 200));
     }

@@ -129,6 +129,24 @@ pub fn sign(alg: &str, key: &str, header_json: &str, claims_json: &str) -> Strin
     format!("{input}.{}", b64url(&sig))
 }
 
+/// The `kid` under which the store and binding tests publish
+/// [`hmac_secret`] (see [`hmac_jwks`]).
+pub const HMAC_KID: &str = "hs-1";
+
+/// A JWK Set with [`hmac_secret`] as an HS256 `oct` key, kid [`HMAC_KID`].
+pub fn hmac_jwks() -> Value {
+    serde_json::json!({ "keys": [{
+        "kty": "oct", "kid": HMAC_KID, "alg": "HS256", "k": b64url(&hmac_secret())
+    }] })
+}
+
+/// An HS256 JWT (`typ` `JWT`, kid [`HMAC_KID`]) over `claims`, signed with
+/// [`hmac_secret`]: what a key set from [`hmac_jwks`] verifies.
+pub fn sign_hs256(claims: &Value) -> String {
+    let header = serde_json::json!({ "alg": "HS256", "kid": HMAC_KID, "typ": "JWT" });
+    sign("HS256", "hmac", &header.to_string(), &claims.to_string())
+}
+
 /// Signs `header_json.claims_json` with an arbitrary HMAC secret (e.g. the
 /// bytes of an RSA public key PEM, for key-confusion tests).
 pub fn sign_hmac_with(alg: &str, secret: &[u8], header_json: &str, claims_json: &str) -> String {

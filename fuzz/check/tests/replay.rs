@@ -32,7 +32,13 @@ fn replay(kind: &str) -> usize {
     let mut count = 0;
     for (name, check) in mcpguard_fuzzcheck::TARGETS {
         for file in inputs(&fuzz_dir().join(kind).join(name)) {
-            let data = fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let data = match fs::read(&file) {
+                Ok(data) => data,
+                // Listed, then gone: a fuzzer running on this checkout
+                // replaced it with a smaller input (libFuzzer's reduction).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("{}: {e}", file.display()),
+            };
             count += 1;
             if catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {
                 failed.push(file.display().to_string());

@@ -22,7 +22,6 @@ const PER_THREAD: usize = 40;
 
 fn guard(cluster: &support::Cluster, prefix: &str, rate: serde_json::Value) -> Guard {
     let urls = cluster.urls();
-    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
     let config = json!({
         "resource": "https://mcp.example.com/mcp",
         "auth": {
@@ -30,7 +29,7 @@ fn guard(cluster: &support::Cluster, prefix: &str, rate: serde_json::Value) -> G
             "opaque_tokens": true,
             "issuers": [{
                 "issuer": "https://auth.example.com",
-                "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+                "jwks": mcpguard_testkit::hmac_jwks()
             }]
         },
         "rate_limit": rate,
@@ -130,12 +129,7 @@ fn a_revocation_and_an_opaque_token_cross_between_guards_on_a_cluster() {
         "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
         "sub": "alice", "exp": now + 3600, "iat": now, "jti": "cluster-1"
     });
-    let token = mcpguard_testkit::sign(
-        "HS256",
-        "hmac",
-        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
-        &claims.to_string(),
-    );
+    let token = mcpguard_testkit::sign_hs256(&claims);
     assert!(
         b.validate(&token).is_ok(),
         "now in b's verified-token cache"

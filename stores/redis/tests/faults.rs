@@ -212,12 +212,11 @@ fn a_full_redis_refuses_under_fail_closed_and_recovers_when_memory_is_back() {
 
 /// Two guards sharing tokens through `server`, under `on_error`.
 fn token_guards(server: &support::Server, on_error: &str) -> (Guard, Guard) {
-    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
     let config = json!({
         "resource": "https://mcp.example.com/mcp",
         "auth": { "opaque_tokens": true, "issuers": [{
             "issuer": "https://auth.example.com",
-            "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+            "jwks": mcpguard_testkit::hmac_jwks()
         }] },
         "store": { "redis": {
             "url": server.url(), "prefix": format!("outage-{on_error}:"), "timeout_ms": 100,
@@ -238,12 +237,7 @@ fn hs256(sub: &str) -> String {
         "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
         "sub": sub, "exp": now + 3600, "iat": now
     });
-    mcpguard_testkit::sign(
-        "HS256",
-        "hmac",
-        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
-        &claims.to_string(),
-    )
+    mcpguard_testkit::sign_hs256(&claims)
 }
 
 /// A revocation made through `a` while Redis is down reaches `b` once Redis

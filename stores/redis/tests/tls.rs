@@ -81,7 +81,6 @@ fn tls_server() -> TlsServer {
 }
 
 fn guard(url: &str, ca_pem: Option<&str>) -> Guard {
-    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
     let mut redis = json!({ "url": url, "prefix": "tls:", "timeout_ms": 500 });
     if let Some(pem) = ca_pem {
         redis["ca_pem"] = json!(pem);
@@ -90,7 +89,7 @@ fn guard(url: &str, ca_pem: Option<&str>) -> Guard {
         "resource": "https://mcp.example.com/mcp",
         "auth": { "issuers": [{
             "issuer": "https://auth.example.com",
-            "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+            "jwks": mcpguard_testkit::hmac_jwks()
         }] },
         "rate_limit": { "limit": LIMIT, "window_seconds": 3600 },
         "store": { "redis": redis }
@@ -107,12 +106,7 @@ fn bearer(client: &str) -> String {
         "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
         "sub": "alice", "client_id": client, "exp": now + 3600, "iat": now
     });
-    let token = mcpguard_testkit::sign(
-        "HS256",
-        "hmac",
-        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
-        &claims.to_string(),
-    );
+    let token = mcpguard_testkit::sign_hs256(&claims);
     format!("Bearer {token}")
 }
 

@@ -26,14 +26,13 @@ fn now_ms() -> u64 {
 }
 
 fn guard(url: &str) -> Guard {
-    let secret = mcpguard_testkit::b64url(&mcpguard_testkit::hmac_secret());
     let config = json!({
         "resource": "https://mcp.example.com/mcp",
         "auth": {
             "opaque_tokens": true,
             "issuers": [{
                 "issuer": "https://auth.example.com",
-                "jwks": { "keys": [{ "kty": "oct", "kid": "hs-1", "alg": "HS256", "k": secret }] }
+                "jwks": mcpguard_testkit::hmac_jwks()
             }]
         },
         "store": { "redis": { "url": url, "prefix": "tokens:", "timeout_ms": 200 } }
@@ -50,12 +49,7 @@ fn token(jti: Option<&str>) -> String {
     if let Some(j) = jti {
         claims["jti"] = json!(j);
     }
-    mcpguard_testkit::sign(
-        "HS256",
-        "hmac",
-        r#"{"alg":"HS256","kid":"hs-1","typ":"JWT"}"#,
-        &claims.to_string(),
-    )
+    mcpguard_testkit::sign_hs256(&claims)
 }
 
 /// The other process: validates (and caches) the tokens, says READY, then
