@@ -112,20 +112,24 @@ fn metrics_text(g: *const mcpguard_guard) -> String {
     }
 }
 
+/// A token of `sub` for client `client`, valid for an hour from now.
+fn token_for(sub: &str, client: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    mcpguard_testkit::sign_hs256(&json!({
+        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+        "sub": sub, "client_id": client, "exp": now + 3600, "iat": now
+    }))
+}
+
 #[test]
 fn two_c_guards_share_one_budget_and_a_revocation_through_redis() {
     let server = redis_support::Server::start();
     let text = config(&server.url());
     let (a, b) = (guard(&text), guard(&text));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": "alice", "client_id": "c-client", "exp": now + 3600, "iat": now, "jti": "c-1"
-    });
-    let token = mcpguard_testkit::sign_hs256(&claims);
+    let token = token_for("alice", "c-client");
     let bearer = format!("Bearer {token}");
 
     // One client, alternating between the guards: one budget of LIMIT.
@@ -174,15 +178,7 @@ fn two_c_guards_share_one_budget_and_a_revocation_through_redis() {
 fn one_c_call_scrapes_every_counter_the_shared_store_s_included() {
     let server = redis_support::Server::start();
     let g = guard(&config(&server.url()));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": "bob", "client_id": "c-metrics", "exp": now + 3600, "iat": now
-    });
-    let token = mcpguard_testkit::sign_hs256(&claims);
+    let token = token_for("bob", "c-metrics");
     for _ in 0..3 {
         assert_eq!(authorize(g, &format!("Bearer {token}")), (true, 200));
     }
