@@ -14,6 +14,13 @@ crates=(mcpguard mcpguard-tower mcpguard-fetch mcpguard-redis mcpguard-sqlite)
 # for the same version, so a second run would verify against stale
 # sources: drop those overlay copies first (crates.io's are untouched).
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*
+# The same holds for builds: cargo reuses a registry crate's compiled
+# library whenever its name, version and source match, whatever its files
+# say, so a packaged core built by an earlier run would stand in for
+# today's. Our crates' builds are dropped first (third-party ones are kept,
+# and the target dir stays the workspace's: no second copy of every
+# dependency on disk).
+cargo clean --quiet "${crates[@]/#/-p}"
 cargo package --quiet --allow-dirty "${crates[@]/#/-p}"
 for crate in "${crates[@]}"; do
   manifest=$(tar -xzOf "target/package/$crate-0.1.0.crate" "$crate-0.1.0/Cargo.toml")
