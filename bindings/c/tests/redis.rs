@@ -10,7 +10,7 @@ mod common;
 
 use std::ffi::{CStr, c_char};
 use std::ptr::null_mut;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
 use mcpguard_c::*;
@@ -114,14 +114,7 @@ fn metrics_text(g: *const mcpguard_guard) -> String {
 
 /// A token of `sub` for client `client`, valid for an hour from now.
 fn token_for(sub: &str, client: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    mcpguard_testkit::sign_hs256(&json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": sub, "client_id": client, "exp": now + 3600, "iat": now
-    }))
+    redis_support::token(json!({ "sub": sub, "client_id": client }))
 }
 
 #[test]

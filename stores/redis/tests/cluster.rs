@@ -121,15 +121,11 @@ fn a_revocation_and_an_opaque_token_cross_between_guards_on_a_cluster() {
     let rate = json!({ "limit": 1000, "window_seconds": 60 });
     let a = guard(&cluster, "tok:", rate.clone());
     let b = guard(&cluster, "tok:", rate);
+    let token = support::token(json!({ "sub": "alice", "jti": "cluster-1" }));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": "alice", "exp": now + 3600, "iat": now, "jti": "cluster-1"
-    });
-    let token = mcpguard_testkit::sign_hs256(&claims);
     assert!(
         b.validate(&token).is_ok(),
         "now in b's verified-token cache"

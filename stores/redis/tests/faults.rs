@@ -229,15 +229,7 @@ fn token_guards(server: &support::Server, on_error: &str) -> (Guard, Guard) {
 }
 
 fn hs256(sub: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": sub, "exp": now + 3600, "iat": now
-    });
-    mcpguard_testkit::sign_hs256(&claims)
+    support::token(json!({ "sub": sub }))
 }
 
 /// A revocation made through `a` while Redis is down reaches `b` once Redis

@@ -9,7 +9,7 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mcpguard::guard::{Guard, GuardOptions, Request};
 use mcpguard_testkit::tls::{TestCa, test_ca};
@@ -98,15 +98,7 @@ fn guard(url: &str, ca_pem: Option<&str>) -> Guard {
 }
 
 fn bearer(client: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": "alice", "client_id": client, "exp": now + 3600, "iat": now
-    });
-    let token = mcpguard_testkit::sign_hs256(&claims);
+    let token = support::token(json!({ "sub": "alice", "client_id": client }));
     format!("Bearer {token}")
 }
 

@@ -41,15 +41,7 @@ fn guard(url: &str) -> Guard {
 }
 
 fn token(jti: Option<&str>) -> String {
-    let now = now_ms() / 1000;
-    let mut claims = json!({
-        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
-        "sub": "alice", "exp": now + 3600, "iat": now
-    });
-    if let Some(j) = jti {
-        claims["jti"] = json!(j);
-    }
-    mcpguard_testkit::sign_hs256(&claims)
+    support::token(json!({ "sub": "alice", "jti": jti }))
 }
 
 /// The other process: validates (and caches) the tokens, says READY, then

@@ -6,7 +6,7 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One redis-server process.
 #[derive(Debug)]
@@ -226,4 +226,21 @@ pub fn config(url: &str, prefix: &str, on_error: &str, rate_limit: serde_json::V
         } }
     })
     .to_string()
+}
+
+/// An HS256 token (the testkit's key, see `mcpguard_testkit::hmac_jwks`)
+/// from `https://auth.example.com` for `https://mcp.example.com/mcp`,
+/// issued now and valid for an hour, with `claims` merged in (`sub`,
+/// `client_id`, `jti`…).
+pub fn token(claims: serde_json::Value) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut all = serde_json::json!({
+        "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+        "exp": now + 3600, "iat": now
+    });
+    mcpguard_testkit::merge(&mut all, claims);
+    mcpguard_testkit::sign_hs256(&all)
 }
