@@ -166,7 +166,6 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
     use super::*;
@@ -230,32 +229,38 @@ mod tests {
         [n; 32]
     }
 
-    #[test]
-    fn writes_made_while_the_store_is_down_reach_it_in_order_once_it_answers() {
-        let store = Arc::new(Recording::default());
+    /// A store that is down, and a queue holding `writes`, each refused by
+    /// it at `now`.
+    fn queued(writes: impl IntoIterator<Item = Write>, now: i64) -> (Recording, Pending) {
+        let store = Recording::default();
         let pending = Pending::default();
         store.down.store(true, Ordering::Relaxed);
-        let insert = Write::InsertOpaque {
-            digest: id(1),
-            entry_json: "{}".into(),
-            until: Some(1_000),
-        };
-        assert!(pending.submit(&*store, insert, 100).is_err());
-        let revoke = Write::Revoke {
-            id: id(2),
-            until: Some(500),
-        };
-        assert!(pending.submit(&*store, revoke, 100).is_err());
-        assert!(
-            pending
-                .submit(&*store, Write::RemoveOpaque { digest: id(1) }, 100)
-                .is_err()
-        );
+        for write in writes {
+            assert!(pending.submit(&store, write, now).is_err());
+        }
+        (store, pending)
+    }
+
+    #[test]
+    fn writes_made_while_the_store_is_down_reach_it_in_order_once_it_answers() {
+        let writes = [
+            Write::InsertOpaque {
+                digest: id(1),
+                entry_json: "{}".into(),
+                until: Some(1_000),
+            },
+            Write::Revoke {
+                id: id(2),
+                until: Some(500),
+            },
+            Write::RemoveOpaque { digest: id(1) },
+        ];
+        let (store, pending) = queued(writes, 100);
         assert_eq!(pending.counts().waiting, 3);
         assert!(store.writes.lock().is_empty());
 
         store.down.store(false, Ordering::Relaxed);
-        assert!(!pending.replay(&*store, 200), "nothing left");
+        assert!(!pending.replay(&store, 200), "nothing left");
         // In the order made, each with what is left of its lifetime.
         assert_eq!(
             *store.writes.lock(),
@@ -277,15 +282,12 @@ mod tests {
 
     #[test]
     fn a_new_write_goes_after_the_queued_ones_never_before() {
-        let store = Recording::default();
-        let pending = Pending::default();
-        store.down.store(true, Ordering::Relaxed);
         let insert = Write::InsertOpaque {
             digest: id(7),
             entry_json: "{}".into(),
             until: None,
         };
-        assert!(pending.submit(&store, insert, 0).is_err());
+        let (store, pending) = queued([insert], 0);
         store.down.store(false, Ordering::Relaxed);
         // No poll came in between: the removal must still land last.
         pending
@@ -298,14 +300,11 @@ mod tests {
 
     #[test]
     fn a_write_whose_time_has_passed_is_dropped_from_the_queue_not_renewed() {
-        let store = Recording::default();
-        let pending = Pending::default();
-        store.down.store(true, Ordering::Relaxed);
         let revoke = Write::Revoke {
             id: id(3),
             until: Some(150),
         };
-        assert!(pending.submit(&store, revoke, 100).is_err());
+        let (store, pending) = queued([revoke], 100);
         store.down.store(false, Ordering::Relaxed);
         assert!(!pending.replay(&store, 150));
         assert!(store.writes.lock().is_empty());
@@ -314,16 +313,11 @@ mod tests {
 
     #[test]
     fn a_failed_replay_keeps_the_queue_and_one_poll_replays_a_bounded_batch() {
-        let store = Recording::default();
-        let pending = Pending::default();
-        store.down.store(true, Ordering::Relaxed);
-        for n in 0..(REPLAY_BATCH + 10) {
-            let revoke = Write::Revoke {
-                id: id((n % 250) as u8),
-                until: None,
-            };
-            assert!(pending.submit(&store, revoke, 0).is_err());
-        }
+        let revokes = (0..REPLAY_BATCH + 10).map(|n| Write::Revoke {
+            id: id((n % 250) as u8),
+            until: None,
+        });
+        let (store, pending) = queued(revokes, 0);
         assert!(pending.replay(&store, 0), "still down: all kept");
         assert_eq!(pending.counts().waiting, (REPLAY_BATCH + 10) as u64);
         store.down.store(false, Ordering::Relaxed);
@@ -338,13 +332,8 @@ mod tests {
 
     #[test]
     fn past_the_bound_a_write_is_counted_as_dropped() {
-        let store = Recording::default();
-        let pending = Pending::default();
-        store.down.store(true, Ordering::Relaxed);
-        for _ in 0..MAX_PENDING + 2 {
-            let remove = Write::RemoveOpaque { digest: id(9) };
-            assert!(pending.submit(&store, remove, 0).is_err());
-        }
+        let removes = (0..MAX_PENDING + 2).map(|_| Write::RemoveOpaque { digest: id(9) });
+        let (_store, pending) = queued(removes, 0);
         let counts = pending.counts();
         assert_eq!(counts.waiting, MAX_PENDING as u64);
         assert_eq!(counts.dropped, 2);
