@@ -406,6 +406,45 @@ fn every_outcome_is_audited_without_the_token() {
 }
 
 #[test]
+fn a_request_is_audited_at_the_guard_clock_with_its_server_and_tool_and_success_before_refusal() {
+    let (g, clock) = guard_with(json!({}));
+    let auth = bearer(&token(json!({})));
+    clock.advance(std::time::Duration::from_millis(1500));
+    assert!(
+        g.authorize(
+            &Request::new()
+                .authorization(&auth)
+                .server("web-search")
+                .tool("search")
+        )
+        .allowed
+    );
+    let bad_filter = g.authorize(
+        &Request::new()
+            .authorization(&auth)
+            .server("web-search")
+            .filter(RequestFilter::TagFilter("web AND (")),
+    );
+    assert_eq!(bad_filter.status, 400);
+    let events = g.drain_audit();
+    let kinds: Vec<AuditKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            AuditKind::AuthSuccess,
+            AuditKind::AuthSuccess,
+            AuditKind::AccessDenied
+        ],
+        "the authentication's event comes before the refusal's"
+    );
+    for e in &events {
+        assert_eq!(e.time, T as f64 + 1.5, "one reading of the guard's clock");
+        assert_eq!(e.server.as_deref(), Some("web-search"));
+    }
+    assert_eq!(events[0].tool.as_deref(), Some("search"));
+}
+
+#[test]
 fn a_panicking_audit_sink_is_counted_and_authorization_goes_on() {
     let (g, _) = guard_with(json!({}));
     g.on_audit(Some(Arc::new(|_: &AuditEvent| panic!("sink failure"))));

@@ -116,6 +116,7 @@ impl Checker<'_> {
     /// on `server`. `None` when `server` is not registered.
     fn allows(&self, server: &str, tool: Option<&str>) -> Option<bool> {
         let visible = self.visible.as_deref()?;
+        let visible = |i: usize| visible.binary_search(&i).is_ok();
         match self.policy.check_call(visible, self.granted, server, tool) {
             Ok(()) => Some(true),
             Err(Refusal::Server(None)) => None,

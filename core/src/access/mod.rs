@@ -16,6 +16,7 @@ mod config;
 mod expression;
 mod filter;
 mod listing;
+mod local_names;
 mod policy;
 mod query;
 mod scope;

@@ -472,18 +472,22 @@ impl AccessPolicy {
     /// The visible servers' indices, ascending: permitted servers that
     /// match the filter.
     pub(crate) fn visible_indices(&self, granted: &Granted, filter: Option<&Filter>) -> Vec<usize> {
+        let visible = self.visibility(granted, filter);
+        (0..self.servers.len()).filter(|&i| visible(i)).collect()
+    }
+
+    /// Whether the server at an index is visible: permitted and matching
+    /// the filter (whose matches are worked out once per filter and policy).
+    fn visibility(&self, granted: &Granted, filter: Option<&Filter>) -> impl Fn(usize) -> bool {
         let matches = filter.map(|f| f.servers.get(self.id, || self.filter_matches(f)));
-        self.servers
-            .iter()
-            .enumerate()
-            .filter(|&(i, server)| {
-                self.permitted(server, granted)
-                    && matches
-                        .as_deref()
-                        .is_none_or(|m| m.get(i).copied().unwrap_or(false))
-            })
-            .map(|(i, _)| i)
-            .collect()
+        move |i| {
+            self.servers
+                .get(i)
+                .is_some_and(|server| self.permitted(server, granted))
+                && matches
+                    .as_deref()
+                    .is_none_or(|m| m.get(i).copied().unwrap_or(false))
+        }
     }
 
     /// The servers the principal sees: permitted servers that match the
@@ -514,17 +518,21 @@ impl AccessPolicy {
         tool: Option<&str>,
     ) -> Result<Access, Denial> {
         self.check_filter_granted(granted, filter)?;
-        let visible = self.visible_indices(granted, filter);
+        let visible = self.visibility(granted, filter);
         if let Some(name) = server {
             self.check_call(&visible, granted, name, tool)
                 .map_err(|refusal| self.denial(refusal, name, tool))?;
         }
-        Ok(Access {
-            visible_servers: visible
-                .into_iter()
-                .filter_map(|i| self.servers.get(i).map(|s| s.name.clone()))
-                .collect(),
-        })
+        // Cloned from this thread's own copies of the names (see
+        // `local_names`): two threads deciding at once write no shared count.
+        let visible_servers = super::local_names::with(
+            self.id,
+            self.servers.len(),
+            || self.servers.iter().map(|s| Arc::from(&*s.name)).collect(),
+            |names| visible_names(names.iter(), &visible),
+        )
+        .unwrap_or_else(|| visible_names(self.servers.iter().map(|s| &s.name), &visible));
+        Ok(Access { visible_servers })
     }
 
     /// Step 1 of [`decide`](Self::decide): the filter mentions only granted
@@ -557,18 +565,17 @@ impl AccessPolicy {
     }
 
     /// Steps 2 and 3 of [`decide`](Self::decide) for a call of `tool` on
-    /// server `name`, given the visible servers' indices (ascending, from
-    /// `visible_indices`). Allocates nothing: the listing
-    /// filter runs it once per item.
+    /// server `name`, given which servers (by index) are visible.
+    /// Allocates nothing: the listing filter runs it once per item.
     pub(crate) fn check_call(
         &self,
-        visible: &[usize],
+        visible: impl Fn(usize) -> bool,
         granted: &Granted,
         name: &str,
         tool: Option<&str>,
     ) -> Result<(), Refusal<'_>> {
         let known = self.server_ids.get(name).copied();
-        let Some(index) = known.filter(|i| visible.binary_search(i).is_ok()) else {
+        let Some(index) = known.filter(|&i| visible(i)) else {
             return Err(Refusal::Server(known));
         };
         if let Some(tool) = tool
@@ -715,4 +722,16 @@ mod recent {
         }
         Ok(parsed)
     }
+}
+
+/// The names at the visible indices, in order.
+fn visible_names<'a>(
+    names: impl Iterator<Item = &'a Arc<str>>,
+    visible: impl Fn(usize) -> bool,
+) -> Vec<Arc<str>> {
+    names
+        .enumerate()
+        .filter(|&(i, _)| visible(i))
+        .map(|(_, n)| n.clone())
+        .collect()
 }

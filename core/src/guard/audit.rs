@@ -121,10 +121,11 @@ pub struct AuditEvent {
     pub reason: Option<Reason>,
     /// The validated principal, when the token was valid.
     pub principal: Option<Arc<Principal>>,
-    /// The target server of the request.
-    pub server: Option<String>,
+    /// The target server of the request (shared with the configuration's
+    /// name when the server is configured).
+    pub server: Option<Arc<str>>,
     /// The target tool of the request.
-    pub tool: Option<String>,
+    pub tool: Option<Arc<str>>,
     /// The `tag:` scopes that would have granted what was refused.
     pub missing_scopes: Vec<String>,
     /// Invalid `tag:` scopes the token carried (they granted nothing).
@@ -163,8 +164,8 @@ impl AuditEvent {
             "client_id": self.client_id(),
             "subject": self.subject(),
             "issuer": self.issuer(),
-            "server": self.server,
-            "tool": self.tool,
+            "server": self.server.as_deref(),
+            "tool": self.tool.as_deref(),
             "missing_scopes": self.missing_scopes,
             "rejected_scopes": self.rejected_scopes,
             "token_fingerprint": self.token_fingerprint.as_deref(),

@@ -343,6 +343,10 @@ impl Guard {
                 None,
             );
         }
+        // One reading of the clock for the whole request: every engine
+        // decides at the same instant, and the clock is read once, not four
+        // times.
+        let now = s.clock.now_nanos();
         // 2. Credentials and token.
         let credentials =
             match parse_authorization(request.authorization, s.validator.max_token_bytes()) {
@@ -366,7 +370,7 @@ impl Guard {
                 return (d, None);
             }
             Credentials::None => None,
-            Credentials::Bearer(token) => match self.validate_counted(token) {
+            Credentials::Bearer(token) => match self.validate_counted(token, now) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     let fingerprint = Some(Arc::from(token_fingerprint(token)));
@@ -377,14 +381,18 @@ impl Guard {
         let token_fingerprint = principal
             .as_deref()
             .and_then(|p| p.token_fingerprint.clone());
-        self.record(
-            AuditKind::AuthSuccess,
-            None,
-            principal.clone(),
-            request,
-            Vec::new(),
-            token_fingerprint.clone(),
-        );
+        // The authentication's event is recorded once access is decided
+        // (with the configuration's shared server name, not a copy), and
+        // always before the event of a refusal.
+        let authenticated = |server: Option<Arc<str>>| {
+            self.record_success(
+                principal.clone(),
+                request,
+                server,
+                token_fingerprint.clone(),
+                now,
+            )
+        };
 
         // 3. The client's filter.
         let filter = match request.filter {
@@ -392,6 +400,7 @@ impl Guard {
             Some(f) => match s.access.resolve_filter(filter_request(f)) {
                 Ok(f) => Some(f),
                 Err(e) => {
+                    authenticated(request.server.map(Arc::from));
                     let d = self.filter_refused(&e, principal, request, token_fingerprint);
                     return (d, None);
                 }
@@ -424,8 +433,20 @@ impl Guard {
             outcome = decide(tool);
         }
         let access = match outcome {
-            Ok(a) => a,
+            Ok(a) => {
+                // An allowed server is among the visible ones.
+                let server = request.server.map(|name| {
+                    a.visible_servers
+                        .iter()
+                        .find(|s| ***s == *name)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(name))
+                });
+                authenticated(server);
+                a
+            }
             Err(denial) => {
+                authenticated(request.server.map(Arc::from));
                 let request = &Request { tool, ..*request };
                 let d = self.access_refused(denial, principal, request, token_fingerprint);
                 return (d, None);
@@ -440,8 +461,8 @@ impl Guard {
             let roles = principal.as_deref().map_or(&[][..], |p| p.roles.as_slice());
             let d = s
                 .rate
-                .check_calls(&key, roles, request.server, tools, request.cost);
-            headers = s.rate.headers(&d);
+                .check_calls_at(&key, roles, request.server, tools, request.cost, now);
+            headers = s.rate.headers_at(&d, || now);
             if let Some(policy) = d.store_fallback {
                 self.store_failed(
                     policy,
@@ -483,7 +504,7 @@ impl Guard {
     /// through the verified-token cache; the principal's `tags` are filled.
     /// Records no audit event.
     pub fn validate(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
-        self.validate_counted(token)
+        self.validate_counted(token, self.inner.clock.now_nanos())
     }
 
     /// Whether [`authorize`](Self::authorize) with this `Authorization`
@@ -509,9 +530,9 @@ impl Guard {
         self.refusal(Reason::InvalidRequest, error.0.clone(), None)
     }
 
-    fn validate_counted(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
+    fn validate_counted(&self, token: &str, now_nanos: u64) -> Result<Arc<Principal>, TokenError> {
         let s = &*self.inner;
-        let (result, hit) = s.validator.validate_traced(token);
+        let (result, hit) = s.validator.validate_traced_at(token, now_nanos);
         s.counters.cache(hit);
         result
     }
@@ -650,19 +671,38 @@ impl Guard {
         missing_scopes: Vec<String>,
         token_fingerprint: Option<Arc<str>>,
     ) {
-        let rejected_scopes = principal
-            .as_deref()
-            .map(|p| p.rejected_scopes.clone())
-            .unwrap_or_default();
         self.inner.audit.record(AuditEvent {
             time: self.now(),
             kind,
             reason,
+            rejected_scopes: rejected_scopes(principal.as_deref()),
             principal,
-            server: request.server.map(str::to_string),
-            tool: request.tool.map(str::to_string),
+            server: request.server.map(Arc::from),
+            tool: request.tool.map(Arc::from),
             missing_scopes,
-            rejected_scopes,
+            token_fingerprint,
+        });
+    }
+
+    /// The `AuthSuccess` event of a request decided at `now_nanos`, naming
+    /// `server`.
+    fn record_success(
+        &self,
+        principal: Option<Arc<Principal>>,
+        request: &Request<'_>,
+        server: Option<Arc<str>>,
+        token_fingerprint: Option<Arc<str>>,
+        now_nanos: u64,
+    ) {
+        self.inner.audit.record(AuditEvent {
+            time: now_nanos as f64 / NANOS_PER_SEC as f64,
+            kind: AuditKind::AuthSuccess,
+            reason: None,
+            rejected_scopes: rejected_scopes(principal.as_deref()),
+            principal,
+            server,
+            tool: request.tool.map(Arc::from),
+            missing_scopes: Vec::new(),
             token_fingerprint,
         });
     }
@@ -858,6 +898,13 @@ impl Guard {
             missing_scopes: Vec::new(),
         }
     }
+}
+
+/// The invalid `tag:` scopes `principal` carried, for its audit events.
+fn rejected_scopes(principal: Option<&Principal>) -> Vec<String> {
+    principal
+        .map(|p| p.rejected_scopes.clone())
+        .unwrap_or_default()
 }
 
 /// The embedded authorization server as a trusted issuer: its own JWK Set,

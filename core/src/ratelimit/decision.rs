@@ -190,15 +190,31 @@ impl<S: RateStore> Engine<S> {
     /// Cost 0 peeks: it answers for a cost of 1 and consumes nothing.
     pub fn decide(&self, indices: &[usize], key: &str, cost: u64) -> RateDecision {
         if let Some(shared) = &self.shared {
-            return self.decide_shared(shared.as_ref(), indices, key, cost);
+            return self.decide_shared(shared.as_ref(), indices, key, cost, None);
         }
-        self.decide_local(indices, key, cost)
+        self.decide_local(indices, key, cost, self.clock.now_nanos())
+    }
+
+    /// [`decide`](Self::decide) at `now_nanos`, a reading of this engine's
+    /// clock the caller already took for the request (a Guard reads the
+    /// clock once per request). A shared store on the wall clock still
+    /// uses its own time.
+    pub fn decide_at(
+        &self,
+        indices: &[usize],
+        key: &str,
+        cost: u64,
+        now_nanos: u64,
+    ) -> RateDecision {
+        if let Some(shared) = &self.shared {
+            return self.decide_shared(shared.as_ref(), indices, key, cost, Some(now_nanos));
+        }
+        self.decide_local(indices, key, cost, now_nanos)
     }
 
     /// With this process's own store.
-    fn decide_local(&self, indices: &[usize], key: &str, cost: u64) -> RateDecision {
+    fn decide_local(&self, indices: &[usize], key: &str, cost: u64, now: u64) -> RateDecision {
         let hash = self.hash(key);
-        let now = self.clock.now_nanos();
         match indices {
             [i] => self.decide_one(*i, hash, now, cost),
             _ => self.decide_many(indices, hash, now, cost),
@@ -213,6 +229,7 @@ impl<S: RateStore> Engine<S> {
         indices: &[usize],
         key: &str,
         cost: u64,
+        now: Option<u64>,
     ) -> RateDecision {
         let limits: Vec<SharedLimit<'_>> = indices
             .iter()
@@ -222,7 +239,8 @@ impl<S: RateStore> Engine<S> {
                 limit: n.limit,
             })
             .collect();
-        let now = (!self.clock.is_wall_clock()).then(|| self.clock.now_nanos());
+        let now =
+            (!self.clock.is_wall_clock()).then(|| now.unwrap_or_else(|| self.clock.now_nanos()));
         let error = match shared.check(&limits, key, now, cost) {
             Ok(answer) if answer.states.len() == indices.len() => {
                 let consume = cost > 0;
@@ -270,7 +288,8 @@ impl<S: RateStore> Engine<S> {
         match policy {
             OnError::Local => RateDecision {
                 store_fallback: Some(OnError::Local),
-                ..self.decide_local(indices, key, cost)
+                // After a failed round trip: the time now, not before it.
+                ..self.decide_local(indices, key, cost, self.clock.now_nanos())
             },
             OnError::FailOpen => RateDecision {
                 allowed: true,

@@ -67,11 +67,12 @@ fn num(n: u64) -> String {
 }
 
 /// The headers for `d` in `format`; `now_nanos` dates the legacy
-/// `X-RateLimit-Reset`, which is a Unix time as express-rate-limit sends it.
+/// `X-RateLimit-Reset`, which is a Unix time as express-rate-limit sends it
+/// (only that format reads it).
 pub(crate) fn render(
     format: HeaderFormat,
     d: &RateDecision,
-    now_nanos: u64,
+    now_nanos: impl FnOnce() -> u64,
 ) -> Vec<(&'static str, String)> {
     use Part::{Num, Text};
     let reset = ceil_secs(d.reset);
@@ -128,7 +129,7 @@ pub(crate) fn render(
             ));
         }
         HeaderFormat::Legacy => {
-            let now = now_nanos as f64 / NANOS_PER_SEC as f64;
+            let now = now_nanos() as f64 / NANOS_PER_SEC as f64;
             out.push(("X-RateLimit-Limit", num(d.limit)));
             out.push(("X-RateLimit-Remaining", num(d.remaining)));
             out.push(("X-RateLimit-Reset", num(ceil_secs(now + d.reset))));

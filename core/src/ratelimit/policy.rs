@@ -152,6 +152,21 @@ impl RatePolicy {
         tools: &[&str],
         cost: u64,
     ) -> RateDecision {
+        self.check_calls_at(key, roles, server, tools, cost, self.clock.now_nanos())
+    }
+
+    /// [`check_calls`](Self::check_calls) at `now_nanos`, a reading of this
+    /// policy's clock the caller took for the whole request (the Guard
+    /// reads the clock once per request, not once per engine).
+    pub(crate) fn check_calls_at(
+        &self,
+        key: &str,
+        roles: &[String],
+        server: Option<&str>,
+        tools: &[&str],
+        cost: u64,
+        now_nanos: u64,
+    ) -> RateDecision {
         if !self.enabled {
             return RateDecision {
                 allowed: true,
@@ -175,13 +190,13 @@ impl RatePolicy {
                 && r.tool.as_deref().is_none_or(|t| tools.contains(&t))
         };
         if !self.rules.iter().any(applies) {
-            return self.engine.decide(&[base], key, cost);
+            return self.engine.decide_at(&[base], key, cost, now_nanos);
         }
         // Rules come after the default and roles, so this stays ascending.
         let mut indices = Vec::with_capacity(1 + self.rules.len());
         indices.push(base);
         indices.extend(self.rules.iter().filter(|r| applies(r)).map(|r| r.index));
-        self.engine.decide(&indices, key, cost)
+        self.engine.decide_at(&indices, key, cost, now_nanos)
     }
 
     /// Checks and counts one limit for a raw key: the rule named `rule`, or
@@ -206,6 +221,16 @@ impl RatePolicy {
     /// The headers for `d` in the configured format, with `Retry-After` on
     /// a denial that waiting cures. Empty for a disabled policy.
     pub fn headers(&self, d: &RateDecision) -> Vec<(&'static str, String)> {
+        self.headers_at(d, || self.clock.now_nanos())
+    }
+
+    /// [`headers`](Self::headers), with the time (which only the legacy
+    /// format's `X-RateLimit-Reset` needs) from `now_nanos`.
+    pub(crate) fn headers_at(
+        &self,
+        d: &RateDecision,
+        now_nanos: impl FnOnce() -> u64,
+    ) -> Vec<(&'static str, String)> {
         // A decision `on_error` made without the store has no quota to report.
         let unknown = matches!(
             d.store_fallback,
@@ -214,7 +239,7 @@ impl RatePolicy {
         if !self.enabled || unknown {
             return Vec::new();
         }
-        headers::render(self.header_format, d, self.clock.now_nanos())
+        headers::render(self.header_format, d, now_nanos)
     }
 
     /// The shared store's counters in the Prometheus text format (nothing

@@ -34,7 +34,7 @@ use super::remote::{
 };
 use super::revocation::{RevocationError, RevocationList, shared_jti_id, shared_token_id};
 use super::{Principal, TokenKind, token_fingerprint};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, NANOS_PER_SEC, SystemClock};
 use crate::error::ConfigError;
 use crate::reason::Reason;
 use crate::shared::{OnError, REVOCATION_BOUND_NANOS, SharedTokenStore};
@@ -860,14 +860,26 @@ impl TokenValidator {
     /// As [`validate`](Self::validate), also saying whether the cache
     /// answered (for the host's counters).
     pub fn validate_traced(&self, token: &str) -> (Result<Arc<Principal>, TokenError>, bool) {
+        self.validate_traced_at(token, self.inner.clock.now_nanos())
+    }
+
+    /// [`validate_traced`](Self::validate_traced) at `now_nanos`, a reading
+    /// of this validator's clock the caller took for the whole request (the
+    /// Guard reads the clock once per request, not once per engine).
+    pub(crate) fn validate_traced_at(
+        &self,
+        token: &str,
+        now_nanos: u64,
+    ) -> (Result<Arc<Principal>, TokenError>, bool) {
         let s = &*self.inner;
         if token.len() > s.max_token_bytes {
             return (Err(too_large()), false);
         }
-        if let Err(e) = self.poll_shared_epoch() {
+        if let Err(e) = self.poll_shared_epoch(now_nanos) {
             return (Err(e), false);
         }
-        let now = s.clock.now_secs();
+        // As `Clock::now_secs`.
+        let now = (now_nanos / NANOS_PER_SEC) as i64;
         if let Some(p) = s.cache.get(token, now) {
             return (Ok(p), true);
         }
@@ -909,10 +921,9 @@ impl TokenValidator {
     /// Reads the shared revocation epoch when it is due (at most once per
     /// [`REVOCATION_BOUND_NANOS`]; one thread claims each poll) and drops
     /// the whole verified-token cache when it moved.
-    fn poll_shared_epoch(&self) -> Result<(), TokenError> {
+    fn poll_shared_epoch(&self, now: u64) -> Result<(), TokenError> {
         let s = &*self.inner;
         let Some(sh) = &s.shared else { return Ok(()) };
-        let now = s.clock.now_nanos();
         let due = sh.next_poll.load(Ordering::Acquire);
         if now < due
             || sh
