@@ -109,6 +109,10 @@ pub(crate) struct Checker<'a> {
     /// Indices of the visible servers, ascending; `None` when the filter
     /// mentions an ungranted tag (every call is refused).
     visible: Option<Vec<usize>>,
+    /// The last server name looked up and its index (`None`: not
+    /// registered): a listing's items mostly name one server, which is
+    /// then hashed once per listing, not once per item.
+    last_server: std::cell::RefCell<Option<(Box<str>, Option<usize>)>>,
 }
 
 impl Checker<'_> {
@@ -117,10 +121,27 @@ impl Checker<'_> {
     fn allows(&self, server: &str, tool: Option<&str>) -> Option<bool> {
         let visible = self.visible.as_deref()?;
         let visible = |i: usize| visible.binary_search(&i).is_ok();
-        match self.policy.check_call(visible, self.granted, server, tool) {
+        let index = self.server_index(server);
+        match self
+            .policy
+            .check_call_at(index, visible, self.granted, tool)
+        {
             Ok(()) => Some(true),
             Err(Refusal::Server(None)) => None,
             Err(Refusal::Server(Some(_)) | Refusal::Tool(_)) => Some(false),
+        }
+    }
+
+    /// The index of the server called `name`, remembered for the next item.
+    fn server_index(&self, name: &str) -> Option<usize> {
+        let mut last = self.last_server.borrow_mut();
+        match &*last {
+            Some((known, index)) if **known == *name => *index,
+            _ => {
+                let index = self.policy.server_index(name);
+                *last = Some((name.into(), index));
+                index
+            }
         }
     }
 
@@ -318,6 +339,7 @@ impl AccessPolicy {
                 .check_filter_granted(granted, filter)
                 .is_ok()
                 .then(|| self.visible_indices(granted, filter)),
+            last_server: std::cell::RefCell::new(None),
         }
     }
 }

@@ -574,7 +574,23 @@ impl AccessPolicy {
         name: &str,
         tool: Option<&str>,
     ) -> Result<(), Refusal<'_>> {
-        let known = self.server_ids.get(name).copied();
+        self.check_call_at(self.server_index(name), visible, granted, tool)
+    }
+
+    /// The index of the server called `name`, if it is registered.
+    pub(crate) fn server_index(&self, name: &str) -> Option<usize> {
+        self.server_ids.get(name).copied()
+    }
+
+    /// [`check_call`](Self::check_call) for the server at `known` (its
+    /// index, from [`server_index`](Self::server_index)).
+    pub(crate) fn check_call_at(
+        &self,
+        known: Option<usize>,
+        visible: impl Fn(usize) -> bool,
+        granted: &Granted,
+        tool: Option<&str>,
+    ) -> Result<(), Refusal<'_>> {
         let Some(index) = known.filter(|&i| visible(i)) else {
             return Err(Refusal::Server(known));
         };

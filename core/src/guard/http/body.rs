@@ -55,15 +55,28 @@ pub(crate) enum BodyError {
 /// is checked), but none is kept. A JSON error anywhere wins over a shape
 /// error, which is the first one in document order.
 pub(crate) fn read_rpc_body(bytes: &[u8]) -> Result<RpcBody<'_>, BodyError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut body = Reading::default();
-    de.deserialize_any(TopVisitor(&mut body))
-        .and_then(|()| de.end())
-        .map_err(|e| BodyError::Json(e.to_string()))?;
+    // UTF-8 is checked once for the whole body (fast for ASCII) rather than
+    // string by string; a body that is not UTF-8 is read from its bytes, so
+    // its error is serde_json's own, at the same line and column.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => read(serde_json::Deserializer::from_str(text), &mut body),
+        Err(_) => read(serde_json::Deserializer::from_slice(bytes), &mut body),
+    }
+    .map_err(|e| BodyError::Json(e.to_string()))?;
     match body.shape {
         Some(problem) => Err(BodyError::Shape(problem)),
         None => Ok(body.rpc),
     }
+}
+
+/// One pass of `de` over the document into `body`.
+fn read<'b, R: serde_json::de::Read<'b>>(
+    mut de: serde_json::Deserializer<R>,
+    body: &mut Reading<'b>,
+) -> Result<(), serde_json::Error> {
+    de.deserialize_any(TopVisitor(body))?;
+    de.end()
 }
 
 /// The body read so far: what it asks for, and its first shape problem.

@@ -74,27 +74,21 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
             let (Some(first), Some(last)) = (items.first(), items.last()) else {
                 continue;
             };
-            let kept: Vec<&str> = match &scope.items {
+            let kept = match &scope.items {
                 Some(mapping) => {
                     let checker = scope
                         .policy
                         .checker(&scope.granted, scope.filter.as_deref());
-                    items
-                        .iter()
-                        .map(|item| item.get())
-                        .filter(|item| checker.keeps_text(item, mapping, is_tool))
-                        .collect()
+                    kept_items(&items, |item| checker.keeps_text(item, mapping, is_tool))
                 }
-                None => Vec::new(),
+                None => Some(String::new()),
             };
-            if kept.len() == items.len() {
-                continue;
-            }
+            let Some(kept) = kept else { continue };
             // The span from the first item's start to the last one's end,
             // as offsets into `text` (every item borrows from it).
             let from = first.get().as_ptr() as usize - base;
             let to = last.get().as_ptr() as usize + last.get().len() - base;
-            cuts.push((from..to, kept.join(",")));
+            cuts.push((from..to, kept));
         }
     }
     if cuts.is_empty() {
@@ -110,6 +104,29 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
     }
     out.push_str(&text[at..]);
     Ok(Some(out))
+}
+
+/// The items `keep` keeps, joined by commas; `None` when it keeps them all
+/// (the common case, which then copies nothing).
+fn kept_items(items: &[&RawValue], keep: impl Fn(&str) -> bool) -> Option<String> {
+    let mut kept: Option<String> = None;
+    for (i, item) in items.iter().map(|item| item.get()).enumerate() {
+        match (&mut kept, keep(item)) {
+            (None, true) => {}
+            (None, false) => {
+                let before: Vec<&str> = items[..i].iter().map(|item| item.get()).collect();
+                kept = Some(before.join(","));
+            }
+            (Some(out), true) => {
+                if !out.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(item);
+            }
+            (Some(_), false) => {}
+        }
+    }
+    kept
 }
 
 /// The item arrays of a result, each with whether it lists tools.
@@ -349,6 +366,21 @@ fn split_events(text: &str) -> Vec<Event<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_items_copy_nothing_when_all_are_kept_and_join_the_rest_otherwise() {
+        let items: Vec<&RawValue> = serde_json::from_str("[1, {\"a\": 2}, \"x\", 4]").unwrap();
+        let kept = |drop: &[&str]| kept_items(&items, |item| !drop.contains(&item));
+        assert_eq!(kept(&[]), None);
+        assert_eq!(kept(&["1"]).as_deref(), Some("{\"a\": 2},\"x\",4"));
+        assert_eq!(kept(&["\"x\""]).as_deref(), Some("1,{\"a\": 2},4"));
+        assert_eq!(kept(&["4"]).as_deref(), Some("1,{\"a\": 2},\"x\""));
+        assert_eq!(kept(&["1", "4"]).as_deref(), Some("{\"a\": 2},\"x\""));
+        assert_eq!(
+            kept(&["1", "{\"a\": 2}", "\"x\"", "4"]).as_deref(),
+            Some("")
+        );
+    }
 
     #[test]
     fn events_split_on_blank_lines_with_any_line_end() {

@@ -43,13 +43,14 @@ mod body;
 mod listing;
 mod query;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 pub use query::filter_from_query;
 
-use super::request::{Request, RequestError, RequestFilter};
+use super::request::{Request, RequestError};
 use super::{Decision, Guard};
 use crate::access::{AccessPolicy, Filter, Granted, ItemServer, ListingItems};
 use crate::error::ConfigError;
@@ -518,10 +519,7 @@ impl Guard {
             Ok(text) if visible_ascii(v) => HeaderText::Text(text),
             _ => HeaderText::Unreadable,
         });
-        let query = query::decode_query(req.query).map_err(Early::Invalid)?;
-        let filter = filter_from_query(query.iter().map(|(n, v)| (&**n, &**v)))
-            .map_err(Early::Invalid)?
-            .map(OwnedFilter::from);
+        let filter = query::query_filter(req.query).map_err(Early::Invalid)?;
         let server = req.server.or(options.server.as_deref());
         let rpc = if options.read_body && req.method == "POST" {
             match req.body {
@@ -576,12 +574,24 @@ impl Guard {
             authorization,
             server: inputs.server,
             tool: None,
-            filter: inputs.filter.as_ref().map(OwnedFilter::as_request),
+            filter: inputs.filter.as_ref().map(|(kind, value)| kind.with(value)),
             key: req.key.or(req.peer),
             cost,
         };
-        let tools: Vec<&str> = inputs.rpc.tools.iter().map(|t| &**t).collect();
-        let (decision, filter) = self.decide(&request, &tools);
+        // One call, the common case, needs no vector.
+        let (one, many): ([&str; 1], Vec<&str>);
+        let tools: &[&str] = match inputs.rpc.tools.as_slice() {
+            [] => &[],
+            [tool] => {
+                one = [&**tool];
+                &one
+            }
+            all => {
+                many = all.iter().map(|t| &**t).collect();
+                &many
+            }
+        };
+        let (decision, filter) = self.decide(&request, tools);
         if !decision.allowed {
             return HttpDecision {
                 action: HttpAction::Respond(refusal_response(&decision)),
@@ -656,7 +666,8 @@ fn visible_ascii(bytes: &[u8]) -> bool {
 /// What the request says, read before the Guard decides.
 struct Inputs<'r> {
     authorization: Option<HeaderText<'r>>,
-    filter: Option<OwnedFilter>,
+    /// The query's filter, decoded.
+    filter: Option<(query::FilterKind, Cow<'r, str>)>,
     server: Option<&'r str>,
     rpc: body::RpcBody<'r>,
 }
@@ -664,33 +675,6 @@ struct Inputs<'r> {
 enum HeaderText<'r> {
     Text(&'r str),
     Unreadable,
-}
-
-/// A query filter, decoded (so owned).
-enum OwnedFilter {
-    Tags(String),
-    TagFilter(String),
-    Preset(String),
-}
-
-impl From<RequestFilter<'_>> for OwnedFilter {
-    fn from(f: RequestFilter<'_>) -> Self {
-        match f {
-            RequestFilter::Tags(t) => OwnedFilter::Tags(t.to_string()),
-            RequestFilter::TagFilter(t) => OwnedFilter::TagFilter(t.to_string()),
-            RequestFilter::Preset(t) => OwnedFilter::Preset(t.to_string()),
-        }
-    }
-}
-
-impl OwnedFilter {
-    fn as_request(&self) -> RequestFilter<'_> {
-        match self {
-            OwnedFilter::Tags(t) => RequestFilter::Tags(t),
-            OwnedFilter::TagFilter(t) => RequestFilter::TagFilter(t),
-            OwnedFilter::Preset(t) => RequestFilter::Preset(t),
-        }
-    }
 }
 
 /// A request answered before the Guard decides.

@@ -27,12 +27,42 @@ use super::super::request::{RequestError, RequestFilter};
 pub fn filter_from_query<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Option<RequestFilter<'a>>, RequestError> {
-    let mut found: Option<(&str, RequestFilter<'a>)> = None;
-    for (name, value) in params {
-        let filter = match name {
-            "tags" => RequestFilter::Tags(value),
-            "tag-filter" => RequestFilter::TagFilter(value),
-            "preset" => RequestFilter::Preset(value),
+    let found = pick_filter(params.into_iter().map(Ok))?;
+    Ok(found.map(|(kind, value)| kind.with(value)))
+}
+
+/// Which filter parameter a query gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FilterKind {
+    Tags,
+    TagFilter,
+    Preset,
+}
+
+impl FilterKind {
+    /// The request filter of this kind with `value`.
+    pub(crate) fn with(self, value: &str) -> RequestFilter<'_> {
+        match self {
+            FilterKind::Tags => RequestFilter::Tags(value),
+            FilterKind::TagFilter => RequestFilter::TagFilter(value),
+            FilterKind::Preset => RequestFilter::Preset(value),
+        }
+    }
+}
+
+/// The rules of [`filter_from_query`] over parameters of any string type,
+/// stopping at the first parameter that could not be read: the kind of
+/// filter and its value.
+fn pick_filter<N: AsRef<str>, V>(
+    params: impl IntoIterator<Item = Result<(N, V), RequestError>>,
+) -> Result<Option<(FilterKind, V)>, RequestError> {
+    let mut found: Option<(N, FilterKind, V)> = None;
+    for param in params {
+        let (name, value) = param?;
+        let kind = match name.as_ref() {
+            "tags" => FilterKind::Tags,
+            "tag-filter" => FilterKind::TagFilter,
+            "preset" => FilterKind::Preset,
             "access_token" => {
                 // RFC 6750 §2.3 allows it, the MCP authorization spec
                 // forbids it: URLs end up in logs and caches.
@@ -42,7 +72,8 @@ pub fn filter_from_query<'a>(
             }
             _ => continue,
         };
-        if let Some((first, _)) = found {
+        if let Some((first, _, _)) = &found {
+            let (first, name) = (first.as_ref(), name.as_ref());
             let why = if first == name {
                 format!("the query parameter `{name}` is given more than once")
             } else {
@@ -50,31 +81,38 @@ pub fn filter_from_query<'a>(
             };
             return Err(RequestError(why));
         }
-        found = Some((name, filter));
+        found = Some((name, kind, value));
     }
-    Ok(found.map(|(_, f)| f))
+    Ok(found.map(|(_, kind, value)| (kind, value)))
 }
 
 /// One decoded query parameter: `(name, value)`.
 pub(crate) type Param<'q> = (Cow<'q, str>, Cow<'q, str>);
+
+/// The filter a raw query string asks for, by the rules of
+/// [`filter_from_query`], its value decoded (borrowed from `raw` unless it
+/// had escapes). Nothing is collected: a request without filter parameters
+/// allocates nothing here.
+pub(crate) fn query_filter(raw: &str) -> Result<Option<(FilterKind, Cow<'_, str>)>, RequestError> {
+    pick_filter(decode_query(raw))
+}
 
 /// The parameters of a raw query string (`application/x-www-form-urlencoded`:
 /// `&`-separated, `+` is a space, percent-escapes decoded) that mean
 /// something to the guard (`tags`, `tag-filter`, `preset`, `access_token`),
 /// decoded, in order. Other parameters are the application's and are not
 /// read; one of ours whose value does not decode to UTF-8 is refused.
-pub(crate) fn decode_query(raw: &str) -> Result<Vec<Param<'_>>, RequestError> {
+pub(crate) fn decode_query(raw: &str) -> impl Iterator<Item = Result<Param<'_>, RequestError>> {
     let raw = raw.strip_prefix('?').unwrap_or(raw);
-    let mut out = Vec::new();
-    for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        // A name that is not UTF-8 cannot be one of ours.
-        let Ok(name) = decode(name) else { continue };
-        if matches!(&*name, "tags" | "tag-filter" | "preset" | "access_token") {
-            out.push((name, decode(value)?));
-        }
-    }
-    Ok(out)
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            // A name that is not UTF-8 cannot be one of ours.
+            let name = decode(name).ok()?;
+            matches!(&*name, "tags" | "tag-filter" | "preset" | "access_token")
+                .then(|| decode(value).map(|value| (name, value)))
+        })
 }
 
 fn decode(part: &str) -> Result<Cow<'_, str>, RequestError> {
@@ -129,22 +167,24 @@ mod tests {
 
     #[test]
     fn raw_queries_decode_plus_and_percent_escapes() {
-        let q = decode_query("tags=a%2Cb&tag-filter=web+and+api&&x&%74ags").unwrap();
+        let q: Vec<Param<'_>> = decode_query("tags=a%2Cb&tag-filter=web+and+api&&x&%74ags")
+            .collect::<Result<_, _>>()
+            .unwrap();
         let pairs: Vec<(&str, &str)> = q.iter().map(|(n, v)| (&**n, &**v)).collect();
         assert_eq!(
             pairs,
             [("tags", "a,b"), ("tag-filter", "web and api"), ("tags", "")]
         );
         assert!(matches!(
-            decode_query("preset=b").unwrap()[0].1,
-            Cow::Borrowed(_)
+            query_filter("preset=b").unwrap(),
+            Some((FilterKind::Preset, Cow::Borrowed("b")))
         ));
     }
 
     #[test]
     fn a_parameter_that_is_not_utf8_cannot_be_read() {
-        assert!(decode_query("tags=%FF").is_err());
+        assert!(query_filter("tags=%FF").is_err());
         // Not ours, so not read: the application decides about it.
-        assert!(decode_query("session=%FF&ta%C3gs=web").unwrap().is_empty());
+        assert_eq!(decode_query("session=%FF&ta%C3gs=web").count(), 0);
     }
 }
