@@ -24,73 +24,78 @@ local function idiv(a, b)
   return q
 end
 
-local function norm(t)
-  local c = 0
-  for i = 1, #t do
-    local v = t[i] + c
-    c = math.floor(v / B)
-    t[i] = v - c * B
+-- The bignum helpers, made only when a value passes 2^53 (rare): a
+-- function definition costs its closure on every call of the script.
+local function bignum()
+  local function norm(t)
+    local c = 0
+    for i = 1, #t do
+      local v = t[i] + c
+      c = math.floor(v / B)
+      t[i] = v - c * B
+    end
+    while c > 0 do
+      local q = math.floor(c / B)
+      t[#t + 1] = c - q * B
+      c = q
+    end
+    while #t > 0 and t[#t] == 0 do t[#t] = nil end
+    return t
   end
-  while c > 0 do
-    local q = math.floor(c / B)
-    t[#t + 1] = c - q * B
-    c = q
-  end
-  while #t > 0 and t[#t] == 0 do t[#t] = nil end
-  return t
-end
 
-local function big(n)
-  local t = {}
-  while n > 0 do
-    local q = math.floor(n / B)
-    t[#t + 1] = n - q * B
-    n = q
+  local function big(n)
+    local t = {}
+    while n > 0 do
+      local q = math.floor(n / B)
+      t[#t + 1] = n - q * B
+      n = q
+    end
+    return t
   end
-  return t
-end
 
-local function mul(a, b)
-  local r = {}
-  for i = 1, #a + #b do r[i] = 0 end
-  for i = 1, #a do
-    for j = 1, #b do r[i + j - 1] = r[i + j - 1] + a[i] * b[j] end
+  local function mul(a, b)
+    local r = {}
+    for i = 1, #a + #b do r[i] = 0 end
+    for i = 1, #a do
+      for j = 1, #b do r[i + j - 1] = r[i + j - 1] + a[i] * b[j] end
+    end
+    return norm(r)
   end
-  return norm(r)
-end
 
-local function add(a, b)
-  local r = {}
-  for i = 1, math.max(#a, #b) do r[i] = (a[i] or 0) + (b[i] or 0) end
-  return norm(r)
-end
-
-local function cmp(a, b)
-  if #a ~= #b then
-    if #a < #b then return -1 end
-    return 1
+  local function add(a, b)
+    local r = {}
+    for i = 1, math.max(#a, #b) do r[i] = (a[i] or 0) + (b[i] or 0) end
+    return norm(r)
   end
-  for i = #a, 1, -1 do
-    if a[i] ~= b[i] then
-      if a[i] < b[i] then return -1 end
+
+  local function cmp(a, b)
+    if #a ~= #b then
+      if #a < #b then return -1 end
       return 1
     end
+    for i = #a, 1, -1 do
+      if a[i] ~= b[i] then
+        if a[i] < b[i] then return -1 end
+        return 1
+      end
+    end
+    return 0
   end
-  return 0
-end
 
--- a / d and a % d for d below 2^32.
-local function divsmall(a, d)
-  local q, r = {}, 0
-  for i = #a, 1, -1 do
-    local v = r * B + a[i]
-    local qi = idiv(v, d)
-    r = v - qi * d
-    q[i] = qi
+  -- a / d and a % d for d below 2^32.
+  local function divsmall(a, d)
+    local q, r = {}, 0
+    for i = #a, 1, -1 do
+      local v = r * B + a[i]
+      local qi = idiv(v, d)
+      r = v - qi * d
+      q[i] = qi
+    end
+    local n = 0
+    for i = #q, 1, -1 do n = n * B + q[i] end
+    return n, r
   end
-  local n = 0
-  for i = #q, 1, -1 do n = n * B + q[i] end
-  return n, r
+  return big, mul, add, cmp, divsmall
 end
 
 local function diff(s1, n1, s0, n0)
@@ -106,22 +111,27 @@ local function add_time(s, n, w)
   return s + q, t - q * E
 end
 
--- Each returns: allowed, next state (a list), its time to live in ns.
+-- Each returns: allowed, next state (a list), its time to live in ns, or
+-- nil when the state keeps the window its key already expires with (then
+-- the key keeps its expiry: setting one costs Redis about as much again as
+-- the write itself).
 local function fixed(st, ns, nn, cost, limit, w)
   local ss, sn, count = ns, nn, 0
-  if st and diff(ns, nn, st[1], st[2]) < w then ss, sn, count = st[1], st[2], st[3] end
+  local same = st and diff(ns, nn, st[1], st[2]) < w
+  if same then ss, sn, count = st[1], st[2], st[3] end
   if cost > limit or count + cost > limit then return false end
+  if same then return true, {ss, sn, count + cost, 0}, nil end
   return true, {ss, sn, count + cost, 0}, w - diff(ns, nn, ss, sn)
 end
 
 local function sliding(st, ns, nn, cost, limit, w)
-  local ss, sn, prev, cur, into = ns, nn, 0, 0, 0
+  local ss, sn, prev, cur, into, same = ns, nn, 0, 0, 0, false
   if st then
     local d = diff(ns, nn, st[1], st[2])
     local e = 0
     if d > 0 then e = d end
     if e < w then
-      ss, sn, prev, cur, into = st[1], st[2], st[3], st[4], e
+      ss, sn, prev, cur, into, same = st[1], st[2], st[3], st[4], e, true
     elseif e - w < w then
       ss, sn = add_time(st[1], st[2], w)
       prev, cur, into = st[4], 0, e - w
@@ -134,11 +144,13 @@ local function sliding(st, ns, nn, cost, limit, w)
   if prev > k then
     local x, y = prev * (w - into), k * w
     if x >= EXACT then
+      local big, mul, _, cmp = bignum()
       if cmp(mul(big(prev), big(w - into)), mul(big(k), big(w))) > 0 then return false end
     elseif y < EXACT and x > y then
       return false
     end
   end
+  if same then return true, {ss, sn, prev, cur + cost}, nil end
   return true, {ss, sn, prev, cur + cost}, 2 * w - diff(ns, nn, ss, sn)
 end
 
@@ -161,6 +173,7 @@ local function gcra(st, ns, nn, cost, limit, w, burst)
     local q = idiv(after, limit)
     return true, {ns, nn, q, after - q * limit}, q + 1
   end
+  local big, mul, add, cmp, divsmall = bignum()
   local used = {}
   if q0 >= 0 then used = add(mul(big(q0), big(limit)), big(st[4])) end
   after = add(used, mul(big(cost), big(w)))
@@ -206,7 +219,7 @@ for i = 1, #KEYS do
     else
       ok, nxt, ttl = gcra(st, ns, nn, cost, limit, w, burst)
     end
-    if ok then writes[i] = {nxt, ttl} else all = false end
+    if ok then writes[i] = {nxt, ttl or false} else all = false end
   end
 end
 if consume and all then
@@ -216,7 +229,12 @@ if consume and all then
     -- (a manual clock, a skewed replica) may still be inside the window a
     -- little longer. The state itself says when it is fresh, so one second
     -- of grace keeps live state without ever changing a decision.
-    redis.call('SET', KEYS[i], struct.pack('<dddd', nx[1], nx[2], nx[3], nx[4]), 'PX', math.floor(ttl / 1000000) + 1000)
+    local packed = struct.pack('<dddd', nx[1], nx[2], nx[3], nx[4])
+    if ttl then
+      redis.call('SET', KEYS[i], packed, 'PX', math.floor(ttl / 1000000) + 1000)
+    else
+      redis.call('SET', KEYS[i], packed, 'KEEPTTL')
+    end
   end
   out[3] = 1
 end
