@@ -182,6 +182,12 @@ local function gcra(st, ns, nn, cost, limit, w, burst)
   return true, {ns, nn, q, r}, q + 1
 end
 
+-- SET's KEEPTTL came with Redis 6.0, as did redis.setresp: an older
+-- server gets a clear error, not a syntax error on some writes.
+if redis.setresp == nil then
+  return redis.error_reply('mcpguard needs Redis 6.0 or later (SET ... KEEPTTL)')
+end
+
 local ns, nn
 if ARGV[1] == '' then
   local t = redis.call('TIME')
