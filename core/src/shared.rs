@@ -26,7 +26,7 @@ pub struct StoreConfig {
 }
 
 /// `store.redis`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://` or `rediss://` (TLS); `MCPGUARD_REDIS_URL` overrides it.
@@ -57,6 +57,35 @@ pub struct RedisConfig {
     /// public web roots). Only with `rediss://` URLs.
     #[serde(default)]
     pub ca_pem: Option<String>,
+    /// PEM client certificate (chain) for servers that ask for one
+    /// (mutual TLS, `tls-auth-clients`); with `client_key_pem`, and only
+    /// with `rediss://` URLs.
+    #[serde(default)]
+    pub client_cert_pem: Option<String>,
+    /// PEM private key of `client_cert_pem` (PKCS#8, PKCS#1 or SEC1).
+    /// Never printed: `Debug` shows it as redacted.
+    #[serde(default)]
+    pub client_key_pem: Option<String>,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("urls", &self.urls)
+            .field("cluster", &self.cluster)
+            .field("prefix", &self.prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("pool_size", &self.pool_size)
+            .field("on_error", &self.on_error)
+            .field("ca_pem", &self.ca_pem)
+            .field("client_cert_pem", &self.client_cert_pem)
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 fn default_prefix() -> String {
@@ -131,13 +160,40 @@ impl RedisConfig {
                     "is only for rediss:// URLs (TLS); every node must use one",
                 ));
             }
-            let certificates = pem::parse_many(text)
-                .map_err(|e| ConfigError::new("ca_pem", format_args!("is not PEM: {e}")))?;
-            if certificates.is_empty() || certificates.iter().any(|c| c.tag() != "CERTIFICATE") {
+            certificates_in(text, "ca_pem")?;
+        }
+        match (&self.client_cert_pem, &self.client_key_pem) {
+            (None, None) => {}
+            (Some(_), None) => {
                 return Err(ConfigError::new(
-                    "ca_pem",
-                    "must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+                    "client_key_pem",
+                    "is needed with client_cert_pem (the certificate's private key)",
                 ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "client_cert_pem",
+                    "is needed with client_key_pem (the key's certificate)",
+                ));
+            }
+            (Some(cert), Some(key)) => {
+                if !self.nodes().all(|u| u.starts_with("rediss://")) {
+                    return Err(ConfigError::new(
+                        "client_cert_pem",
+                        "is only for rediss:// URLs (TLS); every node must use one",
+                    ));
+                }
+                certificates_in(cert, "client_cert_pem")?;
+                // The key's text never goes into an error.
+                let blocks = pem::parse_many(key)
+                    .map_err(|_| ConfigError::new("client_key_pem", "is not PEM"))?;
+                const KEYS: [&str; 3] = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"];
+                if blocks.len() != 1 || !KEYS.contains(&blocks[0].tag()) {
+                    return Err(ConfigError::new(
+                        "client_key_pem",
+                        "must hold one PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
+                    ));
+                }
             }
         }
         if self.prefix.contains(['{', '}']) {
@@ -148,6 +204,19 @@ impl RedisConfig {
         }
         Ok(())
     }
+}
+
+/// Checks that `text` holds one or more PEM certificates; errors name `path`.
+fn certificates_in(text: &str, path: &str) -> Result<(), ConfigError> {
+    let certificates = pem::parse_many(text)
+        .map_err(|e| ConfigError::new(path, format_args!("is not PEM: {e}")))?;
+    if certificates.is_empty() || certificates.iter().any(|c| c.tag() != "CERTIFICATE") {
+        return Err(ConfigError::new(
+            path,
+            "must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(())
 }
 
 impl StoreConfig {
@@ -177,6 +246,8 @@ impl StoreConfig {
                     pool_size: default_pool_size(),
                     on_error: OnError::default(),
                     ca_pem: None,
+                    client_cert_pem: None,
+                    client_key_pem: None,
                 });
             }
         }
@@ -404,6 +475,54 @@ mod tests {
             "urls": ["redis://b:7001"], "ca_pem": cert}});
         let e = parse(&cluster.to_string()).unwrap_err();
         assert_eq!(e.path, "store.redis.ca_pem");
+    }
+
+    #[test]
+    fn a_client_certificate_comes_with_its_key_over_rediss_and_the_key_is_never_printed() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMAo=\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleQ==\n-----END PRIVATE KEY-----\n";
+        let section = |url: &str, cert: Option<&str>, key: Option<&str>| {
+            let mut redis = serde_json::json!({"url": url});
+            if let Some(c) = cert {
+                redis["client_cert_pem"] = c.into();
+            }
+            if let Some(k) = key {
+                redis["client_key_pem"] = k.into();
+            }
+            serde_json::json!({ "redis": redis }).to_string()
+        };
+        let tls = "rediss://cache:6380/0";
+        let c = parse(&section(tls, Some(cert), Some(key))).unwrap();
+        let redis = c.store.redis.unwrap();
+        assert_eq!(redis.client_key_pem.as_deref(), Some(key));
+        let printed = format!("{redis:?}");
+        assert!(
+            !printed.contains("c2VjcmV0") && printed.contains("<redacted>"),
+            "{printed}"
+        );
+        let path = |cert, key, url| parse(&section(url, cert, key)).unwrap_err().path;
+        assert_eq!(path(Some(cert), None, tls), "store.redis.client_key_pem");
+        assert_eq!(path(None, Some(key), tls), "store.redis.client_cert_pem");
+        assert_eq!(
+            path(Some(cert), Some(key), "redis://cache:6379/0"),
+            "store.redis.client_cert_pem"
+        );
+        assert_eq!(
+            path(Some(key), Some(key), tls),
+            "store.redis.client_cert_pem"
+        );
+        assert_eq!(
+            path(Some(cert), Some(cert), tls),
+            "store.redis.client_key_pem"
+        );
+        let e = parse(&section(tls, Some(cert), Some("secret-key-text"))).unwrap_err();
+        assert_eq!(e.path, "store.redis.client_key_pem");
+        assert!(!e.to_string().contains("secret-key-text"), "{e}");
+        let two = format!("{key}{key}");
+        assert_eq!(
+            path(Some(cert), Some(&two), tls),
+            "store.redis.client_key_pem"
+        );
     }
 
     #[test]

@@ -105,7 +105,8 @@ pub struct IssuerConfig {
 }
 
 /// An issuer's introspection endpoint (RFC 7662) and how to use it.
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` shows the secret as redacted.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectionConfig {
     /// The endpoint; default: the metadata's `introspection_endpoint`
@@ -124,6 +125,18 @@ pub struct IntrospectionConfig {
     /// `store_unavailable`.
     #[serde(default)]
     pub on_error: IntrospectionFailure,
+}
+
+impl std::fmt::Debug for IntrospectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionConfig")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("cache_seconds", &self.cache_seconds)
+            .field("on_error", &self.on_error)
+            .finish()
+    }
 }
 
 /// The refusal given when the introspection endpoint cannot answer

@@ -89,6 +89,19 @@ fn introspection_settings_are_checked_with_their_paths() {
     assert_eq!(path_of(json!({"fetch": {"timeout": 3}})), "fetch.timeout");
 }
 
+#[test]
+fn the_introspection_secret_is_never_printed() {
+    let config: crate::token::IntrospectionConfig = serde_json::from_value(json!({
+        "endpoint": "https://a/introspect", "client_id": "rs", "client_secret": "hunter2-secret"}))
+    .unwrap();
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(
+        printed.contains("<redacted>") && printed.contains("\"rs\""),
+        "{printed}"
+    );
+}
+
 struct CountingRefresh(Mutex<Vec<String>>);
 
 impl KeyRefresh for CountingRefresh {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::io::tcp::TcpSettings;
-use redis::{Client, Connection, ConnectionLike, RedisResult, TlsCertificates};
+use redis::{Client, ClientTlsConfig, Connection, ConnectionLike, RedisResult, TlsCertificates};
 
 /// How connections are opened.
 pub(crate) enum Connector {
@@ -39,21 +39,22 @@ impl Connector {
         if config.nodes().any(|u| u.starts_with("rediss://")) {
             crate::install_tls_provider();
         }
-        let roots = config.ca_pem.as_deref();
+        let tls = tls_files(config);
         if config.is_cluster() {
-            Connector::cluster(config.nodes(), timeout, roots)
+            Connector::cluster(config.nodes(), timeout, tls)
         } else {
-            Connector::single(&config.url, roots)
+            Connector::single(&config.url, tls)
         }
     }
 
-    /// A connector for one server at `url`; `roots` (PEM) replaces the
-    /// public web roots for `rediss://`.
-    pub fn single(url: &str, roots: Option<&str>) -> RedisResult<Self> {
+    /// A connector for one server at `url`; `tls` replaces the public web
+    /// roots (a private CA) and presents a client certificate, for
+    /// `rediss://`.
+    pub fn single(url: &str, tls: Option<TlsCertificates>) -> RedisResult<Self> {
         use redis::IntoConnectionInfo;
         let info = url.into_connection_info()?.set_tcp_settings(tcp());
-        match roots {
-            Some(pem) => Client::build_with_tls(info, certificates(pem)),
+        match tls {
+            Some(tls) => Client::build_with_tls(info, tls),
             None => Client::open(info),
         }
         .map(Self::Single)
@@ -65,7 +66,7 @@ impl Connector {
     pub fn cluster<'a>(
         nodes: impl IntoIterator<Item = &'a str>,
         timeout: Duration,
-        roots: Option<&str>,
+        tls: Option<TlsCertificates>,
     ) -> RedisResult<Self> {
         let mut builder = ClusterClient::builder(nodes.into_iter().map(str::to_owned))
             .connection_timeout(timeout)
@@ -74,19 +75,30 @@ impl Connector {
             .retries(2)
             .min_retry_wait(0)
             .max_retry_wait(0);
-        if let Some(pem) = roots {
-            builder = builder.certs(certificates(pem));
+        if let Some(tls) = tls {
+            builder = builder.certs(tls);
         }
         builder.build().map(Self::Cluster)
     }
 }
 
-/// A private CA's certificates as the only roots; no client certificate.
-fn certificates(pem: &str) -> TlsCertificates {
-    TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem.as_bytes().to_vec()),
-    }
+/// What `config` says about TLS beyond the URL: a private CA's
+/// certificates as the only roots (`ca_pem`; else the public web roots) and
+/// a client certificate with its key (`client_cert_pem`, `client_key_pem`).
+/// `None` when it says neither.
+fn tls_files(config: &mcpguard::shared::RedisConfig) -> Option<TlsCertificates> {
+    let client_tls = match (&config.client_cert_pem, &config.client_key_pem) {
+        (Some(cert), Some(key)) => Some(ClientTlsConfig {
+            client_cert: cert.as_bytes().to_vec(),
+            client_key: key.as_bytes().to_vec(),
+        }),
+        _ => None,
+    };
+    let root_cert = config.ca_pem.as_ref().map(|pem| pem.as_bytes().to_vec());
+    (client_tls.is_some() || root_cert.is_some()).then_some(TlsCertificates {
+        client_tls,
+        root_cert,
+    })
 }
 
 /// TCP_NODELAY: a request is one small write answered by one small read;

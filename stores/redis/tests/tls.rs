@@ -3,7 +3,10 @@
 //! in `store.redis.ca_pem`, two Guards share one budget and a revocation
 //! over TLS; with no `ca_pem` (the public roots) or another CA's, the
 //! server is not trusted and the store is unavailable (503 under
-//! `fail_closed`), never used unverified.
+//! `fail_closed`), never used unverified. A server that asks for client
+//! certificates is used with the one in `client_cert_pem` /
+//! `client_key_pem`, and refuses the store without one, or with one its CA
+//! did not sign.
 
 mod support;
 
@@ -39,6 +42,12 @@ fn free_port() -> u16 {
 }
 
 fn tls_server() -> TlsServer {
+    tls_server_asking(false)
+}
+
+/// As [`tls_server`]; with `client_certificates`, the server asks every
+/// client for a certificate its CA signed (`tls-auth-clients yes`).
+fn tls_server_asking(client_certificates: bool) -> TlsServer {
     let ca = test_ca("mcpguard-redis test CA");
     let tls_port = free_port();
     let dir = std::env::temp_dir().join(format!(
@@ -69,7 +78,7 @@ fn tls_server() -> TlsServer {
             "--tls-ca-cert-file",
             &ca_file,
             "--tls-auth-clients",
-            "no",
+            if client_certificates { "yes" } else { "no" },
         ],
     );
     TlsServer {
@@ -81,9 +90,19 @@ fn tls_server() -> TlsServer {
 }
 
 fn guard(url: &str, ca_pem: Option<&str>) -> Guard {
+    guard_as(url, ca_pem, None)
+}
+
+/// A Guard on `url` trusting `ca_pem`, presenting `client` (certificate
+/// and key, PEM) when given.
+fn guard_as(url: &str, ca_pem: Option<&str>, client: Option<(&str, &str)>) -> Guard {
     let mut redis = json!({ "url": url, "prefix": "tls:", "timeout_ms": 500 });
     if let Some(pem) = ca_pem {
         redis["ca_pem"] = json!(pem);
+    }
+    if let Some((cert, key)) = client {
+        redis["client_cert_pem"] = json!(cert);
+        redis["client_key_pem"] = json!(key);
     }
     let config = json!({
         "resource": "https://mcp.example.com/mcp",
@@ -155,6 +174,38 @@ fn a_rediss_server_whose_certificate_the_configured_roots_do_not_sign_is_never_u
         let g = guard(&url, roots);
         let d = g.authorize(&Request::new().authorization(&bearer("untrusted")));
         assert_eq!(d.status, 503, "roots {roots:?}");
+        assert_eq!(d.reason.unwrap().code(), "store_unavailable");
+    }
+}
+
+#[test]
+fn a_server_that_asks_for_client_certificates_takes_the_configured_one_only() {
+    let server = tls_server_asking(true);
+    let url = format!("rediss://127.0.0.1:{}/0", server.tls_port);
+    let ca = &server.ca;
+    let client = (ca.client_cert_pem.as_str(), ca.client_key_pem.as_str());
+    let a = guard_as(&url, Some(&ca.ca_pem), Some(client));
+    let b = guard_as(&url, Some(&ca.ca_pem), Some(client));
+    let header = bearer("mtls-client");
+    let statuses: Vec<u16> = (0..2 * LIMIT)
+        .map(|i| status(if i % 2 == 0 { &a } else { &b }, &header))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        LIMIT,
+        "one budget over mutual TLS: {statuses:?}"
+    );
+    assert!(statuses[LIMIT..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    let stranger = test_ca("a CA the server does not know");
+    let foreign = (
+        stranger.client_cert_pem.as_str(),
+        stranger.client_key_pem.as_str(),
+    );
+    for presented in [None, Some(foreign)] {
+        let g = guard_as(&url, Some(&ca.ca_pem), presented);
+        let d = g.authorize(&Request::new().authorization(&bearer("no-certificate")));
+        assert_eq!(d.status, 503, "client certificate {presented:?}");
         assert_eq!(d.reason.unwrap().code(), "store_unavailable");
     }
 }
