@@ -206,6 +206,15 @@ impl RedisConfig {
     }
 }
 
+/// Whether the shared store lost its state between two readings of its
+/// revocation epoch, `before` (`u64::MAX`: none yet) and `now`: the epoch
+/// went back (to 0, no epoch at all, or below `before`), or it belongs to
+/// another incarnation of the store (its high 32 bits changed). A reading
+/// of 0 before says nothing: the store held no epoch to lose.
+pub fn epoch_lost(before: u64, now: u64) -> bool {
+    before != u64::MAX && before != 0 && (now < before || now >> 32 != before >> 32)
+}
+
 /// Checks that `text` holds one or more PEM certificates; errors name `path`.
 fn certificates_in(text: &str, path: &str) -> Result<(), ConfigError> {
     let certificates = pem::parse_many(text)
@@ -383,7 +392,11 @@ pub trait SharedTokenStore: Send + Sync + fmt::Debug {
     fn any_revoked(&self, ids: &[SharedId]) -> Result<bool, SharedStoreError>;
 
     /// The revocation epoch: moves with every revocation and opaque-token
-    /// removal, anywhere.
+    /// removal, anywhere, and never back while the store keeps its state.
+    /// 0 means the store holds no epoch. A store that can lose its state
+    /// starts each new epoch at a random multiple of 2^32 (its high 32 bits
+    /// name that incarnation of the store), so that a loss is noticed even
+    /// once other replicas have moved the new epoch on; see [`epoch_lost`].
     fn epoch(&self) -> Result<u64, SharedStoreError>;
 
     /// Stores an opaque token's entry (JSON, [`OpaqueEntry`](crate::token::OpaqueEntry))

@@ -519,6 +519,11 @@ impl Counters {
             r.shared_writes_replayed,
         );
         counter(
+            "mcpguard_shared_store_resets_total",
+            "Times the shared store had lost its state and this process's revocations and opaque tokens were sent again.",
+            r.shared_store_resets,
+        );
+        counter(
             "mcpguard_shared_writes_dropped_total",
             "Shared-store writes that found the waiting queue full (they hold in this process only).",
             r.shared_writes_dropped,

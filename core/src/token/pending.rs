@@ -16,6 +16,14 @@
 //! expired everywhere, and it is never written with a fresh lifetime.
 //! At most [`MAX_PENDING`] writes wait; one past that is counted as
 //! dropped (under `fail_closed` its caller also gets the error).
+//!
+//! Every write is also kept in a journal while it still holds (a
+//! revocation or an opaque token until its time, a removal until the
+//! journal needs its room), at most [`MAX_JOURNAL`] writes. When the store
+//! is found to have lost its state (restarted without persistence,
+//! flushed, failed over to a replica that lagged),
+//! [`Pending::restore`] queues the journal again: the revocations and
+//! opaque tokens this process made come back for every replica.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +34,10 @@ use crate::shared::{SharedId, SharedStoreError, SharedTokenStore};
 
 /// The most writes kept for replay.
 pub(crate) const MAX_PENDING: usize = 65_536;
+
+/// The most writes kept in the journal; past it, writes whose time has
+/// passed go first, then the oldest.
+pub(crate) const MAX_JOURNAL: usize = 65_536;
 
 /// The most queued writes one poll replays (a request thread does it): a
 /// longer backlog is replayed over the following requests.
@@ -48,6 +60,16 @@ pub(crate) enum Write {
 }
 
 impl Write {
+    /// Whether the write still holds at `now` (a removal always does).
+    fn holds(&self, now: i64) -> bool {
+        match self {
+            Write::Revoke { until, .. } | Write::InsertOpaque { until, .. } => {
+                until.is_none_or(|u| u > now)
+            }
+            Write::RemoveOpaque { .. } => true,
+        }
+    }
+
     /// Makes the write at `now` (Unix seconds); one whose time has passed
     /// needs nothing.
     fn apply(&self, store: &dyn SharedTokenStore, now: i64) -> Result<(), SharedStoreError> {
@@ -80,10 +102,13 @@ impl Write {
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     queue: Mutex<VecDeque<Write>>,
+    /// Every write made, in order, while it holds (see the module doc).
+    journal: Mutex<VecDeque<Write>>,
     /// The queue's length, read without its lock.
     len: AtomicUsize,
     replayed: AtomicU64,
     dropped: AtomicU64,
+    restored: AtomicU64,
 }
 
 /// What [`Pending`] counts.
@@ -92,6 +117,8 @@ pub(crate) struct PendingCounts {
     pub(crate) waiting: u64,
     pub(crate) replayed: u64,
     pub(crate) dropped: u64,
+    /// Times the journal was queued again after the store lost its state.
+    pub(crate) restored: u64,
 }
 
 impl Pending {
@@ -105,6 +132,7 @@ impl Pending {
         now: i64,
     ) -> Result<(), SharedStoreError> {
         let mut queue = self.queue.lock();
+        self.remember(&write, now);
         let result = self
             .drain(&mut queue, store, now, usize::MAX)
             .and_then(|()| write.apply(store, now));
@@ -117,6 +145,31 @@ impl Pending {
         }
         self.len.store(queue.len(), Ordering::Release);
         result
+    }
+
+    /// Keeps `write` in the journal, making room first when it is full.
+    fn remember(&self, write: &Write, now: i64) {
+        let mut journal = self.journal.lock();
+        if journal.len() >= MAX_JOURNAL {
+            journal.retain(|w| w.holds(now));
+        }
+        if journal.len() >= MAX_JOURNAL {
+            journal.pop_front();
+        }
+        journal.push_back(write.clone());
+    }
+
+    /// The store lost its state: every journal write that still holds is
+    /// queued again, in the order it was made, in place of the queue
+    /// (whose writes are all in the journal), for the next replay.
+    pub(crate) fn restore(&self, now: i64) {
+        let mut queue = self.queue.lock();
+        let mut journal = self.journal.lock();
+        journal.retain(|w| w.holds(now));
+        queue.clear();
+        queue.extend(journal.iter().take(MAX_PENDING).cloned());
+        self.len.store(queue.len(), Ordering::Release);
+        self.restored.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Replays up to [`REPLAY_BATCH`] queued writes, unless another thread
@@ -160,6 +213,7 @@ impl Pending {
             waiting: self.len.load(Ordering::Acquire) as u64,
             replayed: self.replayed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            restored: self.restored.load(Ordering::Relaxed),
         }
     }
 }
@@ -275,7 +329,8 @@ mod tests {
             PendingCounts {
                 waiting: 0,
                 replayed: 3,
-                dropped: 0
+                dropped: 0,
+                restored: 0
             }
         );
     }
@@ -337,5 +392,103 @@ mod tests {
         let counts = pending.counts();
         assert_eq!(counts.waiting, MAX_PENDING as u64);
         assert_eq!(counts.dropped, 2);
+    }
+
+    #[test]
+    fn a_store_that_lost_its_state_gets_every_write_that_still_holds_again_in_order() {
+        let store = Recording::default();
+        let pending = Pending::default();
+        let writes = [
+            Write::Revoke {
+                id: id(1),
+                until: Some(150),
+            },
+            Write::InsertOpaque {
+                digest: id(2),
+                entry_json: "{}".into(),
+                until: Some(1_000),
+            },
+            Write::Revoke {
+                id: id(3),
+                until: None,
+            },
+            Write::RemoveOpaque { digest: id(4) },
+        ];
+        for write in writes {
+            pending.submit(&store, write, 100).unwrap();
+        }
+        store.writes.lock().clear();
+        pending.restore(200);
+        assert_eq!(
+            pending.counts().waiting,
+            3,
+            "the expired revocation is gone"
+        );
+        assert!(!pending.replay(&store, 200));
+        assert_eq!(
+            *store.writes.lock(),
+            vec![
+                ('i', id(2), Some(800)),
+                ('r', id(3), None),
+                ('d', id(4), None)
+            ]
+        );
+        assert_eq!(pending.counts().restored, 1);
+        // Nothing is sent twice unless the store loses its state again.
+        assert!(!pending.replay(&store, 300));
+        assert_eq!(store.writes.lock().len(), 3);
+    }
+
+    #[test]
+    fn the_epoch_says_the_store_lost_its_state_when_it_goes_back_or_changes_incarnation() {
+        use crate::shared::epoch_lost;
+        let incarnation = 7u64 << 32;
+        assert!(!epoch_lost(u64::MAX, 0), "no reading before");
+        assert!(!epoch_lost(0, 5), "no epoch before: nothing to lose");
+        assert!(!epoch_lost(incarnation + 3, incarnation + 9), "moved on");
+        assert!(!epoch_lost(incarnation + 3, incarnation + 3), "unchanged");
+        assert!(epoch_lost(incarnation + 3, 0), "no epoch any more");
+        assert!(epoch_lost(incarnation + 3, incarnation + 1), "went back");
+        assert!(
+            epoch_lost(incarnation + 3, (9 << 32) + 50),
+            "another incarnation"
+        );
+        assert!(epoch_lost(3, 1), "a plain counter going back");
+    }
+
+    #[test]
+    fn a_full_journal_forgets_what_no_longer_holds_first_then_the_oldest() {
+        let store = Recording::default();
+        let pending = Pending::default();
+        let revoke = |n: usize, until| Write::Revoke {
+            id: {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&(n as u64).to_le_bytes());
+                id
+            },
+            until: Some(until),
+        };
+        // Half expire at 150, half hold until 1,000.
+        for n in 0..MAX_JOURNAL {
+            let until = if n % 2 == 0 { 150 } else { 1_000 };
+            pending.submit(&store, revoke(n, until), 100).unwrap();
+        }
+        pending
+            .submit(&store, revoke(MAX_JOURNAL, 1_000), 200)
+            .unwrap();
+        assert_eq!(pending.journal.lock().len(), MAX_JOURNAL / 2 + 1);
+        for n in 0..MAX_JOURNAL / 2 - 1 {
+            pending
+                .submit(&store, revoke(MAX_JOURNAL + 1 + n, 1_000), 200)
+                .unwrap();
+        }
+        // Full of writes that hold: the oldest goes.
+        pending
+            .submit(&store, revoke(usize::MAX, 1_000), 200)
+            .unwrap();
+        let journal = pending.journal.lock();
+        assert_eq!(journal.len(), MAX_JOURNAL);
+        assert_eq!(journal.front(), Some(&revoke(3, 1_000)));
+        assert_eq!(journal.back(), Some(&revoke(usize::MAX, 1_000)));
     }
 }

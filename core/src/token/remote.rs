@@ -83,6 +83,9 @@ pub struct RemoteCounts {
     /// Writes that could not wait (the queue was full): they hold in this
     /// process only.
     pub shared_writes_dropped: u64,
+    /// Times the shared store was found to have lost its state and this
+    /// process's revocations and opaque tokens were queued to it again.
+    pub shared_store_resets: u64,
 }
 
 /// The atomics behind [`RemoteCounts`].
@@ -110,6 +113,7 @@ impl RemoteCounters {
             shared_writes_waiting: 0,
             shared_writes_replayed: 0,
             shared_writes_dropped: 0,
+            shared_store_resets: 0,
         }
     }
 }

@@ -133,6 +133,9 @@ struct SharedTokens {
     store: Arc<dyn SharedTokenStore>,
     /// The revocation epoch last read (`u64::MAX`: never).
     seen_epoch: AtomicU64,
+    /// The epoch last read successfully (`u64::MAX`: never), kept across
+    /// failed reads: to notice the store lost its state while it was away.
+    last_epoch: AtomicU64,
     /// When (clock nanoseconds) the epoch is due to be read again.
     next_poll: AtomicU64,
     /// Writes the store did not take yet, replayed in order.
@@ -561,6 +564,7 @@ impl TokenValidatorBuilder {
                 shared: self.shared.map(|store| SharedTokens {
                     store,
                     seen_epoch: AtomicU64::new(u64::MAX),
+                    last_epoch: AtomicU64::new(u64::MAX),
                     next_poll: AtomicU64::new(0),
                     pending: Pending::default(),
                 }),
@@ -943,6 +947,12 @@ impl TokenValidator {
                 if sh.seen_epoch.swap(epoch, Ordering::AcqRel) != epoch {
                     self.invalidate(TokenCache::clear);
                 }
+                // The store lost what it held: what this process wrote to
+                // it (and still holds) goes again, with the replay below.
+                let before = sh.last_epoch.swap(epoch, Ordering::AcqRel);
+                if crate::shared::epoch_lost(before, epoch) {
+                    sh.pending.restore(s.clock.now_secs());
+                }
                 // The store answers: what it missed while it did not goes
                 // now, and a backlog keeps the next request polling.
                 if sh.pending.replay(&*sh.store, s.clock.now_secs()) {
@@ -1116,6 +1126,7 @@ impl TokenValidator {
             counts.shared_writes_waiting = p.waiting;
             counts.shared_writes_replayed = p.replayed;
             counts.shared_writes_dropped = p.dropped;
+            counts.shared_store_resets = p.restored;
         }
         counts
     }
@@ -1289,10 +1300,19 @@ impl TokenValidator {
     /// failure, by policy: an error under `fail_closed` (the change holds in
     /// this process and is queued for the store), else nothing.
     fn shared_result(&self, sh: &SharedTokens, write: Write) -> Result<(), RevokeError> {
+        let moves_epoch = matches!(write, Write::Revoke { .. } | Write::RemoveOpaque { .. });
         match sh
             .pending
             .submit(&*sh.store, write, self.inner.clock.now_secs())
         {
+            Ok(()) if moves_epoch => {
+                // The store holds an epoch now: remember it, so that a loss
+                // right after this write (before the next poll) is noticed.
+                if let Ok(epoch) = sh.store.epoch() {
+                    sh.last_epoch.store(epoch, Ordering::Release);
+                }
+                Ok(())
+            }
             Err(e) if sh.store.on_error() == OnError::FailClosed => {
                 Err(RevokeError::StoreUnavailable(e.to_string()))
             }
