@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mcpguard::guard::{AuditKind, Guard, GuardOptions, Request};
 use mcpguard::shared::OnError;
 use serde_json::json;
+use support::metric;
 
 /// The configured timeout is 100 ms; a request may take a little longer
 /// (connect, then read), never seconds.
@@ -27,15 +28,6 @@ fn request(guard: &Guard, key: &str) -> (mcpguard::guard::Decision, Duration) {
     let start = Instant::now();
     let d = guard.authorize(&r);
     (d, start.elapsed())
-}
-
-fn metric(guard: &Guard, name: &str) -> f64 {
-    let text = guard.metrics_text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 /// Requests every 20 ms until one is allowed again, at most `within`.

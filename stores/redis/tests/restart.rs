@@ -9,36 +9,15 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mcpguard::guard::{Guard, GuardOptions};
+use mcpguard::guard::Guard;
 use mcpguard::token::OpaqueEntry;
 use serde_json::json;
 
 const OPAQUE: &str = "opaque-token-restart-0123456789";
 
 fn guard(url: &str) -> Guard {
-    let config = json!({
-        "resource": "https://mcp.example.com/mcp",
-        "auth": {
-            "opaque_tokens": true,
-            "issuers": [{
-                "issuer": "https://auth.example.com",
-                "jwks": mcpguard_testkit::hmac_jwks()
-            }]
-        },
-        // `local`: a Guard keeps validating while Redis is away.
-        "store": { "redis": { "url": url, "prefix": "restart:", "timeout_ms": 200,
-                              "on_error": "local" } }
-    });
-    mcpguard_redis::guard_from_json(&config.to_string(), GuardOptions::default()).unwrap()
-}
-
-fn metric(guard: &Guard, name: &str) -> f64 {
-    let text = guard.metrics_text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
+    // `local`: a Guard keeps validating while Redis is away.
+    support::token_guard(url, "restart:", "local")
 }
 
 /// Calls `f` every 20 ms until it holds, at most `within`.
@@ -91,8 +70,8 @@ fn revocations_and_opaque_tokens_come_back_after_redis_restarts_empty() {
     // and sends its revocation and its opaque token again.
     eventually(Duration::from_secs(3), "A sent its writes again", || {
         let _ = a.validate(&bystander);
-        metric(&a, "mcpguard_shared_store_resets_total") >= 1.0
-            && metric(&a, "mcpguard_shared_writes_waiting") == 0.0
+        support::metric(&a, "mcpguard_shared_store_resets_total") >= 1.0
+            && support::metric(&a, "mcpguard_shared_writes_waiting") == 0.0
     });
     let keys = match server.cmd(&["KEYS", "restart:*"]) {
         redis::Value::Array(keys) => keys.len(),

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mcpguard::guard::{Guard, GuardOptions};
+use mcpguard::guard::Guard;
 use mcpguard::token::OpaqueEntry;
 use serde_json::json;
 
@@ -26,18 +26,7 @@ fn now_ms() -> u64 {
 }
 
 fn guard(url: &str) -> Guard {
-    let config = json!({
-        "resource": "https://mcp.example.com/mcp",
-        "auth": {
-            "opaque_tokens": true,
-            "issuers": [{
-                "issuer": "https://auth.example.com",
-                "jwks": mcpguard_testkit::hmac_jwks()
-            }]
-        },
-        "store": { "redis": { "url": url, "prefix": "tokens:", "timeout_ms": 200 } }
-    });
-    mcpguard_redis::guard_from_json(&config.to_string(), GuardOptions::default()).unwrap()
+    support::token_guard(url, "tokens:", "fail_closed")
 }
 
 fn token(jti: Option<&str>) -> String {

@@ -244,3 +244,32 @@ pub fn token(claims: serde_json::Value) -> String {
     mcpguard_testkit::merge(&mut all, claims);
     mcpguard_testkit::sign_hs256(&all)
 }
+
+/// A Guard on `url` that validates the testkit's HS256 tokens and keeps
+/// opaque tokens, its revocations and opaque tokens in Redis under
+/// `prefix`, with `on_error`.
+pub fn token_guard(url: &str, prefix: &str, on_error: &str) -> mcpguard::guard::Guard {
+    let config = serde_json::json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": {
+            "opaque_tokens": true,
+            "issuers": [{
+                "issuer": "https://auth.example.com",
+                "jwks": mcpguard_testkit::hmac_jwks()
+            }]
+        },
+        "store": { "redis": { "url": url, "prefix": prefix, "timeout_ms": 200,
+                              "on_error": on_error } }
+    });
+    mcpguard_redis::guard_from_json(&config.to_string(), Default::default()).unwrap()
+}
+
+/// The value of the metric `name` in `guard`'s Prometheus text.
+pub fn metric(guard: &mcpguard::guard::Guard, name: &str) -> f64 {
+    let text = guard.metrics_text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
