@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mcpguard::guard::Guard;
+use mcpguard::guard::{Guard, GuardOptions};
 use mcpguard::token::OpaqueEntry;
 use serde_json::json;
 
@@ -17,7 +17,8 @@ const OPAQUE: &str = "opaque-token-restart-0123456789";
 
 fn guard(url: &str) -> Guard {
     // `local`: a Guard keeps validating while Redis is away.
-    support::token_guard(url, "restart:", "local")
+    let config = support::token_config(url, "restart:", "local");
+    mcpguard_redis::guard_from_json(&config, GuardOptions::default()).unwrap()
 }
 
 /// Calls `f` every 20 ms until it holds, at most `within`.

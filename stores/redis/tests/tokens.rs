@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mcpguard::guard::Guard;
+use mcpguard::guard::{Guard, GuardOptions};
 use mcpguard::token::OpaqueEntry;
 use serde_json::json;
 
@@ -26,7 +26,8 @@ fn now_ms() -> u64 {
 }
 
 fn guard(url: &str) -> Guard {
-    support::token_guard(url, "tokens:", "fail_closed")
+    let config = support::token_config(url, "tokens:", "fail_closed");
+    mcpguard_redis::guard_from_json(&config, GuardOptions::default()).unwrap()
 }
 
 fn token(jti: Option<&str>) -> String {

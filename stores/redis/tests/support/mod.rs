@@ -245,11 +245,11 @@ pub fn token(claims: serde_json::Value) -> String {
     mcpguard_testkit::sign_hs256(&all)
 }
 
-/// A Guard on `url` that validates the testkit's HS256 tokens and keeps
-/// opaque tokens, its revocations and opaque tokens in Redis under
-/// `prefix`, with `on_error`.
-pub fn token_guard(url: &str, prefix: &str, on_error: &str) -> mcpguard::guard::Guard {
-    let config = serde_json::json!({
+/// A configuration on `url` that validates the testkit's HS256 tokens and
+/// keeps opaque tokens, with revocations and opaque tokens in Redis under
+/// `prefix`, and `on_error`.
+pub fn token_config(url: &str, prefix: &str, on_error: &str) -> String {
+    serde_json::json!({
         "resource": "https://mcp.example.com/mcp",
         "auth": {
             "opaque_tokens": true,
@@ -260,8 +260,8 @@ pub fn token_guard(url: &str, prefix: &str, on_error: &str) -> mcpguard::guard::
         },
         "store": { "redis": { "url": url, "prefix": prefix, "timeout_ms": 200,
                               "on_error": on_error } }
-    });
-    mcpguard_redis::guard_from_json(&config.to_string(), Default::default()).unwrap()
+    })
+    .to_string()
 }
 
 /// The value of the metric `name` in `guard`'s Prometheus text.
