@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 
 mod breaker;
+mod function;
 mod oauth;
 mod pool;
 mod store;

@@ -182,6 +182,12 @@ local function gcra(st, ns, nn, cost, limit, w, burst)
   return true, {ns, nn, q, r}, q + 1
 end
 
+--[[ request ]]
+-- Everything above defines; what follows decides one request. EVALSHA runs
+-- the whole text on every call; loaded as a Redis function (7.0+), the
+-- definitions run once and what follows is the function's body, with KEYS
+-- and ARGV its parameters (function.rs).
+
 -- SET's KEEPTTL came with Redis 6.0, as did redis.setresp: an older
 -- server gets a clear error, not a syntax error on some writes.
 if redis.setresp == nil then

@@ -24,6 +24,7 @@ use mcpguard::shared::{
 use redis::{ConnectionLike, Script};
 
 use crate::breaker::{Admit, Breaker};
+use crate::function::Function;
 use crate::pool::{Connector, Pool};
 
 /// The longest window (and token-bucket refill time, `burst × window /
@@ -55,6 +56,8 @@ pub(crate) struct Stats {
 pub struct RedisStore {
     pool: Pool,
     script: Script,
+    /// The same script as a Redis function, used where the server has them.
+    function: Function,
     prefix: String,
     pub(crate) on_error: OnError,
     breaker: Breaker,
@@ -87,6 +90,7 @@ impl RedisStore {
         Ok(Self {
             pool: Pool::new(connector, config.pool_size.max(1) as usize, timeout),
             script: Script::new(SCRIPT),
+            function: Function::new(SCRIPT),
             prefix: config.prefix.clone(),
             on_error: config.on_error,
             breaker: Breaker::new(),
@@ -98,9 +102,10 @@ impl RedisStore {
     /// most one timeout, never fails the caller; an unreachable Redis shows
     /// in the counters and opens the breaker at once.
     pub fn probe(&self) {
-        let script = &self.script;
+        let (script, function) = (&self.script, &self.function);
         let _ = self.call(|c| {
             redis::cmd("PING").query::<()>(c)?;
+            function.load(c)?;
             script.load(c).map(|_| ())
         });
     }
@@ -217,37 +222,51 @@ impl SharedRateStore for RedisStore {
         cost: u64,
     ) -> Result<SharedAnswer, SharedStoreError> {
         let hash = client_hash(key);
-        // The EVALSHA command written straight into one buffer (the
-        // `Script` invocation helper copies every argument twice more).
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.script.get_hash()).arg(limits.len());
-        let mut name = String::with_capacity(self.prefix.len() + 96);
-        for l in limits {
-            name.clear();
-            self.write_key(&mut name, l, &hash);
-            cmd.arg(name.as_str());
-        }
-        match now_nanos {
-            Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
-            None => cmd.arg("").arg(""),
-        };
-        cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
-        for l in limits {
-            let q = l.limit.quota();
-            cmd.arg(algorithm_code(l.limit.algorithm()))
-                .arg(q.limit())
-                .arg(q.window_nanos())
-                .arg(q.burst());
-        }
-        let script = &self.script;
-        let numbers = self.call(|conn| match cmd.query::<Vec<i64>>(conn) {
-            // A restarted or flushed server lost the script: load it, and
-            // send the call again.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.load(conn)?;
-                cmd.query::<Vec<i64>>(conn)
+        // The command written straight into one buffer (the `Script`
+        // invocation helper copies every argument twice more): `FCALL` of
+        // the function where the server has functions, else `EVALSHA`.
+        let command = |name: &str, target: &str| {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(target).arg(limits.len());
+            let mut key = String::with_capacity(self.prefix.len() + 96);
+            for l in limits {
+                key.clear();
+                self.write_key(&mut key, l, &hash);
+                cmd.arg(key.as_str());
             }
-            other => other,
+            match now_nanos {
+                Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
+                None => cmd.arg("").arg(""),
+            };
+            cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
+            for l in limits {
+                let q = l.limit.quota();
+                cmd.arg(algorithm_code(l.limit.algorithm()))
+                    .arg(q.limit())
+                    .arg(q.window_nanos())
+                    .arg(q.burst());
+            }
+            cmd
+        };
+        let (script, function) = (&self.script, &self.function);
+        let numbers = self.call(|conn| {
+            if function.supported()
+                && let Some(answer) = function.call(conn, &command("FCALL", &function.name))
+            {
+                return answer;
+            }
+            let cmd = command("EVALSHA", script.get_hash());
+            match cmd.query::<Vec<i64>>(conn) {
+                // A restarted or flushed server lost the script: load it,
+                // and send the call again.
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    script.load(conn)?;
+                    cmd.query::<Vec<i64>>(conn)
+                }
+                other => other,
+            }
         })?;
         parse(&numbers, limits).map_err(|detail| {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);

@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -34,13 +33,6 @@ impl Drop for TlsServer {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn tls_server() -> TlsServer {
     tls_server_asking(false)
 }
@@ -49,7 +41,7 @@ fn tls_server() -> TlsServer {
 /// client for a certificate its CA signed (`tls-auth-clients yes`).
 fn tls_server_asking(client_certificates: bool) -> TlsServer {
     let ca = test_ca("mcpguard-redis test CA");
-    let tls_port = free_port();
+    let tls_port = support::free_port();
     let dir = std::env::temp_dir().join(format!(
         "mcpguard-redis-tls-{}-{tls_port}",
         std::process::id()
@@ -67,7 +59,7 @@ fn tls_server_asking(client_certificates: bool) -> TlsServer {
     );
     let port = tls_port.to_string();
     let server = support::Server::start_with(
-        free_port(),
+        support::free_port(),
         &[
             "--tls-port",
             &port,
