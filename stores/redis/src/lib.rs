@@ -3,8 +3,9 @@
 //! Every replica of a host builds its Guard with [`guard_from_config`] (or
 //! [`guard_from_json`]); when the configuration has a `store.redis`
 //! section the Guard's rate limits live in that Redis, checked and counted
-//! for all limits of a request in one round trip (one Lua script, sent by
-//! `EVALSHA`), all or nothing, with the same decisions, headers and
+//! for all limits of a request in one round trip (one Lua script, called
+//! as a Redis function with `FCALL` on Redis 7, else sent by `EVALSHA`),
+//! all or nothing, with the same decisions, headers and
 //! `retry_after` as the in-process limiter. Time is the Redis server's
 //! (`TIME` in the script), so replicas with skewed clocks agree; a Guard on
 //! a manual clock passes its own.
@@ -26,9 +27,9 @@
 //!
 //! Redis Cluster (`store.redis.cluster: true`, or a list of `urls`): every
 //! request's keys share one hash slot (a hash tag), so each round trip goes
-//! to one node, whichever holds the slot now; scripts are loaded on the
-//! node that lacks them (`NOSCRIPT`), with the same timeouts, pool and
-//! breaker as a single server.
+//! to one node, whichever holds the slot now; scripts and the function
+//! library are loaded where they are missing (`NOSCRIPT`, "Function not
+//! found"), with the same timeouts, pool and breaker as a single server.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
