@@ -94,9 +94,12 @@ impl Function {
                 self.unsupported();
                 None
             }
-            Err(e) if not_found(&e) => {
-                Some(self.load(conn).and_then(|()| cmd.query::<Vec<i64>>(conn)))
-            }
+            Err(e) if not_found(&e) => match self.load(conn) {
+                Err(e) => Some(Err(e)),
+                // The server would not take the library: `EVALSHA` now.
+                Ok(()) if !self.supported() => None,
+                Ok(()) => Some(cmd.query::<Vec<i64>>(conn)),
+            },
             other => Some(other),
         }
     }

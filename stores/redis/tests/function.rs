@@ -62,3 +62,25 @@ fn a_server_without_fcall_gets_the_same_decisions_through_evalsha() {
     assert!(calls(&server, "evalsha") >= 4);
     assert_eq!(metric(&g, "mcpguard_store_errors_total"), 0.0);
 }
+
+#[test]
+fn a_user_the_acl_does_not_let_load_functions_gets_the_same_decisions_through_evalsha() {
+    let server = Server::start();
+    server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "limited",
+        "on",
+        "nopass",
+        "~*",
+        "&*",
+        "+@all",
+        "-function",
+    ]);
+    let url = format!("redis://limited:any@127.0.0.1:{}/0", server.port);
+    let g = guard(&url, "acl:", 3);
+    assert_eq!(statuses(&g, 4), [200, 200, 200, 429]);
+    assert!(calls(&server, "evalsha") >= 4);
+    assert_eq!(calls(&server, "fcall"), 0);
+    assert_eq!(metric(&g, "mcpguard_store_errors_total"), 0.0);
+}
