@@ -13,6 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Nanoseconds in one second.
 pub const NANOS_PER_SEC: u64 = 1_000_000_000;
 
+/// Whole seconds (rounded down) in a reading of nanoseconds since the Unix
+/// epoch, as [`Clock::now_secs`] gives them.
+pub(crate) fn whole_secs(nanos: u64) -> i64 {
+    // u64::MAX / 1e9 fits an i64 comfortably.
+    (nanos / NANOS_PER_SEC) as i64
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Nanoseconds since the Unix epoch. May go backwards; never panics.
@@ -20,8 +27,7 @@ pub trait Clock: Send + Sync + fmt::Debug {
 
     /// Whole seconds since the Unix epoch (rounded down).
     fn now_secs(&self) -> i64 {
-        // u64::MAX / 1e9 fits an i64 comfortably.
-        (self.now_nanos() / NANOS_PER_SEC) as i64
+        whole_secs(self.now_nanos())
     }
 
     /// Whether this clock is the wall clock, which a shared store may

@@ -671,16 +671,12 @@ impl Guard {
         missing_scopes: Vec<String>,
         token_fingerprint: Option<Arc<str>>,
     ) {
+        let server = request.server.map(Arc::from);
+        let now = self.inner.clock.now_nanos();
         self.inner.audit.record(AuditEvent {
-            time: self.now(),
-            kind,
             reason,
-            rejected_scopes: rejected_scopes(principal.as_deref()),
-            principal,
-            server: request.server.map(Arc::from),
-            tool: request.tool.map(Arc::from),
             missing_scopes,
-            token_fingerprint,
+            ..audit_event(kind, principal, request, server, token_fingerprint, now)
         });
     }
 
@@ -694,17 +690,16 @@ impl Guard {
         token_fingerprint: Option<Arc<str>>,
         now_nanos: u64,
     ) {
-        self.inner.audit.record(AuditEvent {
-            time: now_nanos as f64 / NANOS_PER_SEC as f64,
-            kind: AuditKind::AuthSuccess,
-            reason: None,
-            rejected_scopes: rejected_scopes(principal.as_deref()),
+        let kind = AuditKind::AuthSuccess;
+        let event = audit_event(
+            kind,
             principal,
+            request,
             server,
-            tool: request.tool.map(Arc::from),
-            missing_scopes: Vec::new(),
             token_fingerprint,
-        });
+            now_nanos,
+        );
+        self.inner.audit.record(event);
     }
 
     fn refusal(&self, reason: Reason, description: String, scope: Option<&str>) -> Decision {
@@ -900,11 +895,30 @@ impl Guard {
     }
 }
 
-/// The invalid `tag:` scopes `principal` carried, for its audit events.
-fn rejected_scopes(principal: Option<&Principal>) -> Vec<String> {
-    principal
-        .map(|p| p.rejected_scopes.clone())
-        .unwrap_or_default()
+/// The audit event of `kind` about `request` (naming `server`) at
+/// `now_nanos`, without a reason or missing scopes.
+fn audit_event(
+    kind: AuditKind,
+    principal: Option<Arc<Principal>>,
+    request: &Request<'_>,
+    server: Option<Arc<str>>,
+    token_fingerprint: Option<Arc<str>>,
+    now_nanos: u64,
+) -> AuditEvent {
+    AuditEvent {
+        time: now_nanos as f64 / NANOS_PER_SEC as f64,
+        kind,
+        reason: None,
+        rejected_scopes: principal
+            .as_deref()
+            .map(|p| p.rejected_scopes.clone())
+            .unwrap_or_default(),
+        principal,
+        server,
+        tool: request.tool.map(Arc::from),
+        missing_scopes: Vec::new(),
+        token_fingerprint,
+    }
 }
 
 /// The embedded authorization server as a trusted issuer: its own JWK Set,

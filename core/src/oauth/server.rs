@@ -1109,7 +1109,7 @@ impl AuthorizationServer {
     // ----- helpers -----
 
     pub(crate) fn now(&self) -> i64 {
-        (self.inner.clock.now_nanos() / NANOS_PER_SEC) as i64
+        self.inner.clock.now_secs()
     }
 
     fn limit(limiter: &Limiter, key: &str) -> Result<(), OAuthServerError> {

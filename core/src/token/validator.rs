@@ -34,7 +34,7 @@ use super::remote::{
 };
 use super::revocation::{RevocationError, RevocationList, shared_jti_id, shared_token_id};
 use super::{Principal, TokenKind, token_fingerprint};
-use crate::clock::{Clock, NANOS_PER_SEC, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::reason::Reason;
 use crate::shared::{OnError, REVOCATION_BOUND_NANOS, SharedTokenStore};
@@ -882,8 +882,7 @@ impl TokenValidator {
         if let Err(e) = self.poll_shared_epoch(now_nanos) {
             return (Err(e), false);
         }
-        // As `Clock::now_secs`.
-        let now = (now_nanos / NANOS_PER_SEC) as i64;
+        let now = crate::clock::whole_secs(now_nanos);
         if let Some(p) = s.cache.get(token, now) {
             return (Ok(p), true);
         }
