@@ -385,8 +385,8 @@ pub type SharedId = [u8; 32];
 /// in the validator and is replayed, in order, once the store answers.
 pub trait SharedTokenStore: Send + Sync + fmt::Debug {
     /// Holds the revocation `id` for `ttl_secs` (`None`: until withdrawn)
-    /// and moves the revocation epoch.
-    fn revoke(&self, id: &SharedId, ttl_secs: Option<u64>) -> Result<(), SharedStoreError>;
+    /// and moves the revocation epoch; returns the epoch it moved to.
+    fn revoke(&self, id: &SharedId, ttl_secs: Option<u64>) -> Result<u64, SharedStoreError>;
 
     /// Whether any of `ids` is held.
     fn any_revoked(&self, ids: &[SharedId]) -> Result<bool, SharedStoreError>;
@@ -411,8 +411,9 @@ pub trait SharedTokenStore: Send + Sync + fmt::Debug {
     /// The entry stored under the token's SHA-256.
     fn lookup_opaque(&self, digest: &SharedId) -> Result<Option<String>, SharedStoreError>;
 
-    /// Removes the entry and moves the revocation epoch.
-    fn remove_opaque(&self, digest: &SharedId) -> Result<(), SharedStoreError>;
+    /// Removes the entry and moves the revocation epoch; returns the epoch
+    /// it moved to.
+    fn remove_opaque(&self, digest: &SharedId) -> Result<u64, SharedStoreError>;
 
     /// What callers do when a call fails.
     fn on_error(&self) -> OnError;

@@ -71,8 +71,13 @@ impl Write {
     }
 
     /// Makes the write at `now` (Unix seconds); one whose time has passed
-    /// needs nothing.
-    fn apply(&self, store: &dyn SharedTokenStore, now: i64) -> Result<(), SharedStoreError> {
+    /// needs nothing. `Some(epoch)`: the revocation epoch the write moved
+    /// the store to.
+    fn apply(
+        &self,
+        store: &dyn SharedTokenStore,
+        now: i64,
+    ) -> Result<Option<u64>, SharedStoreError> {
         // The seconds left, `None` for no limit; `Err` when none are left.
         let left = |until: Option<i64>| match until {
             None => Ok(None),
@@ -81,18 +86,18 @@ impl Write {
         };
         match self {
             Write::Revoke { id, until } => match left(*until) {
-                Ok(ttl) => store.revoke(id, ttl),
-                Err(()) => Ok(()),
+                Ok(ttl) => store.revoke(id, ttl).map(Some),
+                Err(()) => Ok(None),
             },
             Write::InsertOpaque {
                 digest,
                 entry_json,
                 until,
             } => match left(*until) {
-                Ok(ttl) => store.insert_opaque(digest, entry_json, ttl),
-                Err(()) => Ok(()),
+                Ok(ttl) => store.insert_opaque(digest, entry_json, ttl).map(|()| None),
+                Err(()) => Ok(None),
             },
-            Write::RemoveOpaque { digest } => store.remove_opaque(digest),
+            Write::RemoveOpaque { digest } => store.remove_opaque(digest).map(Some),
         }
     }
 }
@@ -122,15 +127,16 @@ pub(crate) struct PendingCounts {
 }
 
 impl Pending {
-    /// Makes `write` after every queued write. `Err` when it did not reach
-    /// the store now; it is then queued (or counted as dropped when the
-    /// queue is full).
+    /// Makes `write` after every queued write: `Some(epoch)` when it moved
+    /// the revocation epoch (to `epoch`). `Err` when it did not reach the
+    /// store now; it is then queued (or counted as dropped when the queue
+    /// is full).
     pub(crate) fn submit(
         &self,
         store: &dyn SharedTokenStore,
         write: Write,
         now: i64,
-    ) -> Result<(), SharedStoreError> {
+    ) -> Result<Option<u64>, SharedStoreError> {
         let mut queue = self.queue.lock();
         self.remember(&write, now);
         let result = self
@@ -251,8 +257,8 @@ mod tests {
     }
 
     impl SharedTokenStore for Recording {
-        fn revoke(&self, id: &SharedId, ttl: Option<u64>) -> Result<(), SharedStoreError> {
-            self.take('r', id, ttl)
+        fn revoke(&self, id: &SharedId, ttl: Option<u64>) -> Result<u64, SharedStoreError> {
+            self.take('r', id, ttl).map(|()| 0)
         }
         fn any_revoked(&self, _: &[SharedId]) -> Result<bool, SharedStoreError> {
             Ok(false)
@@ -271,8 +277,8 @@ mod tests {
         fn lookup_opaque(&self, _: &SharedId) -> Result<Option<String>, SharedStoreError> {
             Ok(None)
         }
-        fn remove_opaque(&self, digest: &SharedId) -> Result<(), SharedStoreError> {
-            self.take('d', digest, None)
+        fn remove_opaque(&self, digest: &SharedId) -> Result<u64, SharedStoreError> {
+            self.take('d', digest, None).map(|()| 0)
         }
         fn on_error(&self) -> OnError {
             OnError::Local

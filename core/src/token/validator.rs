@@ -1299,17 +1299,15 @@ impl TokenValidator {
     /// failure, by policy: an error under `fail_closed` (the change holds in
     /// this process and is queued for the store), else nothing.
     fn shared_result(&self, sh: &SharedTokens, write: Write) -> Result<(), RevokeError> {
-        let moves_epoch = matches!(write, Write::Revoke { .. } | Write::RemoveOpaque { .. });
         match sh
             .pending
             .submit(&*sh.store, write, self.inner.clock.now_secs())
         {
-            Ok(()) if moves_epoch => {
-                // The store holds an epoch now: remember it, so that a loss
-                // right after this write (before the next poll) is noticed.
-                if let Ok(epoch) = sh.store.epoch() {
-                    sh.last_epoch.store(epoch, Ordering::Release);
-                }
+            Ok(Some(epoch)) => {
+                // The store holds this epoch now: remember it, so that a
+                // loss right after this write (before the next poll) is
+                // noticed.
+                sh.last_epoch.store(epoch, Ordering::Release);
                 Ok(())
             }
             Err(e) if sh.store.on_error() == OnError::FailClosed => {

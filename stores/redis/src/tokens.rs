@@ -20,7 +20,8 @@ use mcpguard::shared::{OnError, SharedId, SharedStoreError, SharedTokenStore};
 use redis::Script;
 
 /// Holds a revocation (`ARGV[1]` seconds, 0: until withdrawn) and moves the
-/// epoch (started at `ARGV[2]` when there is none), in one step. A script
+/// epoch (started at `ARGV[2]` when there is none), in one step; returns
+/// the epoch. A script
 /// rather than a MULTI pipeline: a cluster connection sends scripts (to the
 /// slot's node) but not transactions.
 static REVOKE: LazyLock<Script> = LazyLock::new(|| {
@@ -28,16 +29,16 @@ static REVOKE: LazyLock<Script> = LazyLock::new(|| {
         "if ARGV[1] == '0' then redis.call('SET', KEYS[1], 1) \
          else redis.call('SET', KEYS[1], 1, 'EX', ARGV[1]) end \
          redis.call('SET', KEYS[2], ARGV[2], 'NX') \
-         redis.call('INCR', KEYS[2])",
+         return redis.call('INCR', KEYS[2])",
     )
 });
 
 /// Removes an opaque token's entry and moves the epoch (started at
-/// `ARGV[1]` when there is none), in one step.
+/// `ARGV[1]` when there is none), in one step; returns the epoch.
 static REMOVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "redis.call('DEL', KEYS[1]) redis.call('SET', KEYS[2], ARGV[1], 'NX') \
-         redis.call('INCR', KEYS[2])",
+         return redis.call('INCR', KEYS[2])",
     )
 });
 
@@ -55,14 +56,14 @@ fn epoch_start() -> u64 {
 use crate::store::RedisStore;
 
 impl SharedTokenStore for RedisStore {
-    fn revoke(&self, id: &SharedId, ttl_secs: Option<u64>) -> Result<(), SharedStoreError> {
+    fn revoke(&self, id: &SharedId, ttl_secs: Option<u64>) -> Result<u64, SharedStoreError> {
         let key = self.token_key("rev", id);
         let epoch = self.epoch_key();
         let mut call = REVOKE.key(&key);
         call.key(&epoch)
             .arg(ttl_secs.map_or(0, |t| t.max(1)))
             .arg(epoch_start());
-        self.call(|c| call.invoke::<()>(c))
+        self.call(|c| call.invoke::<u64>(c))
     }
 
     fn any_revoked(&self, ids: &[SharedId]) -> Result<bool, SharedStoreError> {
@@ -99,12 +100,12 @@ impl SharedTokenStore for RedisStore {
         self.call(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
     }
 
-    fn remove_opaque(&self, digest: &SharedId) -> Result<(), SharedStoreError> {
+    fn remove_opaque(&self, digest: &SharedId) -> Result<u64, SharedStoreError> {
         let key = self.token_key("op", digest);
         let epoch = self.epoch_key();
         let mut call = REMOVE.key(&key);
         call.key(&epoch).arg(epoch_start());
-        self.call(|c| call.invoke::<()>(c))
+        self.call(|c| call.invoke::<u64>(c))
     }
 
     fn on_error(&self) -> OnError {
