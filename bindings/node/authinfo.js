@@ -2,7 +2,7 @@
 // The MCP SDK's `AuthInfo` for a principal, shared by `mcpguard/mcp` and
 // `mcpguard/express` (the SDK itself is not needed to build it).
 
-const { bearerToken, effectiveScopes } = require('./native.js')
+const { effectiveScopes } = require('./native.js')
 
 /**
  * `AuthInfo` as the SDK's `requireBearerAuth` sets `req.auth`: the token,
@@ -12,10 +12,11 @@ const { bearerToken, effectiveScopes } = require('./native.js')
  * Unix seconds until which the Guard accepts the token (its `exp` plus the
  * leeway, so that the SDK, which checks it itself, accepts exactly what the
  * Guard accepts), the resource as a URL, and `extra` with the subject,
- * issuer, tags, roles, audience and token id.
+ * issuer, tags, roles, audience and token id. `scopes` is the effective
+ * list when the caller already has it from the core (`HttpDecision`
+ * carries it); otherwise the core computes it here.
  */
-function authInfoOf(token, principal, resource, acceptedUntil) {
-  const scopes = effectiveScopes(principal.scopes, principal.tags)
+function authInfoOf(token, principal, resource, acceptedUntil, scopes = effectiveScopes(principal.scopes, principal.tags)) {
   const info = {
     token,
     clientId: principal.clientId ?? principal.subject ?? '',
@@ -34,4 +35,4 @@ function authInfoOf(token, principal, resource, acceptedUntil) {
   return info
 }
 
-module.exports = { authInfoOf, bearerToken }
+module.exports = { authInfoOf }

@@ -14,7 +14,7 @@
 // body parser ran first), so it needs no particular Express version and
 // works with plain `http`.
 
-const { authInfoOf, bearerToken } = require('./authinfo.js')
+const { authInfoOf } = require('./authinfo.js')
 const { HttpOptions, HttpBody } = require('./index.js')
 
 /**
@@ -261,8 +261,8 @@ function guardMiddleware(guard, options = {}) {
         }
         setHeaders(res, d.headers)
         const principal = d.decision && d.decision.principal
-        if (principal && req.headers.authorization) {
-          req.auth = authInfoOf(bearerToken(req.headers.authorization), principal, resource, d.acceptedUntil)
+        if (principal && d.token !== null) {
+          req.auth = authInfoOf(d.token, principal, resource, d.acceptedUntil, d.effectiveScopes)
         }
         req.mcpguard = d.decision
         if (d.filtersResponse) filterResponse(res, d)

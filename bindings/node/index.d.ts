@@ -217,6 +217,18 @@ export declare class HttpDecision {
    * that checks expiry itself must be told (`AuthInfo.expiresAt`).
    */
   readonly acceptedUntil: number | null
+  /**
+   * The bearer token of the request's one `Authorization` header, read by
+   * the core's header rules, when the request is forwarded with a
+   * principal; `null` otherwise. What an SDK's `AuthInfo.token` holds.
+   */
+  readonly token: string | null
+  /**
+   * The admitted principal's scopes, then the `tag:` scopes its roles
+   * grant (`AuthInfo.scopes`, so that an SDK's `requiredScopes` sees what
+   * mcpguard grants), when `token` is given; empty otherwise.
+   */
+  readonly effectiveScopes: string[]
   /** Whether the application's response must go through `filterResponse` (the request asked for a listing). */
   readonly filtersResponse: boolean
   /**

@@ -306,6 +306,8 @@ class HttpDecision {
     this.headers = headers
     this.filtersResponse = next()
     this.acceptedUntil = next()
+    this.token = next()
+    this.effectiveScopes = nextList()
     this.decision = next() ? nextDecision() : null
     this.body = this.action === 'respond' ? nativeDecision.body() : EMPTY
   }

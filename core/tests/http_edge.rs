@@ -222,6 +222,29 @@ fn two_authorization_headers_are_an_invalid_request() {
 }
 
 #[test]
+fn the_bearer_token_is_read_by_the_rules_the_decision_used() {
+    let (g, _) = guard();
+    let auth = format!("bearer   {}", token("tag:files"));
+    let one: [(&[u8], &[u8]); 2] = [(b"Host", b"x"), (b"AUTHORIZATION", auth.as_bytes())];
+    let body = call("read");
+    let req = post(&one, &body);
+    assert_eq!(req.bearer_token(), Some(&auth["bearer   ".len()..]));
+    let d = g.authorize_http(&req, &HttpOptions::new(Some("filesystem")));
+    assert!(matches!(d.action, HttpAction::Forward { .. }));
+    // Whatever the decision refuses as unreadable names no token either.
+    let two: [(&[u8], &[u8]); 2] = [
+        (b"Authorization", auth.as_bytes()),
+        (b"authorization", auth.as_bytes()),
+    ];
+    assert_eq!(post(&two, "").bearer_token(), None);
+    let unreadable: [(&[u8], &[u8]); 1] = [(b"authorization", b"Bearer abc\xff")];
+    assert_eq!(post(&unreadable, "").bearer_token(), None);
+    let basic: [(&[u8], &[u8]); 1] = [(b"authorization", b"Basic YTpi")];
+    assert_eq!(post(&basic, "").bearer_token(), None);
+    assert_eq!(post(&[], "").bearer_token(), None);
+}
+
+#[test]
 fn a_header_that_is_not_visible_ascii_is_a_malformed_token() {
     let (g, _) = guard();
     let headers: [(&[u8], &[u8]); 1] = [(b"authorization", b"Bearer abc\xff")];

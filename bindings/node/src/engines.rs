@@ -17,7 +17,7 @@ use crate::clock::ManualClock;
 use crate::convert::RateDecisionObject;
 use crate::errors;
 use crate::fastcall;
-use crate::flat::FlatBuilder;
+use crate::flat::{FlatBuilder, FlatText};
 
 fn clock_of(clock: Option<&ManualClock>) -> Arc<dyn Clock> {
     match clock {
@@ -50,8 +50,8 @@ impl TokenValidator {
     /// Validates a bare token; throws `InvalidTokenError` (or
     /// `InsufficientScopeError` for `required_scopes`). Returns the
     /// principal in the flat layout of [`crate::flat`].
-    #[napi]
-    pub fn validate_flat(&self, token: String) -> napi::Result<String> {
+    #[napi(ts_return_type = "string")]
+    pub fn validate_flat(&self, token: String) -> napi::Result<FlatText> {
         let p = self
             .inner
             .validate(&token)
@@ -77,8 +77,8 @@ impl TokenValidator {
     /// Turns an RFC 7662 introspection response (JSON text) into a
     /// principal in the flat layout of [`crate::flat`]; a refusal throws as
     /// `validateFlat` does.
-    #[napi]
-    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
+    #[napi(ts_return_type = "string")]
+    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<FlatText> {
         introspection_flat(&self.inner, &response_json, None)
     }
 
@@ -333,7 +333,7 @@ pub(crate) fn introspection_flat(
     validator: &token::TokenValidator,
     response_json: &str,
     metadata_url: Option<&str>,
-) -> napi::Result<String> {
+) -> napi::Result<FlatText> {
     let p = validator
         .validate_introspection(response_json)
         .map_err(|e| errors::token(&e, metadata_url))?;

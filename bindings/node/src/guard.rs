@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::clock::ManualClock;
 use crate::convert::{AuditEventObject, CountersObject, RateDecisionObject};
-use crate::flat::FlatBuilder;
+use crate::flat::{FlatBuilder, FlatText};
 use crate::{engines, errors};
 
 /// Token validation, tag access and rate limiting behind one call per
@@ -93,8 +93,8 @@ impl Guard {
     /// fetched into a principal, tags filled, in the flat layout of
     /// [`crate::flat`] (`index.js` wraps it as `guard.validateIntrospection`);
     /// a refusal throws as [`guard_validate`] does.
-    #[napi]
-    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<String> {
+    #[napi(ts_return_type = "string")]
+    pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<FlatText> {
         let validator = self.inner.token_validator();
         engines::introspection_flat(validator, &response_json, Some(self.inner.metadata_url()))
     }
@@ -203,7 +203,7 @@ impl Guard {
 /// [`crate::flat`], the principal always in full: it is whatever the core
 /// holds now (an opaque token's entry may be replaced at any time), so the
 /// wrapper keeps none.
-#[napi]
+#[napi(ts_return_type = "string")]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize(
     guard: &External<guard::Guard>,
@@ -216,7 +216,7 @@ pub fn guard_authorize(
     key: Option<String>,
     cost: Option<f64>,
     query: Option<Vec<Vec<String>>>,
-) -> String {
+) -> FlatText {
     let filters = [
         tags.as_deref().map(RequestFilter::Tags),
         tag_filter.as_deref().map(RequestFilter::TagFilter),
@@ -241,8 +241,8 @@ pub fn guard_authorize(
 /// principal's tags are filled. Records no audit event. Returns the
 /// principal in the flat layout of [`crate::flat`] (`index.js` wraps it as
 /// `guard.validate`).
-#[napi]
-pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Result<String> {
+#[napi(ts_return_type = "string")]
+pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Result<FlatText> {
     match guard.validate(&token) {
         Ok(p) => Ok(FlatBuilder::principal_text(&p)),
         Err(e) => Err(errors::token(&e, Some(guard.metadata_url()))),
@@ -254,11 +254,11 @@ pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Re
 /// what an SDK that checks expiry itself must be told, so that it accepts
 /// exactly what the Guard accepts (`index.js` wraps it as
 /// `guard.validateWithExpiry`).
-#[napi]
+#[napi(ts_return_type = "string")]
 pub fn guard_validate_with_expiry(
     guard: &External<guard::Guard>,
     token: String,
-) -> napi::Result<String> {
+) -> napi::Result<FlatText> {
     let p = guard
         .validate(&token)
         .map_err(|e| errors::token(&e, Some(guard.metadata_url())))?;

@@ -10,11 +10,11 @@
 
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
-use napi::bindgen_prelude::{Buffer, Either, External};
+use napi::bindgen_prelude::{Buffer, Either, External, Utf16String};
 use napi_derive::napi;
 
 use crate::errors;
-use crate::flat::FlatBuilder;
+use crate::flat::{FlatBuilder, FlatText};
 use crate::guard::whole_cost;
 
 /// How one protected endpoint is guarded, built once from the options
@@ -71,23 +71,26 @@ const BODY_GIVEN: u32 = 0;
 const BODY_TOO_LARGE: u32 = 1;
 const BODY_UNAVAILABLE: u32 = 2;
 
-/// One header of Node's raw list as the bytes it arrived as: Node reads
-/// header bytes as Latin-1, one character per byte. A character above
-/// U+00FF cannot have come off the wire; it is kept as its UTF-8 bytes
-/// (never visible ASCII), so an `Authorization` header holding one is
-/// refused as malformed, like any other unreadable value.
-fn latin1_bytes(text: String) -> Vec<u8> {
-    if text.is_ascii() {
-        return text.into_bytes();
+/// Appends one header string of Node's raw list to `out` as the bytes it
+/// arrived as: Node reads header bytes as Latin-1, one character per byte.
+/// The string comes as UTF-16 code units, which V8 copies without
+/// encoding. A character above U+00FF cannot have come off the wire; it is
+/// appended as its UTF-8 bytes (never visible ASCII; a lone surrogate as
+/// U+FFFD's), so an `Authorization` header holding one is refused as
+/// malformed, like any other unreadable value.
+fn push_latin1(units: &[u16], out: &mut Vec<u8>) {
+    if units.iter().all(|&u| u <= 0xFF) {
+        // The usual case: narrow each unit (the compiler vectorises it).
+        out.extend(units.iter().map(|&u| u as u8));
+        return;
     }
-    let mut out = Vec::with_capacity(text.len());
-    for c in text.chars() {
+    for c in char::decode_utf16(units.iter().copied()) {
+        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
         match u8::try_from(u32::from(c)) {
             Ok(b) => out.push(b),
             Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
-    out
 }
 
 /// Decides one HTTP request (`index.js` wraps it as `guard.authorizeHttp`).
@@ -101,7 +104,7 @@ fn latin1_bytes(text: String) -> Vec<u8> {
 /// with more to give later (a response body, a listing filter) comes back
 /// as an [`HttpDecision`] object, which costs Node-API a wrapped instance,
 /// a reference and a finalizer.
-#[napi]
+#[napi(ts_return_type = "string | HttpDecision")]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize_http(
     guard: &External<guard::Guard>,
@@ -109,14 +112,14 @@ pub fn guard_authorize_http(
     method: String,
     path: String,
     query: String,
-    raw_headers: Vec<String>,
+    raw_headers: Vec<Utf16String>,
     peer: Option<String>,
     body: Option<Buffer>,
     body_state: u32,
     server: Option<String>,
     key: Option<String>,
     cost: Option<f64>,
-) -> napi::Result<Either<String, HttpDecision>> {
+) -> napi::Result<Either<FlatText, HttpDecision>> {
     if !raw_headers.len().is_multiple_of(2) {
         return Err(errors::invalid_argument(
             "rawHeaders must alternate names and values (an even number of strings)",
@@ -126,15 +129,23 @@ pub fn guard_authorize_http(
         .map(|c| whole_cost(Some(c)))
         .transpose()
         .map_err(|e| errors::invalid_argument(e.0))?;
-    let mut bytes = raw_headers.into_iter().map(latin1_bytes);
-    let mut owned = Vec::new();
-    while let (Some(name), Some(value)) = (bytes.next(), bytes.next()) {
-        owned.push((name, value));
+    // Every header's bytes in one buffer, then the pairs as slices of it.
+    let mut bytes = Vec::with_capacity(raw_headers.iter().map(|h| h.len()).sum());
+    let mut ends = Vec::with_capacity(raw_headers.len());
+    for units in &raw_headers {
+        push_latin1(units, &mut bytes);
+        ends.push(bytes.len());
     }
-    let headers: Vec<(&[u8], &[u8])> = owned
-        .iter()
-        .map(|(n, v)| (n.as_slice(), v.as_slice()))
-        .collect();
+    let mut start = 0;
+    let mut slices = ends.iter().map(|&end| {
+        let slice = &bytes[start..end];
+        start = end;
+        slice
+    });
+    let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(ends.len() / 2);
+    while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
+        headers.push((name, value));
+    }
     let body = match (body_state, body.as_deref()) {
         (BODY_GIVEN, Some(b)) => HttpBody::Bytes(b),
         (BODY_GIVEN, None) => HttpBody::None,
@@ -163,9 +174,20 @@ pub fn guard_authorize_http(
         .as_ref()
         .and_then(|d| d.principal.as_deref())
         .and_then(|p| guard.token_validator().accepted_until(p));
+    // `AuthInfo` is for a request handed to the application.
+    let admitted = matches!(inner.action, HttpAction::Forward { .. })
+        && inner
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.principal.is_some());
+    let token = admitted
+        .then(|| request.bearer_token())
+        .flatten()
+        .map(str::to_owned);
     let decision = HttpDecision {
         inner,
         accepted_until,
+        token,
     };
     Ok(if decision.is_flat() {
         Either::A(decision.flat())
@@ -179,6 +201,8 @@ pub fn guard_authorize_http(
 pub struct HttpDecision {
     inner: guard::HttpDecision,
     accepted_until: Option<i64>,
+    /// The bearer token, when a principal was admitted (for `AuthInfo`).
+    token: Option<String>,
 }
 
 /// What `filterResponse` gives: the filtered body, or the response to send
@@ -215,10 +239,10 @@ impl HttpDecision {
 impl HttpDecision {
     /// Everything but the response body, in the flat layout of
     /// [`crate::flat`] (`index.js` reads it).
-    #[napi]
-    pub fn flat(&self) -> String {
+    #[napi(ts_return_type = "string")]
+    pub fn flat(&self) -> FlatText {
         let mut out = FlatBuilder::default();
-        out.http(&self.inner, self.accepted_until);
+        out.http(&self.inner, self.accepted_until, self.token.as_deref());
         out.finish()
     }
 
@@ -257,17 +281,33 @@ impl HttpDecision {
 mod tests {
     use super::*;
 
+    fn latin1(text: &str) -> Vec<u8> {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        let mut out = Vec::new();
+        push_latin1(&units, &mut out);
+        out
+    }
+
     #[test]
     fn header_characters_up_to_u_ff_are_one_byte_each() {
-        assert_eq!(latin1_bytes("Bearer abc".into()), b"Bearer abc");
-        assert_eq!(latin1_bytes("abc\u{e9}".into()), b"abc\xe9");
-        assert_eq!(latin1_bytes("\u{ff}".into()), b"\xff");
+        assert_eq!(latin1("Bearer abc"), b"Bearer abc");
+        assert_eq!(latin1("abc\u{e9}"), b"abc\xe9");
+        assert_eq!(latin1("\u{ff}"), b"\xff");
     }
 
     #[test]
     fn a_character_beyond_latin1_never_reads_as_ascii() {
-        let bytes = latin1_bytes("Bearer \u{20ac}".into());
-        assert_eq!(&bytes[..7], b"Bearer ");
-        assert!(bytes[7..].iter().all(|b| *b >= 0x80));
+        for text in ["Bearer \u{20ac}", "Bearer \u{141}", "Bearer \u{1F600}"] {
+            let bytes = latin1(text);
+            assert_eq!(&bytes[..7], b"Bearer ", "{text}");
+            assert!(bytes[7..].iter().all(|b| *b >= 0x80), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_replaced_never_dropped() {
+        let mut out = Vec::new();
+        push_latin1(&[u16::from(b'a'), 0xD800, u16::from(b'b')], &mut out);
+        assert_eq!(out, "a\u{FFFD}b".as_bytes());
     }
 }

@@ -50,7 +50,7 @@ use serde_json::{Value, json};
 
 pub use query::filter_from_query;
 
-use super::request::{Request, RequestError};
+use super::request::{Credentials, Request, RequestError, parse_authorization};
 use super::{Decision, Guard};
 use crate::access::{AccessPolicy, Filter, Granted, ItemServer, ListingItems};
 use crate::error::ConfigError;
@@ -270,6 +270,23 @@ impl<'a> HttpRequest<'a> {
 
     fn has_header(&self, name: &str) -> bool {
         self.header_values(name).next().is_some()
+    }
+
+    /// The bearer token of the request's one `Authorization` header, read
+    /// by the rules `authorize_http` applies (`None` when there is no such
+    /// header, more than one, or a value that is not a bearer credential of
+    /// visible ASCII). For a host that hands the token on, as the MCP SDKs'
+    /// `AuthInfo.token` does, once the request was admitted.
+    pub fn bearer_token(&self) -> Option<&'a str> {
+        let mut values = self.header_values("authorization");
+        let value = values.next()?;
+        if values.next().is_some() || !visible_ascii(value) {
+            return None;
+        }
+        match parse_authorization(std::str::from_utf8(value).ok(), usize::MAX) {
+            Ok(Credentials::Bearer(token)) => Some(token),
+            _ => None,
+        }
     }
 }
 
