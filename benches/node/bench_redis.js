@@ -34,6 +34,24 @@ function check(kind, url) {
     })
     return { run: async () => guard.checkRateLimit(KEY), close: () => {} }
   }
+  if (kind === 'mcpguard-http' || kind === 'mcpguard-async') {
+    // The same limit through the HTTP entry point, with a signed token (the
+    // binding's test scenario): what an Express host on the Redis store runs.
+    const { Guard, HttpOptions } = need('mcpguard')
+    const { config, sign } = require(path.join(BINDING, 'test', 'helpers', 'scenario.js'))
+    const guard = Guard.fromJson({
+      ...config(),
+      rate_limit: { limit: LIMIT, window_seconds: WINDOW, algorithm: 'fixed_window' },
+      store: { redis: { url, prefix: 'node-bench-http:', pool_size: 8 } },
+    })
+    const options = new HttpOptions({ server: 'files', readBody: false })
+    const request = { method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: KEY })}`], peer: KEY }
+    const run =
+      kind === 'mcpguard-http'
+        ? async () => guard.authorizeHttp(request, options)
+        : () => guard.authorizeHttpAsync(request, options)
+    return { run, close: () => {} }
+  }
   const Redis = need('ioredis')
   const { RateLimiterRedis } = need('rate-limiter-flexible')
   const client = new Redis(url, { enableOfflineQueue: true })
@@ -65,16 +83,22 @@ async function worker() {
   await new Promise((resolve) => parentPort.once('message', resolve))
   const end = Date.now() + ms
   let n = 0
-  while (Date.now() < end) {
-    await c.run()
-    n++
-  }
+  // `inFlight` loops per worker, each awaiting one call after the other: a
+  // server with that many requests waiting on Redis at once.
+  await Promise.all(
+    Array.from({ length: workerData.inFlight }, async () => {
+      while (Date.now() < end) {
+        await c.run()
+        n++
+      }
+    }),
+  )
   c.close()
   parentPort.postMessage(n)
 }
 
-async function throughput(kind, url, workers = 2, ms = 1500) {
-  const ws = Array.from({ length: workers }, () => new Worker(__filename, { workerData: { kind, url, ms } }))
+async function throughput(kind, url, inFlight = 1, workers = 2, ms = 1500) {
+  const ws = Array.from({ length: workers }, () => new Worker(__filename, { workerData: { kind, url, ms, inFlight } }))
   await Promise.all(ws.map((w) => new Promise((resolve) => w.once('message', resolve))))
   const done = ws.map((w) => new Promise((resolve) => w.once('message', resolve)))
   const t0 = process.hrtime.bigint()
@@ -141,6 +165,24 @@ async function main() {
     console.log(
       `mcpguard vs RateLimiterRedis: ${(peer[1] / ours[1]).toFixed(2)}x per call, ` +
         `${(ours[2] / peer[2]).toFixed(2)}x throughput (${met ? 'met' : 'NOT met'})`,
+    )
+    // A server has many requests waiting on Redis at once: 8 per worker.
+    // The synchronous call holds its worker's event loop for each round
+    // trip; authorizeHttpAsync waits on libuv's pool; ioredis pipelines.
+    const IN_FLIGHT = 8
+    const flight = []
+    for (const [name, kind] of [
+      ['mcpguard authorizeHttp (sync)', 'mcpguard-http'],
+      ['mcpguard authorizeHttpAsync', 'mcpguard-async'],
+      ['rate-limiter-flexible RateLimiterRedis', 'rlflx'],
+    ]) {
+      flight.push([name, await throughput(kind, url, IN_FLIGHT)])
+    }
+    console.log(`${IN_FLIGHT} calls in flight per worker, 2 workers (calls/s):`)
+    for (const [name, tput] of flight) console.log(`${name.padEnd(40)} ${Math.round(tput).toLocaleString('en').padStart(20)}`)
+    console.log(
+      `authorizeHttpAsync vs RateLimiterRedis with ${IN_FLIGHT} in flight: ${(flight[1][1] / flight[2][1]).toFixed(2)}x throughput ` +
+        `(synchronous: ${(flight[0][1] / flight[2][1]).toFixed(2)}x)`,
     )
   } finally {
     server.kill('SIGKILL')

@@ -68,6 +68,14 @@ export interface GuardMiddlewareOptions {
   key?: (req: GuardedRequest) => string | null | undefined
   /** Rate-limit cost: a whole number ≥ 1 or a function of the request (default 1). */
   cost?: number | ((req: GuardedRequest) => number)
+  /**
+   * Decide on libuv's thread pool (`guard.authorizeHttpAsync`) instead of
+   * on the event loop. Turn it on for a Guard on the Redis store, so that a
+   * round trip to Redis does not hold the event loop; leave it off (the
+   * default) with the in-process store, where the synchronous call is
+   * faster.
+   */
+  offload?: boolean
 }
 
 /**

@@ -169,7 +169,7 @@ function filterResponse(res, decision) {
   }
 }
 
-const OPTION_NAMES = new Set(['server', 'readBody', 'toolFromBody', 'maxBodyBytes', 'serveMetadata', 'listingItems', 'key', 'cost'])
+const OPTION_NAMES = new Set(['server', 'readBody', 'toolFromBody', 'maxBodyBytes', 'serveMetadata', 'listingItems', 'key', 'cost', 'offload'])
 
 /**
  * Middleware that hands each request to `guard.authorizeHttp` and does
@@ -189,7 +189,8 @@ function guardMiddleware(guard, options = {}) {
       throw new TypeError(`guardMiddleware: unknown option ${name}${hint}`)
     }
   }
-  const { server, key, cost, toolFromBody, readBody = toolFromBody, maxBodyBytes, serveMetadata, listingItems } = options ?? {}
+  const { server, key, cost, toolFromBody, readBody = toolFromBody, maxBodyBytes, serveMetadata, listingItems, offload = false } = options ?? {}
+  if (typeof offload !== 'boolean') throw new TypeError('guardMiddleware: offload must be a boolean')
   if (server != null && typeof server !== 'string' && typeof server !== 'function') {
     throw new TypeError('guardMiddleware: server must be a string or a function of the request')
   }
@@ -238,17 +239,34 @@ function guardMiddleware(guard, options = {}) {
       return
     }
     const decide = (body, read) => {
+      request.body = body
+      if (offload) {
+        guard.authorizeHttpAsync(request, opts).then((d) => act(d, body, read), next)
+        return
+      }
       let d
       try {
-        request.body = body
         d = guard.authorizeHttp(request, opts)
       } catch (e) {
         next(e)
         return
       }
+      act(d, body, read)
+    }
+    const act = (d, body, read) => {
+      try {
+        if (!take(d, body, read)) return
+      } catch (e) {
+        next(e)
+        return
+      }
+      next()
+    }
+    // Does what the decision says; whether the request goes on to `next`.
+    const take = (d, body, read) => {
       if (d.action === 'respond') {
         send(res, d.status, d.headers, d.body)
-        return
+        return false
       }
       if (d.action === 'forward') {
         if (read && body.length > 0) {
@@ -267,7 +285,7 @@ function guardMiddleware(guard, options = {}) {
         req.mcpguard = d.decision
         if (d.filtersResponse) filterResponse(res, d)
       }
-      next()
+      return true
     }
     if (req.method === 'POST' && opts.readBody) takeBody(req, opts.maxBodyBytes, decide, next)
     else decide(null, false)

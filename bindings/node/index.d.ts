@@ -448,6 +448,17 @@ export declare class Guard {
    */
   authorizeHttp(request: HttpRequest, options: HttpOptions | HttpOptionsInit): HttpDecision
   /**
+   * `authorizeHttp` decided on libuv's thread pool: the same answer, as a
+   * promise. For a Guard on the Redis store, whose decisions wait on a
+   * round trip to Redis: the event loop serves other requests meanwhile
+   * (the pool has `UV_THREADPOOL_SIZE` threads, 4 by default, which also
+   * serve file system and DNS work). With the in-process store the
+   * synchronous call is faster. The request is copied (its body too)
+   * before this returns.
+   * @throws {InvalidRequestError} (a rejection) for an odd header list or a bad cost.
+   */
+  authorizeHttpAsync(request: HttpRequest, options: HttpOptions | HttpOptionsInit): Promise<HttpDecision>
+  /**
    * `validate`, and until when the Guard accepts the token (`exp` plus the
    * leeway; `null` for a token without expiry): what the MCP SDK's
    * `AuthInfo.expiresAt` must say so that it accepts what the Guard accepts.

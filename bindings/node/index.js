@@ -419,6 +419,36 @@ class Guard extends tokenStoreMethods(native.Guard) {
     return new HttpDecision(decision)
   }
 
+  authorizeHttpAsync(request, options) {
+    const r = request ?? NO_REQUEST
+    let pending
+    try {
+      const [body, bodyState] = bodyOf(r.body)
+      pending = native.guardAuthorizeHttpAsync(
+        this.#handle,
+        optionsOf(options),
+        r.method ?? 'GET',
+        r.path ?? '/',
+        r.query ?? '',
+        r.headers ?? [],
+        r.peer ?? null,
+        body,
+        bodyState,
+        r.server ?? null,
+        r.key ?? null,
+        r.cost ?? null,
+      )
+    } catch (e) {
+      return Promise.reject(e instanceof TypeError ? e : fromNative(e))
+    }
+    return pending.then(
+      (decision) => new HttpDecision(decision),
+      (e) => {
+        throw fromNative(e)
+      },
+    )
+  }
+
   validateWithExpiry(token) {
     let flat
     try {

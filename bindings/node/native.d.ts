@@ -369,14 +369,18 @@ export declare function guardAuthorize(guard: ExternalObject<Guard>, authorizati
  * `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
  * reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
  * Never throws for a refusal; only arguments the host got wrong throw.
- *
- * An answer that is all in the flat layout (pass, or forward without a
- * listing to filter: most requests) comes back as that string; only one
- * with more to give later (a response body, a listing filter) comes back
- * as an [`HttpDecision`] object, which costs Node-API a wrapped instance,
- * a reference and a finalizer.
+ * The answer is the flat text or the object (see [`answer`]).
  */
 export declare function guardAuthorizeHttp(guard: ExternalObject<Guard>, options: HttpOptions, method: string, path: string, query: string, rawHeaders: Array<string>, peer: string | undefined | null, body: Buffer | undefined | null, bodyState: number, server?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null): string | HttpDecision
+
+/**
+ * [`guard_authorize_http`] decided on libuv's thread pool, for a Guard
+ * whose decisions may wait on the network (the Redis store): the event
+ * loop goes on serving while a round trip is under way. The arguments are
+ * checked and copied (the body too) before it returns; a promise of the
+ * same answer (`index.js` wraps it as `guard.authorizeHttpAsync`).
+ */
+export declare function guardAuthorizeHttpAsync(guard: ExternalObject<Guard>, options: HttpOptions, method: string, path: string, query: string, rawHeaders: Array<string>, peer: string | undefined | null, body: Buffer | undefined | null, bodyState: number, server?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null): Promise<string | HttpDecision>
 
 /**
  * Validates a bare token (no `Bearer ` prefix) through the cache; the

@@ -847,6 +847,7 @@ module.exports.bearerToken = nativeBinding.bearerToken
 module.exports.effectiveScopes = nativeBinding.effectiveScopes
 module.exports.guardAuthorize = nativeBinding.guardAuthorize
 module.exports.guardAuthorizeHttp = nativeBinding.guardAuthorizeHttp
+module.exports.guardAuthorizeHttpAsync = nativeBinding.guardAuthorizeHttpAsync
 module.exports.guardValidate = nativeBinding.guardValidate
 module.exports.guardValidateWithExpiry = nativeBinding.guardValidateWithExpiry
 module.exports.scopesToTags = nativeBinding.scopesToTags

@@ -10,7 +10,8 @@
 
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
-use napi::bindgen_prelude::{Buffer, Either, External, Utf16String};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, External, Utf16String};
+use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors;
@@ -93,17 +94,151 @@ fn push_latin1(units: &[u16], out: &mut Vec<u8>) {
     }
 }
 
+/// One request's parts as the host handed them, owned (the body apart):
+/// what [`guard_authorize_http`] decides at once and
+/// [`guard_authorize_http_async`] decides on the thread pool.
+struct Parts {
+    method: String,
+    path: String,
+    query: String,
+    /// Every header string's bytes, one after the other.
+    bytes: Vec<u8>,
+    /// Where each header string ends in `bytes`.
+    ends: Vec<usize>,
+    peer: Option<String>,
+    body_state: u32,
+    server: Option<String>,
+    key: Option<String>,
+    cost: Option<u64>,
+}
+
+impl Parts {
+    /// Checks and converts the arguments; only arguments the host got
+    /// wrong are an error.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        method: String,
+        path: String,
+        query: String,
+        raw_headers: Vec<Utf16String>,
+        peer: Option<String>,
+        body_state: u32,
+        server: Option<String>,
+        key: Option<String>,
+        cost: Option<f64>,
+    ) -> napi::Result<Parts> {
+        if !raw_headers.len().is_multiple_of(2) {
+            return Err(errors::invalid_argument(
+                "rawHeaders must alternate names and values (an even number of strings)",
+            ));
+        }
+        if !matches!(body_state, BODY_GIVEN | BODY_TOO_LARGE | BODY_UNAVAILABLE) {
+            return Err(errors::invalid_argument(format!(
+                "unknown body state {body_state}"
+            )));
+        }
+        let cost = cost
+            .map(|c| whole_cost(Some(c)))
+            .transpose()
+            .map_err(|e| errors::invalid_argument(e.0))?;
+        let mut bytes = Vec::with_capacity(raw_headers.iter().map(|h| h.len()).sum());
+        let mut ends = Vec::with_capacity(raw_headers.len());
+        for units in &raw_headers {
+            push_latin1(units, &mut bytes);
+            ends.push(bytes.len());
+        }
+        Ok(Parts {
+            method,
+            path,
+            query,
+            bytes,
+            ends,
+            peer,
+            body_state,
+            server,
+            key,
+            cost,
+        })
+    }
+
+    /// The core's decision, with what the binding adds to it.
+    fn decide(
+        &self,
+        guard: &guard::Guard,
+        options: &guard::HttpOptions,
+        body: Option<&[u8]>,
+    ) -> HttpDecision {
+        // The header pairs as slices of the one buffer.
+        let mut start = 0;
+        let mut slices = self.ends.iter().map(|&end| {
+            let slice = &self.bytes[start..end];
+            start = end;
+            slice
+        });
+        let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(self.ends.len() / 2);
+        while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
+            headers.push((name, value));
+        }
+        let body = match (self.body_state, body) {
+            (BODY_TOO_LARGE, _) => HttpBody::TooLarge,
+            (BODY_UNAVAILABLE, _) => HttpBody::Unavailable,
+            (_, Some(b)) => HttpBody::Bytes(b),
+            (_, None) => HttpBody::None,
+        };
+        let request = HttpRequest {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers: &headers,
+            peer: self.peer.as_deref(),
+            body,
+            server: self.server.as_deref(),
+            key: self.key.as_deref(),
+            cost: self.cost,
+        };
+        let inner = guard.authorize_http(&request, options);
+        let accepted_until = inner
+            .decision
+            .as_ref()
+            .and_then(|d| d.principal.as_deref())
+            .and_then(|p| guard.token_validator().accepted_until(p));
+        // `AuthInfo` is for a request handed to the application.
+        let admitted = matches!(inner.action, HttpAction::Forward { .. })
+            && inner
+                .decision
+                .as_ref()
+                .is_some_and(|d| d.principal.is_some());
+        let token = admitted
+            .then(|| request.bearer_token())
+            .flatten()
+            .map(str::to_owned);
+        HttpDecision {
+            inner,
+            accepted_until,
+            token,
+        }
+    }
+}
+
+/// An answer that is all in the flat layout (pass, or forward without a
+/// listing to filter: most requests) as that string; one with more to give
+/// later (a response body, a listing filter) as the [`HttpDecision`]
+/// object, which costs Node-API a wrapped instance, a reference and a
+/// finalizer.
+fn answer(decision: HttpDecision) -> Either<FlatText, HttpDecision> {
+    if decision.is_flat() {
+        Either::A(decision.flat())
+    } else {
+        Either::B(decision)
+    }
+}
+
 /// Decides one HTTP request (`index.js` wraps it as `guard.authorizeHttp`).
 /// `rawHeaders` is Node's `req.rawHeaders` (name, value, name, value, …);
 /// `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
 /// reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
 /// Never throws for a refusal; only arguments the host got wrong throw.
-///
-/// An answer that is all in the flat layout (pass, or forward without a
-/// listing to filter: most requests) comes back as that string; only one
-/// with more to give later (a response body, a listing filter) comes back
-/// as an [`HttpDecision`] object, which costs Node-API a wrapped instance,
-/// a reference and a finalizer.
+/// The answer is the flat text or the object (see [`answer`]).
 #[napi(ts_return_type = "string | HttpDecision")]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize_http(
@@ -120,80 +255,81 @@ pub fn guard_authorize_http(
     key: Option<String>,
     cost: Option<f64>,
 ) -> napi::Result<Either<FlatText, HttpDecision>> {
-    if !raw_headers.len().is_multiple_of(2) {
-        return Err(errors::invalid_argument(
-            "rawHeaders must alternate names and values (an even number of strings)",
-        ));
-    }
-    let cost = cost
-        .map(|c| whole_cost(Some(c)))
-        .transpose()
-        .map_err(|e| errors::invalid_argument(e.0))?;
-    // Every header's bytes in one buffer, then the pairs as slices of it.
-    let mut bytes = Vec::with_capacity(raw_headers.iter().map(|h| h.len()).sum());
-    let mut ends = Vec::with_capacity(raw_headers.len());
-    for units in &raw_headers {
-        push_latin1(units, &mut bytes);
-        ends.push(bytes.len());
-    }
-    let mut start = 0;
-    let mut slices = ends.iter().map(|&end| {
-        let slice = &bytes[start..end];
-        start = end;
-        slice
-    });
-    let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(ends.len() / 2);
-    while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
-        headers.push((name, value));
-    }
-    let body = match (body_state, body.as_deref()) {
-        (BODY_GIVEN, Some(b)) => HttpBody::Bytes(b),
-        (BODY_GIVEN, None) => HttpBody::None,
-        (BODY_TOO_LARGE, _) => HttpBody::TooLarge,
-        (BODY_UNAVAILABLE, _) => HttpBody::Unavailable,
-        (other, _) => {
-            return Err(errors::invalid_argument(format!(
-                "unknown body state {other}"
-            )));
-        }
-    };
-    let request = HttpRequest {
-        method: &method,
-        path: &path,
-        query: &query,
-        headers: &headers,
-        peer: peer.as_deref(),
-        body,
-        server: server.as_deref(),
-        key: key.as_deref(),
+    let parts = Parts::new(
+        method,
+        path,
+        query,
+        raw_headers,
+        peer,
+        body_state,
+        server,
+        key,
         cost,
-    };
-    let inner = guard.authorize_http(&request, &options.inner);
-    let accepted_until = inner
-        .decision
-        .as_ref()
-        .and_then(|d| d.principal.as_deref())
-        .and_then(|p| guard.token_validator().accepted_until(p));
-    // `AuthInfo` is for a request handed to the application.
-    let admitted = matches!(inner.action, HttpAction::Forward { .. })
-        && inner
-            .decision
-            .as_ref()
-            .is_some_and(|d| d.principal.is_some());
-    let token = admitted
-        .then(|| request.bearer_token())
-        .flatten()
-        .map(str::to_owned);
-    let decision = HttpDecision {
-        inner,
-        accepted_until,
-        token,
-    };
-    Ok(if decision.is_flat() {
-        Either::A(decision.flat())
-    } else {
-        Either::B(decision)
-    })
+    )?;
+    Ok(answer(parts.decide(guard, &options.inner, body.as_deref())))
+}
+
+/// [`guard_authorize_http`] decided on libuv's thread pool, for a Guard
+/// whose decisions may wait on the network (the Redis store): the event
+/// loop goes on serving while a round trip is under way. The arguments are
+/// checked and copied (the body too) before it returns; a promise of the
+/// same answer (`index.js` wraps it as `guard.authorizeHttpAsync`).
+#[napi(ts_return_type = "Promise<string | HttpDecision>")]
+#[allow(clippy::too_many_arguments)] // the same arguments as the synchronous call
+pub fn guard_authorize_http_async(
+    guard: &External<guard::Guard>,
+    options: &HttpOptions,
+    method: String,
+    path: String,
+    query: String,
+    raw_headers: Vec<Utf16String>,
+    peer: Option<String>,
+    body: Option<Buffer>,
+    body_state: u32,
+    server: Option<String>,
+    key: Option<String>,
+    cost: Option<f64>,
+) -> napi::Result<AsyncTask<AuthorizeHttpTask>> {
+    let parts = Parts::new(
+        method,
+        path,
+        query,
+        raw_headers,
+        peer,
+        body_state,
+        server,
+        key,
+        cost,
+    )?;
+    Ok(AsyncTask::new(AuthorizeHttpTask {
+        guard: (**guard).clone(),
+        options: options.inner.clone(),
+        parts,
+        body: body.map(|b| b.to_vec()),
+    }))
+}
+
+/// One request decided on the thread pool ([`guard_authorize_http_async`]).
+pub struct AuthorizeHttpTask {
+    guard: guard::Guard,
+    options: guard::HttpOptions,
+    parts: Parts,
+    body: Option<Vec<u8>>,
+}
+
+impl Task for AuthorizeHttpTask {
+    type Output = HttpDecision;
+    type JsValue = Either<FlatText, HttpDecision>;
+
+    fn compute(&mut self) -> napi::Result<HttpDecision> {
+        Ok(self
+            .parts
+            .decide(&self.guard, &self.options, self.body.as_deref()))
+    }
+
+    fn resolve(&mut self, _env: Env, decision: HttpDecision) -> napi::Result<Self::JsValue> {
+        Ok(answer(decision))
+    }
 }
 
 /// The answer for one HTTP request (see `Guard::authorize_http`).

@@ -28,5 +28,8 @@ pub use engines::{
     scopes_to_tags, tags_to_scopes, validate_scopes,
 };
 pub use guard::{Guard, guard_authorize, guard_validate, guard_validate_with_expiry};
-pub use http::{FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http};
+pub use http::{
+    AuthorizeHttpTask, FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http,
+    guard_authorize_http_async,
+};
 pub use oauth::OAuthServer;

@@ -320,3 +320,31 @@ test('authorizeHttp: an admitted request names its bearer token and the scopes i
   assert.equal(anonymous.token, null)
   assert.deepEqual(anonymous.effectiveScopes, [])
 })
+
+test('guardMiddleware with offload decides on the thread pool and answers as without it', async () => {
+  assert.throws(() => guardMiddleware(Guard.fromJson(config()), { server: 'files', offload: 'yes' }), TypeError)
+  for (const offload of [false, true]) {
+    const guard = Guard.fromJson(config())
+    const app = express()
+    app.use(guardMiddleware(guard, { server: 'files', offload }))
+    app.post('/mcp', echoAuth)
+    await withServer(app, async (url) => {
+      const token = sign({ roles: ['reader'], scope: 'tag:files' })
+      const ok = await raw(`${url}/mcp`, { headers: [...JSON_TYPE, ...ACCEPT, ...bearer(token)], body: `${CALL_READ}}}` })
+      assert.equal(ok.status, 200, `offload ${offload}`)
+      const { auth, body } = ok.json()
+      assert.equal(auth.token, token)
+      assert.deepEqual(auth.scopes, ['tag:files', 'tag:web'])
+      assert.equal(body.params.name, 'read_file')
+      const write = await raw(`${url}/mcp`, {
+        headers: [...JSON_TYPE, ...bearer(token)],
+        body: '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_file","arguments":{}}}',
+      })
+      assert.equal(write.status, 403, `offload ${offload}`)
+      const bad = await raw(`${url}/mcp`, { headers: [...JSON_TYPE, ...bearer(token)], body: '{"jsonrpc":"2.0","id":3,"x":NaN}' })
+      assert.equal(bad.status, 400, `offload ${offload}`)
+      const none = await raw(`${url}/mcp`, { headers: JSON_TYPE, body: `${CALL_READ}}}` })
+      assert.equal(none.status, 401, `offload ${offload}`)
+    })
+  }
+})

@@ -42,6 +42,7 @@ if (mode === 'spend') {
 
 let redis
 let url
+let redisPort
 
 function freePort() {
   return new Promise((resolve) => {
@@ -60,7 +61,9 @@ before(async () => {
     throw new Error("redis-server is missing: `make test` installs Debian's redis-server package")
   }
   const port = await freePort()
-  redis = spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  redis = spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'yes'], {
+    stdio: 'ignore',
+  })
   const deadline = Date.now() + 10000
   for (;;) {
     const ok = await new Promise((resolve) => {
@@ -72,6 +75,7 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 50))
   }
   url = `redis://127.0.0.1:${port}/0`
+  redisPort = port
 })
 
 after(() => redis && redis.kill())
@@ -133,4 +137,58 @@ test('two authorization servers on one Redis share their clients (storage redis)
   assert.equal(seen?.client_id, registered.client_id)
   const noStore = { ...withServer(), store: undefined }
   assert.throws(() => new McpguardOAuthProvider(Guard.fromJson(noStore)), /store\.redis/)
+})
+
+/** Sends one command to the test's redis-server on a connection of its own (resolves on its reply). */
+function redisCommand(...args) {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(redisPort, '127.0.0.1', () => c.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`))
+    c.once('data', (d) => {
+      c.end()
+      resolve(d.toString())
+    })
+    c.on('error', reject)
+  })
+}
+
+test('authorizeHttpAsync: 40 requests in flight against a shared limit of 30 admit exactly 30, as the synchronous call counts', async () => {
+  const { HttpOptions } = require('..')
+  const guard = Guard.fromJson(redisConfig())
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  const request = { method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: 'async-node' })}`] }
+  const all = await Promise.all(Array.from({ length: 40 }, () => guard.authorizeHttpAsync(request, options)))
+  const statuses = all.map((d) => (d.action === 'forward' ? 200 : d.status))
+  assert.equal(statuses.filter((s) => s === 200).length, 30, `statuses ${statuses}`)
+  assert.ok(statuses.every((s) => s === 200 || s === 429), `statuses ${statuses}`)
+  const sync = guard.authorizeHttp(request, options)
+  const pooled = await guard.authorizeHttpAsync(request, options)
+  for (const d of [sync, pooled]) {
+    assert.equal(d.status, 429)
+    assert.equal(d.decision.reason, 'rate_limited')
+  }
+  assert.deepEqual(pooled.headers.map(([name]) => name), sync.headers.map(([name]) => name))
+  await assert.rejects(guard.authorizeHttpAsync({ ...request, headers: ['Authorization'] }, options), (e) => e.name === 'InvalidRequestError')
+})
+
+test('authorizeHttpAsync leaves the event loop serving while Redis is slow', async () => {
+  const { HttpOptions } = require('..')
+  const guard = Guard.fromJson(redisConfig())
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  const request = { method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: 'slow-node' })}`] }
+  assert.equal((await guard.authorizeHttpAsync(request, options)).action, 'forward')
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 5)
+  try {
+    // Redis answers nobody for 300 ms (under the store's 500 ms timeout).
+    const sleeping = redisCommand('DEBUG', 'SLEEP', '0.3')
+    await new Promise((r) => setTimeout(r, 20))
+    const before = ticks
+    const d = await guard.authorizeHttpAsync(request, options)
+    assert.equal(d.action, 'forward')
+    // The synchronous call would have held the loop for the whole wait.
+    assert.ok(ticks - before >= 10, `the event loop ran ${ticks - before} timer ticks while the decision waited`)
+    await sleeping
+  } finally {
+    clearInterval(timer)
+  }
 })
