@@ -346,6 +346,26 @@ function bodyOf(body) {
   throw new TypeError('request.body must be a Buffer, a Uint8Array, a string, HttpBody.tooLarge, HttpBody.unavailable or absent')
 }
 
+/** The positional arguments of the native HTTP entry points for `request`. */
+function httpArguments(handle, request, options) {
+  const r = request ?? NO_REQUEST
+  const [body, bodyState] = bodyOf(r.body)
+  return [
+    handle,
+    optionsOf(options),
+    r.method ?? 'GET',
+    r.path ?? '/',
+    r.query ?? '',
+    r.headers ?? [],
+    r.peer ?? null,
+    body,
+    bodyState,
+    r.server ?? null,
+    r.key ?? null,
+    r.cost ?? null,
+  ]
+}
+
 /** Token validation, tag access and rate limiting behind one call per request. */
 class Guard extends tokenStoreMethods(native.Guard) {
   #handle = super.handle()
@@ -395,49 +415,19 @@ class Guard extends tokenStoreMethods(native.Guard) {
   }
 
   authorizeHttp(request, options) {
-    const r = request ?? NO_REQUEST
-    const [body, bodyState] = bodyOf(r.body)
     let decision
     try {
-      decision = native.guardAuthorizeHttp(
-        this.#handle,
-        optionsOf(options),
-        r.method ?? 'GET',
-        r.path ?? '/',
-        r.query ?? '',
-        r.headers ?? [],
-        r.peer ?? null,
-        body,
-        bodyState,
-        r.server ?? null,
-        r.key ?? null,
-        r.cost ?? null,
-      )
+      decision = native.guardAuthorizeHttp(...httpArguments(this.#handle, request, options))
     } catch (e) {
-      throw fromNative(e)
+      throw e instanceof TypeError ? e : fromNative(e)
     }
     return new HttpDecision(decision)
   }
 
   authorizeHttpAsync(request, options) {
-    const r = request ?? NO_REQUEST
     let pending
     try {
-      const [body, bodyState] = bodyOf(r.body)
-      pending = native.guardAuthorizeHttpAsync(
-        this.#handle,
-        optionsOf(options),
-        r.method ?? 'GET',
-        r.path ?? '/',
-        r.query ?? '',
-        r.headers ?? [],
-        r.peer ?? null,
-        body,
-        bodyState,
-        r.server ?? null,
-        r.key ?? null,
-        r.cost ?? null,
-      )
+      pending = native.guardAuthorizeHttpAsync(...httpArguments(this.#handle, request, options))
     } catch (e) {
       return Promise.reject(e instanceof TypeError ? e : fromNative(e))
     }
