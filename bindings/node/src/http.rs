@@ -8,6 +8,8 @@
 //! flat layout of [`crate::flat`] plus the response body. What the request
 //! means is decided by `Guard::authorize_http` alone.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either, External, Utf16String};
@@ -322,9 +324,20 @@ impl Task for AuthorizeHttpTask {
     type JsValue = Either<FlatText, HttpDecision>;
 
     fn compute(&mut self) -> napi::Result<HttpDecision> {
-        Ok(self
-            .parts
-            .decide(&self.guard, &self.options, self.body.as_deref()))
+        // napi-rs runs this from a C callback on a pool thread: a panic
+        // must become a rejection, never unwind into libuv.
+        let (parts, guard, options, body) = (
+            &self.parts,
+            &self.guard,
+            &self.options,
+            self.body.as_deref(),
+        );
+        catch_unwind(AssertUnwindSafe(|| parts.decide(guard, options, body))).map_err(|_| {
+            napi::Error::new(
+                napi::Status::GenericFailure,
+                "mcpguard: an HTTP decision failed unexpectedly".to_string(),
+            )
+        })
     }
 
     fn resolve(&mut self, _env: Env, decision: HttpDecision) -> napi::Result<Self::JsValue> {
