@@ -14,7 +14,7 @@ pub struct ManualClock {
 #[napi]
 impl ManualClock {
     /// A clock reading `unixSeconds` (may be fractional).
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(unix_seconds: f64) -> napi::Result<Self> {
         let inner =
             mcpguard::ManualClock::from_secs_f64(unix_seconds).map_err(errors::invalid_argument)?;
@@ -22,7 +22,7 @@ impl ManualClock {
     }
 
     /// Moves the clock by `seconds` (fractional; negative moves it back).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn advance(&self, seconds: f64) -> napi::Result<()> {
         self.inner
             .advance_secs_f64(seconds)
@@ -30,7 +30,7 @@ impl ManualClock {
     }
 
     /// Sets the clock to `unixSeconds`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set(&self, unix_seconds: f64) -> napi::Result<()> {
         self.inner
             .set_secs_f64(unix_seconds)
@@ -38,7 +38,7 @@ impl ManualClock {
     }
 
     /// The current reading in (fractional) Unix seconds.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn now(&self) -> f64 {
         self.inner.secs_f64()
     }

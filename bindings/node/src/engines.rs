@@ -36,7 +36,7 @@ pub struct TokenValidator {
 impl TokenValidator {
     /// A validator for the `auth` object (JSON text), with `resource` as
     /// the default audience.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         auth_json: String,
         resource: String,
@@ -50,7 +50,7 @@ impl TokenValidator {
     /// Validates a bare token; throws `InvalidTokenError` (or
     /// `InsufficientScopeError` for `required_scopes`). Returns the
     /// principal in the flat layout of [`crate::flat`].
-    #[napi(ts_return_type = "string")]
+    #[napi(ts_return_type = "string", catch_unwind)]
     pub fn validate_flat(&self, token: String) -> napi::Result<FlatText> {
         let p = self
             .inner
@@ -60,7 +60,7 @@ impl TokenValidator {
     }
 
     /// Revokes a token until it would have expired anyway.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn revoke(&self, token: String) -> napi::Result<()> {
         self.inner
             .revoke(&token)
@@ -69,7 +69,7 @@ impl TokenValidator {
 
     /// Stores an opaque token the host issued (`opaque_tokens` on), as
     /// `Guard.insertOpaque` does.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
         insert_opaque(&self.inner, &token, &entry_json)
     }
@@ -77,13 +77,13 @@ impl TokenValidator {
     /// Turns an RFC 7662 introspection response (JSON text) into a
     /// principal in the flat layout of [`crate::flat`]; a refusal throws as
     /// `validateFlat` does.
-    #[napi(ts_return_type = "string")]
+    #[napi(ts_return_type = "string", catch_unwind)]
     pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<FlatText> {
         introspection_flat(&self.inner, &response_json, None)
     }
 
     /// Replaces an issuer's JWK Set (key rotation).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_jwks(&self, issuer: String, jwks_json: String) -> napi::Result<()> {
         self.inner
             .set_jwks(&issuer, &jwks_json)
@@ -104,7 +104,7 @@ impl TagFilter {
     /// `web AND (api OR db)`) or `query` (a preset's `tag_query` object).
     /// `index.js` calls it for `TagFilter.parseTags`, `parseExpression` and
     /// `fromQuery`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(kind: String, source: Value) -> napi::Result<TagFilter> {
         let text = || {
             source.as_str().ok_or_else(|| {
@@ -127,19 +127,19 @@ impl TagFilter {
     }
 
     /// Whether a server with these tags matches.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn matches(&self, server_tags: Vec<String>) -> bool {
         self.inner.matches_tags(&server_tags)
     }
 
     /// The normalised tags the filter mentions, first-seen order.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn tags(&self) -> Vec<String> {
         self.inner.tags()
     }
 
     /// The filter in the advanced syntax.
-    #[napi(js_name = "toString")]
+    #[napi(js_name = "toString", catch_unwind)]
     pub fn to_js_string(&self) -> String {
         self.inner.to_string()
     }
@@ -158,7 +158,7 @@ pub struct ScopeValidation {
 
 /// Checks requested scopes against the tags a server offers, as 1MCP's
 /// authorization server does.
-#[napi]
+#[napi(catch_unwind)]
 pub fn validate_scopes(requested: Vec<String>, available_tags: Vec<String>) -> ScopeValidation {
     match access::validate_scopes(&requested, &available_tags) {
         Ok(scopes) => ScopeValidation {
@@ -175,13 +175,13 @@ pub fn validate_scopes(requested: Vec<String>, available_tags: Vec<String>) -> S
 }
 
 /// The tags named by `tag:` scopes, normalised, without repeats.
-#[napi]
+#[napi(catch_unwind)]
 pub fn scopes_to_tags(scopes: Vec<String>) -> Vec<String> {
     access::scopes_to_tags(&scopes)
 }
 
 /// `tag:<t>` for each tag.
-#[napi]
+#[napi(catch_unwind)]
 pub fn tags_to_scopes(tags: Vec<String>) -> Vec<String> {
     access::tags_to_scopes(&tags)
 }
@@ -189,14 +189,14 @@ pub fn tags_to_scopes(tags: Vec<String>) -> Vec<String> {
 /// The scopes a framework that checks scopes itself must see for a
 /// principal (the SDK's `AuthInfo.scopes`): its own, then the `tag:`
 /// scopes its roles grant. Decided by the core.
-#[napi]
+#[napi(catch_unwind)]
 pub fn effective_scopes(scopes: Vec<String>, tags: Vec<String>) -> Vec<String> {
     mcpguard::token::effective_scopes(&scopes, &tags)
 }
 
 /// The bearer token of an `Authorization` value, read by the core's header
 /// rules (`null` when the value carries none), for the SDK's `AuthInfo.token`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn bearer_token(authorization: String) -> Option<String> {
     match mcpguard::guard::parse_authorization(Some(&authorization), usize::MAX) {
         Ok(mcpguard::guard::Credentials::Bearer(token)) => Some(token.to_string()),
@@ -240,7 +240,7 @@ pub struct RateLimiter {
 #[napi]
 impl RateLimiter {
     /// A limiter with these settings, on `clock` or the system clock.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(options: RateLimiterOptions, clock: Option<&ManualClock>) -> napi::Result<Self> {
         let name = options.algorithm.flatten();
         let name = name.as_deref().unwrap_or("fixed_window");
@@ -283,7 +283,8 @@ impl RateLimiter {
     /// V8's, the layout used by itself where a runtime refuses external
     /// buffers.
     #[napi(
-        ts_return_type = "[check: (key: string, cost?: number | null) => void, results: Float64Array]"
+        ts_return_type = "[check: (key: string, cost?: number | null) => void, results: Float64Array]",
+        catch_unwind
     )]
     pub fn checker<'env>(
         &self,
@@ -294,19 +295,19 @@ impl RateLimiter {
     }
 
     /// What a request of cost 1 would get now, counting nothing.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn peek(&self, key: String) -> RateDecisionObject {
         RateDecisionObject::from(&self.inner.peek(&key))
     }
 
     /// Gives `key` its full quota back.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reset(&self, key: String) {
         self.inner.reset(&key);
     }
 
     /// How many keys are tracked now.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn tracked_keys(&self) -> u32 {
         u32::try_from(self.inner.tracked_keys()).unwrap_or(u32::MAX)
     }

@@ -43,7 +43,7 @@ impl Guard {
     /// resolve against its folder, and the environment overrides apply), on
     /// `clock` or the system clock. `index.js` calls it for `Guard.fromJson`
     /// and `Guard.fromFile`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(source: String, is_file: bool, clock: Option<&ManualClock>) -> napi::Result<Guard> {
         let config = if is_file {
             let mut config = mcpguard::config::GuardConfig::from_file(&source)
@@ -66,13 +66,13 @@ impl Guard {
     /// The handle the hot-path functions ([`guard_authorize`],
     /// [`guard_validate`]) take: plain functions over an external skip the
     /// class-receiver checks a method call pays (about 0.2 µs).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn handle(&self) -> External<guard::Guard> {
         External::new(self.inner.clone())
     }
 
     /// Revokes a token until it would have expired anyway.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn revoke(&self, token: String) -> napi::Result<()> {
         self.inner
             .revoke(&token)
@@ -84,7 +84,7 @@ impl Guard {
     /// (`index.js` writes it from the camelCase object of
     /// `guard.insertOpaque`). The store keeps the token's SHA-256, never the
     /// token; `revoke` removes it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn insert_opaque(&self, token: String, entry_json: String) -> napi::Result<()> {
         engines::insert_opaque(self.inner.token_validator(), &token, &entry_json)
     }
@@ -93,14 +93,14 @@ impl Guard {
     /// fetched into a principal, tags filled, in the flat layout of
     /// [`crate::flat`] (`index.js` wraps it as `guard.validateIntrospection`);
     /// a refusal throws as [`guard_validate`] does.
-    #[napi(ts_return_type = "string")]
+    #[napi(ts_return_type = "string", catch_unwind)]
     pub fn validate_introspection_flat(&self, response_json: String) -> napi::Result<FlatText> {
         let validator = self.inner.token_validator();
         engines::introspection_flat(validator, &response_json, Some(self.inner.metadata_url()))
     }
 
     /// Replaces an issuer's JWK Set (key rotation); a bad set changes nothing.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_jwks(&self, issuer: String, jwks_json: String) -> napi::Result<()> {
         self.inner
             .set_jwks(&issuer, &jwks_json)
@@ -108,32 +108,32 @@ impl Guard {
     }
 
     /// The RFC 9728 protected-resource metadata document.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metadata_document(&self) -> Value {
         self.inner.metadata_document()
     }
 
     /// The path the metadata document is served at.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metadata_path(&self) -> String {
         self.inner.metadata_path().to_string()
     }
 
     /// The full URL of the metadata document.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metadata_url(&self) -> String {
         self.inner.metadata_url().to_string()
     }
 
     /// This server's canonical resource URI.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn resource(&self) -> String {
         self.inner.resource().to_string()
     }
 
     /// Registers the audit callback (replacing any earlier one); `null`
     /// removes it.
-    #[napi]
+    #[napi(catch_unwind)]
     #[allow(clippy::type_complexity)] // spelled out so that the typings name the event type
     pub fn on_audit(
         &self,
@@ -158,7 +158,7 @@ impl Guard {
     }
 
     /// Takes the audit events kept in the ring, oldest first.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn drain_audit(&self) -> Vec<AuditEventObject> {
         self.inner
             .drain_audit()
@@ -170,20 +170,20 @@ impl Guard {
     /// Every counter in the Prometheus text format (with a Redis store, its
     /// round trips, errors, latency and breaker state too), for a scrape
     /// endpoint.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metrics_text(&self) -> String {
         self.inner.metrics_text()
     }
 
     /// A snapshot of the counters.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn counters(&self) -> CountersObject {
         CountersObject::from(&self.inner.counters())
     }
 
     /// Checks and counts one rate limit for a raw key, without
     /// authentication: the rule named `rule`, or the default limit.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn check_rate_limit(
         &self,
         key: String,
@@ -203,7 +203,7 @@ impl Guard {
 /// [`crate::flat`], the principal always in full: it is whatever the core
 /// holds now (an opaque token's entry may be replaced at any time), so the
 /// wrapper keeps none.
-#[napi(ts_return_type = "string")]
+#[napi(ts_return_type = "string", catch_unwind)]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize(
     guard: &External<guard::Guard>,
@@ -241,7 +241,7 @@ pub fn guard_authorize(
 /// principal's tags are filled. Records no audit event. Returns the
 /// principal in the flat layout of [`crate::flat`] (`index.js` wraps it as
 /// `guard.validate`).
-#[napi(ts_return_type = "string")]
+#[napi(ts_return_type = "string", catch_unwind)]
 pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Result<FlatText> {
     match guard.validate(&token) {
         Ok(p) => Ok(FlatBuilder::principal_text(&p)),
@@ -254,7 +254,7 @@ pub fn guard_validate(guard: &External<guard::Guard>, token: String) -> napi::Re
 /// what an SDK that checks expiry itself must be told, so that it accepts
 /// exactly what the Guard accepts (`index.js` wraps it as
 /// `guard.validateWithExpiry`).
-#[napi(ts_return_type = "string")]
+#[napi(ts_return_type = "string", catch_unwind)]
 pub fn guard_validate_with_expiry(
     guard: &External<guard::Guard>,
     token: String,

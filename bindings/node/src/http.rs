@@ -33,7 +33,7 @@ pub struct HttpOptions {
 impl HttpOptions {
     /// Reads the options (JSON text) the core's way; unknown keys and bad
     /// values are a `ConfigError` naming the key.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(options_json: String) -> napi::Result<HttpOptions> {
         let value: serde_json::Value = serde_json::from_str(&options_json)
             .map_err(|e| errors::config(&ConfigError::new("", format!("HTTP options: {e}"))))?;
@@ -43,26 +43,26 @@ impl HttpOptions {
     }
 
     /// The server this endpoint serves, or `null`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn server(&self) -> Option<String> {
         self.inner.server.clone()
     }
 
     /// Whether `POST` bodies are read (the host must hand them over).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn read_body(&self) -> bool {
         self.inner.read_body
     }
 
     /// The largest body read; a host reads at most one byte more.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn max_body_bytes(&self) -> f64 {
         // A byte count: exact in an f64 up to 2^53.
         self.inner.max_body_bytes as f64
     }
 
     /// Whether the metadata route is answered.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn serve_metadata(&self) -> bool {
         self.inner.serve_metadata
     }
@@ -241,7 +241,7 @@ fn answer(decision: HttpDecision) -> Either<FlatText, HttpDecision> {
 /// reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
 /// Never throws for a refusal; only arguments the host got wrong throw.
 /// The answer is the flat text or the object (see [`answer`]).
-#[napi(ts_return_type = "string | HttpDecision")]
+#[napi(ts_return_type = "string | HttpDecision", catch_unwind)]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize_http(
     guard: &External<guard::Guard>,
@@ -276,7 +276,7 @@ pub fn guard_authorize_http(
 /// loop goes on serving while a round trip is under way. The arguments are
 /// checked and copied (the body too) before it returns; a promise of the
 /// same answer (`index.js` wraps it as `guard.authorizeHttpAsync`).
-#[napi(ts_return_type = "Promise<string | HttpDecision>")]
+#[napi(ts_return_type = "Promise<string | HttpDecision>", catch_unwind)]
 #[allow(clippy::too_many_arguments)] // the same arguments as the synchronous call
 pub fn guard_authorize_http_async(
     guard: &External<guard::Guard>,
@@ -388,7 +388,7 @@ impl HttpDecision {
 impl HttpDecision {
     /// Everything but the response body, in the flat layout of
     /// [`crate::flat`] (`index.js` reads it).
-    #[napi(ts_return_type = "string")]
+    #[napi(ts_return_type = "string", catch_unwind)]
     pub fn flat(&self) -> FlatText {
         let mut out = FlatBuilder::default();
         out.http(&self.inner, self.accepted_until, self.token.as_deref());
@@ -396,7 +396,7 @@ impl HttpDecision {
     }
 
     /// The body of the response to send (`respond`); empty otherwise.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn body(&self) -> Buffer {
         match &self.inner.action {
             HttpAction::Respond(r) => Buffer::from(r.body.as_slice()),
@@ -407,7 +407,7 @@ impl HttpDecision {
     /// The application's response body with every listing result filtered
     /// down to what the principal may call; `contentType` is the response's
     /// `Content-Type` (JSON, or an SSE stream of `data:` events).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn filter_response(&self, content_type: Option<String>, body: Buffer) -> FilteredResponse {
         match self.inner.filter_response(content_type.as_deref(), &body) {
             Ok(filtered) => FilteredResponse {

@@ -56,7 +56,7 @@ impl OAuthServer {
     /// `storage` names (memory, an SQLite file relative to the working
     /// directory, or the Redis of `store.redis`), opened by `mcpguard-host`
     /// as every binding opens it.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(guard: &crate::guard::Guard) -> napi::Result<OAuthServer> {
         let inner = guard
             .hosted
@@ -66,19 +66,19 @@ impl OAuthServer {
     }
 
     /// The issuer identifier.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn issuer(&self) -> String {
         self.inner.issuer().to_string()
     }
 
     /// The RFC 8414 metadata document, as JSON text.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metadata(&self) -> String {
         self.inner.metadata().to_string()
     }
 
     /// The registered client's stored metadata (`null` if unknown), as an envelope.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn client(&self, client_id: String) -> String {
         match self.inner.store().client(&client_id) {
             Ok(c) => ok(c.map_or(Value::Null, |c| c.metadata)),
@@ -87,7 +87,7 @@ impl OAuthServer {
     }
 
     /// Registers a client from its metadata (RFC 7591).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn register(
         &self,
         metadata_json: String,
@@ -110,7 +110,7 @@ impl OAuthServer {
     /// Checks an authorization request: `{"consent": …}` (with the
     /// `set_cookie` value carrying the CSRF token) or `{"redirect": url}` in
     /// `value`; a refusal is to be shown to the user, not redirected.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn authorize(&self, params_json: String) -> napi::Result<String> {
         let p = parse("the authorization request", &params_json)?;
         let outcome = self.inner.authorize(&AuthorizeParams {
@@ -138,7 +138,7 @@ impl OAuthServer {
 
     /// The default consent page for a consent request (the `consent` object
     /// `authorize` returned), posting to `action`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn consent_page(&self, request_id: String, action: String) -> napi::Result<String> {
         match self.inner.consent_request(&request_id) {
             Ok(Some(c)) => Ok(render_consent_page(&c, &action)),
@@ -152,7 +152,7 @@ impl OAuthServer {
     /// Answers a pending request (`request_id`, `csrf_form`, the request's
     /// `cookie_header`, `subject`, `approve`, `scopes` or null); `value` is
     /// the URL to redirect to.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn consent(&self, answer_json: String) -> napi::Result<String> {
         let a = parse("the consent answer", &answer_json)?;
         let scopes: Option<Vec<String>> = match a.get("scopes") {
@@ -179,7 +179,7 @@ impl OAuthServer {
 
     /// Answers a token request (`grant_type` and the grant's parameters,
     /// `client_id` / `client_secret` as authenticated).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn token(&self, request_json: String) -> napi::Result<String> {
         let r = parse("the token request", &request_json)?;
         Ok(
@@ -200,7 +200,7 @@ impl OAuthServer {
     }
 
     /// Revokes a token (RFC 7009).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn revoke(&self, request_json: String) -> napi::Result<String> {
         let r = parse("the revocation request", &request_json)?;
         Ok(
@@ -220,7 +220,7 @@ impl OAuthServer {
     /// value]…]}`; the answer is `{"status", "headers": [[name, value]…],
     /// "body"}`, or `null` when the path is none of the endpoints. `peer`
     /// keys the registration rate limit; `subject` is the signed-in user.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn handle_http(
         &self,
         request_json: String,
