@@ -70,10 +70,10 @@ export interface GuardMiddlewareOptions {
   cost?: number | ((req: GuardedRequest) => number)
   /**
    * Decide on libuv's thread pool (`guard.authorizeHttpAsync`) instead of
-   * on the event loop. Turn it on for a Guard on the Redis store, so that a
-   * round trip to Redis does not hold the event loop; leave it off (the
-   * default) with the in-process store, where the synchronous call is
-   * faster.
+   * on the event loop, so that a round trip to Redis (or to an
+   * introspection endpoint) does not hold the loop. Default:
+   * `guard.waitsOnNetwork()`, on exactly when a decision may wait on the
+   * network; with everything in process the synchronous call is faster.
    */
   offload?: boolean
 }

@@ -189,7 +189,9 @@ function guardMiddleware(guard, options = {}) {
       throw new TypeError(`guardMiddleware: unknown option ${name}${hint}`)
     }
   }
-  const { server, key, cost, toolFromBody, readBody = toolFromBody, maxBodyBytes, serveMetadata, listingItems, offload = false } = options ?? {}
+  const { server, key, cost, toolFromBody, readBody = toolFromBody, maxBodyBytes, serveMetadata, listingItems } = options ?? {}
+  // Off the event loop when a decision may wait on the network (the core says).
+  const offload = options?.offload ?? (typeof guard.waitsOnNetwork === 'function' && guard.waitsOnNetwork())
   if (typeof offload !== 'boolean') throw new TypeError('guardMiddleware: offload must be a boolean')
   if (server != null && typeof server !== 'string' && typeof server !== 'function') {
     throw new TypeError('guardMiddleware: server must be a string or a function of the request')

@@ -459,6 +459,13 @@ export declare class Guard {
    */
   authorizeHttpAsync(request: HttpRequest, options: HttpOptions | HttpOptionsInit): Promise<HttpDecision>
   /**
+   * Whether a decision may wait on the network: rate limits, revocations
+   * or opaque tokens in the Redis store, or an introspection endpoint
+   * called for unknown opaque tokens. Drop-ins on an event loop decide off
+   * the loop when it is true (`guardMiddleware`'s `offload` default).
+   */
+  waitsOnNetwork(): boolean
+  /**
    * `validate`, and until when the Guard accepts the token (`exp` plus the
    * leeway; `null` for a token without expiry): what the MCP SDK's
    * `AuthInfo.expiresAt` must say so that it accepts what the Guard accepts.

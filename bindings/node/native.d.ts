@@ -63,6 +63,12 @@ export declare class Guard {
   /** This server's canonical resource URI. */
   resource(): string
   /**
+   * Whether a decision may wait on the network (the Redis store, an
+   * introspection endpoint): `guardMiddleware` then decides off the
+   * event loop unless told otherwise (`Guard::waits_on_network`).
+   */
+  waitsOnNetwork(): boolean
+  /**
    * Registers the audit callback (replacing any earlier one); `null`
    * removes it.
    */

@@ -131,6 +131,14 @@ impl Guard {
         self.inner.resource().to_string()
     }
 
+    /// Whether a decision may wait on the network (the Redis store, an
+    /// introspection endpoint): `guardMiddleware` then decides off the
+    /// event loop unless told otherwise (`Guard::waits_on_network`).
+    #[napi(catch_unwind)]
+    pub fn waits_on_network(&self) -> bool {
+        self.inner.waits_on_network()
+    }
+
     /// Registers the audit callback (replacing any earlier one); `null`
     /// removes it.
     #[napi(catch_unwind)]

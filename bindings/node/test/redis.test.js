@@ -192,3 +192,36 @@ test('authorizeHttpAsync leaves the event loop serving while Redis is slow', asy
     clearInterval(timer)
   }
 })
+
+test('a Guard on Redis waits on the network, so guardMiddleware decides off the event loop by default', async () => {
+  const express = require('express')
+  const { guardMiddleware } = require('../express.js')
+  assert.equal(Guard.fromJson(config()).waitsOnNetwork(), false)
+  const guard = Guard.fromJson(redisConfig())
+  assert.equal(guard.waitsOnNetwork(), true)
+  let pooled = 0
+  const authorizeHttpAsync = guard.authorizeHttpAsync.bind(guard)
+  guard.authorizeHttpAsync = (...args) => {
+    pooled++
+    return authorizeHttpAsync(...args)
+  }
+  const app = express()
+  app.use(guardMiddleware(guard, { server: 'files' }))
+  app.post('/mcp', (req, res) => res.json({ client: req.auth.clientId }))
+  const server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+  })
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.address().port}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${sign({ client_id: 'offload-node' })}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: {} } }),
+    })
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { client: 'offload-node' })
+    assert.equal(pooled, 1)
+  } finally {
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+  }
+})

@@ -656,6 +656,17 @@ impl Guard {
         &self.inner.rate
     }
 
+    /// Whether a decision may wait on the network: rate limits, revocations
+    /// or opaque tokens in a shared store (Redis), or an introspection
+    /// endpoint called for unknown opaque tokens. Such a decision holds its
+    /// thread for a round trip (up to the store's or fetcher's timeout), so
+    /// a drop-in on an event loop (ASGI, Node, tokio) decides off the loop
+    /// when this is true; with everything in process a decision takes
+    /// microseconds and is best made where the request is.
+    pub fn waits_on_network(&self) -> bool {
+        self.inner.rate.waits_on_network() || self.inner.validator.waits_on_network()
+    }
+
     // ----- refusals -----
 
     fn now(&self) -> f64 {

@@ -155,6 +155,12 @@ impl RatePolicy {
         self.check_calls_at(key, roles, server, tools, cost, self.clock.now_nanos())
     }
 
+    /// Whether a decision may wait on the network: the limits live in a
+    /// shared store (Redis) and are enabled.
+    pub fn waits_on_network(&self) -> bool {
+        self.enabled && self.engine.shared().is_some()
+    }
+
     /// [`check_calls`](Self::check_calls) at `now_nanos`, a reading of this
     /// policy's clock the caller took for the whole request (the Guard
     /// reads the clock once per request, not once per engine).

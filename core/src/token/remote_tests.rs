@@ -306,3 +306,11 @@ fn requests_waiting_on_another_call_give_up_after_the_fetch_timeout() {
         "a follower made a call"
     );
 }
+
+#[test]
+fn a_validator_waits_on_the_network_while_an_introspector_is_attached() {
+    let (v, _, _) = introspecting("store_unavailable", 60);
+    assert!(v.waits_on_network());
+    v.set_introspector(None);
+    assert!(!v.waits_on_network());
+}

@@ -1106,6 +1106,13 @@ impl TokenValidator {
         self.inner.hooks.write().introspector = hook;
     }
 
+    /// Whether validating a token may wait on the network: revocations and
+    /// opaque tokens live in a shared store, or an introspector is attached
+    /// (it is called on the request's thread for an unknown opaque token).
+    pub fn waits_on_network(&self) -> bool {
+        self.inner.shared.is_some() || self.inner.hooks.read().introspector.is_some()
+    }
+
     /// Counts one JWK Set fetch by a fetcher: accepted, or failed (the
     /// keys in force stayed). For the Guard's counters.
     pub fn count_fetch(&self, accepted: bool) {
