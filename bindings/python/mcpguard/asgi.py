@@ -30,6 +30,8 @@ it is sent. ``X-Forwarded-For`` is not trusted: behind a proxy, pass a
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -76,7 +78,12 @@ class GuardMiddleware:
     cost of one call, or ``f(scope) -> int | None``. ``max_body_bytes``: the
     largest body read (larger is a 400). ``serve_metadata``: answer
     ``guard.metadata_path()``. ``listing_items``: how listed items map to
-    servers (``HttpOptions``). Options the core refuses raise
+    servers (``HttpOptions``). ``offload``: decide on a worker thread (the
+    event loop's default executor) instead of on the event loop, so that a
+    round trip to Redis or to an introspection endpoint does not hold the
+    loop; default ``guard.waits_on_network()``, on exactly when a decision
+    may wait on the network (under an event loop other than asyncio's, the
+    decision is made in place). Options the core refuses raise
     ``ConfigError`` here.
     """
 
@@ -93,6 +100,7 @@ class GuardMiddleware:
         max_body_bytes: int = 4 * 1024 * 1024,
         serve_metadata: bool = True,
         listing_items: dict[str, Any] | None = None,
+        offload: bool | None = None,
     ) -> None:
         """Wraps ``app``; see the class doc for the options."""
         if tool_from_body is not None:
@@ -101,6 +109,7 @@ class GuardMiddleware:
             read_body = tool_from_body
         self.app = app
         self.guard = guard
+        self._offload = guard.waits_on_network() if offload is None else bool(offload)
         self.server = server
         self.key = key
         self._cost = cost if callable(cost) else None
@@ -143,7 +152,7 @@ class GuardMiddleware:
         body: bytes | HttpBody | None = None
         if http and method == "POST" and options.read_body:
             body, receive = await _read_body(receive, options.max_body_bytes)
-        result = self.guard.authorize_http(
+        args = (
             options,
             method,
             scope.get("path", ""),
@@ -151,9 +160,13 @@ class GuardMiddleware:
             scope.get("headers", ()),
             _client_address(scope),
             body,
-            key=self.key(scope) if self.key is not None else None,
-            cost=self._cost(scope) if self._cost is not None else None,
         )
+        key = self.key(scope) if self.key is not None else None
+        cost = self._cost(scope) if self._cost is not None else None
+        if self._offload:
+            result = await _off_loop(functools.partial(self.guard.authorize_http, *args, key=key, cost=cost))
+        else:
+            result = self.guard.authorize_http(*args, key=key, cost=cost)
         action = result.action
         if action == "pass":
             await self.app(scope, receive, send)
@@ -180,6 +193,17 @@ class GuardMiddleware:
             await self.app(scope, receive, _adding_headers(send, extra))
         else:
             await self.app(scope, receive, send)
+
+
+async def _off_loop(decide: Callable[[], HttpDecision]) -> HttpDecision:
+    """``decide()`` on the running asyncio loop's default executor (the
+    extension releases the GIL while a decision waits on the network); in
+    place under any other event loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return decide()
+    return await loop.run_in_executor(None, decide)
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes | HttpBody, Receive]:

@@ -107,7 +107,9 @@ impl Guard {
     /// ``(name, value)`` pairs, URL-decoded, from which 1MCP's ``tags``,
     /// ``tag-filter`` and ``preset`` parameters are read (a repeated one, or
     /// a second filter, is a 400 ``Decision``). The GIL is released while a
-    /// token's signature is checked, not for a token the cache already holds.
+    /// token's signature is checked and while a decision may wait on the
+    /// network (``waits_on_network``), not for a token the cache already
+    /// holds on an in-process guard.
     #[pyo3(signature = (authorization = None, server = None, tool = None, filter = None, key = None, cost = 1, query = None))]
     #[allow(clippy::too_many_arguments)]
     fn authorize(
@@ -158,7 +160,10 @@ impl Guard {
         // A negative cost is as invalid as 0: the core answers 400.
         request.cost = u64::try_from(cost).unwrap_or(0);
         let guard = &self.inner;
-        let inner = if guard.would_verify(authorization) {
+        // The GIL is released around a signature check and around any
+        // decision that may wait on the network (the Redis store): other
+        // Python threads run meanwhile.
+        let inner = if guard.waits_on_network() || guard.would_verify(authorization) {
             py.detach(|| guard.authorize(&request))
         } else {
             guard.authorize(&request)
@@ -174,7 +179,9 @@ impl Guard {
         let value: Value = serde_json::from_str(&json_text(request)?).unwrap_or(Value::Null);
         let guard = &self.inner;
         let inner = match Request::from_json(&value) {
-            Ok(r) if guard.would_verify(r.authorization) => py.detach(|| guard.authorize(&r)),
+            Ok(r) if guard.waits_on_network() || guard.would_verify(r.authorization) => {
+                py.detach(|| guard.authorize(&r))
+            }
             Ok(r) => guard.authorize(&r),
             Err(e) => guard.refuse_request(&e),
         };
@@ -195,8 +202,10 @@ impl Guard {
     /// Never raises for a refused request: the ``HttpDecision`` holds the
     /// response to send (metadata document, or refusal with its status,
     /// headers and JSON body), or the headers to add to the application's
-    /// response. The GIL is released while a token's signature is checked
-    /// and while a large body is read, not for a token the cache holds.
+    /// response. The GIL is released while a token's signature is checked,
+    /// while a large body is read and while a decision may wait on the
+    /// network (``waits_on_network``), not for a token the cache holds on an
+    /// in-process guard.
     #[pyo3(signature = (options, method, path, query = None, headers = None, peer = None, body = None, *, server = None, key = None, cost = None))]
     #[allow(clippy::too_many_arguments)]
     fn authorize_http(
@@ -420,12 +429,33 @@ impl Guard {
     /// Checks and counts one rate limit for a raw key, without
     /// authentication: the rule named ``rule``, or the default limit.
     /// Raises ``KeyError`` for a rule that is not configured.
+    /// With the Redis store the GIL is released during the round trip.
     #[pyo3(signature = (key, cost = 1, rule = None))]
-    fn check_rate_limit(&self, key: &str, cost: u64, rule: Option<&str>) -> PyResult<RateDecision> {
-        self.inner
-            .check_rate_limit(rule, key, cost)
+    fn check_rate_limit(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        cost: u64,
+        rule: Option<&str>,
+    ) -> PyResult<RateDecision> {
+        let guard = &self.inner;
+        let decided = if guard.rate_policy().waits_on_network() {
+            py.detach(|| guard.check_rate_limit(rule, key, cost))
+        } else {
+            guard.check_rate_limit(rule, key, cost)
+        };
+        decided
             .map(|inner| RateDecision { inner })
             .map_err(|e| PyKeyError::new_err(e.to_string()))
+    }
+
+    /// Whether a decision may wait on the network: rate limits,
+    /// revocations or opaque tokens in the Redis store, or an introspection
+    /// endpoint called for unknown opaque tokens. ``GuardMiddleware`` then
+    /// decides on a worker thread, off the event loop, unless told
+    /// otherwise; the GIL is released during such decisions.
+    fn waits_on_network(&self) -> bool {
+        self.inner.waits_on_network()
     }
 
     /// A short description for debugging.

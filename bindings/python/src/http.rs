@@ -464,15 +464,16 @@ pub fn authorize_http(
         // A negative cost is as invalid as 0: the core answers 400.
         cost: cost.map(|c| u64::try_from(c).unwrap_or(0)),
     };
-    // The GIL is released only around work that takes microseconds: a
-    // signature check (a token the cache does not hold) or a large body.
+    // The GIL is released around work that takes microseconds (a signature
+    // check for a token the cache does not hold, a large body) and around
+    // any decision that may wait on the network (the Redis store).
     let authorization = header_bytes
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
         .and_then(|(_, v)| std::str::from_utf8(v).ok());
     let large = matches!(body, core::HttpBody::Bytes(b) if b.len() >= DETACH_BODY_BYTES);
     let opts = &options.inner;
-    let inner = if large || guard.would_verify(authorization) {
+    let inner = if large || guard.waits_on_network() || guard.would_verify(authorization) {
         py.detach(|| guard.authorize_http(&request, opts))
     } else {
         guard.authorize_http(&request, opts)

@@ -5,8 +5,10 @@ free port (``make test`` installs Debian's package when it is missing)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import threading
 import socket
 import subprocess
 import sys
@@ -59,7 +61,8 @@ def redis_url() -> Iterator[str]:
     assert server, "redis-server is missing: `make test` installs Debian's redis-server package"
     port = free_port()
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--enable-debug-command", "yes"],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -133,3 +136,105 @@ def test_metrics_name_the_store(redis_url: str) -> None:
     round_trips = [line for line in text.splitlines() if line.startswith("mcpguard_store_round_trips_total")]
     assert round_trips and not round_trips[0].endswith(" 0"), text
     assert "mcpguard_store_breaker_open 0" in text, text
+
+
+def redis_sleep(url: str, seconds: float) -> threading.Thread:
+    """Makes the server answer nobody for ``seconds`` (``DEBUG SLEEP``), from a thread of its own."""
+    host, port = url.removeprefix("redis://").split("/")[0].split(":")
+
+    def run() -> None:
+        arg = str(seconds)
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(f"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${len(arg)}\r\n{arg}\r\n".encode())
+            s.recv(64)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.02)  # the command is in before the caller's next call
+    return t
+
+
+def test_a_guard_on_redis_waits_on_the_network_and_releases_the_gil_meanwhile(redis_url: str) -> None:
+    cfg = config(redis_url)
+    in_process = {key: value for key, value in cfg.items() if key != "store"}
+    assert mcpguard.Guard.from_json(in_process).waits_on_network() is False
+    guard = mcpguard.Guard.from_json(cfg)
+    assert guard.waits_on_network() is True
+    assert guard.check_rate_limit("gil-app").allowed
+    # Another Python thread keeps running while a check waits on a sleeping
+    # Redis: the longest gap between its steps stays far under the 300 ms.
+    gaps: list[float] = []
+    done = threading.Event()
+
+    def steps() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    stepper = threading.Thread(target=steps)
+    stepper.start()
+    sleeper = redis_sleep(redis_url, 0.3)
+    try:
+        assert guard.check_rate_limit("gil-app").allowed
+        token = rs256(claims(int(time.time()), client_id="gil-app"))
+        assert guard.authorize(authorization="Bearer " + token, server="files").allowed
+    finally:
+        done.set()
+        stepper.join()
+        sleeper.join()
+    assert max(gaps) < 0.15, f"another thread stood still for {max(gaps):.3f} s"
+
+
+def test_guard_middleware_decides_off_the_event_loop_for_a_guard_on_redis(redis_url: str) -> None:
+    from mcpguard.asgi import GuardMiddleware
+
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    token = rs256(claims(int(time.time()), client_id="loop-app", scope="tag:files"))
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> dict[str, Any]:
+        body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{}}}'
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5000),
+    }
+
+    async def run() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        middleware = GuardMiddleware(app, guard, server="files")
+        await middleware(scope, receive, send)  # the token is cached from here on
+        task = asyncio.get_running_loop().create_task(ticker())
+        sleeper = await asyncio.to_thread(redis_sleep, redis_url, 0.3)
+        before = ticks
+        await middleware(scope, receive, send)
+        during = ticks - before
+        task.cancel()
+        await asyncio.to_thread(sleeper.join)
+        return during
+
+    during = asyncio.run(run())
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200]
+    # The synchronous decision would have held the loop for the whole 300 ms.
+    assert during >= 10, f"the event loop ran {during} ticks while the decision waited"
