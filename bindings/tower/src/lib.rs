@@ -25,9 +25,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The guard runs on the request's task: a cached token takes nanoseconds,
-//! a signature check tens of microseconds, less than a hop to a blocking
-//! thread would cost.
+//! The guard runs on the request's task when everything it decides with is
+//! in process: a cached token takes nanoseconds, a signature check tens of
+//! microseconds, less than a hop to a blocking thread would cost. A Guard
+//! whose decisions wait on the network ([`Guard::waits_on_network`]: the
+//! Redis store, an introspection endpoint) decides on tokio's blocking pool
+//! instead (feature `tokio`, on by default), so that a round trip never
+//! holds a runtime worker; [`GuardLayer::offload`] overrides the choice.
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -79,6 +83,8 @@ struct Shared {
     options: HttpOptions,
     key: Option<Box<KeyFn>>,
     server: Option<Box<ServerFn>>,
+    /// Decide on tokio's blocking pool (see [`GuardLayer::offload`]).
+    offload: bool,
 }
 
 impl std::fmt::Debug for GuardLayer {
@@ -96,12 +102,22 @@ impl GuardLayer {
     pub fn new(guard: Guard, options: HttpOptions) -> GuardLayer {
         GuardLayer {
             shared: Arc::new(Shared {
+                offload: guard.waits_on_network(),
                 guard,
                 options,
                 key: None,
                 server: None,
             }),
         }
+    }
+
+    /// Whether decisions run on tokio's blocking pool
+    /// (`tokio::task::spawn_blocking`) rather than on the request's task.
+    /// Default: [`Guard::waits_on_network`], on exactly when a decision may
+    /// wait on the network. Outside a tokio runtime, or without the `tokio`
+    /// feature, decisions are always made on the request's task.
+    pub fn offload(self, offload: bool) -> GuardLayer {
+        self.rebuild(|s| s.offload = offload)
     }
 
     /// Sets the function that gives a request's rate-limit key (the peer
@@ -138,6 +154,7 @@ impl GuardLayer {
                 options: arc.options.clone(),
                 key: None,
                 server: None,
+                offload: arc.offload,
             },
         };
         change(&mut shared);
@@ -214,7 +231,11 @@ where
                 (Read::Untouched, Some(body))
             };
 
-            let decision = decide(&shared, &parts, &bytes);
+            let decision = if shared.offload {
+                decide_off_task(&shared, &parts, &bytes).await
+            } else {
+                decide(&shared, &parts, &bytes)
+            };
             match decision.action {
                 HttpAction::Respond(ref r) => Ok(core_response(r)),
                 HttpAction::Pass | HttpAction::Forward { .. } => {
@@ -243,6 +264,7 @@ where
 }
 
 /// The body as the layer read it.
+#[derive(Clone)]
 enum Read {
     Bytes(Bytes),
     TooLarge,
@@ -250,18 +272,108 @@ enum Read {
     Untouched,
 }
 
+/// What the core is asked about a request, owned: what a decision on
+/// another thread needs (the host's `key` and `server` functions already
+/// applied, on the request's task).
+#[cfg(feature = "tokio")]
+struct Asked {
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    body: Read,
+    key: Option<String>,
+    server: Option<String>,
+}
+
+#[cfg(feature = "tokio")]
+impl Asked {
+    fn of(shared: &Shared, parts: &http::request::Parts, body: &Read) -> Asked {
+        Asked {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+            key: shared.key.as_ref().and_then(|f| f(parts)),
+            server: shared.server.as_ref().and_then(|f| f(parts)),
+        }
+    }
+}
+
+/// [`decide`] on tokio's blocking pool, when there is a runtime to ask
+/// (else on this task).
+#[cfg(feature = "tokio")]
+async fn decide_off_task(
+    shared: &Arc<Shared>,
+    parts: &http::request::Parts,
+    body: &Read,
+) -> HttpDecision {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return decide(shared, parts, body);
+    };
+    let asked = Asked::of(shared, parts, body);
+    let on_pool = shared.clone();
+    let task = runtime.spawn_blocking(move || {
+        decide_asked(
+            &on_pool,
+            &asked.method,
+            &asked.uri,
+            &asked.headers,
+            &asked.body,
+            asked.key.as_deref(),
+            asked.server.as_deref(),
+        )
+    });
+    match task.await {
+        Ok(decision) => decision,
+        // A panic in the decision is this request's panic, as it would be
+        // on this task.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down and dropped the task: decide here.
+        Err(_) => decide(shared, parts, body),
+    }
+}
+
+/// Without tokio, every decision is made on the request's task.
+#[cfg(not(feature = "tokio"))]
+async fn decide_off_task(
+    shared: &Arc<Shared>,
+    parts: &http::request::Parts,
+    body: &Read,
+) -> HttpDecision {
+    decide(shared, parts, body)
+}
+
 fn decide(shared: &Shared, parts: &http::request::Parts, body: &Read) -> HttpDecision {
-    let headers: Vec<(&[u8], &[u8])> = parts
-        .headers
+    let key = shared.key.as_ref().and_then(|f| f(parts));
+    let server = shared.server.as_ref().and_then(|f| f(parts));
+    decide_asked(
+        shared,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        body,
+        key.as_deref(),
+        server.as_deref(),
+    )
+}
+
+fn decide_asked(
+    shared: &Shared,
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    body: &Read,
+    key: Option<&str>,
+    server: Option<&str>,
+) -> HttpDecision {
+    let headers: Vec<(&[u8], &[u8])> = headers
         .iter()
         .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         .collect();
-    let key = shared.key.as_ref().and_then(|f| f(parts));
-    let server = shared.server.as_ref().and_then(|f| f(parts));
     let request = HttpRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
         headers: &headers,
         peer: None,
         body: match body {
@@ -270,8 +382,8 @@ fn decide(shared: &Shared, parts: &http::request::Parts, body: &Read) -> HttpDec
             Read::Failed => HttpBody::Failed,
             Read::Untouched => HttpBody::None,
         },
-        server: server.as_deref(),
-        key: key.as_deref(),
+        server,
+        key,
         cost: None,
     };
     shared.guard.authorize_http(&request, &shared.options)

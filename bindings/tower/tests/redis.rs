@@ -1,0 +1,105 @@
+//! A Guard on a real redis-server decides on tokio's blocking pool: while
+//! Redis holds a decision (`DEBUG SLEEP`), a current-thread runtime, which
+//! a decision on the request's task would stop, goes on running its other
+//! tasks.
+
+#[path = "../../../stores/redis/tests/support/mod.rs"]
+mod support;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{Empty, Full};
+use mcpguard::guard::{GuardOptions, HttpOptions};
+use mcpguard_tower::GuardLayer;
+use serde_json::json;
+use tower::{Layer, ServiceExt};
+
+fn layer(url: &str, offload: Option<bool>) -> GuardLayer {
+    // A timeout well over the sleep: the slow decision is admitted.
+    let text = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": { "issuers": [], "required": false },
+        "rate_limit": { "limit": 1000, "window_seconds": 60 },
+        "store": { "redis": { "url": url, "prefix": "tower-offload:", "timeout_ms": 2000 } }
+    })
+    .to_string();
+    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    assert!(guard.waits_on_network());
+    let layer = GuardLayer::new(guard, HttpOptions::new(None));
+    match offload {
+        Some(o) => layer.offload(o),
+        None => layer,
+    }
+}
+
+/// Runtime ticks counted while one request is decided under a 300 ms
+/// `DEBUG SLEEP`, and the request's status.
+fn ticks_during_a_slow_decision(
+    server: &support::Server,
+    layer: GuardLayer,
+) -> (usize, StatusCode) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let service = layer.layer(tower::service_fn(|_req: Request<_>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+        let request = || Request::get("/mcp").body(Empty::<Bytes>::new()).unwrap();
+        assert_eq!(
+            service.clone().oneshot(request()).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counted = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let url = server.url();
+        let sleeper = std::thread::spawn(move || {
+            let client = redis::Client::open(url).unwrap();
+            let mut c = client.get_connection().unwrap();
+            redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg("0.3")
+                .exec(&mut c)
+                .unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        let before = ticks.load(Ordering::Relaxed);
+        let status = service.oneshot(request()).await.unwrap().status();
+        let during = ticks.load(Ordering::Relaxed) - before;
+        ticker.abort();
+        sleeper.join().unwrap();
+        (during, status)
+    })
+}
+
+#[test]
+fn a_guard_on_redis_decides_off_the_runtime_and_the_runtime_keeps_running() {
+    let server = support::Server::start();
+    let (during, status) = ticks_during_a_slow_decision(&server, layer(&server.url(), None));
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        during >= 10,
+        "the runtime ran {during} ticks while the decision waited"
+    );
+}
+
+#[test]
+fn offload_false_decides_on_the_task_as_before() {
+    let server = support::Server::start();
+    let (during, status) = ticks_during_a_slow_decision(&server, layer(&server.url(), Some(false)));
+    assert_eq!(status, StatusCode::OK);
+    // The decision held the only runtime thread for the whole sleep.
+    assert!(during <= 2, "the runtime ran {during} ticks");
+}
