@@ -842,6 +842,13 @@ enum mcpguard_result mcpguard_guard_counters_json(const struct mcpguard_guard *g
 // state), for a scrape endpoint; free it with `mcpguard_string_free`.
 enum mcpguard_result mcpguard_guard_metrics_text(const struct mcpguard_guard *guard, char **out);
 
+// Whether a decision may wait on the network: rate limits, revocations or
+// opaque tokens in the Redis store, or an introspection endpoint called
+// for unknown opaque tokens. Every call stays synchronous; a host with an
+// event loop makes such decisions on a worker thread, so that a round
+// trip (up to the store's timeout) never holds the loop.
+enum mcpguard_result mcpguard_guard_waits_on_network(const struct mcpguard_guard *guard, bool *out);
+
 // Reads endpoint options from JSON text (UTF-8, `json_len` bytes): an
 // object with the optional members `server` (the MCP server this endpoint
 // serves), `read_body` (read `POST` bodies for the tools they call and the

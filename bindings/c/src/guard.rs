@@ -854,6 +854,24 @@ pub unsafe extern "C" fn mcpguard_guard_metrics_text(
     })
 }
 
+/// Whether a decision may wait on the network: rate limits, revocations or
+/// opaque tokens in the Redis store, or an introspection endpoint called
+/// for unknown opaque tokens. Every call stays synchronous; a host with an
+/// event loop makes such decisions on a worker thread, so that a round
+/// trip (up to the store's timeout) never holds the loop.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_guard_waits_on_network(
+    guard: *const mcpguard_guard,
+    out: *mut bool,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let (guard, out) = unsafe { (arg(guard, "guard")?, Out::new(out, "out")?) };
+        out.set(guard.guard.waits_on_network());
+        Ok(())
+    })
+}
+
 /// The clock of an optional manual-clock argument, as the engines take it.
 ///
 /// # Safety

@@ -196,3 +196,34 @@ fn one_c_call_scrapes_every_counter_the_shared_store_s_included() {
     // SAFETY: freed once, after its last use.
     unsafe { mcpguard_guard_free(g) };
 }
+
+#[test]
+fn a_c_guard_on_redis_says_its_decisions_wait_on_the_network() {
+    let server = redis_support::Server::start();
+    let on_redis = guard(&config(&server.url()));
+    let in_process = guard(
+        &json!({
+            "resource": "https://mcp.example.com/mcp",
+            "auth": { "issuers": [] }
+        })
+        .to_string(),
+    );
+    let waits = |g: *const mcpguard_guard| {
+        let mut out = false;
+        // SAFETY: `g` is a live guard; `out` is writable.
+        let r = unsafe { mcpguard_guard_waits_on_network(g, &mut out) };
+        assert_eq!(r, mcpguard_result::Ok, "{}", last_error());
+        out
+    };
+    assert!(waits(on_redis));
+    assert!(!waits(in_process));
+    let mut out = true;
+    // SAFETY: a NULL guard is refused, never read.
+    let r = unsafe { mcpguard_guard_waits_on_network(std::ptr::null(), &mut out) };
+    assert_ne!(r, mcpguard_result::Ok);
+    // SAFETY: each freed once, after its last use.
+    unsafe {
+        mcpguard_guard_free(on_redis);
+        mcpguard_guard_free(in_process);
+    }
+}
