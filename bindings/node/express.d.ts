@@ -69,7 +69,7 @@ export interface GuardMiddlewareOptions {
   /** Rate-limit cost: a whole number ≥ 1 or a function of the request (default 1). */
   cost?: number | ((req: GuardedRequest) => number)
   /**
-   * Decide on libuv's thread pool (`guard.authorizeHttpAsync`) instead of
+   * Decide on mcpguard's own threads (`guard.authorizeHttpAsync`) instead of
    * on the event loop, so that a round trip to Redis (or to an
    * introspection endpoint) does not hold the loop. Default:
    * `guard.waitsOnNetwork()`, on exactly when a decision may wait on the

@@ -448,13 +448,13 @@ export declare class Guard {
    */
   authorizeHttp(request: HttpRequest, options: HttpOptions | HttpOptionsInit): HttpDecision
   /**
-   * `authorizeHttp` decided on libuv's thread pool: the same answer, as a
-   * promise. For a Guard on the Redis store, whose decisions wait on a
-   * round trip to Redis: the event loop serves other requests meanwhile
-   * (the pool has `UV_THREADPOOL_SIZE` threads, 4 by default, which also
-   * serve file system and DNS work). With the in-process store the
-   * synchronous call is faster. The request is copied (its body too)
-   * before this returns.
+   * `authorizeHttp` decided on a thread of mcpguard's own: the same
+   * answer, as a promise. For a Guard whose decisions wait on the network
+   * (`waitsOnNetwork()`: the Redis store): the event loop serves other
+   * requests meanwhile, and libuv's pool stays free for files and names
+   * (16 such threads per process; more decisions wait in order). With the
+   * in-process store the synchronous call is faster. The request is
+   * copied (its body too) before this returns.
    * @throws {InvalidRequestError} (a rejection) for an odd header list or a bad cost.
    */
   authorizeHttpAsync(request: HttpRequest, options: HttpOptions | HttpOptionsInit): Promise<HttpDecision>

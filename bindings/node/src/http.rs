@@ -12,13 +12,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, External, Utf16String};
-use napi::{Env, Task};
+use napi::Env;
+use napi::bindgen_prelude::{Buffer, Either, External, Object, Utf16String};
 use napi_derive::napi;
 
-use crate::errors;
 use crate::flat::{FlatBuilder, FlatText};
 use crate::guard::whole_cost;
+use crate::{decide, errors};
 
 /// How one protected endpoint is guarded, built once from the options
 /// object (`index.js` writes its JSON with the core's snake_case keys:
@@ -271,14 +271,17 @@ pub fn guard_authorize_http(
     Ok(answer(parts.decide(guard, &options.inner, body.as_deref())))
 }
 
-/// [`guard_authorize_http`] decided on libuv's thread pool, for a Guard
-/// whose decisions may wait on the network (the Redis store): the event
-/// loop goes on serving while a round trip is under way. The arguments are
-/// checked and copied (the body too) before it returns; a promise of the
-/// same answer (`index.js` wraps it as `guard.authorizeHttpAsync`).
+/// [`guard_authorize_http`] decided on a thread of mcpguard's own (see
+/// [`crate::decide`]), for a Guard whose decisions may wait on the network
+/// (the Redis store): the event loop goes on serving while a round trip is
+/// under way, and libuv's pool stays free for files and names. The
+/// arguments are checked and copied (the body too) before it returns; a
+/// promise of the same answer (`index.js` wraps it as
+/// `guard.authorizeHttpAsync`), rejected only if the decision panicked.
 #[napi(ts_return_type = "Promise<string | HttpDecision>", catch_unwind)]
 #[allow(clippy::too_many_arguments)] // the same arguments as the synchronous call
-pub fn guard_authorize_http_async(
+pub fn guard_authorize_http_async<'env>(
+    env: &'env Env,
     guard: &External<guard::Guard>,
     options: &HttpOptions,
     method: String,
@@ -291,7 +294,7 @@ pub fn guard_authorize_http_async(
     server: Option<String>,
     key: Option<String>,
     cost: Option<f64>,
-) -> napi::Result<AsyncTask<AuthorizeHttpTask>> {
+) -> napi::Result<Object<'env>> {
     let parts = Parts::new(
         method,
         path,
@@ -303,46 +306,22 @@ pub fn guard_authorize_http_async(
         key,
         cost,
     )?;
-    Ok(AsyncTask::new(AuthorizeHttpTask {
-        guard: (**guard).clone(),
-        options: options.inner.clone(),
-        parts,
-        body: body.map(|b| b.to_vec()),
-    }))
-}
-
-/// One request decided on the thread pool ([`guard_authorize_http_async`]).
-pub struct AuthorizeHttpTask {
-    guard: guard::Guard,
-    options: guard::HttpOptions,
-    parts: Parts,
-    body: Option<Vec<u8>>,
-}
-
-impl Task for AuthorizeHttpTask {
-    type Output = HttpDecision;
-    type JsValue = Either<FlatText, HttpDecision>;
-
-    fn compute(&mut self) -> napi::Result<HttpDecision> {
-        // napi-rs runs this from a C callback on a pool thread: a panic
-        // must become a rejection, never unwind into libuv.
-        let (parts, guard, options, body) = (
-            &self.parts,
-            &self.guard,
-            &self.options,
-            self.body.as_deref(),
-        );
-        catch_unwind(AssertUnwindSafe(|| parts.decide(guard, options, body))).map_err(|_| {
-            napi::Error::new(
+    let (deferred, promise) = env.create_deferred()?;
+    let guard = (**guard).clone();
+    let options = options.inner.clone();
+    let body = body.map(|b| b.to_vec());
+    decide::submit(Box::new(move || {
+        match catch_unwind(AssertUnwindSafe(|| {
+            parts.decide(&guard, &options, body.as_deref())
+        })) {
+            Ok(decision) => deferred.resolve(move |_env| Ok(answer(decision))),
+            Err(_) => deferred.reject(napi::Error::new(
                 napi::Status::GenericFailure,
                 "mcpguard: an HTTP decision failed unexpectedly".to_string(),
-            )
-        })
-    }
-
-    fn resolve(&mut self, _env: Env, decision: HttpDecision) -> napi::Result<Self::JsValue> {
-        Ok(answer(decision))
-    }
+            )),
+        }
+    }));
+    Ok(promise)
 }
 
 /// The answer for one HTTP request (see `Guard::authorize_http`).

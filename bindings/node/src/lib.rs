@@ -14,6 +14,7 @@
 
 mod clock;
 mod convert;
+mod decide;
 mod engines;
 mod errors;
 mod fastcall;
@@ -29,7 +30,6 @@ pub use engines::{
 };
 pub use guard::{Guard, guard_authorize, guard_validate, guard_validate_with_expiry};
 pub use http::{
-    AuthorizeHttpTask, FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http,
-    guard_authorize_http_async,
+    FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http, guard_authorize_http_async,
 };
 pub use oauth::OAuthServer;

@@ -225,3 +225,25 @@ test('a Guard on Redis waits on the network, so guardMiddleware decides off the 
     await new Promise((r) => server.close(r))
   }
 })
+
+test("authorizeHttpAsync waits on mcpguard's own threads: libuv's pool still reads files while Redis is slow", async () => {
+  const fs = require('node:fs/promises')
+  const { HttpOptions } = require('..')
+  const guard = Guard.fromJson(redisConfig())
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  const request = { method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: 'pool-node' })}`] }
+  assert.equal((await guard.authorizeHttpAsync(request, options)).action, 'forward')
+  const sleeping = redisCommand('DEBUG', 'SLEEP', '0.3')
+  await new Promise((r) => setTimeout(r, 20))
+  // More decisions waiting than libuv has threads (4 by default).
+  const waiting = Array.from({ length: 8 }, () => guard.authorizeHttpAsync(request, options))
+  const start = Date.now()
+  await fs.readFile(__filename)
+  const readMs = Date.now() - start
+  const decisions = await Promise.all(waiting)
+  const waitedMs = Date.now() - start
+  assert.ok(decisions.every((d) => d.action === 'forward'))
+  assert.ok(waitedMs >= 200, `the decisions waited ${waitedMs} ms for Redis`)
+  assert.ok(readMs < 150, `a file read waited ${readMs} ms behind the decisions`)
+  await sleeping
+})

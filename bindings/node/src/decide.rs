@@ -1,0 +1,106 @@
+//! Threads of mcpguard's own for the decisions `guardAuthorizeHttpAsync`
+//! makes off the event loop.
+//!
+//! libuv's thread pool (4 threads by default) also reads files, resolves
+//! names and runs zlib and crypto for the whole process: decisions waiting
+//! on a slow Redis there would queue all of those behind them. So these
+//! decisions run on [`THREADS`] threads of their own, started on first use
+//! and shared by every Guard (and every worker thread) of the process; the
+//! promise of each is settled on its event loop through Node-API's
+//! thread-safe functions.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+
+/// How many decisions may wait on the network at once, per process: the
+/// Redis store's default connection pool (`store.redis.pool_size`, 8)
+/// twice over, so that two Guards, or a pool of 16, are never short of a
+/// thread. More wait in order.
+pub const THREADS: usize = 16;
+
+/// One decision, settling its own promise.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+static POOL: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+
+/// Runs `job` on a decision thread; when no thread could be started (the
+/// process is at its thread limit), runs it here instead.
+pub fn submit(job: Job) {
+    match POOL.get_or_init(start) {
+        Some(sender) => {
+            if let Err(mpsc::SendError(job)) = sender.send(job) {
+                job();
+            }
+        }
+        None => job(),
+    }
+}
+
+/// The threads, or `None` when not one of them could be started.
+fn start() -> Option<Sender<Job>> {
+    let (sender, jobs) = mpsc::channel::<Job>();
+    let jobs = Arc::new(Mutex::new(jobs));
+    let started = (0..THREADS)
+        .filter(|i| {
+            let jobs = Arc::clone(&jobs);
+            thread::Builder::new()
+                .name(format!("mcpguard-decide-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take the next job.
+                        let job = match jobs.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            // A job settles its own promise, panics
+                            // included; this only keeps the thread alive.
+                            Ok(job) => drop(catch_unwind(AssertUnwindSafe(job))),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .is_ok()
+        })
+        .count();
+    (started > 0).then_some(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn jobs_run_at_once_each_on_a_decision_thread() {
+        // THREADS jobs that each report their thread, then hold it for
+        // 300 ms: every report arrives long before any job lets go only if
+        // they all run at the same time, each on a thread of its own.
+        let (tx, rx) = mpsc::channel();
+        let start = Instant::now();
+        for _ in 0..THREADS {
+            let tx = tx.clone();
+            submit(Box::new(move || {
+                let name = thread::current().name().map(str::to_owned);
+                tx.send(name).unwrap();
+                thread::sleep(Duration::from_millis(300));
+            }));
+        }
+        let names: HashSet<String> = (0..THREADS)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap())
+            .collect();
+        assert!(
+            start.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(names.len(), THREADS);
+        assert!(
+            names.iter().all(|n| n.starts_with("mcpguard-decide-")),
+            "{names:?}"
+        );
+    }
+}
