@@ -437,6 +437,15 @@ export declare class Guard {
    */
   authorize(request?: AuthorizeRequest | null): Decision
   /**
+   * `authorize` decided on a thread of mcpguard's own: the same decision,
+   * as a promise. For a Guard whose decisions wait on the network
+   * (`waitsOnNetwork()`: the Redis store), so that the event loop goes on
+   * serving during the round trip; with the in-process store the
+   * synchronous call is faster.
+   * @throws {TypeError} (a rejection) for a request member of the wrong type.
+   */
+  authorizeAsync(request?: AuthorizeRequest | null): Promise<Decision>
+  /**
    * Decides one HTTP request, everything the request says read by the
    * core: the metadata route, the `Authorization` header (two are a 400),
    * 1MCP's query filter, the JSON-RPC body (single or batch, read strictly:

@@ -346,6 +346,24 @@ function bodyOf(body) {
   throw new TypeError('request.body must be a Buffer, a Uint8Array, a string, HttpBody.tooLarge, HttpBody.unavailable or absent')
 }
 
+/** The positional arguments of `guardAuthorize` / `guardAuthorizeAsync` for `request`. */
+function authorizeArguments(handle, request) {
+  const r = request ?? NO_REQUEST
+  const f = r.filter
+  return [
+    handle,
+    r.authorization ?? null,
+    r.server,
+    r.tool,
+    f == null ? null : f.tags,
+    f == null ? null : f.tagFilter,
+    f == null ? null : f.preset,
+    r.key,
+    r.cost,
+    r.query == null ? null : Array.from(r.query, ([name, value]) => [String(name), String(value)]),
+  ]
+}
+
 /** The positional arguments of the native HTTP entry points for `request`. */
 function httpArguments(handle, request, options) {
   const r = request ?? NO_REQUEST
@@ -390,28 +408,26 @@ class Guard extends tokenStoreMethods(native.Guard) {
   }
 
   authorize(request) {
-    const r = request ?? NO_REQUEST
-    const f = r.filter
-    const authorization = r.authorization ?? null
     let flat
     try {
-      flat = native.guardAuthorize(
-        this.#handle,
-        authorization,
-        r.server,
-        r.tool,
-        f == null ? null : f.tags,
-        f == null ? null : f.tagFilter,
-        f == null ? null : f.preset,
-        r.key,
-        r.cost,
-        r.query == null ? null : Array.from(r.query, ([name, value]) => [String(name), String(value)]),
-      )
+      flat = native.guardAuthorize(...authorizeArguments(this.#handle, request))
     } catch (e) {
       // Only a request member of the wrong type throws (a TypeError).
       throw fromNative(e)
     }
     return decodeDecision(flat)
+  }
+
+  authorizeAsync(request) {
+    let pending
+    try {
+      pending = native.guardAuthorizeAsync(...authorizeArguments(this.#handle, request))
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return pending.then(decodeDecision, (e) => {
+      throw fromNative(e)
+    })
   }
 
   authorizeHttp(request, options) {

@@ -370,6 +370,14 @@ export interface FilteredResponse {
 export declare function guardAuthorize(guard: ExternalObject<Guard>, authorization?: string | undefined | null, server?: string | undefined | null, tool?: string | undefined | null, tags?: string | undefined | null, tagFilter?: string | undefined | null, preset?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null, query?: Array<Array<string>> | undefined | null): string
 
 /**
+ * [`guard_authorize`] decided on a thread of mcpguard's own (see
+ * [`crate::decide`]), for a Guard whose decisions may wait on the network:
+ * a promise of the same flat text (`index.js` wraps it as
+ * `guard.authorizeAsync`), rejected only if the decision panicked.
+ */
+export declare function guardAuthorizeAsync(guard: ExternalObject<Guard>, authorization?: string | undefined | null, server?: string | undefined | null, tool?: string | undefined | null, tags?: string | undefined | null, tagFilter?: string | undefined | null, preset?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null, query?: Array<Array<string>> | undefined | null): Promise<string>
+
+/**
  * Decides one HTTP request (`index.js` wraps it as `guard.authorizeHttp`).
  * `rawHeaders` is Node's `req.rawHeaders` (name, value, name, value, …);
  * `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped

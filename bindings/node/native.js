@@ -846,6 +846,7 @@ module.exports.TokenValidator = nativeBinding.TokenValidator
 module.exports.bearerToken = nativeBinding.bearerToken
 module.exports.effectiveScopes = nativeBinding.effectiveScopes
 module.exports.guardAuthorize = nativeBinding.guardAuthorize
+module.exports.guardAuthorizeAsync = nativeBinding.guardAuthorizeAsync
 module.exports.guardAuthorizeHttp = nativeBinding.guardAuthorizeHttp
 module.exports.guardAuthorizeHttpAsync = nativeBinding.guardAuthorizeHttpAsync
 module.exports.guardValidate = nativeBinding.guardValidate

@@ -14,6 +14,9 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
+use napi::Env;
+use napi::bindgen_prelude::{Object, ToNapiValue};
+
 /// How many decisions may wait on the network at once, per process: the
 /// Redis store's default connection pool (`store.redis.pool_size`, 8)
 /// twice over, so that two Guards, or a pool of 16, are never short of a
@@ -36,6 +39,26 @@ pub fn submit(job: Job) {
         }
         None => job(),
     }
+}
+
+/// A promise of `decide()`'s answer, made on a decision thread; a panic
+/// rejects it.
+pub fn settle<'env, T, F>(env: &'env Env, decide: F) -> napi::Result<Object<'env>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    submit(Box::new(move || {
+        match catch_unwind(AssertUnwindSafe(decide)) {
+            Ok(answer) => deferred.resolve(move |_env| Ok(answer)),
+            Err(_) => deferred.reject(napi::Error::new(
+                napi::Status::GenericFailure,
+                "mcpguard: a decision failed unexpectedly".to_string(),
+            )),
+        }
+    }));
+    Ok(promise)
 }
 
 /// The threads, or `None` when not one of them could be started.

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use mcpguard::guard::{self, AuditEvent, GuardOptions, Request, RequestError, RequestFilter};
-use napi::bindgen_prelude::External;
+use napi::Env;
+use napi::bindgen_prelude::{External, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::Value;
@@ -17,7 +18,7 @@ use serde_json::Value;
 use crate::clock::ManualClock;
 use crate::convert::{AuditEventObject, CountersObject, RateDecisionObject};
 use crate::flat::{FlatBuilder, FlatText};
-use crate::{engines, errors};
+use crate::{decide, engines, errors};
 
 /// Token validation, tag access and rate limiting behind one call per
 /// request. Build it with `Guard.fromJson` or `Guard.fromFile`.
@@ -206,6 +207,42 @@ impl Guard {
     }
 }
 
+/// The arguments of [`guard_authorize`], owned: what a decision on another
+/// thread needs.
+struct AuthorizeArgs {
+    authorization: Option<String>,
+    server: Option<String>,
+    tool: Option<String>,
+    tags: Option<String>,
+    tag_filter: Option<String>,
+    preset: Option<String>,
+    key: Option<String>,
+    cost: Option<f64>,
+    query: Option<Vec<Vec<String>>>,
+}
+
+impl AuthorizeArgs {
+    /// The decision in the flat layout; a badly shaped request is the
+    /// core's 400 decision.
+    fn decide(&self, guard: &guard::Guard) -> FlatText {
+        let filters = [
+            self.tags.as_deref().map(RequestFilter::Tags),
+            self.tag_filter.as_deref().map(RequestFilter::TagFilter),
+            self.preset.as_deref().map(RequestFilter::Preset),
+        ];
+        let strings = [&self.authorization, &self.server, &self.tool, &self.key];
+        let decision = match build_request(strings.map(|s| s.as_deref()), filters, self.cost)
+            .and_then(|req| with_query(req, self.query.as_deref()))
+        {
+            Ok(req) => guard.authorize(&req),
+            Err(e) => guard.refuse_request(&e),
+        };
+        let mut out = FlatBuilder::default();
+        out.decision(&decision);
+        out.finish()
+    }
+}
+
 /// Decides one request (`index.js` wraps it as `guard.authorize`). Never
 /// throws for a refusal: the decision says why. Returns the flat layout of
 /// [`crate::flat`], the principal always in full: it is whatever the core
@@ -225,24 +262,52 @@ pub fn guard_authorize(
     cost: Option<f64>,
     query: Option<Vec<Vec<String>>>,
 ) -> FlatText {
-    let filters = [
-        tags.as_deref().map(RequestFilter::Tags),
-        tag_filter.as_deref().map(RequestFilter::TagFilter),
-        preset.as_deref().map(RequestFilter::Preset),
-    ];
-    let decision = match build_request(
-        [&authorization, &server, &tool, &key].map(|s| s.as_deref()),
-        filters,
+    AuthorizeArgs {
+        authorization,
+        server,
+        tool,
+        tags,
+        tag_filter,
+        preset,
+        key,
         cost,
-    )
-    .and_then(|req| with_query(req, query.as_deref()))
-    {
-        Ok(req) => guard.authorize(&req),
-        Err(e) => guard.refuse_request(&e),
+        query,
+    }
+    .decide(guard)
+}
+
+/// [`guard_authorize`] decided on a thread of mcpguard's own (see
+/// [`crate::decide`]), for a Guard whose decisions may wait on the network:
+/// a promise of the same flat text (`index.js` wraps it as
+/// `guard.authorizeAsync`), rejected only if the decision panicked.
+#[napi(ts_return_type = "Promise<string>", catch_unwind)]
+#[allow(clippy::too_many_arguments)] // the same arguments as the synchronous call
+pub fn guard_authorize_async<'env>(
+    env: &'env Env,
+    guard: &External<guard::Guard>,
+    authorization: Option<String>,
+    server: Option<String>,
+    tool: Option<String>,
+    tags: Option<String>,
+    tag_filter: Option<String>,
+    preset: Option<String>,
+    key: Option<String>,
+    cost: Option<f64>,
+    query: Option<Vec<Vec<String>>>,
+) -> napi::Result<Object<'env>> {
+    let args = AuthorizeArgs {
+        authorization,
+        server,
+        tool,
+        tags,
+        tag_filter,
+        preset,
+        key,
+        cost,
+        query,
     };
-    let mut out = FlatBuilder::default();
-    out.decision(&decision);
-    out.finish()
+    let guard = (**guard).clone();
+    decide::settle(env, move || args.decide(&guard))
 }
 
 /// Validates a bare token (no `Bearer ` prefix) through the cache; the

@@ -8,8 +8,6 @@
 //! flat layout of [`crate::flat`] plus the response body. What the request
 //! means is decided by `Guard::authorize_http` alone.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
 use napi::Env;
@@ -306,22 +304,12 @@ pub fn guard_authorize_http_async<'env>(
         key,
         cost,
     )?;
-    let (deferred, promise) = env.create_deferred()?;
     let guard = (**guard).clone();
     let options = options.inner.clone();
     let body = body.map(|b| b.to_vec());
-    decide::submit(Box::new(move || {
-        match catch_unwind(AssertUnwindSafe(|| {
-            parts.decide(&guard, &options, body.as_deref())
-        })) {
-            Ok(decision) => deferred.resolve(move |_env| Ok(answer(decision))),
-            Err(_) => deferred.reject(napi::Error::new(
-                napi::Status::GenericFailure,
-                "mcpguard: an HTTP decision failed unexpectedly".to_string(),
-            )),
-        }
-    }));
-    Ok(promise)
+    decide::settle(env, move || {
+        answer(parts.decide(&guard, &options, body.as_deref()))
+    })
 }
 
 /// The answer for one HTTP request (see `Guard::authorize_http`).

@@ -28,7 +28,9 @@ pub use engines::{
     RateLimiter, ScopeValidation, TagFilter, TokenValidator, bearer_token, effective_scopes,
     scopes_to_tags, tags_to_scopes, validate_scopes,
 };
-pub use guard::{Guard, guard_authorize, guard_validate, guard_validate_with_expiry};
+pub use guard::{
+    Guard, guard_authorize, guard_authorize_async, guard_validate, guard_validate_with_expiry,
+};
 pub use http::{
     FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http, guard_authorize_http_async,
 };

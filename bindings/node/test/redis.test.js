@@ -247,3 +247,17 @@ test("authorizeHttpAsync waits on mcpguard's own threads: libuv's pool still rea
   assert.ok(readMs < 150, `a file read waited ${readMs} ms behind the decisions`)
   await sleeping
 })
+
+test('authorizeAsync: 40 decisions in flight against a shared limit of 30 admit exactly 30; a bad member rejects', async () => {
+  const guard = Guard.fromJson(redisConfig())
+  const request = { authorization: `Bearer ${sign({ client_id: 'async-authorize-node' })}`, server: 'files' }
+  const all = await Promise.all(Array.from({ length: 40 }, () => guard.authorizeAsync(request)))
+  assert.equal(all.filter((d) => d.allowed).length, 30)
+  assert.ok(all.every((d) => d.allowed || d.status === 429))
+  const sync = guard.authorize(request)
+  const pooled = await guard.authorizeAsync(request)
+  assert.equal(sync.status, 429)
+  assert.deepEqual({ ...pooled, rateLimit: null, headers: null }, { ...sync, rateLimit: null, headers: null })
+  assert.throws(() => guard.authorize({ ...request, server: 5 }), TypeError)
+  await assert.rejects(guard.authorizeAsync({ ...request, server: 5 }), TypeError)
+})
