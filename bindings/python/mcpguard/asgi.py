@@ -30,11 +30,11 @@ it is sent. ``X-Forwarded-For`` is not trusted: behind a proxy, pass a
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from mcpguard._loop import off_loop
 from mcpguard._native import Decision, Guard, HttpBody, HttpDecision, HttpOptions, Principal
 
 __all__ = ["GuardMiddleware", "principal", "decision"]
@@ -164,7 +164,7 @@ class GuardMiddleware:
         key = self.key(scope) if self.key is not None else None
         cost = self._cost(scope) if self._cost is not None else None
         if self._offload:
-            result = await _off_loop(functools.partial(self.guard.authorize_http, *args, key=key, cost=cost))
+            result = await off_loop(functools.partial(self.guard.authorize_http, *args, key=key, cost=cost))
         else:
             result = self.guard.authorize_http(*args, key=key, cost=cost)
         action = result.action
@@ -193,17 +193,6 @@ class GuardMiddleware:
             await self.app(scope, receive, _adding_headers(send, extra))
         else:
             await self.app(scope, receive, send)
-
-
-async def _off_loop(decide: Callable[[], HttpDecision]) -> HttpDecision:
-    """``decide()`` on the running asyncio loop's default executor (the
-    extension releases the GIL while a decision waits on the network); in
-    place under any other event loop."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return decide()
-    return await loop.run_in_executor(None, decide)
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes | HttpBody, Receive]:

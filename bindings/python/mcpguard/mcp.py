@@ -17,10 +17,12 @@ rate limits, wrap the server's HTTP app in ``mcpguard.asgi.GuardMiddleware``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 from mcpguard._errors import GuardError
+from mcpguard._loop import off_loop
 from mcpguard._native import Guard
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ class GuardTokenVerifier:
     def __init__(self, guard: Guard) -> None:
         """Wraps ``guard`` (shared; the verifier holds no state of its own)."""
         self.guard = guard
+        self._offload = guard.waits_on_network()
         cls = _access_token_class()
         self._access_token = cls
         # Fill only the fields this SDK version's AccessToken has.
@@ -79,11 +82,18 @@ class GuardTokenVerifier:
     async def verify_token(self, token: str) -> AccessToken | None:
         """The SDK's ``AccessToken`` for a valid token, else ``None``.
 
-        Runs inline: a cached token takes nanoseconds and a signature check
-        microseconds (with the GIL released), less than a thread hop.
+        Runs inline when everything is in process: a cached token takes
+        nanoseconds and a signature check microseconds (with the GIL
+        released), less than a thread hop. A Guard whose validation may wait
+        on the network (``waits_on_network``: opaque tokens and revocations
+        in Redis, an introspection endpoint) validates on the event loop's
+        default executor instead, so that the loop goes on serving.
         """
         try:
-            principal = self.guard.validate(token)
+            if self._offload:
+                principal = await off_loop(functools.partial(self.guard.validate, token))
+            else:
+                principal = self.guard.validate(token)
         except GuardError as e:
             logger.info("bearer token refused (%s): %s", e.reason, e.description)
             return None

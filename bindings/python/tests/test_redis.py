@@ -238,3 +238,31 @@ def test_guard_middleware_decides_off_the_event_loop_for_a_guard_on_redis(redis_
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200]
     # The synchronous decision would have held the loop for the whole 300 ms.
     assert during >= 10, f"the event loop ran {during} ticks while the decision waited"
+
+
+def test_the_sdk_verifier_validates_off_the_event_loop_only_for_a_guard_on_redis(redis_url: str) -> None:
+    from mcpguard.mcp import GuardTokenVerifier
+
+    cfg = config(redis_url)
+    in_process = {key: value for key, value in cfg.items() if key != "store"}
+    token = rs256(claims(int(time.time()), client_id="verifier-app", scope="tag:files"))
+    for guard_config, off_loop in ((cfg, True), (in_process, False)):
+        guard = mcpguard.Guard.from_json(guard_config)
+        verifier = GuardTokenVerifier(guard)
+        threads: list[threading.Thread] = []
+
+        class Recording:
+            """The guard, noting the thread each validation runs on."""
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(guard, name)
+
+            def validate(self, token: str) -> Any:
+                threads.append(threading.current_thread())
+                return guard.validate(token)
+
+        verifier.guard = Recording()  # type: ignore[assignment]
+        access = asyncio.run(verifier.verify_token(token))
+        assert access is not None and access.client_id == "verifier-app"
+        assert len(threads) == 1
+        assert (threads[0] is not threading.main_thread()) == off_loop, guard_config.keys()
