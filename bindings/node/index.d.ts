@@ -483,6 +483,12 @@ export declare class Guard {
    */
   validateWithExpiry(token: string): { principal: Principal; acceptedUntil: number | null }
   /**
+   * `validateWithExpiry` on a thread of mcpguard's own, as a promise
+   * (rejected with the same errors): for a Guard whose validation may wait
+   * on the network (`waitsOnNetwork()`). `createTokenVerifier` uses it then.
+   */
+  validateWithExpiryAsync(token: string): Promise<{ principal: Principal; acceptedUntil: number | null }>
+  /**
    * Validates a bare token (no `Bearer ` prefix) through the verified-token
    * cache; the principal's `tags` are filled. Records no audit event.
    * @throws {InvalidTokenError} 401, `reason` says why.

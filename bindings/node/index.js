@@ -468,6 +468,26 @@ class Guard extends tokenStoreMethods(native.Guard) {
     return { principal, acceptedUntil: next() }
   }
 
+  validateWithExpiryAsync(token) {
+    let pending
+    try {
+      pending = native.guardValidateWithExpiryAsync(this.#handle, token)
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return pending.then(
+      (flat) => {
+        text = flat
+        at = 0
+        const principal = next() === 2 ? nextPrincipal() : null
+        return { principal, acceptedUntil: next() }
+      },
+      (e) => {
+        throw fromNative(e)
+      },
+    )
+  }
+
   validate(token) {
     try {
       return decodePrincipal(native.guardValidate(this.#handle, token))

@@ -55,11 +55,13 @@ function makeTokenVerifier(guard, sdkErrors) {
     throw new TypeError('createTokenVerifier needs a mcpguard Guard')
   }
   const resource = new URL(guard.resource())
+  // Off the event loop when validation may wait on the network (the core says).
+  const offload = typeof guard.waitsOnNetwork === 'function' && guard.waitsOnNetwork()
   return {
     async verifyAccessToken(token) {
       let accepted
       try {
-        accepted = guard.validateWithExpiry(token)
+        accepted = offload ? await guard.validateWithExpiryAsync(token) : guard.validateWithExpiry(token)
       } catch (e) {
         if (e instanceof errors.InsufficientScopeError) throw new sdkErrors.InsufficientScopeError(e.message)
         if (e instanceof errors.GuardError) throw new sdkErrors.InvalidTokenError(e.message)

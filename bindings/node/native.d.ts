@@ -415,6 +415,15 @@ export declare function guardValidate(guard: ExternalObject<Guard>, token: strin
  */
 export declare function guardValidateWithExpiry(guard: ExternalObject<Guard>, token: string): string
 
+/**
+ * [`guard_validate_with_expiry`] on a thread of mcpguard's own (see
+ * [`crate::decide`]), for a Guard whose validation may wait on the network
+ * (opaque tokens or revocations in Redis, an introspection endpoint): a
+ * promise of the same text, rejected as the synchronous call throws
+ * (`index.js` wraps it as `guard.validateWithExpiryAsync`).
+ */
+export declare function guardValidateWithExpiryAsync(guard: ExternalObject<Guard>, token: string): Promise<string>
+
 /** One rate-limit check. */
 export interface RateDecisionObject {
   /** The request may proceed (and was counted). */

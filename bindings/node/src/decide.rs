@@ -48,10 +48,21 @@ where
     T: ToNapiValue + Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    try_settle(env, move || Ok(decide()))
+}
+
+/// [`settle`] for a call that may refuse: its error rejects the promise,
+/// as the synchronous call would have thrown it.
+pub fn try_settle<'env, T, F>(env: &'env Env, decide: F) -> napi::Result<Object<'env>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce() -> napi::Result<T> + Send + 'static,
+{
     let (deferred, promise) = env.create_deferred()?;
     submit(Box::new(move || {
         match catch_unwind(AssertUnwindSafe(decide)) {
-            Ok(answer) => deferred.resolve(move |_env| Ok(answer)),
+            Ok(Ok(answer)) => deferred.resolve(move |_env| Ok(answer)),
+            Ok(Err(refused)) => deferred.reject(refused),
             Err(_) => deferred.reject(napi::Error::new(
                 napi::Status::GenericFailure,
                 "mcpguard: a decision failed unexpectedly".to_string(),

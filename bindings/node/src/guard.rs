@@ -332,8 +332,27 @@ pub fn guard_validate_with_expiry(
     guard: &External<guard::Guard>,
     token: String,
 ) -> napi::Result<FlatText> {
+    validate_with_expiry(guard, &token)
+}
+
+/// [`guard_validate_with_expiry`] on a thread of mcpguard's own (see
+/// [`crate::decide`]), for a Guard whose validation may wait on the network
+/// (opaque tokens or revocations in Redis, an introspection endpoint): a
+/// promise of the same text, rejected as the synchronous call throws
+/// (`index.js` wraps it as `guard.validateWithExpiryAsync`).
+#[napi(ts_return_type = "Promise<string>", catch_unwind)]
+pub fn guard_validate_with_expiry_async<'env>(
+    env: &'env Env,
+    guard: &External<guard::Guard>,
+    token: String,
+) -> napi::Result<Object<'env>> {
+    let guard = (**guard).clone();
+    decide::try_settle(env, move || validate_with_expiry(&guard, &token))
+}
+
+fn validate_with_expiry(guard: &guard::Guard, token: &str) -> napi::Result<FlatText> {
     let p = guard
-        .validate(&token)
+        .validate(token)
         .map_err(|e| errors::token(&e, Some(guard.metadata_url())))?;
     let mut out = FlatBuilder::default();
     out.principal(Some(&p));
@@ -341,8 +360,6 @@ pub fn guard_validate_with_expiry(
     Ok(out.finish())
 }
 
-/// A JavaScript cost as the core's whole number (default 1). A fraction,
-/// NaN or a negative number is an invalid request, never rounded.
 pub(crate) fn whole_cost(cost: Option<f64>) -> Result<u64, RequestError> {
     match cost {
         None => Ok(1),

@@ -261,3 +261,33 @@ test('authorizeAsync: 40 decisions in flight against a shared limit of 30 admit 
   assert.throws(() => guard.authorize({ ...request, server: 5 }), TypeError)
   await assert.rejects(guard.authorizeAsync({ ...request, server: 5 }), TypeError)
 })
+
+test('validateWithExpiryAsync refuses and accepts as the synchronous call; the SDK verifier uses it for a Guard on Redis', async () => {
+  const { InvalidTokenError } = require('..')
+  const { createTokenVerifier } = require('../mcp.js')
+  const guard = Guard.fromJson(redisConfig())
+  const token = sign({ client_id: 'verifier-node', scope: 'tag:files' })
+  const sync = guard.validateWithExpiry(token)
+  const pooled = await guard.validateWithExpiryAsync(token)
+  assert.deepEqual(pooled, sync)
+  let refused
+  try {
+    guard.validateWithExpiry('not-a-token')
+  } catch (e) {
+    refused = e
+  }
+  assert.ok(refused instanceof InvalidTokenError)
+  await assert.rejects(
+    guard.validateWithExpiryAsync('not-a-token'),
+    (e) => e instanceof InvalidTokenError && e.reason === refused.reason && e.message === refused.message && e.status === refused.status,
+  )
+  let pooledCalls = 0
+  const validateWithExpiryAsync = guard.validateWithExpiryAsync.bind(guard)
+  guard.validateWithExpiryAsync = (t) => {
+    pooledCalls++
+    return validateWithExpiryAsync(t)
+  }
+  const info = await createTokenVerifier(guard).verifyAccessToken(token)
+  assert.equal(info.clientId, 'verifier-node')
+  assert.equal(pooledCalls, 1)
+})
