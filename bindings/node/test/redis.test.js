@@ -291,3 +291,23 @@ test('validateWithExpiryAsync refuses and accepts as the synchronous call; the S
   assert.equal(info.clientId, 'verifier-node')
   assert.equal(pooledCalls, 1)
 })
+
+test('with Redis gone, an async decision settles with the store policy: 503 and Retry-After under fail_closed, never a hang', async () => {
+  const { HttpOptions } = require('..')
+  const port = await freePort()
+  // Nothing listens on this port.
+  const guard = Guard.fromJson({ ...config(), rate_limit: { limit: 30, window_seconds: 60 }, store: { redis: { url: `redis://127.0.0.1:${port}/0`, timeout_ms: 200, on_error: 'fail_closed' } } })
+  assert.equal(guard.waitsOnNetwork(), true)
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  const request = { method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: 'down-node' })}`] }
+  const start = Date.now()
+  const decisions = await Promise.all(Array.from({ length: 5 }, () => guard.authorizeHttpAsync(request, options)))
+  assert.ok(Date.now() - start < 3000, `${Date.now() - start} ms`)
+  for (const d of decisions) {
+    assert.equal(d.status, 503)
+    assert.equal(d.decision.reason, 'store_unavailable')
+    assert.ok(d.headers.some(([name]) => name.toLowerCase() === 'retry-after'))
+  }
+  const refused = await guard.authorizeAsync({ authorization: request.headers[1], server: 'files' })
+  assert.equal(refused.status, 503)
+})

@@ -144,6 +144,10 @@ fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// The `Retry-After` of a token-store refusal under `fail_closed`: the
+/// circuit breaker asks the store again at most once a second.
+const STORE_RETRY_SECONDS: u64 = 1;
+
 impl Guard {
     /// Builds a Guard from configuration text (`spec/config.md`), on the
     /// system clock. The environment is not read (see
@@ -723,6 +727,11 @@ impl Guard {
             Some(&self.inner.metadata_url),
         ) {
             headers.push(("WWW-Authenticate", challenge));
+        }
+        if reason == Reason::StoreUnavailable {
+            // The token store's `fail_closed` (the rate store's has its own
+            // wait): the breaker tries the store again within a second.
+            headers.push(("Retry-After", STORE_RETRY_SECONDS.to_string()));
         }
         Decision {
             allowed: false,

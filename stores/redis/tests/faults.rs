@@ -202,6 +202,20 @@ fn a_full_redis_refuses_under_fail_closed_and_recovers_when_memory_is_back() {
     recovers(&g, "f-new-key", Duration::from_secs(3));
 }
 
+#[test]
+fn a_token_check_refused_under_fail_closed_says_when_to_retry() {
+    let server = support::Server::start();
+    let (a, _) = token_guards(&server, "fail_closed");
+    drop(server);
+    let mut request = Request::new();
+    let authorization = format!("Bearer {}", hs256("outage-retry"));
+    request.authorization = Some(&authorization);
+    let d = a.authorize(&request);
+    assert_eq!(d.status, 503);
+    assert_eq!(d.reason.unwrap().code(), "store_unavailable");
+    assert_eq!(d.header("Retry-After"), Some("1"), "{:?}", d.headers);
+}
+
 /// Two guards sharing tokens through `server`, under `on_error`.
 fn token_guards(server: &support::Server, on_error: &str) -> (Guard, Guard) {
     let config = json!({
