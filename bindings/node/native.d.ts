@@ -301,12 +301,6 @@ export interface AuditEventObject {
   tokenFingerprint: string | null
 }
 
-/**
- * The bearer token of an `Authorization` value, read by the core's header
- * rules (`null` when the value carries none), for the SDK's `AuthInfo.token`.
- */
-export declare function bearerToken(authorization: string): string | null
-
 /** A snapshot of the Guard's counters. */
 export interface CountersObject {
   /** Requests allowed. */

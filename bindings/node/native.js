@@ -843,7 +843,6 @@ module.exports.OAuthServer = nativeBinding.OAuthServer
 module.exports.RateLimiter = nativeBinding.RateLimiter
 module.exports.TagFilter = nativeBinding.TagFilter
 module.exports.TokenValidator = nativeBinding.TokenValidator
-module.exports.bearerToken = nativeBinding.bearerToken
 module.exports.effectiveScopes = nativeBinding.effectiveScopes
 module.exports.guardAuthorize = nativeBinding.guardAuthorize
 module.exports.guardAuthorizeAsync = nativeBinding.guardAuthorizeAsync

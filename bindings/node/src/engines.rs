@@ -194,16 +194,6 @@ pub fn effective_scopes(scopes: Vec<String>, tags: Vec<String>) -> Vec<String> {
     mcpguard::token::effective_scopes(&scopes, &tags)
 }
 
-/// The bearer token of an `Authorization` value, read by the core's header
-/// rules (`null` when the value carries none), for the SDK's `AuthInfo.token`.
-#[napi(catch_unwind)]
-pub fn bearer_token(authorization: String) -> Option<String> {
-    match mcpguard::guard::parse_authorization(Some(&authorization), usize::MAX) {
-        Ok(mcpguard::guard::Credentials::Bearer(token)) => Some(token.to_string()),
-        _ => None,
-    }
-}
-
 /// A rate limiter's settings (the keys of a `rate_limit` object); `null`
 /// reads as absent.
 #[napi(object)]

@@ -25,8 +25,8 @@ mod oauth;
 
 pub use clock::ManualClock;
 pub use engines::{
-    RateLimiter, ScopeValidation, TagFilter, TokenValidator, bearer_token, effective_scopes,
-    scopes_to_tags, tags_to_scopes, validate_scopes,
+    RateLimiter, ScopeValidation, TagFilter, TokenValidator, effective_scopes, scopes_to_tags,
+    tags_to_scopes, validate_scopes,
 };
 pub use guard::{
     Guard, guard_authorize, guard_authorize_async, guard_validate, guard_validate_with_expiry,
