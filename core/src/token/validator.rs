@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -85,10 +85,6 @@ struct Inner {
     introspection: Option<IntrospectionSettings>,
     /// What a fetcher attached (see [`super::remote`]).
     hooks: RwLock<Hooks>,
-    /// Whether `hooks` holds an introspector, readable without the lock
-    /// ([`TokenValidator::waits_on_network`] is asked on every call by
-    /// bindings that release their lock around network waits).
-    introspecting: AtomicBool,
     /// What the remote sources did.
     remote_counters: RemoteCounters,
     /// Revocations and opaque tokens shared with other replicas.
@@ -564,7 +560,6 @@ impl TokenValidatorBuilder {
                 fingerprints: self.fingerprints,
                 introspection,
                 hooks: RwLock::new(Hooks::default()),
-                introspecting: AtomicBool::new(false),
                 remote_counters: RemoteCounters::default(),
                 shared: self.shared.map(|store| SharedTokens {
                     store,
@@ -1108,18 +1103,14 @@ impl TokenValidator {
     /// Attaches (or detaches) the client that calls the introspection
     /// endpoint. Replaces the previous one.
     pub fn set_introspector(&self, hook: Option<Arc<dyn Introspector>>) {
-        let mut hooks = self.inner.hooks.write();
-        self.inner
-            .introspecting
-            .store(hook.is_some(), Ordering::Release);
-        hooks.introspector = hook;
+        self.inner.hooks.write().introspector = hook;
     }
 
     /// Whether validating a token may wait on the network: revocations and
     /// opaque tokens live in a shared store, or an introspector is attached
     /// (it is called on the request's thread for an unknown opaque token).
     pub fn waits_on_network(&self) -> bool {
-        self.inner.shared.is_some() || self.inner.introspecting.load(Ordering::Acquire)
+        self.inner.shared.is_some() || self.inner.hooks.read().introspector.is_some()
     }
 
     /// Counts one JWK Set fetch by a fetcher: accepted, or failed (the
