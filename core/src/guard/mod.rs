@@ -144,8 +144,10 @@ fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// The `Retry-After` of a token-store refusal under `fail_closed`: the
-/// circuit breaker asks the store again at most once a second.
+/// The `Retry-After` of a store refusal under `fail_closed` when nothing
+/// says better (the token store's always; the rate store's when its
+/// decision names no wait): the circuit breaker asks the store again at
+/// most once a second.
 const STORE_RETRY_SECONDS: u64 = 1;
 
 impl Guard {
@@ -729,8 +731,8 @@ impl Guard {
             headers.push(("WWW-Authenticate", challenge));
         }
         if reason == Reason::StoreUnavailable {
-            // The token store's `fail_closed` (the rate store's has its own
-            // wait): the breaker tries the store again within a second.
+            // The token store's `fail_closed` (the rate store's 503 is built
+            // in `store_unavailable`, from its decision's wait).
             headers.push(("Retry-After", STORE_RETRY_SECONDS.to_string()));
         }
         Decision {
@@ -842,7 +844,9 @@ impl Guard {
         principal: Option<Arc<Principal>>,
         visible_servers: Vec<Arc<str>>,
     ) -> Decision {
-        let wait = d.retry_after.unwrap_or(1.0).ceil().max(1.0) as u64;
+        let wait = d
+            .retry_after
+            .map_or(STORE_RETRY_SECONDS, |w| w.ceil().max(1.0) as u64);
         headers.push(("Retry-After", wait.to_string()));
         Decision {
             allowed: false,
