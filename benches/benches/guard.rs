@@ -20,6 +20,11 @@ const RES: &str = "https://mcp.example.com/mcp";
 const EXP: i64 = 4_000_000_000;
 
 fn guard() -> Guard {
+    guard_with_tools(json!({}))
+}
+
+/// The bench Guard, with `tools` (tool rules) on the `web-search` server.
+fn guard_with_tools(tools: serde_json::Value) -> Guard {
     let config = json!({
         "resource": RES,
         "auth": {"issuers": [{"issuer": ISS, "jwks": kit::jwks(&[("rsa", Some("k1"), Some("RS256"))])}],
@@ -27,7 +32,7 @@ fn guard() -> Guard {
         "servers": {
             "filesystem": {"tags": ["files", "sensitive"]},
             "database": {"tags": ["database", "sensitive"]},
-            "web-search": {"tags": ["web", "safe"]},
+            "web-search": {"tags": ["web", "safe"], "tools": tools},
             "memory": {"tags": ["memory", "safe"]}
         },
         // A limit no bench run can exhaust, so every iteration takes the
@@ -145,6 +150,13 @@ fn bench_http(c: &mut Criterion) {
             std::hint::black_box(guard.authorize_http(std::hint::black_box(&request), &options))
         })
     });
+    // What reading this body costs any host that parses it (serde_json's
+    // own `Value`), for the part of the gap above that is the body's.
+    g.bench_function("reference: serde_json::Value of the body", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<serde_json::Value>(std::hint::black_box(body.as_bytes()))
+        })
+    });
 
     let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}).to_string();
     let list_request = HttpRequest {
@@ -168,6 +180,29 @@ fn bench_http(c: &mut Criterion) {
             )
         })
     });
+    // The same listing where every other tool needs a tag the token lacks:
+    // half the items are cut out.
+    let odd: serde_json::Map<_, _> = (1..100)
+        .step_by(2)
+        .map(|i| (format!("tool_{i}"), json!({"tags": ["web-admin"]})))
+        .collect();
+    let halving = guard_with_tools(serde_json::Value::Object(odd));
+    let decision = halving.authorize_http(&list_request, &options);
+    let filtered = decision
+        .filter_response(Some("application/json"), response.as_bytes())
+        .expect("the bench listing filters");
+    assert!(filtered.len() < response.len() * 6 / 10);
+    g.bench_function(
+        "filter a 100-tool tools/list response, half refused (JSON)",
+        |b| {
+            b.iter(|| {
+                decision.filter_response(
+                    Some("application/json"),
+                    std::hint::black_box(response.as_bytes()),
+                )
+            })
+        },
+    );
     g.finish();
 }
 

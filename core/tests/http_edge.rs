@@ -462,3 +462,37 @@ fn options_from_json_refuse_unknown_keys_and_a_body_without_server() {
     assert!(o.read_body);
     assert!(HttpOptions::from_json(&json!({"server": "x", "cost": 0})).is_err());
 }
+
+#[test]
+fn a_listing_item_is_decided_by_its_last_name_however_deep_the_rest_of_it() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        ),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    // A client keeps the last of two equal keys, and so does the decision.
+    let app = format!(
+        r#"{{"id":7,"result":{{"tools":[{{"name":"read","name":"write_file"}},{{"name":"write_file","name":"read","inputSchema":{deep}}},{{"name":"read"}}]}}}}"#
+    );
+    let out = d
+        .filter_response(Some("application/json"), app.as_bytes())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!(
+            r#"{{"id":7,"result":{{"tools":[{{"name":"write_file","name":"read","inputSchema":{deep}}},{{"name":"read"}}]}}}}"#
+        )
+    );
+    // Everything kept: the response comes back as it was, deep schema and all.
+    let kept = format!(r#"{{"id":7,"result":{{"tools":[{{"name":"read","x":{deep}}}]}}}}"#);
+    let out = d
+        .filter_response(Some("application/json"), kept.as_bytes())
+        .unwrap();
+    assert_eq!(out, kept.as_bytes());
+}

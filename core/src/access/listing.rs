@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::filter::Filter;
@@ -169,31 +169,45 @@ impl Checker<'_> {
         readings > 0
     }
 
-    /// [`keeps`](Self::keeps) for an item given as JSON text (a member of
-    /// a response read without building it): only the member the decision
-    /// needs is read, the last one when a key repeats (as serde_json's own
-    /// `Value` keeps it); an item mapped by a JSON pointer is built whole.
-    pub(crate) fn keeps_text(&self, item: &str, items: &ListingItems, is_tool: bool) -> bool {
-        let member = |key: &str| string_member(item, key);
+    /// What of an item the decision for a list of `items` reads: nothing,
+    /// one string member (the last one when a key repeats, as serde_json's
+    /// own `Value` keeps it), or the whole item (one mapped by a JSON
+    /// pointer).
+    pub(crate) fn needs<'i>(items: &'i ListingItems, is_tool: bool) -> ItemNeed<'i> {
+        match items {
+            ListingItems::Server(_) if is_tool => ItemNeed::Member("name"),
+            ListingItems::Server(_) => ItemNeed::Nothing,
+            ListingItems::Mapped(ItemServer::Prefix { field, .. }) => ItemNeed::Member(field),
+            ListingItems::Mapped(ItemServer::Field(_)) => ItemNeed::Whole,
+        }
+    }
+
+    /// [`keeps`](Self::keeps) for an item of which only what
+    /// [`needs`](Self::needs) names was read: `member` is that string
+    /// member (`None` when the item has none, or when nothing was needed).
+    /// Not for items that need to be read whole.
+    pub(crate) fn keeps_member(
+        &self,
+        member: Option<&str>,
+        items: &ListingItems,
+        is_tool: bool,
+    ) -> bool {
         match items {
             ListingItems::Server(server) => {
                 if is_tool {
-                    member("name")
-                        .is_some_and(|tool| self.allows(server, Some(&tool)) == Some(true))
+                    member.is_some_and(|tool| self.allows(server, Some(tool)) == Some(true))
                 } else {
                     self.allows(server, None) == Some(true)
                 }
             }
-            ListingItems::Mapped(ItemServer::Prefix { field, separator }) => {
-                member(field).is_some_and(|name| self.allows_prefixed(&name, separator, is_tool))
+            ListingItems::Mapped(ItemServer::Prefix { separator, .. }) => {
+                member.is_some_and(|name| self.allows_prefixed(name, separator, is_tool))
             }
-            ListingItems::Mapped(ItemServer::Field(_)) => {
-                serde_json::from_str::<Value>(item).is_ok_and(|v| self.keeps(&v, items, is_tool))
-            }
+            ListingItems::Mapped(ItemServer::Field(_)) => false,
         }
     }
 
-    fn keeps(&self, item: &Value, items: &ListingItems, is_tool: bool) -> bool {
+    pub(crate) fn keeps(&self, item: &Value, items: &ListingItems, is_tool: bool) -> bool {
         let tool_name = || item.get("name").and_then(Value::as_str);
         match items {
             ListingItems::Server(server) => {
@@ -344,17 +358,29 @@ impl AccessPolicy {
     }
 }
 
-/// The string member `key` of the JSON object `item` (the last one if the
-/// key repeats); `None` when `item` is not an object, has no such member or
-/// it is not a string.
-fn string_member<'t>(item: &'t str, key: &str) -> Option<Cow<'t, str>> {
-    let mut de = serde_json::Deserializer::from_str(item);
-    de.deserialize_any(Member { key }).ok().flatten()
+/// What of a listing item the decision reads (see [`Checker::needs`]).
+pub(crate) enum ItemNeed<'i> {
+    /// Nothing: every item of the list is decided alike.
+    Nothing,
+    /// This string member.
+    Member(&'i str),
+    /// The whole item, built as a `Value`.
+    Whole,
 }
 
-/// Finds one member of an object, skipping the rest.
-struct Member<'k> {
-    key: &'k str,
+/// Reads the string member `key` of an object (the last one if the key
+/// repeats), skipping the rest: `None` when the value is not an object, has
+/// no such member or it is not a string.
+pub(crate) struct Member<'k> {
+    /// The member's name.
+    pub(crate) key: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
 impl<'de> Visitor<'de> for Member<'_> {

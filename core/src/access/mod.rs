@@ -29,6 +29,7 @@ pub use config::{
 pub use filter::{
     Filter, FilterError, MAX_DEPTH, MAX_EXPRESSION_BYTES, MAX_MENTIONS, MAX_SIMPLE_TAGS,
 };
+pub(crate) use listing::{Checker, ItemNeed, Member};
 pub use listing::{ItemServer, ListingItems, ONE_MCP_SEPARATOR};
 pub use policy::{Access, AccessPolicy, Denial, FilterRequest, Grant, Granted, GrantedTags};
 pub use scope::{

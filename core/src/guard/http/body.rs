@@ -332,10 +332,13 @@ impl<'de> Visitor<'de> for KeySeed {
 /// The keys of one object so far, to refuse a repeat: a short list on the
 /// stack scanned while the object is small, a hash set once it is not (a
 /// hostile body with thousands of keys costs one hash per key, not a scan
-/// per key).
+/// per key). Keys borrowed from the body (written without escapes, nearly
+/// all) are kept as they are: the list needs no drop and no copy; keys
+/// written with escapes are decoded into a list of their own.
 struct Keys<'k> {
-    few: [Cow<'k, str>; FEW_KEYS],
+    few: [&'k str; FEW_KEYS],
     len: usize,
+    decoded: Vec<String>,
     many: Option<HashSet<Cow<'k, str>>>,
 }
 
@@ -345,8 +348,9 @@ const FEW_KEYS: usize = 16;
 impl Default for Keys<'_> {
     fn default() -> Self {
         Keys {
-            few: [const { Cow::Borrowed("") }; FEW_KEYS],
+            few: [""; FEW_KEYS],
             len: 0,
+            decoded: Vec::new(),
             many: None,
         }
     }
@@ -354,9 +358,11 @@ impl Default for Keys<'_> {
 
 impl<'k> Keys<'k> {
     fn insert<E: de::Error>(&mut self, key: Cow<'k, str>) -> Result<(), E> {
-        let repeated = match &mut self.many {
+        let repeated = match &self.many {
             Some(set) => set.contains(&key),
-            None => self.few[..self.len].contains(&key),
+            None => {
+                self.few[..self.len].contains(&&*key) || self.decoded.iter().any(|k| **k == *key)
+            }
         };
         if repeated {
             return Err(E::custom(format_args!(
@@ -364,20 +370,27 @@ impl<'k> Keys<'k> {
                 &*key
             )));
         }
-        match &mut self.many {
-            Some(set) => {
-                set.insert(key);
-            }
-            None if self.len < FEW_KEYS => {
-                self.few[self.len] = key;
-                self.len += 1;
-            }
-            None => {
-                let mut set: HashSet<Cow<'k, str>> = self.few.iter().cloned().collect();
-                set.insert(key);
-                self.many = Some(set);
-            }
+        if let Some(set) = &mut self.many {
+            set.insert(key);
+            return Ok(());
         }
+        if self.len + self.decoded.len() < FEW_KEYS {
+            match key {
+                Cow::Borrowed(k) => {
+                    self.few[self.len] = k;
+                    self.len += 1;
+                }
+                Cow::Owned(k) => self.decoded.push(k),
+            }
+            return Ok(());
+        }
+        let mut set: HashSet<Cow<'k, str>> = self.few[..self.len]
+            .iter()
+            .map(|k| Cow::Borrowed(*k))
+            .chain(self.decoded.drain(..).map(Cow::Owned))
+            .collect();
+        set.insert(key);
+        self.many = Some(set);
         Ok(())
     }
 }
@@ -572,6 +585,30 @@ mod tests {
             matches!(read(&big), Err(BodyError::Json(m)) if m.contains("\"k33\" is given twice"))
         );
         let fine = format!(r#"{{"method":"ping","x":{{{}}}}}"#, many.join(","));
+        assert!(read(&fine).is_ok());
+        // Escaped first and plain second, and both kinds past the scanned
+        // list: a repeat is a repeat however each one was written.
+        let escaped_first = r#"{"method":"ping","x":{"\u006b":1,"k":2}}"#;
+        assert!(
+            matches!(read(escaped_first), Err(BodyError::Json(m)) if m.contains("given twice"))
+        );
+        let mixed: Vec<String> = (0..40)
+            .map(|i| match i % 2 {
+                0 => format!(r#""k{i}":{i}"#),
+                _ => format!(r#""\u006b{i}":{i}"#),
+            })
+            .collect();
+        for repeat in ["k33", "\\u006b20"] {
+            let big = format!(
+                r#"{{"method":"ping","x":{{{},"{repeat}":0}}}}"#,
+                mixed.join(",")
+            );
+            assert!(
+                matches!(read(&big), Err(BodyError::Json(m)) if m.contains("given twice")),
+                "{repeat}"
+            );
+        }
+        let fine = format!(r#"{{"method":"ping","x":{{{}}}}}"#, mixed.join(","));
         assert!(read(&fine).is_ok());
     }
 

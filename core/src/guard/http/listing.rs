@@ -17,6 +17,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ListingScope;
+use crate::access::{Checker, ItemNeed, ListingItems, Member};
 use crate::json::{MaybeStr, scalars_give};
 
 /// The members of a listing result that hold items, and whether they are tools.
@@ -58,41 +59,64 @@ pub(super) fn filter_body(
 
 /// Filters the listing results in one JSON-RPC response or a batch of them:
 /// `None` when nothing is cut, else the new text.
+///
+/// The text is read once to decide every item, reading of each only the
+/// member the decision needs. Only when an item is refused is it read a
+/// second time, for where each item starts and ends; a listing that keeps
+/// everything (the common case) is read once and copied never.
 fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let mut responses = Vec::new();
-    de.deserialize_any(Responses(&mut responses))?;
-    de.end()?;
-    let base = text.as_ptr() as usize;
-    let mut cuts: Vec<(Range<usize>, String)> = Vec::new();
-    for (id, lists) in responses {
+    let checker = scope.items.as_ref().map(|items| {
+        (
+            scope
+                .policy
+                .checker(&scope.granted, scope.filter.as_deref()),
+            items,
+        )
+    });
+    let decide = Decide {
+        checker: checker.as_ref().map(|(checker, items)| (checker, *items)),
+    };
+    let decided = read_responses(text, &decide)?;
+    // Which lists of which responses lose an item: (response, list) indices.
+    let mut cut: Vec<(usize, usize)> = Vec::new();
+    for (r, (id, lists)) in decided.iter().enumerate() {
         let id: Value = serde_json::from_str(id.get())?;
         if !scope.ids.contains(&id) {
             continue;
         }
-        for (is_tool, items) in lists {
-            let (Some(first), Some(last)) = (items.first(), items.last()) else {
-                continue;
-            };
-            let kept = match &scope.items {
-                Some(mapping) => {
-                    let checker = scope
-                        .policy
-                        .checker(&scope.granted, scope.filter.as_deref());
-                    kept_items(&items, |item| checker.keeps_text(item, mapping, is_tool))
-                }
-                None => Some(String::new()),
-            };
-            let Some(kept) = kept else { continue };
-            // The span from the first item's start to the last one's end,
-            // as offsets into `text` (every item borrows from it).
-            let from = first.get().as_ptr() as usize - base;
-            let to = last.get().as_ptr() as usize + last.get().len() - base;
-            cuts.push((from..to, kept));
+        for (l, (_, kept)) in lists.iter().enumerate() {
+            if kept.contains(&false) {
+                cut.push((r, l));
+            }
         }
     }
-    if cuts.is_empty() {
+    if cut.is_empty() {
         return Ok(None);
+    }
+    let spans = read_responses(text, &Spans)?;
+    let base = text.as_ptr() as usize;
+    let mut cuts: Vec<(Range<usize>, String)> = Vec::with_capacity(cut.len());
+    for (r, l) in cut {
+        // The same reader over the same text: the two passes see the same
+        // responses and lists, in the same order.
+        let (Some(items), Some(kept)) = (
+            spans.get(r).and_then(|(_, lists)| lists.get(l)),
+            decided.get(r).and_then(|(_, lists)| lists.get(l)),
+        ) else {
+            return Err(serde::de::Error::custom("a listing read differently twice"));
+        };
+        let (items, kept) = (&items.1, &kept.1);
+        let (Some(first), Some(last)) = (items.first(), items.last()) else {
+            continue;
+        };
+        if items.len() != kept.len() {
+            return Err(serde::de::Error::custom("a listing read differently twice"));
+        }
+        // The span from the first item's start to the last one's end, as
+        // offsets into `text` (every item borrows from it).
+        let from = first.get().as_ptr() as usize - base;
+        let to = last.get().as_ptr() as usize + last.get().len() - base;
+        cuts.push((from..to, kept_items(items, kept)));
     }
     cuts.sort_by_key(|(range, _)| range.start);
     let mut out = String::with_capacity(text.len());
@@ -106,52 +130,115 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
     Ok(Some(out))
 }
 
-/// The items `keep` keeps, joined by commas; `None` when it keeps them all
-/// (the common case, which then copies nothing).
-fn kept_items(items: &[&RawValue], keep: impl Fn(&str) -> bool) -> Option<String> {
-    let mut kept: Option<String> = None;
-    for (i, item) in items.iter().map(|item| item.get()).enumerate() {
-        match (&mut kept, keep(item)) {
-            (None, true) => {}
-            (None, false) => {
-                let before: Vec<&str> = items[..i].iter().map(|item| item.get()).collect();
-                kept = Some(before.join(","));
-            }
-            (Some(out), true) => {
-                if !out.is_empty() {
-                    out.push(',');
-                }
-                out.push_str(item);
-            }
-            (Some(_), false) => {}
+/// The items whose decision is `true`, joined by commas.
+fn kept_items(items: &[&RawValue], kept: &[bool]) -> String {
+    let mut out = String::new();
+    for (item, _) in items.iter().zip(kept).filter(|(_, keep)| **keep) {
+        if !out.is_empty() {
+            out.push(',');
         }
+        out.push_str(item.get());
     }
-    kept
+    out
+}
+
+/// Reads the responses of a message or batch with `reader`.
+fn read_responses<'t, R: ItemReader<'t>>(
+    text: &'t str,
+    reader: &R,
+) -> Result<Found<'t, R::Item>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut found = Vec::new();
+    de.deserialize_any(Responses {
+        found: &mut found,
+        reader,
+    })?;
+    de.end()?;
+    Ok(found)
+}
+
+/// How one pass reads each item of a list.
+trait ItemReader<'de> {
+    /// What it keeps of an item.
+    type Item;
+    /// The next item of `seq`, from a list of tools or not.
+    fn next<A: SeqAccess<'de>>(
+        &self,
+        seq: &mut A,
+        is_tool: bool,
+    ) -> Result<Option<Self::Item>, A::Error>;
+}
+
+/// The first pass: whether each item is kept, reading only what the
+/// decision needs. Without a checker no server owns the items: all go.
+struct Decide<'c, 'p> {
+    checker: Option<(&'c Checker<'p>, &'c ListingItems)>,
+}
+
+impl<'de> ItemReader<'de> for Decide<'_, '_> {
+    type Item = bool;
+    fn next<A: SeqAccess<'de>>(
+        &self,
+        seq: &mut A,
+        is_tool: bool,
+    ) -> Result<Option<bool>, A::Error> {
+        let Some((checker, items)) = self.checker else {
+            return Ok(seq.next_element::<IgnoredAny>()?.map(|_| false));
+        };
+        Ok(match Checker::needs(items, is_tool) {
+            ItemNeed::Nothing => seq
+                .next_element::<IgnoredAny>()?
+                .map(|_| checker.keeps_member(None, items, is_tool)),
+            ItemNeed::Member(key) => seq
+                .next_element_seed(Member { key })?
+                .map(|member| checker.keeps_member(member.as_deref(), items, is_tool)),
+            ItemNeed::Whole => seq
+                .next_element::<Value>()?
+                .map(|item| checker.keeps(&item, items, is_tool)),
+        })
+    }
+}
+
+/// The second pass: each item's text, unread, for where it starts and ends.
+struct Spans;
+
+impl<'de> ItemReader<'de> for Spans {
+    type Item = &'de RawValue;
+    fn next<A: SeqAccess<'de>>(
+        &self,
+        seq: &mut A,
+        _is_tool: bool,
+    ) -> Result<Option<&'de RawValue>, A::Error> {
+        seq.next_element::<&'de RawValue>()
+    }
 }
 
 /// The item arrays of a result, each with whether it lists tools.
-type ListsOf<'t> = Vec<(bool, Vec<&'t RawValue>)>;
+type ListsOf<T> = Vec<(bool, Vec<T>)>;
 
 /// The `id` and the result's item arrays of every response of a message or
 /// batch that has both (read in one pass: an `id` may follow its `result`).
-type Found<'t> = Vec<(&'t RawValue, ListsOf<'t>)>;
+type Found<'t, T> = Vec<(&'t RawValue, ListsOf<T>)>;
 
-struct Responses<'r, 't>(&'r mut Found<'t>);
+struct Responses<'r, 't, R: ItemReader<'t>> {
+    found: &'r mut Found<'t, R::Item>,
+    reader: &'r R,
+}
 
-impl<'de> Visitor<'de> for Responses<'_, 'de> {
+impl<'de, R: ItemReader<'de>> Visitor<'de> for Responses<'_, 'de, R> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC response or batch")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(found) = seq.next_element_seed(OneResponse)? {
-            self.0.extend(found);
+        while let Some(found) = seq.next_element_seed(OneResponse(self.reader))? {
+            self.found.extend(found);
         }
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        self.0.extend(OneResponse.visit_map(map)?);
+        self.found.extend(OneResponse(self.reader).visit_map(map)?);
         Ok(())
     }
     scalars_give!(());
@@ -159,17 +246,17 @@ impl<'de> Visitor<'de> for Responses<'_, 'de> {
 
 /// One response: its `id` and its result's item arrays, the last `id` and
 /// `result` when repeated (as a `Value` would keep them).
-struct OneResponse;
+struct OneResponse<'r, R>(&'r R);
 
-impl<'de> DeserializeSeed<'de> for OneResponse {
-    type Value = Option<(&'de RawValue, ListsOf<'de>)>;
+impl<'de, R: ItemReader<'de>> DeserializeSeed<'de> for OneResponse<'_, R> {
+    type Value = Option<(&'de RawValue, ListsOf<R::Item>)>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for OneResponse {
-    type Value = Option<(&'de RawValue, ListsOf<'de>)>;
+impl<'de, R: ItemReader<'de>> Visitor<'de> for OneResponse<'_, R> {
+    type Value = Option<(&'de RawValue, ListsOf<R::Item>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC response")
@@ -179,7 +266,7 @@ impl<'de> Visitor<'de> for OneResponse {
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
             match key.as_deref() {
                 Some("id") => id = Some(map.next_value::<&'de RawValue>()?),
-                Some("result") => result = Some(map.next_value_seed(Lists)?),
+                Some("result") => result = Some(map.next_value_seed(Lists(self.0))?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -195,17 +282,17 @@ impl<'de> Visitor<'de> for OneResponse {
 }
 
 /// The item arrays of a result object (none for a result of another type).
-struct Lists;
+struct Lists<'r, R>(&'r R);
 
-impl<'de> DeserializeSeed<'de> for Lists {
-    type Value = ListsOf<'de>;
+impl<'de, R: ItemReader<'de>> DeserializeSeed<'de> for Lists<'_, R> {
+    type Value = ListsOf<R::Item>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Lists {
-    type Value = ListsOf<'de>;
+impl<'de, R: ItemReader<'de>> Visitor<'de> for Lists<'_, R> {
+    type Value = ListsOf<R::Item>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a listing result")
@@ -218,7 +305,10 @@ impl<'de> Visitor<'de> for Lists {
                 .find(|(name, _)| key.as_deref() == Some(*name));
             match list {
                 Some(&(_, is_tool)) => {
-                    if let Some(items) = map.next_value_seed(Items)? {
+                    if let Some(items) = map.next_value_seed(Items {
+                        reader: self.0,
+                        is_tool,
+                    })? {
                         lists.push((is_tool, items));
                     }
                 }
@@ -236,25 +326,29 @@ impl<'de> Visitor<'de> for Lists {
     scalars_give!(Vec::new());
 }
 
-/// An array's items, unread; `None` for a value that is not an array.
-struct Items;
+/// An array's items as the reader reads them; `None` for a value that is
+/// not an array.
+struct Items<'r, R> {
+    reader: &'r R,
+    is_tool: bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Items {
-    type Value = Option<Vec<&'de RawValue>>;
+impl<'de, R: ItemReader<'de>> DeserializeSeed<'de> for Items<'_, R> {
+    type Value = Option<Vec<R::Item>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Items {
-    type Value = Option<Vec<&'de RawValue>>;
+impl<'de, R: ItemReader<'de>> Visitor<'de> for Items<'_, R> {
+    type Value = Option<Vec<R::Item>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of items")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = self.reader.next(&mut seq, self.is_tool)? {
             items.push(item);
         }
         Ok(Some(items))
@@ -368,18 +462,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kept_items_copy_nothing_when_all_are_kept_and_join_the_rest_otherwise() {
+    fn kept_items_join_the_items_decided_kept_in_their_order() {
         let items: Vec<&RawValue> = serde_json::from_str("[1, {\"a\": 2}, \"x\", 4]").unwrap();
-        let kept = |drop: &[&str]| kept_items(&items, |item| !drop.contains(&item));
-        assert_eq!(kept(&[]), None);
-        assert_eq!(kept(&["1"]).as_deref(), Some("{\"a\": 2},\"x\",4"));
-        assert_eq!(kept(&["\"x\""]).as_deref(), Some("1,{\"a\": 2},4"));
-        assert_eq!(kept(&["4"]).as_deref(), Some("1,{\"a\": 2},\"x\""));
-        assert_eq!(kept(&["1", "4"]).as_deref(), Some("{\"a\": 2},\"x\""));
-        assert_eq!(
-            kept(&["1", "{\"a\": 2}", "\"x\"", "4"]).as_deref(),
-            Some("")
-        );
+        let kept = |keep: [bool; 4]| kept_items(&items, &keep);
+        assert_eq!(kept([false, true, true, true]), "{\"a\": 2},\"x\",4");
+        assert_eq!(kept([true, true, false, true]), "1,{\"a\": 2},4");
+        assert_eq!(kept([true, true, true, false]), "1,{\"a\": 2},\"x\"");
+        assert_eq!(kept([false, true, true, false]), "{\"a\": 2},\"x\"");
+        assert_eq!(kept([false; 4]), "");
     }
 
     #[test]
