@@ -88,8 +88,8 @@ impl Function {
         &self,
         conn: &mut dyn ConnectionLike,
         cmd: &redis::Cmd,
-    ) -> Option<RedisResult<Vec<i64>>> {
-        match cmd.query::<Vec<i64>>(conn) {
+    ) -> Option<RedisResult<Vec<u8>>> {
+        match cmd.query::<Vec<u8>>(conn) {
             Err(e) if unknown_command(&e) || e.to_string().contains("NOPERM") => {
                 self.unsupported();
                 None
@@ -98,7 +98,7 @@ impl Function {
                 Err(e) => Some(Err(e)),
                 // The server would not take the library: `EVALSHA` now.
                 Ok(()) if !self.supported() => None,
-                Ok(()) => Some(cmd.query::<Vec<i64>>(conn)),
+                Ok(()) => Some(cmd.query::<Vec<u8>>(conn)),
             },
             other => Some(other),
         }

@@ -2,11 +2,14 @@
 -- KEYS: one per limit (one hash slot: they share the client's {hash tag}).
 -- ARGV: now_sec, now_ns ("" = the server's TIME), cost, consume (1/0),
 --       then per limit: algorithm (f|s|t), limit, window_ns, burst.
--- Returns: now_sec, now_ns, committed (1/0), then per limit the state as
--- found before this request: present (1/0) and four integers (stored as
--- four little-endian doubles). The caller
--- computes every reported number from these with the in-process algorithms
--- (quota.rs); this script only decides and stores, exactly.
+-- Returns one string: now_sec, now_ns and committed (1/0) as three
+-- little-endian doubles, then per limit 33 bytes: a 1 and the state as
+-- found before this request (its four little-endian doubles, as stored),
+-- or 33 zero bytes when there was none. One string, not a list of numbers:
+-- Redis turns each number of a list into a reply of its own, which cost
+-- about as much as the decision. The caller computes every reported
+-- number from these with the in-process algorithms (quota.rs); this
+-- script only decides and stores, exactly.
 -- Lua numbers are doubles: values that can pass 2^53 (products of a count
 -- and a duration) are computed in doubles while they stay exact, and as
 -- bignums of 20-bit limbs when they do not. The caller
@@ -16,6 +19,9 @@ local BIG = 8000000000000000
 local B = 1048576
 -- 2^53: every integer below it is exact in a double.
 local EXACT = 9007199254740992
+
+-- A limit without state, in the reply: 33 zero bytes.
+local NONE = '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 
 local function idiv(a, b)
   local q = math.floor(a / b)
@@ -205,7 +211,7 @@ else
 end
 local cost = tonumber(ARGV[3])
 local consume = ARGV[4] == '1'
-local out = {ns, nn, 0}
+local found = {}
 local writes, all = {}, true
 for i = 1, #KEYS do
   local o = 4 + (i - 1) * 4
@@ -215,12 +221,14 @@ for i = 1, #KEYS do
   if raw then
     -- Four little-endian doubles (struct is C code; parsing and formatting
     -- text in Lua cost more than the rest of the script together).
+    if #raw ~= 32 then
+      return redis.error_reply('mcpguard: ' .. KEYS[i] .. ' holds no rate-limit state')
+    end
     local a, b, c, d = struct.unpack('<dddd', raw)
     st = {a, b, c, d}
-    out[#out + 1] = 1
-    for j = 1, 4 do out[#out + 1] = st[j] end
+    found[i] = '\1' .. raw
   else
-    for j = 1, 5 do out[#out + 1] = 0 end
+    found[i] = NONE
   end
   if consume and all then
     local ok, nxt, ttl
@@ -248,6 +256,7 @@ if consume and all then
       redis.call('SET', KEYS[i], packed, 'KEEPTTL')
     end
   end
-  out[3] = 1
 end
-return out
+local committed = 0
+if consume and all then committed = 1 end
+return struct.pack('<ddd', ns, nn, committed) .. table.concat(found)

@@ -249,26 +249,26 @@ impl SharedRateStore for RedisStore {
             cmd
         };
         let (script, function) = (&self.script, &self.function);
-        let numbers = self.call(|conn| {
+        let reply = self.call(|conn| {
             if function.supported()
                 && let Some(answer) = function.call(conn, &command("FCALL", &function.name))
             {
                 return answer;
             }
             let cmd = command("EVALSHA", script.get_hash());
-            match cmd.query::<Vec<i64>>(conn) {
+            match cmd.query::<Vec<u8>>(conn) {
                 // A restarted or flushed server lost the script: load it,
                 // and send the call again.
                 Err(e)
                     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                 {
                     script.load(conn)?;
-                    cmd.query::<Vec<i64>>(conn)
+                    cmd.query::<Vec<u8>>(conn)
                 }
                 other => other,
             }
         })?;
-        parse(&numbers, limits).map_err(|detail| {
+        parse(&reply, limits).map_err(|detail| {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             SharedStoreError::Unavailable {
                 detail,
@@ -353,18 +353,45 @@ impl SharedRateStore for RedisStore {
     }
 }
 
-/// `now_sec, now_ns, committed`, then five integers per limit: present,
-/// and the state's four fields as the script stores them.
-fn parse(v: &[i64], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> {
-    if v.len() != 3 + limits.len() * 5 || v.iter().any(|&x| x < 0) {
-        return Err(format!(
-            "the script returned {} numbers for {} limits",
-            v.len(),
+/// The script's reply: `now_sec, now_ns, committed` as three little-endian
+/// doubles, then per limit 33 bytes: present (1/0) and the state's four
+/// fields as the script stores them (four little-endian doubles). Every
+/// number is a whole one from 0 to 2^53 (exact in a double), or the reply
+/// is refused.
+/// 2^53: every whole number up to it is exact in a double.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+fn parse(reply: &[u8], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> {
+    const HEAD: usize = 24;
+    const PER_LIMIT: usize = 33;
+    let wrong = || {
+        format!(
+            "the script returned {} bytes for {} limits",
+            reply.len(),
             limits.len()
-        ));
+        )
+    };
+    if reply.len() != HEAD + limits.len() * PER_LIMIT {
+        return Err(wrong());
     }
-    let n = |x: i64| x as u64;
-    let time = |sec: i64, ns: i64| n(sec).saturating_mul(1_000_000_000).saturating_add(n(ns));
+    let mut v: Vec<u64> = Vec::with_capacity(3 + limits.len() * 5);
+    let (head, rest) = reply.split_at(HEAD);
+    for chunk in head.chunks_exact(8) {
+        v.push(whole(chunk)?);
+    }
+    for block in rest.chunks_exact(PER_LIMIT) {
+        match block[0] {
+            0 if block[1..].iter().all(|b| *b == 0) => v.extend([0; 5]),
+            1 => {
+                v.push(1);
+                for chunk in block[1..].chunks_exact(8) {
+                    v.push(whole(chunk)?);
+                }
+            }
+            _ => return Err(wrong()),
+        }
+    }
+    let time = |sec: u64, ns: u64| sec.saturating_mul(1_000_000_000).saturating_add(ns);
     let states = v[3..]
         .chunks_exact(5)
         .zip(limits)
@@ -374,17 +401,14 @@ fn parse(v: &[i64], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> 
             }
             let start = time(c[1], c[2]);
             Some(match l.limit.algorithm() {
-                Algorithm::FixedWindow => State {
-                    a: start,
-                    b: n(c[3]),
-                },
+                Algorithm::FixedWindow => State { a: start, b: c[3] },
                 Algorithm::SlidingWindow => State {
                     a: start,
-                    b: (n(c[3]) << 32) | (n(c[4]) & 0xffff_ffff),
+                    b: (c[3] << 32) | (c[4] & 0xffff_ffff),
                 },
                 Algorithm::TokenBucket => {
                     let per = u128::from(l.limit.quota().limit());
-                    let tat = (u128::from(start) + u128::from(n(c[3]))) * per + u128::from(n(c[4]));
+                    let tat = (u128::from(start) + u128::from(c[3])) * per + u128::from(c[4]);
                     State {
                         a: (tat >> 64) as u64,
                         b: tat as u64,
@@ -398,4 +422,78 @@ fn parse(v: &[i64], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> 
         states,
         committed: v[2] == 1,
     })
+}
+
+/// The whole number in 8 little-endian bytes of a double, from 0 to 2^53.
+fn whole(le: &[u8]) -> Result<u64, String> {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(le);
+    let x = f64::from_le_bytes(bytes);
+    if !(0.0..=EXACT).contains(&x) || x.fract() != 0.0 {
+        return Err(format!(
+            "the script returned {x}, not a whole number from 0 to 2^53"
+        ));
+    }
+    // Whole and in range: the conversion is exact.
+    Ok(x as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpguard::ratelimit::Quota;
+
+    fn fixed() -> SharedLimit<'static> {
+        let quota = Quota::new(Algorithm::FixedWindow, 10, 60.0, None).unwrap();
+        SharedLimit {
+            name: "default",
+            limit: Limit::new(Algorithm::FixedWindow, quota),
+        }
+    }
+
+    fn doubles(xs: &[f64]) -> Vec<u8> {
+        xs.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn a_reply_reads_the_time_the_commit_and_each_state_found() {
+        let mut reply = doubles(&[1_700_000_000.0, 5.0, 1.0]);
+        reply.push(1);
+        reply.extend(doubles(&[1_699_999_990.0, 7.0, 3.0, 0.0]));
+        reply.extend([0; 33]);
+        let answer = parse(&reply, &[fixed(), fixed()]).unwrap();
+        assert_eq!(answer.now_nanos, 1_700_000_000_000_000_005);
+        assert!(answer.committed);
+        assert_eq!(
+            answer.states,
+            [
+                Some(State {
+                    a: 1_699_999_990_000_000_007,
+                    b: 3
+                }),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reply_that_is_not_the_scripts_is_refused() {
+        let head = doubles(&[1.0, 2.0, 0.0]);
+        let with = |block: &[u8]| [head.as_slice(), block].concat();
+        let state = |xs: &[f64]| [[1u8].as_slice(), &doubles(xs)].concat();
+        // Too short, too long, and a presence byte that is neither 0 nor 1.
+        assert!(parse(&head, &[fixed()]).is_err());
+        assert!(parse(&with(&[0; 34]), &[fixed()]).is_err());
+        assert!(parse(&with(&[[2u8].as_slice(), &[0; 32]].concat()), &[fixed()]).is_err());
+        // "None" with bytes after it.
+        assert!(parse(&with(&[[0u8].as_slice(), &[1; 32]].concat()), &[fixed()]).is_err());
+        // Negative, fractional, infinite, NaN and past 2^53.
+        for bad in [-1.0, 0.5, f64::INFINITY, f64::NAN, 2f64.powi(54)] {
+            assert!(
+                parse(&with(&state(&[1.0, 0.0, bad, 0.0])), &[fixed()]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(&with(&state(&[1.0, 0.0, 2.0, 0.0])), &[fixed()]).is_ok());
+    }
 }

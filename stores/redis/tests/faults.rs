@@ -203,6 +203,31 @@ fn a_full_redis_refuses_under_fail_closed_and_recovers_when_memory_is_back() {
 }
 
 #[test]
+fn a_key_overwritten_by_something_else_is_a_store_failure_not_a_fresh_window() {
+    let server = support::Server::start();
+    let g = guard(&server, "fail_closed", 100);
+    assert!(request(&g, "w").0.allowed);
+    let redis::Value::Array(keys) = server.cmd(&["KEYS", "faults:*"]) else {
+        panic!("KEYS answers a list")
+    };
+    assert_eq!(keys.len(), 1);
+    let redis::Value::BulkString(key) = &keys[0] else {
+        panic!("a key is a bulk string")
+    };
+    let key = String::from_utf8(key.clone()).unwrap();
+    // Another program's value at the key: too short, then too long.
+    for foreign in ["hello", &"x".repeat(40)] {
+        server.cmd(&["SET", &key, foreign]);
+        let (d, took) = request(&g, "w");
+        assert!(took < SLACK);
+        assert_eq!(d.status, 503, "{foreign:?} is no state");
+        assert_eq!(d.reason.unwrap().code(), "store_unavailable");
+    }
+    server.cmd(&["DEL", &key]);
+    recovers(&g, "w", Duration::from_secs(3));
+}
+
+#[test]
 fn a_token_check_refused_under_fail_closed_says_when_to_retry() {
     let server = support::Server::start();
     let (a, _) = token_guards(&server, "fail_closed");
