@@ -19,11 +19,12 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpguard::access::{
-    AccessPolicy, AccessSettings, Filter, MAX_EXPRESSION_BYTES, TagSource, normalize_tag,
+    AccessPolicy, AccessSettings, Filter, Granted, ListingItems, MAX_EXPRESSION_BYTES, TagSource,
+    normalize_tag,
 };
 use mcpguard::guard::{
-    Credentials, Decision, Guard, HttpAction, HttpBody, HttpOptions, HttpRequest, Request,
-    RequestFilter, parse_authorization,
+    Credentials, Decision, Guard, HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest,
+    HttpResponse, Request, RequestFilter, parse_authorization,
 };
 use mcpguard::token::jws::parse_header;
 use mcpguard::token::{Algorithm, KeySet, OpaqueEntry};
@@ -47,6 +48,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("config", config),
     ("jwks", jwks),
     ("introspection", introspection),
+    ("listing", listing),
     // The HTTP entry point with its JSON-RPC bodies gets its check here
     // (and a target of the same name) once the edge API has landed.
 ];
@@ -133,7 +135,8 @@ pub fn good_authorizations() -> Vec<String> {
 }
 
 /// Seeds only the fixture can make: its genuine tokens as `Authorization`
-/// values and bare, and their decoded JOSE headers and claims.
+/// values and bare, and their decoded JOSE headers and claims; and the
+/// application's responses to the `listing` check's request.
 pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut seeds = Vec::new();
     for token in &fixture().good_tokens {
@@ -158,8 +161,40 @@ pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
             }
         }
     }
+    for body in LISTING_SEEDS {
+        seeds.push(("listing", body.as_bytes().to_vec()));
+    }
     seeds
 }
+
+/// Responses to the `listing` check's `tools/list` request (id 1): every
+/// tool kept, `write_file` refused, a batch where only the response with
+/// id 1 is filtered, the id after the result in pretty-printed text and
+/// spaced-out text with escapes (in a key too), repeated keys (the last one
+/// counts), every list kind, and an error response next to ids that only
+/// look like 1.
+const LISTING_SEEDS: &[&str] = &[
+    r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read_file","inputSchema":{"type":"object","properties":{"path":{"type":"string"}}}},{"name":"list_directory"}],"nextCursor":"2"}}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read_file"},{"name":"write_file","description":"Writes a file"},{"name":"edit_file"}]}}"#,
+    r#"[{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"write_file"}]}},{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"write_file"},{"name":"read_file"}]}}]"#,
+    r#"{
+  "jsonrpc": "2.0",
+  "result": {
+    "tools": [
+      {"name": "write\u005ffile", "description": "writes \"files\"\n\u00e9\/"},
+      {"na\u006de": "read_file"},
+      {"name": "write_file"}
+    ],
+    "_meta": {"tools": [{"name": "write_file"}]}
+  },
+  "id": 1
+}
+"#,
+    r#" { "id" : 1 , "result" : { "tools" : [ { "name" : "write\u005ffile" } , { "na\u006de" : "r\u00e9ad" , "x" : [ -0.5e-3 , null , true ] } ] } } "#,
+    r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"write_file","name":"read_file"},{"name":"read_file","name":"write_file"}],"tools":[{"name":"write_file"},{"name":"read_file","name":"x"}]},"id":1}"#,
+    r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"write_file"}]},"result":{"tools":[{"name":"write_file"},{"name":"read_file"}],"prompts":[{"name":"p"}],"resources":[{"uri":"file:///a"}],"resourceTemplates":[{"uriTemplate":"file:///{p}"}]}}"#,
+    r#"[{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no tools"}},{"jsonrpc":"2.0","id":1.0,"result":{"tools":[{"name":"write_file"}]}},{"jsonrpc":"2.0","id":"1","result":{"tools":[{}]}}]"#,
+];
 
 /// Whether the fixture Guard admits a request with this `Authorization`
 /// value (so a test can show the authorize check sees admitted tokens).
@@ -550,4 +585,223 @@ pub fn http(data: &[u8]) {
         }
         HttpAction::Pass => assert_eq!(method, "OPTIONS", "only a preflight passes unguarded"),
     }
+}
+
+/// The JSON-RPC id of the `tools/list` request the `listing` check's
+/// decision answers.
+const LISTING_ID: u64 = 1;
+
+/// The decision for an admitted `tools/list` request to the `filesystem`
+/// endpoint, and what its principal is granted, for the `listing` check.
+struct Listing {
+    decision: HttpDecision,
+    granted: Granted,
+}
+
+fn listing_fixture() -> &'static Listing {
+    static LISTING: OnceLock<Listing> = OnceLock::new();
+    LISTING.get_or_init(|| {
+        let f = fixture();
+        // The HS256 token: scopes `tag:web tag:files`, role `analyst`
+        // (`tag:database tag:web`); not `tag:files-write`.
+        let authorization = format!("Bearer {}", f.good_tokens[1]);
+        let headers: [(&[u8], &[u8]); 2] = [
+            (b"Authorization", authorization.as_bytes()),
+            (b"Content-Type", b"application/json"),
+        ];
+        let body = json!({"jsonrpc": "2.0", "id": LISTING_ID, "method": "tools/list"}).to_string();
+        let request = HttpRequest {
+            headers: &headers,
+            peer: Some("198.51.100.9"),
+            body: HttpBody::Bytes(body.as_bytes()),
+            ..HttpRequest::new("POST", "/mcp")
+        };
+        let decision = f
+            .guard
+            .authorize_http(&request, &HttpOptions::new(Some("filesystem")));
+        assert!(
+            matches!(decision.action, HttpAction::Forward { .. }) && decision.filters_response(),
+            "the fixture's tools/list request is forwarded and its response filtered: {:?}",
+            decision.action
+        );
+        let principal = decision
+            .decision
+            .as_ref()
+            .and_then(|d| d.principal.as_ref())
+            .expect("an admitted request has a principal");
+        let granted = f.guard.access_policy().granted(&principal.tags);
+        Listing { decision, granted }
+    })
+}
+
+/// The tags the `listing` check's principal is granted (so a test can show
+/// that the check sees a tool refused).
+pub fn listing_principal_tags() -> Vec<String> {
+    listing_fixture()
+        .decision
+        .decision
+        .as_ref()
+        .and_then(|d| d.principal.as_ref())
+        .map(|p| p.tags.clone())
+        .unwrap_or_default()
+}
+
+/// What the listing filter must make of a response body serde_json reads
+/// as `body`, by the Value-based reference (`AccessPolicy::filter_listing`):
+/// in every JSON-RPC response (the body, or each element of a batch) whose
+/// `id` is the listing request's and whose `result` is an object, the
+/// result filtered; everything else as it is.
+pub fn expected_listing(body: &Value) -> Value {
+    let l = listing_fixture();
+    let policy = fixture().guard.access_policy();
+    let items = ListingItems::Server("filesystem".into());
+    let id = json!(LISTING_ID);
+    let response = |message: &Value| match message {
+        Value::Object(members) if members.get("id") == Some(&id) => match members.get("result") {
+            Some(result @ Value::Object(_)) => {
+                let mut members = members.clone();
+                members.insert(
+                    "result".into(),
+                    policy.filter_listing(result, &l.granted, None, &items),
+                );
+                Value::Object(members)
+            }
+            _ => message.clone(),
+        },
+        _ => message.clone(),
+    };
+    match body {
+        Value::Array(batch) => Value::Array(batch.iter().map(response).collect()),
+        message => response(message),
+    }
+}
+
+/// Whether `data` is JSON by RFC 8259's grammar (serde_json's `RawValue`
+/// reads it whole) though no serde_json `Value` can hold it, `error` being
+/// why not: a lone surrogate escape (`"\ud800"`), a number beyond `f64`
+/// (`1e400`), or more than 128 levels of nesting. The reference cannot read
+/// such a body, and the core answers it both ways: passed where the filter
+/// skips the value (`{"a":"\ud800"}`), a 502 where it reads it (an item's
+/// `name`). An open finding (fuzz/README.md): until it is decided, the
+/// `listing` check takes either answer for this class, and only for it.
+fn json_no_value_holds(data: &[u8], error: &serde_json::Error) -> bool {
+    let why = error.to_string();
+    [
+        "surrogate",
+        "number out of range",
+        "recursion limit exceeded",
+        "unexpected end of hex escape",
+    ]
+    .iter()
+    .any(|w| why.contains(w))
+        && std::str::from_utf8(data).is_ok_and(|t| serde_json::from_str::<&RawValue>(t).is_ok())
+}
+
+/// A refusal's status and body, for a failure message.
+fn refusal(r: &HttpResponse) -> String {
+    format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
+}
+
+/// The application's response to an admitted `tools/list` request (JSON-RPC
+/// id 1) on the `filesystem` endpoint, through the streaming listing filter
+/// (`HttpDecision::filter_response`), against the Value-based reference
+/// (`AccessPolicy::filter_listing`, see [`expected_listing`]). The principal
+/// has `tag:files` but not `tag:files-write`, so `write_file` is cut and any
+/// other tool name kept.
+///
+/// A body serde_json reads as a `Value` is filtered (never refused) into
+/// text that reads as the reference's `Value`, as JSON and as the data of
+/// one `text/event-stream` event alike; any other body is refused with a
+/// 502, except the empty body (no response, passed as it is) and JSON that
+/// no `Value` can hold (see `json_no_value_holds`), which may pass, as JSON.
+pub fn listing(data: &[u8]) {
+    let l = listing_fixture();
+    let shown = || String::from_utf8_lossy(data);
+    let filtered = l.decision.filter_response(Some("application/json"), data);
+    let body = match serde_json::from_slice::<Value>(data) {
+        Ok(body) => body,
+        Err(_) if data.is_empty() => {
+            assert_eq!(
+                filtered,
+                Ok(Vec::new()),
+                "the empty body is passed as it is"
+            );
+            return;
+        }
+        Err(e) if json_no_value_holds(data, &e) => {
+            if let Ok(out) = &filtered {
+                let out = std::str::from_utf8(out).expect("a filtered listing is UTF-8");
+                serde_json::from_str::<&RawValue>(out).unwrap_or_else(|e| {
+                    panic!(
+                        "{:?} was filtered into text that is not JSON ({e}): {out:?}",
+                        shown()
+                    )
+                });
+            }
+            return;
+        }
+        Err(e) => {
+            match filtered {
+                Ok(out) => panic!(
+                    "a body that is not JSON ({e}) passed the listing filter: {:?} -> {:?}",
+                    shown(),
+                    String::from_utf8_lossy(&out)
+                ),
+                Err(r) => assert_eq!(r.status, 502, "{:?}: {}", shown(), refusal(&r)),
+            }
+            return;
+        }
+    };
+    let expected = expected_listing(&body);
+    let out = filtered.unwrap_or_else(|r| {
+        panic!(
+            "a listing serde_json reads was refused: {:?}: {}",
+            shown(),
+            refusal(&r)
+        )
+    });
+    let got: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "{:?} was filtered into text that is not JSON ({e}): {:?}",
+            shown(),
+            String::from_utf8_lossy(&out)
+        )
+    });
+    assert_eq!(
+        got,
+        expected,
+        "the filter and the reference disagree on {:?} (filtered: {:?})",
+        shown(),
+        String::from_utf8_lossy(&out)
+    );
+
+    // The same response as the one event of a stream.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if text.contains(['\n', '\r']) {
+        return;
+    }
+    let stream = format!("event: message\ndata: {text}\n\n");
+    let out = l
+        .decision
+        .filter_response(Some("text/event-stream"), stream.as_bytes())
+        .unwrap_or_else(|r| panic!("an event stream was refused: {stream:?}: {}", refusal(&r)));
+    let out = String::from_utf8(out).expect("a filtered event stream is UTF-8");
+    assert!(
+        out.starts_with("event: message\n") && out.ends_with("\n\n"),
+        "{stream:?} filtered into another event shape: {out:?}"
+    );
+    let event_data: Vec<&str> = out
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect();
+    let got: Value = serde_json::from_str(&event_data.join("\n")).unwrap_or_else(|e| {
+        panic!("{stream:?} filtered into an event whose data is not JSON ({e}): {out:?}")
+    });
+    assert_eq!(
+        got, expected,
+        "the filter and the reference disagree on the event {stream:?} (filtered: {out:?})"
+    );
 }
