@@ -464,7 +464,7 @@ fn options_from_json_refuse_unknown_keys_and_a_body_without_server() {
 }
 
 #[test]
-fn a_listing_item_is_decided_by_its_last_name_however_deep_the_rest_of_it() {
+fn a_listing_that_repeats_a_member_the_filter_reads_is_refused_and_depth_elsewhere_passes() {
     let (g, _) = guard();
     let auth = format!("Bearer {}", token("tag:files"));
     let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
@@ -475,24 +475,76 @@ fn a_listing_item_is_decided_by_its_last_name_however_deep_the_rest_of_it() {
         ),
         &HttpOptions::new(Some("filesystem")),
     );
+    // Parsers disagree on which of two equal keys counts (most keep the
+    // last, some the first): a response that repeats one the filter reads
+    // is refused, never filtered by a guess.
+    for repeated in [
+        r#"{"id":7,"result":{"tools":[{"name":"write_file","name":"read"}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"read"}]},"result":{"tools":[]}}"#,
+        r#"{"id":7,"id":8,"result":{"tools":[{"name":"write_file"}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"}],"\u0074ools":[]}}"#,
+    ] {
+        let err = d
+            .filter_response(Some("application/json"), repeated.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.status, 502, "{repeated}");
+        assert!(
+            String::from_utf8_lossy(&err.body).contains("twice"),
+            "{repeated}"
+        );
+    }
+    // Repeats the filter does not read, and nesting deeper than a parser
+    // would build, pass as they are.
     let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
-    // A client keeps the last of two equal keys, and so does the decision.
-    let app = format!(
-        r#"{{"id":7,"result":{{"tools":[{{"name":"read","name":"write_file"}},{{"name":"write_file","name":"read","inputSchema":{deep}}},{{"name":"read"}}]}}}}"#
+    let kept = format!(
+        r#"{{"id":7,"result":{{"tools":[{{"name":"read","x":{deep},"x":1}}]}},"jsonrpc":"2.0"}}"#
     );
-    let out = d
-        .filter_response(Some("application/json"), app.as_bytes())
-        .unwrap();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        format!(
-            r#"{{"id":7,"result":{{"tools":[{{"name":"write_file","name":"read","inputSchema":{deep}}},{{"name":"read"}}]}}}}"#
-        )
-    );
-    // Everything kept: the response comes back as it was, deep schema and all.
-    let kept = format!(r#"{{"id":7,"result":{{"tools":[{{"name":"read","x":{deep}}}]}}}}"#);
     let out = d
         .filter_response(Some("application/json"), kept.as_bytes())
         .unwrap();
     assert_eq!(out, kept.as_bytes());
+    let cut = format!(
+        r#"{{"id":7,"result":{{"tools":[{{"name":"write_file","s":{deep}}},{{"name":"read"}}]}}}}"#
+    );
+    let out = d
+        .filter_response(Some("application/json"), cut.as_bytes())
+        .unwrap();
+    assert_eq!(out, br#"{"id":7,"result":{"tools":[{"name":"read"}]}}"#);
+}
+
+#[test]
+fn an_event_whose_data_cannot_be_read_is_refused_and_an_empty_one_passes() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        ),
+        &HttpOptions::new(Some("filesystem")),
+    );
+    // Data a JavaScript client reads (a lone surrogate, a number past f64)
+    // or cut short: the filter cannot decide it, so it does not pass it.
+    for data in [
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"},{"name":"\ud800"}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"},{"name":1e400}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"}]}} trailing"#,
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"}"#,
+    ] {
+        let stream = format!("event: message\ndata: {data}\n\n");
+        let err = d
+            .filter_response(Some("text/event-stream"), stream.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.status, 502, "{data}");
+    }
+    // The SDKs' priming event (an id and empty data) holds no message.
+    let priming = "id: 1\ndata: \n\nevent: message\ndata: {\"id\":7,\"result\":{\"tools\":[{\"name\":\"write_file\"}]}}\n\n";
+    let out = d
+        .filter_response(Some("text/event-stream"), priming.as_bytes())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "id: 1\ndata: \n\nevent: message\ndata: {\"id\":7,\"result\":{\"tools\":[]}}\n\n"
+    );
 }

@@ -368,9 +368,9 @@ pub(crate) enum ItemNeed<'i> {
     Whole,
 }
 
-/// Reads the string member `key` of an object (the last one if the key
-/// repeats), skipping the rest: `None` when the value is not an object, has
-/// no such member or it is not a string.
+/// Reads the string member `key` of an object, skipping the rest: `None`
+/// when the value is not an object, has no such member or it is not a
+/// string; an error when the object gives `key` twice.
 pub(crate) struct Member<'k> {
     /// The member's name.
     pub(crate) key: &'k str,
@@ -390,9 +390,16 @@ impl<'de> Visitor<'de> for Member<'_> {
         f.write_str("a listing item")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
+        let (mut found, mut seen) = (None, false);
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
             if key.as_deref() == Some(self.key) {
+                if seen {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "an item gives its {:?} twice (clients disagree on which one counts)",
+                        self.key
+                    )));
+                }
+                seen = true;
                 found = map.next_value::<MaybeStr<'de>>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;

@@ -170,9 +170,9 @@ pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
 /// Responses to the `listing` check's `tools/list` request (id 1): every
 /// tool kept, `write_file` refused, a batch where only the response with
 /// id 1 is filtered, the id after the result in pretty-printed text and
-/// spaced-out text with escapes (in a key too), repeated keys (the last one
-/// counts), every list kind, and an error response next to ids that only
-/// look like 1.
+/// spaced-out text with escapes (in a key too), repeated keys where the
+/// filter reads (refused), every list kind, and an error response next to
+/// ids that only look like 1.
 const LISTING_SEEDS: &[&str] = &[
     r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read_file","inputSchema":{"type":"object","properties":{"path":{"type":"string"}}}},{"name":"list_directory"}],"nextCursor":"2"}}"#,
     r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read_file"},{"name":"write_file","description":"Writes a file"},{"name":"edit_file"}]}}"#,
@@ -697,6 +697,66 @@ fn json_no_value_holds(data: &[u8], error: &serde_json::Error) -> bool {
         && std::str::from_utf8(data).is_ok_and(|t| serde_json::from_str::<&RawValue>(t).is_ok())
 }
 
+/// Whether some object of the JSON text `data` gives a key twice (keys
+/// compared as decoded, so `"\u0074ools"` repeats `"tools"`).
+pub fn repeats_a_key(data: &[u8]) -> bool {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+
+    /// Visits a value, setting the flag on the first repeat found.
+    struct Scan<'f>(&'f std::cell::Cell<bool>);
+
+    impl<'de> DeserializeSeed<'de> for Scan<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Scan<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !keys.insert(key) {
+                    self.0.set(true);
+                }
+                map.next_value_seed(Scan(self.0))?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Scan(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let found = std::cell::Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(data);
+    Scan(&found).deserialize(&mut de).is_ok() && found.get()
+}
+
 /// A refusal's status and body, for a failure message.
 fn refusal(r: &HttpResponse) -> String {
     format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
@@ -711,9 +771,11 @@ fn refusal(r: &HttpResponse) -> String {
 ///
 /// A body serde_json reads as a `Value` is filtered (never refused) into
 /// text that reads as the reference's `Value`, as JSON and as the data of
-/// one `text/event-stream` event alike; any other body is refused with a
-/// 502, except the empty body (no response, passed as it is) and JSON that
-/// no `Value` can hold (see `json_no_value_holds`), which may pass, as JSON.
+/// one `text/event-stream` event alike, unless it repeats a key: then it
+/// may also be refused (502), for a repeat where the filter reads. Any
+/// other body is refused with a 502, except the empty body (no response,
+/// passed as it is) and JSON that no `Value` can hold (see
+/// `json_no_value_holds`), which may pass, as JSON.
 pub fn listing(data: &[u8]) {
     let l = listing_fixture();
     let shown = || String::from_utf8_lossy(data);
@@ -752,6 +814,21 @@ pub fn listing(data: &[u8]) {
             return;
         }
     };
+    // A repeated key where the filter reads (an `id`, a `result`, a list,
+    // an item's `name`) is refused: clients disagree on which one counts.
+    // The reference keeps the last, so a body with any repeat may go
+    // either way, and a refusal must say why.
+    let repeats = repeats_a_key(data);
+    if repeats && let Err(r) = &filtered {
+        assert_eq!(r.status, 502, "{:?}: {}", shown(), refusal(r));
+        assert!(
+            refusal(r).contains("twice"),
+            "{:?} refused for another reason: {}",
+            shown(),
+            refusal(r)
+        );
+        return;
+    }
     let expected = expected_listing(&body);
     let out = filtered.unwrap_or_else(|r| {
         panic!(

@@ -96,14 +96,22 @@ fn json_that_no_value_holds_passes_the_check_where_the_filter_does_not_read_it()
 }
 
 #[test]
-fn a_listing_with_repeated_keys_is_decided_by_the_last_of_each() {
-    // The last `id` is 1, the last `name` of each item decides, and both
-    // `tools` lists are filtered (the text keeps both; a Value the last).
+fn a_listing_that_repeats_a_key_the_filter_reads_passes_the_check_as_a_refusal() {
+    // The reference would keep the last `id` (1) and the last `name` of
+    // each item; the filter refuses instead of guessing which one a client
+    // reads, and the check takes that.
     let data = br#"{"id":2,"result":{"tools":[{"name":"read_file","name":"write_file"}],"tools":[{"name":"write_file","name":"read_file"}]},"id":1}"#;
+    assert!(mcpguard_fuzzcheck::repeats_a_key(data));
     listing(data);
-    let body: Value = serde_json::from_slice(data).unwrap();
-    assert_eq!(
-        expected_listing(&body),
-        json!({"id": 1, "result": {"tools": [{"name": "read_file"}]}})
-    );
+    // A repeat the filter does not read changes nothing.
+    let elsewhere =
+        br#"{"id":1,"result":{"tools":[{"name":"write_file","x":1,"x":2},{"name":"read_file"}]}}"#;
+    assert!(mcpguard_fuzzcheck::repeats_a_key(elsewhere));
+    listing(elsewhere);
+    assert!(!mcpguard_fuzzcheck::repeats_a_key(
+        br#"{"a":{"b":1},"b":{"a":1}}"#
+    ));
+    assert!(mcpguard_fuzzcheck::repeats_a_key(
+        br#"[{"t":1,"\u0074":2}]"#
+    ));
 }

@@ -311,11 +311,24 @@ fn main() {
                 })
                 .unwrap_or(Value::Null);
             let result = listing_result(&id);
-            if rng.next().is_multiple_of(2) {
-                json!({"status": 200, "content_type": "application/json", "body": result.to_string()})
-            } else {
-                json!({"status": 200, "content_type": "text/event-stream",
-                       "body": format!("event: message\nid: e-1\ndata: {result}\n\n")})
+            match rng.next() % 8 {
+                0..=2 => {
+                    json!({"status": 200, "content_type": "application/json", "body": result.to_string()})
+                }
+                3..=5 => json!({"status": 200, "content_type": "text/event-stream",
+                       "body": format!("id: e-0\ndata: \n\nevent: message\nid: e-1\ndata: {result}\n\n")}),
+                // An event the guard cannot read ahead of the listing: the
+                // whole stream is a 502, never passed unread.
+                6 => json!({"status": 200, "content_type": "text/event-stream",
+                       "body": format!("event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":\ndata: \n\nevent: message\nid: e-1\ndata: {result}\n\n")}),
+                // An item naming itself twice: parsers disagree on which
+                // name a client sees, so it is a 502 too.
+                _ => {
+                    let text = result.to_string();
+                    let twice =
+                        text.replacen("{\"name\":", "{\"name\":\"write_file\",\"name\":", 1);
+                    json!({"status": 200, "content_type": "application/json", "body": twice})
+                }
             }
         } else {
             json!({"status": 200, "content_type": "application/json",

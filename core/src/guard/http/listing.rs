@@ -244,8 +244,8 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Responses<'_, 'de, R> {
     scalars_give!(());
 }
 
-/// One response: its `id` and its result's item arrays, the last `id` and
-/// `result` when repeated (as a `Value` would keep them).
+/// One response: its `id` and its result's item arrays (a repeated `id` or
+/// `result` is an error).
 struct OneResponse<'r, R>(&'r R);
 
 impl<'de, R: ItemReader<'de>> DeserializeSeed<'de> for OneResponse<'_, R> {
@@ -265,6 +265,8 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for OneResponse<'_, R> {
         let (mut id, mut result) = (None, None);
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
             match key.as_deref() {
+                Some("id") if id.is_some() => return Err(twice("id")),
+                Some("result") if result.is_some() => return Err(twice("result")),
                 Some("id") => id = Some(map.next_value::<&'de RawValue>()?),
                 Some("result") => result = Some(map.next_value_seed(Lists(self.0))?),
                 _ => {
@@ -299,12 +301,16 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Lists<'_, R> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut lists = Vec::new();
+        let mut seen = [false; LIST_KEYS.len()];
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
             let list = LIST_KEYS
                 .iter()
-                .find(|(name, _)| key.as_deref() == Some(*name));
+                .position(|(name, _)| key.as_deref() == Some(*name));
             match list {
-                Some(&(_, is_tool)) => {
+                Some(at) if seen[at] => return Err(twice(LIST_KEYS[at].0)),
+                Some(at) => {
+                    seen[at] = true;
+                    let is_tool = LIST_KEYS[at].1;
                     if let Some(items) = map.next_value_seed(Items {
                         reader: self.0,
                         is_tool,
@@ -324,6 +330,15 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Lists<'_, R> {
         Ok(Vec::new())
     }
     scalars_give!(Vec::new());
+}
+
+/// A member given twice where the filter reads: JSON parsers disagree on
+/// which one a client sees, so the response is refused rather than filtered
+/// by a guess.
+fn twice<E: serde::de::Error>(member: &str) -> E {
+    E::custom(format_args!(
+        "the member {member:?} is given twice (clients disagree on which one counts)"
+    ))
 }
 
 /// An array's items as the reader reads them; `None` for a value that is
@@ -375,11 +390,15 @@ fn filter_events(scope: &ListingScope, body: &[u8]) -> Result<Vec<u8>, String> {
             .filter_map(|l| l.strip_prefix("data:"))
             .map(|d| d.strip_prefix(' ').unwrap_or(d))
             .collect();
-        // Data that is not JSON holds no JSON-RPC response: nothing to filter.
-        let rewritten = if data.is_empty() {
+        // An event without data, or with empty data (the SDKs' priming
+        // event for resumption), holds no message. Data that cannot be read
+        // is refused as a JSON body is: it may hold the listing.
+        let joined = data.join("\n");
+        let rewritten = if joined.trim().is_empty() {
             None
         } else {
-            filter_text(scope, &data.join("\n")).ok().flatten()
+            filter_text(scope, &joined)
+                .map_err(|e| format!("an event whose data is not valid JSON ({e})"))?
         };
         match rewritten {
             None => out.push_str(event.raw),

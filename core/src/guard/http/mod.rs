@@ -397,7 +397,11 @@ impl HttpDecision {
     /// JSON (`application/json`), or `text/event-stream` whose `data:`
     /// events carry the JSON-RPC responses. An empty body is returned as
     /// it is. A body that cannot be read is never passed through: the
-    /// error is the 502 response to send instead.
+    /// error is the 502 response to send instead. That includes an event
+    /// whose data is not JSON (an event with empty data, the SDKs' priming
+    /// event, passes), and a response that gives a member the filter reads
+    /// twice (an `id`, a `result`, a list, an item's `name`): JSON parsers
+    /// disagree on which one a client would see.
     pub fn filter_response(
         &self,
         content_type: Option<&str>,
