@@ -314,6 +314,21 @@ fn a_cors_preflight_passes_unguarded() {
     assert_eq!(d.action, HttpAction::Pass);
 }
 
+/// The decision for a `tools/list` (id 7) on `filesystem` by a token
+/// holding only `tag:files` (so `write_file` is refused).
+fn files_listing() -> HttpDecision {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        ),
+        &HttpOptions::new(Some("filesystem")),
+    )
+}
+
 fn listing(tools: &[&str]) -> Value {
     json!({"jsonrpc": "2.0", "id": 7, "result": {
         "tools": tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect::<Vec<_>>(),
@@ -322,16 +337,7 @@ fn listing(tools: &[&str]) -> Value {
 
 #[test]
 fn a_tools_list_response_shows_only_tools_the_principal_may_call() {
-    let (g, _) = guard();
-    let auth = format!("Bearer {}", token("tag:files"));
-    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
-    let d = g.authorize_http(
-        &post(
-            &headers,
-            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
-        ),
-        &HttpOptions::new(Some("filesystem")),
-    );
+    let d = files_listing();
     assert!(d.filters_response());
     let app = listing(&["read", "write_file"]).to_string();
     let out = d
@@ -465,16 +471,7 @@ fn options_from_json_refuse_unknown_keys_and_a_body_without_server() {
 
 #[test]
 fn a_listing_that_repeats_a_member_the_filter_reads_is_refused_and_depth_elsewhere_passes() {
-    let (g, _) = guard();
-    let auth = format!("Bearer {}", token("tag:files"));
-    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
-    let d = g.authorize_http(
-        &post(
-            &headers,
-            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
-        ),
-        &HttpOptions::new(Some("filesystem")),
-    );
+    let d = files_listing();
     // Parsers disagree on which of two equal keys counts (most keep the
     // last, some the first): a response that repeats one the filter reads
     // is refused, never filtered by a guess.
@@ -514,16 +511,7 @@ fn a_listing_that_repeats_a_member_the_filter_reads_is_refused_and_depth_elsewhe
 
 #[test]
 fn an_event_whose_data_cannot_be_read_is_refused_and_an_empty_one_passes() {
-    let (g, _) = guard();
-    let auth = format!("Bearer {}", token("tag:files"));
-    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
-    let d = g.authorize_http(
-        &post(
-            &headers,
-            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
-        ),
-        &HttpOptions::new(Some("filesystem")),
-    );
+    let d = files_listing();
     // Data a JavaScript client reads (a lone surrogate, a number past f64)
     // or cut short: the filter cannot decide it, so it does not pass it.
     for data in [
