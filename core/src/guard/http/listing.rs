@@ -3,11 +3,14 @@
 //! (MCP's streamable HTTP answers a `POST` either way).
 //!
 //! Only responses whose `id` is one of the listing requests' ids are
-//! touched, and in them only the item arrays: the response is read once
-//! without being built (serde_json `RawValue`s borrowed from the body),
-//! each item is decided from the one member the decision needs, and the
-//! items refused are cut out of the original text. Everything else passes
-//! byte for byte, in JSON and in an event stream alike.
+//! touched, and in them only the item arrays. The response is read without
+//! being built: a first pass decides each item from the one member the
+//! decision needs; only when an item is refused does a second pass find
+//! where each item starts and ends (serde_json `RawValue`s borrowed from
+//! the body), and the refused ones are cut out of the original text.
+//! Everything else passes byte for byte, in JSON and in an event stream
+//! alike. What the filter cannot read, or reads twice over (a repeated
+//! `id`, `result`, list or item `name`), is an error: the caller's 502.
 
 use std::fmt;
 use std::ops::Range;
