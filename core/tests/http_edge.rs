@@ -536,3 +536,35 @@ fn an_event_whose_data_cannot_be_read_is_refused_and_an_empty_one_passes() {
         "id: 1\ndata: \n\nevent: message\ndata: {\"id\":7,\"result\":{\"tools\":[]}}\n\n"
     );
 }
+
+#[test]
+fn an_item_mapped_by_a_field_is_read_whole_and_refused_when_it_repeats_a_key() {
+    let (g, _) = guard();
+    let auth = format!("Bearer {}", token("tag:files"));
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let options = HttpOptions::from_json(
+        &json!({"server": "filesystem", "listing_items": {"field": "/_meta/server"}}),
+    )
+    .unwrap();
+    let d = g.authorize_http(
+        &post(
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        ),
+        &options,
+    );
+    assert!(d.filters_response());
+    let app = r#"{"id":7,"result":{"tools":[{"name":"read","_meta":{"server":"filesystem"}},{"name":"write_file","_meta":{"server":"filesystem"}},{"name":"q","_meta":{"server":"database"}}]}}"#;
+    let out = d
+        .filter_response(Some("application/json"), app.as_bytes())
+        .unwrap();
+    assert_eq!(
+        out,
+        br#"{"id":7,"result":{"tools":[{"name":"read","_meta":{"server":"filesystem"}}]}}"#
+    );
+    let twice = r#"{"id":7,"result":{"tools":[{"name":"read","_meta":{"server":"database","server":"filesystem"}}]}}"#;
+    let err = d
+        .filter_response(Some("application/json"), twice.as_bytes())
+        .unwrap_err();
+    assert_eq!(err.status, 502);
+}

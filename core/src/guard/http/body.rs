@@ -445,8 +445,9 @@ impl<'de> Visitor<'de> for Ignore {
 }
 
 /// Builds a `Value` like serde_json's own, refusing repeated keys (for a
-/// listing request's `id`, kept to find its response by).
-struct StrictVisitor;
+/// listing request's `id`, kept to find its response by, and a listing item
+/// read whole).
+pub(super) struct StrictVisitor;
 
 impl<'de> de::DeserializeSeed<'de> for StrictVisitor {
     type Value = Value;

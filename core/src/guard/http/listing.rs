@@ -20,6 +20,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ListingScope;
+use super::body::StrictVisitor;
 use crate::access::{Checker, ItemNeed, ListingItems, Member};
 use crate::json::{MaybeStr, scalars_give};
 
@@ -195,8 +196,10 @@ impl<'de> ItemReader<'de> for Decide<'_, '_> {
             ItemNeed::Member(key) => seq
                 .next_element_seed(Member { key })?
                 .map(|member| checker.keeps_member(member.as_deref(), items, is_tool)),
+            // Built strictly: a repeated key anywhere in it is an error, as
+            // a repeated `name` is for an item read by one member.
             ItemNeed::Whole => seq
-                .next_element::<Value>()?
+                .next_element_seed(StrictVisitor)?
                 .map(|item| checker.keeps(&item, items, is_tool)),
         })
     }

@@ -400,8 +400,9 @@ impl HttpDecision {
     /// error is the 502 response to send instead. That includes an event
     /// whose data is not JSON (an event with empty data, the SDKs' priming
     /// event, passes), and a response that gives a member the filter reads
-    /// twice (an `id`, a `result`, a list, an item's `name`): JSON parsers
-    /// disagree on which one a client would see.
+    /// twice (an `id`, a `result`, a list, an item's `name`, any key of an
+    /// item mapped by a JSON pointer): JSON parsers disagree on which one a
+    /// client would see.
     pub fn filter_response(
         &self,
         content_type: Option<&str>,
