@@ -170,9 +170,7 @@ impl Checker<'_> {
     }
 
     /// What of an item the decision for a list of `items` reads: nothing,
-    /// one string member (the last one when a key repeats, as serde_json's
-    /// own `Value` keeps it), or the whole item (one mapped by a JSON
-    /// pointer).
+    /// one string member, or the whole item (one mapped by a JSON pointer).
     pub(crate) fn needs<'i>(items: &'i ListingItems, is_tool: bool) -> ItemNeed<'i> {
         match items {
             ListingItems::Server(_) if is_tool => ItemNeed::Member("name"),
@@ -364,7 +362,8 @@ pub(crate) enum ItemNeed<'i> {
     Nothing,
     /// This string member.
     Member(&'i str),
-    /// The whole item, built as a `Value`.
+    /// The whole item, built as a `Value` (strictly: a repeated key is an
+    /// error).
     Whole,
 }
 
