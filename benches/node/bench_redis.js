@@ -7,7 +7,8 @@
 // Both sides enforce the same limit (a billion an hour: nothing is denied
 // while it runs) on one client key. Per call: one awaited check after the
 // other on the main thread (mcpguard's `checkRateLimit` is synchronous,
-// `consume` returns a promise), best of five loops, in microseconds.
+// `consume` returns a promise), best of five loops, in microseconds; both
+// figures are the median of ROUNDS (3) interleaved rounds.
 // Throughput: two worker threads, each with its own Guard or limiter and
 // connection, calls per second together. Target (issue 14): mcpguard
 // faster per call and at least the peer's throughput with two workers.
@@ -144,18 +145,26 @@ async function main() {
       if (i > 500) throw new Error('redis-server never answered')
       await new Promise((r) => setTimeout(r, 20))
     }
-    const rows = []
-    for (const [name, kind] of [
+    // Interleaved rounds, the median of each: this VM's phases move one
+    // run by more than the difference being measured.
+    const ROUNDS = Number(process.env.ROUNDS || 3)
+    const kinds = [
       ['mcpguard fixed window (checkRateLimit)', 'mcpguard'],
       ['rate-limiter-flexible RateLimiterRedis', 'rlflx'],
-    ]) {
-      const c = check(kind, url)
-      const us = await perCallUs(c.run)
-      c.close()
-      rows.push([name, us, await throughput(kind, url)])
+    ]
+    const samples = kinds.map(() => ({ us: [], tput: [] }))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, [, kind]] of kinds.entries()) {
+        const c = check(kind, url)
+        samples[i].us.push(await perCallUs(c.run))
+        c.close()
+        samples[i].tput.push(await throughput(kind, url))
+      }
     }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+    const rows = kinds.map(([name], i) => [name, median(samples[i].us), median(samples[i].tput)])
     const { version } = need('rate-limiter-flexible/package.json')
-    console.log(`Node, Redis store, same redis-server, same run (rate-limiter-flexible ${version}, ioredis)`)
+    console.log(`Node, Redis store, same redis-server, same run (rate-limiter-flexible ${version}, ioredis), median of ${ROUNDS} interleaved rounds`)
     console.log(`${'check'.padEnd(40)} ${'µs/call'.padStart(9)} ${'calls/s, 2 workers'.padStart(20)}`)
     for (const [name, us, tput] of rows) {
       console.log(`${name.padEnd(40)} ${us.toFixed(1).padStart(9)} ${Math.round(tput).toLocaleString('en').padStart(20)}`)
