@@ -1,22 +1,25 @@
 //! Connections to one Redis server or one Redis Cluster: opened with the
 //! configured timeout for connect, read and write, and kept for reuse.
 //!
-//! Decides how many idle connections are kept (`pool_size`); a thread that
-//! finds none idle opens its own instead of waiting, so a burst of threads
-//! never queues behind the pool (the extra connections are closed when they
-//! come back to a full pool). A connection that failed is never reused.
-//! A small pool of our own on parking_lot rather than r2d2: r2d2's manager
-//! for `redis::Client` connects without a timeout, and a pool must never be
-//! the place a request hangs.
+//! At most `pool_size` connections are open at once. A thread that finds
+//! none idle opens one while fewer are open, and otherwise waits for one to
+//! come back, at most the timeout (then its request fails like a round trip
+//! that timed out, and `on_error` decides). An earlier pool opened a
+//! connection of its own for every thread beyond `pool_size` and closed it
+//! after one request: a steady load above the pool size opened thousands of
+//! connections a second (each a TCP handshake and `HELLO`). A connection
+//! that failed is never reused. A small pool of our own on parking_lot
+//! rather than r2d2: r2d2's manager for `redis::Client` connects without a
+//! timeout, and a pool must never be the place a request hangs.
 //!
 //! A cluster connection is the `redis` crate's synchronous
 //! `ClusterConnection`: it sends each command to the node that holds its
 //! hash slot (every command of ours names keys of one slot), follows
 //! `MOVED` and `ASK`, and refreshes its slot map when the cluster changes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::io::tcp::TcpSettings;
 use redis::{Client, ClientTlsConfig, Connection, ConnectionLike, RedisResult, TlsCertificates};
@@ -128,9 +131,43 @@ impl Conn {
 /// The pool.
 pub(crate) struct Pool {
     connector: Connector,
-    idle: Mutex<Vec<Conn>>,
+    state: Mutex<State>,
+    /// Signalled when a connection comes back or one is closed.
+    returned: Condvar,
     size: usize,
     timeout: Duration,
+}
+
+/// The idle connections, and how many are open (idle or in use).
+struct State {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+/// A connection taken from the pool: back to it with [`Pool::put`];
+/// dropped, it is closed and frees its place.
+pub(crate) struct Pooled<'p> {
+    conn: Option<Conn>,
+    pool: &'p Pool,
+}
+
+impl Pooled<'_> {
+    /// The connection, for commands, pipelines and scripts.
+    pub fn get(&mut self) -> &mut dyn ConnectionLike {
+        match &mut self.conn {
+            Some(c) => c.get(),
+            // Only `put` takes the connection, and it consumes `self`.
+            None => unreachable!("a pooled connection is used after it was returned"),
+        }
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            self.pool.closed(1);
+        }
+    }
 }
 
 impl Pool {
@@ -138,17 +175,58 @@ impl Pool {
     pub fn new(connector: Connector, size: usize, timeout: Duration) -> Self {
         Self {
             connector,
-            idle: Mutex::new(Vec::with_capacity(size)),
-            size,
+            state: Mutex::new(State {
+                idle: Vec::with_capacity(size),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+            size: size.max(1),
             timeout,
         }
     }
 
-    /// An idle connection, or a new one.
-    pub fn get(&self) -> RedisResult<Conn> {
-        if let Some(c) = self.idle.lock().pop() {
-            return Ok(c);
+    /// An idle connection; else a new one while fewer than `size` are
+    /// open; else the first to come back within the timeout.
+    pub fn get(&self) -> RedisResult<Pooled<'_>> {
+        let deadline = Instant::now() + self.timeout;
+        let mut state = self.state.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(Pooled {
+                    conn: Some(conn),
+                    pool: self,
+                });
+            }
+            if state.open < self.size {
+                state.open += 1;
+                drop(state);
+                return match self.connect() {
+                    Ok(conn) => Ok(Pooled {
+                        conn: Some(conn),
+                        pool: self,
+                    }),
+                    Err(e) => {
+                        self.closed(1);
+                        Err(e)
+                    }
+                };
+            }
+            if self.returned.wait_until(&mut state, deadline).timed_out() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "all {} connections to Redis stayed busy for {} ms",
+                        self.size,
+                        self.timeout.as_millis()
+                    ),
+                )
+                .into());
+            }
         }
+    }
+
+    /// Opens a connection with the timeout on connect, read and write.
+    fn connect(&self) -> RedisResult<Conn> {
         match &self.connector {
             Connector::Single(client) => {
                 let c = client.get_connection_with_timeout(self.timeout)?;
@@ -166,15 +244,29 @@ impl Pool {
     }
 
     /// Returns a connection that worked.
-    pub fn put(&self, c: Conn) {
-        let mut idle = self.idle.lock();
-        if idle.len() < self.size {
-            idle.push(c);
+    pub fn put(&self, mut pooled: Pooled<'_>) {
+        if let Some(conn) = pooled.conn.take() {
+            self.state.lock().idle.push(conn);
+            self.returned.notify_one();
         }
     }
 
     /// Closes every idle connection (after a failure: they may all be dead).
     pub fn clear(&self) {
-        self.idle.lock().clear();
+        let idle = {
+            let mut state = self.state.lock();
+            std::mem::take(&mut state.idle)
+        };
+        if !idle.is_empty() {
+            self.closed(idle.len());
+        }
+    }
+
+    /// `n` connections were closed: their places are free.
+    fn closed(&self, n: usize) {
+        let mut state = self.state.lock();
+        state.open = state.open.saturating_sub(n);
+        drop(state);
+        self.returned.notify_all();
     }
 }
