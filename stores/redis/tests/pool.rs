@@ -56,3 +56,92 @@ fn eight_threads_on_a_pool_of_two_share_two_connections_and_every_request_is_ans
     assert!(opened <= 4, "{opened} connections opened for 3200 requests");
     assert_eq!(refused.into_inner(), 0, "a request waited past the timeout");
 }
+
+/// A TCP proxy to `upstream` that holds every reply `delay` before passing
+/// it on: a Redis whose round trips are slow without being dead. Runs until
+/// the test process ends; returns its port.
+fn slow_proxy(upstream: u16, delay: std::time::Duration) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                return;
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(std::net::Shutdown::Both);
+            });
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                    std::thread::sleep(delay);
+                    if c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_request_that_waits_out_the_timeout_for_a_pooled_connection_opens_its_own_and_is_answered() {
+    let server = support::Server::start();
+    // Every round trip takes 60 ms; the timeout is 250 ms (room for a
+    // round trip on a busy machine); one pooled connection for eight
+    // threads: a thread fifth in line would wait 240 ms and more. It opens
+    // a connection of its own instead of failing.
+    let proxy = slow_proxy(server.port, std::time::Duration::from_millis(60));
+    let rate = json!({ "limit": 1_000_000, "window_seconds": 3600 });
+    let url = format!("redis://127.0.0.1:{proxy}/0");
+    let text = support::config(&url, "slow:", "fail_closed", rate)
+        .replace("\"pool_size\":8", "\"pool_size\":1")
+        .replace("\"timeout_ms\":100", "\"timeout_ms\":250");
+    assert!(
+        text.contains("\"pool_size\":1") && text.contains("\"timeout_ms\":250"),
+        "{text}"
+    );
+    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    let mut r = Request::new();
+    r.key = Some("client");
+    assert!(guard.authorize(&r).allowed);
+    let before = connections_received(&server);
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let mut r = Request::new();
+                r.key = Some("client");
+                for _ in 0..5 {
+                    if !guard.authorize(&r).allowed {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        refused.into_inner(),
+        0,
+        "a request failed for want of a pooled connection"
+    );
+    let opened = connections_received(&server) - before - 1;
+    assert!(
+        opened >= 1,
+        "nobody waited out the timeout: {opened} opened"
+    );
+}
