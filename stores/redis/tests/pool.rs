@@ -22,6 +22,26 @@ fn connections_received(server: &support::Server) -> u64 {
         .unwrap()
 }
 
+/// How many of `per_thread` requests from each of `threads` threads, all
+/// for one client, `guard` refuses.
+fn refused_of(guard: &mcpguard::guard::Guard, threads: usize, per_thread: usize) -> usize {
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut r = Request::new();
+                r.key = Some("client");
+                for _ in 0..per_thread {
+                    if !guard.authorize(&r).allowed {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    refused.into_inner()
+}
+
 #[test]
 fn eight_threads_on_a_pool_of_two_share_two_connections_and_every_request_is_answered() {
     let server = support::Server::start();
@@ -34,27 +54,14 @@ fn eight_threads_on_a_pool_of_two_share_two_connections_and_every_request_is_ans
     r.key = Some("client");
     assert!(guard.authorize(&r).allowed);
     let before = connections_received(&server);
-    let refused = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            s.spawn(|| {
-                let mut r = Request::new();
-                r.key = Some("client");
-                for _ in 0..400 {
-                    if !guard.authorize(&r).allowed {
-                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
+    let refused = refused_of(&guard, 8, 400);
     // Less this question's own connection: the pool's second one (the
     // warm-up's is still idle), and a few more at most should a thread wait
     // out the 100 ms timeout on a busy machine. The earlier pool opened one
     // whenever a thread found none idle: 18 for half as many requests.
     let opened = connections_received(&server) - before - 1;
     assert!(opened <= 4, "{opened} connections opened for 3200 requests");
-    assert_eq!(refused.into_inner(), 0, "a request waited past the timeout");
+    assert_eq!(refused, 0, "a request waited past the timeout");
 }
 
 /// A TCP proxy to `upstream` that holds every reply `delay` before passing
@@ -120,23 +127,9 @@ fn a_request_that_waits_out_the_timeout_for_a_pooled_connection_opens_its_own_an
     r.key = Some("client");
     assert!(guard.authorize(&r).allowed);
     let before = connections_received(&server);
-    let refused = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            s.spawn(|| {
-                let mut r = Request::new();
-                r.key = Some("client");
-                for _ in 0..5 {
-                    if !guard.authorize(&r).allowed {
-                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
+    let refused = refused_of(&guard, 8, 5);
     assert_eq!(
-        refused.into_inner(),
-        0,
+        refused, 0,
         "a request failed for want of a pooled connection"
     );
     let opened = connections_received(&server) - before - 1;
