@@ -353,14 +353,14 @@ impl SharedRateStore for RedisStore {
     }
 }
 
+/// 2^53: every whole number up to it is exact in a double.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
 /// The script's reply: `now_sec, now_ns, committed` as three little-endian
 /// doubles, then per limit 33 bytes: present (1/0) and the state's four
 /// fields as the script stores them (four little-endian doubles). Every
 /// number is a whole one from 0 to 2^53 (exact in a double), or the reply
 /// is refused.
-/// 2^53: every whole number up to it is exact in a double.
-const EXACT: f64 = 9_007_199_254_740_992.0;
-
 fn parse(reply: &[u8], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> {
     const HEAD: usize = 24;
     const PER_LIMIT: usize = 33;
@@ -374,68 +374,60 @@ fn parse(reply: &[u8], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, Strin
     if reply.len() != HEAD + limits.len() * PER_LIMIT {
         return Err(wrong());
     }
-    let mut v: Vec<u64> = Vec::with_capacity(3 + limits.len() * 5);
     let (head, rest) = reply.split_at(HEAD);
-    for chunk in head.chunks_exact(8) {
-        v.push(whole(chunk)?);
-    }
-    for block in rest.chunks_exact(PER_LIMIT) {
-        match block[0] {
-            0 if block[1..].iter().all(|b| *b == 0) => v.extend([0; 5]),
-            1 => {
-                v.push(1);
-                for chunk in block[1..].chunks_exact(8) {
-                    v.push(whole(chunk)?);
-                }
-            }
-            _ => return Err(wrong()),
-        }
-    }
+    let [sec, ns, committed] = wholes(head)?;
     let time = |sec: u64, ns: u64| sec.saturating_mul(1_000_000_000).saturating_add(ns);
-    let states = v[3..]
-        .chunks_exact(5)
+    let states = rest
+        .chunks_exact(PER_LIMIT)
         .zip(limits)
-        .map(|(c, l)| {
-            if c[0] == 0 {
-                return None;
-            }
-            let start = time(c[1], c[2]);
-            Some(match l.limit.algorithm() {
-                Algorithm::FixedWindow => State { a: start, b: c[3] },
-                Algorithm::SlidingWindow => State {
-                    a: start,
-                    b: (c[3] << 32) | (c[4] & 0xffff_ffff),
-                },
-                Algorithm::TokenBucket => {
-                    let per = u128::from(l.limit.quota().limit());
-                    let tat = (u128::from(start) + u128::from(c[3])) * per + u128::from(c[4]);
-                    State {
-                        a: (tat >> 64) as u64,
-                        b: tat as u64,
+        .map(|(block, l)| match block[0] {
+            0 if block[1..].iter().all(|b| *b == 0) => Ok(None),
+            1 => {
+                let [sec, ns, x, y] = wholes(&block[1..])?;
+                let start = time(sec, ns);
+                Ok(Some(match l.limit.algorithm() {
+                    Algorithm::FixedWindow => State { a: start, b: x },
+                    Algorithm::SlidingWindow => State {
+                        a: start,
+                        b: (x << 32) | (y & 0xffff_ffff),
+                    },
+                    Algorithm::TokenBucket => {
+                        let per = u128::from(l.limit.quota().limit());
+                        let tat = (u128::from(start) + u128::from(x)) * per + u128::from(y);
+                        State {
+                            a: (tat >> 64) as u64,
+                            b: tat as u64,
+                        }
                     }
-                }
-            })
+                }))
+            }
+            _ => Err(wrong()),
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     Ok(SharedAnswer {
-        now_nanos: time(v[0], v[1]),
+        now_nanos: time(sec, ns),
         states,
-        committed: v[2] == 1,
+        committed: committed == 1,
     })
 }
 
-/// The whole number in 8 little-endian bytes of a double, from 0 to 2^53.
-fn whole(le: &[u8]) -> Result<u64, String> {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(le);
-    let x = f64::from_le_bytes(bytes);
-    if !(0.0..=EXACT).contains(&x) || x.fract() != 0.0 {
-        return Err(format!(
-            "the script returned {x}, not a whole number from 0 to 2^53"
-        ));
+/// The `N` whole numbers in `8 * N` bytes of little-endian doubles, each
+/// from 0 to 2^53.
+fn wholes<const N: usize>(bytes: &[u8]) -> Result<[u64; N], String> {
+    let mut out = [0u64; N];
+    for (slot, le) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(le);
+        let x = f64::from_le_bytes(b);
+        if !(0.0..=EXACT).contains(&x) || x.fract() != 0.0 {
+            return Err(format!(
+                "the script returned {x}, not a whole number from 0 to 2^53"
+            ));
+        }
+        // Whole and in range: the conversion is exact.
+        *slot = x as u64;
     }
-    // Whole and in range: the conversion is exact.
-    Ok(x as u64)
+    Ok(out)
 }
 
 #[cfg(test)]
