@@ -88,7 +88,7 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
         if !scope.ids.contains(&id) {
             continue;
         }
-        for (l, (_, kept)) in lists.iter().enumerate() {
+        for (l, kept) in lists.iter().enumerate() {
             if kept.contains(&false) {
                 cut.push((r, l));
             }
@@ -103,19 +103,17 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
     for (r, l) in cut {
         // The same reader over the same text: the two passes see the same
         // responses and lists, in the same order.
-        let (Some(items), Some(kept)) = (
-            spans.get(r).and_then(|(_, lists)| lists.get(l)),
-            decided.get(r).and_then(|(_, lists)| lists.get(l)),
-        ) else {
+        let Some((items, kept)) = spans
+            .get(r)
+            .and_then(|(_, lists)| lists.get(l))
+            .zip(decided.get(r).and_then(|(_, lists)| lists.get(l)))
+            .filter(|(items, kept)| items.len() == kept.len())
+        else {
             return Err(serde::de::Error::custom("a listing read differently twice"));
         };
-        let (items, kept) = (&items.1, &kept.1);
         let (Some(first), Some(last)) = (items.first(), items.last()) else {
             continue;
         };
-        if items.len() != kept.len() {
-            return Err(serde::de::Error::custom("a listing read differently twice"));
-        }
         // The span from the first item's start to the last one's end, as
         // offsets into `text` (every item borrows from it).
         let from = first.get().as_ptr() as usize - base;
@@ -219,8 +217,8 @@ impl<'de> ItemReader<'de> for Spans {
     }
 }
 
-/// The item arrays of a result, each with whether it lists tools.
-type ListsOf<T> = Vec<(bool, Vec<T>)>;
+/// The item arrays of a result, as the reader read their items.
+type ListsOf<T> = Vec<Vec<T>>;
 
 /// The `id` and the result's item arrays of every response of a message or
 /// batch that has both (read in one pass: an `id` may follow its `result`).
@@ -321,7 +319,7 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Lists<'_, R> {
                         reader: self.0,
                         is_tool,
                     })? {
-                        lists.push((is_tool, items));
+                        lists.push(items);
                     }
                 }
                 None => {
