@@ -42,6 +42,7 @@ redis-server-dep:
 
 rust-test: redis-server-dep
 	$(CARGO) test --workspace
+	MODELCHECK_SCALE=2 $(CARGO) test -p mcpguard-redis --features shuttle --lib pool::model -- --test-threads 1
 	$(CARGO) run --quiet -p mcpguard-examples --example quickstart | diff -u examples/quickstart.expected -
 	scripts/package-rust.sh
 
@@ -101,9 +102,10 @@ fuzz-seed: fuzz-build
 	done
 	rm -rf fuzz/seeds
 
-## modelcheck: the rate table and token cache under shuttle's scheduler
+## modelcheck: the rate table, token cache and Redis connection pool under shuttle's scheduler
 modelcheck:
 	$(CARGO) test --release -p mcpguard --features shuttle --test modelcheck -- --nocapture --test-threads 1
+	$(CARGO) test --release -p mcpguard-redis --features shuttle --lib pool::model -- --nocapture --test-threads 1
 
 ## soak: minutes of load over a million keys (SOAK_SECONDS=180, SOAK_THREADS=8)
 soak:

@@ -39,6 +39,7 @@ mod function;
 mod oauth;
 mod pool;
 mod store;
+mod sync;
 mod tokens;
 
 use std::sync::Arc;

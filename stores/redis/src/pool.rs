@@ -20,10 +20,11 @@
 
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::io::tcp::TcpSettings;
 use redis::{Client, ClientTlsConfig, Connection, ConnectionLike, RedisResult, TlsCertificates};
+
+use crate::sync::{Condvar, Mutex};
 
 /// How connections are opened.
 pub(crate) enum Connector {
@@ -129,10 +130,40 @@ impl Conn {
     }
 }
 
+/// How the pool opens a connection: [`Connector`] for Redis, a fake one
+/// in the model-checked tests.
+pub(crate) trait Open {
+    /// What it opens.
+    type Conn;
+    /// Opens one, with `timeout` on connect, read and write.
+    fn open(&self, timeout: Duration) -> RedisResult<Self::Conn>;
+}
+
+impl Open for Connector {
+    type Conn = Conn;
+
+    fn open(&self, timeout: Duration) -> RedisResult<Conn> {
+        match self {
+            Connector::Single(client) => {
+                let c = client.get_connection_with_timeout(timeout)?;
+                c.set_read_timeout(Some(timeout))?;
+                c.set_write_timeout(Some(timeout))?;
+                Ok(Conn::Single(c))
+            }
+            Connector::Cluster(client) => {
+                let c = client.get_connection()?;
+                c.set_read_timeout(Some(timeout))?;
+                c.set_write_timeout(Some(timeout))?;
+                Ok(Conn::Cluster(Box::new(c)))
+            }
+        }
+    }
+}
+
 /// The pool.
-pub(crate) struct Pool {
-    connector: Connector,
-    state: Mutex<State>,
+pub(crate) struct Pool<O: Open = Connector> {
+    opener: O,
+    state: Mutex<State<O::Conn>>,
     /// Signalled when a connection comes back or one is closed.
     returned: Condvar,
     size: usize,
@@ -140,30 +171,37 @@ pub(crate) struct Pool {
 }
 
 /// The idle connections, and how many are open (idle or in use).
-struct State {
-    idle: Vec<Conn>,
+struct State<C> {
+    idle: Vec<C>,
     open: usize,
 }
 
 /// A connection taken from the pool: back to it with [`Pool::put`];
 /// dropped, it is closed and frees its place.
-pub(crate) struct Pooled<'p> {
-    conn: Option<Conn>,
-    pool: &'p Pool,
+pub(crate) struct Pooled<'p, O: Open = Connector> {
+    conn: Option<O::Conn>,
+    pool: &'p Pool<O>,
 }
 
-impl Pooled<'_> {
-    /// The connection, for commands, pipelines and scripts.
-    pub fn get(&mut self) -> &mut dyn ConnectionLike {
+impl<O: Open> Pooled<'_, O> {
+    /// The connection.
+    fn conn(&mut self) -> &mut O::Conn {
         match &mut self.conn {
-            Some(c) => c.get(),
+            Some(c) => c,
             // Only `put` takes the connection, and it consumes `self`.
             None => unreachable!("a pooled connection is used after it was returned"),
         }
     }
 }
 
-impl Drop for Pooled<'_> {
+impl Pooled<'_, Connector> {
+    /// The connection, for commands, pipelines and scripts.
+    pub fn get(&mut self) -> &mut dyn ConnectionLike {
+        self.conn().get()
+    }
+}
+
+impl<O: Open> Drop for Pooled<'_, O> {
     fn drop(&mut self) {
         if self.conn.take().is_some() {
             self.pool.closed(1);
@@ -171,11 +209,11 @@ impl Drop for Pooled<'_> {
     }
 }
 
-impl Pool {
-    /// A pool for `connector`; connects nothing yet.
-    pub fn new(connector: Connector, size: usize, timeout: Duration) -> Self {
+impl<O: Open> Pool<O> {
+    /// A pool of connections `opener` opens; opens nothing yet.
+    pub fn new(opener: O, size: usize, timeout: Duration) -> Self {
         Self {
-            connector,
+            opener,
             state: Mutex::new(State {
                 idle: Vec::with_capacity(size),
                 open: 0,
@@ -189,7 +227,7 @@ impl Pool {
     /// An idle connection; else a new one while fewer than `size` are
     /// open; else the first to come back within the timeout; else a new
     /// one beyond `size`.
-    pub fn get(&self) -> RedisResult<Pooled<'_>> {
+    pub fn get(&self) -> RedisResult<Pooled<'_, O>> {
         let deadline = Instant::now() + self.timeout;
         let mut waited_out = false;
         let mut state = self.state.lock();
@@ -203,7 +241,7 @@ impl Pool {
             if state.open < self.size || waited_out {
                 state.open += 1;
                 drop(state);
-                return match self.connect() {
+                return match self.opener.open(self.timeout) {
                     Ok(conn) => Ok(Pooled {
                         conn: Some(conn),
                         pool: self,
@@ -218,27 +256,9 @@ impl Pool {
         }
     }
 
-    /// Opens a connection with the timeout on connect, read and write.
-    fn connect(&self) -> RedisResult<Conn> {
-        match &self.connector {
-            Connector::Single(client) => {
-                let c = client.get_connection_with_timeout(self.timeout)?;
-                c.set_read_timeout(Some(self.timeout))?;
-                c.set_write_timeout(Some(self.timeout))?;
-                Ok(Conn::Single(c))
-            }
-            Connector::Cluster(client) => {
-                let c = client.get_connection()?;
-                c.set_read_timeout(Some(self.timeout))?;
-                c.set_write_timeout(Some(self.timeout))?;
-                Ok(Conn::Cluster(Box::new(c)))
-            }
-        }
-    }
-
     /// Returns a connection that worked: kept while fewer than `size` are
     /// idle, else closed.
-    pub fn put(&self, mut pooled: Pooled<'_>) {
+    pub fn put(&self, mut pooled: Pooled<'_, O>) {
         let Some(conn) = pooled.conn.take() else {
             return;
         };
@@ -255,13 +275,19 @@ impl Pool {
     }
 
     /// Closes every idle connection (after a failure: they may all be dead).
+    /// They are closed before their places are freed, as everywhere else:
+    /// a thread that opened one in a freed place while they were still
+    /// open would hold more than `size` connections open without having
+    /// waited out the timeout (found by the model check below).
     pub fn clear(&self) {
         let idle = {
             let mut state = self.state.lock();
             std::mem::take(&mut state.idle)
         };
-        if !idle.is_empty() {
-            self.closed(idle.len());
+        let n = idle.len();
+        drop(idle);
+        if n > 0 {
+            self.closed(n);
         }
     }
 
@@ -271,5 +297,129 @@ impl Pool {
         state.open = state.open.saturating_sub(n);
         drop(state);
         self.returned.notify_all();
+    }
+}
+
+/// The pool's protocol under shuttle's scheduler (`make modelcheck`):
+/// threads take, return and fail fake connections and clear the pool while
+/// shuttle chooses who runs next at every lock, wait and notification, and
+/// whether a wait times out. A waiter nobody wakes is a deadlock shuttle
+/// reports; a connection opened beyond `size` without a timed-out wait, or
+/// one the count of open connections misses, fails the run.
+#[cfg(all(test, feature = "shuttle"))]
+mod model {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use shuttle::rand::Rng;
+
+    use super::*;
+    use crate::sync::timeouts;
+
+    /// Opens fake connections and counts those alive; with `fails`, one
+    /// open in four fails.
+    struct Fake {
+        live: Arc<AtomicUsize>,
+        size: usize,
+        /// Timed-out waits before the run began.
+        timeouts_before: usize,
+        fails: bool,
+    }
+
+    /// A fake connection: alive until dropped.
+    struct FakeConn(Arc<AtomicUsize>);
+
+    impl Drop for FakeConn {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+    }
+
+    impl Open for Fake {
+        type Conn = FakeConn;
+
+        fn open(&self, _: Duration) -> RedisResult<FakeConn> {
+            // Connecting takes a while: others run meanwhile.
+            shuttle::thread::yield_now();
+            if self.fails && shuttle::rand::thread_rng().gen_range(0..4) == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
+            }
+            let live = self.live.fetch_add(1, SeqCst) + 1;
+            let overflow = timeouts() - self.timeouts_before;
+            assert!(
+                live <= self.size + overflow,
+                "{live} connections alive on a pool of {} after {overflow} timed-out waits",
+                self.size
+            );
+            Ok(FakeConn(self.live.clone()))
+        }
+    }
+
+    /// `threads` threads each take a connection `rounds` times and give it
+    /// back; with `fails`, opens fail and a taken connection fails one time
+    /// in three (dropped, then the pool cleared, as the store does).
+    fn run(size: usize, threads: usize, rounds: usize, fails: bool) {
+        let live = Arc::new(AtomicUsize::new(0));
+        let fake = Fake {
+            live: live.clone(),
+            size,
+            timeouts_before: timeouts(),
+            fails,
+        };
+        let pool = Arc::new(Pool::new(fake, size, Duration::from_secs(1)));
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let pool = pool.clone();
+                shuttle::thread::spawn(move || {
+                    for _ in 0..rounds {
+                        let Ok(conn) = pool.get() else {
+                            assert!(fails, "only an open that fails fails a get");
+                            continue;
+                        };
+                        if fails && shuttle::rand::thread_rng().gen_range(0..3) == 0 {
+                            drop(conn);
+                            pool.clear();
+                        } else {
+                            pool.put(conn);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let state = pool.state.lock();
+        assert_eq!(state.open, live.load(SeqCst), "the open count is exact");
+        assert_eq!(state.idle.len(), state.open, "every connection came back");
+        assert!(state.idle.len() <= size, "no more than `size` are kept");
+    }
+
+    /// Runs `body` under PCT at bug depths 2 and 3, then under random
+    /// schedules, `iterations` × `MODELCHECK_SCALE` (default 10) times each.
+    fn check(name: &str, iterations: usize, body: fn()) {
+        let scale: usize = std::env::var("MODELCHECK_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        let iterations = iterations * scale;
+        for depth in [2, 3] {
+            shuttle::check_pct(body, iterations, depth);
+        }
+        shuttle::check_random(body, iterations);
+        println!(
+            "{name}: {} schedules (PCT depth 2 and 3, then random)",
+            3 * iterations
+        );
+    }
+
+    #[test]
+    fn three_threads_on_a_pool_of_one_never_wait_for_a_wakeup_that_does_not_come() {
+        check("pool of one, three threads", 5000, || run(1, 3, 2, false));
+    }
+
+    #[test]
+    fn failed_opens_failed_connections_and_clears_keep_the_open_count_exact() {
+        check("pool of two, failures", 5000, || run(2, 3, 2, true));
     }
 }
