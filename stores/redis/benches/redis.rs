@@ -9,7 +9,11 @@
 //! on a shared machine hits both sides alike; and the server's own time per
 //! call (`INFO commandstats`) for each, which separates the script's work
 //! on the server from the round trip (the store calls its script as a Redis
-//! function, `FCALL`, on this server).
+//! function, `FCALL`, on this server). Then two client threads: bare
+//! `EVALSHA`s against `authorize`, calls per second, for the ceiling any
+//! blocking client reaches on this machine. The printed comparisons run
+//! twice: as the scheduler places the threads, then with the bench and its
+//! redis-server on CPU 0 (see `on_one_cpu`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -79,24 +83,33 @@ fn bench(c: &mut Criterion) {
         assert!(g.authorize(&request).allowed);
     }
 
-    let mut group = c.benchmark_group("redis");
-    group.bench_function("evalsha_trivial_script", |b| {
-        b.iter(|| trivial.invoke::<i64>(&mut conn).unwrap())
-    });
-    for (algorithm, g) in &guards {
-        group.bench_function(format!("authorize_{algorithm}"), |b| {
-            b.iter(|| assert!(g.authorize(&request).allowed))
+    let pinned = std::env::var_os(PINNED).is_some();
+    if !pinned {
+        let mut group = c.benchmark_group("redis");
+        group.bench_function("evalsha_trivial_script", |b| {
+            b.iter(|| trivial.invoke::<i64>(&mut conn).unwrap())
         });
+        for (algorithm, g) in &guards {
+            group.bench_function(format!("authorize_{algorithm}"), |b| {
+                b.iter(|| assert!(g.authorize(&request).allowed))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     let mut bare = || {
         trivial.invoke::<i64>(&mut conn).unwrap();
     };
     let server_bare = server_micros(&mut stats, "evalsha", 20_000, &mut bare);
+    let placement = if pinned {
+        "everything on CPU 0"
+    } else {
+        "as the scheduler places it"
+    };
     println!(
-        "redis: one client thread each, same server, same run; median of 15 interleaved rounds \
-         of 2000 calls\n  server time per EVALSHA (INFO commandstats): trivial script {server_bare:.2} µs"
+        "redis: one client thread each, same server, same run, {placement}; median of 15 \
+         interleaved rounds of 2000 calls\n  server time per EVALSHA (INFO commandstats): \
+         trivial script {server_bare:.2} µs"
     );
     for (algorithm, g) in &guards {
         let mut check = || assert!(g.authorize(&request).allowed);
@@ -116,6 +129,11 @@ fn bench(c: &mut Criterion) {
             median(&mut b),
             median(&mut r)
         );
+    }
+
+    two_threads(&client, &trivial, &guards[0].1, &request);
+    if pinned {
+        return;
     }
 
     for algorithm in ["fixed_window", "sliding_window", "token_bucket"] {
@@ -162,6 +180,85 @@ fn bench(c: &mut Criterion) {
             .filter(|l| l.starts_with("mcpguard_store_"))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+    drop(server);
+    on_one_cpu();
+}
+
+/// Set in the run on one CPU.
+const PINNED: &str = "MCPGUARD_BENCH_PINNED";
+
+/// The comparisons again, with this bench and its redis-server on CPU 0
+/// (`taskset`, Linux): on this VM a wakeup from one vCPU to another costs
+/// tens of microseconds, more than the round trip itself on one vCPU, so
+/// the first run measures mostly the hypervisor and this one what each
+/// call makes the client and Redis do.
+fn on_one_cpu() {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let run = std::process::Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env(PINNED, "1")
+        .status();
+    match run {
+        Ok(status) => assert!(status.success(), "the run on CPU 0 failed: {status}"),
+        Err(e) => println!("(not run on one CPU: {e})"),
+    }
+}
+
+/// Calls per second of two threads calling `f` one call after the other
+/// for `run`, each with what `setup` gives it (its own connection).
+fn per_second<T>(run: Duration, setup: impl Fn() -> T + Sync, f: impl Fn(&mut T) + Sync) -> f64 {
+    let end = Instant::now() + run;
+    let calls: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut state = setup();
+                    let mut n = 0u64;
+                    while Instant::now() < end {
+                        f(&mut state);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    calls as f64 / run.as_secs_f64()
+}
+
+/// What a synchronous client can do with two threads on this machine: bare
+/// `EVALSHA`s of the trivial script (each thread its own connection), and
+/// `authorize`s through one Guard, in interleaved rounds. The bare figure
+/// is the ceiling of any blocking client here, mcpguard's or not: the one
+/// the Node and Python bindings' two-thread throughput is held against.
+fn two_threads(client: &redis::Client, trivial: &redis::Script, g: &Guard, request: &Request<'_>) {
+    let run = Duration::from_millis(1000);
+    let (mut bare, mut ours) = (vec![], vec![]);
+    for _ in 0..5 {
+        bare.push(per_second(
+            run,
+            || client.get_connection().unwrap(),
+            |conn| {
+                trivial.invoke::<i64>(conn).unwrap();
+            },
+        ));
+        ours.push(per_second(
+            run,
+            || (),
+            |()| assert!(g.authorize(request).allowed),
+        ));
+    }
+    println!(
+        "redis: two client threads, median of 5 interleaved rounds of 1 s: bare EVALSHA {:.1}k calls/s \
+         (a blocking client's ceiling here), authorize (fixed_window) {:.1}k calls/s",
+        median(&mut bare) / 1000.0,
+        median(&mut ours) / 1000.0
     );
 }
 

@@ -14,10 +14,10 @@
 #[cfg(not(feature = "shuttle"))]
 pub(crate) use parking_lot::{Condvar, Mutex};
 
-#[cfg(feature = "shuttle")]
-pub(crate) use model::{Condvar, Mutex};
 #[cfg(all(test, feature = "shuttle"))]
 pub(crate) use model::timeouts;
+#[cfg(feature = "shuttle")]
+pub(crate) use model::{Condvar, Mutex};
 
 #[cfg(feature = "shuttle")]
 mod model {
