@@ -119,6 +119,32 @@ macro_rules! scalars_give {
 }
 pub(crate) use scalars_give;
 
+/// The object keys serde_json gives a meaning of its own. With its
+/// `raw_value` feature, which mcpguard needs and which Cargo then turns on
+/// for every crate of a Rust host's build, serde_json's `Value` reads an
+/// object whose first key is `$serde_json::private::RawValue` as the JSON
+/// text in that key's string; with `arbitrary_precision`,
+/// `$serde_json::private::Number` as a number. A host reading
+/// `{"$serde_json::private::RawValue": "{\"method\": \"tools/call\", …}"}`
+/// into a `Value` sees a tool call where mcpguard read an object with one
+/// unknown key, so wherever mcpguard reads keys, these are refused.
+pub(crate) const SERDE_JSON_TOKENS: [&str; 2] = [
+    "$serde_json::private::RawValue",
+    "$serde_json::private::Number",
+];
+
+/// An error for an object key that is one of [`SERDE_JSON_TOKENS`] (in any
+/// spelling: `key` is the decoded key).
+pub(crate) fn ordinary_key<E: de::Error>(key: &str) -> Result<(), E> {
+    if SERDE_JSON_TOKENS.contains(&key) {
+        return Err(E::custom(format_args!(
+            "the key {key:?} is serde_json's private token: a reader of this JSON into a \
+             serde_json Value would see another value"
+        )));
+    }
+    Ok(())
+}
+
 /// `Ok` for a finite number, else serde's custom error "a number out of
 /// range".
 pub(crate) fn finite<E: de::Error>(v: f64) -> Result<(), E> {

@@ -510,6 +510,48 @@ fn a_listing_that_repeats_a_member_the_filter_reads_is_refused_and_depth_elsewhe
 }
 
 #[test]
+fn a_listing_that_serde_json_would_read_as_what_it_wraps_is_refused() {
+    let d = files_listing();
+    let listing = r#"{"tools":[{"name":"write_file"},{"name":"read"}]}"#;
+    // What is at stake: serde_json's own `Value`, with the `raw_value`
+    // feature mcpguard turns on for a Rust host's whole build, reads an
+    // object whose first key is its private token as the text it wraps.
+    let wrapped = serde_json::json!({"id": 7,
+        "result": {"$serde_json::private::RawValue": listing}})
+    .to_string();
+    let client: serde_json::Value = serde_json::from_str(&wrapped).unwrap();
+    assert_eq!(client["result"]["tools"][0]["name"], "write_file");
+    // Wherever the filter reads keys: the response, the result, a list
+    // written as an object, an item; and however the key is spelled.
+    let token = "$serde_json::private::RawValue";
+    let text = serde_json::to_string(listing).unwrap();
+    let item = serde_json::to_string(r#"{"name":"write_file"}"#).unwrap();
+    for bad in [
+        wrapped.clone(),
+        format!(
+            r#"{{"{token}":{}}}"#,
+            serde_json::to_string(r#"{"id":7,"result":{"tools":[]}}"#).unwrap()
+        ),
+        format!(
+            r#"{{"id":7,"result":{{"tools":{{"{token}":{}}}}}}}"#,
+            serde_json::to_string("[]").unwrap()
+        ),
+        format!(r#"{{"id":7,"result":{{"tools":[{{"{token}":{item}}}]}}}}"#),
+        format!(r#"{{"id":7,"result":{{"\u0024serde_json::private::RawValue":{text}}}}}"#),
+        r#"{"id":7,"result":{"$serde_json::private::Number":"1"}}"#.to_string(),
+    ] {
+        let err = d
+            .filter_response(Some("application/json"), bad.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.status, 502, "{bad}");
+        assert!(
+            String::from_utf8_lossy(&err.body).contains("private token"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn an_event_whose_data_cannot_be_read_is_refused_and_an_empty_one_passes() {
     let d = files_listing();
     // Data a JavaScript client reads (a lone surrogate, a number past f64)

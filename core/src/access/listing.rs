@@ -391,6 +391,7 @@ impl<'de> Visitor<'de> for Member<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut found, mut seen) = (None, false);
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            crate::json::ordinary_key(key.as_deref().unwrap_or_default())?;
             if key.as_deref() == Some(self.key) {
                 if seen {
                     return Err(serde::de::Error::custom(format_args!(

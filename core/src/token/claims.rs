@@ -152,6 +152,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn claims_serde_json_would_read_as_something_else_are_refused() {
+        // serde_json's `Value` (with `raw_value`) reads an object whose
+        // first key is its private token as the text it wraps: claims a
+        // host re-reads into a `Value` would not be the ones decided on.
+        for bad in [
+            r#"{"$serde_json::private::RawValue":""}"#,
+            r#"{"iss":"a","$serde_json::private::RawValue":"{}"}"#,
+            r#"{"iss":"a","x":{"$serde_json::private::RawValue":"{}"}}"#,
+            r#"{"iss":"a","x":[{"\u0024serde_json::private::Number":"1"}]}"#,
+        ] {
+            let e = parse_claims(bad, None).unwrap_err();
+            assert!(e.to_string().contains("private token"), "{bad}: {e}");
+        }
+        assert!(parse_claims(r#"{"iss":"a","x":{"serde_json":"{}"}}"#, None).is_ok());
+    }
+
+    #[test]
     fn registered_claims_must_have_their_types() {
         assert!(parse_claims(r#"{"iss":"a","exp":1}"#, None).is_ok());
         for bad in [

@@ -109,9 +109,12 @@ impl<'de> SeenMembers<'de> {
         }
     }
 
-    /// Records `name`; an error if it was seen before in this object.
+    /// Records `name`; an error if it was seen before in this object, or
+    /// if it is a key serde_json's `Value` reads as something else
+    /// ([`SERDE_JSON_TOKENS`](crate::json::SERDE_JSON_TOKENS)).
     pub fn insert<E: de::Error>(&mut self, name: &Str<'de>) -> Result<(), E> {
         let name = &name.0;
+        crate::json::ordinary_key(name)?;
         if let Some(set) = &mut self.spill {
             if !set.insert(name.clone()) {
                 return Err(duplicate(name));

@@ -244,6 +244,9 @@ fn main() {
         ("nameless call", Some(rpc(17, "tools/call", json!({})).to_string()), false),
         ("numeric name", Some(rpc(18, "tools/call", json!({"name": 5})).to_string()), false),
         ("unicode tool", Some(rpc(19, "tools/call", json!({"name": "wr\u{ef}te_file"})).to_string()), false),
+        // serde_json's `Value` (with its `raw_value` feature) reads this
+        // as the tools/call it wraps; mcpguard refuses it.
+        ("serde_json token", Some(json!({"$serde_json::private::RawValue": rpc(20, "tools/call", json!({"name": "write_file"})).to_string()}).to_string()), false),
         ("no body", None, false),
     ];
     let methods = ["POST", "POST", "POST", "POST", "GET", "DELETE"];
@@ -311,7 +314,7 @@ fn main() {
                 })
                 .unwrap_or(Value::Null);
             let result = listing_result(&id);
-            match rng.next() % 8 {
+            match rng.next() % 9 {
                 0..=2 => {
                     json!({"status": 200, "content_type": "application/json", "body": result.to_string()})
                 }
@@ -321,6 +324,13 @@ fn main() {
                 // whole stream is a 502, never passed unread.
                 6 => json!({"status": 200, "content_type": "text/event-stream",
                        "body": format!("event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":\ndata: \n\nevent: message\nid: e-1\ndata: {result}\n\n")}),
+                // A result serde_json's `Value` would read as the listing
+                // it wraps (its private token as the key): a 502.
+                7 => {
+                    let wrapped = json!({"jsonrpc": "2.0", "id": id,
+                        "result": {"$serde_json::private::RawValue": result["result"].to_string()}});
+                    json!({"status": 200, "content_type": "application/json", "body": wrapped.to_string()})
+                }
                 // An item naming itself twice: parsers disagree on which
                 // name a client sees, so it is a 502 too.
                 _ => {

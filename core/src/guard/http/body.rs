@@ -8,7 +8,11 @@
 //! or an out-of-range number, nesting past serde_json's limit of 128, a key
 //! given twice in one object (parsers disagree on which one wins), a batch
 //! that is empty or holds something that is not an object, a `method` that
-//! is not a string, and a `tools/call` without a string `params.name`.
+//! is not a string, a `tools/call` without a string `params.name`, and a
+//! key that serde_json's own `Value` reads as something else
+//! (`$serde_json::private::RawValue`: see [`SERDE_JSON_TOKENS`]).
+//!
+//! [`SERDE_JSON_TOKENS`]: crate::json::SERDE_JSON_TOKENS
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -17,7 +21,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::json::{finite, scalars_give};
+use crate::json::{finite, ordinary_key, scalars_give};
 
 /// The JSON-RPC methods whose results are listings the guard filters.
 pub(crate) const LISTING_METHODS: [&str; 4] = [
@@ -358,6 +362,7 @@ impl Default for Keys<'_> {
 
 impl<'k> Keys<'k> {
     fn insert<E: de::Error>(&mut self, key: Cow<'k, str>) -> Result<(), E> {
+        ordinary_key(&key)?;
         let repeated = match &self.many {
             Some(set) => set.contains(&key),
             None => {
@@ -495,6 +500,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            ordinary_key(&key)?;
             // The map is hashed: a repeat costs one lookup.
             if out.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(
@@ -531,6 +537,39 @@ mod tests {
         .unwrap();
         assert_eq!(b.tools, ["a", "a"]);
         assert_eq!(b.listing_ids, [json!(2)]);
+    }
+
+    #[test]
+    fn a_key_serde_json_reads_as_the_text_it_wraps_is_refused_wherever_it_stands() {
+        let call =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"}}"#;
+        let wrapped = json!({"$serde_json::private::RawValue": call}).to_string();
+        // What is at stake: a host reading this body into serde_json's own
+        // `Value` (with `raw_value`, which mcpguard turns on for the whole
+        // build of a Rust host) sees a tools/call, where mcpguard would
+        // otherwise read an object with one unknown key and no tools.
+        let host: Value = serde_json::from_str(&wrapped).unwrap();
+        assert_eq!(host["params"]["name"], "write_file");
+        let name = serde_json::to_string(r#"{"name":"write_file"}"#).unwrap();
+        for bad in [
+            wrapped.clone(),
+            format!(
+                r#"{{"id":1,"method":"tools/call","params":{{"$serde_json::private::RawValue":{name}}}}}"#
+            ),
+            r#"{"id":1,"method":"tools/call","params":{"name":"read","arguments":{"a":{"x":1,"$serde_json::private::RawValue":"2"}}}}"#.to_string(),
+            r#"{"id":{"$serde_json::private::RawValue":"1"},"method":"tools/list"}"#.to_string(),
+            format!(
+                r#"[{{"\u0024serde_json::private::RawValue":{}}}]"#,
+                serde_json::to_string(call).unwrap()
+            ),
+            r#"{"id":1,"method":"ping","params":{"$serde_json::private::Number":"1e400"}}"#
+                .to_string(),
+        ] {
+            match read(&bad) {
+                Err(BodyError::Json(e)) => assert!(e.contains("private token"), "{bad}: {e}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -10,19 +10,21 @@
 //! the body), and the refused ones are cut out of the original text.
 //! Everything else passes byte for byte, in JSON and in an event stream
 //! alike. What the filter cannot read, or reads twice over (a repeated
-//! `id`, `result`, list or item `name`), is an error: the caller's 502.
+//! `id`, `result`, list or item `name`), or a key serde_json's `Value`
+//! reads as something else where the filter reads keys (see
+//! [`SERDE_JSON_TOKENS`](crate::json::SERDE_JSON_TOKENS)), is an error:
+//! the caller's 502.
 
 use std::fmt;
 use std::ops::Range;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ListingScope;
 use super::body::StrictVisitor;
 use crate::access::{Checker, ItemNeed, ListingItems, Member};
-use crate::json::{MaybeStr, scalars_give};
+use crate::json::{MaybeStr, ordinary_key, scalars_give};
 
 /// The members of a listing result that hold items, and whether they are tools.
 const LIST_KEYS: [(&str, bool); 4] = [
@@ -84,7 +86,9 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
     // Which lists of which responses lose an item: (response, list) indices.
     let mut cut: Vec<(usize, usize)> = Vec::new();
     for (r, (id, lists)) in decided.iter().enumerate() {
-        let id: Value = serde_json::from_str(id.get())?;
+        // Read as the request's ids were (`StrictVisitor`): serde_json's
+        // own `Value` would read a private-token object as what it wraps.
+        let id = StrictVisitor.deserialize(&mut serde_json::Deserializer::from_str(id.get()))?;
         if !scope.ids.contains(&id) {
             continue;
         }
@@ -268,6 +272,7 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for OneResponse<'_, R> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut id, mut result) = (None, None);
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            ordinary_key(key.as_deref().unwrap_or_default())?;
             match key.as_deref() {
                 Some("id") if id.is_some() => return Err(twice("id")),
                 Some("result") if result.is_some() => return Err(twice("result")),
@@ -307,6 +312,7 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Lists<'_, R> {
         let mut lists = Vec::new();
         let mut seen = [false; LIST_KEYS.len()];
         while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            ordinary_key(key.as_deref().unwrap_or_default())?;
             let list = LIST_KEYS
                 .iter()
                 .position(|(name, _)| key.as_deref() == Some(*name));
@@ -373,7 +379,12 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Items<'_, R> {
         Ok(Some(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        // Not a list here; one that serde_json's `Value` would read as a
+        // list (its first key the private token) is refused.
+        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
+            ordinary_key(key.as_deref().unwrap_or_default())?;
+            map.next_value::<IgnoredAny>()?;
+        }
         Ok(None)
     }
     scalars_give!(None);
