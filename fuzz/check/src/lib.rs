@@ -700,11 +700,37 @@ fn json_no_value_holds(data: &[u8], error: &serde_json::Error) -> bool {
 /// Whether some object of the JSON text `data` gives a key twice (keys
 /// compared as decoded, so `"\u0074ools"` repeats `"tools"`).
 pub fn repeats_a_key(data: &[u8]) -> bool {
+    scan_keys(data).repeated
+}
+
+/// Whether some object of the JSON text `data` has one of serde_json's
+/// private tokens as a key (decoded): serde_json's `Value` reads such an
+/// object as the JSON text the key's string holds.
+pub fn uses_serde_json_token(data: &[u8]) -> bool {
+    scan_keys(data).token
+}
+
+/// What [`scan_keys`] found in the keys of a JSON text's objects.
+#[derive(Default)]
+struct KeyFindings {
+    repeated: bool,
+    token: bool,
+}
+
+/// Reads the JSON text `data` key by key (nothing found if it is not JSON).
+fn scan_keys(data: &[u8]) -> KeyFindings {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::Cell;
     use std::collections::HashSet;
 
-    /// Visits a value, setting the flag on the first repeat found.
-    struct Scan<'f>(&'f std::cell::Cell<bool>);
+    /// The flags a scan sets.
+    struct Flags {
+        repeated: Cell<bool>,
+        token: Cell<bool>,
+    }
+
+    /// Visits a value, setting a flag for what its keys show.
+    struct Scan<'f>(&'f Flags);
 
     impl<'de> DeserializeSeed<'de> for Scan<'_> {
         type Value = ();
@@ -721,8 +747,16 @@ pub fn repeats_a_key(data: &[u8]) -> bool {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             let mut keys = HashSet::new();
             while let Some(key) = map.next_key::<String>()? {
+                if [
+                    "$serde_json::private::RawValue",
+                    "$serde_json::private::Number",
+                ]
+                .contains(&key.as_str())
+                {
+                    self.0.token.set(true);
+                }
                 if !keys.insert(key) {
-                    self.0.set(true);
+                    self.0.repeated.set(true);
                 }
                 map.next_value_seed(Scan(self.0))?;
             }
@@ -752,9 +786,18 @@ pub fn repeats_a_key(data: &[u8]) -> bool {
         }
     }
 
-    let found = std::cell::Cell::new(false);
+    let flags = Flags {
+        repeated: Cell::new(false),
+        token: Cell::new(false),
+    };
     let mut de = serde_json::Deserializer::from_slice(data);
-    Scan(&found).deserialize(&mut de).is_ok() && found.get()
+    if Scan(&flags).deserialize(&mut de).is_err() {
+        return KeyFindings::default();
+    }
+    KeyFindings {
+        repeated: flags.repeated.get(),
+        token: flags.token.get(),
+    }
 }
 
 /// A refusal's status and body, for a failure message.
@@ -775,11 +818,32 @@ fn refusal(r: &HttpResponse) -> String {
 /// may also be refused (502), for a repeat where the filter reads. Any
 /// other body is refused with a 502, except the empty body (no response,
 /// passed as it is) and JSON that no `Value` can hold (see
-/// `json_no_value_holds`), which may pass, as JSON.
+/// `json_no_value_holds`), which may pass, as JSON. A body with serde_json's
+/// private token as a key (`uses_serde_json_token`) is a 502 where the
+/// filter reads keys, else passed as JSON text.
 pub fn listing(data: &[u8]) {
     let l = listing_fixture();
     let shown = || String::from_utf8_lossy(data);
     let filtered = l.decision.filter_response(Some("application/json"), data);
+    // serde_json's private token as a key: a `Value` (the reference) reads
+    // that object as the text it wraps, a client in another language as
+    // an object. The filter refuses it where it reads keys and passes the
+    // rest byte for byte, as it does JSON no `Value` holds.
+    if uses_serde_json_token(data) {
+        match &filtered {
+            Err(r) => assert_eq!(r.status, 502, "{:?}: {}", shown(), refusal(r)),
+            Ok(out) => {
+                let out = std::str::from_utf8(out).expect("a filtered listing is UTF-8");
+                serde_json::from_str::<&RawValue>(out).unwrap_or_else(|e| {
+                    panic!(
+                        "{:?} was filtered into text that is not JSON ({e}): {out:?}",
+                        shown()
+                    )
+                });
+            }
+        }
+        return;
+    }
     let body = match serde_json::from_slice::<Value>(data) {
         Ok(body) => body,
         Err(_) if data.is_empty() => {

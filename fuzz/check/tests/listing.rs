@@ -115,3 +115,21 @@ fn a_listing_that_repeats_a_key_the_filter_reads_passes_the_check_as_a_refusal()
         br#"[{"t":1,"\u0074":2}]"#
     ));
 }
+
+#[test]
+fn a_listing_with_serde_json_s_private_token_as_a_key_is_refused_or_passed_as_json() {
+    use mcpguard_fuzzcheck::uses_serde_json_token;
+    let wrapped = json!({"jsonrpc": "2.0", "id": 1,
+        "result": {"$serde_json::private::RawValue": r#"{"tools":[{"name":"write_file"}]}"#}})
+    .to_string();
+    assert!(uses_serde_json_token(wrapped.as_bytes()));
+    // The reference reads the wrapped listing; the filter refuses it.
+    let reference: Value = serde_json::from_str(&wrapped).unwrap();
+    assert_eq!(reference["result"]["tools"][0]["name"], "write_file");
+    listing(wrapped.as_bytes());
+    // Where the filter skips (an item's schema), it passes as it is.
+    let skipped = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read_file","inputSchema":{"$serde_json::private::RawValue":""}}]}}"#;
+    assert!(uses_serde_json_token(skipped.as_bytes()));
+    listing(skipped.as_bytes());
+    assert!(!uses_serde_json_token(br#"{"serde_json":1}"#));
+}
