@@ -316,6 +316,16 @@ fn a_cors_preflight_passes_unguarded() {
 
 /// The decision for a `tools/list` (id 7) on `filesystem` by a token
 /// holding only `tag:files` (so `write_file` is refused).
+/// Checks that the JSON listing `body` is refused with a 502 whose body
+/// says `why`.
+fn refused_as_502(d: &HttpDecision, body: &str, why: &str) {
+    let err = d
+        .filter_response(Some("application/json"), body.as_bytes())
+        .unwrap_err();
+    assert_eq!(err.status, 502, "{body}");
+    assert!(String::from_utf8_lossy(&err.body).contains(why), "{body}");
+}
+
 fn files_listing() -> HttpDecision {
     let (g, _) = guard();
     let auth = format!("Bearer {}", token("tag:files"));
@@ -481,14 +491,7 @@ fn a_listing_that_repeats_a_member_the_filter_reads_is_refused_and_depth_elsewhe
         r#"{"id":7,"id":8,"result":{"tools":[{"name":"write_file"}]}}"#,
         r#"{"id":7,"result":{"tools":[{"name":"write_file"}],"\u0074ools":[]}}"#,
     ] {
-        let err = d
-            .filter_response(Some("application/json"), repeated.as_bytes())
-            .unwrap_err();
-        assert_eq!(err.status, 502, "{repeated}");
-        assert!(
-            String::from_utf8_lossy(&err.body).contains("twice"),
-            "{repeated}"
-        );
+        refused_as_502(&d, repeated, "twice");
     }
     // Repeats the filter does not read, and nesting deeper than a parser
     // would build, pass as they are.
@@ -540,14 +543,7 @@ fn a_listing_that_serde_json_would_read_as_what_it_wraps_is_refused() {
         format!(r#"{{"id":7,"result":{{"\u0024serde_json::private::RawValue":{text}}}}}"#),
         r#"{"id":7,"result":{"$serde_json::private::Number":"1"}}"#.to_string(),
     ] {
-        let err = d
-            .filter_response(Some("application/json"), bad.as_bytes())
-            .unwrap_err();
-        assert_eq!(err.status, 502, "{bad}");
-        assert!(
-            String::from_utf8_lossy(&err.body).contains("private token"),
-            "{bad}"
-        );
+        refused_as_502(&d, &bad, "private token");
     }
 }
 

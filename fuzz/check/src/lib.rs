@@ -800,6 +800,18 @@ fn scan_keys(data: &[u8]) -> KeyFindings {
     }
 }
 
+/// Checks that `out`, what the filter gave for `data` without a `Value`
+/// to compare it with, is still JSON text.
+fn passed_as_json_text(data: &[u8], out: &[u8]) {
+    let out = std::str::from_utf8(out).expect("a filtered listing is UTF-8");
+    serde_json::from_str::<&RawValue>(out).unwrap_or_else(|e| {
+        panic!(
+            "{:?} was filtered into text that is not JSON ({e}): {out:?}",
+            String::from_utf8_lossy(data)
+        )
+    });
+}
+
 /// A refusal's status and body, for a failure message.
 fn refusal(r: &HttpResponse) -> String {
     format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
@@ -832,15 +844,7 @@ pub fn listing(data: &[u8]) {
     if uses_serde_json_token(data) {
         match &filtered {
             Err(r) => assert_eq!(r.status, 502, "{:?}: {}", shown(), refusal(r)),
-            Ok(out) => {
-                let out = std::str::from_utf8(out).expect("a filtered listing is UTF-8");
-                serde_json::from_str::<&RawValue>(out).unwrap_or_else(|e| {
-                    panic!(
-                        "{:?} was filtered into text that is not JSON ({e}): {out:?}",
-                        shown()
-                    )
-                });
-            }
+            Ok(out) => passed_as_json_text(data, out),
         }
         return;
     }
@@ -856,13 +860,7 @@ pub fn listing(data: &[u8]) {
         }
         Err(e) if json_no_value_holds(data, &e) => {
             if let Ok(out) = &filtered {
-                let out = std::str::from_utf8(out).expect("a filtered listing is UTF-8");
-                serde_json::from_str::<&RawValue>(out).unwrap_or_else(|e| {
-                    panic!(
-                        "{:?} was filtered into text that is not JSON ({e}): {out:?}",
-                        shown()
-                    )
-                });
+                passed_as_json_text(data, out);
             }
             return;
         }
