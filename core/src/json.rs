@@ -155,6 +155,33 @@ pub(crate) fn finite<E: de::Error>(v: f64) -> Result<(), E> {
     }
 }
 
+/// An object key, decoded (borrowed unless it was written with escapes),
+/// and never one of [`SERDE_JSON_TOKENS`]: every reader of untrusted JSON
+/// that looks at keys (request bodies, listing responses) reads them as
+/// this.
+pub(crate) struct ObjectKey<'t>(pub Cow<'t, str>);
+
+impl<'de> Deserialize<'de> for ObjectKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ObjectKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                ordinary_key(v)?;
+                Ok(ObjectKey(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                ordinary_key(v)?;
+                Ok(ObjectKey(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// A JSON string, borrowed from the text when it has no escapes, or `None`
 /// for a value of any other type (read and skipped). Also reads object keys
 /// without allocating.

@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use super::filter::Filter;
 use super::policy::{AccessPolicy, Granted, Refusal};
-use crate::json::{MaybeStr, scalars_give};
+use crate::json::{MaybeStr, ObjectKey, scalars_give};
 
 /// The separator 1MCP puts between a server's name and an item's name.
 pub const ONE_MCP_SEPARATOR: &str = "_1mcp_";
@@ -390,9 +390,8 @@ impl<'de> Visitor<'de> for Member<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut found, mut seen) = (None, false);
-        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
-            crate::json::ordinary_key(key.as_deref().unwrap_or_default())?;
-            if key.as_deref() == Some(self.key) {
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
+            if key == self.key {
                 if seen {
                     return Err(serde::de::Error::custom(format_args!(
                         "an item gives its {:?} twice (clients disagree on which one counts)",

@@ -21,7 +21,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::json::{finite, ordinary_key, scalars_give};
+use crate::json::{ObjectKey, finite, scalars_give};
 
 /// The JSON-RPC methods whose results are listings the guard filters.
 pub(crate) const LISTING_METHODS: [&str; 4] = [
@@ -206,7 +206,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
         let (mut method, mut name, mut id) = (None, None, None);
         let mut keys = Keys::default();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
             keys.insert::<A::Error>(key.clone())?;
             match &*key {
                 "method" => method = Some(map.next_value_seed(TextSeed)?),
@@ -242,7 +242,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut name = None;
         let mut keys = Keys::default();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
             keys.insert::<A::Error>(key.clone())?;
             if key == "name" {
                 name = Some(map.next_value_seed(TextSeed)?);
@@ -306,33 +306,6 @@ impl<'de> Visitor<'de> for TextSeed {
     }
 }
 
-/// An object key, decoded (borrowed unless it was written with escapes).
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
 /// The keys of one object so far, to refuse a repeat: a short list on the
 /// stack scanned while the object is small, a hash set once it is not (a
 /// hostile body with thousands of keys costs one hash per key, not a scan
@@ -362,7 +335,6 @@ impl Default for Keys<'_> {
 
 impl<'k> Keys<'k> {
     fn insert<E: de::Error>(&mut self, key: Cow<'k, str>) -> Result<(), E> {
-        ordinary_key(&key)?;
         let repeated = match &self.many {
             Some(set) => set.contains(&key),
             None => {
@@ -441,7 +413,7 @@ impl<'de> Visitor<'de> for Ignore {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut keys = Keys::default();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
             keys.insert::<A::Error>(key.clone())?;
             map.next_value_seed(Ignore)?;
         }
@@ -499,8 +471,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            ordinary_key(&key)?;
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
+            let key = key.into_owned();
             // The map is hashed: a repeat costs one lookup.
             if out.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(

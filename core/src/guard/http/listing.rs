@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 use super::ListingScope;
 use super::body::StrictVisitor;
 use crate::access::{Checker, ItemNeed, ListingItems, Member};
-use crate::json::{MaybeStr, ordinary_key, scalars_give};
+use crate::json::{ObjectKey, scalars_give};
 
 /// The members of a listing result that hold items, and whether they are tools.
 const LIST_KEYS: [(&str, bool); 4] = [
@@ -271,13 +271,12 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for OneResponse<'_, R> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut id, mut result) = (None, None);
-        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
-            ordinary_key(key.as_deref().unwrap_or_default())?;
-            match key.as_deref() {
-                Some("id") if id.is_some() => return Err(twice("id")),
-                Some("result") if result.is_some() => return Err(twice("result")),
-                Some("id") => id = Some(map.next_value::<&'de RawValue>()?),
-                Some("result") => result = Some(map.next_value_seed(Lists(self.0))?),
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
+            match &*key {
+                "id" if id.is_some() => return Err(twice("id")),
+                "result" if result.is_some() => return Err(twice("result")),
+                "id" => id = Some(map.next_value::<&'de RawValue>()?),
+                "result" => result = Some(map.next_value_seed(Lists(self.0))?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -311,11 +310,8 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Lists<'_, R> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut lists = Vec::new();
         let mut seen = [false; LIST_KEYS.len()];
-        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
-            ordinary_key(key.as_deref().unwrap_or_default())?;
-            let list = LIST_KEYS
-                .iter()
-                .position(|(name, _)| key.as_deref() == Some(*name));
+        while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
+            let list = LIST_KEYS.iter().position(|(name, _)| *name == key);
             match list {
                 Some(at) if seen[at] => return Err(twice(LIST_KEYS[at].0)),
                 Some(at) => {
@@ -381,8 +377,7 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Items<'_, R> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         // Not a list here; one that serde_json's `Value` would read as a
         // list (its first key the private token) is refused.
-        while let Some(MaybeStr(key)) = map.next_key::<MaybeStr<'de>>()? {
-            ordinary_key(key.as_deref().unwrap_or_default())?;
+        while map.next_key::<ObjectKey<'de>>()?.is_some() {
             map.next_value::<IgnoredAny>()?;
         }
         Ok(None)
