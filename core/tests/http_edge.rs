@@ -316,6 +316,14 @@ fn a_cors_preflight_passes_unguarded() {
 
 /// The decision for a `tools/list` (id 7) on `filesystem` by a token
 /// holding only `tag:files` (so `write_file` is refused).
+/// The event stream `stream` as the filter passes it, as text.
+fn filtered_stream(d: &HttpDecision, stream: &str) -> String {
+    let out = d
+        .filter_response(Some("text/event-stream"), stream.as_bytes())
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 /// Checks that the JSON listing `body` is refused with a 502 whose body
 /// says `why`.
 fn refused_as_502(d: &HttpDecision, body: &str, why: &str) {
@@ -360,10 +368,7 @@ fn a_tools_list_response_shows_only_tools_the_principal_may_call() {
 
     // The same as a server-sent event.
     let sse = format!("event: message\ndata: {app}\n\n");
-    let out = d
-        .filter_response(Some("text/event-stream"), sse.as_bytes())
-        .unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = filtered_stream(&d, &sse);
     assert!(text.starts_with("event: message\ndata: {"), "{text}");
     assert!(!text.contains("write_file"), "{text}");
     assert!(text.ends_with("\n\n"));
@@ -418,11 +423,8 @@ fn a_filtered_listing_keeps_the_rest_of_the_response_byte_for_byte_and_reads_key
     assert_eq!(out, fine.as_bytes());
     // An event whose data spans lines is rewritten one `data:` line per line.
     let sse = "id: 1\ndata: {\"id\": \"l\",\ndata:  \"result\": {\"tools\": [{\"name\": \"write_file\"}]}}\n\n";
-    let out = d
-        .filter_response(Some("text/event-stream"), sse.as_bytes())
-        .unwrap();
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        filtered_stream(&d, sse),
         "id: 1\ndata: {\"id\": \"l\",\ndata:  \"result\": {\"tools\": []}}\n\n"
     );
 }
@@ -566,11 +568,8 @@ fn an_event_whose_data_cannot_be_read_is_refused_and_an_empty_one_passes() {
     }
     // The SDKs' priming event (an id and empty data) holds no message.
     let priming = "id: 1\ndata: \n\nevent: message\ndata: {\"id\":7,\"result\":{\"tools\":[{\"name\":\"write_file\"}]}}\n\n";
-    let out = d
-        .filter_response(Some("text/event-stream"), priming.as_bytes())
-        .unwrap();
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        filtered_stream(&d, priming),
         "id: 1\ndata: \n\nevent: message\ndata: {\"id\":7,\"result\":{\"tools\":[]}}\n\n"
     );
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use mcpguard::guard::{GuardOptions, Request};
+use mcpguard::guard::{Guard, GuardOptions, Request};
 use serde_json::json;
 
 /// Connections the server has accepted since it started, this question's
@@ -22,9 +22,31 @@ fn connections_received(server: &support::Server) -> u64 {
         .unwrap()
 }
 
+/// A Guard on the Redis at `url` with `pool_size` connections and a
+/// `timeout_ms` timeout (a limit never reached), warmed up by one request.
+fn pooled_guard(url: &str, prefix: &str, pool_size: u32, timeout_ms: u32) -> Guard {
+    let rate = json!({ "limit": 1_000_000, "window_seconds": 3600 });
+    let text = support::config(url, prefix, "fail_closed", rate)
+        .replace("\"pool_size\":8", &format!("\"pool_size\":{pool_size}"))
+        .replace(
+            "\"timeout_ms\":100",
+            &format!("\"timeout_ms\":{timeout_ms}"),
+        );
+    assert!(
+        text.contains(&format!("\"pool_size\":{pool_size}"))
+            && text.contains(&format!("\"timeout_ms\":{timeout_ms}")),
+        "{text}"
+    );
+    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    let mut r = Request::new();
+    r.key = Some("client");
+    assert!(guard.authorize(&r).allowed);
+    guard
+}
+
 /// How many of `per_thread` requests from each of `threads` threads, all
 /// for one client, `guard` refuses.
-fn refused_of(guard: &mcpguard::guard::Guard, threads: usize, per_thread: usize) -> usize {
+fn refused_of(guard: &Guard, threads: usize, per_thread: usize) -> usize {
     let refused = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -45,14 +67,7 @@ fn refused_of(guard: &mcpguard::guard::Guard, threads: usize, per_thread: usize)
 #[test]
 fn eight_threads_on_a_pool_of_two_share_two_connections_and_every_request_is_answered() {
     let server = support::Server::start();
-    let rate = json!({ "limit": 1_000_000, "window_seconds": 3600 });
-    let text = support::config(&server.url(), "pool:", "fail_closed", rate)
-        .replace("\"pool_size\":8", "\"pool_size\":2");
-    assert!(text.contains("\"pool_size\":2"), "{text}");
-    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
-    let mut r = Request::new();
-    r.key = Some("client");
-    assert!(guard.authorize(&r).allowed);
+    let guard = pooled_guard(&server.url(), "pool:", 2, 100);
     let before = connections_received(&server);
     let refused = refused_of(&guard, 8, 400);
     // Less this question's own connection: the pool's second one (the
@@ -113,19 +128,8 @@ fn a_request_that_waits_out_the_timeout_for_a_pooled_connection_opens_its_own_an
     // threads: a thread fifth in line would wait 240 ms and more. It opens
     // a connection of its own instead of failing.
     let proxy = slow_proxy(server.port, std::time::Duration::from_millis(60));
-    let rate = json!({ "limit": 1_000_000, "window_seconds": 3600 });
     let url = format!("redis://127.0.0.1:{proxy}/0");
-    let text = support::config(&url, "slow:", "fail_closed", rate)
-        .replace("\"pool_size\":8", "\"pool_size\":1")
-        .replace("\"timeout_ms\":100", "\"timeout_ms\":250");
-    assert!(
-        text.contains("\"pool_size\":1") && text.contains("\"timeout_ms\":250"),
-        "{text}"
-    );
-    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
-    let mut r = Request::new();
-    r.key = Some("client");
-    assert!(guard.authorize(&r).allowed);
+    let guard = pooled_guard(&url, "slow:", 1, 250);
     let before = connections_received(&server);
     let refused = refused_of(&guard, 8, 5);
     assert_eq!(
