@@ -1,5 +1,6 @@
 //! JSON helpers built on serde: maps that keep their order and refuse
-//! duplicate keys.
+//! duplicate keys, and the string and key readers the strict readers of
+//! untrusted JSON share (`Str`, `ObjectKey`, `MaybeStr`).
 //!
 //! `serde_json::Value` keeps the last of two equal keys, which would let a
 //! configuration with two `"filesystem"` servers silently drop one. Maps in
@@ -163,19 +164,38 @@ pub(crate) struct ObjectKey<'t>(pub Cow<'t, str>);
 
 impl<'de> Deserialize<'de> for ObjectKey<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Str(key) = Str::deserialize(d)?;
+        ordinary_key(&key)?;
+        Ok(ObjectKey(key))
+    }
+}
+
+/// A JSON string, borrowed from the input when it holds no escapes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Str<'de>(pub Cow<'de, str>);
+
+impl<'de> Str<'de> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = ObjectKey<'de>;
+            type Value = Str<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
+                f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                ordinary_key(v)?;
-                Ok(ObjectKey(Cow::Borrowed(v)))
+                Ok(Str(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                ordinary_key(v)?;
-                Ok(ObjectKey(Cow::Owned(v.to_string())))
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
             }
         }
         d.deserialize_str(V)

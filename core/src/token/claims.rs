@@ -12,7 +12,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::members::{SeenMembers, Str, StrList, StrictAny, set_once};
+use super::members::{SeenMembers, StrList, StrictAny, set_once};
+use crate::json::Str;
 
 /// A NumericDate rounded both ways: `exp` uses the floor, `nbf`/`iat` the
 /// ceiling, so a fraction never extends a token's validity.

@@ -30,7 +30,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::error::TokenError;
 use super::keys::{KeySet, Verifier};
-use super::members::{SeenMembers, Str, StrictAny, set_once};
+use super::members::{SeenMembers, StrictAny, set_once};
+use crate::json::Str;
 use crate::reason::Reason;
 
 /// A JWS signature algorithm mcpguard verifies (RFC 7518, RFC 8037).

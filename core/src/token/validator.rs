@@ -1508,7 +1508,7 @@ impl TokenValidator {
             return Err(TokenError::from_reason(Reason::Revoked));
         }
         check_required_scopes(&s.required_scopes, &scopes)?;
-        let owned = |v: &Option<super::members::Str<'_>>| v.as_ref().map(|s| s.as_str().to_owned());
+        let owned = |v: &Option<crate::json::Str<'_>>| v.as_ref().map(|s| s.as_str().to_owned());
         let mut principal = Principal {
             kind: TokenKind::Jwt,
             subject: owned(&claims.sub),
