@@ -925,8 +925,9 @@ enum mcpguard_result mcpguard_http_decision_decision(const struct mcpguard_http_
 //
 // `*out` is a response the caller frees with `mcpguard_http_response_free`.
 // Its status is 0 when it holds the filtered body: send the application's
-// status and headers with that body (and `Content-Length` set to its
-// length). A body the core cannot read is never passed through: the status
+// status and headers with that body, `Content-Length` set to its length
+// and any `Transfer-Encoding` removed (the body is whole now; the Python
+// and Express drop-ins send it so). A body the core cannot read is never passed through: the status
 // is then 502 and the response (status, headers, body) is what to send
 // instead. A decision that filters nothing returns the body unchanged.
 enum mcpguard_result mcpguard_http_decision_filter_response(const struct mcpguard_http_decision *decision, const char *content_type, size_t content_type_len, const uint8_t *body, size_t body_len, struct mcpguard_http_response **out);

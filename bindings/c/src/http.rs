@@ -531,8 +531,9 @@ pub unsafe extern "C" fn mcpguard_http_decision_decision(
 ///
 /// `*out` is a response the caller frees with `mcpguard_http_response_free`.
 /// Its status is 0 when it holds the filtered body: send the application's
-/// status and headers with that body (and `Content-Length` set to its
-/// length). A body the core cannot read is never passed through: the status
+/// status and headers with that body, `Content-Length` set to its length
+/// and any `Transfer-Encoding` removed (the body is whole now; the Python
+/// and Express drop-ins send it so). A body the core cannot read is never passed through: the status
 /// is then 502 and the response (status, headers, body) is what to send
 /// instead. A decision that filters nothing returns the body unchanged.
 #[unsafe(no_mangle)]

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
@@ -426,6 +426,10 @@ where
         .map(str::to_string);
     match decision.filter_response(content_type.as_deref(), &bytes) {
         Ok(filtered) => {
+            // The body is now whole and of its own length, as the Python and
+            // Express drop-ins send it: a `Transfer-Encoding` the service
+            // set beside the new `Content-Length` would frame it twice.
+            parts.headers.remove(TRANSFER_ENCODING);
             parts
                 .headers
                 .insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
