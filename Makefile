@@ -69,7 +69,7 @@ $(addprefix bench-,$(BINDINGS)): bench-%: redis-server-dep
 ## crashes land in fuzz/artifacts/<target>/; once fixed, move the input to
 ## fuzz/regressions/<target>/ so `make test` replays it on stable
 FUZZ_SECONDS ?= 180
-FUZZ_TARGETS = authorize http jose_header claims tag_list expression json_query config jwks introspection listing
+FUZZ_TARGETS = authorize http jose_header claims tag_list expression json_query config jwks introspection listing oauth
 # No sanitizer by default: the targets are safe Rust (a panic or a failed
 # assertion is the finding), and without ASan each CPU-second runs about
 # twice the inputs; FUZZ_SANITIZER=address also checks the C of aws-lc.

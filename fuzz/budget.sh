@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 budget=${1:?usage: budget.sh CPU_SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(authorize http jose_header claims tag_list expression json_query config jwks introspection listing)
+[ ${#targets[@]} -gt 0 ] || targets=(authorize http jose_header claims tag_list expression json_query config jwks introspection listing oauth)
 bin_dir=target/x86_64-unknown-linux-gnu/release
 record=record.tsv
 [ -f "$record" ] || printf 'date\ttarget\tcpu_s\texecs\tcov\tft\tcorpus\tcrashes\n' >"$record"

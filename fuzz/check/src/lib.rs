@@ -33,6 +33,9 @@ use mcpguard_testkit as kit;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+mod oauth;
+pub use oauth::{oauth, seeds as oauth_seeds, session as oauth_session};
+
 /// A check: panics when a property fails for the input.
 pub type Check = fn(&[u8]);
 
@@ -49,6 +52,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("jwks", jwks),
     ("introspection", introspection),
     ("listing", listing),
+    ("oauth", oauth),
     // The HTTP entry point with its JSON-RPC bodies gets its check here
     // (and a target of the same name) once the edge API has landed.
 ];
@@ -136,7 +140,8 @@ pub fn good_authorizations() -> Vec<String> {
 
 /// Seeds only the fixture can make: its genuine tokens as `Authorization`
 /// values and bare, and their decoded JOSE headers and claims; and the
-/// application's responses to the `listing` check's request.
+/// application's responses to the `listing` check's request; whole
+/// sessions with the authorization server for the `oauth` check.
 pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut seeds = Vec::new();
     for token in &fixture().good_tokens {
@@ -164,6 +169,7 @@ pub fn fixture_seeds() -> Vec<(&'static str, Vec<u8>)> {
     for body in LISTING_SEEDS {
         seeds.push(("listing", body.as_bytes().to_vec()));
     }
+    seeds.extend(oauth::seeds().into_iter().map(|s| ("oauth", s)));
     seeds
 }
 
