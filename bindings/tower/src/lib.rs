@@ -63,9 +63,9 @@ pub type GuardRequestBody<B> = Either<Full<Bytes>, B>;
 /// the inner service's.
 pub type GuardResponseBody<B> = Either<Full<Bytes>, B>;
 
-/// Chooses a request's rate-limit key (for example the client address from
-/// axum's `ConnectInfo`, or a header your proxy sets). The default reads
-/// none: requests without a token share one anonymous budget.
+/// Chooses a request's rate-limit key (for example a header your proxy
+/// sets). Without one, a request without a token is keyed by its peer
+/// address (see [`GuardLayer::key`]).
 pub type KeyFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
 
 /// Chooses the MCP server a request targets, when one endpoint serves
@@ -120,16 +120,24 @@ impl GuardLayer {
         self.rebuild(|s| s.offload = offload)
     }
 
-    /// Sets the function that gives a request's rate-limit key (the peer
-    /// address, typically). `X-Forwarded-For` is never read unless this
-    /// function reads it.
+    /// Sets the function that gives a request's rate-limit key, in place
+    /// of the peer address. The peer address is what the server saw, as
+    /// the Python and Express drop-ins read it: axum's
+    /// `ConnectInfo<SocketAddr>` (feature `axum`, on by default; serve
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`), else a
+    /// `SocketAddr` in the request's extensions; without either, requests
+    /// without a token share one budget. `X-Forwarded-For` is never read
+    /// unless this function reads it: behind a proxy, read the header your
+    /// proxy sets.
     ///
     /// ```no_run
     /// # use mcpguard::guard::{Guard, HttpOptions};
     /// # use mcpguard_tower::GuardLayer;
     /// # let guard: Guard = unimplemented!();
-    /// let layer = GuardLayer::new(guard, HttpOptions::new(Some("files")))
-    ///     .key(|parts| parts.extensions.get::<std::net::SocketAddr>().map(|a| a.ip().to_string()));
+    /// let layer = GuardLayer::new(guard, HttpOptions::new(Some("files"))).key(|parts| {
+    ///     let forwarded = parts.headers.get("x-real-ip")?.to_str().ok()?;
+    ///     Some(forwarded.to_string())
+    /// });
     /// ```
     pub fn key(
         self,
@@ -281,8 +289,7 @@ struct Asked {
     uri: http::Uri,
     headers: http::HeaderMap,
     body: Read,
-    key: Option<String>,
-    server: Option<String>,
+    chosen: Chosen,
 }
 
 #[cfg(feature = "tokio")]
@@ -293,8 +300,7 @@ impl Asked {
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
             body: body.clone(),
-            key: shared.key.as_ref().and_then(|f| f(parts)),
-            server: shared.server.as_ref().and_then(|f| f(parts)),
+            chosen: Chosen::of(shared, parts),
         }
     }
 }
@@ -319,8 +325,7 @@ async fn decide_off_task(
             &asked.uri,
             &asked.headers,
             &asked.body,
-            asked.key.as_deref(),
-            asked.server.as_deref(),
+            &asked.chosen,
         )
     });
     match task.await {
@@ -343,17 +348,32 @@ async fn decide_off_task(
     decide(shared, parts, body)
 }
 
+/// What the connection and the host's functions say about a request: its
+/// peer address, its rate-limit key and its server.
+struct Chosen {
+    peer: Option<String>,
+    key: Option<String>,
+    server: Option<String>,
+}
+
+impl Chosen {
+    fn of(shared: &Shared, parts: &http::request::Parts) -> Chosen {
+        Chosen {
+            peer: peer(parts),
+            key: shared.key.as_ref().and_then(|f| f(parts)),
+            server: shared.server.as_ref().and_then(|f| f(parts)),
+        }
+    }
+}
+
 fn decide(shared: &Shared, parts: &http::request::Parts, body: &Read) -> HttpDecision {
-    let key = shared.key.as_ref().and_then(|f| f(parts));
-    let server = shared.server.as_ref().and_then(|f| f(parts));
     decide_asked(
         shared,
         &parts.method,
         &parts.uri,
         &parts.headers,
         body,
-        key.as_deref(),
-        server.as_deref(),
+        &Chosen::of(shared, parts),
     )
 }
 
@@ -363,8 +383,7 @@ fn decide_asked(
     uri: &http::Uri,
     headers: &http::HeaderMap,
     body: &Read,
-    key: Option<&str>,
-    server: Option<&str>,
+    chosen: &Chosen,
 ) -> HttpDecision {
     let headers: Vec<(&[u8], &[u8])> = headers
         .iter()
@@ -375,18 +394,35 @@ fn decide_asked(
         path: uri.path(),
         query: uri.query().unwrap_or(""),
         headers: &headers,
-        peer: None,
+        peer: chosen.peer.as_deref(),
         body: match body {
             Read::Bytes(b) => HttpBody::Bytes(b),
             Read::TooLarge => HttpBody::TooLarge,
             Read::Failed => HttpBody::Failed,
             Read::Untouched => HttpBody::None,
         },
-        server,
-        key,
+        server: chosen.server.as_deref(),
+        key: chosen.key.as_deref(),
         cost: None,
     };
     shared.guard.authorize_http(&request, &shared.options)
+}
+
+/// The address of the peer the server saw (its IP, as the Python and
+/// Express drop-ins hand theirs): axum's `ConnectInfo<SocketAddr>`, else a
+/// `SocketAddr` another stack put in the extensions.
+fn peer(parts: &http::request::Parts) -> Option<String> {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(addr.ip().to_string());
+    }
+    parts
+        .extensions
+        .get::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
 }
 
 /// The inner response with the decision's headers added, and its body
