@@ -932,6 +932,15 @@ enum mcpguard_result mcpguard_http_decision_decision(const struct mcpguard_http_
 // instead. A decision that filters nothing returns the body unchanged.
 enum mcpguard_result mcpguard_http_decision_filter_response(const struct mcpguard_http_decision *decision, const char *content_type, size_t content_type_len, const uint8_t *body, size_t body_len, struct mcpguard_http_response **out);
 
+// Whether the application's response header `name` (`name_len` bytes,
+// any case) is dropped when its body is replaced by the filtered one
+// `mcpguard_http_decision_filter_response` returns: the headers that
+// describe the unfiltered body (`Content-Length`, `Transfer-Encoding`,
+// `Content-MD5`, `Digest`, `Content-Digest`, `Repr-Digest`, `ETag`). Send
+// the application's other headers, and `Content-Length` with the filtered
+// body's length.
+enum mcpguard_result mcpguard_http_dropped_when_filtered(const char *name, size_t name_len, bool *out);
+
 // Frees a response. NULL is ignored; the pointer and everything borrowed
 // from it are invalid afterwards.
 void mcpguard_http_response_free(struct mcpguard_http_response *response);

@@ -16,6 +16,8 @@
 
 const { authInfoOf } = require('./authinfo.js')
 const { HttpOptions, HttpBody } = require('./index.js')
+// The application's response headers a filtered listing drops (the core's list).
+const FILTERED_BODY_DROPS = require('./native.js').filteredBodyDrops()
 
 /**
  * A `verify` function for `express.json({ verify: keepRawBody })`: keeps
@@ -156,7 +158,7 @@ function filterResponse(res, decision) {
     const type = res.getHeader('content-type')
     const filtered = decision.filterResponse(type == null ? null : String(type), Buffer.concat(chunks))
     if (filtered.ok) {
-      res.removeHeader('transfer-encoding')
+      for (const name of FILTERED_BODY_DROPS) res.removeHeader(name)
       res.setHeader('Content-Length', String(filtered.body.length))
       return res.end(filtered.body, callback)
     }

@@ -337,6 +337,13 @@ export interface CountersObject {
 export declare function effectiveScopes(scopes: Array<string>, tags: Array<string>): Array<string>
 
 /**
+ * The application's response headers a filtered listing drops, lower
+ * case (the core's `FILTERED_BODY_DROPS`): they describe the unfiltered
+ * body (length, framing, digests, entity tag).
+ */
+export declare function filteredBodyDrops(): Array<string>
+
+/**
  * What `filterResponse` gives: the filtered body, or the response to send
  * instead (502) when the application's response cannot be read.
  */

@@ -844,6 +844,7 @@ module.exports.RateLimiter = nativeBinding.RateLimiter
 module.exports.TagFilter = nativeBinding.TagFilter
 module.exports.TokenValidator = nativeBinding.TokenValidator
 module.exports.effectiveScopes = nativeBinding.effectiveScopes
+module.exports.filteredBodyDrops = nativeBinding.filteredBodyDrops
 module.exports.guardAuthorize = nativeBinding.guardAuthorize
 module.exports.guardAuthorizeAsync = nativeBinding.guardAuthorizeAsync
 module.exports.guardAuthorizeHttp = nativeBinding.guardAuthorizeHttp

@@ -9,7 +9,8 @@ use mcpguard::access::{self, Filter};
 use std::sync::Arc;
 
 use mcpguard::guard::{
-    Guard, HttpAction, HttpBody, HttpOptions, HttpRequest, Request, principal_json,
+    Guard, HttpAction, HttpBody, HttpOptions, HttpRequest, Request, dropped_when_filtered,
+    principal_json,
 };
 use mcpguard::token::opaque::OpaqueEntry;
 use mcpguard::token::{Principal, TokenError};
@@ -120,17 +121,20 @@ fn http_case(
     let app = &input.app;
     let response = match decision.action {
         HttpAction::Respond(r) => r.to_json(),
-        HttpAction::Pass => app.response(Vec::new(), app.body.clone()),
+        HttpAction::Pass => app.response(Vec::new(), None),
         HttpAction::Forward { ref headers } => {
-            let body = if decision.filters_response() {
+            let filtered = if decision.filters_response() {
                 match decision.filter_response(Some(&app.content_type), &app.body) {
-                    Ok(b) => b,
+                    Ok(body) => Some(http_vectors::Filtered {
+                        body,
+                        drops: &dropped_when_filtered,
+                    }),
                     Err(r) => return Ok(r.to_json()),
                 }
             } else {
-                app.body.clone()
+                None
             };
-            app.response(headers.clone(), body)
+            app.response(headers.clone(), filtered)
         }
     };
     Ok(response)

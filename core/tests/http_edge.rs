@@ -605,3 +605,33 @@ fn an_item_mapped_by_a_field_is_read_whole_and_refused_when_it_repeats_a_key() {
         .unwrap_err();
     assert_eq!(err.status, 502);
 }
+
+#[test]
+fn a_filtered_body_drops_the_headers_that_describe_the_original_in_any_case() {
+    use mcpguard::guard::{FILTERED_BODY_DROPS, dropped_when_filtered};
+    for name in [
+        "Content-Length",
+        "TRANSFER-ENCODING",
+        "ETag",
+        "Content-MD5",
+        "Digest",
+        "content-digest",
+        "Repr-Digest",
+    ] {
+        assert!(dropped_when_filtered(name), "{name}");
+    }
+    for name in [
+        "Content-Type",
+        "Cache-Control",
+        "Mcp-Session-Id",
+        "Set-Cookie",
+        "X-Etag-Like",
+    ] {
+        assert!(!dropped_when_filtered(name), "{name}");
+    }
+    assert!(
+        FILTERED_BODY_DROPS
+            .iter()
+            .all(|n| *n == n.to_ascii_lowercase())
+    );
+}

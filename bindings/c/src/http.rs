@@ -570,6 +570,29 @@ pub unsafe extern "C" fn mcpguard_http_decision_filter_response(
     })
 }
 
+/// Whether the application's response header `name` (`name_len` bytes,
+/// any case) is dropped when its body is replaced by the filtered one
+/// `mcpguard_http_decision_filter_response` returns: the headers that
+/// describe the unfiltered body (`Content-Length`, `Transfer-Encoding`,
+/// `Content-MD5`, `Digest`, `Content-Digest`, `Repr-Digest`, `ETag`). Send
+/// the application's other headers, and `Content-Length` with the filtered
+/// body's length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_http_dropped_when_filtered(
+    name: *const c_char,
+    name_len: usize,
+    out: *mut bool,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: as above.
+        let name = unsafe { arg_str(name, name_len, "name") }?;
+        out.set(mcpguard::guard::dropped_when_filtered(name));
+        Ok(())
+    })
+}
+
 /// What `mcpguard_http_decision_filter_response` hands back (the filtered
 /// body, status 0 and no headers, or the response to send instead: 502),
 /// and `mcpguard_oauth_server_handle_http`'s answer (a whole response to

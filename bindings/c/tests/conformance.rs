@@ -228,23 +228,40 @@ fn http_response(
             if status != 0 || count != 0 || body.len != 0 {
                 return Err("a pass carries a status, headers or a body".into());
             }
-            app.response(Vec::new(), app.body.clone())
+            app.response(Vec::new(), None)
         }
         mcpguard_http_action::Forward => {
             if status != 0 || body.len != 0 {
                 return Err("a forward carries a status or a body".into());
             }
-            let body = if filters {
+            let filtered = if filters {
                 match filter_response(d, app)? {
-                    Ok(b) => b,
+                    Ok(body) => Some(body),
                     Err(replacement) => return Ok(replacement),
                 }
             } else {
-                app.body.clone()
+                None
             };
-            app.response(headers, body)
+            app.response(
+                headers,
+                filtered.map(|body| http_vectors::Filtered {
+                    body,
+                    drops: &dropped_when_filtered,
+                }),
+            )
         }
     })
+}
+
+/// Whether a gateway drops the application's header `name` with a
+/// filtered body, as `mcpguard_http_dropped_when_filtered` answers.
+fn dropped_when_filtered(name: &str) -> bool {
+    let mut dropped = false;
+    let (p, n) = arg(name);
+    // SAFETY: the name outlives the call; out is writable.
+    let r = unsafe { mcpguard_http_dropped_when_filtered(p, n, &mut dropped) };
+    assert_eq!(r, mcpguard_result::Ok, "dropped_when_filtered({name:?})");
+    dropped
 }
 
 /// A borrowed output byte slice.

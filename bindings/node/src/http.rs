@@ -312,6 +312,17 @@ pub fn guard_authorize_http_async<'env>(
     })
 }
 
+/// The application's response headers a filtered listing drops, lower
+/// case (the core's `FILTERED_BODY_DROPS`): they describe the unfiltered
+/// body (length, framing, digests, entity tag).
+#[napi(catch_unwind)]
+pub fn filtered_body_drops() -> Vec<String> {
+    guard::FILTERED_BODY_DROPS
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
+}
+
 /// The answer for one HTTP request (see `Guard::authorize_http`).
 #[napi]
 pub struct HttpDecision {
@@ -402,6 +413,11 @@ mod tests {
         let mut out = Vec::new();
         push_latin1(&units, &mut out);
         out
+    }
+
+    #[test]
+    fn the_exported_drops_are_the_cores_list() {
+        assert_eq!(filtered_body_drops(), guard::FILTERED_BODY_DROPS);
     }
 
     #[test]

@@ -124,6 +124,7 @@ function httpRunner(guard, options) {
     res.statusCode = current.app.status
     res.setHeader('Content-Type', current.app.content_type)
     res.setHeader('Content-Length', String(body.length))
+    for (const [name, value] of current.app.headers ?? []) res.setHeader(name, value)
     res.end(body)
   })
   let server = null

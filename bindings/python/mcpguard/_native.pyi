@@ -22,9 +22,13 @@ __all__ = [
     "scopes_to_tags",
     "tags_to_scopes",
     "__version__",
+    "FILTERED_BODY_DROPS",
 ]
 
 __version__: str
+#: The application's response headers a filtered listing drops (lower case):
+#: they describe the unfiltered body (length, framing, digests, entity tag).
+FILTERED_BODY_DROPS: tuple[str, ...]
 
 @final
 class ManualClock:

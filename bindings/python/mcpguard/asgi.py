@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from mcpguard._loop import off_loop
-from mcpguard._native import Decision, Guard, HttpBody, HttpDecision, HttpOptions, Principal
+from mcpguard._native import FILTERED_BODY_DROPS, Decision, Guard, HttpBody, HttpDecision, HttpOptions, Principal
 
 __all__ = ["GuardMiddleware", "principal", "decision"]
 
@@ -47,6 +47,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_KEY = "mcpguard.principal"
 DECISION_KEY = "mcpguard.decision"
+
+#: The app's response headers a filtered listing drops, as ASGI names them.
+_DROPPED = frozenset(name.encode("latin-1") for name in FILTERED_BODY_DROPS)
 
 #: At most this many per-server ``HttpOptions`` are kept for a ``server``
 #: function (beyond it the set is rebuilt: the names may come from paths).
@@ -275,7 +278,7 @@ class _FilteringSend:
             await self._send({"type": "http.response.start", "status": out.status, "headers": out.asgi_headers})
             await self._send({"type": "http.response.body", "body": out.body})
             return
-        kept = [(n, v) for n, v in headers if n.lower() not in (b"content-length", b"transfer-encoding")]
+        kept = [(n, v) for n, v in headers if n.lower() not in _DROPPED]
         kept += [(b"content-length", str(len(out)).encode()), *self._extra]
         await self._send({**start, "headers": kept})
         await self._send({"type": "http.response.body", "body": out})

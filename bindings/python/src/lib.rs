@@ -42,5 +42,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engines::scopes_to_tags, m)?)?;
     m.add_function(wrap_pyfunction!(engines::tags_to_scopes, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The response headers a filtered listing drops (the core's list).
+    m.add(
+        "FILTERED_BODY_DROPS",
+        pyo3::types::PyTuple::new(m.py(), mcpguard::guard::FILTERED_BODY_DROPS)?,
+    )?;
     Ok(())
 }

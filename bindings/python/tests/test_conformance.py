@@ -263,7 +263,7 @@ SERVER_KEY = "vector.server"
 
 async def _vector_app(scope: Any, receive: Any, send: Any) -> None:
     """The application behind the middleware: reads the request, answers the
-    case's ``app`` with exactly its Content-Type and Content-Length."""
+    case's ``app`` with exactly its Content-Type, Content-Length and headers."""
     while True:
         message = await receive()
         if message.get("type") != "http.request" or not message.get("more_body"):
@@ -271,6 +271,7 @@ async def _vector_app(scope: Any, receive: Any, send: Any) -> None:
     app = scope[APP_KEY]
     body = app["body"].encode()
     headers = [(b"content-type", app["content_type"].encode("latin-1")), (b"content-length", str(len(body)).encode())]
+    headers += [(n.encode("latin-1"), v.encode("latin-1")) for n, v in app.get("headers", [])]
     await send({"type": "http.response.start", "status": app["status"], "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

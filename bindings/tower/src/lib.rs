@@ -41,12 +41,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use mcpguard::guard::{
-    Decision, Guard, HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse,
+    Decision, FILTERED_BODY_DROPS, Guard, HttpAction, HttpBody, HttpDecision, HttpOptions,
+    HttpRequest, HttpResponse,
 };
 use mcpguard::token::Principal;
 use tower_layer::Layer;
@@ -462,10 +463,11 @@ where
         .map(str::to_string);
     match decision.filter_response(content_type.as_deref(), &bytes) {
         Ok(filtered) => {
-            // The body is now whole and of its own length, as the Python and
-            // Express drop-ins send it: a `Transfer-Encoding` the service
-            // set beside the new `Content-Length` would frame it twice.
-            parts.headers.remove(TRANSFER_ENCODING);
+            // The headers that describe the service's body (its length,
+            // framing, digests, entity tag) go: the core names them.
+            for name in FILTERED_BODY_DROPS {
+                parts.headers.remove(name);
+            }
             parts
                 .headers
                 .insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));

@@ -37,12 +37,14 @@ async fn every_http_vector_answers_alike_through_the_tower_layer() {
             .service(tower::service_fn(move |_req: http::Request<_>| {
                 let app: App = app.clone();
                 async move {
-                    let response = http::Response::builder()
+                    let mut response = http::Response::builder()
                         .status(app.status)
                         .header("content-type", app.content_type.as_str())
-                        .header("content-length", app.body.len())
-                        .body(Full::new(Bytes::from(app.body)))
-                        .unwrap();
+                        .header("content-length", app.body.len());
+                    for (name, value) in &app.headers {
+                        response = response.header(name.as_str(), value.as_str());
+                    }
+                    let response = response.body(Full::new(Bytes::from(app.body))).unwrap();
                     Ok::<_, Infallible>(response)
                 }
             }));

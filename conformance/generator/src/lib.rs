@@ -456,6 +456,15 @@ pub mod vectors {
 /// guard's headers before the application's and one that adds them after
 /// agree, while two headers of one name must still come in the same order.
 /// Values and bodies compare byte for byte.
+///
+/// A case's `app` is what the application behind the guard answers:
+/// `{"status", "content_type", "body", "headers"?}`, `headers` being its
+/// own further headers (`[[name, value], …]`). A forwarded response is the
+/// application's with the guard's headers added; when the guard filtered
+/// it (a listing), the filtered body goes with its own `Content-Length`
+/// and without the headers that described the original (an `ETag`, a
+/// digest: `mcpguard::guard::FILTERED_BODY_DROPS`), as each surface drops
+/// them.
 pub mod http_vectors {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -468,21 +477,54 @@ pub mod http_vectors {
         pub status: u16,
         /// Its `Content-Type`.
         pub content_type: String,
+        /// Its other headers (an `ETag`, say), sent after `Content-Type`.
+        pub headers: Vec<(String, String)>,
         /// Its body.
         pub body: Vec<u8>,
     }
 
     impl App {
-        /// The response a client sees when the guard forwards the request:
-        /// the application's, with `added` headers and `body` (filtered).
-        pub fn response(&self, added: Vec<(String, String)>, body: Vec<u8>) -> Value {
+        /// The response a client sees when the guard forwards the request
+        /// (or passes it): the application's, with `added` headers; when
+        /// the guard filtered it, with the filtered body and without the
+        /// application's headers the surface under test says a filtered
+        /// body drops. `Content-Length` is the length of the body sent.
+        pub fn response(
+            &self,
+            added: Vec<(String, String)>,
+            filtered: Option<Filtered<'_>>,
+        ) -> Value {
+            let keeps_all = |_: &str| false;
+            let (body, drops): (Vec<u8>, &Drops) = match filtered {
+                Some(f) => (f.body, f.drops),
+                None => (self.body.clone(), &keeps_all),
+            };
             let mut headers = vec![
                 json!(["Content-Type", self.content_type]),
                 json!(["Content-Length", body.len().to_string()]),
             ];
+            headers.extend(
+                self.headers
+                    .iter()
+                    .filter(|(n, _)| !drops(n))
+                    .map(|(n, v)| json!([n, v])),
+            );
             headers.extend(added.into_iter().map(|(n, v)| json!([n, v])));
             json!({"status": self.status, "headers": headers, "body": String::from_utf8_lossy(&body)})
         }
+    }
+
+    /// Whether a surface drops an application header (by name, any case)
+    /// with a filtered body.
+    pub type Drops = dyn Fn(&str) -> bool;
+
+    /// A body the guard filtered, and which of the application's headers
+    /// the surface under test drops with it.
+    pub struct Filtered<'a> {
+        /// The filtered body.
+        pub body: Vec<u8>,
+        /// Whether a header is dropped.
+        pub drops: &'a Drops,
     }
 
     /// A case's request, as bytes.
@@ -557,6 +599,17 @@ pub mod http_vectors {
                         .and_then(|s| u16::try_from(s).ok())
                         .ok_or("`app.status`")?,
                     content_type: text(&a["content_type"], "app.content_type")?,
+                    headers: match &a["headers"] {
+                        Value::Null => Vec::new(),
+                        Value::Array(hs) => hs
+                            .iter()
+                            .map(|h| match (h[0].as_str(), h[1].as_str()) {
+                                (Some(n), Some(v)) => Ok((n.to_string(), v.to_string())),
+                                _ => Err("`app.headers`: [name, value] pairs"),
+                            })
+                            .collect::<Result<_, _>>()?,
+                        _ => return Err("`app.headers`: a list".into()),
+                    },
                     body: text(&a["body"], "app.body")?.into_bytes(),
                 },
             })

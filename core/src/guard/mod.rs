@@ -32,7 +32,8 @@ use std::sync::Arc;
 pub use audit::{AuditEvent, AuditKind, AuditSink, Counters, RemoteAudit};
 pub use decision::{Decision, principal_json};
 pub use http::{
-    HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse, filter_from_query,
+    FILTERED_BODY_DROPS, HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest,
+    HttpResponse, dropped_when_filtered, filter_from_query,
 };
 pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 

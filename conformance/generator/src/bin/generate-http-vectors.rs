@@ -344,6 +344,20 @@ fn main() {
             json!({"status": 200, "content_type": "application/json",
                    "body": json!({"jsonrpc": "2.0", "id": 1, "result": {}}).to_string()})
         };
+        // Headers of the application's own, every other case: an entity
+        // tag and a digest describe its body, so they go when the guard
+        // filters a listing; Cache-Control stays.
+        let mut app = app;
+        if cases.len() % 2 == 0 {
+            app["headers"] = json!([
+                ["ETag", format!("\"app-{}\"", cases.len())],
+                [
+                    "Repr-Digest",
+                    "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"
+                ],
+                ["Cache-Control", "no-cache"]
+            ]);
+        }
         let mut case = json!({
             "name": format!("{} {method} {auth_name} / {body_name} / ?{query} / {}", cases.len(), server.unwrap_or("-")),
             "op": "http",

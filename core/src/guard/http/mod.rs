@@ -402,7 +402,9 @@ impl HttpDecision {
     /// event, passes), and a response that gives a member the filter reads
     /// twice (an `id`, a `result`, a list, an item's `name`, any key of an
     /// item mapped by a JSON pointer): JSON parsers disagree on which one a
-    /// client would see.
+    /// client would see. Send the filtered body with the application's
+    /// status and headers, less those [`dropped_when_filtered`] names, and
+    /// `Content-Length` set to its length.
     pub fn filter_response(
         &self,
         content_type: Option<&str>,
@@ -414,6 +416,33 @@ impl HttpDecision {
         listing::filter_body(scope, content_type, body)
             .map_err(|why| HttpResponse::listing_unreadable(&why))
     }
+}
+
+/// The application's response headers that describe its body, and so are
+/// wrong for the body [`HttpDecision::filter_response`] returns: its
+/// length and framing (`Content-Length`, `Transfer-Encoding`), its digests
+/// (`Content-MD5`, RFC 3230 `Digest`, RFC 9530 `Content-Digest` and
+/// `Repr-Digest`) and its entity tag (`ETag`: a cache holding the
+/// unfiltered listing under it must not answer for the filtered one).
+/// Lower case; compare names without case. A host sending a filtered body
+/// drops these and sends `Content-Length` with the filtered body's length.
+pub const FILTERED_BODY_DROPS: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "content-md5",
+    "digest",
+    "content-digest",
+    "repr-digest",
+    "etag",
+];
+
+/// Whether the application's response header `name` (any case) is dropped
+/// when its body is replaced by a filtered one (see
+/// [`FILTERED_BODY_DROPS`]).
+pub fn dropped_when_filtered(name: &str) -> bool {
+    FILTERED_BODY_DROPS
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(name))
 }
 
 const PREFLIGHT_ALLOW_HEADERS: &str = "*";
