@@ -117,30 +117,33 @@ local function add_time(s, n, w)
   return s + q, t - q * E
 end
 
--- Each returns: allowed, next state (a list), its time to live in ns, or
--- nil when the state keeps the window its key already expires with (then
--- the key keeps its expiry: setting one costs Redis about as much again as
--- the write itself).
-local function fixed(st, ns, nn, cost, limit, w)
+-- Each takes the state found (has: whether there was one; a, b, c, d: its
+-- four fields, as stored) and returns: allowed, the next state's four
+-- fields, and its time to live in ns, or nil when the state keeps the
+-- window its key already expires with (then the key keeps its expiry:
+-- setting one costs Redis about as much again as the write itself). Plain
+-- values, no tables: a table is an allocation per call, and together they
+-- cost Redis a fifth of the script's time.
+local function fixed(has, a, b, c, ns, nn, cost, limit, w)
   local ss, sn, count = ns, nn, 0
-  local same = st and diff(ns, nn, st[1], st[2]) < w
-  if same then ss, sn, count = st[1], st[2], st[3] end
+  local same = has and diff(ns, nn, a, b) < w
+  if same then ss, sn, count = a, b, c end
   if cost > limit or count + cost > limit then return false end
-  if same then return true, {ss, sn, count + cost, 0}, nil end
-  return true, {ss, sn, count + cost, 0}, w - diff(ns, nn, ss, sn)
+  if same then return true, ss, sn, count + cost, 0, nil end
+  return true, ss, sn, count + cost, 0, w - diff(ns, nn, ss, sn)
 end
 
-local function sliding(st, ns, nn, cost, limit, w)
+local function sliding(has, a, b, c, d, ns, nn, cost, limit, w)
   local ss, sn, prev, cur, into, same = ns, nn, 0, 0, 0, false
-  if st then
-    local d = diff(ns, nn, st[1], st[2])
+  if has then
+    local dt = diff(ns, nn, a, b)
     local e = 0
-    if d > 0 then e = d end
+    if dt > 0 then e = dt end
     if e < w then
-      ss, sn, prev, cur, into, same = st[1], st[2], st[3], st[4], e, true
+      ss, sn, prev, cur, into, same = a, b, c, d, e, true
     elseif e - w < w then
-      ss, sn = add_time(st[1], st[2], w)
-      prev, cur, into = st[4], 0, e - w
+      ss, sn = add_time(a, b, w)
+      prev, cur, into = d, 0, e - w
     end
   end
   local k = limit - cur - cost
@@ -156,36 +159,74 @@ local function sliding(st, ns, nn, cost, limit, w)
       return false
     end
   end
-  if same then return true, {ss, sn, prev, cur + cost}, nil end
-  return true, {ss, sn, prev, cur + cost}, 2 * w - diff(ns, nn, ss, sn)
+  if same then return true, ss, sn, prev, cur + cost, nil end
+  return true, ss, sn, prev, cur + cost, 2 * w - diff(ns, nn, ss, sn)
 end
 
-local function gcra(st, ns, nn, cost, limit, w, burst)
+local function gcra(has, a, b, c, d, ns, nn, cost, limit, w, burst)
   if limit == 0 or cost > burst then return false end
   -- The theoretical arrival time relative to the state's base time, in
   -- ticks of 1/limit ns, is q * limit + r; relative to now it is
   -- (q - elapsed) * limit + r, and "used" is that when positive.
   local q0 = -1
-  if st then q0 = st[3] - diff(ns, nn, st[1], st[2]) end
+  if has then q0 = c - diff(ns, nn, a, b) end
   -- In doubles while every value is exact (below 2^53): a product that
   -- rounds to less than 2^53 is exact, and one that rounds to 2^53 or more
   -- is above every exact value.
   local after = cost * w
-  if q0 >= 0 then after = after + q0 * limit + st[4] end
+  if q0 >= 0 then after = after + q0 * limit + d end
   -- Below 2^52, the division's product q * limit stays exact too.
   if after < EXACT / 2 then
     local cap = burst * w
     if cap < EXACT and after > cap then return false end
     local q = idiv(after, limit)
-    return true, {ns, nn, q, after - q * limit}, q + 1
+    return true, ns, nn, q, after - q * limit, q + 1
   end
   local big, mul, add, cmp, divsmall = bignum()
   local used = {}
-  if q0 >= 0 then used = add(mul(big(q0), big(limit)), big(st[4])) end
+  if q0 >= 0 then used = add(mul(big(q0), big(limit)), big(d)) end
   after = add(used, mul(big(cost), big(w)))
   if cmp(after, mul(big(burst), big(w))) > 0 then return false end
   local q, r = divsmall(after, limit)
-  return true, {ns, nn, q, r}, q + 1
+  return true, ns, nn, q, r, q + 1
+end
+
+-- One limit's decision: the algorithm named `alg` on the state found.
+local function decide(alg, has, a, b, c, d, ns, nn, cost, limit, w, burst)
+  if alg == 'f' then
+    return fixed(has, a, b, c, ns, nn, cost, limit, w)
+  elseif alg == 's' then
+    return sliding(has, a, b, c, d, ns, nn, cost, limit, w)
+  end
+  return gcra(has, a, b, c, d, ns, nn, cost, limit, w, burst)
+end
+
+-- The state a key holds: whether it has one, its four fields, and what the
+-- reply says of it (a 1 and its 32 bytes, or 33 zero bytes); or, for a key
+-- holding something else, nil and the error to return.
+local function read_state(key)
+  local raw = redis.call('GET', key)
+  if not raw then return false, 0, 0, 0, 0, NONE end
+  -- Four little-endian doubles (struct is C code; parsing and formatting
+  -- text in Lua cost more than the rest of the script together).
+  if #raw ~= 32 then
+    return nil, redis.error_reply('mcpguard: ' .. key .. ' holds no rate-limit state')
+  end
+  local a, b, c, d = struct.unpack('<dddd', raw)
+  return true, a, b, c, d, '\1' .. raw
+end
+
+-- Redis expires keys by its own clock; a Guard that passes its own time
+-- (a manual clock, a skewed replica) may still be inside the window a
+-- little longer. The state itself says when it is fresh, so one second of
+-- grace keeps live state without ever changing a decision.
+local function store(key, x1, x2, x3, x4, ttl)
+  local packed = struct.pack('<dddd', x1, x2, x3, x4)
+  if ttl then
+    redis.call('SET', key, packed, 'PX', math.floor(ttl / 1000000) + 1000)
+  else
+    redis.call('SET', key, packed, 'KEEPTTL')
+  end
 end
 
 --[[ request ]]
@@ -211,52 +252,43 @@ else
 end
 local cost = tonumber(ARGV[3])
 local consume = ARGV[4] == '1'
-local found = {}
-local writes, all = {}, true
-for i = 1, #KEYS do
-  local o = 4 + (i - 1) * 4
-  local alg, limit, w, burst = ARGV[o + 1], tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
-  local raw = redis.call('GET', KEYS[i])
-  local st = nil
-  if raw then
-    -- Four little-endian doubles (struct is C code; parsing and formatting
-    -- text in Lua cost more than the rest of the script together).
-    if #raw ~= 32 then
-      return redis.error_reply('mcpguard: ' .. KEYS[i] .. ' holds no rate-limit state')
+local n = #KEYS
+
+-- One limit (the common case): decided and stored at once.
+if n == 1 then
+  local has, a, b, c, d, found = read_state(KEYS[1])
+  if has == nil then return a end
+  local committed = 0
+  if consume then
+    local ok, x1, x2, x3, x4, ttl = decide(ARGV[5], has, a, b, c, d, ns, nn, cost,
+      tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
+    if ok then
+      store(KEYS[1], x1, x2, x3, x4, ttl)
+      committed = 1
     end
-    local a, b, c, d = struct.unpack('<dddd', raw)
-    st = {a, b, c, d}
-    found[i] = '\1' .. raw
-  else
-    found[i] = NONE
   end
-  if consume and all then
-    local ok, nxt, ttl
-    if alg == 'f' then
-      ok, nxt, ttl = fixed(st, ns, nn, cost, limit, w)
-    elseif alg == 's' then
-      ok, nxt, ttl = sliding(st, ns, nn, cost, limit, w)
-    else
-      ok, nxt, ttl = gcra(st, ns, nn, cost, limit, w, burst)
-    end
-    if ok then writes[i] = {nxt, ttl or false} else all = false end
-  end
+  return struct.pack('<ddd', ns, nn, committed) .. found
 end
-if consume and all then
-  for i = 1, #KEYS do
-    local nx, ttl = writes[i][1], writes[i][2]
-    -- Redis expires keys by its own clock; a Guard that passes its own time
-    -- (a manual clock, a skewed replica) may still be inside the window a
-    -- little longer. The state itself says when it is fresh, so one second
-    -- of grace keeps live state without ever changing a decision.
-    local packed = struct.pack('<dddd', nx[1], nx[2], nx[3], nx[4])
-    if ttl then
-      redis.call('SET', KEYS[i], packed, 'PX', math.floor(ttl / 1000000) + 1000)
-    else
-      redis.call('SET', KEYS[i], packed, 'KEEPTTL')
-    end
+
+-- Several: every one decided before any is stored, all or nothing.
+local found, writes, all = {}, {}, true
+for i = 1, n do
+  local o = 4 + (i - 1) * 4
+  local has, a, b, c, d, seen = read_state(KEYS[i])
+  if has == nil then return a end
+  found[i] = seen
+  if consume and all then
+    local ok, x1, x2, x3, x4, ttl = decide(ARGV[o + 1], has, a, b, c, d, ns, nn, cost,
+      tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]))
+    if ok then writes[i] = {x1, x2, x3, x4, ttl or false} else all = false end
   end
 end
 local committed = 0
-if consume and all then committed = 1 end
+if consume and all then
+  for i = 1, n do
+    local wr = writes[i]
+    store(KEYS[i], wr[1], wr[2], wr[3], wr[4], wr[5])
+  end
+  committed = 1
+end
 return struct.pack('<ddd', ns, nn, committed) .. table.concat(found)
