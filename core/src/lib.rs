@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod reason;
 pub mod shared;
 mod sync;
+pub mod task;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

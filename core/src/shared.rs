@@ -334,6 +334,11 @@ pub enum SharedStoreError {
     Unsupported(String),
 }
 
+/// A shared check answered later (see [`SharedRateStore::check_later`]).
+pub type SharedFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<SharedAnswer, SharedStoreError>> + Send>,
+>;
+
 /// Rate-limit state shared by every replica.
 ///
 /// Contract: [`check`](Self::check) reads the states of `key` at every
@@ -352,6 +357,23 @@ pub trait SharedRateStore: Send + Sync + fmt::Debug {
         now_nanos: Option<u64>,
         cost: u64,
     ) -> Result<SharedAnswer, SharedStoreError>;
+
+    /// The same check, answered later: a future that resolves to what
+    /// [`check`](Self::check) would return, without holding a thread
+    /// while the store works (a store that pipelines the requests of many
+    /// callers on one connection). `None` (the default): this store only
+    /// answers in place, and the caller uses `check`. The future owns what
+    /// it needs; the check was sent when this returns.
+    fn check_later(
+        &self,
+        limits: &[SharedLimit<'_>],
+        key: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> Option<SharedFuture> {
+        let _ = (limits, key, now_nanos, cost);
+        None
+    }
 
     /// Checks at build time that the store can compute `limit` exactly;
     /// the error says why not.

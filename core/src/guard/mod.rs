@@ -37,6 +37,115 @@ pub use http::{
 };
 pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 
+/// A decision, and the filter the request resolved to (for filtering
+/// listings the same way).
+pub(crate) type Decided = (Decision, Option<Arc<crate::access::Filter>>);
+
+/// Where a decision stands after access: decided (refused), or due for
+/// its rate-limit check.
+enum Step<'a> {
+    Done(Decided),
+    Rate(RateStep<'a>),
+}
+
+/// A request access admitted, and what its rate-limit check and the
+/// decision after it need.
+struct RateStep<'a> {
+    guard: &'a Guard,
+    request: &'a Request<'a>,
+    tools: &'a [&'a str],
+    principal: Option<Arc<Principal>>,
+    visible_servers: Vec<Arc<str>>,
+    token_fingerprint: Option<Arc<str>>,
+    filter: Option<Arc<crate::access::Filter>>,
+    now: u64,
+}
+
+impl RateStep<'_> {
+    /// The rate-limit key and the principal's roles.
+    fn key_and_roles(&self) -> (std::borrow::Cow<'_, str>, &[String]) {
+        let rate = &self.guard.inner.rate;
+        let principal = self.principal.as_deref();
+        (
+            rate_key(rate.key_source(), principal, self.request.key),
+            principal.map_or(&[][..], |p| p.roles.as_slice()),
+        )
+    }
+
+    /// The check, the shared store called in place (`None`: rate limiting
+    /// is off).
+    fn check_in_place(&self) -> Option<RateDecision> {
+        let rate = &self.guard.inner.rate;
+        if !rate.enabled() {
+            return None;
+        }
+        let (key, roles) = self.key_and_roles();
+        let r = self.request;
+        Some(rate.check_calls_at(&key, roles, r.server, self.tools, r.cost, self.now))
+    }
+
+    /// The check, the shared store's answer awaited.
+    async fn check_later(&self) -> Option<RateDecision> {
+        let rate = &self.guard.inner.rate;
+        if !rate.enabled() {
+            return None;
+        }
+        let (key, roles) = self.key_and_roles();
+        let r = self.request;
+        Some(
+            rate.check_calls_later(&key, roles, r.server, self.tools, r.cost, self.now)
+                .await,
+        )
+    }
+
+    /// The decision after the check: refused for its rate (or a store
+    /// that failed closed), else allowed with the rate-limit headers.
+    fn finish(self, rate: Option<RateDecision>) -> Decided {
+        let guard = self.guard;
+        let s = &*guard.inner;
+        let mut headers = Vec::new();
+        if let Some(d) = &rate {
+            headers = s.rate.headers_at(d, || self.now);
+            if let Some(policy) = d.store_fallback {
+                guard.store_failed(
+                    policy,
+                    self.principal.clone(),
+                    self.request,
+                    self.token_fingerprint.clone(),
+                );
+            }
+        }
+        let rate = match rate {
+            Some(d) if !d.allowed => {
+                let d = guard.rate_limited(
+                    d,
+                    headers,
+                    self.principal,
+                    self.visible_servers,
+                    self.request,
+                    self.token_fingerprint,
+                );
+                return (d, None);
+            }
+            rate => rate,
+        };
+        s.counters.allowed();
+        let decision = Decision {
+            allowed: true,
+            status: 200,
+            error: None,
+            error_description: None,
+            reason: None,
+            headers,
+            principal: self.principal,
+            visible_servers: self.visible_servers,
+            rate_limit: rate,
+            missing_scopes: Vec::new(),
+        };
+        (decision, self.filter)
+    }
+}
+
 use serde_json::{Value, json};
 
 use crate::access::{AccessPolicy, AccessSettings, Denial, FilterError, FilterRequest, Granted};
@@ -330,25 +439,54 @@ impl Guard {
     /// charged, and the rate limits of all of them are checked and charged
     /// `request.cost` once, together. Also returns the filter the request
     /// resolved to (for filtering listings the same way).
-    pub(crate) fn decide(
-        &self,
-        request: &Request<'_>,
-        tools: &[&str],
-    ) -> (Decision, Option<Arc<crate::access::Filter>>) {
-        let s = &*self.inner;
-        let request = &Request {
+    pub(crate) fn decide(&self, request: &Request<'_>, tools: &[&str]) -> Decided {
+        let request = Request {
             tool: tools.first().copied(),
             ..*request
         };
+        match self.decide_until_rate(&request, tools) {
+            Step::Done(decided) => decided,
+            Step::Rate(step) => {
+                let rate = step.check_in_place();
+                step.finish(rate)
+            }
+        }
+    }
+
+    /// [`decide`](Self::decide), the shared store's answer awaited rather
+    /// than waited for (see [`SharedRateStore::check_later`]): the same
+    /// steps and the same decision, without holding a thread while a store
+    /// that answers later works.
+    ///
+    /// [`SharedRateStore::check_later`]: crate::shared::SharedRateStore::check_later
+    pub(crate) async fn decide_later(&self, request: &Request<'_>, tools: &[&str]) -> Decided {
+        let request = Request {
+            tool: tools.first().copied(),
+            ..*request
+        };
+        match self.decide_until_rate(&request, tools) {
+            Step::Done(decided) => decided,
+            Step::Rate(step) => {
+                let rate = step.check_later().await;
+                step.finish(rate)
+            }
+        }
+    }
+
+    /// Steps 1 to 4 of a decision (shape, token, filter, access): a
+    /// refusal, or what the rate limit is checked with.
+    /// `request.tool` is the first of `tools`.
+    fn decide_until_rate<'a>(&'a self, request: &'a Request<'a>, tools: &'a [&'a str]) -> Step<'a> {
+        let s = &*self.inner;
         // 1. The request's own shape.
         if request.cost < 1 {
-            return (self.invalid_request("cost must be at least 1"), None);
+            return Step::Done((self.invalid_request("cost must be at least 1"), None));
         }
         if request.tool.is_some() && request.server.is_none() {
-            return (
+            return Step::Done((
                 self.invalid_request("a tool was named without its server"),
                 None,
-            );
+            ));
         }
         // One reading of the clock for the whole request: every engine
         // decides at the same instant, and the clock is read once, not four
@@ -364,7 +502,7 @@ impl Guard {
                         .map(|h| Arc::from(token_fingerprint(h)));
                     let d =
                         self.token_refused(&TokenError::from_reason(reason), fingerprint, request);
-                    return (d, None);
+                    return Step::Done((d, None));
                 }
             };
         let principal = match credentials {
@@ -374,14 +512,14 @@ impl Guard {
                     None,
                     request,
                 );
-                return (d, None);
+                return Step::Done((d, None));
             }
             Credentials::None => None,
             Credentials::Bearer(token) => match self.validate_counted(token, now) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     let fingerprint = Some(Arc::from(token_fingerprint(token)));
-                    return (self.token_refused(&e, fingerprint, request), None);
+                    return Step::Done((self.token_refused(&e, fingerprint, request), None));
                 }
             },
         };
@@ -409,7 +547,7 @@ impl Guard {
                 Err(e) => {
                     authenticated(request.server.map(Arc::from));
                     let d = self.filter_refused(&e, principal, request, token_fingerprint);
-                    return (d, None);
+                    return Step::Done((d, None));
                 }
             },
         };
@@ -456,55 +594,21 @@ impl Guard {
                 authenticated(request.server.map(Arc::from));
                 let request = &Request { tool, ..*request };
                 let d = self.access_refused(denial, principal, request, token_fingerprint);
-                return (d, None);
+                return Step::Done((d, None));
             }
         };
 
-        // 5. Rate limiting.
-        let mut headers = Vec::new();
-        let mut rate_limit = None;
-        if s.rate.enabled() {
-            let key = rate_key(s.rate.key_source(), principal.as_deref(), request.key);
-            let roles = principal.as_deref().map_or(&[][..], |p| p.roles.as_slice());
-            let d = s
-                .rate
-                .check_calls_at(&key, roles, request.server, tools, request.cost, now);
-            headers = s.rate.headers_at(&d, || now);
-            if let Some(policy) = d.store_fallback {
-                self.store_failed(
-                    policy,
-                    principal.clone(),
-                    request,
-                    token_fingerprint.clone(),
-                );
-            }
-            if !d.allowed {
-                let d = self.rate_limited(
-                    d,
-                    headers,
-                    principal,
-                    access.visible_servers,
-                    request,
-                    token_fingerprint,
-                );
-                return (d, None);
-            }
-            rate_limit = Some(d);
-        }
-        s.counters.allowed();
-        let decision = Decision {
-            allowed: true,
-            status: 200,
-            error: None,
-            error_description: None,
-            reason: None,
-            headers,
+        // 5. Rate limiting: the caller checks, in place or later.
+        Step::Rate(RateStep {
+            guard: self,
+            request,
+            tools,
             principal,
             visible_servers: access.visible_servers,
-            rate_limit,
-            missing_scopes: Vec::new(),
-        };
-        (decision, filter)
+            token_fingerprint,
+            filter,
+            now,
+        })
     }
 
     /// Validates a bare token (no `Bearer ` prefix) as `authorize` would,

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::xxh3_128_with_secret;
 use super::quota::{Algorithm, Limit, QuotaError, Verdict};
 use super::store::{MemoryStore, RateStore, StoreError, StoreKey};
 use crate::clock::Clock;
-use crate::shared::{OnError, SharedLimit, SharedRateStore, SharedStoreError};
+use crate::shared::{OnError, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError};
 
 /// Bytes of the random secret keying the key hash (xxh3's default secret size).
 const SECRET_BYTES: usize = 192;
@@ -221,6 +221,30 @@ impl<S: RateStore> Engine<S> {
         }
     }
 
+    /// [`decide_at`](Self::decide_at), the shared store's answer awaited
+    /// rather than waited for: with a store that answers later
+    /// ([`SharedRateStore::check_later`]), no thread is held while it
+    /// works. Decides exactly as `decide_at`.
+    pub(crate) async fn decide_at_later(
+        &self,
+        indices: &[usize],
+        key: &str,
+        cost: u64,
+        now_nanos: u64,
+    ) -> RateDecision {
+        let Some(shared) = &self.shared else {
+            return self.decide_local(indices, key, cost, now_nanos);
+        };
+        let shared = shared.as_ref();
+        let (limits, now) = self.shared_request(indices, Some(now_nanos));
+        let pending = shared.check_later(&limits, key, now, cost);
+        let result = match pending {
+            Some(answer) => answer.await,
+            None => shared.check(&limits, key, now, cost),
+        };
+        self.conclude_shared(shared, indices, key, cost, result)
+    }
+
     /// With the shared store: one call for every limit; on failure,
     /// `on_error` decides.
     fn decide_shared(
@@ -231,7 +255,20 @@ impl<S: RateStore> Engine<S> {
         cost: u64,
         now: Option<u64>,
     ) -> RateDecision {
-        let limits: Vec<SharedLimit<'_>> = indices
+        let (limits, now) = self.shared_request(indices, now);
+        let result = shared.check(&limits, key, now, cost);
+        self.conclude_shared(shared, indices, key, cost, result)
+    }
+
+    /// What a shared check sends: the limits `indices` name, and the time
+    /// to decide at (`None`: the store's own clock, when this engine's
+    /// clock is the wall clock).
+    fn shared_request(
+        &self,
+        indices: &[usize],
+        now: Option<u64>,
+    ) -> (Vec<SharedLimit<'_>>, Option<u64>) {
+        let limits = indices
             .iter()
             .filter_map(|&i| self.limits.get(i))
             .map(|n| SharedLimit {
@@ -241,7 +278,20 @@ impl<S: RateStore> Engine<S> {
             .collect();
         let now =
             (!self.clock.is_wall_clock()).then(|| now.unwrap_or_else(|| self.clock.now_nanos()));
-        let error = match shared.check(&limits, key, now, cost) {
+        (limits, now)
+    }
+
+    /// The decision from the shared store's answer to a check of `indices`
+    /// (or, when it failed, from `on_error`).
+    fn conclude_shared(
+        &self,
+        shared: &dyn SharedRateStore,
+        indices: &[usize],
+        key: &str,
+        cost: u64,
+        result: Result<SharedAnswer, SharedStoreError>,
+    ) -> RateDecision {
+        let error = match result {
             Ok(answer) if answer.states.len() == indices.len() => {
                 let consume = cost > 0;
                 let verdicts: Vec<Option<Verdict>> = indices

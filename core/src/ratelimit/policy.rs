@@ -173,19 +173,43 @@ impl RatePolicy {
         cost: u64,
         now_nanos: u64,
     ) -> RateDecision {
+        match self.applying(roles, server, tools) {
+            None => disabled(),
+            Some(limits) => self
+                .engine
+                .decide_at(limits.as_slice(), key, cost, now_nanos),
+        }
+    }
+
+    /// [`check_calls_at`](Self::check_calls_at), the shared store's answer
+    /// awaited rather than waited for (see `Engine::decide_at_later`).
+    pub(crate) async fn check_calls_later(
+        &self,
+        key: &str,
+        roles: &[String],
+        server: Option<&str>,
+        tools: &[&str],
+        cost: u64,
+        now_nanos: u64,
+    ) -> RateDecision {
+        match self.applying(roles, server, tools) {
+            None => disabled(),
+            Some(limits) => {
+                self.engine
+                    .decide_at_later(limits.as_slice(), key, cost, now_nanos)
+                    .await
+            }
+        }
+    }
+
+    /// The limits a request is checked against (`None` when rate limiting
+    /// is disabled): the first of the principal's `roles` with a limit, or
+    /// the default; then every rule for `server` (and for one of `tools`,
+    /// when the rule names a tool), in ascending order.
+    #[inline]
+    fn applying(&self, roles: &[String], server: Option<&str>, tools: &[&str]) -> Option<Applying> {
         if !self.enabled {
-            return RateDecision {
-                allowed: true,
-                limit: 0,
-                remaining: 0,
-                reset: 0.0,
-                retry_after: None,
-                never: false,
-                table_full: false,
-                policy: Cow::Borrowed("disabled"),
-                window_seconds: 0.0,
-                store_fallback: None,
-            };
+            return None;
         }
         let base = roles
             .iter()
@@ -196,13 +220,13 @@ impl RatePolicy {
                 && r.tool.as_deref().is_none_or(|t| tools.contains(&t))
         };
         if !self.rules.iter().any(applies) {
-            return self.engine.decide_at(&[base], key, cost, now_nanos);
+            return Some(Applying::One(base));
         }
         // Rules come after the default and roles, so this stays ascending.
         let mut indices = Vec::with_capacity(1 + self.rules.len());
         indices.push(base);
         indices.extend(self.rules.iter().filter(|r| applies(r)).map(|r| r.index));
-        self.engine.decide_at(&indices, key, cost, now_nanos)
+        Some(Applying::Many(indices))
     }
 
     /// Checks and counts one limit for a raw key: the rule named `rule`, or
@@ -276,5 +300,38 @@ impl RatePolicy {
         (0..self.engine.limits.len())
             .map(|i| self.engine.tracked(i))
             .sum()
+    }
+}
+
+/// The limits one request is checked against: one (the common case,
+/// without a vector) or several.
+enum Applying {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Applying {
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Applying::One(i) => std::slice::from_ref(i),
+            Applying::Many(v) => v,
+        }
+    }
+}
+
+/// The decision of a policy with rate limiting disabled: allowed, with
+/// `policy` `"disabled"`.
+fn disabled() -> RateDecision {
+    RateDecision {
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        reset: 0.0,
+        retry_after: None,
+        never: false,
+        table_full: false,
+        policy: Cow::Borrowed("disabled"),
+        window_seconds: 0.0,
+        store_fallback: None,
     }
 }

@@ -470,31 +470,68 @@ impl Guard {
     /// assert_eq!(response.status, 400);
     /// ```
     pub fn authorize_http(&self, req: &HttpRequest<'_>, options: &HttpOptions) -> HttpDecision {
+        let inputs = match self.http_front(req, options) {
+            Front::Decide(inputs) => inputs,
+            Front::Answered(answered) => return answered,
+        };
+        let call = HttpCall::new(req, options, &inputs);
+        let decided = self.decide(&call.request, call.tools.as_slice());
+        self.http_outcome(decided, options, inputs)
+    }
+
+    /// [`authorize_http`](Self::authorize_http) as a future that waits for
+    /// a shared store without holding a thread: with a store that answers
+    /// later (the Redis store on one server pipelines the checks of every
+    /// waiting request on one connection), the first poll decides up to
+    /// the rate limit and sends the check, and the store's answer wakes
+    /// the future to finish. With any other store it completes on its
+    /// first poll. The same steps and the same decision as
+    /// `authorize_http`; run it with [`task::spawn`](crate::task::spawn) or
+    /// any executor.
+    pub async fn authorize_http_later(
+        &self,
+        req: &HttpRequest<'_>,
+        options: &HttpOptions,
+    ) -> HttpDecision {
+        let inputs = match self.http_front(req, options) {
+            Front::Decide(inputs) => inputs,
+            Front::Answered(answered) => return answered,
+        };
+        let call = HttpCall::new(req, options, &inputs);
+        let decided = self
+            .decide_later(&call.request, call.tools.as_slice())
+            .await;
+        self.http_outcome(decided, options, inputs)
+    }
+
+    /// What is answered before the Guard decides (the metadata route, a
+    /// preflight, a request that cannot be read), or what the request says.
+    fn http_front<'r>(&self, req: &HttpRequest<'r>, options: &'r HttpOptions) -> Front<'r> {
         if options.serve_metadata && req.path == self.metadata_route() {
-            return HttpDecision::respond(self.metadata_response(req));
+            return Front::Answered(HttpDecision::respond(self.metadata_response(req)));
         }
         if req.method == "OPTIONS"
             && req.has_header("origin")
             && req.has_header("access-control-request-method")
         {
-            return HttpDecision {
+            return Front::Answered(HttpDecision {
                 action: HttpAction::Pass,
                 decision: None,
                 listing: None,
-            };
+            });
         }
         match self.http_inputs(req, options) {
-            Ok(inputs) => self.decide_http(req, options, inputs),
+            Ok(inputs) => Front::Decide(inputs),
             Err(Early::Invalid(e)) => {
                 let d = self.refuse_request(&e);
                 let response = refusal_response(&d);
-                HttpDecision {
+                Front::Answered(HttpDecision {
                     action: HttpAction::Respond(response),
                     decision: Some(d),
                     listing: None,
-                }
+                })
             }
-            Err(Early::Response(r)) => HttpDecision::respond(r),
+            Err(Early::Response(r)) => Front::Answered(HttpDecision::respond(r)),
         }
     }
 
@@ -603,46 +640,15 @@ impl Guard {
         })
     }
 
-    fn decide_http(
+    /// The HTTP answer to a decision: the refusal's response, or the
+    /// request forwarded with the decision's headers (and, for a listing
+    /// request, what filtering its response needs).
+    fn http_outcome(
         &self,
-        req: &HttpRequest<'_>,
+        (decision, filter): super::Decided,
         options: &HttpOptions,
         inputs: Inputs<'_>,
     ) -> HttpDecision {
-        let calls = u64::try_from(inputs.rpc.tools.len().max(1)).unwrap_or(u64::MAX);
-        let cost = req.cost.unwrap_or(options.cost).saturating_mul(calls);
-        let unreadable;
-        let authorization = match inputs.authorization {
-            None => None,
-            Some(HeaderText::Text(t)) => Some(t),
-            // A value the token check refuses as malformed, whatever it is.
-            Some(HeaderText::Unreadable) => {
-                unreadable = "\u{0}";
-                Some(unreadable)
-            }
-        };
-        let request = Request {
-            authorization,
-            server: inputs.server,
-            tool: None,
-            filter: inputs.filter.as_ref().map(|(kind, value)| kind.with(value)),
-            key: req.key.or(req.peer),
-            cost,
-        };
-        // One call, the common case, needs no vector.
-        let (one, many): ([&str; 1], Vec<&str>);
-        let tools: &[&str] = match inputs.rpc.tools.as_slice() {
-            [] => &[],
-            [tool] => {
-                one = [&**tool];
-                &one
-            }
-            all => {
-                many = all.iter().map(|t| &**t).collect();
-                &many
-            }
-        };
-        let (decision, filter) = self.decide(&request, tools);
         if !decision.allowed {
             return HttpDecision {
                 action: HttpAction::Respond(refusal_response(&decision)),
@@ -705,6 +711,58 @@ impl Guard {
     }
 }
 
+/// The Guard's request for an HTTP request, and the tools its body calls.
+struct HttpCall<'r> {
+    request: Request<'r>,
+    tools: Tools<'r>,
+}
+
+/// The tools a body calls: one (the common case) needs no vector.
+enum Tools<'r> {
+    None,
+    One([&'r str; 1]),
+    Many(Vec<&'r str>),
+}
+
+impl Tools<'_> {
+    fn as_slice(&self) -> &[&str] {
+        match self {
+            Tools::None => &[],
+            Tools::One(one) => one,
+            Tools::Many(many) => many,
+        }
+    }
+}
+
+impl<'i> HttpCall<'i> {
+    /// The call `inputs` make (borrowed from them), at the request's cost
+    /// times the tools it calls.
+    fn new(req: &HttpRequest<'i>, options: &HttpOptions, inputs: &'i Inputs<'_>) -> HttpCall<'i> {
+        let calls = u64::try_from(inputs.rpc.tools.len().max(1)).unwrap_or(u64::MAX);
+        let cost = req.cost.unwrap_or(options.cost).saturating_mul(calls);
+        let authorization = match inputs.authorization {
+            None => None,
+            Some(HeaderText::Text(t)) => Some(t),
+            // A value the token check refuses as malformed, whatever it is.
+            Some(HeaderText::Unreadable) => Some("\u{0}"),
+        };
+        let request = Request {
+            authorization,
+            server: inputs.server,
+            tool: None,
+            filter: inputs.filter.as_ref().map(|(kind, value)| kind.with(value)),
+            key: req.key.or(req.peer),
+            cost,
+        };
+        let tools = match inputs.rpc.tools.as_slice() {
+            [] => Tools::None,
+            [tool] => Tools::One([&**tool]),
+            all => Tools::Many(all.iter().map(|t| &**t).collect()),
+        };
+        HttpCall { request, tools }
+    }
+}
+
 /// Whether every byte is visible ASCII, a space or a tab. Reads every
 /// byte without stopping early, so the compiler can check many at a time
 /// (a bearer token is hundreds of bytes, on every request).
@@ -726,6 +784,12 @@ struct Inputs<'r> {
 enum HeaderText<'r> {
     Text(&'r str),
     Unreadable,
+}
+
+/// A request answered before the Guard decides, or what it says.
+enum Front<'r> {
+    Answered(HttpDecision),
+    Decide(Inputs<'r>),
 }
 
 /// A request answered before the Guard decides.

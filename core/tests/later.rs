@@ -1,0 +1,244 @@
+//! `Guard::authorize_http_later`: the same decision as `authorize_http`,
+//! with a shared store's answer awaited instead of waited for.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use mcpguard::ManualClock;
+use mcpguard::config::GuardConfig;
+use mcpguard::guard::{Guard, GuardOptions, HttpAction, HttpDecision, HttpOptions, HttpRequest};
+use mcpguard::ratelimit::Limit;
+use mcpguard::shared::{
+    OnError, SharedAnswer, SharedFuture, SharedLimit, SharedRateStore, SharedStoreError,
+};
+use mcpguard::task;
+use serde_json::json;
+
+/// A store with no state: every check finds every limit fresh and counts
+/// the request. With `later`, it answers from another thread after a
+/// while; with `fails`, it answers that it is unavailable.
+#[derive(Debug, Default)]
+struct Fresh {
+    later: bool,
+    fails: bool,
+    in_place: AtomicUsize,
+    answered_later: AtomicUsize,
+}
+
+impl Fresh {
+    fn answer(
+        &self,
+        n: usize,
+        now: Option<u64>,
+        cost: u64,
+    ) -> Result<SharedAnswer, SharedStoreError> {
+        if self.fails {
+            return Err(SharedStoreError::Unavailable {
+                detail: "down".into(),
+                retry_after_ms: 250,
+            });
+        }
+        Ok(SharedAnswer {
+            now_nanos: now.unwrap_or(1_767_225_600_000_000_000),
+            states: vec![None; n],
+            committed: cost > 0,
+        })
+    }
+}
+
+/// The answer, once in, and the waker of the task awaiting it.
+type Slot = Arc<
+    Mutex<(
+        Option<Result<SharedAnswer, SharedStoreError>>,
+        Option<Waker>,
+    )>,
+>;
+
+/// A future completed by another thread.
+struct Later {
+    slot: Slot,
+}
+
+impl Future for Later {
+    type Output = Result<SharedAnswer, SharedStoreError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut slot = self.slot.lock().unwrap();
+        match slot.0.take() {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                slot.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl SharedRateStore for Fresh {
+    fn check(
+        &self,
+        limits: &[SharedLimit<'_>],
+        _key: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> Result<SharedAnswer, SharedStoreError> {
+        self.in_place.fetch_add(1, Ordering::SeqCst);
+        self.answer(limits.len(), now_nanos, cost)
+    }
+
+    fn check_later(
+        &self,
+        limits: &[SharedLimit<'_>],
+        _key: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> Option<SharedFuture> {
+        if !self.later {
+            return None;
+        }
+        self.answered_later.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answer(limits.len(), now_nanos, cost);
+        let slot: Slot = Arc::new(Mutex::new((None, None)));
+        let theirs = Arc::clone(&slot);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let waker = {
+                let mut s = theirs.lock().unwrap();
+                s.0 = Some(answer);
+                s.1.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+        Some(Box::pin(Later { slot }))
+    }
+
+    fn supports(&self, _limit: &Limit) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn on_error(&self) -> OnError {
+        OnError::FailClosed
+    }
+
+    fn metrics_text(&self, _out: &mut String) {}
+}
+
+fn guard(store: Arc<Fresh>) -> Guard {
+    let config = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": {"issuers": [], "required": false},
+        "servers": {"filesystem": {"tags": ["files"]}},
+        "rate_limit": {"limit": 5, "window_seconds": 60}
+    });
+    let config: GuardConfig = serde_json::from_value(config).unwrap();
+    let options = GuardOptions {
+        rate_store: Some(store),
+        ..GuardOptions::with_clock(ManualClock::new(1_767_225_600))
+    };
+    Guard::from_config(config, options).unwrap()
+}
+
+const BODY: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}"#;
+
+fn request() -> HttpRequest<'static> {
+    HttpRequest {
+        peer: Some("203.0.113.9"),
+        body: mcpguard::guard::HttpBody::Bytes(BODY.as_bytes()),
+        ..HttpRequest::new("POST", "/mcp")
+    }
+}
+
+fn summary(d: &HttpDecision) -> serde_json::Value {
+    let (status, headers) = match &d.action {
+        HttpAction::Respond(r) => (r.status, r.headers.clone()),
+        HttpAction::Forward { headers } => (200, headers.clone()),
+        HttpAction::Pass => (0, Vec::new()),
+    };
+    json!({"status": status, "headers": headers,
+           "decision": d.decision.as_ref().map(|d| d.to_json())})
+}
+
+#[test]
+fn the_future_is_send_and_decides_as_the_synchronous_call() {
+    fn send<T: Send>(_: &T) {}
+    let options = HttpOptions::new(Some("filesystem"));
+    let later = Arc::new(Fresh {
+        later: true,
+        ..Fresh::default()
+    });
+    let in_place = Arc::new(Fresh::default());
+    let (g_later, g_in_place) = (guard(later.clone()), guard(in_place.clone()));
+    let req = request();
+    let future = g_later.authorize_http_later(&req, &options);
+    send(&future);
+    let a = task::block_on(future);
+    let b = g_in_place.authorize_http(&request(), &options);
+    assert_eq!(summary(&a), summary(&b));
+    assert!(
+        matches!(a.action, HttpAction::Forward { .. }),
+        "{:?}",
+        summary(&a)
+    );
+    assert_eq!(later.answered_later.load(Ordering::SeqCst), 1);
+    assert_eq!(later.in_place.load(Ordering::SeqCst), 0, "no thread waited");
+    assert_eq!(in_place.in_place.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_store_that_cannot_answer_later_is_called_in_place() {
+    let store = Arc::new(Fresh::default());
+    let g = guard(store.clone());
+    let d =
+        task::block_on(g.authorize_http_later(&request(), &HttpOptions::new(Some("filesystem"))));
+    assert!(matches!(d.action, HttpAction::Forward { .. }));
+    assert_eq!(store.in_place.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_failure_answered_later_is_decided_by_on_error_as_in_place() {
+    let options = HttpOptions::new(Some("filesystem"));
+    let later = guard(Arc::new(Fresh {
+        later: true,
+        fails: true,
+        ..Fresh::default()
+    }));
+    let in_place = guard(Arc::new(Fresh {
+        fails: true,
+        ..Fresh::default()
+    }));
+    let a = task::block_on(later.authorize_http_later(&request(), &options));
+    let b = in_place.authorize_http(&request(), &options);
+    assert_eq!(summary(&a), summary(&b));
+    let HttpAction::Respond(r) = &a.action else {
+        panic!("fail_closed refuses: {:?}", summary(&a));
+    };
+    assert_eq!(r.status, 503);
+}
+
+#[test]
+fn a_spawned_decision_finishes_on_the_thread_the_store_answers_from() {
+    let store = Arc::new(Fresh {
+        later: true,
+        ..Fresh::default()
+    });
+    let g = guard(store);
+    let (tx, rx) = mpsc::channel();
+    let here = std::thread::current().id();
+    task::spawn(async move {
+        let req = request();
+        let d = g
+            .authorize_http_later(&req, &HttpOptions::new(Some("filesystem")))
+            .await;
+        tx.send((summary(&d), std::thread::current().id())).unwrap();
+    });
+    let (d, on) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(d["status"], 200);
+    assert_ne!(on, here, "the first poll returned; the answer finished it");
+}
