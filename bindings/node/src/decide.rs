@@ -18,8 +18,11 @@
 //! waker (`benches/node/bench_async.js`).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::thread;
 
 use parking_lot::{Condvar, Mutex};
@@ -98,6 +101,48 @@ where
         }
     }));
     Ok(promise)
+}
+
+/// A promise of `decide`'s output, a future whose one waiting point is the
+/// shared store's answer (the core's `authorize_http_later`). Its first
+/// poll runs on a decision thread (the decision up to the store may still
+/// wait on the network: a token introspected, a revocation epoch read);
+/// with a store that answers later (Redis on one server) the thread is
+/// free once the check is sent, and the store's I/O thread finishes the
+/// decision when the answer is in, many to a round trip. A panic rejects
+/// the promise.
+pub fn settle_later<'env, T, F>(env: &'env Env, decide: F) -> napi::Result<Object<'env>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    submit(Box::new(move || {
+        mcpguard::task::spawn(async move {
+            match (CatchUnwind(Box::pin(decide))).await {
+                Ok(answer) => deferred.resolve(move |_env| Ok(answer)),
+                Err(_) => deferred.reject(napi::Error::new(
+                    napi::Status::GenericFailure,
+                    "mcpguard: a decision failed unexpectedly".to_string(),
+                )),
+            }
+        });
+    }));
+    Ok(promise)
+}
+
+/// A future whose panic, in any poll, becomes its `Err` output.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 /// The threads' queue, or `None` when not one thread could be started.

@@ -161,14 +161,8 @@ impl Parts {
         })
     }
 
-    /// The core's decision, with what the binding adds to it.
-    fn decide(
-        &self,
-        guard: &guard::Guard,
-        options: &guard::HttpOptions,
-        body: Option<&[u8]>,
-    ) -> HttpDecision {
-        // The header pairs as slices of the one buffer.
+    /// The header pairs, as slices of the one buffer.
+    fn headers(&self) -> Vec<(&[u8], &[u8])> {
         let mut start = 0;
         let mut slices = self.ends.iter().map(|&end| {
             let slice = &self.bytes[start..end];
@@ -179,44 +173,89 @@ impl Parts {
         while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
             headers.push((name, value));
         }
+        headers
+    }
+
+    /// The core's request.
+    fn request<'a>(
+        &'a self,
+        headers: &'a [(&'a [u8], &'a [u8])],
+        body: Option<&'a [u8]>,
+    ) -> HttpRequest<'a> {
         let body = match (self.body_state, body) {
             (BODY_TOO_LARGE, _) => HttpBody::TooLarge,
             (BODY_UNAVAILABLE, _) => HttpBody::Unavailable,
             (_, Some(b)) => HttpBody::Bytes(b),
             (_, None) => HttpBody::None,
         };
-        let request = HttpRequest {
+        HttpRequest {
             method: &self.method,
             path: &self.path,
             query: &self.query,
-            headers: &headers,
+            headers,
             peer: self.peer.as_deref(),
             body,
             server: self.server.as_deref(),
             key: self.key.as_deref(),
             cost: self.cost,
-        };
+        }
+    }
+
+    /// The core's decision, with what the binding adds to it.
+    fn decide(
+        &self,
+        guard: &guard::Guard,
+        options: &guard::HttpOptions,
+        body: Option<&[u8]>,
+    ) -> HttpDecision {
+        let headers = self.headers();
+        let request = self.request(&headers, body);
         let inner = guard.authorize_http(&request, options);
-        let accepted_until = inner
+        conclude(guard, &request, inner)
+    }
+
+    /// [`decide`](Self::decide), the shared store's answer awaited (the
+    /// core's `authorize_http_later`).
+    async fn decide_later(
+        &self,
+        guard: &guard::Guard,
+        options: &guard::HttpOptions,
+        body: Option<&[u8]>,
+    ) -> HttpDecision {
+        let headers = self.headers();
+        let request = self.request(&headers, body);
+        let inner = guard.authorize_http_later(&request, options).await;
+        conclude(guard, &request, inner)
+    }
+}
+
+/// The binding's answer: the core's, with the principal's expiry as the
+/// SDK's `AuthInfo` states it and, for a request handed to the
+/// application with a principal, its bearer token.
+fn conclude(
+    guard: &guard::Guard,
+    request: &HttpRequest<'_>,
+    inner: guard::HttpDecision,
+) -> HttpDecision {
+    let accepted_until = inner
+        .decision
+        .as_ref()
+        .and_then(|d| d.principal.as_deref())
+        .and_then(|p| guard.token_validator().accepted_until(p));
+    // `AuthInfo` is for a request handed to the application.
+    let admitted = matches!(inner.action, HttpAction::Forward { .. })
+        && inner
             .decision
             .as_ref()
-            .and_then(|d| d.principal.as_deref())
-            .and_then(|p| guard.token_validator().accepted_until(p));
-        // `AuthInfo` is for a request handed to the application.
-        let admitted = matches!(inner.action, HttpAction::Forward { .. })
-            && inner
-                .decision
-                .as_ref()
-                .is_some_and(|d| d.principal.is_some());
-        let token = admitted
-            .then(|| request.bearer_token())
-            .flatten()
-            .map(str::to_owned);
-        HttpDecision {
-            inner,
-            accepted_until,
-            token,
-        }
+            .is_some_and(|d| d.principal.is_some());
+    let token = admitted
+        .then(|| request.bearer_token())
+        .flatten()
+        .map(str::to_owned);
+    HttpDecision {
+        inner,
+        accepted_until,
+        token,
     }
 }
 
@@ -307,8 +346,8 @@ pub fn guard_authorize_http_async<'env>(
     let guard = (**guard).clone();
     let options = options.inner.clone();
     let body = body.map(|b| b.to_vec());
-    decide::settle(env, move || {
-        answer(parts.decide(&guard, &options, body.as_deref()))
+    decide::settle_later(env, async move {
+        answer(parts.decide_later(&guard, &options, body.as_deref()).await)
     })
 }
 

@@ -168,6 +168,10 @@ test('authorizeHttpAsync: 40 requests in flight against a shared limit of 30 adm
   }
   assert.deepEqual(pooled.headers.map(([name]) => name), sync.headers.map(([name]) => name))
   await assert.rejects(guard.authorizeHttpAsync({ ...request, headers: ['Authorization'] }, options), (e) => e.name === 'InvalidRequestError')
+  // The 41 awaited checks went down the store's pipelined connection, in
+  // fewer round trips than checks; the synchronous one took a pooled one.
+  const metric = (name) => Number(guard.metricsText().match(new RegExp(`^${name} (\\S+)$`, 'm'))[1])
+  assert.equal(metric('mcpguard_store_pipelined_total'), 41)
 })
 
 test('authorizeHttpAsync leaves the event loop serving while Redis is slow', async () => {

@@ -104,6 +104,22 @@ impl Function {
         }
     }
 
+    /// Whether `e`, a server's answer to a check sent down the pipeline
+    /// (`pipeline.rs`), means the check may go again once the library and
+    /// the script are loaded: the server lacks them (restarted or flushed:
+    /// "Function not found", `NOSCRIPT`), or has no functions (then
+    /// remembered: the check goes again as `EVALSHA`).
+    pub(crate) fn lacks_library(&self, e: &RedisError) -> bool {
+        if unknown_command(e) || e.to_string().contains("NOPERM") {
+            if self.supported() {
+                self.unsupported();
+                return true;
+            }
+            return false;
+        }
+        not_found(e) || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+    }
+
     fn unsupported(&self) {
         self.supported.store(false, Ordering::Relaxed);
     }

@@ -10,6 +10,11 @@
 //! (`TIME` in the script), so replicas with skewed clocks agree; a Guard on
 //! a manual clock passes its own.
 //!
+//! Decisions that await the store (`Guard::authorize_http_later`) share
+//! one pipelined connection instead of a pooled one each: their checks go
+//! out together and their answers come back in one read (one server only;
+//! a cluster's checks take the pool).
+//!
 //! When Redis does not answer within `timeout_ms`, `on_error` decides the
 //! request (`fail_closed`: 503 `store_unavailable`; `fail_open`: allowed;
 //! `local`: this process's own store) and a circuit breaker keeps a dead
@@ -37,6 +42,7 @@
 mod breaker;
 mod function;
 mod oauth;
+mod pipeline;
 mod pool;
 mod store;
 mod sync;

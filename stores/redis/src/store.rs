@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 
 use mcpguard::ratelimit::{Algorithm, Limit, State};
 use mcpguard::shared::{
-    OnError, RedisConfig, SharedAnswer, SharedLimit, SharedRateStore, SharedStoreError,
+    OnError, RedisConfig, SharedAnswer, SharedFuture, SharedLimit, SharedRateStore,
+    SharedStoreError,
 };
 use redis::{ConnectionLike, Script};
 
 use crate::breaker::{Admit, Breaker};
 use crate::function::Function;
+use crate::pipeline::{Io, Pipeline};
 use crate::pool::{Connector, Pool};
 
 /// The longest window (and token-bucket refill time, `burst × window /
@@ -50,18 +52,25 @@ pub(crate) struct Stats {
     breaker_rejected: AtomicU64,
     latency_nanos: AtomicU64,
     fallbacks: AtomicU64,
+    /// Checks sent down the pipeline (each also counted below as a
+    /// round trip's share).
+    pipelined: AtomicU64,
 }
 
 /// Rate-limit state in Redis (see the module docs).
 pub struct RedisStore {
     pool: Pool,
+    /// Checks awaited rather than waited for, on one connection (one
+    /// server only: `None` for a cluster).
+    pipeline: Option<Pipeline>,
     script: Script,
     /// The same script as a Redis function, used where the server has them.
-    function: Function,
+    function: Arc<Function>,
     prefix: String,
     pub(crate) on_error: OnError,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
     stats: Arc<Stats>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -87,14 +96,33 @@ impl RedisStore {
     pub fn new(config: &RedisConfig) -> Result<Self, BuildError> {
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
         let connector = Connector::for_config(config, timeout).map_err(BuildError::Url)?;
+        let script = Script::new(SCRIPT);
+        let function = Arc::new(Function::new(SCRIPT));
+        let stats = Arc::<Stats>::default();
+        let pipeline = if config.is_cluster() {
+            None
+        } else {
+            let counted = Arc::clone(&stats);
+            Some(Pipeline::new(Io {
+                connector: Connector::for_config(config, timeout).map_err(BuildError::Url)?,
+                function: Arc::clone(&function),
+                script: script.clone(),
+                timeout,
+                on_round_trip: Box::new(move |_checks| {
+                    counted.round_trips.fetch_add(1, Ordering::Relaxed);
+                }),
+            }))
+        };
         Ok(Self {
             pool: Pool::new(connector, config.pool_size.max(1) as usize, timeout),
-            script: Script::new(SCRIPT),
-            function: Function::new(SCRIPT),
+            pipeline,
+            script,
+            function,
             prefix: config.prefix.clone(),
             on_error: config.on_error,
-            breaker: Breaker::new(),
-            stats: Arc::default(),
+            breaker: Arc::new(Breaker::new()),
+            stats,
+            timeout,
         })
     }
 
@@ -129,6 +157,41 @@ impl RedisStore {
             q.burst(),
             limit.name
         );
+    }
+
+    /// The check as `name` (`FCALL` of the function or `EVALSHA` of the
+    /// script) of `target`, written straight into one buffer (the `Script`
+    /// invocation helper copies every argument twice more).
+    fn command(
+        &self,
+        name: &str,
+        target: &str,
+        limits: &[SharedLimit<'_>],
+        client_hash: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> redis::Cmd {
+        let mut cmd = redis::cmd(name);
+        cmd.arg(target).arg(limits.len());
+        let mut key = String::with_capacity(self.prefix.len() + 96);
+        for l in limits {
+            key.clear();
+            self.write_key(&mut key, l, client_hash);
+            cmd.arg(key.as_str());
+        }
+        match now_nanos {
+            Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
+            None => cmd.arg("").arg(""),
+        };
+        cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
+        for l in limits {
+            let q = l.limit.quota();
+            cmd.arg(algorithm_code(l.limit.algorithm()))
+                .arg(q.limit())
+                .arg(q.window_nanos())
+                .arg(q.burst());
+        }
+        cmd
     }
 
     /// One round trip on a pooled connection, behind the breaker, counted.
@@ -222,32 +285,8 @@ impl SharedRateStore for RedisStore {
         cost: u64,
     ) -> Result<SharedAnswer, SharedStoreError> {
         let hash = client_hash(key);
-        // The command written straight into one buffer (the `Script`
-        // invocation helper copies every argument twice more): `FCALL` of
-        // the function where the server has functions, else `EVALSHA`.
-        let command = |name: &str, target: &str| {
-            let mut cmd = redis::cmd(name);
-            cmd.arg(target).arg(limits.len());
-            let mut key = String::with_capacity(self.prefix.len() + 96);
-            for l in limits {
-                key.clear();
-                self.write_key(&mut key, l, &hash);
-                cmd.arg(key.as_str());
-            }
-            match now_nanos {
-                Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
-                None => cmd.arg("").arg(""),
-            };
-            cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
-            for l in limits {
-                let q = l.limit.quota();
-                cmd.arg(algorithm_code(l.limit.algorithm()))
-                    .arg(q.limit())
-                    .arg(q.window_nanos())
-                    .arg(q.burst());
-            }
-            cmd
-        };
+        let command =
+            |name: &str, target: &str| self.command(name, target, limits, &hash, now_nanos, cost);
         let (script, function) = (&self.script, &self.function);
         let reply = self.call(|conn| {
             if function.supported()
@@ -268,13 +307,76 @@ impl SharedRateStore for RedisStore {
                 other => other,
             }
         })?;
-        parse(&reply, limits).map_err(|detail| {
+        parse(&reply, limits.iter().map(|l| l.limit)).map_err(|detail| {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             SharedStoreError::Unavailable {
                 detail,
                 retry_after_ms: crate::breaker::OPEN_MS,
             }
         })
+    }
+
+    fn check_later(
+        &self,
+        limits: &[SharedLimit<'_>],
+        key: &str,
+        now_nanos: Option<u64>,
+        cost: u64,
+    ) -> Option<SharedFuture> {
+        let pipeline = self.pipeline.as_ref()?;
+        let s = &self.stats;
+        if let Admit::Open(ms) = self.breaker.admit() {
+            s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
+            s.fallbacks.fetch_add(1, Ordering::Relaxed);
+            return Some(Box::pin(std::future::ready(Err(
+                SharedStoreError::Unavailable {
+                    detail: "circuit breaker open after a Redis failure".into(),
+                    retry_after_ms: ms,
+                },
+            ))));
+        }
+        let hash = client_hash(key);
+        let packed = |name: &str, target: &str| {
+            self.command(name, target, limits, &hash, now_nanos, cost)
+                .get_packed_command()
+        };
+        let fcall = packed("FCALL", &self.function.name);
+        let evalsha = packed("EVALSHA", self.script.get_hash());
+        let pending = pipeline.send(fcall, evalsha, self.timeout)?;
+        let (stats, breaker) = (Arc::clone(&self.stats), Arc::clone(&self.breaker));
+        let limits: Vec<Limit> = limits.iter().map(|l| l.limit).collect();
+        let start = Instant::now();
+        Some(Box::pin(async move {
+            let result = pending.await;
+            stats.pipelined.fetch_add(1, Ordering::Relaxed);
+            stats
+                .latency_nanos
+                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let reply = match result {
+                Ok(reply) => {
+                    breaker.success();
+                    reply
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    if breaker.failure() {
+                        stats.breaker_opened.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(SharedStoreError::Unavailable {
+                        detail: e.to_string(),
+                        retry_after_ms: crate::breaker::OPEN_MS,
+                    });
+                }
+            };
+            parse(&reply, limits.iter().copied()).map_err(|detail| {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                SharedStoreError::Unavailable {
+                    detail,
+                    retry_after_ms: crate::breaker::OPEN_MS,
+                }
+            })
+        }))
     }
 
     fn supports(&self, limit: &Limit) -> Result<(), String> {
@@ -329,6 +431,11 @@ impl SharedRateStore for RedisStore {
             get(&s.breaker_rejected),
         );
         counter(
+            "mcpguard_store_pipelined_total",
+            "Checks awaited on the pipelined connection (many share a round trip).",
+            get(&s.pipelined),
+        );
+        counter(
             "mcpguard_store_fallbacks_total",
             "Requests decided by on_error instead of the store.",
             get(&s.fallbacks),
@@ -361,17 +468,20 @@ const EXACT: f64 = 9_007_199_254_740_992.0;
 /// fields as the script stores them (four little-endian doubles). Every
 /// number is a whole one from 0 to 2^53 (exact in a double), or the reply
 /// is refused.
-fn parse(reply: &[u8], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, String> {
+fn parse(
+    reply: &[u8],
+    limits: impl ExactSizeIterator<Item = Limit>,
+) -> Result<SharedAnswer, String> {
     const HEAD: usize = 24;
     const PER_LIMIT: usize = 33;
+    let count = limits.len();
     let wrong = || {
         format!(
-            "the script returned {} bytes for {} limits",
+            "the script returned {} bytes for {count} limits",
             reply.len(),
-            limits.len()
         )
     };
-    if reply.len() != HEAD + limits.len() * PER_LIMIT {
+    if reply.len() != HEAD + count * PER_LIMIT {
         return Err(wrong());
     }
     let (head, rest) = reply.split_at(HEAD);
@@ -385,14 +495,14 @@ fn parse(reply: &[u8], limits: &[SharedLimit<'_>]) -> Result<SharedAnswer, Strin
             1 => {
                 let [sec, ns, x, y] = wholes(&block[1..])?;
                 let start = time(sec, ns);
-                Ok(Some(match l.limit.algorithm() {
+                Ok(Some(match l.algorithm() {
                     Algorithm::FixedWindow => State { a: start, b: x },
                     Algorithm::SlidingWindow => State {
                         a: start,
                         b: (x << 32) | (y & 0xffff_ffff),
                     },
                     Algorithm::TokenBucket => {
-                        let per = u128::from(l.limit.quota().limit());
+                        let per = u128::from(l.quota().limit());
                         let tat = (u128::from(start) + u128::from(x)) * per + u128::from(y);
                         State {
                             a: (tat >> 64) as u64,
@@ -453,7 +563,7 @@ mod tests {
         reply.push(1);
         reply.extend(doubles(&[1_699_999_990.0, 7.0, 3.0, 0.0]));
         reply.extend([0; 33]);
-        let answer = parse(&reply, &[fixed(), fixed()]).unwrap();
+        let answer = parse(&reply, [fixed(), fixed()].iter().map(|l| l.limit)).unwrap();
         assert_eq!(answer.now_nanos, 1_700_000_000_000_000_005);
         assert!(answer.committed);
         assert_eq!(
@@ -474,18 +584,40 @@ mod tests {
         let with = |block: &[u8]| [head.as_slice(), block].concat();
         let state = |xs: &[f64]| [[1u8].as_slice(), &doubles(xs)].concat();
         // Too short, too long, and a presence byte that is neither 0 nor 1.
-        assert!(parse(&head, &[fixed()]).is_err());
-        assert!(parse(&with(&[0; 34]), &[fixed()]).is_err());
-        assert!(parse(&with(&[[2u8].as_slice(), &[0; 32]].concat()), &[fixed()]).is_err());
+        assert!(parse(&head, [fixed().limit].into_iter()).is_err());
+        assert!(parse(&with(&[0; 34]), [fixed().limit].into_iter()).is_err());
+        assert!(
+            parse(
+                &with(&[[2u8].as_slice(), &[0; 32]].concat()),
+                [fixed().limit].into_iter()
+            )
+            .is_err()
+        );
         // "None" with bytes after it.
-        assert!(parse(&with(&[[0u8].as_slice(), &[1; 32]].concat()), &[fixed()]).is_err());
+        assert!(
+            parse(
+                &with(&[[0u8].as_slice(), &[1; 32]].concat()),
+                [fixed().limit].into_iter()
+            )
+            .is_err()
+        );
         // Negative, fractional, infinite, NaN and past 2^53.
         for bad in [-1.0, 0.5, f64::INFINITY, f64::NAN, 2f64.powi(54)] {
             assert!(
-                parse(&with(&state(&[1.0, 0.0, bad, 0.0])), &[fixed()]).is_err(),
+                parse(
+                    &with(&state(&[1.0, 0.0, bad, 0.0])),
+                    [fixed().limit].into_iter()
+                )
+                .is_err(),
                 "{bad}"
             );
         }
-        assert!(parse(&with(&state(&[1.0, 0.0, 2.0, 0.0])), &[fixed()]).is_ok());
+        assert!(
+            parse(
+                &with(&state(&[1.0, 0.0, 2.0, 0.0])),
+                [fixed().limit].into_iter()
+            )
+            .is_ok()
+        );
     }
 }

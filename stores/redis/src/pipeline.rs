@@ -1,0 +1,321 @@
+//! One connection that carries the checks of every request waiting on
+//! Redis, for decisions that await the store instead of holding a thread
+//! ([`SharedRateStore::check_later`](mcpguard::shared::SharedRateStore::check_later)).
+//!
+//! Callers queue their check and get a future; one I/O thread of the store
+//! takes every check queued, writes them in one write, reads the replies
+//! in order (Redis answers a pipeline in order) and completes each future,
+//! then takes what queued meanwhile. Under load a round trip carries many
+//! checks, so Redis reads and writes once for all of them and the host
+//! wakes one thread per round trip, not one per request. With a single
+//! check waiting it is an ordinary round trip.
+//!
+//! Timeouts hold per check, as on the pooled path: a check is failed once
+//! its deadline (queued + `timeout_ms`) passes, whether it is still queued
+//! or its round trip is late, and the connection of a late round trip is
+//! closed (its replies could only arrive out of step). A failed round trip
+//! fails the checks it carried; the next one opens a new connection.
+//!
+//! A server that lost the script (restarted, flushed: `NOSCRIPT`, "Function
+//! not found") gets the library loaded on this connection, and the checks
+//! it refused go out again first, once. A server without functions gets
+//! `EVALSHA` from then on.
+//!
+//! One server only: a cluster's checks go to the node holding their slot,
+//! which the `redis` crate's cluster connection decides per command; they
+//! use the pooled path.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use redis::{RedisError, RedisResult, Value};
+
+use crate::function::Function;
+use crate::pool::{Conn, Connector, Open};
+
+/// Checks one round trip carries at most: enough to amortise a round trip
+/// many times over, few enough that one reply never takes long to read.
+const MAX_BATCH: usize = 256;
+
+/// What the I/O thread needs besides the queue.
+pub(crate) struct Io {
+    pub connector: Connector,
+    pub function: Arc<Function>,
+    pub script: redis::Script,
+    pub timeout: Duration,
+    /// Round trips made (each carrying one check or many).
+    pub on_round_trip: Box<dyn Fn(usize) + Send + Sync>,
+}
+
+/// The queue and the I/O thread.
+pub(crate) struct Pipeline {
+    shared: Arc<Shared>,
+    io: Mutex<Option<Arc<Io>>>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// The I/O thread runs.
+    running: bool,
+    /// The store is gone: the thread sends what is queued, then ends.
+    closed: bool,
+}
+
+/// One queued check.
+struct Job {
+    /// The check as `FCALL` and as `EVALSHA`, packed.
+    fcall: Vec<u8>,
+    evalsha: Vec<u8>,
+    deadline: Instant,
+    reply: Arc<Reply>,
+    /// Sent again after the library was loaded.
+    retried: bool,
+}
+
+/// A check's reply, once in, and the waker of its future.
+#[derive(Default)]
+struct Reply {
+    state: Mutex<ReplyState>,
+}
+
+#[derive(Default)]
+struct ReplyState {
+    value: Option<RedisResult<Vec<u8>>>,
+    waker: Option<Waker>,
+}
+
+impl Reply {
+    fn set(&self, value: RedisResult<Vec<u8>>) {
+        let waker = {
+            let mut state = self.state.lock();
+            if state.value.is_some() {
+                return;
+            }
+            state.value = Some(value);
+            state.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The future of one check's reply (the script's bytes).
+pub(crate) struct Pending {
+    reply: Arc<Reply>,
+}
+
+impl Future for Pending {
+    type Output = RedisResult<Vec<u8>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.reply.state.lock();
+        match state.value.take() {
+            Some(value) => Poll::Ready(value),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// A pipeline whose I/O thread starts with the first check.
+    pub fn new(io: Io) -> Self {
+        Pipeline {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                arrived: Condvar::new(),
+            }),
+            io: Mutex::new(Some(Arc::new(io))),
+        }
+    }
+
+    /// Queues a check (packed as `FCALL` and as `EVALSHA`); `None` when
+    /// the I/O thread cannot be started (the caller checks in place).
+    pub fn send(&self, fcall: Vec<u8>, evalsha: Vec<u8>, timeout: Duration) -> Option<Pending> {
+        let reply = Arc::new(Reply::default());
+        let job = Job {
+            fcall,
+            evalsha,
+            deadline: Instant::now() + timeout,
+            reply: Arc::clone(&reply),
+            retried: false,
+        };
+        let mut queue = self.shared.queue.lock();
+        if !queue.running {
+            let io = self.io.lock().clone()?;
+            let shared = Arc::clone(&self.shared);
+            std::thread::Builder::new()
+                .name("mcpguard-redis-pipeline".into())
+                .spawn(move || run(&io, &shared))
+                .ok()?;
+            queue.running = true;
+        }
+        queue.jobs.push_back(job);
+        drop(queue);
+        self.shared.arrived.notify_one();
+        Some(Pending { reply })
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shared.queue.lock().closed = true;
+        self.shared.arrived.notify_one();
+    }
+}
+
+/// The I/O thread: a round trip for everything queued, until the store is
+/// gone and the queue empty.
+fn run(io: &Io, shared: &Shared) {
+    let mut conn: Option<Conn> = None;
+    loop {
+        let batch: Vec<Job> = {
+            let mut queue = shared.queue.lock();
+            while queue.jobs.is_empty() {
+                if queue.closed {
+                    queue.running = false;
+                    return;
+                }
+                shared.arrived.wait(&mut queue);
+            }
+            let n = queue.jobs.len().min(MAX_BATCH);
+            queue.jobs.drain(..n).collect()
+        };
+        let again = round_trip(io, &mut conn, batch);
+        if !again.is_empty() {
+            let mut queue = shared.queue.lock();
+            for job in again.into_iter().rev() {
+                queue.jobs.push_front(job);
+            }
+        }
+    }
+}
+
+/// Sends `batch` on the connection (opening one when there is none) and
+/// completes each check; returns the checks to send again (once the
+/// library is loaded).
+fn round_trip(io: &Io, conn: &mut Option<Conn>, batch: Vec<Job>) -> Vec<Job> {
+    let now = Instant::now();
+    let (late, batch): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| j.deadline <= now);
+    for job in late {
+        job.reply.set(Err(timed_out()));
+    }
+    let Some(earliest) = batch.iter().map(|j| j.deadline).min() else {
+        return Vec::new();
+    };
+    // The whole round trip ends by the earliest deadline it carries.
+    let budget = earliest
+        .saturating_duration_since(now)
+        .max(Duration::from_millis(1));
+    let mut c = match conn.take() {
+        Some(Conn::Single(c)) => c,
+        // The pipeline serves one server only (see the module doc).
+        Some(Conn::Cluster(_)) | None => match io.connector.open(budget.min(io.timeout)) {
+            Ok(Conn::Single(c)) => c,
+            Ok(Conn::Cluster(_)) => {
+                fail(batch, &cluster_error());
+                return Vec::new();
+            }
+            Err(e) => {
+                fail(batch, &e);
+                return Vec::new();
+            }
+        },
+    };
+    let functions = io.function.supported();
+    let mut bytes = Vec::with_capacity(batch.iter().map(|j| j.fcall.len()).sum());
+    for job in &batch {
+        bytes.extend_from_slice(if functions { &job.fcall } else { &job.evalsha });
+    }
+    (io.on_round_trip)(batch.len());
+    // One write, then the replies in order. A read that times out ends the
+    // round trip: the checks still waiting fail, and the connection goes
+    // (a late reply could only be taken for another check's). The read
+    // timeout is the earliest deadline the round trip carries.
+    let sent = c
+        .set_write_timeout(Some(budget))
+        .and_then(|()| c.set_read_timeout(Some(budget)))
+        .and_then(|()| c.send_packed_command(&bytes));
+    if let Err(e) = sent {
+        fail(batch, &e);
+        return Vec::new();
+    }
+    let mut again = Vec::new();
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
+        let value = match c.recv_response() {
+            Ok(value) => value,
+            Err(e) => {
+                // The checks answered so far stand; this one and the rest
+                // fail, and the connection goes.
+                job.reply.set(Err(e.clone()));
+                fail(jobs.collect(), &e);
+                return again;
+            }
+        };
+        match value {
+            Value::BulkString(bytes) => job.reply.set(Ok(bytes)),
+            Value::ServerError(e) => {
+                let e = RedisError::from(e);
+                if !job.retried && io.function.lacks_library(&e) {
+                    again.push(job);
+                } else {
+                    job.reply.set(Err(e));
+                }
+            }
+            other => job.reply.set(Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "the script answered something else",
+                format!("{other:?}"),
+            )))),
+        }
+    }
+    if !again.is_empty() {
+        let loaded = io
+            .function
+            .load(&mut c)
+            .and_then(|()| io.script.load(&mut c).map(|_| ()));
+        if let Err(e) = loaded {
+            fail(again, &e);
+            return Vec::new();
+        }
+        for job in &mut again {
+            job.retried = true;
+        }
+    }
+    *conn = Some(Conn::Single(c));
+    again
+}
+
+fn fail(jobs: Vec<Job>, e: &RedisError) {
+    for job in jobs {
+        job.reply.set(Err(e.clone()));
+    }
+}
+
+fn cluster_error() -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::Client,
+        "the pipeline serves one server, not a cluster",
+    ))
+}
+
+fn timed_out() -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the check waited past the store's timeout",
+    ))
+}
