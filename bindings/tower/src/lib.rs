@@ -29,9 +29,13 @@
 //! in process: a cached token takes nanoseconds, a signature check tens of
 //! microseconds, less than a hop to a blocking thread would cost. A Guard
 //! whose decisions wait on the network ([`Guard::waits_on_network`]: the
-//! Redis store, an introspection endpoint) decides on tokio's blocking pool
+//! Redis store, an introspection endpoint) decides off the request's task
 //! instead (feature `tokio`, on by default), so that a round trip never
-//! holds a runtime worker; [`GuardLayer::offload`] overrides the choice.
+//! holds a runtime worker: on tokio's blocking pool up to the rate-limit
+//! check, which is awaited on the request's task when the store answers
+//! later (Redis on one server pipelines the checks of every waiting
+//! request on one connection, and no thread waits for it);
+//! [`GuardLayer::offload`] overrides the choice.
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -112,9 +116,10 @@ impl GuardLayer {
         }
     }
 
-    /// Whether decisions run on tokio's blocking pool
-    /// (`tokio::task::spawn_blocking`) rather than on the request's task.
-    /// Default: [`Guard::waits_on_network`], on exactly when a decision may
+    /// Whether decisions run off the request's task: on tokio's blocking
+    /// pool (`tokio::task::spawn_blocking`) up to the rate-limit check,
+    /// whose answer the request's task awaits when the store answers later
+    /// (see the crate docs). Default: [`Guard::waits_on_network`], on exactly when a decision may
     /// wait on the network. Outside a tokio runtime, or without the `tokio`
     /// feature, decisions are always made on the request's task.
     pub fn offload(self, offload: bool) -> GuardLayer {
@@ -306,8 +311,14 @@ impl Asked {
     }
 }
 
-/// [`decide`] on tokio's blocking pool, when there is a runtime to ask
-/// (else on this task).
+/// [`decide`] off the request's task, when there is a runtime to ask
+/// (else on this task). The decision runs on tokio's blocking pool up to
+/// the shared store's check (the steps before it may wait on the network:
+/// a token introspected, a revocation epoch read); when the store answers
+/// later (Redis on one server pipelines the checks of every waiting
+/// request on one connection), the blocking thread is free once the check
+/// is sent, and the request's task awaits the answer and finishes the
+/// decision. With any other store the decision completes on that thread.
 #[cfg(feature = "tokio")]
 async fn decide_off_task(
     shared: &Arc<Shared>,
@@ -319,24 +330,43 @@ async fn decide_off_task(
     };
     let asked = Asked::of(shared, parts, body);
     let on_pool = shared.clone();
-    let task = runtime.spawn_blocking(move || {
-        decide_asked(
-            &on_pool,
-            &asked.method,
-            &asked.uri,
-            &asked.headers,
-            &asked.body,
-            &asked.chosen,
-        )
+    let mut decision: Pin<Box<dyn Future<Output = HttpDecision> + Send>> =
+        Box::pin(async move { decide_asked_later(&on_pool, &asked).await });
+    // The first poll on the pool, with a waker that does nothing: the
+    // request's task polls again below, and its waker is the one the
+    // store keeps (a future registers the waker of each poll).
+    let first = runtime.spawn_blocking(move || {
+        let polled = decision
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()));
+        (decision, polled)
     });
-    match task.await {
-        Ok(decision) => decision,
+    match first.await {
+        Ok((_, Poll::Ready(d))) => d,
+        Ok((pending, Poll::Pending)) => pending.await,
         // A panic in the decision is this request's panic, as it would be
         // on this task.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // The runtime is shutting down and dropped the task: decide here.
         Err(_) => decide(shared, parts, body),
     }
+}
+
+/// The decision for `asked`, the shared store's answer awaited.
+#[cfg(feature = "tokio")]
+async fn decide_asked_later(shared: &Shared, asked: &Asked) -> HttpDecision {
+    let headers = header_pairs(&asked.headers);
+    let request = http_request(
+        &asked.method,
+        &asked.uri,
+        &headers,
+        &asked.body,
+        &asked.chosen,
+    );
+    shared
+        .guard
+        .authorize_http_later(&request, &shared.options)
+        .await
 }
 
 /// Without tokio, every decision is made on the request's task.
@@ -386,15 +416,32 @@ fn decide_asked(
     body: &Read,
     chosen: &Chosen,
 ) -> HttpDecision {
-    let headers: Vec<(&[u8], &[u8])> = headers
+    let headers = header_pairs(headers);
+    let request = http_request(method, uri, &headers, body, chosen);
+    shared.guard.authorize_http(&request, &shared.options)
+}
+
+/// Every header as the core reads it: (name, value) bytes, repeats kept.
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(&[u8], &[u8])> {
+    headers
         .iter()
         .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-        .collect();
-    let request = HttpRequest {
+        .collect()
+}
+
+/// The core's request.
+fn http_request<'a>(
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a [(&'a [u8], &'a [u8])],
+    body: &'a Read,
+    chosen: &'a Chosen,
+) -> HttpRequest<'a> {
+    HttpRequest {
         method: method.as_str(),
         path: uri.path(),
         query: uri.query().unwrap_or(""),
-        headers: &headers,
+        headers,
         peer: chosen.peer.as_deref(),
         body: match body {
             Read::Bytes(b) => HttpBody::Bytes(b),
@@ -405,8 +452,7 @@ fn decide_asked(
         server: chosen.server.as_deref(),
         key: chosen.key.as_deref(),
         cost: None,
-    };
-    shared.guard.authorize_http(&request, &shared.options)
+    }
 }
 
 /// The address of the peer the server saw (its IP, as the Python and

@@ -1,7 +1,8 @@
-//! A Guard on a real redis-server decides on tokio's blocking pool: while
+//! A Guard on a real redis-server decides off the request's task: while
 //! Redis holds a decision (`DEBUG SLEEP`), a current-thread runtime, which
 //! a decision on the request's task would stop, goes on running its other
-//! tasks.
+//! tasks. The steps before the store run on tokio's blocking pool, and the
+//! store's answer is awaited on the pipelined connection.
 
 #[path = "../../../stores/redis/tests/support/mod.rs"]
 mod support;
@@ -102,4 +103,55 @@ fn offload_false_decides_on_the_task_as_before() {
     assert_eq!(status, StatusCode::OK);
     // The decision held the only runtime thread for the whole sleep.
     assert!(during <= 2, "the runtime ran {during} ticks");
+}
+
+#[test]
+fn the_layer_awaits_the_check_on_the_pipelined_connection_and_counts_exactly() {
+    let server = support::Server::start();
+    let text = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": { "issuers": [], "required": false },
+        "rate_limit": { "limit": 25, "window_seconds": 60 },
+        "store": { "redis": { "url": server.url(), "prefix": "tower-pipe:", "timeout_ms": 2000 } }
+    })
+    .to_string();
+    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    let layer = GuardLayer::new(guard.clone(), HttpOptions::new(None))
+        .key(|_| Some("one-client".to_string()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let statuses: Vec<StatusCode> = runtime.block_on(async {
+        let service = layer.layer(tower::service_fn(|_req: Request<_>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+        let calls = (0..60).map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let request = Request::get("/mcp").body(Empty::<Bytes>::new()).unwrap();
+                service.oneshot(request).await.unwrap().status()
+            })
+        });
+        let mut out = Vec::new();
+        for call in calls.collect::<Vec<_>>() {
+            out.push(call.await.unwrap());
+        }
+        out
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        25
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        35
+    );
+    assert_eq!(
+        support::metric(&guard, "mcpguard_store_pipelined_total"),
+        60.0
+    );
 }
