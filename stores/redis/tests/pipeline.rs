@@ -75,6 +75,30 @@ fn spawn_many(g: &Guard, peer: &str, n: usize, threads: usize) -> (Vec<u16>, Dur
     (answers.into_iter().map(|(s, _)| s).collect(), slowest)
 }
 
+/// Redis, asleep for `seconds` (`DEBUG SLEEP` on a connection of its own).
+fn redis_sleeps(server: &support::Server, seconds: &str) -> thread::JoinHandle<()> {
+    let url = server.url();
+    let seconds = seconds.to_string();
+    thread::spawn(move || {
+        let client = redis::Client::open(url).unwrap();
+        let mut c = client.get_connection().unwrap();
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(seconds)
+            .query::<()>(&mut c)
+            .unwrap();
+    })
+}
+
+/// Waits (at most 5 s) until a decision for `peer` is allowed again.
+fn served_again(g: &Guard, peer: &str) {
+    let start = Instant::now();
+    while spawn_many(g, peer, 1, 1).0 != [200] {
+        assert!(start.elapsed() < Duration::from_secs(5), "never recovered");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn concurrent_decisions_on_one_connection_admit_exactly_the_limit() {
     let server = support::Server::start();
@@ -129,18 +153,7 @@ fn checks_queued_while_redis_is_busy_share_a_round_trip() {
     let before = metric(&g, "mcpguard_store_round_trips_total");
     // Redis sleeps 60 ms (under the 100 ms timeout): the first check waits
     // behind it, and the rest queue meanwhile.
-    let sleeper = {
-        let url = server.url();
-        thread::spawn(move || {
-            let client = redis::Client::open(url).unwrap();
-            let mut c = client.get_connection().unwrap();
-            redis::cmd("DEBUG")
-                .arg("SLEEP")
-                .arg("0.06")
-                .query::<()>(&mut c)
-                .unwrap();
-        })
-    };
+    let sleeper = redis_sleeps(&server, "0.06");
     thread::sleep(Duration::from_millis(10));
     let (statuses, _) = spawn_many(&g, "203.0.113.6", 100, 4);
     sleeper.join().unwrap();
@@ -158,18 +171,7 @@ fn a_redis_slower_than_the_timeout_fails_each_check_within_it_then_recovers() {
     let g = guard(&server, "pipe-slow:", "fail_closed", 1_000_000);
     let (statuses, _) = spawn_many(&g, "203.0.113.7", 1, 1);
     assert_eq!(statuses, [200]);
-    let sleeper = {
-        let url = server.url();
-        thread::spawn(move || {
-            let client = redis::Client::open(url).unwrap();
-            let mut c = client.get_connection().unwrap();
-            redis::cmd("DEBUG")
-                .arg("SLEEP")
-                .arg("0.5")
-                .query::<()>(&mut c)
-                .unwrap();
-        })
-    };
+    let sleeper = redis_sleeps(&server, "0.5");
     thread::sleep(Duration::from_millis(20));
     let (statuses, slowest) = spawn_many(&g, "203.0.113.7", 20, 2);
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
@@ -177,15 +179,7 @@ fn a_redis_slower_than_the_timeout_fails_each_check_within_it_then_recovers() {
     assert!(slowest < Duration::from_millis(400), "{slowest:?}");
     sleeper.join().unwrap();
     // The breaker reopens the way after a second; then checks go through.
-    let start = Instant::now();
-    loop {
-        let (statuses, _) = spawn_many(&g, "203.0.113.7", 1, 1);
-        if statuses == [200] {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "never recovered");
-        thread::sleep(Duration::from_millis(50));
-    }
+    served_again(&g, "203.0.113.7");
 }
 
 #[test]
@@ -212,9 +206,5 @@ fn a_stopped_redis_fails_checks_by_policy_and_a_restarted_one_serves_again() {
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
     assert!(slowest < Duration::from_millis(400), "{slowest:?}");
     let _server = support::Server::start_on(port);
-    let start = Instant::now();
-    while spawn_many(&g, "203.0.113.9", 1, 1).0 != [200] {
-        assert!(start.elapsed() < Duration::from_secs(5), "never recovered");
-        thread::sleep(Duration::from_millis(50));
-    }
+    served_again(&g, "203.0.113.9");
 }
