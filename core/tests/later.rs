@@ -17,6 +17,7 @@ use mcpguard::shared::{
     OnError, SharedAnswer, SharedFuture, SharedLimit, SharedRateStore, SharedStoreError,
 };
 use mcpguard::task;
+use mcpguard_testkit as kit;
 use serde_json::json;
 
 /// A store with no state: every check finds every limit fresh and counts
@@ -241,4 +242,90 @@ fn a_spawned_decision_finishes_on_the_thread_the_store_answers_from() {
     let (d, on) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(d["status"], 200);
     assert_ne!(on, here, "the first poll returned; the answer finished it");
+}
+
+/// A Guard that needs a token (RS256, key `k1`), on the later store.
+fn guard_with_tokens(store: Arc<Fresh>) -> Guard {
+    let config = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": {"issuers": [{"issuer": "https://auth.example.com",
+            "jwks": kit::jwks(&[("rsa", Some("k1"), Some("RS256"))])}]},
+        "servers": {"filesystem": {"tags": ["files"]}},
+        "rate_limit": {"limit": 5, "window_seconds": 60}
+    });
+    let config: GuardConfig = serde_json::from_value(config).unwrap();
+    let options = GuardOptions {
+        rate_store: Some(store),
+        ..GuardOptions::with_clock(ManualClock::new(1_767_225_600))
+    };
+    Guard::from_config(config, options).unwrap()
+}
+
+fn bearer() -> String {
+    let claims = json!({"iss": "https://auth.example.com", "sub": "alice", "client_id": "app",
+        "aud": "https://mcp.example.com/mcp", "exp": 1_767_225_600 + 3600, "scope": "tag:files"});
+    let token = kit::sign(
+        "RS256",
+        "rsa",
+        &json!({"alg": "RS256", "kid": "k1"}).to_string(),
+        &claims.to_string(),
+    );
+    format!("Bearer {token}")
+}
+
+#[test]
+fn from_memory_a_token_to_verify_stops_without_a_trace_and_a_cached_one_decides_alike() {
+    let store = Arc::new(Fresh {
+        later: true,
+        ..Fresh::default()
+    });
+    let g = guard_with_tokens(store.clone());
+    let options = HttpOptions::new(Some("filesystem"));
+    let auth = bearer();
+    let headers: [(&[u8], &[u8]); 1] = [(b"authorization", auth.as_bytes())];
+    let req = HttpRequest {
+        headers: &headers,
+        ..request()
+    };
+    // Not verified yet: a signature to check, so nothing from memory.
+    let before = g.metrics_text();
+    assert!(task::block_on(g.authorize_http_later_in_memory(&req, &options)).is_none());
+    assert_eq!(g.metrics_text(), before, "nothing counted");
+    assert!(g.drain_audit().is_empty(), "nothing recorded");
+    assert_eq!(
+        store.answered_later.load(Ordering::SeqCst),
+        0,
+        "nothing charged"
+    );
+    // Verified once (and cached), the same request decides from memory,
+    // as the synchronous call does.
+    let first = g.authorize_http(&req, &options);
+    let from_memory = task::block_on(g.authorize_http_later_in_memory(&req, &options))
+        .expect("a cached token decides from memory");
+    let again = g.authorize_http(&req, &options);
+    assert_eq!(summary(&first)["status"], 200);
+    assert_eq!(summary(&from_memory)["status"], 200);
+    // Same headers but the remaining count, which moved by one each.
+    assert_eq!(
+        summary(&from_memory)["decision"]["principal"],
+        summary(&again)["decision"]["principal"]
+    );
+    assert_eq!(store.answered_later.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn from_memory_an_anonymous_or_unreadable_request_decides_at_once() {
+    let g = guard_with_tokens(Arc::new(Fresh::default()));
+    let options = HttpOptions::new(Some("filesystem"));
+    // No token, where one is required: the 401, from memory.
+    let d = task::block_on(g.authorize_http_later_in_memory(&request(), &options))
+        .expect("a missing token needs nothing but memory");
+    assert_eq!(summary(&d)["status"], 401);
+    // A body that cannot be read: the 400, from memory.
+    let bad = HttpRequest {
+        body: mcpguard::guard::HttpBody::Bytes(b"{nope"),
+        ..request()
+    };
+    let d = task::block_on(g.authorize_http_later_in_memory(&bad, &options)).unwrap();
+    assert_eq!(summary(&d)["status"], 400);
 }

@@ -103,32 +103,54 @@ where
     Ok(promise)
 }
 
-/// A promise of `decide`'s output, a future whose one waiting point is the
-/// shared store's answer (the core's `authorize_http_later`). Its first
-/// poll runs on a decision thread (the decision up to the store may still
-/// wait on the network: a token introspected, a revocation epoch read);
-/// with a store that answers later (Redis on one server) the thread is
-/// free once the check is sent, and the store's I/O thread finishes the
-/// decision when the answer is in, many to a round trip. A panic rejects
-/// the promise.
-pub fn settle_later<'env, T, F>(env: &'env Env, decide: F) -> napi::Result<Object<'env>>
+/// A promise of a decision that awaits the shared store's answer instead
+/// of holding a thread for it. `from_memory` is polled now, on this thread
+/// (the event loop), and where it is woken; it must never wait on anything
+/// but the store's answer (the core's `authorize_http_later_in_memory`): a
+/// request whose token is cached costs no hop to another thread, its check
+/// is sent from the event loop and the store's I/O thread settles it.
+/// When it cannot decide without waiting (a signature to check, a store or
+/// an introspection endpoint to ask) it hands back `later`, whose first
+/// poll runs on a decision thread, free once the check is sent. A panic
+/// in any poll rejects the promise.
+pub fn settle_from_memory<'env, T, M, L, LF>(
+    env: &'env Env,
+    from_memory: M,
+) -> napi::Result<Object<'env>>
 where
     T: ToNapiValue + Send + 'static,
-    F: Future<Output = T> + Send + 'static,
+    M: Future<Output = Result<T, L>> + Send + 'static,
+    L: FnOnce() -> LF + Send + 'static,
+    LF: Future<Output = T> + Send + 'static,
 {
     let (deferred, promise) = env.create_deferred()?;
-    submit(Box::new(move || {
-        mcpguard::task::spawn(async move {
-            match (CatchUnwind(Box::pin(decide))).await {
-                Ok(answer) => deferred.resolve(move |_env| Ok(answer)),
-                Err(_) => deferred.reject(napi::Error::new(
-                    napi::Status::GenericFailure,
-                    "mcpguard: a decision failed unexpectedly".to_string(),
-                )),
-            }
-        });
-    }));
+    let failed = || {
+        napi::Error::new(
+            napi::Status::GenericFailure,
+            "mcpguard: a decision failed unexpectedly".to_string(),
+        )
+    };
+    mcpguard::task::spawn(async move {
+        match CatchUnwind(Box::pin(from_memory)).await {
+            Ok(Ok(answer)) => deferred.resolve(settled(answer)),
+            Ok(Err(later)) => submit(Box::new(move || {
+                mcpguard::task::spawn(async move {
+                    match CatchUnwind(Box::pin(async move { later().await })).await {
+                        Ok(answer) => deferred.resolve(settled(answer)),
+                        Err(_) => deferred.reject(failed()),
+                    }
+                });
+            })),
+            Err(_) => deferred.reject(failed()),
+        }
+    });
     Ok(promise)
+}
+
+/// What a promise resolves to: one resolver type for every path that
+/// settles it.
+fn settled<T>(answer: T) -> impl FnOnce(Env) -> napi::Result<T> {
+    move |_env| Ok(answer)
 }
 
 /// A future whose panic, in any poll, becomes its `Err` output.

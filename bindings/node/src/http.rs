@@ -214,6 +214,23 @@ impl Parts {
         conclude(guard, &request, inner)
     }
 
+    /// [`decide_later`](Self::decide_later) when the steps before the
+    /// store need nothing but memory (the core's
+    /// `authorize_http_later_in_memory`); `None` when they would wait.
+    async fn decide_later_in_memory(
+        &self,
+        guard: &guard::Guard,
+        options: &guard::HttpOptions,
+        body: Option<&[u8]>,
+    ) -> Option<HttpDecision> {
+        let headers = self.headers();
+        let request = self.request(&headers, body);
+        let inner = guard
+            .authorize_http_later_in_memory(&request, options)
+            .await?;
+        Some(conclude(guard, &request, inner))
+    }
+
     /// [`decide`](Self::decide), the shared store's answer awaited (the
     /// core's `authorize_http_later`).
     async fn decide_later(
@@ -346,8 +363,16 @@ pub fn guard_authorize_http_async<'env>(
     let guard = (**guard).clone();
     let options = options.inner.clone();
     let body = body.map(|b| b.to_vec());
-    decide::settle_later(env, async move {
-        answer(parts.decide_later(&guard, &options, body.as_deref()).await)
+    decide::settle_from_memory(env, async move {
+        let from_memory = parts
+            .decide_later_in_memory(&guard, &options, body.as_deref())
+            .await;
+        match from_memory {
+            Some(decision) => Ok(answer(decision)),
+            None => Err(move || async move {
+                answer(parts.decide_later(&guard, &options, body.as_deref()).await)
+            }),
+        }
     })
 }
 

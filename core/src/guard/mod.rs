@@ -41,11 +41,14 @@ pub use request::{Credentials, Request, RequestError, RequestFilter, parse_autho
 /// listings the same way).
 pub(crate) type Decided = (Decision, Option<Arc<crate::access::Filter>>);
 
-/// Where a decision stands after access: decided (refused), or due for
-/// its rate-limit check.
+/// Where a decision stands after access: decided (refused), due for its
+/// rate-limit check, or (deciding from memory alone) unable to go on.
 enum Step<'a> {
     Done(Decided),
     Rate(RateStep<'a>),
+    /// Asked to decide from memory alone, the token check would have to
+    /// wait (see `Guard::decide_in_memory_later`); nothing was recorded.
+    Waits,
 }
 
 /// A request access admitted, and what its rate-limit check and the
@@ -444,12 +447,13 @@ impl Guard {
             tool: tools.first().copied(),
             ..*request
         };
-        match self.decide_until_rate(&request, tools) {
+        match self.decide_until_rate(&request, tools, false) {
             Step::Done(decided) => decided,
             Step::Rate(step) => {
                 let rate = step.check_in_place();
                 step.finish(rate)
             }
+            Step::Waits => unreachable!("a decision that may wait never stops for it"),
         }
     }
 
@@ -464,19 +468,58 @@ impl Guard {
             tool: tools.first().copied(),
             ..*request
         };
-        match self.decide_until_rate(&request, tools) {
-            Step::Done(decided) => decided,
+        match self.decide_in(&request, tools, false).await {
+            Some(decided) => decided,
+            None => unreachable!("a decision that may wait never stops for it"),
+        }
+    }
+
+    /// [`decide_later`](Self::decide_later) when the steps before the
+    /// shared store can be taken from memory alone: no token, or one the
+    /// verified-token cache holds with no read of the revocation epoch due
+    /// (what a host's event loop may run itself). `None`, with nothing
+    /// recorded or counted, when they would wait on something (a signature
+    /// check, a fetch, a store, an introspection endpoint): decide with
+    /// `decide_later` then, where waiting is allowed.
+    pub(crate) async fn decide_in_memory_later(
+        &self,
+        request: &Request<'_>,
+        tools: &[&str],
+    ) -> Option<Decided> {
+        let request = Request {
+            tool: tools.first().copied(),
+            ..*request
+        };
+        self.decide_in(&request, tools, true).await
+    }
+
+    /// The decision, the store's answer awaited; `None` only `in_memory`.
+    async fn decide_in(
+        &self,
+        request: &Request<'_>,
+        tools: &[&str],
+        in_memory: bool,
+    ) -> Option<Decided> {
+        match self.decide_until_rate(request, tools, in_memory) {
+            Step::Done(decided) => Some(decided),
             Step::Rate(step) => {
                 let rate = step.check_later().await;
-                step.finish(rate)
+                Some(step.finish(rate))
             }
+            Step::Waits => None,
         }
     }
 
     /// Steps 1 to 4 of a decision (shape, token, filter, access): a
     /// refusal, or what the rate limit is checked with.
-    /// `request.tool` is the first of `tools`.
-    fn decide_until_rate<'a>(&'a self, request: &'a Request<'a>, tools: &'a [&'a str]) -> Step<'a> {
+    /// `request.tool` is the first of `tools`. `in_memory`: stop
+    /// (`Step::Waits`) rather than wait for the token check.
+    fn decide_until_rate<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+        tools: &'a [&'a str],
+        in_memory: bool,
+    ) -> Step<'a> {
         let s = &*self.inner;
         // 1. The request's own shape.
         if request.cost < 1 {
@@ -515,9 +558,10 @@ impl Guard {
                 return Step::Done((d, None));
             }
             Credentials::None => None,
-            Credentials::Bearer(token) => match self.validate_counted(token, now) {
-                Ok(p) => Some(p),
-                Err(e) => {
+            Credentials::Bearer(token) => match self.validate_for(token, now, in_memory) {
+                None => return Step::Waits,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
                     let fingerprint = Some(Arc::from(token_fingerprint(token)));
                     return Step::Done((self.token_refused(&e, fingerprint, request), None));
                 }
@@ -639,6 +683,25 @@ impl Guard {
     /// failing. No audit event: nothing about the client is known.
     pub fn refuse_request(&self, error: &RequestError) -> Decision {
         self.refusal(Reason::InvalidRequest, error.0.clone(), None)
+    }
+
+    /// The token check for a decision: `None` when `in_memory` and it
+    /// would have to wait (nothing counted then).
+    fn validate_for(
+        &self,
+        token: &str,
+        now_nanos: u64,
+        in_memory: bool,
+    ) -> Option<Result<Arc<Principal>, TokenError>> {
+        if !in_memory {
+            return Some(self.validate_counted(token, now_nanos));
+        }
+        let s = &*self.inner;
+        let result = s.validator.validate_in_memory_at(token, now_nanos)?;
+        if result.is_ok() {
+            s.counters.cache(true);
+        }
+        Some(result)
     }
 
     fn validate_counted(&self, token: &str, now_nanos: u64) -> Result<Arc<Principal>, TokenError> {

@@ -921,6 +921,31 @@ impl TokenValidator {
         (result, false)
     }
 
+    /// [`validate_traced_at`](Self::validate_traced_at) when it can answer
+    /// from memory alone, and so without waiting on anything: the token is
+    /// in the verified-token cache and no read of the shared revocation
+    /// epoch is due (or it is too large to read at all). `None` otherwise
+    /// (a signature to check, a key set to fetch, a store or an
+    /// introspection endpoint to ask, the epoch to read): nothing was done
+    /// then, and `validate_traced_at` answers.
+    pub(crate) fn validate_in_memory_at(
+        &self,
+        token: &str,
+        now_nanos: u64,
+    ) -> Option<Result<Arc<Principal>, TokenError>> {
+        let s = &*self.inner;
+        if token.len() > s.max_token_bytes {
+            return Some(Err(too_large()));
+        }
+        if let Some(sh) = &s.shared
+            && now_nanos >= sh.next_poll.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        let now = crate::clock::whole_secs(now_nanos);
+        s.cache.get(token, now).map(Ok)
+    }
+
     /// Reads the shared revocation epoch when it is due (at most once per
     /// [`REVOCATION_BOUND_NANOS`]; one thread claims each poll) and drops
     /// the whole verified-token cache when it moved.

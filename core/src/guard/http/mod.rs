@@ -504,6 +504,32 @@ impl Guard {
         self.http_outcome(decided, options, inputs)
     }
 
+    /// [`authorize_http_later`](Self::authorize_http_later) when the
+    /// steps before the shared store need nothing but memory: no token, or
+    /// one the verified-token cache holds with no read of the shared
+    /// revocation epoch due. Then its first poll never waits, so an event
+    /// loop may make it itself (the Redis check is sent, and the answer
+    /// finishes the decision where it arrives). `None`, with nothing
+    /// recorded or counted, when they would wait (a signature to check, a
+    /// key set to fetch, a store or an introspection endpoint to ask, the
+    /// epoch to read): decide with `authorize_http_later` where waiting is
+    /// allowed. Whatever it answers is what `authorize_http` answers.
+    pub async fn authorize_http_later_in_memory(
+        &self,
+        req: &HttpRequest<'_>,
+        options: &HttpOptions,
+    ) -> Option<HttpDecision> {
+        let inputs = match self.http_front(req, options) {
+            Front::Decide(inputs) => inputs,
+            Front::Answered(answered) => return Some(answered),
+        };
+        let call = HttpCall::new(req, options, &inputs);
+        let decided = self
+            .decide_in_memory_later(&call.request, call.tools.as_slice())
+            .await?;
+        Some(self.http_outcome(decided, options, inputs))
+    }
+
     /// What is answered before the Guard decides (the metadata route, a
     /// preflight, a request that cannot be read), or what the request says.
     fn http_front<'r>(&self, req: &HttpRequest<'r>, options: &'r HttpOptions) -> Front<'r> {
