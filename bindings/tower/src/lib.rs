@@ -300,21 +300,23 @@ struct Asked {
 
 #[cfg(feature = "tokio")]
 impl Asked {
-    fn of(shared: &Shared, parts: &http::request::Parts, body: &Read) -> Asked {
+    fn of(parts: &http::request::Parts, body: &Read, chosen: Chosen) -> Asked {
         Asked {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
             body: body.clone(),
-            chosen: Chosen::of(shared, parts),
+            chosen,
         }
     }
 }
 
-/// [`decide`] off the request's task, when there is a runtime to ask
-/// (else on this task). The decision runs on tokio's blocking pool up to
-/// the shared store's check (the steps before it may wait on the network:
-/// a token introspected, a revocation epoch read); when the store answers
+/// [`decide`] without holding a runtime worker while it waits, when there
+/// is a runtime to ask (else on this task). A request whose steps before
+/// the shared store need nothing but memory (no token, or a cached one) is
+/// decided on this task. Any other runs on tokio's blocking pool up to the
+/// store's check (the steps before it may wait on the network: a token
+/// verified or introspected, a revocation epoch read); when the store answers
 /// later (Redis on one server pipelines the checks of every waiting
 /// request on one connection), the blocking thread is free once the check
 /// is sent, and the request's task awaits the answer and finishes the
@@ -328,7 +330,20 @@ async fn decide_off_task(
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return decide(shared, parts, body);
     };
-    let asked = Asked::of(shared, parts, body);
+    let chosen = Chosen::of(shared, parts);
+    // A request the Guard can take from memory up to the store (no token,
+    // or a cached one) is decided on this task, the store's answer awaited.
+    {
+        let headers = header_pairs(&parts.headers);
+        let request = http_request(&parts.method, &parts.uri, &headers, body, &chosen);
+        let in_memory = shared
+            .guard
+            .authorize_http_later_in_memory(&request, &shared.options);
+        if let Some(decision) = in_memory.await {
+            return decision;
+        }
+    }
+    let asked = Asked::of(parts, body, chosen);
     let on_pool = shared.clone();
     let mut decision: Pin<Box<dyn Future<Output = HttpDecision> + Send>> =
         Box::pin(async move { decide_asked_later(&on_pool, &asked).await });

@@ -155,3 +155,78 @@ fn the_layer_awaits_the_check_on_the_pipelined_connection_and_counts_exactly() {
         60.0
     );
 }
+
+#[test]
+fn a_token_to_verify_is_checked_on_the_blocking_pool_and_its_check_awaited() {
+    let server = support::Server::start();
+    let (iss, res) = ("https://auth.example.com", "https://mcp.example.com/mcp");
+    let text = json!({
+        "resource": res,
+        "auth": { "issuers": [{ "issuer": iss,
+            "jwks": mcpguard_testkit::jwks(&[("rsa", Some("k1"), Some("RS256"))]) }] },
+        "rate_limit": { "limit": 1000, "window_seconds": 60 },
+        "store": { "redis": { "url": server.url(), "prefix": "tower-token:", "timeout_ms": 2000 } }
+    })
+    .to_string();
+    let guard = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |client: &str| {
+        let claims = json!({"iss": iss, "sub": client, "client_id": client, "aud": res,
+            "exp": now + 600});
+        let jws = mcpguard_testkit::sign(
+            "RS256",
+            "rsa",
+            &json!({"alg": "RS256", "kid": "k1"}).to_string(),
+            &claims.to_string(),
+        );
+        format!("Bearer {jws}")
+    };
+    let layer = GuardLayer::new(guard.clone(), HttpOptions::new(None));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let service = layer.layer(tower::service_fn(|_req: Request<_>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counted = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let url = server.url();
+        let sleeper = std::thread::spawn(move || {
+            let client = redis::Client::open(url).unwrap();
+            let mut c = client.get_connection().unwrap();
+            redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg("0.3")
+                .exec(&mut c)
+                .unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        let before = ticks.load(Ordering::Relaxed);
+        // A token never seen: verified on the pool, the check awaited here.
+        let request = Request::get("/mcp")
+            .header("authorization", token("fresh-client"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let status = service.oneshot(request).await.unwrap().status();
+        let during = ticks.load(Ordering::Relaxed) - before;
+        ticker.abort();
+        sleeper.join().unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(during >= 10, "the runtime ran {during} ticks");
+    });
+    assert_eq!(
+        support::metric(&guard, "mcpguard_store_pipelined_total"),
+        1.0
+    );
+}
