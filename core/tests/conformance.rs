@@ -12,6 +12,7 @@ use mcpguard::guard::{
     Guard, HttpAction, HttpBody, HttpOptions, HttpRequest, Request, dropped_when_filtered,
     principal_json,
 };
+use mcpguard::task;
 use mcpguard::token::opaque::OpaqueEntry;
 use mcpguard::token::{Principal, TokenError};
 use mcpguard_testkit::http_vectors;
@@ -21,6 +22,54 @@ use serde_json::{Value, json};
 #[test]
 fn every_conformance_vector_passes_through_the_rust_api() {
     vectors::run_all("Rust API", run_file);
+}
+
+/// How a case reaches the HTTP entry point.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    /// `authorize_http`.
+    InPlace,
+    /// `authorize_http_later`, run to completion.
+    Later,
+    /// `authorize_http_later_in_memory`, else `authorize_http` (counting
+    /// the cases answered from memory).
+    InMemory(&'a std::cell::Cell<usize>),
+}
+
+/// The HTTP corpus through the awaited entry points: `authorize_http_later`
+/// answers every case as `authorize_http` does, and so does
+/// `authorize_http_later_in_memory` for every case it answers (the others
+/// go to `authorize_http`, as a host sends them where waiting is allowed).
+#[test]
+fn the_http_corpus_answers_alike_through_the_awaited_entry_points() {
+    let path = vectors::dir().join("http_edge.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let from_memory = std::cell::Cell::new(0);
+    for entry in [Entry::Later, Entry::InMemory(&from_memory)] {
+        let clock = ManualClock::from_secs_f64(doc["clock"].as_f64().unwrap()).unwrap();
+        let guard = Guard::from_json_with_clock(&doc["config"].to_string(), clock.clone()).unwrap();
+        let options = HttpOptions::from_json(&doc["options"]).unwrap();
+        let mut failures = Vec::new();
+        for case in doc["cases"].as_array().unwrap() {
+            let outcome = http_case(&guard, &options, &clock, case, entry)
+                .and_then(|actual| http_vectors::compare(&case["expect"], &actual));
+            if let Err(why) = outcome {
+                failures.push(format!("{}: {why}", case["name"]));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+    // Most requests carry a token verified by an earlier one, or none.
+    eprintln!(
+        "{} of {} cases answered from memory",
+        from_memory.get(),
+        doc["cases"].as_array().unwrap().len()
+    );
+    assert!(
+        from_memory.get() > 200,
+        "{} answered from memory",
+        from_memory.get()
+    );
 }
 
 fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
@@ -57,7 +106,7 @@ fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
             .as_str()
             .map_or_else(|| format!("#{i}"), str::to_string);
         let outcome = if case["op"] == "http" {
-            http_case(&guard, &options, &clock, case).and_then(|actual| {
+            http_case(&guard, &options, &clock, case, Entry::InPlace).and_then(|actual| {
                 if bless {
                     blessed["cases"][i]["expect"] = actual;
                     return Ok(());
@@ -93,6 +142,7 @@ fn http_case(
     options: &HttpOptions,
     clock: &ManualClock,
     case: &Value,
+    entry: Entry,
 ) -> Result<Value, String> {
     if let Some(s) = case.get("advance").and_then(Value::as_f64) {
         clock.advance_secs_f64(s).map_err(|e| e.to_string())?;
@@ -117,7 +167,19 @@ fn http_case(
         key: None,
         cost: None,
     };
-    let decision = guard.authorize_http(&request, options);
+    let decision = match entry {
+        Entry::InPlace => guard.authorize_http(&request, options),
+        Entry::Later => task::block_on(guard.authorize_http_later(&request, options)),
+        Entry::InMemory(from_memory) => {
+            match task::block_on(guard.authorize_http_later_in_memory(&request, options)) {
+                Some(d) => {
+                    from_memory.set(from_memory.get() + 1);
+                    d
+                }
+                None => guard.authorize_http(&request, options),
+            }
+        }
+    };
     let app = &input.app;
     let response = match decision.action {
         HttpAction::Respond(r) => r.to_json(),
