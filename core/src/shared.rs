@@ -375,6 +375,13 @@ pub trait SharedRateStore: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether [`check_later`](Self::check_later) answers (else it
+    /// returns `None` and the check is made in place, waiting). A decision
+    /// made on an event loop asks this first. Default: no.
+    fn answers_later(&self) -> bool {
+        false
+    }
+
     /// Checks at build time that the store can compute `limit` exactly;
     /// the error says why not.
     fn supports(&self, limit: &Limit) -> Result<(), String>;

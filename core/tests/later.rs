@@ -119,6 +119,10 @@ impl SharedRateStore for Fresh {
         Some(Box::pin(Later { slot }))
     }
 
+    fn answers_later(&self) -> bool {
+        self.later
+    }
+
     fn supports(&self, _limit: &Limit) -> Result<(), String> {
         Ok(())
     }
@@ -315,7 +319,10 @@ fn from_memory_a_token_to_verify_stops_without_a_trace_and_a_cached_one_decides_
 
 #[test]
 fn from_memory_an_anonymous_or_unreadable_request_decides_at_once() {
-    let g = guard_with_tokens(Arc::new(Fresh::default()));
+    let g = guard_with_tokens(Arc::new(Fresh {
+        later: true,
+        ..Fresh::default()
+    }));
     let options = HttpOptions::new(Some("filesystem"));
     // No token, where one is required: the 401, from memory.
     let d = task::block_on(g.authorize_http_later_in_memory(&request(), &options))
@@ -328,4 +335,21 @@ fn from_memory_an_anonymous_or_unreadable_request_decides_at_once() {
     };
     let d = task::block_on(g.authorize_http_later_in_memory(&bad, &options)).unwrap();
     assert_eq!(summary(&d)["status"], 400);
+}
+
+#[test]
+fn from_memory_nothing_is_decided_when_the_store_only_answers_in_place() {
+    // A store that would make the event loop wait for its answer (a Redis
+    // Cluster): the decision goes where waiting is allowed.
+    let store = Arc::new(Fresh::default());
+    let g = guard(store.clone());
+    let before = g.metrics_text();
+    assert!(
+        task::block_on(
+            g.authorize_http_later_in_memory(&request(), &HttpOptions::new(Some("filesystem")))
+        )
+        .is_none()
+    );
+    assert_eq!(g.metrics_text(), before, "nothing counted");
+    assert_eq!(store.in_place.load(Ordering::SeqCst), 0, "nothing charged");
 }

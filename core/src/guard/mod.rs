@@ -521,6 +521,11 @@ impl Guard {
         in_memory: bool,
     ) -> Step<'a> {
         let s = &*self.inner;
+        // From memory alone, the rate-limit check must not wait in place
+        // either (a store that only answers in place: a Redis Cluster).
+        if in_memory && !s.rate.answers_later() {
+            return Step::Waits;
+        }
         // 1. The request's own shape.
         if request.cost < 1 {
             return Step::Done((self.invalid_request("cost must be at least 1"), None));

@@ -155,6 +155,17 @@ impl RatePolicy {
         self.check_calls_at(key, roles, server, tools, cost, self.clock.now_nanos())
     }
 
+    /// Whether a check made later ([`check_calls_later`](Self::check_calls_later))
+    /// never waits in place: the limits are off, in process, or in a
+    /// shared store that answers later.
+    pub(crate) fn answers_later(&self) -> bool {
+        !self.enabled
+            || self
+                .engine
+                .shared()
+                .is_none_or(|shared| shared.answers_later())
+    }
+
     /// Whether a decision may wait on the network: the limits live in a
     /// shared store (Redis) and are enabled.
     pub fn waits_on_network(&self) -> bool {

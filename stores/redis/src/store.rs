@@ -316,6 +316,10 @@ impl SharedRateStore for RedisStore {
         })
     }
 
+    fn answers_later(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
     fn check_later(
         &self,
         limits: &[SharedLimit<'_>],

@@ -208,3 +208,33 @@ fn a_stopped_redis_fails_checks_by_policy_and_a_restarted_one_serves_again() {
     let _server = support::Server::start_on(port);
     served_again(&g, "203.0.113.9");
 }
+
+#[test]
+fn a_cluster_checks_in_place_and_is_never_decided_from_memory() {
+    let cluster = support::Cluster::start();
+    let text = json!({
+        "resource": "https://mcp.example.com/mcp",
+        "auth": { "issuers": [], "required": false },
+        "rate_limit": { "limit": 2, "window_seconds": 3600 },
+        "store": { "redis": { "url": cluster.urls()[0], "urls": cluster.urls()[1..],
+            "prefix": "pipe-cluster:", "timeout_ms": 1000 } }
+    })
+    .to_string();
+    let g = mcpguard_redis::guard_from_json(&text, GuardOptions::default()).unwrap();
+    let from_memory =
+        task::block_on(g.authorize_http_later_in_memory(&request("203.0.113.10"), &options()));
+    assert!(
+        from_memory.is_none(),
+        "a cluster's check would wait in place"
+    );
+    // Awaited where waiting is allowed, it checks in place, exactly.
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| {
+            status(&task::block_on(
+                g.authorize_http_later(&request("203.0.113.10"), &options()),
+            ))
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(metric(&g, "mcpguard_store_pipelined_total"), 0.0);
+}

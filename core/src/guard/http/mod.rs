@@ -505,9 +505,10 @@ impl Guard {
     }
 
     /// [`authorize_http_later`](Self::authorize_http_later) when the
-    /// steps before the shared store need nothing but memory: no token, or
+    /// steps before the shared store need nothing but memory (no token, or
     /// one the verified-token cache holds with no read of the shared
-    /// revocation epoch due. Then its first poll never waits, so an event
+    /// revocation epoch due) and the rate limits are in process or in a
+    /// store that answers later. Then its first poll never waits, so an event
     /// loop may make it itself (the Redis check is sent, and the answer
     /// finishes the decision where it arrives). `None`, with nothing
     /// recorded or counted, when they would wait (a signature to check, a
