@@ -1,9 +1,12 @@
 'use strict'
-// What deciding off the event loop costs: `guard.authorizeHttpAsync`
-// against the synchronous `guard.authorizeHttp` it wraps, on a Guard with
-// the in-process store (no network: only the hop to a decision thread and
-// back is measured). Run by `make -C bindings/node bench` on the release
-// build of the addon.
+// What the promise costs: `guard.authorizeHttpAsync` against the
+// synchronous `guard.authorizeHttp`, on a Guard with the in-process store
+// and a token the Guard verified already. Such a request is decided on the
+// event loop itself (the core's `authorize_http_later_in_memory`: nothing
+// before the store can wait), so what is measured is the promise and its
+// settling; a request that could wait (a token to verify) hops to a
+// decision thread first. Run by `make -C bindings/node bench` on the
+// release build of the addon.
 //
 // For each: calls per second with 1 and with 8 calls in flight (each an
 // awaited loop) for 1.5 s, and the process's CPU time per call (user +
