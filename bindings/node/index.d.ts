@@ -457,13 +457,16 @@ export declare class Guard {
    */
   authorizeHttp(request: HttpRequest, options: HttpOptions | HttpOptionsInit): HttpDecision
   /**
-   * `authorizeHttp` decided on a thread of mcpguard's own: the same
-   * answer, as a promise. For a Guard whose decisions wait on the network
-   * (`waitsOnNetwork()`: the Redis store): the event loop serves other
-   * requests meanwhile, and libuv's pool stays free for files and names
-   * (16 such threads per process; more decisions wait in order). With the
-   * in-process store the synchronous call is faster. The request is
-   * copied (its body too) before this returns.
+   * `authorizeHttp` without waiting on the event loop: the same answer, as
+   * a promise. For a Guard whose decisions wait on the network
+   * (`waitsOnNetwork()`: the Redis store): a request whose token the Guard
+   * verified already is decided on the event loop up to the rate-limit
+   * check, which goes to Redis pipelined with every other waiting
+   * request's (one server; a cluster's take a pooled connection on a
+   * thread); any other request is decided on a thread of mcpguard's own
+   * (16 per process; more wait in order), so libuv's pool stays free for
+   * files and names. With the in-process store the synchronous call is
+   * faster. The request is copied (its body too) before this returns.
    * @throws {InvalidRequestError} (a rejection) for an odd header list or a bad cost.
    */
   authorizeHttpAsync(request: HttpRequest, options: HttpOptions | HttpOptionsInit): Promise<HttpDecision>
