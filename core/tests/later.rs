@@ -134,10 +134,17 @@ impl SharedRateStore for Fresh {
     fn metrics_text(&self, _out: &mut String) {}
 }
 
+/// An anonymous Guard on `store`.
 fn guard(store: Arc<Fresh>) -> Guard {
+    guard_with(json!({"issuers": [], "required": false}), store)
+}
+
+/// A Guard with the `auth` section `auth`, five requests a minute on
+/// `store`, at a fixed time.
+fn guard_with(auth: serde_json::Value, store: Arc<Fresh>) -> Guard {
     let config = json!({
         "resource": "https://mcp.example.com/mcp",
-        "auth": {"issuers": [], "required": false},
+        "auth": auth,
         "servers": {"filesystem": {"tags": ["files"]}},
         "rate_limit": {"limit": 5, "window_seconds": 60}
     });
@@ -250,19 +257,9 @@ fn a_spawned_decision_finishes_on_the_thread_the_store_answers_from() {
 
 /// A Guard that needs a token (RS256, key `k1`), on the later store.
 fn guard_with_tokens(store: Arc<Fresh>) -> Guard {
-    let config = json!({
-        "resource": "https://mcp.example.com/mcp",
-        "auth": {"issuers": [{"issuer": "https://auth.example.com",
-            "jwks": kit::jwks(&[("rsa", Some("k1"), Some("RS256"))])}]},
-        "servers": {"filesystem": {"tags": ["files"]}},
-        "rate_limit": {"limit": 5, "window_seconds": 60}
-    });
-    let config: GuardConfig = serde_json::from_value(config).unwrap();
-    let options = GuardOptions {
-        rate_store: Some(store),
-        ..GuardOptions::with_clock(ManualClock::new(1_767_225_600))
-    };
-    Guard::from_config(config, options).unwrap()
+    let auth = json!({"issuers": [{"issuer": "https://auth.example.com",
+        "jwks": kit::jwks(&[("rsa", Some("k1"), Some("RS256"))])}]});
+    guard_with(auth, store)
 }
 
 fn bearer() -> String {

@@ -39,10 +39,13 @@ fn layer(url: &str, offload: Option<bool>) -> GuardLayer {
 }
 
 /// Runtime ticks counted while one request is decided under a 300 ms
-/// `DEBUG SLEEP`, and the request's status.
+/// `DEBUG SLEEP`, and the request's status. With `warm`, one request is
+/// decided first, before Redis sleeps.
 fn ticks_during_a_slow_decision(
     server: &support::Server,
     layer: GuardLayer,
+    warm: bool,
+    request: impl Fn() -> Request<Empty<Bytes>>,
 ) -> (usize, StatusCode) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -52,11 +55,12 @@ fn ticks_during_a_slow_decision(
         let service = layer.layer(tower::service_fn(|_req: Request<_>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         }));
-        let request = || Request::get("/mcp").body(Empty::<Bytes>::new()).unwrap();
-        assert_eq!(
-            service.clone().oneshot(request()).await.unwrap().status(),
-            StatusCode::OK
-        );
+        if warm {
+            assert_eq!(
+                service.clone().oneshot(request()).await.unwrap().status(),
+                StatusCode::OK
+            );
+        }
         let ticks = Arc::new(AtomicUsize::new(0));
         let counted = ticks.clone();
         let ticker = tokio::spawn(async move {
@@ -85,10 +89,16 @@ fn ticks_during_a_slow_decision(
     })
 }
 
+/// An anonymous `GET /mcp`.
+fn anonymous() -> Request<Empty<Bytes>> {
+    Request::get("/mcp").body(Empty::<Bytes>::new()).unwrap()
+}
+
 #[test]
 fn a_guard_on_redis_decides_off_the_runtime_and_the_runtime_keeps_running() {
     let server = support::Server::start();
-    let (during, status) = ticks_during_a_slow_decision(&server, layer(&server.url(), None));
+    let (during, status) =
+        ticks_during_a_slow_decision(&server, layer(&server.url(), None), true, anonymous);
     assert_eq!(status, StatusCode::OK);
     assert!(
         during >= 10,
@@ -99,7 +109,8 @@ fn a_guard_on_redis_decides_off_the_runtime_and_the_runtime_keeps_running() {
 #[test]
 fn offload_false_decides_on_the_task_as_before() {
     let server = support::Server::start();
-    let (during, status) = ticks_during_a_slow_decision(&server, layer(&server.url(), Some(false)));
+    let (during, status) =
+        ticks_during_a_slow_decision(&server, layer(&server.url(), Some(false)), true, anonymous);
     assert_eq!(status, StatusCode::OK);
     // The decision held the only runtime thread for the whole sleep.
     assert!(during <= 2, "the runtime ran {during} ticks");
@@ -185,46 +196,16 @@ fn a_token_to_verify_is_checked_on_the_blocking_pool_and_its_check_awaited() {
         format!("Bearer {jws}")
     };
     let layer = GuardLayer::new(guard.clone(), HttpOptions::new(None));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let service = layer.layer(tower::service_fn(|_req: Request<_>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }));
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let counted = ticks.clone();
-        let ticker = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                counted.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        let url = server.url();
-        let sleeper = std::thread::spawn(move || {
-            let client = redis::Client::open(url).unwrap();
-            let mut c = client.get_connection().unwrap();
-            redis::cmd("DEBUG")
-                .arg("SLEEP")
-                .arg("0.3")
-                .exec(&mut c)
-                .unwrap();
-        });
-        std::thread::sleep(Duration::from_millis(20));
-        let before = ticks.load(Ordering::Relaxed);
-        // A token never seen: verified on the pool, the check awaited here.
-        let request = Request::get("/mcp")
-            .header("authorization", token("fresh-client"))
+    // A token never seen: verified on the pool, the check awaited here.
+    let fresh = token("fresh-client");
+    let (during, status) = ticks_during_a_slow_decision(&server, layer, false, || {
+        Request::get("/mcp")
+            .header("authorization", fresh.as_str())
             .body(Empty::<Bytes>::new())
-            .unwrap();
-        let status = service.oneshot(request).await.unwrap().status();
-        let during = ticks.load(Ordering::Relaxed) - before;
-        ticker.abort();
-        sleeper.join().unwrap();
-        assert_eq!(status, StatusCode::OK);
-        assert!(during >= 10, "the runtime ran {during} ticks");
+            .unwrap()
     });
+    assert_eq!(status, StatusCode::OK);
+    assert!(during >= 10, "the runtime ran {during} ticks");
     assert_eq!(
         support::metric(&guard, "mcpguard_store_pipelined_total"),
         1.0
