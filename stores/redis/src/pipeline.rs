@@ -33,10 +33,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use redis::{RedisError, RedisResult, Value};
+use std::sync::atomic::Ordering;
+
+use redis::{Connection, RedisError, RedisResult, Value};
 
 use crate::function::Function;
-use crate::pool::{Conn, Connector, Open};
+use crate::store::Health;
 
 /// Checks one round trip carries at most: enough to amortise a round trip
 /// many times over, few enough that one reply never takes long to read.
@@ -44,18 +46,19 @@ const MAX_BATCH: usize = 256;
 
 /// What the I/O thread needs besides the queue.
 pub(crate) struct Io {
-    pub connector: Connector,
+    /// The one server.
+    pub client: redis::Client,
     pub function: Arc<Function>,
     pub script: redis::Script,
-    pub timeout: Duration,
-    /// Round trips made (each carrying one check or many).
-    pub on_round_trip: Box<dyn Fn(usize) + Send + Sync>,
+    /// The store's counters (a round trip is counted once, whatever it
+    /// carries).
+    pub health: Arc<Health>,
 }
 
 /// The queue and the I/O thread.
 pub(crate) struct Pipeline {
     shared: Arc<Shared>,
-    io: Mutex<Option<Arc<Io>>>,
+    io: Arc<Io>,
 }
 
 struct Shared {
@@ -138,7 +141,7 @@ impl Pipeline {
                 queue: Mutex::new(Queue::default()),
                 arrived: Condvar::new(),
             }),
-            io: Mutex::new(Some(Arc::new(io))),
+            io: Arc::new(io),
         }
     }
 
@@ -155,7 +158,7 @@ impl Pipeline {
         };
         let mut queue = self.shared.queue.lock();
         if !queue.running {
-            let io = self.io.lock().clone()?;
+            let io = Arc::clone(&self.io);
             let shared = Arc::clone(&self.shared);
             std::thread::Builder::new()
                 .name("mcpguard-redis-pipeline".into())
@@ -180,7 +183,7 @@ impl Drop for Pipeline {
 /// The I/O thread: a round trip for everything queued, until the store is
 /// gone and the queue empty.
 fn run(io: &Io, shared: &Shared) {
-    let mut conn: Option<Conn> = None;
+    let mut conn: Option<Connection> = None;
     loop {
         let batch: Vec<Job> = {
             let mut queue = shared.queue.lock();
@@ -207,7 +210,7 @@ fn run(io: &Io, shared: &Shared) {
 /// Sends `batch` on the connection (opening one when there is none) and
 /// completes each check; returns the checks to send again (once the
 /// library is loaded).
-fn round_trip(io: &Io, conn: &mut Option<Conn>, batch: Vec<Job>) -> Vec<Job> {
+fn round_trip(io: &Io, conn: &mut Option<Connection>, batch: Vec<Job>) -> Vec<Job> {
     let now = Instant::now();
     let (late, batch): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| j.deadline <= now);
     for job in late {
@@ -221,14 +224,9 @@ fn round_trip(io: &Io, conn: &mut Option<Conn>, batch: Vec<Job>) -> Vec<Job> {
         .saturating_duration_since(now)
         .max(Duration::from_millis(1));
     let mut c = match conn.take() {
-        Some(Conn::Single(c)) => c,
-        // The pipeline serves one server only (see the module doc).
-        Some(Conn::Cluster(_)) | None => match io.connector.open(budget.min(io.timeout)) {
-            Ok(Conn::Single(c)) => c,
-            Ok(Conn::Cluster(_)) => {
-                fail(batch, &cluster_error());
-                return Vec::new();
-            }
+        Some(c) => c,
+        None => match io.client.get_connection_with_timeout(budget) {
+            Ok(c) => c,
             Err(e) => {
                 fail(batch, &e);
                 return Vec::new();
@@ -240,7 +238,7 @@ fn round_trip(io: &Io, conn: &mut Option<Conn>, batch: Vec<Job>) -> Vec<Job> {
     for job in &batch {
         bytes.extend_from_slice(if functions { &job.fcall } else { &job.evalsha });
     }
-    (io.on_round_trip)(batch.len());
+    io.health.stats.round_trips.fetch_add(1, Ordering::Relaxed);
     // One write, then the replies in order. A read that times out ends the
     // round trip: the checks still waiting fail, and the connection goes
     // (a late reply could only be taken for another check's). The read
@@ -296,7 +294,7 @@ fn round_trip(io: &Io, conn: &mut Option<Conn>, batch: Vec<Job>) -> Vec<Job> {
             job.retried = true;
         }
     }
-    *conn = Some(Conn::Single(c));
+    *conn = Some(c);
     again
 }
 
@@ -304,13 +302,6 @@ fn fail(jobs: Vec<Job>, e: &RedisError) {
     for job in jobs {
         job.reply.set(Err(e.clone()));
     }
-}
-
-fn cluster_error() -> RedisError {
-    RedisError::from((
-        redis::ErrorKind::Client,
-        "the pipeline serves one server, not a cluster",
-    ))
 }
 
 fn timed_out() -> RedisError {

@@ -43,10 +43,89 @@ const SCRIPT: &str = include_str!("script.lua");
 /// the old keys expire).
 const STATE_FORMAT: &str = "v2";
 
+/// What a round trip's outcome does to the store: its counters and its
+/// circuit breaker, shared by the pooled path and the pipeline's futures
+/// so that both count and trip the breaker alike.
+pub(crate) struct Health {
+    pub(crate) stats: Stats,
+    breaker: Breaker,
+}
+
+impl Health {
+    fn new() -> Self {
+        Health {
+            stats: Stats::default(),
+            breaker: Breaker::new(),
+        }
+    }
+
+    /// Whether to try Redis now; refused while the breaker is open
+    /// (counted as rejected and decided by `on_error`).
+    fn admit(&self) -> Result<(), SharedStoreError> {
+        match self.breaker.admit() {
+            Admit::Go => Ok(()),
+            Admit::Open(ms) => {
+                let s = &self.stats;
+                s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
+                s.fallbacks.fetch_add(1, Ordering::Relaxed);
+                Err(SharedStoreError::Unavailable {
+                    detail: "circuit breaker open after a Redis failure".into(),
+                    retry_after_ms: ms,
+                })
+            }
+        }
+    }
+
+    /// A round trip's result, begun at `start`: its latency counted, the
+    /// breaker told, a failure counted and turned into the store's error.
+    fn settle<T>(
+        &self,
+        start: Instant,
+        result: redis::RedisResult<T>,
+    ) -> Result<T, SharedStoreError> {
+        let s = &self.stats;
+        s.latency_nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match result {
+            Ok(v) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Err(e) => {
+                s.errors.fetch_add(1, Ordering::Relaxed);
+                s.fallbacks.fetch_add(1, Ordering::Relaxed);
+                if self.breaker.failure() {
+                    s.breaker_opened.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(SharedStoreError::Unavailable {
+                    detail: e.to_string(),
+                    retry_after_ms: crate::breaker::OPEN_MS,
+                })
+            }
+        }
+    }
+
+    /// The script's reply read for `limits`; one it cannot read is counted
+    /// as an error.
+    fn answer(
+        &self,
+        reply: &[u8],
+        limits: impl ExactSizeIterator<Item = Limit>,
+    ) -> Result<SharedAnswer, SharedStoreError> {
+        parse(reply, limits).map_err(|detail| {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            SharedStoreError::Unavailable {
+                detail,
+                retry_after_ms: crate::breaker::OPEN_MS,
+            }
+        })
+    }
+}
+
 /// Counters of one store, read by [`SharedRateStore::metrics_text`].
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    round_trips: AtomicU64,
+    pub(crate) round_trips: AtomicU64,
     errors: AtomicU64,
     breaker_opened: AtomicU64,
     breaker_rejected: AtomicU64,
@@ -68,8 +147,7 @@ pub struct RedisStore {
     function: Arc<Function>,
     prefix: String,
     pub(crate) on_error: OnError,
-    breaker: Arc<Breaker>,
-    stats: Arc<Stats>,
+    health: Arc<Health>,
     timeout: Duration,
 }
 
@@ -98,20 +176,15 @@ impl RedisStore {
         let connector = Connector::for_config(config, timeout).map_err(BuildError::Url)?;
         let script = Script::new(SCRIPT);
         let function = Arc::new(Function::new(SCRIPT));
-        let stats = Arc::<Stats>::default();
-        let pipeline = if config.is_cluster() {
-            None
-        } else {
-            let counted = Arc::clone(&stats);
-            Some(Pipeline::new(Io {
-                connector: Connector::for_config(config, timeout).map_err(BuildError::Url)?,
+        let health = Arc::new(Health::new());
+        let pipeline = match &connector {
+            Connector::Single(client) => Some(Pipeline::new(Io {
+                client: client.clone(),
                 function: Arc::clone(&function),
                 script: script.clone(),
-                timeout,
-                on_round_trip: Box::new(move |_checks| {
-                    counted.round_trips.fetch_add(1, Ordering::Relaxed);
-                }),
-            }))
+                health: Arc::clone(&health),
+            })),
+            Connector::Cluster(_) => None,
         };
         Ok(Self {
             pool: Pool::new(connector, config.pool_size.max(1) as usize, timeout),
@@ -120,8 +193,7 @@ impl RedisStore {
             function,
             prefix: config.prefix.clone(),
             on_error: config.on_error,
-            breaker: Arc::new(Breaker::new()),
-            stats,
+            health,
             timeout,
         })
     }
@@ -199,15 +271,7 @@ impl RedisStore {
         &self,
         f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, SharedStoreError> {
-        let s = &self.stats;
-        if let Admit::Open(ms) = self.breaker.admit() {
-            s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
-            s.fallbacks.fetch_add(1, Ordering::Relaxed);
-            return Err(SharedStoreError::Unavailable {
-                detail: "circuit breaker open after a Redis failure".into(),
-                retry_after_ms: ms,
-            });
-        }
+        self.health.admit()?;
         let start = Instant::now();
         let result = self.pool.get().and_then(|mut conn| {
             let r = f(conn.get());
@@ -216,27 +280,14 @@ impl RedisStore {
             }
             r
         });
-        s.round_trips.fetch_add(1, Ordering::Relaxed);
-        s.latency_nanos
-            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        match result {
-            Ok(v) => {
-                self.breaker.success();
-                Ok(v)
-            }
-            Err(e) => {
-                s.errors.fetch_add(1, Ordering::Relaxed);
-                s.fallbacks.fetch_add(1, Ordering::Relaxed);
-                if self.breaker.failure() {
-                    s.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                }
-                self.pool.clear();
-                Err(SharedStoreError::Unavailable {
-                    detail: e.to_string(),
-                    retry_after_ms: crate::breaker::OPEN_MS,
-                })
-            }
+        self.health
+            .stats
+            .round_trips
+            .fetch_add(1, Ordering::Relaxed);
+        if result.is_err() {
+            self.pool.clear();
         }
+        self.health.settle(start, result)
     }
 
     /// A key for token state: every token key shares the `{tok}` hash slot,
@@ -307,13 +358,7 @@ impl SharedRateStore for RedisStore {
                 other => other,
             }
         })?;
-        parse(&reply, limits.iter().map(|l| l.limit)).map_err(|detail| {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            SharedStoreError::Unavailable {
-                detail,
-                retry_after_ms: crate::breaker::OPEN_MS,
-            }
-        })
+        self.health.answer(&reply, limits.iter().map(|l| l.limit))
     }
 
     fn answers_later(&self) -> bool {
@@ -328,16 +373,8 @@ impl SharedRateStore for RedisStore {
         cost: u64,
     ) -> Option<SharedFuture> {
         let pipeline = self.pipeline.as_ref()?;
-        let s = &self.stats;
-        if let Admit::Open(ms) = self.breaker.admit() {
-            s.breaker_rejected.fetch_add(1, Ordering::Relaxed);
-            s.fallbacks.fetch_add(1, Ordering::Relaxed);
-            return Some(Box::pin(std::future::ready(Err(
-                SharedStoreError::Unavailable {
-                    detail: "circuit breaker open after a Redis failure".into(),
-                    retry_after_ms: ms,
-                },
-            ))));
+        if let Err(refused) = self.health.admit() {
+            return Some(Box::pin(std::future::ready(Err(refused))));
         }
         let hash = client_hash(key);
         let packed = |name: &str, target: &str| {
@@ -347,39 +384,14 @@ impl SharedRateStore for RedisStore {
         let fcall = packed("FCALL", &self.function.name);
         let evalsha = packed("EVALSHA", self.script.get_hash());
         let pending = pipeline.send(fcall, evalsha, self.timeout)?;
-        let (stats, breaker) = (Arc::clone(&self.stats), Arc::clone(&self.breaker));
+        let health = Arc::clone(&self.health);
         let limits: Vec<Limit> = limits.iter().map(|l| l.limit).collect();
         let start = Instant::now();
         Some(Box::pin(async move {
             let result = pending.await;
-            stats.pipelined.fetch_add(1, Ordering::Relaxed);
-            stats
-                .latency_nanos
-                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let reply = match result {
-                Ok(reply) => {
-                    breaker.success();
-                    reply
-                }
-                Err(e) => {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
-                    stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    if breaker.failure() {
-                        stats.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Err(SharedStoreError::Unavailable {
-                        detail: e.to_string(),
-                        retry_after_ms: crate::breaker::OPEN_MS,
-                    });
-                }
-            };
-            parse(&reply, limits.iter().copied()).map_err(|detail| {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
-                SharedStoreError::Unavailable {
-                    detail,
-                    retry_after_ms: crate::breaker::OPEN_MS,
-                }
-            })
+            health.stats.pipelined.fetch_add(1, Ordering::Relaxed);
+            let reply = health.settle(start, result)?;
+            health.answer(&reply, limits.iter().copied())
         }))
     }
 
@@ -406,7 +418,7 @@ impl SharedRateStore for RedisStore {
     }
 
     fn metrics_text(&self, out: &mut String) {
-        let s = &self.stats;
+        let s = &self.health.stats;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -458,7 +470,7 @@ impl SharedRateStore for RedisStore {
              # TYPE mcpguard_store_breaker_open gauge\nmcpguard_store_breaker_open {}\n\
              # HELP mcpguard_store_on_error The configured on_error policy.\n\
              # TYPE mcpguard_store_on_error gauge\nmcpguard_store_on_error{{policy=\"{}\"}} 1",
-            u8::from(self.breaker.is_open()),
+            u8::from(self.health.breaker.is_open()),
             self.on_error.as_str()
         );
     }
