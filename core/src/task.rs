@@ -1,15 +1,15 @@
-//! Running a decision's future: in place on this thread ([`block_on`]), or
-//! polled wherever it is woken ([`spawn`]), for a host that must not hold a
-//! thread while a shared store answers.
+//! Running the futures of the `_later` entry points
+//! (`Guard::authorize_http_later` and `…_in_memory`): polled wherever they
+//! are woken ([`spawn`]), for a host that must not hold a thread while a
+//! shared store answers, or to completion on this thread ([`block_on`]).
 //!
-//! A decision is written once, as a future whose only waiting point is the
-//! shared store's answer. Made by the synchronous entry points, that point
-//! never waits (the store is called in place), so the future completes on
-//! its first poll with nothing allocated. Made by the `_later` entry
-//! points with a store that pipelines (the Redis store), the first poll
-//! runs the decision up to the store's answer and sends the check; the
+//! A decision is split where the shared store is asked: the synchronous
+//! entry points call the store in place, and the `_later` ones await it.
+//! With a store that pipelines (the Redis store on one server), the first
+//! poll runs the decision up to the store's check and sends it; the
 //! store's I/O thread wakes the task when the answer is in, and the
-//! decision completes there.
+//! decision completes there. With any other store the future completes on
+//! its first poll.
 
 use std::future::Future;
 use std::pin::Pin;

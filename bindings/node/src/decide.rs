@@ -94,10 +94,7 @@ where
         match catch_unwind(AssertUnwindSafe(decide)) {
             Ok(Ok(answer)) => deferred.resolve(move |_env| Ok(answer)),
             Ok(Err(refused)) => deferred.reject(refused),
-            Err(_) => deferred.reject(napi::Error::new(
-                napi::Status::GenericFailure,
-                "mcpguard: a decision failed unexpectedly".to_string(),
-            )),
+            Err(_) => deferred.reject(failed()),
         }
     }));
     Ok(promise)
@@ -124,18 +121,12 @@ where
     LF: Future<Output = T> + Send + 'static,
 {
     let (deferred, promise) = env.create_deferred()?;
-    let failed = || {
-        napi::Error::new(
-            napi::Status::GenericFailure,
-            "mcpguard: a decision failed unexpectedly".to_string(),
-        )
-    };
     mcpguard::task::spawn(async move {
         match CatchUnwind(Box::pin(from_memory)).await {
             Ok(Ok(answer)) => deferred.resolve(settled(answer)),
             Ok(Err(later)) => submit(Box::new(move || {
                 mcpguard::task::spawn(async move {
-                    match CatchUnwind(Box::pin(async move { later().await })).await {
+                    match CatchUnwind(Box::pin(later())).await {
                         Ok(answer) => deferred.resolve(settled(answer)),
                         Err(_) => deferred.reject(failed()),
                     }
@@ -145,6 +136,14 @@ where
         }
     });
     Ok(promise)
+}
+
+/// The rejection of a decision that panicked.
+fn failed() -> napi::Error {
+    napi::Error::new(
+        napi::Status::GenericFailure,
+        "mcpguard: a decision failed unexpectedly".to_string(),
+    )
 }
 
 /// What a promise resolves to: one resolver type for every path that
