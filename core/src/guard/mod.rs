@@ -65,36 +65,34 @@ struct RateStep<'a> {
 }
 
 impl RateStep<'_> {
-    /// The rate-limit key and the principal's roles.
-    fn key_and_roles(&self) -> (std::borrow::Cow<'_, str>, &[String]) {
+    /// The rate-limit key and the principal's roles; `None` when rate
+    /// limiting is off.
+    fn key_and_roles(&self) -> Option<(std::borrow::Cow<'_, str>, &[String])> {
         let rate = &self.guard.inner.rate;
+        if !rate.enabled() {
+            return None;
+        }
         let principal = self.principal.as_deref();
-        (
+        Some((
             rate_key(rate.key_source(), principal, self.request.key),
             principal.map_or(&[][..], |p| p.roles.as_slice()),
-        )
+        ))
     }
 
     /// The check, the shared store called in place (`None`: rate limiting
     /// is off).
     fn check_in_place(&self) -> Option<RateDecision> {
-        let rate = &self.guard.inner.rate;
-        if !rate.enabled() {
-            return None;
-        }
-        let (key, roles) = self.key_and_roles();
+        let (key, roles) = self.key_and_roles()?;
         let r = self.request;
+        let rate = &self.guard.inner.rate;
         Some(rate.check_calls_at(&key, roles, r.server, self.tools, r.cost, self.now))
     }
 
     /// The check, the shared store's answer awaited.
     async fn check_later(&self) -> Option<RateDecision> {
-        let rate = &self.guard.inner.rate;
-        if !rate.enabled() {
-            return None;
-        }
-        let (key, roles) = self.key_and_roles();
+        let (key, roles) = self.key_and_roles()?;
         let r = self.request;
+        let rate = &self.guard.inner.rate;
         Some(
             rate.check_calls_later(&key, roles, r.server, self.tools, r.cost, self.now)
                 .await,
