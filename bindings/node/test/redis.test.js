@@ -117,7 +117,8 @@ test('a revocation reaches the other process within a second', async () => {
 
 test('metricsText reports the store in the Prometheus format', () => {
   const guard = Guard.fromJson(redisConfig())
-  assert.ok(guard.authorize({ authorization: 'Bearer ' + sign({ client_id: 'metrics-node' }), server: 'files' }).allowed)
+  const decision = guard.authorize({ authorization: 'Bearer ' + sign({ client_id: 'metrics-node' }), server: 'files' })
+  assert.ok(decision.allowed, JSON.stringify(decision))
   const text = guard.metricsText()
   assert.match(text, /^mcpguard_requests_allowed_total 1$/m)
   assert.match(text, /^mcpguard_store_round_trips_total [1-9]/m)
@@ -150,6 +151,42 @@ function redisCommand(...args) {
     c.on('error', reject)
   })
 }
+
+// Linux interrupts a socket read that has a timeout when a signal handler
+// runs, even one installed with SA_RESTART as libuv's are. Before the store
+// held signals off the waiting thread, a child process exiting during a
+// synchronous call (SIGCHLD) failed the round trip and opened the breaker:
+// the next second of requests was refused under fail_closed.
+test('signals to the process while a synchronous decision waits on Redis do not fail it', async () => {
+  const guard = Guard.fromJson(redisConfig())
+  const request = { authorization: 'Bearer ' + sign({ client_id: 'signals-node' }), server: 'files' }
+  assert.ok(guard.authorize(request).allowed)
+  let handled = 0
+  const onSignal = () => handled++
+  // SIGUSR2: Node keeps SIGUSR1 for its inspector.
+  process.on('SIGUSR2', onSignal)
+  const pelter = spawn(process.execPath, ['-e', `setInterval(() => { try { process.kill(${process.pid}, 'SIGUSR2') } catch { process.exit(0) } }, 5)`], { stdio: 'ignore' })
+  try {
+    while (handled === 0) await new Promise((r) => setTimeout(r, 10))
+    const sleeping = redisCommand('DEBUG', 'SLEEP', '0.3')
+    await new Promise((r) => setTimeout(r, 20))
+    const start = Date.now()
+    const decision = guard.authorize(request)
+    const took = Date.now() - start
+    await sleeping
+    assert.ok(decision.allowed, JSON.stringify(decision))
+    assert.ok(took >= 150, `Redis was slowed: ${took} ms`)
+    const before = handled
+    await new Promise((r) => setTimeout(r, 50))
+    assert.ok(handled > before, 'the signals still reach their handler')
+  } finally {
+    pelter.kill()
+    process.off('SIGUSR2', onSignal)
+  }
+  const metric = (name) => Number(guard.metricsText().match(new RegExp(`^${name} (\\S+)$`, 'm'))[1])
+  assert.equal(metric('mcpguard_store_errors_total'), 0)
+  assert.equal(metric('mcpguard_store_breaker_opened_total'), 0)
+})
 
 test('authorizeHttpAsync: 40 requests in flight against a shared limit of 30 admit exactly 30, as the synchronous call counts', async () => {
   const { HttpOptions } = require('..')

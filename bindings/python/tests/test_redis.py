@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import threading
 import socket
 import subprocess
@@ -46,6 +48,16 @@ else:
         time.sleep(0.01)
     else:
         print(json.dumps({"reason": None, "after": None}), flush=True)
+"""
+
+# Sends SIGUSR1 to the parent every 5 ms until killed.
+PELTER = r"""
+import os, signal, sys, time
+parent = int(sys.argv[1])
+print("go", flush=True)
+while True:
+    os.kill(parent, signal.SIGUSR1)
+    time.sleep(0.005)
 """
 
 
@@ -152,6 +164,40 @@ def redis_sleep(url: str, seconds: float) -> threading.Thread:
     t.start()
     time.sleep(0.02)  # the command is in before the caller's next call
     return t
+
+
+def test_signals_to_the_process_while_a_decision_waits_on_redis_do_not_fail_it(redis_url: str) -> None:
+    # Python installs its handlers without SA_RESTART (PEP 475), and Linux
+    # interrupts a socket read that has a timeout in any case. Before the
+    # store held signals off the waiting thread, a signal during the round
+    # trip failed it and opened the breaker.
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    token = rs256(claims(int(time.time()), client_id="signals-app"))
+    assert guard.authorize(authorization=f"Bearer {token}", server="files").allowed
+    handled: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: handled.append(signum))
+    pelter = subprocess.Popen(
+        [sys.executable, "-c", PELTER, str(os.getpid())],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert pelter.stdout is not None
+        pelter.stdout.readline()  # it has begun
+        sleeper = redis_sleep(redis_url, 0.3)
+        start = time.monotonic()
+        decision = guard.authorize(authorization=f"Bearer {token}", server="files")
+        took = time.monotonic() - start
+        sleeper.join()
+        assert decision.allowed, decision
+        assert took >= 0.15, f"Redis was slowed: {took:.3f} s"
+        assert handled, "the signals still reach their handler"
+    finally:
+        pelter.kill()
+        pelter.wait()
+        signal.signal(signal.SIGUSR1, previous)
+    text = guard.metrics_text()
+    assert "mcpguard_store_errors_total 0" in text, text
+    assert "mcpguard_store_breaker_opened_total 0" in text, text
 
 
 def test_a_guard_on_redis_waits_on_the_network_and_releases_the_gil_meanwhile(redis_url: str) -> None:

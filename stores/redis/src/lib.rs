@@ -44,6 +44,7 @@ mod function;
 mod oauth;
 mod pipeline;
 mod pool;
+mod signals;
 mod store;
 mod sync;
 mod tokens;

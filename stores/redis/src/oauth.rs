@@ -328,6 +328,7 @@ impl RedisOAuthStore {
         &self,
         f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
+        let _held = crate::signals::hold();
         let mut conn = self.pool.get().map_err(backend)?;
         match f(conn.get()) {
             Ok(v) => {

@@ -183,6 +183,7 @@ impl Drop for Pipeline {
 /// The I/O thread: a round trip for everything queued, until the store is
 /// gone and the queue empty.
 fn run(io: &Io, shared: &Shared) {
+    crate::signals::block_for_thread();
     let mut conn: Option<Connection> = None;
     loop {
         let batch: Vec<Job> = {

@@ -273,6 +273,7 @@ impl RedisStore {
     ) -> Result<T, SharedStoreError> {
         self.health.admit()?;
         let start = Instant::now();
+        let held = crate::signals::hold();
         let result = self.pool.get().and_then(|mut conn| {
             let r = f(conn.get());
             if r.is_ok() {
@@ -280,6 +281,7 @@ impl RedisStore {
             }
             r
         });
+        drop(held);
         self.health
             .stats
             .round_trips
