@@ -1,7 +1,7 @@
 """Type stubs for the compiled core (``mcpguard._native``)."""
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, final
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "HttpBody",
     "HttpDecision",
     "HttpResponse",
+    "Completions",
     "OAuthServer",
     "TokenValidator",
     "TagFilter",
@@ -72,6 +73,35 @@ class Guard:
         key: str | None = None,
         cost: int | None = None,
     ) -> HttpDecision: ...
+    def authorize_http_async(
+        self,
+        options: HttpOptions,
+        method: str,
+        path: str,
+        query: bytes | str | None = None,
+        headers: Iterable[Sequence[bytes]] | None = None,
+        peer: str | None = None,
+        body: bytes | HttpBody | None = None,
+        *,
+        server: str | None = None,
+        key: str | None = None,
+        cost: int | None = None,
+    ) -> Coroutine[Any, Any, HttpDecision]: ...
+    def _authorize_http_begin(
+        self,
+        completions: Completions,
+        options: HttpOptions,
+        method: str,
+        path: str,
+        query: bytes | str | None = None,
+        headers: Iterable[Sequence[bytes]] | None = None,
+        peer: str | None = None,
+        body: bytes | HttpBody | None = None,
+        *,
+        server: str | None = None,
+        key: str | None = None,
+        cost: int | None = None,
+    ) -> HttpDecision | int | None: ...
     def accepted_until(self, principal: Principal) -> int | None: ...
     def validate(self, token: str) -> Principal: ...
     def revoke(self, token: str) -> None: ...
@@ -208,6 +238,14 @@ class HttpResponse:
     def asgi_headers(self) -> list[tuple[bytes, bytes]]: ...
     @property
     def body(self) -> bytes: ...
+
+@final
+class Completions:
+    """Where finished decisions wait for one event loop (``mcpguard._loop``)."""
+
+    def __init__(self) -> None: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> list[tuple[int, HttpDecision | BaseException | None]]: ...
 
 @final
 class HttpDecision:

@@ -34,7 +34,7 @@ import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mcpguard._loop import off_loop
+from mcpguard._loop import authorize_http_async, off_loop
 from mcpguard._native import FILTERED_BODY_DROPS, Decision, Guard, HttpBody, HttpDecision, HttpOptions, Principal
 
 __all__ = ["GuardMiddleware", "principal", "decision"]
@@ -81,13 +81,18 @@ class GuardMiddleware:
     cost of one call, or ``f(scope) -> int | None``. ``max_body_bytes``: the
     largest body read (larger is a 400). ``serve_metadata``: answer
     ``guard.metadata_path()``. ``listing_items``: how listed items map to
-    servers (``HttpOptions``). ``offload``: decide on a worker thread (the
-    event loop's default executor) instead of on the event loop, so that a
-    round trip to Redis or to an introspection endpoint does not hold the
-    loop; default ``guard.waits_on_network()``, on exactly when a decision
-    may wait on the network (under an event loop other than asyncio's, the
-    decision is made in place). Options the core refuses raise
-    ``ConfigError`` here.
+    servers (``HttpOptions``). ``offload``: keep decisions that wait on
+    the network from holding the event loop, so that a round trip to Redis
+    or to an introspection endpoint does not stall other requests; default
+    ``guard.waits_on_network()``, on exactly when a decision may wait on
+    the network. Such a Guard's decisions go through
+    ``Guard.authorize_http_async``: a request the guard can take from
+    memory awaits its pipelined Redis check on the loop, holding no thread;
+    any other is decided on the loop's default executor. For a Guard that
+    does not wait on the network, ``offload=True`` decides every request on
+    that executor. Under an event loop other than asyncio's, the decision
+    is made in place. Options the core refuses raise ``ConfigError``
+    here.
     """
 
     def __init__(
@@ -112,7 +117,8 @@ class GuardMiddleware:
             read_body = tool_from_body
         self.app = app
         self.guard = guard
-        self._offload = guard.waits_on_network() if offload is None else bool(offload)
+        self._network = guard.waits_on_network()
+        self._offload = self._network if offload is None else bool(offload)
         self.server = server
         self.key = key
         self._cost = cost if callable(cost) else None
@@ -166,7 +172,9 @@ class GuardMiddleware:
         )
         key = self.key(scope) if self.key is not None else None
         cost = self._cost(scope) if self._cost is not None else None
-        if self._offload:
+        if self._offload and self._network:
+            result = await authorize_http_async(self.guard, *args, key=key, cost=cost)
+        elif self._offload:
             result = await off_loop(functools.partial(self.guard.authorize_http, *args, key=key, cost=cost))
         else:
             result = self.guard.authorize_http(*args, key=key, cost=cost)

@@ -240,6 +240,104 @@ impl Guard {
         )
     }
 
+    /// ``authorize_http`` for an asyncio host: a coroutine of the same
+    /// ``HttpDecision``, with the same arguments. For a Guard that waits on
+    /// the network (``waits_on_network``: the Redis store), a request the
+    /// guard can take from memory (no token, or one its cache holds) is
+    /// decided on the loop and its Redis check pipelined with every other
+    /// waiting request's, holding no thread while it waits; any other is
+    /// decided on the loop's default executor. A Guard that does not wait
+    /// on the network decides in place, as ``authorize_http`` does.
+    /// Outside a running asyncio loop, it decides in place.
+    #[pyo3(signature = (options, method, path, query = None, headers = None, peer = None, body = None, *, server = None, key = None, cost = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn authorize_http_async<'py>(
+        slf: &Bound<'py, Self>,
+        options: &Bound<'py, HttpOptions>,
+        method: &Bound<'py, PyAny>,
+        path: &Bound<'py, PyAny>,
+        query: Option<&Bound<'py, PyAny>>,
+        headers: Option<&Bound<'py, PyAny>>,
+        peer: Option<&Bound<'py, PyAny>>,
+        body: Option<&Bound<'py, PyAny>>,
+        server: Option<&Bound<'py, PyAny>>,
+        key: Option<&Bound<'py, PyAny>>,
+        cost: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // The coroutine is mcpguard._loop's: awaiting is asyncio's business,
+        // the decision the core's (through `_authorize_http_begin`).
+        static LATER: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let py = slf.py();
+        let later = LATER.get_or_try_init(py, || {
+            py.import("mcpguard._loop")?
+                .getattr("authorize_http_async")
+                .map(Bound::unbind)
+        })?;
+        let none = py.None().into_bound(py);
+        let or_none = |a: Option<&Bound<'py, PyAny>>| a.cloned().unwrap_or_else(|| none.clone());
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("server", or_none(server))?;
+        kwargs.set_item("key", or_none(key))?;
+        kwargs.set_item("cost", or_none(cost))?;
+        let args = PyTuple::new(
+            py,
+            [
+                slf.clone().into_any(),
+                options.clone().into_any(),
+                method.clone(),
+                path.clone(),
+                or_none(query),
+                or_none(headers),
+                or_none(peer),
+                or_none(body),
+            ],
+        )?;
+        later.bind(py).call(args, Some(&kwargs))
+    }
+
+    /// The first step of ``authorize_http_async`` (``mcpguard._loop``):
+    /// the ``HttpDecision`` when it was decided on this thread, the id it
+    /// will arrive under in ``completions`` when it waits on the store,
+    /// ``None`` when it must be decided off the loop (nothing was recorded
+    /// or counted then). Raises as ``authorize_http`` does for arguments
+    /// of the wrong type.
+    #[cfg(unix)]
+    #[pyo3(name = "_authorize_http_begin", signature = (completions, options, method, path, query = None, headers = None, peer = None, body = None, *, server = None, key = None, cost = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn authorize_http_begin<'py>(
+        &self,
+        py: Python<'py>,
+        completions: PyRef<'_, crate::later::Completions>,
+        options: PyRef<'_, HttpOptions>,
+        method: &str,
+        path: &str,
+        query: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        peer: Option<&str>,
+        body: Option<&Bound<'_, PyAny>>,
+        server: Option<&str>,
+        key: Option<&str>,
+        cost: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let empty_query = PyBytes::new(py, b"");
+        let empty_headers = PyList::empty(py);
+        http::authorize_http_begin(
+            py,
+            &self.inner,
+            &completions,
+            &options,
+            method,
+            path,
+            query.unwrap_or(empty_query.as_any()),
+            headers.unwrap_or(empty_headers.as_any()),
+            peer,
+            body,
+            server,
+            key,
+            cost,
+        )
+    }
+
     /// The time (Unix seconds) until which this guard accepts
     /// ``principal``'s token: its expiry plus the configured leeway, ``None``
     /// for a token without expiry. Hand this, not ``principal.expires_at``,

@@ -214,6 +214,12 @@ pub struct HttpDecision {
     inner: core::HttpDecision,
 }
 
+impl From<core::HttpDecision> for HttpDecision {
+    fn from(inner: core::HttpDecision) -> Self {
+        HttpDecision { inner }
+    }
+}
+
 const NO_HEADERS: &[(String, String)] = &[];
 
 impl HttpDecision {
@@ -412,6 +418,74 @@ fn header_objects<'py>(
     Ok(out)
 }
 
+/// The body argument as the core takes it: bytes, ``None`` or a marker.
+fn body_arg<'a>(body: Option<&'a Bound<'_, PyAny>>) -> PyResult<core::HttpBody<'a>> {
+    Ok(match body {
+        None => core::HttpBody::None,
+        Some(b) if b.is_none() => core::HttpBody::None,
+        Some(b) => {
+            if let Ok(bytes) = b.cast::<PyBytes>() {
+                core::HttpBody::Bytes(bytes.as_bytes())
+            } else if let Ok(marker) = b.cast::<HttpBody>() {
+                match *marker.get() {
+                    HttpBody::TooLarge => core::HttpBody::TooLarge,
+                    HttpBody::Unavailable => core::HttpBody::Unavailable,
+                }
+            } else {
+                return Err(PyTypeError::new_err(
+                    "body must be bytes, None, HttpBody.TOO_LARGE or HttpBody.UNAVAILABLE",
+                ));
+            }
+        }
+    })
+}
+
+/// ``Guard._authorize_http_begin``: the arguments read as
+/// [`authorize_http`] reads them, copied, and the decision begun on this
+/// thread (see [`crate::later`]). The ``HttpDecision`` when it was decided
+/// here, the id it will arrive under in `completions` when it waits on
+/// the store, or ``None`` when it must be decided off the loop.
+#[cfg(unix)]
+#[allow(clippy::too_many_arguments)]
+pub fn authorize_http_begin<'py>(
+    py: Python<'py>,
+    guard: &core::Guard,
+    completions: &crate::later::Completions,
+    options: &HttpOptions,
+    method: &str,
+    path: &str,
+    query: &Bound<'_, PyAny>,
+    headers: &Bound<'_, PyAny>,
+    peer: Option<&str>,
+    body: Option<&Bound<'_, PyAny>>,
+    server: Option<&str>,
+    key: Option<&str>,
+    cost: Option<i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    use crate::later::{self, Begun, Owned};
+    let parts = Owned {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        query: query_text(query)?,
+        headers: header_objects(headers)?
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect(),
+        peer: peer.map(str::to_owned),
+        body: body_arg(body)?.into(),
+        server: server.map(str::to_owned),
+        key: key.map(str::to_owned),
+        cost: cost.map(|c| u64::try_from(c).unwrap_or(0)),
+    };
+    Ok(
+        match later::begin(guard.clone(), options.inner.clone(), parts, completions)? {
+            Begun::Decided(inner) => Bound::new(py, HttpDecision { inner: *inner })?.into_any(),
+            Begun::Waiting(id) => id.into_pyobject(py)?.into_any(),
+            Begun::Elsewhere => py.None().into_bound(py),
+        },
+    )
+}
+
 /// ``Guard.authorize_http``: see its doc in `guard.rs`.
 #[allow(clippy::too_many_arguments)]
 pub fn authorize_http(
@@ -434,24 +508,7 @@ pub fn authorize_http(
         .iter()
         .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
         .collect();
-    let body = match body {
-        None => core::HttpBody::None,
-        Some(b) if b.is_none() => core::HttpBody::None,
-        Some(b) => {
-            if let Ok(bytes) = b.cast::<PyBytes>() {
-                core::HttpBody::Bytes(bytes.as_bytes())
-            } else if let Ok(marker) = b.cast::<HttpBody>() {
-                match *marker.get() {
-                    HttpBody::TooLarge => core::HttpBody::TooLarge,
-                    HttpBody::Unavailable => core::HttpBody::Unavailable,
-                }
-            } else {
-                return Err(PyTypeError::new_err(
-                    "body must be bytes, None, HttpBody.TOO_LARGE or HttpBody.UNAVAILABLE",
-                ));
-            }
-        }
-    };
+    let body = body_arg(body)?;
     let request = core::HttpRequest {
         method,
         path,

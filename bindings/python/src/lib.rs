@@ -17,6 +17,8 @@ mod engines;
 mod errors;
 mod guard;
 mod http;
+#[cfg(unix)]
+mod later;
 mod oauth;
 
 use pyo3::prelude::*;
@@ -34,6 +36,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http::HttpDecision>()?;
     m.add_class::<http::HttpResponse>()?;
     m.add_class::<oauth::OAuthServer>()?;
+    #[cfg(unix)]
+    m.add_class::<later::Completions>()?;
     m.add_class::<engines::TokenValidator>()?;
     m.add_class::<engines::TagFilter>()?;
     m.add_class::<engines::RateLimiter>()?;

@@ -6,6 +6,7 @@ free port (``make test`` installs Debian's package when it is missing)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import shutil
@@ -312,3 +313,183 @@ def test_the_sdk_verifier_validates_off_the_event_loop_only_for_a_guard_on_redis
         assert access is not None and access.client_id == "verifier-app"
         assert len(threads) == 1
         assert (threads[0] is not threading.main_thread()) == off_loop, guard_config.keys()
+
+
+class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor, counting the calls handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.calls = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        self.calls += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def http_request(token: str) -> tuple[Any, ...]:
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    return ("GET", "/mcp", b"", headers, "127.0.0.1")
+
+
+def metric(guard: mcpguard.Guard, name: str) -> float:
+    for line in guard.metrics_text().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name}")
+
+
+def test_authorize_http_async_pipelines_its_checks_on_the_loop_without_a_thread(redis_url: str) -> None:
+    # 40 requests in flight against a limit of 30, with a cached token:
+    # exactly 30 admitted, as the synchronous call counts; every check sent
+    # down the store's pipelined connection; no worker thread used.
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    token = rs256(claims(int(time.time()), client_id="async-app", scope="tag:files"))
+    guard.validate(token)  # cached from here on
+    executor = CountingExecutor()
+
+    async def run() -> list[mcpguard.HttpDecision]:
+        asyncio.get_running_loop().set_default_executor(executor)
+        return await asyncio.gather(*(guard.authorize_http_async(options, *http_request(token)) for _ in range(40)))
+
+    decisions = asyncio.run(run())
+    statuses = [200 if d.action == "forward" else d.status for d in decisions]
+    assert statuses.count(200) == 30 and statuses.count(429) == 10, statuses
+    assert executor.calls == 0
+    assert metric(guard, "mcpguard_store_pipelined_total") == 40
+    sync = guard.authorize_http(options, *http_request(token))
+    refused = decisions[statuses.index(429)]
+    assert (sync.status, sync.decision.reason) == (refused.status, refused.decision.reason) == (429, "rate_limited")
+    assert [name for name, _ in sync.headers] == [name for name, _ in refused.headers]
+
+
+def test_authorize_http_async_keeps_the_loop_serving_while_redis_is_slow(redis_url: str) -> None:
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    token = rs256(claims(int(time.time()), client_id="slow-async-app", scope="tag:files"))
+    guard.validate(token)
+    executor = CountingExecutor()
+
+    async def run() -> tuple[int, mcpguard.HttpDecision]:
+        asyncio.get_running_loop().set_default_executor(executor)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.get_running_loop().create_task(ticker())
+        sleeper = redis_sleep(redis_url, 0.3)
+        before = ticks
+        decided = await guard.authorize_http_async(options, *http_request(token))
+        during = ticks - before
+        task.cancel()
+        sleeper.join()
+        return during, decided
+
+    during, decided = asyncio.run(run())
+    assert decided.action == "forward"
+    assert during >= 10, f"the event loop ran {during} ticks while the decision waited"
+    assert executor.calls == 0
+
+
+def test_authorize_http_async_decides_a_token_it_must_verify_on_the_executor_as_the_sync_call_does(
+    redis_url: str,
+) -> None:
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    now = int(time.time())
+    fresh = rs256(claims(now, client_id="fresh-app", scope="tag:files"))
+    forged = rs256(claims(now, client_id="fresh-app", scope="tag:files"))[:-4] + "AAAA"
+    executor = CountingExecutor()
+
+    async def run() -> list[mcpguard.HttpDecision]:
+        asyncio.get_running_loop().set_default_executor(executor)
+        return [await guard.authorize_http_async(options, *http_request(t)) for t in (fresh, forged, fresh)]
+
+    first, bad, again = asyncio.run(run())
+    assert first.action == "forward" and again.action == "forward"
+    assert bad.status == 401 and bad.decision.reason == guard.authorize_http(options, *http_request(forged)).decision.reason
+    # The fresh token and the forged one needed a signature check; the
+    # third call found the token in the cache and stayed on the loop.
+    assert executor.calls == 2
+
+
+def test_authorize_http_async_with_redis_gone_settles_by_the_store_policy(redis_url: str) -> None:
+    port = free_port()  # nothing listens here
+    cfg = config(f"redis://127.0.0.1:{port}/0")
+    cfg["store"]["redis"].update(timeout_ms=200, on_error="fail_closed")
+    guard = mcpguard.Guard.from_json(cfg)
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    token = rs256(claims(int(time.time()), client_id="down-app", scope="tag:files"))
+
+    async def run() -> list[mcpguard.HttpDecision]:
+        return await asyncio.gather(*(guard.authorize_http_async(options, *http_request(token)) for _ in range(5)))
+
+    start = time.monotonic()
+    decisions = asyncio.run(run())
+    assert time.monotonic() - start < 3
+    for d in decisions:
+        assert d.status == 503 and d.decision.reason == "store_unavailable"
+        assert any(name.lower() == "retry-after" for name, _ in d.headers)
+
+
+def test_a_cancelled_async_decision_leaves_the_others_to_settle(redis_url: str) -> None:
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    token = rs256(claims(int(time.time()), client_id="cancel-app", scope="tag:files"))
+    guard.validate(token)
+
+    async def run() -> mcpguard.HttpDecision:
+        sleeper = redis_sleep(redis_url, 0.2)
+        doomed = asyncio.ensure_future(guard.authorize_http_async(options, *http_request(token)))
+        await asyncio.sleep(0.05)
+        doomed.cancel()
+        decided = await guard.authorize_http_async(options, *http_request(token))
+        sleeper.join()
+        assert doomed.cancelled()
+        return decided
+
+    assert asyncio.run(run()).action == "forward"
+
+
+def test_authorize_http_async_decides_in_place_for_a_guard_that_does_not_wait_on_the_network() -> None:
+    cfg = config("redis://unused")
+    del cfg["store"]
+    guard = mcpguard.Guard.from_json(cfg)
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    token = rs256(claims(int(time.time()), client_id="local-app", scope="tag:files"))
+    executor = CountingExecutor()
+
+    async def run() -> mcpguard.HttpDecision:
+        asyncio.get_running_loop().set_default_executor(executor)
+        return await guard.authorize_http_async(options, *http_request(token))
+
+    assert asyncio.run(run()).action == "forward"
+    assert executor.calls == 0
+
+
+def test_thousands_of_async_decisions_in_flight_all_settle(redis_url: str) -> None:
+    # The store's I/O thread finishes decisions while the loop drains
+    # earlier ones: no wake-up may be lost between the two.
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    tokens = [rs256(claims(int(time.time()), client_id=f"many-{i}", scope="tag:files")) for i in range(4)]
+    for token in tokens:
+        guard.validate(token)
+
+    async def run() -> list[int]:
+        statuses: list[int] = []
+        for _ in range(10):
+            batch = [guard.authorize_http_async(options, *http_request(t)) for t in tokens for _ in range(50)]
+            decided = await asyncio.wait_for(asyncio.gather(*batch), timeout=20)
+            statuses += [200 if d.action == "forward" else d.status for d in decided]
+        return statuses
+
+    statuses = asyncio.run(run())
+    assert len(statuses) == 2000
+    assert statuses.count(200) == 4 * 30, statuses.count(200)
+    assert metric(guard, "mcpguard_store_pipelined_total") == 2000

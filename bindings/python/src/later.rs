@@ -1,0 +1,303 @@
+//! Decisions an asyncio loop awaits without a thread: `Completions`, and
+//! the start of one awaited decision ([`begin`]).
+//!
+//! The core's `Guard::authorize_http_later_in_memory` is polled first on
+//! the loop's own thread. It decides there outright when nothing waits
+//! (an in-process limit, a refusal), or sends its Redis check down the
+//! store's pipelined connection and returns; the store's I/O thread then
+//! finishes the decision when the answer arrives. That thread never takes
+//! the GIL: it queues the finished decision in `Completions` and writes
+//! one byte to a socket the loop watches (`loop.add_reader`), and the loop
+//! converts and settles every queued decision in one callback
+//! (`mcpguard/_loop.py`). A decision that needs more than memory before
+//! the store (a signature to check, a key set to fetch, the revocation
+//! epoch to read) is not begun here: the caller decides it off the loop.
+
+use std::future::Future;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use mcpguard::guard as core;
+use parking_lot::Mutex;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::http::HttpDecision;
+
+/// Where finished decisions wait for one event loop: a queue, and a
+/// socket whose read end the loop watches. Made by ``mcpguard._loop``,
+/// one per loop; not for direct use.
+#[pyclass(module = "mcpguard._native", frozen)]
+pub struct Completions {
+    inbox: Arc<Inbox>,
+    reader: UnixStream,
+    next: AtomicU64,
+}
+
+/// The side the deciding threads write to.
+struct Inbox {
+    queue: Mutex<Queue>,
+    writer: UnixStream,
+}
+
+#[derive(Default)]
+struct Queue {
+    done: Vec<(u64, Finished)>,
+    /// A wake-up was written since the last drain took the queue: the
+    /// next one need not write another. Kept under the same lock as the
+    /// queue, so that no decision is queued after a drain without a
+    /// wake-up the loop has yet to read.
+    signalled: bool,
+}
+
+/// How an awaited decision ended.
+enum Finished {
+    Decided(Box<core::HttpDecision>),
+    /// It could not be decided from memory: the caller decides it off
+    /// the loop.
+    Elsewhere,
+    /// A poll panicked: the awaiting coroutine gets a `RuntimeError`.
+    Panicked,
+}
+
+impl Inbox {
+    /// Queues `finished` and wakes the loop, unless a wake-up is already
+    /// on its way. Never blocks: a full socket already holds a wake-up.
+    fn push(&self, id: u64, finished: Finished) {
+        let wake = {
+            let mut q = self.queue.lock();
+            q.done.push((id, finished));
+            !std::mem::replace(&mut q.signalled, true)
+        };
+        if wake {
+            loop {
+                match (&self.writer).write(&[1]) {
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    // Written, or the buffer is full of wake-ups already;
+                    // any other error means the loop's end is closed and
+                    // nobody waits any more.
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Completions {
+    /// A new queue and socket pair (both ends non-blocking); raises
+    /// ``OSError`` when the sockets cannot be made.
+    #[new]
+    fn new() -> PyResult<Self> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(Completions {
+            inbox: Arc::new(Inbox {
+                queue: Mutex::new(Queue::default()),
+                writer,
+            }),
+            reader,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// The descriptor the loop watches for reading.
+    fn fileno(&self) -> i32 {
+        self.reader.as_raw_fd()
+    }
+
+    /// Empties the socket and the queue: a list of ``(id, result)``, where
+    /// result is the ``HttpDecision``, ``None`` (decide it off the loop),
+    /// or the ``RuntimeError`` of a decision that failed unexpectedly.
+    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        // The wake-ups first, then the queue: a decision queued after the
+        // queue is taken writes a wake-up of its own, left for the loop.
+        let mut buf = [0u8; 64];
+        loop {
+            match (&self.reader).read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let done = {
+            let mut q = self.inbox.queue.lock();
+            q.signalled = false;
+            std::mem::take(&mut q.done)
+        };
+        let list = PyList::empty(py);
+        for (id, finished) in done {
+            let result = match finished {
+                Finished::Decided(inner) => Bound::new(py, HttpDecision::from(*inner))?.into_any(),
+                Finished::Elsewhere => py.None().into_bound(py),
+                Finished::Panicked => failed().into_value(py).into_bound(py).into_any(),
+            };
+            list.append(PyTuple::new(
+                py,
+                [id.into_pyobject(py)?.into_any(), result],
+            )?)?;
+        }
+        Ok(list)
+    }
+}
+
+/// The error of a decision that panicked.
+fn failed() -> PyErr {
+    PyRuntimeError::new_err("mcpguard: a decision failed unexpectedly")
+}
+
+/// A request's parts, copied out of their Python objects so that the
+/// decision can outlive the call that began it.
+pub struct Owned {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub peer: Option<String>,
+    pub body: OwnedBody,
+    pub server: Option<String>,
+    pub key: Option<String>,
+    pub cost: Option<u64>,
+}
+
+/// [`core::HttpBody`], owned.
+pub enum OwnedBody {
+    None,
+    Bytes(Vec<u8>),
+    TooLarge,
+    Unavailable,
+    Failed,
+}
+
+impl From<core::HttpBody<'_>> for OwnedBody {
+    fn from(body: core::HttpBody<'_>) -> Self {
+        match body {
+            core::HttpBody::None => OwnedBody::None,
+            core::HttpBody::Bytes(b) => OwnedBody::Bytes(b.to_vec()),
+            core::HttpBody::TooLarge => OwnedBody::TooLarge,
+            core::HttpBody::Unavailable => OwnedBody::Unavailable,
+            core::HttpBody::Failed => OwnedBody::Failed,
+        }
+    }
+}
+
+impl Owned {
+    /// The core's request over these parts, with `headers` borrowed from
+    /// them ([`Owned::header_pairs`]).
+    fn request<'a>(&'a self, headers: &'a [(&'a [u8], &'a [u8])]) -> core::HttpRequest<'a> {
+        core::HttpRequest {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers,
+            peer: self.peer.as_deref(),
+            body: match &self.body {
+                OwnedBody::None => core::HttpBody::None,
+                OwnedBody::Bytes(b) => core::HttpBody::Bytes(b),
+                OwnedBody::TooLarge => core::HttpBody::TooLarge,
+                OwnedBody::Unavailable => core::HttpBody::Unavailable,
+                OwnedBody::Failed => core::HttpBody::Failed,
+            },
+            server: self.server.as_deref(),
+            key: self.key.as_deref(),
+            cost: self.cost,
+        }
+    }
+
+    fn header_pairs(&self) -> Vec<(&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect()
+    }
+}
+
+/// What [`begin`] did.
+pub enum Begun {
+    /// Decided on the spot.
+    Decided(Box<core::HttpDecision>),
+    /// Waiting on the store: the decision arrives in the `Completions`
+    /// under this id.
+    Waiting(u64),
+    /// Not decidable from memory; nothing was recorded or counted.
+    Elsewhere,
+}
+
+/// Begins one awaited decision on the calling (loop) thread: see the
+/// module docs. A panic in the first poll is raised here; in a later one
+/// it reaches the awaiting coroutine.
+pub fn begin(
+    guard: core::Guard,
+    options: core::HttpOptions,
+    parts: Owned,
+    completions: &Completions,
+) -> PyResult<Begun> {
+    let id = completions.next.fetch_add(1, Ordering::Relaxed);
+    let inbox = Arc::clone(&completions.inbox);
+    // Where the first poll leaves an answer it finished itself.
+    let here: Arc<Mutex<Slot>> = Arc::new(Mutex::new(Slot::Polling));
+    let slot = Arc::clone(&here);
+    mcpguard::task::spawn(async move {
+        let decided = CatchUnwind(Box::pin(async {
+            let pairs = parts.header_pairs();
+            let request = parts.request(&pairs);
+            guard
+                .authorize_http_later_in_memory(&request, &options)
+                .await
+        }))
+        .await;
+        let finished = match decided {
+            Ok(Some(decision)) => Finished::Decided(Box::new(decision)),
+            Ok(None) => Finished::Elsewhere,
+            Err(()) => Finished::Panicked,
+        };
+        let mut s = slot.lock();
+        if matches!(*s, Slot::Polling) {
+            *s = Slot::Done(finished);
+            return;
+        }
+        drop(s);
+        inbox.push(id, finished);
+    });
+    let mut s = here.lock();
+    match std::mem::replace(&mut *s, Slot::Returned) {
+        Slot::Done(Finished::Decided(d)) => Ok(Begun::Decided(d)),
+        Slot::Done(Finished::Elsewhere) => Ok(Begun::Elsewhere),
+        Slot::Done(Finished::Panicked) => Err(failed()),
+        Slot::Polling | Slot::Returned => Ok(Begun::Waiting(id)),
+    }
+}
+
+/// Between [`begin`] and its task: who delivers the answer.
+enum Slot {
+    /// `begin` has not returned: the task leaves its answer here.
+    Polling,
+    /// The task's answer, for `begin` to return.
+    Done(Finished),
+    /// `begin` returned waiting: the task sends its answer to the inbox.
+    Returned,
+}
+
+/// A future whose panic, in any poll, becomes `Err(())`.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
