@@ -37,14 +37,13 @@ pub mod introspect;
 pub mod refresh;
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mcpguard::ConfigError;
 use mcpguard::config::GuardConfig;
 use mcpguard::guard::{Guard, GuardOptions, RemoteAudit};
 use mcpguard::token::{AuthConfig, TokenValidator};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 pub use error::FetchError;
 pub use events::{Event, EventKind, EventSink, FetchStats};
@@ -79,13 +78,14 @@ impl std::fmt::Debug for FetchOptions {
 pub struct Fetcher {
     shared: Arc<Shared>,
     validator: mcpguard::token::WeakTokenValidator,
-    thread: Option<JoinHandle<()>>,
+    /// Some issuer's keys are fetched: a refresher thread runs.
+    refreshes: bool,
 }
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fetcher")
-            .field("issuers", &self.shared.state.lock().runs.len())
+            .field("issuers", &self.shared.lock().runs.len())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -178,35 +178,30 @@ impl Fetcher {
                 });
             }
         }
-        let has_runs = !runs.is_empty();
+        let refreshes = !runs.is_empty();
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { stop: false, runs }),
-            wake: Condvar::new(),
+            state: std::sync::Mutex::new(State { stop: false, runs }),
+            wake: std::sync::Condvar::new(),
             events,
             min_refresh: Duration::from_secs(auth.fetch.min_refresh_seconds),
             max_refresh: Duration::from_secs(auth.fetch.max_refresh_seconds),
+            client,
+            validator: validator.downgrade(),
+            thread: Mutex::default(),
         });
         if let Some(ix) = introspector {
             validator.set_introspector(Some(ix));
         }
-        let thread = if has_runs {
+        if refreshes {
             validator.set_key_refresh(Some(Arc::new(Wake(Arc::clone(&shared)))));
-            let (s, weak) = (Arc::clone(&shared), validator.downgrade());
-            Some(
-                std::thread::Builder::new()
-                    .name("mcpguard-fetch".into())
-                    .spawn(move || refresh::run(s, client, weak))
-                    .map_err(|e| {
-                        ConfigError::new("auth", format!("cannot start the fetch thread: {e}"))
-                    })?,
-            )
-        } else {
-            None
-        };
+            shared.ensure_thread().map_err(|e| {
+                ConfigError::new("auth", format!("cannot start the fetch thread: {e}"))
+            })?;
+        }
         Ok(Fetcher {
             shared,
             validator: validator.downgrade(),
-            thread,
+            refreshes,
         })
     }
 
@@ -214,12 +209,14 @@ impl Fetcher {
     /// failed), at most `timeout`; true if they all were.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut st = self.shared.state.lock();
+        let mut st = self.shared.lock();
         loop {
             if st.stop || st.runs.iter().all(|r| r.tried) {
                 return st.runs.iter().all(|r| r.tried);
             }
-            if self.shared.wake.wait_until(&mut st, deadline).timed_out() {
+            let (next, timed_out) = self.shared.wait(st, Some(deadline));
+            st = next;
+            if timed_out {
                 return st.runs.iter().all(|r| r.tried);
             }
         }
@@ -228,7 +225,7 @@ impl Fetcher {
     /// Asks for `issuer`'s keys to be fetched now (as a refresh hint does);
     /// false if the fetcher does not keep that issuer's keys.
     pub fn refresh_now(&self, issuer: &str) -> bool {
-        let mut st = self.shared.state.lock();
+        let mut st = self.shared.lock();
         let Some(run) = st.runs.iter_mut().find(|r| r.issuer == issuer) else {
             return false;
         };
@@ -236,6 +233,20 @@ impl Fetcher {
         drop(st);
         self.shared.wake.notify_all();
         true
+    }
+
+    /// Call in a child process after `fork` (a pre-forking server built
+    /// the Guard before forking its workers): starts this process's own
+    /// refresher thread, since fork copies only the thread that forked.
+    /// Without it the child starts one at its first refresh hint (an
+    /// unknown `kid`), and keeps the keys it was forked with until then.
+    /// Does nothing where the thread already runs, or when no keys are
+    /// fetched. The Python binding calls it from `os.register_at_fork`.
+    pub fn after_fork(&self) -> std::io::Result<()> {
+        if self.refreshes {
+            self.shared.ensure_thread()?;
+        }
+        Ok(())
     }
 
     /// The counters so far.
@@ -250,9 +261,6 @@ impl Drop for Fetcher {
             v.set_key_refresh(None);
             v.set_introspector(None);
         }
-        self.shared.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shared.stop_and_join();
     }
 }

@@ -17,11 +17,12 @@
 //! `Fetcher` is dropped or when the validator it serves is gone.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mcpguard::token::{KeyRefresh, WeakTokenValidator};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::client::Client;
 use crate::discovery::discover;
@@ -49,18 +50,116 @@ pub(crate) struct State {
     pub(crate) runs: Vec<Run>,
 }
 
+/// `state` and `wake` are the standard library's lock and condition
+/// variable, not parking_lot's: parking_lot keeps its waiters in a
+/// process-wide table that fork copies, so in a forked child the parent's
+/// refresher would still be listed as waiting on `wake` and could take the
+/// wake-up meant for the child's own. The standard library's wait on a
+/// futex, whose waiters the kernel keeps per process.
 pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) wake: Condvar,
+    pub(crate) state: std::sync::Mutex<State>,
+    pub(crate) wake: std::sync::Condvar,
     pub(crate) events: Arc<Events>,
     pub(crate) min_refresh: Duration,
     pub(crate) max_refresh: Duration,
+    /// What a refresher thread is started with.
+    pub(crate) client: Client,
+    pub(crate) validator: WeakTokenValidator,
+    /// The refresher thread, and the process it runs in.
+    pub(crate) thread: Mutex<Refresher>,
+}
+
+/// The refresher thread of one fetcher.
+#[derive(Default)]
+pub(crate) struct Refresher {
+    handle: Option<JoinHandle<()>>,
+    /// The process that started it: a child forked since has no such
+    /// thread (fork copies only the forking thread).
+    pid: u32,
 }
 
 impl Shared {
+    /// The state, locked (a panic while it was held leaves it usable: each
+    /// change to it is one assignment).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits on `wake` until notified or, with one, the deadline; whether
+    /// the deadline passed.
+    pub(crate) fn wait<'a>(
+        &self,
+        st: std::sync::MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> (std::sync::MutexGuard<'a, State>, bool) {
+        match deadline {
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                let (st, r) = self
+                    .wake
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(PoisonError::into_inner);
+                (st, r.timed_out())
+            }
+            None => (
+                self.wake.wait(st).unwrap_or_else(PoisonError::into_inner),
+                false,
+            ),
+        }
+    }
+
     pub(crate) fn stop(&self) {
-        self.state.lock().stop = true;
+        self.lock().stop = true;
         self.wake.notify_all();
+    }
+
+    /// Starts the refresher thread unless one runs in this process: at
+    /// attach, and in a child forked since (a pre-forking server), which
+    /// would otherwise keep the keys it was forked with for good.
+    pub(crate) fn ensure_thread(self: &Arc<Self>) -> std::io::Result<()> {
+        let mut t = self.thread.lock();
+        let me = std::process::id();
+        if t.pid == me && t.handle.is_some() {
+            return Ok(());
+        }
+        // The parent's thread: not ours to join or detach.
+        std::mem::forget(t.handle.take());
+        let (s, client, weak) = (
+            Arc::clone(self),
+            self.client.clone(),
+            self.validator.clone(),
+        );
+        t.handle = Some(
+            std::thread::Builder::new()
+                .name("mcpguard-fetch".into())
+                .spawn(move || run(s, client, weak))?,
+        );
+        t.pid = me;
+        Ok(())
+    }
+
+    /// Stops the thread and waits for it, if it runs in this process.
+    pub(crate) fn stop_and_join(&self) {
+        self.stop();
+        let handle = {
+            let mut t = self.thread.lock();
+            let handle = t.handle.take();
+            if t.pid != std::process::id() {
+                // Joining a thread of the parent would wait for ever.
+                std::mem::forget(handle);
+                return;
+            }
+            handle
+        };
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// Whether this process runs the thread (none is needed without runs).
+    fn thread_here(&self) -> bool {
+        let t = self.thread.lock();
+        t.handle.is_none() || t.pid == std::process::id()
     }
 }
 
@@ -71,7 +170,13 @@ pub(crate) struct Wake(pub(crate) Arc<Shared>);
 
 impl KeyRefresh for Wake {
     fn refresh(&self, issuer: &str) {
-        let mut st = self.0.state.lock();
+        if !self.0.thread_here() {
+            // Forked since: a hint restarts the thread here. Should the
+            // thread not start, the keys in force stay, as after any
+            // failed fetch.
+            let _ = self.0.ensure_thread();
+        }
+        let mut st = self.0.lock();
         if let Some(run) = st.runs.iter_mut().find(|r| r.issuer == issuer) {
             run.hinted = true;
             drop(st);
@@ -105,7 +210,7 @@ struct Outcome {
 pub(crate) fn run(shared: Arc<Shared>, client: Client, validator: WeakTokenValidator) {
     loop {
         let jobs = {
-            let mut st = shared.state.lock();
+            let mut st = shared.lock();
             loop {
                 if st.stop {
                     return;
@@ -132,12 +237,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Client, validator: WeakTokenValid
                     break jobs;
                 }
                 let next = st.runs.iter().map(|r| r.due).min();
-                match next {
-                    Some(at) => {
-                        shared.wake.wait_until(&mut st, at);
-                    }
-                    None => shared.wake.wait(&mut st),
-                }
+                st = shared.wait(st, next).0;
             }
         };
         for job in jobs {
@@ -150,7 +250,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Client, validator: WeakTokenValid
                 None => return,
             };
             let now = Instant::now();
-            let mut st = shared.state.lock();
+            let mut st = shared.lock();
             let run = &mut st.runs[job.index];
             run.tried = true;
             match result {

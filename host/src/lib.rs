@@ -105,6 +105,16 @@ impl HostedGuard {
         &self.fetcher
     }
 
+    /// Call in a child process after `fork`, when the Guard was built
+    /// before it (a pre-forking server's workers): restarts the key
+    /// fetcher's thread, which fork did not copy
+    /// ([`Fetcher::after_fork`]). The Redis and SQLite stores need no
+    /// call: each notices the fork at its next use and opens its own
+    /// connections instead of sharing the parent's.
+    pub fn after_fork(&self) -> std::io::Result<()> {
+        self.fetcher.after_fork()
+    }
+
     /// The authorization server of the configuration's
     /// `authorization_server` section, its state in the store `storage`
     /// names (a relative SQLite path starts at `base_dir`, else at the

@@ -22,6 +22,8 @@ from mcpguard._errors import (
     OpaqueTokenRejected,
     RateLimited,
 )
+import os as _os
+
 from mcpguard._native import (
     Decision,
     Guard,
@@ -40,6 +42,15 @@ from mcpguard._native import (
     tags_to_scopes,
     validate_scopes,
 )
+
+# A pre-forking server (gunicorn's --preload) builds its Guard before it
+# forks the workers: each worker restarts the key-fetching thread fork did
+# not copy. The Redis and SQLite stores reopen their connections by
+# themselves at their next use.
+if hasattr(_os, "register_at_fork"):
+    from mcpguard._native import _after_fork
+
+    _os.register_at_fork(after_in_child=_after_fork)
 
 __all__ = [
     "ConfigError",

@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 __version__: str
+
+def _after_fork() -> None: ...
 #: The application's response headers a filtered listing drops (lower case):
 #: they describe the unfiltered body (length, framing, digests, entity tag).
 FILTERED_BODY_DROPS: tuple[str, ...]

@@ -46,10 +46,39 @@ impl Guard {
     }
 
     fn hosted(hosted: mcpguard_host::HostedGuard) -> Guard {
+        let hosted = Arc::new(hosted);
+        let mut live = LIVE.lock();
+        live.retain(|g| g.strong_count() > 0);
+        live.push(Arc::downgrade(&hosted));
+        drop(live);
         Guard {
             inner: hosted.guard().clone(),
-            hosted: Some(std::sync::Arc::new(hosted)),
+            hosted: Some(hosted),
         }
+    }
+}
+
+/// Every Guard built from a configuration and still alive, for
+/// [`after_fork`].
+static LIVE: parking_lot::Mutex<Vec<std::sync::Weak<mcpguard_host::HostedGuard>>> =
+    parking_lot::Mutex::new(Vec::new());
+
+/// ``mcpguard._native._after_fork``: in a child after ``os.fork``
+/// (``mcpguard`` registers it with ``os.register_at_fork``), restarts the
+/// key-fetching thread of every live Guard, which fork did not copy. The
+/// Redis and SQLite stores reopen their connections by themselves. A
+/// registry another thread held at the fork is skipped (its Guards then
+/// restart their thread at their next refresh hint).
+#[pyfunction]
+#[pyo3(name = "_after_fork")]
+pub fn after_fork() {
+    let Some(live) = LIVE.try_lock() else {
+        return;
+    };
+    for hosted in live.iter().filter_map(std::sync::Weak::upgrade) {
+        // A thread that cannot start leaves the keys in force, as a
+        // failed fetch does; the next hint tries again.
+        let _ = hosted.after_fork();
     }
 }
 

@@ -42,6 +42,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engines::TagFilter>()?;
     m.add_class::<engines::RateLimiter>()?;
     m.add_class::<engines::RateDecision>()?;
+    m.add_function(wrap_pyfunction!(guard::after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(engines::validate_scopes, m)?)?;
     m.add_function(wrap_pyfunction!(engines::scopes_to_tags, m)?)?;
     m.add_function(wrap_pyfunction!(engines::tags_to_scopes, m)?)?;

@@ -74,3 +74,68 @@ def test_a_guard_fetches_its_issuers_keys_from_the_jwks_uri(provider: Provider) 
             time.sleep(0.05)
     assert principal.issuer == ISSUER
     assert provider.hits >= 1
+
+
+def test_a_worker_forked_after_the_guard_was_built_fetches_keys_of_its_own(provider: Provider) -> None:
+    # fork copies only the forking thread: without mcpguard's at-fork hook
+    # a pre-forked worker had no key-fetching thread (and dropping its
+    # Guard would wait for ever on the parent's).
+    import gc
+    import os
+
+    import forking
+    from tokens import RSA2_PRIVATE
+
+    config = {
+        "resource": RESOURCE,
+        "auth": {"issuers": [{"issuer": ISSUER, "jwks_uri": provider.url}]},
+        "servers": {"files": {"tags": ["files"]}},
+    }
+    guard = mcpguard.Guard.from_json(config)
+    now = int(time.time())
+    old = rs256(claims(now))
+    # Waits for the first fetch without validating meanwhile: a token
+    # validated before the keys arrive is a refresh hint, and the child
+    # would inherit that hint's cooldown.
+    deadline = time.monotonic() + 10
+    while provider.hits == 0:
+        assert time.monotonic() < deadline, "the keys were never fetched"
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert guard.validate(old).subject == "alice"
+    # The provider rotates: the worker must fetch the new set itself.
+    provider.document = jwks("rsa", "rsa2")
+    new = rs256(claims(now), kid="rsa-2", key=RSA2_PRIVATE)
+    guards = [guard]
+    del guard  # the child drops the last reference
+
+    def worker() -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        # The thread names itself once it runs.
+        until = time.monotonic() + 5
+        while True:
+            names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+            if "mcpguard-fetch" in names or time.monotonic() > until:
+                break
+            time.sleep(0.01)
+        report["fetch_threads"] = names.count("mcpguard-fetch")
+        until = time.monotonic() + 10
+        while True:
+            try:
+                report["subject"] = guards[0].validate(new).subject
+                break
+            except mcpguard.InvalidToken as e:
+                if time.monotonic() > until:
+                    report["subject"] = e.reason
+                    break
+                time.sleep(0.05)
+        start = time.monotonic()
+        guards.clear()
+        gc.collect()
+        report["dropped_in"] = time.monotonic() - start
+        return report
+
+    report = forking.finish(*forking.start(worker))
+    assert report.get("fetch_threads") == 1, report
+    assert report.get("subject") == "alice", report
+    assert report.get("dropped_in", 99) < 5, report

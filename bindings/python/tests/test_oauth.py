@@ -6,6 +6,7 @@ loopback port, and the engine's rules through the SDK's routes."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -532,3 +533,32 @@ def test_a_machine_client_uses_the_engines_own_endpoints() -> None:
     wrong = [headers[0], ("authorization", "Basic " + base64.b64encode(f"{registered['client_id']}:x".encode()).decode())]
     status, _, body = server.handle_http("POST", "/token", headers=wrong, body=form) or (0, [], "")
     assert status == 401 and json.loads(body)["error"] == "invalid_client"
+
+
+def test_workers_forked_after_the_sqlite_store_was_opened_open_it_again(tmp_path: Path) -> None:
+    # SQLite forbids using a connection in a child forked after it was
+    # opened; a pre-forking server's workers each open the file again and
+    # register into the one database the parent reads.
+    import forking
+
+    from mcpguard.oauth import OAuthServer
+
+    cfg = {
+        "resource": "https://mcp.example.com/mcp",
+        "authorization_server": {"issuer": "https://auth.example.com", "storage": {"sqlite": {"path": "oauth.db"}}},
+    }
+    server = OAuthServer(mcpguard.Guard.from_json(cfg), base_dir=str(tmp_path))
+    first = server.register({"redirect_uris": ["http://127.0.0.1:9/cb"]}, None, "parent")
+    assert first["ok"], first
+
+    def worker(i: int) -> dict[str, Any]:
+        registered = server.register({"redirect_uris": [f"http://127.0.0.1:9/cb{i}"]}, None, f"worker-{i}")
+        known = server.client(first["value"]["client_id"])
+        return {"registered": registered["value"]["client_id"] if registered["ok"] else registered, "sees_parent": known["ok"] and known["value"] is not None}
+
+    children = [forking.start(functools.partial(worker, i)) for i in range(3)]
+    reports = [forking.finish(*child) for child in children]
+    for report in reports:
+        assert report.get("sees_parent") is True, reports
+        found = server.client(report["registered"])
+        assert found["ok"] and found["value"]["redirect_uris"], (report, found)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import json
 import os
 import shutil
@@ -493,3 +494,42 @@ def test_thousands_of_async_decisions_in_flight_all_settle(redis_url: str) -> No
     assert len(statuses) == 2000
     assert statuses.count(200) == 4 * 30, statuses.count(200)
     assert metric(guard, "mcpguard_store_pipelined_total") == 2000
+
+
+FORKED_CHECKS = 100
+
+
+def test_workers_forked_after_the_guard_was_built_use_connections_of_their_own(redis_url: str) -> None:
+    # A pre-forking server (gunicorn --preload) builds the Guard, whose
+    # pool then holds a connection, and forks its workers. Before the pool
+    # noticed the fork, every worker wrote to and read from that one
+    # socket: a worker read another's replies and admitted 74 of 100
+    # requests against a limit of 50. The pipelined connection's I/O thread
+    # is not copied by fork either: an awaited decision in a worker hung.
+    import forking
+
+    cfg = config(redis_url)
+    cfg["rate_limit"] = {"limit": 50, "window_seconds": 3600}
+    guard = mcpguard.Guard.from_json(cfg)
+    token = rs256(claims(int(time.time()), client_id="forked-app", scope="tag:files"))
+    guard.validate(token)
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    assert guard.check_rate_limit("parent").allowed
+
+    async def awaited() -> str:
+        decided = await asyncio.wait_for(guard.authorize_http_async(options, *http_request(token)), 5)
+        return decided.action
+
+    assert asyncio.run(awaited()) == "forward"  # the parent's I/O thread runs
+
+    def worker(key: str) -> dict[str, Any]:
+        allowed = sum(guard.check_rate_limit(key).allowed for _ in range(FORKED_CHECKS))
+        action = asyncio.run(awaited())
+        return {"allowed": allowed, "action": action, "errors": metric(guard, "mcpguard_store_errors_total")}
+
+    children = [forking.start(functools.partial(worker, f"worker-{i}")) for i in range(3)]
+    reports = [forking.finish(*child) for child in children]
+    for report in reports:
+        assert report == {"allowed": 50, "action": "forward", "errors": 0.0}, reports
+    # The parent's own connections were left alone.
+    assert sum(guard.check_rate_limit("parent").allowed for _ in range(60)) == 49

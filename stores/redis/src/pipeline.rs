@@ -28,11 +28,11 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
 
 use redis::{Connection, RedisError, RedisResult, Value};
@@ -61,9 +61,23 @@ pub(crate) struct Pipeline {
     io: Arc<Io>,
 }
 
+/// The queue and its condition variable are the standard library's, not
+/// parking_lot's: parking_lot keeps its waiters in a process-wide table
+/// that fork copies, so in a forked child the parent's I/O thread would
+/// still be listed as waiting here and could take the wake-up meant for
+/// the child's own. The standard library's wait on a futex, whose waiters
+/// the kernel keeps per process.
 struct Shared {
-    queue: Mutex<Queue>,
-    arrived: Condvar,
+    queue: std::sync::Mutex<Queue>,
+    arrived: std::sync::Condvar,
+}
+
+impl Shared {
+    /// The queue, locked (a panic while it was held leaves it usable:
+    /// nothing in it is left half-changed).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[derive(Default)]
@@ -73,6 +87,8 @@ struct Queue {
     running: bool,
     /// The store is gone: the thread sends what is queued, then ends.
     closed: bool,
+    /// The process whose I/O thread runs (0: none started yet).
+    pid: u32,
 }
 
 /// One queued check.
@@ -138,8 +154,8 @@ impl Pipeline {
     pub fn new(io: Io) -> Self {
         Pipeline {
             shared: Arc::new(Shared {
-                queue: Mutex::new(Queue::default()),
-                arrived: Condvar::new(),
+                queue: std::sync::Mutex::new(Queue::default()),
+                arrived: std::sync::Condvar::new(),
             }),
             io: Arc::new(io),
         }
@@ -156,7 +172,18 @@ impl Pipeline {
             reply: Arc::clone(&reply),
             retried: false,
         };
-        let mut queue = self.shared.queue.lock();
+        let mut queue = self.shared.lock();
+        let me = std::process::id();
+        if queue.pid != me {
+            // A child forked since the I/O thread started (a pre-forking
+            // server): fork copied neither that thread nor a way to use
+            // its connection, a socket the parent still reads. This
+            // process starts its own thread, on its own connection; the
+            // checks queued are the parent's.
+            queue.running = false;
+            queue.jobs.clear();
+            queue.pid = me;
+        }
         if !queue.running {
             let io = Arc::clone(&self.io);
             let shared = Arc::clone(&self.shared);
@@ -175,7 +202,7 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        self.shared.queue.lock().closed = true;
+        self.shared.lock().closed = true;
         self.shared.arrived.notify_one();
     }
 }
@@ -187,20 +214,23 @@ fn run(io: &Io, shared: &Shared) {
     let mut conn: Option<Connection> = None;
     loop {
         let batch: Vec<Job> = {
-            let mut queue = shared.queue.lock();
+            let mut queue = shared.lock();
             while queue.jobs.is_empty() {
                 if queue.closed {
                     queue.running = false;
                     return;
                 }
-                shared.arrived.wait(&mut queue);
+                queue = shared
+                    .arrived
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
             let n = queue.jobs.len().min(MAX_BATCH);
             queue.jobs.drain(..n).collect()
         };
         let again = round_trip(io, &mut conn, batch);
         if !again.is_empty() {
-            let mut queue = shared.queue.lock();
+            let mut queue = shared.lock();
             for job in again.into_iter().rev() {
                 queue.jobs.push_front(job);
             }

@@ -24,7 +24,7 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::io::tcp::TcpSettings;
 use redis::{Client, ClientTlsConfig, Connection, ConnectionLike, RedisResult, TlsCertificates};
 
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// How connections are opened.
 pub(crate) enum Connector {
@@ -174,6 +174,8 @@ pub(crate) struct Pool<O: Open = Connector> {
 struct State<C> {
     idle: Vec<C>,
     open: usize,
+    /// The process these connections belong to (see [`Pool::state`]).
+    pid: u32,
 }
 
 /// A connection taken from the pool: back to it with [`Pool::put`];
@@ -217,6 +219,7 @@ impl<O: Open> Pool<O> {
             state: Mutex::new(State {
                 idle: Vec::with_capacity(size),
                 open: 0,
+                pid: std::process::id(),
             }),
             returned: Condvar::new(),
             size: size.max(1),
@@ -230,7 +233,7 @@ impl<O: Open> Pool<O> {
     pub fn get(&self) -> RedisResult<Pooled<'_, O>> {
         let deadline = Instant::now() + self.timeout;
         let mut waited_out = false;
-        let mut state = self.state.lock();
+        let mut state = self.state();
         loop {
             if let Some(conn) = state.idle.pop() {
                 return Ok(Pooled {
@@ -281,7 +284,7 @@ impl<O: Open> Pool<O> {
     /// waited out the timeout (found by the model check below).
     pub fn clear(&self) {
         let idle = {
-            let mut state = self.state.lock();
+            let mut state = self.state();
             std::mem::take(&mut state.idle)
         };
         let n = idle.len();
@@ -289,6 +292,28 @@ impl<O: Open> Pool<O> {
         if n > 0 {
             self.closed(n);
         }
+    }
+
+    /// The pool's state, locked, as this process may use it. In a child
+    /// forked since the connections were opened (a pre-forking server:
+    /// gunicorn's `--preload`, a C gateway's workers), every one of them
+    /// is a socket the parent and its other children share: a command
+    /// sent on it could read another process's reply, and a rate limit
+    /// would count the wrong key. The child never uses them: they are
+    /// forgotten, not closed (closing a TLS connection would write its
+    /// close alert into the parent's session; the descriptors stay open
+    /// in the child, at most `size` of them), the connections in use by
+    /// the parent's other threads are no longer counted (those threads do
+    /// not exist here), and the child opens its own.
+    fn state(&self) -> MutexGuard<'_, State<O::Conn>> {
+        let mut state = self.state.lock();
+        let me = std::process::id();
+        if state.pid != me {
+            std::mem::forget(std::mem::take(&mut state.idle));
+            state.open = 0;
+            state.pid = me;
+        }
+        state
     }
 
     /// `n` connections were closed: their places are free.

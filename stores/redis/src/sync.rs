@@ -12,12 +12,12 @@
 //! is explored too; [`timeouts`] counts them.
 
 #[cfg(not(feature = "shuttle"))]
-pub(crate) use parking_lot::{Condvar, Mutex};
+pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
 
 #[cfg(all(test, feature = "shuttle"))]
 pub(crate) use model::timeouts;
 #[cfg(feature = "shuttle")]
-pub(crate) use model::{Condvar, Mutex};
+pub(crate) use model::{Condvar, Mutex, MutexGuard};
 
 #[cfg(feature = "shuttle")]
 mod model {

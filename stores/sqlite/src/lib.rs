@@ -25,7 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use mcpguard::oauth::{
     PendingAuthorization, RefreshFamily, RefreshToken, Rotation, StorageConfig, StoreError,
     TOMBSTONE_SECONDS,
 };
-use parking_lot::Mutex;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 /// How long a connection waits for another writer before failing.
@@ -79,7 +79,15 @@ CREATE INDEX IF NOT EXISTS access_tokens_by_family ON access_tokens (family_id);
 
 /// The SQLite store. One connection behind a lock; cheap to share in an `Arc`.
 pub struct SqliteOAuthStore {
-    conn: Mutex<Connection>,
+    conn: Mutex<Opened>,
+    /// The database file (`None`: in memory).
+    path: Option<PathBuf>,
+}
+
+/// The connection, and the process that opened it.
+struct Opened {
+    conn: Connection,
+    pid: u32,
 }
 
 impl std::fmt::Debug for SqliteOAuthStore {
@@ -132,21 +140,45 @@ fn from_json<T: serde::de::DeserializeOwned>(
 impl SqliteOAuthStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let conn = Connection::open(path.as_ref()).map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot open the SQLite database {}: {e}",
-                path.as_ref().display()
-            ))
-        })?;
-        Self::init(conn, true)
+        let path = path.as_ref().to_path_buf();
+        let conn = Self::connect(&path)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(SqliteOAuthStore {
+            conn: Mutex::new(Opened {
+                conn,
+                pid: std::process::id(),
+            }),
+            path: Some(path),
+        })
     }
 
     /// A private database in memory (for tests; lost when dropped).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?, false)
+        let conn = Connection::open_in_memory().map_err(backend)?;
+        Self::configure(&conn, false)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(SqliteOAuthStore {
+            conn: Mutex::new(Opened {
+                conn,
+                pid: std::process::id(),
+            }),
+            path: None,
+        })
     }
 
-    fn init(conn: Connection, file: bool) -> Result<Self, StoreError> {
+    /// A connection to the file at `path`, configured.
+    fn connect(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot open the SQLite database {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::configure(&conn, true)?;
+        Ok(conn)
+    }
+
+    fn configure(conn: &Connection, file: bool) -> Result<(), StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         if file {
             // WAL lets readers run beside the writer; FULL makes each commit durable.
@@ -161,10 +193,27 @@ impl SqliteOAuthStore {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(backend)?;
-        conn.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(SqliteOAuthStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(())
+    }
+
+    /// The connection, locked, as this process may use it. SQLite forbids
+    /// using a connection in a child forked after it was opened (its file
+    /// locks are the parent's; "How To Corrupt An SQLite Database File",
+    /// §2.6): a child (a pre-forking server's worker) opens the file
+    /// again. The inherited connection is forgotten, not closed: closing
+    /// it could release locks the parent holds.
+    fn conn(&self) -> Result<MappedMutexGuard<'_, Connection>, StoreError> {
+        let mut opened = self.conn.lock();
+        let me = std::process::id();
+        if opened.pid != me {
+            if let Some(path) = &self.path {
+                let fresh = Self::connect(path)?;
+                std::mem::forget(std::mem::replace(&mut opened.conn, fresh));
+            }
+            // In memory, the child has its own copy of the database.
+            opened.pid = me;
+        }
+        Ok(MutexGuard::map(opened, |o| &mut o.conn))
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f`
@@ -173,7 +222,7 @@ impl SqliteOAuthStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock();
+        let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
@@ -186,7 +235,7 @@ impl SqliteOAuthStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&self.conn.lock())
+        f(&*self.conn()?)
     }
 }
 
