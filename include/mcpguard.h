@@ -125,6 +125,9 @@ typedef enum mcpguard_result {
   // `mcpguard_last_error_info()` gives the OAuth error as `code` and the
   // HTTP status.
   MCPGUARD_RESULT_OAUTH_REFUSED = 19,
+  // `mcpguard_guard_after_fork`: the system refused to start a thread;
+  // the keys in force stay, and the next refresh hint tries again.
+  MCPGUARD_RESULT_THREAD_UNAVAILABLE = 20,
 } mcpguard_result;
 
 // What a gateway does with a request (`mcpguard_http_decision_action`).
@@ -848,6 +851,17 @@ enum mcpguard_result mcpguard_guard_metrics_text(const struct mcpguard_guard *gu
 // event loop makes such decisions on a worker thread, so that a round
 // trip (up to the store's timeout) never holds the loop.
 enum mcpguard_result mcpguard_guard_waits_on_network(const struct mcpguard_guard *guard, bool *out);
+
+// Call in a child process after `fork` when the guard was built before it
+// (a pre-forking gateway's workers): starts the child's own key-fetching
+// thread, which fork does not copy. Without the call the child starts it
+// at its first refresh hint (an unknown `kid`), and keeps the keys it was
+// forked with until then. The Redis and SQLite stores need no call: each
+// notices the fork at its next use and opens connections of its own
+// instead of sharing the parent's sockets. Does nothing where the thread
+// already runs, or when the configuration fetches no keys.
+// `MCPGUARD_RESULT_THREAD_UNAVAILABLE` when the system refuses the thread.
+enum mcpguard_result mcpguard_guard_after_fork(const struct mcpguard_guard *guard);
 
 // Reads endpoint options from JSON text (UTF-8, `json_len` bytes): an
 // object with the optional members `server` (the MCP server this endpoint

@@ -74,6 +74,9 @@ pub enum mcpguard_result {
     /// `mcpguard_last_error_info()` gives the OAuth error as `code` and the
     /// HTTP status.
     OauthRefused = 19,
+    /// `mcpguard_guard_after_fork`: the system refused to start a thread;
+    /// the keys in force stay, and the next refresh hint tries again.
+    ThreadUnavailable = 20,
 }
 
 /// A string slice: `len` bytes of UTF-8 at `data`, not NUL-terminated.

@@ -872,6 +872,31 @@ pub unsafe extern "C" fn mcpguard_guard_waits_on_network(
     })
 }
 
+/// Call in a child process after `fork` when the guard was built before it
+/// (a pre-forking gateway's workers): starts the child's own key-fetching
+/// thread, which fork does not copy. Without the call the child starts it
+/// at its first refresh hint (an unknown `kid`), and keeps the keys it was
+/// forked with until then. The Redis and SQLite stores need no call: each
+/// notices the fork at its next use and opens connections of its own
+/// instead of sharing the parent's sockets. Does nothing where the thread
+/// already runs, or when the configuration fetches no keys.
+/// `MCPGUARD_RESULT_THREAD_UNAVAILABLE` when the system refuses the thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_guard_after_fork(
+    guard: *const mcpguard_guard,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let guard = unsafe { arg(guard, "guard")? };
+        guard.hosted.after_fork().map_err(|e| {
+            Failure::new(
+                mcpguard_result::ThreadUnavailable,
+                format!("cannot start the key-fetching thread: {e}"),
+            )
+        })
+    })
+}
+
 /// The clock of an optional manual-clock argument, as the engines take it.
 ///
 /// # Safety
