@@ -486,9 +486,11 @@ export declare class Guard {
    */
   validateWithExpiry(token: string): { principal: Principal; acceptedUntil: number | null }
   /**
-   * `validateWithExpiry` on a thread of mcpguard's own, as a promise
-   * (rejected with the same errors): for a Guard whose validation may wait
-   * on the network (`waitsOnNetwork()`). `createTokenVerifier` uses it then.
+   * `validateWithExpiry` as a promise (rejected with the same errors), for
+   * a Guard whose validation may wait on the network (`waitsOnNetwork()`):
+   * a token the verified-token cache holds, with no revocation epoch to
+   * read, is answered on the event loop; any other on a thread of
+   * mcpguard's own. `createTokenVerifier` uses it then.
    */
   validateWithExpiryAsync(token: string): Promise<{ principal: Principal; acceptedUntil: number | null }>
   /**

@@ -471,7 +471,10 @@ class Guard extends tokenStoreMethods(native.Guard) {
   validateWithExpiryAsync(token) {
     let pending
     try {
-      pending = native.guardValidateWithExpiryAsync(this.#handle, token)
+      // A cached token is answered here, on the event loop; the rest on a
+      // thread (a signature to check, the store or the epoch to read).
+      const now = native.guardValidateWithExpiryInMemory(this.#handle, token)
+      pending = now === null ? native.guardValidateWithExpiryAsync(this.#handle, token) : Promise.resolve(now)
     } catch (e) {
       return Promise.reject(fromNative(e))
     }

@@ -425,6 +425,14 @@ export declare function guardValidateWithExpiry(guard: ExternalObject<Guard>, to
  */
 export declare function guardValidateWithExpiryAsync(guard: ExternalObject<Guard>, token: string): Promise<string>
 
+/**
+ * [`guard_validate_with_expiry`] when the Guard can answer from memory
+ * (`Guard::validate_in_memory`: a cached token, no revocation epoch to
+ * read), on the event loop; `null` when it would wait, and then nothing
+ * was done (`validateWithExpiryAsync` goes to a thread for those).
+ */
+export declare function guardValidateWithExpiryInMemory(guard: ExternalObject<Guard>, token: string): FlatText | null
+
 /** One rate-limit check. */
 export interface RateDecisionObject {
   /** The request may proceed (and was counted). */

@@ -852,6 +852,7 @@ module.exports.guardAuthorizeHttpAsync = nativeBinding.guardAuthorizeHttpAsync
 module.exports.guardValidate = nativeBinding.guardValidate
 module.exports.guardValidateWithExpiry = nativeBinding.guardValidateWithExpiry
 module.exports.guardValidateWithExpiryAsync = nativeBinding.guardValidateWithExpiryAsync
+module.exports.guardValidateWithExpiryInMemory = nativeBinding.guardValidateWithExpiryInMemory
 module.exports.scopesToTags = nativeBinding.scopesToTags
 module.exports.tagsToScopes = nativeBinding.tagsToScopes
 module.exports.validateScopes = nativeBinding.validateScopes

@@ -350,10 +350,32 @@ pub fn guard_validate_with_expiry_async<'env>(
     decide::try_settle(env, move || validate_with_expiry(&guard, &token))
 }
 
+/// [`guard_validate_with_expiry`] when the Guard can answer from memory
+/// (`Guard::validate_in_memory`: a cached token, no revocation epoch to
+/// read), on the event loop; `null` when it would wait, and then nothing
+/// was done (`validateWithExpiryAsync` goes to a thread for those).
+#[napi(catch_unwind)]
+pub fn guard_validate_with_expiry_in_memory(
+    guard: &External<guard::Guard>,
+    token: String,
+) -> napi::Result<Option<FlatText>> {
+    match guard.validate_in_memory(&token) {
+        Some(result) => principal_with_expiry(guard, result).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn validate_with_expiry(guard: &guard::Guard, token: &str) -> napi::Result<FlatText> {
-    let p = guard
-        .validate(token)
-        .map_err(|e| errors::token(&e, Some(guard.metadata_url())))?;
+    principal_with_expiry(guard, guard.validate(token))
+}
+
+/// A validation's answer as `validateWithExpiry` returns it: the principal
+/// and until when the token is accepted, or the error it throws.
+fn principal_with_expiry(
+    guard: &guard::Guard,
+    result: Result<std::sync::Arc<mcpguard::token::Principal>, mcpguard::token::TokenError>,
+) -> napi::Result<FlatText> {
+    let p = result.map_err(|e| errors::token(&e, Some(guard.metadata_url())))?;
     let mut out = FlatBuilder::default();
     out.principal(Some(&p));
     out.accepted_until(guard.token_validator().accepted_until(&p));

@@ -30,7 +30,7 @@ pub use engines::{
 };
 pub use guard::{
     Guard, guard_authorize, guard_authorize_async, guard_validate, guard_validate_with_expiry,
-    guard_validate_with_expiry_async,
+    guard_validate_with_expiry_async, guard_validate_with_expiry_in_memory,
 };
 pub use http::{
     FilteredResponse, HttpDecision, HttpOptions, guard_authorize_http, guard_authorize_http_async,

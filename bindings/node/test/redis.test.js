@@ -331,6 +331,24 @@ test('validateWithExpiryAsync refuses and accepts as the synchronous call; the S
   const info = await createTokenVerifier(guard).verifyAccessToken(token)
   assert.equal(info.clientId, 'verifier-node')
   assert.equal(pooledCalls, 1)
+  // A token never seen goes to a thread, whose answer the loop takes in a
+  // later poll phase: its promise settles after a setImmediate queued from
+  // the current poll phase. Once cached, the token is answered on the loop:
+  // settled before that setImmediate runs.
+  const settledBeforeImmediate = async (t) => {
+    // fs.stat's callback runs in the poll phase; so does what follows.
+    await new Promise((resolve) => require('node:fs').stat(__filename, resolve))
+    let immediate = false
+    setImmediate(() => {
+      immediate = true
+    })
+    await validateWithExpiryAsync(t)
+    return !immediate
+  }
+  const fresh = sign({ client_id: 'verifier-node-2', scope: 'tag:files' })
+  assert.equal(await settledBeforeImmediate(fresh), false, 'a fresh token is validated on a thread')
+  assert.equal(await settledBeforeImmediate(fresh), true, 'a cached token is answered on the event loop')
+  assert.deepEqual(await validateWithExpiryAsync(fresh), guard.validateWithExpiry(fresh))
 })
 
 test('with Redis gone, an async decision settles with the store policy: 503 and Retry-After under fail_closed, never a hang', async () => {

@@ -381,6 +381,23 @@ impl Guard {
     /// Validates a bare token (no ``Bearer `` prefix) as ``authorize``
     /// would. Returns the ``Principal``; raises ``InvalidToken`` (401) or
     /// ``InsufficientScope`` (403, ``auth.required_scopes``).
+    /// ``validate`` when the guard can answer from memory alone (a cached
+    /// token, no revocation epoch to read): the ``Principal``, or the error
+    /// ``validate`` raises. ``None`` when it would wait, and then nothing
+    /// was done: ``GuardTokenVerifier`` validates those off the event loop.
+    #[pyo3(name = "_validate_in_memory")]
+    fn validate_in_memory(&self, py: Python<'_>, token: &str) -> PyResult<Option<Principal>> {
+        let guard = &self.inner;
+        guard
+            .validate_in_memory(token)
+            .map(|result| {
+                result
+                    .map(|inner| Principal { inner })
+                    .map_err(|e| errors::token_error(py, &e, Some(guard.metadata_url())))
+            })
+            .transpose()
+    }
+
     fn validate(&self, py: Python<'_>, token: &str) -> PyResult<Principal> {
         let guard = &self.inner;
         let result = if guard.token_validator().is_cached(token) {

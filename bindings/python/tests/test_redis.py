@@ -314,6 +314,11 @@ def test_the_sdk_verifier_validates_off_the_event_loop_only_for_a_guard_on_redis
         assert access is not None and access.client_id == "verifier-app"
         assert len(threads) == 1
         assert (threads[0] is not threading.main_thread()) == off_loop, guard_config.keys()
+        # The token is cached now: a Guard on Redis answers it on the loop
+        # (`_validate_in_memory`), without a thread or a call to `validate`.
+        again = asyncio.run(verifier.verify_token(token))
+        assert again is not None and again.client_id == "verifier-app"
+        assert len(threads) == (1 if off_loop else 2), threads
 
 
 class CountingExecutor(concurrent.futures.ThreadPoolExecutor):

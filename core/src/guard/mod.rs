@@ -665,6 +665,18 @@ impl Guard {
         self.validate_counted(token, self.inner.clock.now_nanos())
     }
 
+    /// [`validate`](Self::validate) when it can answer from memory alone,
+    /// and so without waiting on anything: the token is in the
+    /// verified-token cache and no read of the shared revocation epoch is
+    /// due. `None` otherwise (a signature to check, a key set to fetch, a
+    /// store or an introspection endpoint to ask, the epoch to read):
+    /// nothing was done or counted then, and `validate` answers. An event
+    /// loop may call it itself, and hand only the `None` cases to a
+    /// thread.
+    pub fn validate_in_memory(&self, token: &str) -> Option<Result<Arc<Principal>, TokenError>> {
+        self.validate_for(token, self.inner.clock.now_nanos(), true)
+    }
+
     /// Whether [`authorize`](Self::authorize) with this `Authorization`
     /// header would verify a token: true for a well-formed bearer token the
     /// verified-token cache does not hold (a signature check, microseconds),
