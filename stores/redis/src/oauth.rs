@@ -326,22 +326,15 @@ impl RedisOAuthStore {
     /// One round trip on a pooled connection; a failed connection is dropped.
     fn call<T>(
         &self,
-        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
+        f: impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         let _held = crate::signals::hold();
-        let mut conn = self.pool.get().map_err(backend)?;
-        match f(conn.get()) {
-            Ok(v) => {
-                self.pool.put(conn);
-                Ok(v)
+        crate::pool::round_trip(&self.pool, f, || ()).map_err(|e| {
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                self.pool.clear();
             }
-            Err(e) => {
-                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-                    self.pool.clear();
-                }
-                Err(backend(e))
-            }
-        }
+            backend(e)
+        })
     }
 
     fn get(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -254,6 +254,12 @@ fn round_trip(io: &Io, conn: &mut Option<Connection>, batch: Vec<Job>) -> Vec<Jo
     let budget = earliest
         .saturating_duration_since(now)
         .max(Duration::from_millis(1));
+    // A connection kept from an earlier round trip may have been closed
+    // since (Redis's idle timeout, a NAT, a restart): failing at once on
+    // it, before any reply, the batch goes out again on a new connection
+    // (see `pool::round_trip` for why, and when that can count twice).
+    let reused = conn.is_some();
+    let dropped = |e: &RedisError| reused && e.is_connection_dropped() && !e.is_timeout();
     let mut c = match conn.take() {
         Some(c) => c,
         None => match io.client.get_connection_with_timeout(budget) {
@@ -279,14 +285,25 @@ fn round_trip(io: &Io, conn: &mut Option<Connection>, batch: Vec<Job>) -> Vec<Jo
         .and_then(|()| c.set_read_timeout(Some(budget)))
         .and_then(|()| c.send_packed_command(&bytes));
     if let Err(e) = sent {
+        if dropped(&e) {
+            io.health.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            return batch;
+        }
         fail(batch, &e);
         return Vec::new();
     }
     let mut again = Vec::new();
     let mut jobs = batch.into_iter();
+    let mut answered = false;
     while let Some(job) = jobs.next() {
         let value = match c.recv_response() {
             Ok(value) => value,
+            Err(e) if !answered && dropped(&e) => {
+                io.health.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                again.push(job);
+                again.extend(jobs);
+                return again;
+            }
             Err(e) => {
                 // The checks answered so far stand; this one and the rest
                 // fail, and the connection goes.
@@ -295,6 +312,7 @@ fn round_trip(io: &Io, conn: &mut Option<Connection>, batch: Vec<Job>) -> Vec<Jo
                 return again;
             }
         };
+        answered = true;
         match value {
             Value::BulkString(bytes) => job.reply.set(Ok(bytes)),
             Value::ServerError(e) => {

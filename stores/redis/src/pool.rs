@@ -183,6 +183,49 @@ struct State<C> {
 pub(crate) struct Pooled<'p, O: Open = Connector> {
     conn: Option<O::Conn>,
     pool: &'p Pool<O>,
+    /// It sat idle in the pool (rather than being opened for this call).
+    reused: bool,
+}
+
+/// One round trip with `f` on a pooled connection, returned to the pool
+/// when it worked, dropped when it did not.
+///
+/// A connection that sat idle may have been closed since by the server
+/// (its `timeout` for idle clients, a restart) or by the network (a NAT or
+/// load balancer that forgets idle flows): the command then fails at once,
+/// the connection reset or at its end, without Redis having read it. It
+/// goes out once more on a new connection, and `reconnected` is told;
+/// counting that as a failure would open the breaker and refuse a second
+/// of requests after every quiet spell. A timeout is not retried: Redis may
+/// still be running the command. In the rare case that Redis ran it and
+/// was killed before replying, the retry runs it again: a rate limit then
+/// counts the request twice, erring toward refusal.
+pub(crate) fn round_trip<T>(
+    pool: &Pool,
+    mut f: impl FnMut(&mut dyn ConnectionLike) -> RedisResult<T>,
+    reconnected: impl FnOnce(),
+) -> RedisResult<T> {
+    let mut conn = pool.get()?;
+    let first = f(conn.get());
+    match first {
+        Ok(v) => {
+            pool.put(conn);
+            Ok(v)
+        }
+        Err(e) if conn.reused && e.is_connection_dropped() && !e.is_timeout() => {
+            drop(conn);
+            // The others idled as long: drop them too.
+            pool.clear();
+            reconnected();
+            let mut conn = pool.get()?;
+            let again = f(conn.get());
+            if again.is_ok() {
+                pool.put(conn);
+            }
+            again
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl<O: Open> Pooled<'_, O> {
@@ -239,6 +282,7 @@ impl<O: Open> Pool<O> {
                 return Ok(Pooled {
                     conn: Some(conn),
                     pool: self,
+                    reused: true,
                 });
             }
             if state.open < self.size || waited_out {
@@ -248,6 +292,7 @@ impl<O: Open> Pool<O> {
                     Ok(conn) => Ok(Pooled {
                         conn: Some(conn),
                         pool: self,
+                        reused: false,
                     }),
                     Err(e) => {
                         self.closed(1);

@@ -134,6 +134,9 @@ pub(crate) struct Stats {
     /// Checks sent down the pipeline (each also counted below as a
     /// round trip's share).
     pipelined: AtomicU64,
+    /// Idle connections found closed by the server or the network, and
+    /// replaced (`pool::round_trip`).
+    pub(crate) reconnects: AtomicU64,
 }
 
 /// Rate-limit state in Redis (see the module docs).
@@ -269,17 +272,13 @@ impl RedisStore {
     /// One round trip on a pooled connection, behind the breaker, counted.
     pub(crate) fn call<T>(
         &self,
-        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+        f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, SharedStoreError> {
         self.health.admit()?;
         let start = Instant::now();
         let held = crate::signals::hold();
-        let result = self.pool.get().and_then(|mut conn| {
-            let r = f(conn.get());
-            if r.is_ok() {
-                self.pool.put(conn);
-            }
-            r
+        let result = crate::pool::round_trip(&self.pool, f, || {
+            self.health.stats.reconnects.fetch_add(1, Ordering::Relaxed);
         });
         drop(held);
         self.health
@@ -452,6 +451,11 @@ impl SharedRateStore for RedisStore {
             "mcpguard_store_pipelined_total",
             "Checks awaited on the pipelined connection (many share a round trip).",
             get(&s.pipelined),
+        );
+        counter(
+            "mcpguard_store_reconnects_total",
+            "Idle connections found closed (Redis's idle timeout, a NAT, a restart) and replaced without a failure.",
+            get(&s.reconnects),
         );
         counter(
             "mcpguard_store_fallbacks_total",
