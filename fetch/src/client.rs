@@ -14,6 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use headers::{CacheControl, Expires, HeaderMapExt};
 use mcpguard::token::FetchConfig;
 use mcpguard::token::remote::check_fetch_url;
@@ -35,9 +37,16 @@ pub struct Fetched {
 /// An HTTPS client configured from `auth.fetch`.
 #[derive(Clone)]
 pub struct Client {
-    agent: Agent,
+    agent: Arc<Mutex<Owned>>,
+    config: Arc<FetchConfig>,
     max_body: u64,
     max_redirects: u32,
+}
+
+/// The agent, and the process that made it.
+struct Owned {
+    agent: Agent,
+    pid: u32,
 }
 
 impl std::fmt::Debug for Client {
@@ -52,6 +61,34 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client with `config`'s timeouts, cap, redirect limit and roots.
     pub fn new(config: &FetchConfig) -> Result<Client, FetchError> {
+        Ok(Client {
+            agent: Arc::new(Mutex::new(Owned {
+                agent: Self::agent_for(config)?,
+                pid: std::process::id(),
+            })),
+            config: Arc::new(config.clone()),
+            max_body: config.max_response_bytes,
+            max_redirects: config.max_redirects,
+        })
+    }
+
+    /// The agent to send with. A child forked since the agent was made
+    /// makes its own: the parent's keeps connections alive (sockets the
+    /// parent still uses), and its pool's lock may have been held at the
+    /// fork by a request of the parent's, gone in the child.
+    fn agent(&self) -> Result<Agent, FetchError> {
+        let mut owned = self.agent.lock();
+        let me = std::process::id();
+        if owned.pid != me {
+            let fresh = Self::agent_for(&self.config)?;
+            std::mem::forget(std::mem::replace(&mut owned.agent, fresh));
+            owned.pid = me;
+        }
+        Ok(owned.agent.clone())
+    }
+
+    /// The agent `config` describes.
+    fn agent_for(config: &FetchConfig) -> Result<Agent, FetchError> {
         let roots = match &config.ca_pem {
             None => RootCerts::WebPki,
             Some(text) => {
@@ -90,11 +127,7 @@ impl Client {
             .user_agent(concat!("mcpguard-fetch/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Ok(Client {
-            agent,
-            max_body: config.max_response_bytes,
-            max_redirects: config.max_redirects,
-        })
+        Ok(agent)
     }
 
     /// GETs `url` (JSON expected), following redirects within the rules.
@@ -103,7 +136,7 @@ impl Client {
         for _ in 0..=self.max_redirects {
             check_fetch_url(&current).map_err(|m| FetchError::Refused(format!("{current} {m}")))?;
             let mut resp = self
-                .agent
+                .agent()?
                 .get(&current)
                 .header("accept", "application/json")
                 .call()
@@ -136,7 +169,7 @@ impl Client {
     ) -> Result<Vec<u8>, FetchError> {
         check_fetch_url(url).map_err(|m| FetchError::Refused(format!("{url} {m}")))?;
         let mut resp = self
-            .agent
+            .agent()?
             .post(url)
             .header("authorization", authorization)
             .header("accept", "application/json")

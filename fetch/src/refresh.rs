@@ -249,6 +249,13 @@ pub(crate) fn run(shared: Arc<Shared>, client: Client, validator: WeakTokenValid
                 }
                 None => return,
             };
+            if let Err(e) = &result {
+                // Recorded before the state is locked: the event reaches
+                // the Guard's audit sink, host code that may take its time.
+                shared
+                    .events
+                    .record(EventKind::JwksFailed, &job.issuer, &e.to_string());
+            }
             let now = Instant::now();
             let mut st = shared.lock();
             let run = &mut st.runs[job.index];
@@ -264,10 +271,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Client, validator: WeakTokenValid
                         .clamp(shared.min_refresh, shared.max_refresh);
                     run.due = now + wait;
                 }
-                Err(e) => {
-                    shared
-                        .events
-                        .record(EventKind::JwksFailed, &job.issuer, &e.to_string());
+                Err(_) => {
                     run.failures = run.failures.saturating_add(1);
                     if run.discovery {
                         run.jwks_uri = None;
