@@ -5,10 +5,11 @@
 //! hierarchy, defined in Python in `mcpguard/_errors.py`). Decisions,
 //! validation rules and texts all come from the core. What this layer does
 //! decide is Python plumbing: when to release the GIL (only around signature
-//! checks and large bodies, see [`guard::Guard::authorize`] and
-//! [`http::authorize_http`]) and how a raising audit callback
-//! is reported (`sys.unraisablehook`, and the core's `audit_sink_panics`
-//! counter).
+//! checks, large bodies and round trips, see `Guard.authorize` in
+//! `guard.rs` and `authorize_http` in `http.rs`), how an awaited decision
+//! reaches its asyncio loop without a thread (`later.rs`), and how a
+//! raising audit callback is reported (`sys.unraisablehook`, and the
+//! core's `audit_sink_panics` counter).
 #![warn(missing_docs)]
 
 mod clock;

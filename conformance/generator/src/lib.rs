@@ -290,7 +290,7 @@ mod tests {
 /// `expect` is a partial match: only the keys it lists are compared; lists
 /// compare in order unless a key ends in `_set`; numbers compare
 /// numerically; `error_contains` is a substring of the actual `error`;
-/// `headers_contain` (inside `expect`) is checked with [`check_headers`].
+/// `headers_contain` (inside `expect`) is checked with [`check_headers`](vectors::check_headers).
 pub mod vectors {
     use std::path::{Path, PathBuf};
 
