@@ -251,22 +251,19 @@ impl Guard {
         key: Option<&str>,
         cost: Option<i64>,
     ) -> PyResult<HttpDecision> {
-        let empty_query = PyBytes::new(py, b"");
-        let empty_headers = PyList::empty(py);
-        http::authorize_http(
-            py,
-            &self.inner,
-            &options,
+        let (empty_query, empty_headers) = (PyBytes::new(py, b""), PyList::empty(py));
+        let args = http::Args {
             method,
             path,
-            query.unwrap_or(empty_query.as_any()),
-            headers.unwrap_or(empty_headers.as_any()),
+            query: query.unwrap_or(empty_query.as_any()),
+            headers: headers.unwrap_or(empty_headers.as_any()),
             peer,
             body,
             server,
             key,
             cost,
-        )
+        };
+        http::authorize_http(py, &self.inner, &options, &args)
     }
 
     /// ``authorize_http`` for an asyncio host: a coroutine of the same
@@ -348,23 +345,19 @@ impl Guard {
         key: Option<&str>,
         cost: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let empty_query = PyBytes::new(py, b"");
-        let empty_headers = PyList::empty(py);
-        http::authorize_http_begin(
-            py,
-            &self.inner,
-            &completions,
-            &options,
+        let (empty_query, empty_headers) = (PyBytes::new(py, b""), PyList::empty(py));
+        let args = http::Args {
             method,
             path,
-            query.unwrap_or(empty_query.as_any()),
-            headers.unwrap_or(empty_headers.as_any()),
+            query: query.unwrap_or(empty_query.as_any()),
+            headers: headers.unwrap_or(empty_headers.as_any()),
             peer,
             body,
             server,
             key,
             cost,
-        )
+        };
+        http::authorize_http_begin(py, &self.inner, &completions, &options, &args)
     }
 
     /// The time (Unix seconds) until which this guard accepts

@@ -446,36 +446,27 @@ fn body_arg<'a>(body: Option<&'a Bound<'_, PyAny>>) -> PyResult<core::HttpBody<'
 /// here, the id it will arrive under in `completions` when it waits on
 /// the store, or ``None`` when it must be decided off the loop.
 #[cfg(unix)]
-#[allow(clippy::too_many_arguments)]
 pub fn authorize_http_begin<'py>(
     py: Python<'py>,
     guard: &core::Guard,
     completions: &crate::later::Completions,
     options: &HttpOptions,
-    method: &str,
-    path: &str,
-    query: &Bound<'_, PyAny>,
-    headers: &Bound<'_, PyAny>,
-    peer: Option<&str>,
-    body: Option<&Bound<'_, PyAny>>,
-    server: Option<&str>,
-    key: Option<&str>,
-    cost: Option<i64>,
+    args: &Args<'_, '_>,
 ) -> PyResult<Bound<'py, PyAny>> {
     use crate::later::{self, Begun, Owned};
     let parts = Owned {
-        method: method.to_owned(),
-        path: path.to_owned(),
-        query: query_text(query)?,
-        headers: header_objects(headers)?
+        method: args.method.to_owned(),
+        path: args.path.to_owned(),
+        query: query_text(args.query)?,
+        headers: header_objects(args.headers)?
             .iter()
             .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
             .collect(),
-        peer: peer.map(str::to_owned),
-        body: body_arg(body)?.into(),
-        server: server.map(str::to_owned),
-        key: key.map(str::to_owned),
-        cost: cost.map(|c| u64::try_from(c).unwrap_or(0)),
+        peer: args.peer.map(str::to_owned),
+        body: body_arg(args.body)?.into(),
+        server: args.server.map(str::to_owned),
+        key: args.key.map(str::to_owned),
+        cost: args.cost(),
     };
     Ok(
         match later::begin(guard.clone(), options.inner.clone(), parts, completions)? {
@@ -486,40 +477,52 @@ pub fn authorize_http_begin<'py>(
     )
 }
 
+/// One request's arguments, as ``Guard.authorize_http`` takes them (an
+/// absent query or header list already replaced by an empty one).
+pub struct Args<'a, 'py> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a Bound<'py, PyAny>,
+    pub headers: &'a Bound<'py, PyAny>,
+    pub peer: Option<&'a str>,
+    pub body: Option<&'a Bound<'py, PyAny>>,
+    pub server: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub cost: Option<i64>,
+}
+
+impl Args<'_, '_> {
+    /// The cost as the core takes it: a negative one is as invalid as 0
+    /// (the core answers 400).
+    fn cost(&self) -> Option<u64> {
+        self.cost.map(|c| u64::try_from(c).unwrap_or(0))
+    }
+}
+
 /// ``Guard.authorize_http``: see its doc in `guard.rs`.
-#[allow(clippy::too_many_arguments)]
 pub fn authorize_http(
     py: Python<'_>,
     guard: &core::Guard,
     options: &HttpOptions,
-    method: &str,
-    path: &str,
-    query: &Bound<'_, PyAny>,
-    headers: &Bound<'_, PyAny>,
-    peer: Option<&str>,
-    body: Option<&Bound<'_, PyAny>>,
-    server: Option<&str>,
-    key: Option<&str>,
-    cost: Option<i64>,
+    args: &Args<'_, '_>,
 ) -> PyResult<HttpDecision> {
-    let query = query_text(query)?;
-    let objects = header_objects(headers)?;
+    let query = query_text(args.query)?;
+    let objects = header_objects(args.headers)?;
     let header_bytes: Vec<(&[u8], &[u8])> = objects
         .iter()
         .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
         .collect();
-    let body = body_arg(body)?;
+    let body = body_arg(args.body)?;
     let request = core::HttpRequest {
-        method,
-        path,
+        method: args.method,
+        path: args.path,
         query: &query,
         headers: &header_bytes,
-        peer,
+        peer: args.peer,
         body,
-        server,
-        key,
-        // A negative cost is as invalid as 0: the core answers 400.
-        cost: cost.map(|c| u64::try_from(c).unwrap_or(0)),
+        server: args.server,
+        key: args.key,
+        cost: args.cost(),
     };
     // The GIL is released around work that takes microseconds (a signature
     // check for a token the cache does not hold, a large body) and around
