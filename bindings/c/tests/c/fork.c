@@ -20,16 +20,7 @@
 
 #include "mcpguard.h"
 
-static int checks = 0;
-static int failures = 0;
-
-static void expect(int ok, const char *what) {
-  checks++;
-  if (!ok) {
-    failures++;
-    fprintf(stderr, "FAILED: %s (last error: %s)\n", what, mcpguard_last_error());
-  }
-}
+#include "check.h"
 
 /* Threads of this process named `name` (from /proc/self/task/<tid>/comm). */
 static int threads_named(const char *name) {

@@ -14,16 +14,7 @@
 
 #define NOW 1767225600.0
 
-static int checks = 0;
-static int failures = 0;
-
-static void expect(int ok, const char *what) {
-  checks++;
-  if (!ok) {
-    failures++;
-    fprintf(stderr, "FAILED: %s (last error: %s)\n", what, mcpguard_last_error());
-  }
-}
+#include "check.h"
 
 static int same(mcpguard_str s, const char *text) {
   return s.len == strlen(text) && memcmp(s.data, text, s.len) == 0;

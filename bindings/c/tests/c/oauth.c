@@ -25,16 +25,7 @@
 #define VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
-static int checks = 0;
-static int failures = 0;
-
-static void expect(int ok, const char *what) {
-  checks++;
-  if (!ok) {
-    failures++;
-    fprintf(stderr, "FAILED: %s (last error: %s)\n", what, mcpguard_last_error());
-  }
-}
+#include "check.h"
 
 /* An answer copied out of an mcpguard_http_response (which is then freed). */
 typedef struct {
