@@ -202,6 +202,25 @@ def test_signals_to_the_process_while_a_decision_waits_on_redis_do_not_fail_it(r
     assert "mcpguard_store_breaker_opened_total 0" in text, text
 
 
+class Ticker:
+    """Counts 5 ms timer ticks on the running loop: how much it served
+    while something else waited."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            self.ticks += 1
+
+    def stop(self) -> int:
+        """Stops counting; the ticks so far."""
+        self._task.cancel()
+        return self.ticks
+
+
 def test_a_guard_on_redis_waits_on_the_network_and_releases_the_gil_meanwhile(redis_url: str) -> None:
     cfg = config(redis_url)
     in_process = {key: value for key, value in cfg.items() if key != "store"}
@@ -263,22 +282,13 @@ def test_guard_middleware_decides_off_the_event_loop_for_a_guard_on_redis(redis_
     }
 
     async def run() -> int:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
         middleware = GuardMiddleware(app, guard, server="files")
         await middleware(scope, receive, send)  # the token is cached from here on
-        task = asyncio.get_running_loop().create_task(ticker())
+        ticker = Ticker()
         sleeper = await asyncio.to_thread(redis_sleep, redis_url, 0.3)
-        before = ticks
+        before = ticker.ticks
         await middleware(scope, receive, send)
-        during = ticks - before
-        task.cancel()
+        during = ticker.stop() - before
         await asyncio.to_thread(sleeper.join)
         return during
 
@@ -379,20 +389,11 @@ def test_authorize_http_async_keeps_the_loop_serving_while_redis_is_slow(redis_u
 
     async def run() -> tuple[int, mcpguard.HttpDecision]:
         asyncio.get_running_loop().set_default_executor(executor)
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        task = asyncio.get_running_loop().create_task(ticker())
+        ticker = Ticker()
         sleeper = redis_sleep(redis_url, 0.3)
-        before = ticks
+        before = ticker.ticks
         decided = await guard.authorize_http_async(options, *http_request(token))
-        during = ticks - before
-        task.cancel()
+        during = ticker.stop() - before
         sleeper.join()
         return during, decided
 
