@@ -1,5 +1,5 @@
-//! The lock and condition variable the connection pool waits on:
-//! parking_lot's, or, with the `shuttle` feature (model checking only,
+//! The lock and condition variable the connection pool waits on: the
+//! standard library's behind parking_lot's surface, or, with the `shuttle` feature (model checking only,
 //! `make modelcheck`), shuttle's behind parking_lot's surface, so that
 //! shuttle's scheduler decides at every lock, wait and notification which
 //! thread runs next and explores the pool's interleavings (the tests at the
@@ -11,18 +11,117 @@
 //! shuttle's own random source, so the path taken when the deadline passes
 //! is explored too; [`timeouts`] counts them.
 
+/// parking_lot's `Mutex` surface over `$m`'s lock (`std` or `shuttle`):
+/// a guard without poisoning (nothing the pool keeps under the lock is
+/// left half-changed by a panic), held in an option so that a wait can
+/// hand it to the condition variable by value and take it back; and the
+/// result of a timed wait.
+macro_rules! lock_surface {
+    ($m:ident) => {
+        use std::ops::{Deref, DerefMut};
+        use std::sync::PoisonError;
+
+        /// The lock.
+        #[derive(Debug, Default)]
+        pub(crate) struct Mutex<T>($m::sync::Mutex<T>);
+
+        impl<T> Mutex<T> {
+            pub(crate) fn new(value: T) -> Self {
+                Mutex($m::sync::Mutex::new(value))
+            }
+
+            pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+                MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
+            }
+        }
+
+        /// The guard.
+        pub(crate) struct MutexGuard<'a, T>(Option<$m::sync::MutexGuard<'a, T>>);
+
+        impl<T> Deref for MutexGuard<'_, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                self.0.as_deref().expect("the guard is held outside a wait")
+            }
+        }
+
+        impl<T> DerefMut for MutexGuard<'_, T> {
+            fn deref_mut(&mut self) -> &mut T {
+                self.0
+                    .as_deref_mut()
+                    .expect("the guard is held outside a wait")
+            }
+        }
+
+        /// Whether a wait ended by its deadline.
+        pub(crate) struct WaitTimeoutResult(bool);
+
+        impl WaitTimeoutResult {
+            pub(crate) fn timed_out(&self) -> bool {
+                self.0
+            }
+        }
+    };
+}
+
 #[cfg(not(feature = "shuttle"))]
-pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
+pub(crate) use real::{Condvar, Mutex, MutexGuard};
 
 #[cfg(all(test, feature = "shuttle"))]
 pub(crate) use model::timeouts;
 #[cfg(feature = "shuttle")]
 pub(crate) use model::{Condvar, Mutex, MutexGuard};
 
+/// The standard library's lock and condition variable behind parking_lot's
+/// surface. Not parking_lot's own: it keeps its waiters in a process-wide
+/// table that fork copies, so in a forked child (a pre-forking server's
+/// worker) a thread of the parent's, gone there, could still be listed as
+/// waiting for a connection and take a wake-up meant for the child's own.
+/// The standard library's wait on a futex, whose waiters the kernel keeps
+/// per process.
+#[cfg(not(feature = "shuttle"))]
+mod real {
+    use std::time::Instant;
+
+    lock_surface!(std);
+
+    /// A condition variable with parking_lot's `wait_until`.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(std::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(std::sync::Condvar::new())
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+
+        /// Waits for a notification or until `deadline`.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            deadline: Instant,
+        ) -> WaitTimeoutResult {
+            let held = guard.0.take().expect("the guard is held outside a wait");
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (held, result) = self
+                .0
+                .wait_timeout(held, left)
+                .unwrap_or_else(PoisonError::into_inner);
+            guard.0 = Some(held);
+            WaitTimeoutResult(result.timed_out())
+        }
+    }
+}
+
 #[cfg(feature = "shuttle")]
 mod model {
-    use std::ops::{Deref, DerefMut};
-    use std::sync::PoisonError;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
@@ -38,48 +137,7 @@ mod model {
         TIMEOUTS.load(Ordering::SeqCst)
     }
 
-    /// parking_lot's `Mutex` surface (a guard without poisoning) over
-    /// shuttle's.
-    #[derive(Debug, Default)]
-    pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);
-
-    impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Self {
-            Mutex(shuttle::sync::Mutex::new(value))
-        }
-
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
-        }
-    }
-
-    /// The guard: shuttle's, held in an option so that a wait can hand it
-    /// to shuttle's condition variable by value and take it back.
-    pub(crate) struct MutexGuard<'a, T>(Option<shuttle::sync::MutexGuard<'a, T>>);
-
-    impl<T> Deref for MutexGuard<'_, T> {
-        type Target = T;
-        fn deref(&self) -> &T {
-            self.0.as_deref().expect("the guard is held outside a wait")
-        }
-    }
-
-    impl<T> DerefMut for MutexGuard<'_, T> {
-        fn deref_mut(&mut self) -> &mut T {
-            self.0
-                .as_deref_mut()
-                .expect("the guard is held outside a wait")
-        }
-    }
-
-    /// Whether a wait ended by its deadline.
-    pub(crate) struct WaitTimeoutResult(bool);
-
-    impl WaitTimeoutResult {
-        pub(crate) fn timed_out(&self) -> bool {
-            self.0
-        }
-    }
+    lock_surface!(shuttle);
 
     /// parking_lot's `Condvar` surface over shuttle's.
     #[derive(Debug, Default)]
