@@ -188,6 +188,25 @@ test('signals to the process while a synchronous decision waits on Redis do not 
   assert.equal(metric('mcpguard_store_breaker_opened_total'), 0)
 })
 
+test('a connection Redis closed while idle is replaced without a failure, on the pooled and the pipelined path', async () => {
+  const { HttpOptions } = require('..')
+  const guard = Guard.fromJson({ ...redisConfig(), store: { redis: { url, timeout_ms: 500, on_error: 'fail_closed' } } })
+  const request = { authorization: 'Bearer ' + sign({ client_id: 'idle-node' }), server: 'files' }
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  const http = { method: 'GET', path: '/mcp', headers: ['Authorization', request.authorization] }
+  assert.ok(guard.authorize(request).allowed)
+  assert.equal((await guard.authorizeHttpAsync(http, options)).action, 'forward')
+  // Redis's idle timeout, a NAT or a restart closes both connections.
+  assert.match(await redisCommand('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'), /^:[1-9]/)
+  const decision = guard.authorize(request)
+  assert.ok(decision.allowed, JSON.stringify(decision))
+  const awaited = await guard.authorizeHttpAsync(http, options)
+  assert.equal(awaited.action, 'forward', JSON.stringify(awaited.decision))
+  const metric = (name) => Number(guard.metricsText().match(new RegExp(`^${name} (\\S+)$`, 'm'))[1])
+  assert.equal(metric('mcpguard_store_errors_total'), 0)
+  assert.equal(metric('mcpguard_store_reconnects_total'), 2)
+})
+
 test('authorizeHttpAsync: 40 requests in flight against a shared limit of 30 admit exactly 30, as the synchronous call counts', async () => {
   const { HttpOptions } = require('..')
   const guard = Guard.fromJson(redisConfig())

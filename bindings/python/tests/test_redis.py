@@ -152,6 +152,29 @@ def test_metrics_name_the_store(redis_url: str) -> None:
     assert "mcpguard_store_breaker_open 0" in text, text
 
 
+def redis_command(url: str, *args: str) -> bytes:
+    """Sends one command on a connection of its own; the raw reply."""
+    host, port = url.removeprefix("redis://").split("/")[0].split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(f"*{len(args)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args))
+        return s.recv(4096)
+
+
+def test_a_connection_redis_closed_while_idle_is_replaced_without_a_failure(redis_url: str) -> None:
+    # Redis's idle timeout, a NAT or a restart closes a pooled connection
+    # while it waits; before, the next request failed and opened the
+    # breaker (a second of 503s under fail_closed).
+    cfg = config(redis_url)
+    cfg["store"]["redis"]["on_error"] = "fail_closed"
+    guard = mcpguard.Guard.from_json(cfg)
+    assert guard.check_rate_limit("idle-app").allowed
+    assert redis_command(redis_url, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").startswith(b":")
+    decision = guard.check_rate_limit("idle-app")
+    assert decision.allowed, decision
+    assert metric(guard, "mcpguard_store_errors_total") == 0
+    assert metric(guard, "mcpguard_store_reconnects_total") == 1
+
+
 def redis_sleep(url: str, seconds: float) -> threading.Thread:
     """Makes the server answer nobody for ``seconds`` (``DEBUG SLEEP``), from a thread of its own."""
     host, port = url.removeprefix("redis://").split("/")[0].split(":")
