@@ -160,6 +160,58 @@ impl Open for Connector {
     }
 }
 
+/// A connection that notes whether it answered anything: a reply, or an
+/// error Redis sent (the connection worked), as opposed to an I/O error.
+struct Watched<'c> {
+    inner: &'c mut dyn ConnectionLike,
+    answered: bool,
+}
+
+impl Watched<'_> {
+    fn note<T>(&mut self, r: RedisResult<T>) -> RedisResult<T> {
+        self.answered |= r.as_ref().map_or_else(|e| !e.is_io_error(), |_| true);
+        r
+    }
+}
+
+impl ConnectionLike for Watched<'_> {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<redis::Value> {
+        let r = self.inner.req_packed_command(cmd);
+        self.note(r)
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<redis::Value>> {
+        let r = self.inner.req_packed_commands(cmd, offset, count);
+        self.note(r)
+    }
+
+    fn req_command(&mut self, cmd: &redis::Cmd) -> RedisResult<redis::Value> {
+        let r = self.inner.req_command(cmd);
+        self.note(r)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        self.inner.supports_pipelining()
+    }
+
+    fn check_connection(&mut self) -> bool {
+        self.inner.check_connection()
+    }
+
+    fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+}
+
 /// The pool.
 pub(crate) struct Pool<O: Open = Connector> {
     opener: O,
@@ -193,7 +245,8 @@ pub(crate) struct Pooled<'p, O: Open = Connector> {
 /// A connection that sat idle may have been closed since by the server
 /// (its `timeout` for idle clients, a restart) or by the network (a NAT or
 /// load balancer that forgets idle flows): the command then fails at once,
-/// the connection reset or at its end, without Redis having read it. It
+/// the connection reset or at its end, without Redis having read it. When
+/// nothing was answered on it this time (so no command of `f` ran), `f`
 /// goes out once more on a new connection, and `reconnected` is told;
 /// counting that as a failure would open the breaker and refuse a second
 /// of requests after every quiet spell. A timeout is not retried: Redis may
@@ -206,13 +259,20 @@ pub(crate) fn round_trip<T>(
     reconnected: impl FnOnce(),
 ) -> RedisResult<T> {
     let mut conn = pool.get()?;
-    let first = f(conn.get());
+    let mut watched = Watched {
+        inner: conn.get(),
+        answered: false,
+    };
+    let first = f(&mut watched);
+    // Only a connection that answered nothing this time was found dead: a
+    // command that worked before the failure must not run twice.
+    let answered = watched.answered;
     match first {
         Ok(v) => {
             pool.put(conn);
             Ok(v)
         }
-        Err(e) if conn.reused && e.is_connection_dropped() && !e.is_timeout() => {
+        Err(e) if conn.reused && !answered && e.is_connection_dropped() && !e.is_timeout() => {
             drop(conn);
             // The others idled as long: drop them too.
             pool.clear();
@@ -491,5 +551,114 @@ mod model {
     #[test]
     fn failed_opens_failed_connections_and_clears_keep_the_open_count_exact() {
         check("pool of two, failures", 5000, || run(2, 3, 2, true));
+    }
+}
+
+/// [`round_trip`]'s retry against a real redis-server (started here on a
+/// free port): a connection closed while idle is retried once; one that
+/// answered before it broke is not, so no command runs twice.
+#[cfg(all(test, not(feature = "shuttle")))]
+mod retry {
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    struct Server(Child, u16);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn server() -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (make test installs it)");
+        let server = Server(child, port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while admin(&server, &["PING"]).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn admin(server: &Server, args: &[&str]) -> RedisResult<redis::Value> {
+        let client = Client::open(format!("redis://127.0.0.1:{}/0", server.1))?;
+        let mut c = client.get_connection()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut c)
+    }
+
+    fn pool(server: &Server) -> Pool {
+        let client = Client::open(format!("redis://127.0.0.1:{}/0", server.1)).unwrap();
+        Pool::new(Connector::Single(client), 2, Duration::from_secs(2))
+    }
+
+    fn counter(server: &Server) -> i64 {
+        match admin(server, &["GET", "k"]).unwrap() {
+            redis::Value::BulkString(b) => String::from_utf8(b).unwrap().parse().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_idle_connection_found_closed_is_retried_once_on_a_new_one() {
+        let server = server();
+        let pool = pool(&server);
+        round_trip(&pool, |c| redis::cmd("PING").query::<()>(c), || ()).unwrap();
+        admin(
+            &server,
+            &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+        )
+        .unwrap();
+        let mut reconnects = 0;
+        let n: i64 = round_trip(
+            &pool,
+            |c| redis::cmd("INCR").arg("k").query(c),
+            || reconnects += 1,
+        )
+        .unwrap();
+        assert_eq!((n, reconnects, counter(&server)), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_connection_that_answered_before_it_broke_is_not_retried() {
+        let server = server();
+        let pool = pool(&server);
+        round_trip(&pool, |c| redis::cmd("PING").query::<()>(c), || ()).unwrap();
+        let mut reconnects = 0;
+        let result: RedisResult<i64> = round_trip(
+            &pool,
+            |c| {
+                let id: i64 = redis::cmd("CLIENT").arg("ID").query(c)?;
+                let _: i64 = redis::cmd("INCR").arg("k").query(c)?;
+                admin(&server, &["CLIENT", "KILL", "ID", &id.to_string()])?;
+                redis::cmd("INCR").arg("k").query(c)
+            },
+            || reconnects += 1,
+        );
+        assert!(result.is_err_and(|e| e.is_connection_dropped()));
+        assert_eq!(reconnects, 0);
+        assert_eq!(counter(&server), 1, "the first INCR ran once");
     }
 }
