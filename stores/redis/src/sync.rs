@@ -11,8 +11,8 @@
 //! shuttle's own random source, so the path taken when the deadline passes
 //! is explored too; [`timeouts`] counts them.
 
-/// parking_lot's `Mutex` surface over `$m`'s lock (`std` or `shuttle`):
-/// a guard without poisoning (nothing the pool keeps under the lock is
+/// parking_lot's `Mutex` and `Condvar` surface over `$m`'s (`std` or
+/// `shuttle`): a guard without poisoning (nothing the pool keeps under the lock is
 /// left half-changed by a panic), held in an option so that a wait can
 /// hand it to the condition variable by value and take it back; and the
 /// result of a timed wait.
@@ -61,6 +61,24 @@ macro_rules! lock_surface {
                 self.0
             }
         }
+
+        /// The condition variable (each module adds its `wait_until`).
+        #[derive(Debug, Default)]
+        pub(crate) struct Condvar($m::sync::Condvar);
+
+        impl Condvar {
+            pub(crate) fn new() -> Self {
+                Condvar($m::sync::Condvar::new())
+            }
+
+            pub(crate) fn notify_one(&self) {
+                self.0.notify_one();
+            }
+
+            pub(crate) fn notify_all(&self) {
+                self.0.notify_all();
+            }
+        }
     };
 }
 
@@ -85,23 +103,7 @@ mod real {
 
     lock_surface!(std);
 
-    /// A condition variable with parking_lot's `wait_until`.
-    #[derive(Debug, Default)]
-    pub(crate) struct Condvar(std::sync::Condvar);
-
     impl Condvar {
-        pub(crate) fn new() -> Self {
-            Condvar(std::sync::Condvar::new())
-        }
-
-        pub(crate) fn notify_one(&self) {
-            self.0.notify_one();
-        }
-
-        pub(crate) fn notify_all(&self) {
-            self.0.notify_all();
-        }
-
         /// Waits for a notification or until `deadline`.
         pub(crate) fn wait_until<T>(
             &self,
@@ -139,23 +141,7 @@ mod model {
 
     lock_surface!(shuttle);
 
-    /// parking_lot's `Condvar` surface over shuttle's.
-    #[derive(Debug, Default)]
-    pub(crate) struct Condvar(shuttle::sync::Condvar);
-
     impl Condvar {
-        pub(crate) fn new() -> Self {
-            Condvar(shuttle::sync::Condvar::new())
-        }
-
-        pub(crate) fn notify_one(&self) {
-            self.0.notify_one();
-        }
-
-        pub(crate) fn notify_all(&self) {
-            self.0.notify_all();
-        }
-
         /// Either times out at once (one wait in four, by shuttle's
         /// random source, whatever `_deadline` says) or waits for a
         /// notification, however long that takes.
