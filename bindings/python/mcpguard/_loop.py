@@ -103,7 +103,12 @@ async def authorize_http_async(
     if begun is not None:
         future: asyncio.Future[_native.HttpDecision | None] = loop.create_future()
         waker.waiting[begun] = future
-        decided = await future
+        try:
+            decided = await future
+        finally:
+            # Cancelled, it must not stay listed: the future holds its loop,
+            # and a loop its waker still pointed at would never be freed.
+            waker.waiting.pop(begun, None)
         if decided is not None:
             return decided
     # Not decidable from memory (a signature to check, a key set to fetch,

@@ -37,14 +37,17 @@ use crate::http::HttpDecision;
 #[pyclass(module = "mcpguard._native", frozen)]
 pub struct Completions {
     inbox: Arc<Inbox>,
-    reader: UnixStream,
     next: AtomicU64,
 }
 
-/// The side the deciding threads write to.
+/// The side the deciding threads write to. It holds the read end too, so
+/// that both ends close only when the last pending decision is done: a
+/// write never meets a closed peer (which would raise `SIGPIPE` in a host
+/// that does not ignore it).
 struct Inbox {
     queue: Mutex<Queue>,
     writer: UnixStream,
+    reader: UnixStream,
 }
 
 #[derive(Default)]
@@ -80,9 +83,8 @@ impl Inbox {
             loop {
                 match (&self.writer).write(&[1]) {
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    // Written, or the buffer is full of wake-ups already;
-                    // any other error means the loop's end is closed and
-                    // nobody waits any more.
+                    // Written, or the buffer is full of wake-ups already
+                    // (the read end lives as long as this inbox).
                     _ => break,
                 }
             }
@@ -103,15 +105,15 @@ impl Completions {
             inbox: Arc::new(Inbox {
                 queue: Mutex::new(Queue::default()),
                 writer,
+                reader,
             }),
-            reader,
             next: AtomicU64::new(1),
         })
     }
 
     /// The descriptor the loop watches for reading.
     fn fileno(&self) -> i32 {
-        self.reader.as_raw_fd()
+        self.inbox.reader.as_raw_fd()
     }
 
     /// Empties the socket and the queue: a list of ``(id, result)``, where
@@ -122,7 +124,7 @@ impl Completions {
         // queue is taken writes a wake-up of its own, left for the loop.
         let mut buf = [0u8; 64];
         loop {
-            match (&self.reader).read(&mut buf) {
+            match (&self.inbox.reader).read(&mut buf) {
                 Ok(0) => break,
                 Ok(_) => continue,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,

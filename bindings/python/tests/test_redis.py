@@ -562,3 +562,32 @@ def test_workers_forked_after_the_guard_was_built_use_connections_of_their_own(r
         assert report == {"allowed": 50, "action": "forward", "errors": 0.0}, reports
     # The parent's own connections were left alone.
     assert sum(guard.check_rate_limit("parent").allowed for _ in range(60)) == 49
+
+
+
+def test_a_loop_closed_with_a_decision_still_waiting_is_freed(redis_url: str) -> None:
+    # asyncio.run cancels a decision still waiting on Redis when its main
+    # coroutine ends. The cancelled future must not stay listed with the
+    # loop's waker: it holds its loop, which would then never be freed
+    # (with the two sockets the loop watched).
+    import gc
+    import weakref
+
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    token = rs256(claims(int(time.time()), client_id="abandoned-app", scope="tag:files"))
+    guard.validate(token)
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def abandon() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        asyncio.ensure_future(guard.authorize_http_async(options, *http_request(token)))
+        await asyncio.sleep(0.01)  # begun, now waiting on the slowed Redis
+
+    sleeper = redis_sleep(redis_url, 0.3)
+    asyncio.run(abandon())
+    gc.collect()
+    assert loops[0]() is None, "the closed loop is still referenced"
+    sleeper.join()
+    # The decision finished for a loop that is gone; later ones still work.
+    assert asyncio.run(guard.authorize_http_async(options, *http_request(token))).action == "forward"
