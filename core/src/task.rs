@@ -53,6 +53,31 @@ impl Wake for Unpark {
     }
 }
 
+/// `future`, with a panic in any of its polls caught and returned as
+/// `Err` (with the panic's payload) instead of unwinding into whoever
+/// polled it: a binding's task settles its promise or its queue entry
+/// either way, and never unwinds across its FFI boundary or a store's
+/// I/O thread.
+pub fn catch_unwind<F: Future>(future: F) -> CatchUnwind<F> {
+    CatchUnwind(Box::pin(future))
+}
+
+/// The future of [`catch_unwind`].
+pub struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = thread::Result<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
 /// Polls `future` now, on this thread, and again on whichever thread wakes
 /// it, until it completes: what it does when it completes (settling a
 /// promise, say) is its own last step. Nothing else runs it, so a future
@@ -121,6 +146,17 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    #[test]
+    fn catch_unwind_returns_a_panic_in_a_later_poll_as_err_and_an_answer_as_ok() {
+        assert_eq!(block_on(catch_unwind(async { 7 })).ok(), Some(7));
+        let panicked = block_on(catch_unwind(async {
+            WokenLater { polls: 0 }.await;
+            panic!("in the second poll");
+        }));
+        let payload = panicked.expect_err("the panic comes back as Err");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the second poll"));
+    }
 
     /// A future ready on its second poll, woken from another thread.
     struct WokenLater {

@@ -20,9 +20,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::thread;
 
 use parking_lot::{Condvar, Mutex};
@@ -122,11 +120,11 @@ where
 {
     let (deferred, promise) = env.create_deferred()?;
     mcpguard::task::spawn(async move {
-        match CatchUnwind(Box::pin(from_memory)).await {
+        match mcpguard::task::catch_unwind(from_memory).await {
             Ok(Ok(answer)) => deferred.resolve(settled(answer)),
             Ok(Err(later)) => submit(Box::new(move || {
                 mcpguard::task::spawn(async move {
-                    match CatchUnwind(Box::pin(later())).await {
+                    match mcpguard::task::catch_unwind(later()).await {
                         Ok(answer) => deferred.resolve(settled(answer)),
                         Err(_) => deferred.reject(failed()),
                     }
@@ -150,20 +148,6 @@ fn failed() -> napi::Error {
 /// settles it.
 fn settled<T>(answer: T) -> impl FnOnce(Env) -> napi::Result<T> {
     move |_env| Ok(answer)
-}
-
-/// A future whose panic, in any poll, becomes its `Err` output.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = std::thread::Result<F::Output>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
 }
 
 /// The threads' queue, or `None` when not one thread could be started.
