@@ -453,21 +453,8 @@ pub fn authorize_http_begin<'py>(
     options: &HttpOptions,
     args: &Args<'_, '_>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    use crate::later::{self, Begun, Owned};
-    let parts = Owned {
-        method: args.method.to_owned(),
-        path: args.path.to_owned(),
-        query: query_text(args.query)?,
-        headers: header_objects(args.headers)?
-            .iter()
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect(),
-        peer: args.peer.map(str::to_owned),
-        body: body_arg(args.body)?.into(),
-        server: args.server.map(str::to_owned),
-        key: args.key.map(str::to_owned),
-        cost: args.cost(),
-    };
+    use crate::later::{self, Begun};
+    let parts = args.with_request(|r| core::OwnedHttpRequest::from(r))?;
     Ok(
         match later::begin(guard.clone(), options.inner.clone(), parts, completions)? {
             Begun::Decided(inner) => Bound::new(py, HttpDecision { inner: *inner })?.into_any(),
@@ -492,10 +479,29 @@ pub struct Args<'a, 'py> {
 }
 
 impl Args<'_, '_> {
-    /// The cost as the core takes it: a negative one is as invalid as 0
-    /// (the core answers 400).
-    fn cost(&self) -> Option<u64> {
-        self.cost.map(|c| u64::try_from(c).unwrap_or(0))
+    /// `f` over the core's request read from these arguments (the query
+    /// and the headers as ASGI has them, the body or its marker); the
+    /// ``TypeError`` of an argument of the wrong type otherwise.
+    fn with_request<R>(&self, f: impl FnOnce(&core::HttpRequest<'_>) -> R) -> PyResult<R> {
+        let query = query_text(self.query)?;
+        let objects = header_objects(self.headers)?;
+        let header_bytes: Vec<(&[u8], &[u8])> = objects
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        let request = core::HttpRequest {
+            method: self.method,
+            path: self.path,
+            query: &query,
+            headers: &header_bytes,
+            peer: self.peer,
+            body: body_arg(self.body)?,
+            server: self.server,
+            key: self.key,
+            // A negative cost is as invalid as 0: the core answers 400.
+            cost: self.cost.map(|c| u64::try_from(c).unwrap_or(0)),
+        };
+        Ok(f(&request))
     }
 }
 
@@ -506,37 +512,23 @@ pub fn authorize_http(
     options: &HttpOptions,
     args: &Args<'_, '_>,
 ) -> PyResult<HttpDecision> {
-    let query = query_text(args.query)?;
-    let objects = header_objects(args.headers)?;
-    let header_bytes: Vec<(&[u8], &[u8])> = objects
-        .iter()
-        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
-        .collect();
-    let body = body_arg(args.body)?;
-    let request = core::HttpRequest {
-        method: args.method,
-        path: args.path,
-        query: &query,
-        headers: &header_bytes,
-        peer: args.peer,
-        body,
-        server: args.server,
-        key: args.key,
-        cost: args.cost(),
-    };
     // The GIL is released around work that takes microseconds (a signature
     // check for a token the cache does not hold, a large body) and around
     // any decision that may wait on the network (the Redis store).
-    let authorization = header_bytes
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
-        .and_then(|(_, v)| std::str::from_utf8(v).ok());
-    let large = matches!(body, core::HttpBody::Bytes(b) if b.len() >= DETACH_BODY_BYTES);
     let opts = &options.inner;
-    let inner = if large || guard.waits_on_network() || guard.would_verify(authorization) {
-        py.detach(|| guard.authorize_http(&request, opts))
-    } else {
-        guard.authorize_http(&request, opts)
-    };
+    let inner = args.with_request(|request| {
+        let authorization = request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok());
+        let large =
+            matches!(request.body, core::HttpBody::Bytes(b) if b.len() >= DETACH_BODY_BYTES);
+        if large || guard.waits_on_network() || guard.would_verify(authorization) {
+            py.detach(|| guard.authorize_http(request, opts))
+        } else {
+            guard.authorize_http(request, opts)
+        }
+    })?;
     Ok(HttpDecision { inner })
 }

@@ -13,15 +13,11 @@
 //! the store (a signature to check, a key set to fetch, the revocation
 //! epoch to read) is not begun here: the caller decides it off the loop.
 
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
 use mcpguard::guard as core;
 use parking_lot::Mutex;
@@ -158,72 +154,6 @@ fn failed() -> PyErr {
     PyRuntimeError::new_err("mcpguard: a decision failed unexpectedly")
 }
 
-/// A request's parts, copied out of their Python objects so that the
-/// decision can outlive the call that began it.
-pub struct Owned {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
-    pub peer: Option<String>,
-    pub body: OwnedBody,
-    pub server: Option<String>,
-    pub key: Option<String>,
-    pub cost: Option<u64>,
-}
-
-/// [`core::HttpBody`], owned.
-pub enum OwnedBody {
-    None,
-    Bytes(Vec<u8>),
-    TooLarge,
-    Unavailable,
-    Failed,
-}
-
-impl From<core::HttpBody<'_>> for OwnedBody {
-    fn from(body: core::HttpBody<'_>) -> Self {
-        match body {
-            core::HttpBody::None => OwnedBody::None,
-            core::HttpBody::Bytes(b) => OwnedBody::Bytes(b.to_vec()),
-            core::HttpBody::TooLarge => OwnedBody::TooLarge,
-            core::HttpBody::Unavailable => OwnedBody::Unavailable,
-            core::HttpBody::Failed => OwnedBody::Failed,
-        }
-    }
-}
-
-impl Owned {
-    /// The core's request over these parts, with `headers` borrowed from
-    /// them ([`Owned::header_pairs`]).
-    fn request<'a>(&'a self, headers: &'a [(&'a [u8], &'a [u8])]) -> core::HttpRequest<'a> {
-        core::HttpRequest {
-            method: &self.method,
-            path: &self.path,
-            query: &self.query,
-            headers,
-            peer: self.peer.as_deref(),
-            body: match &self.body {
-                OwnedBody::None => core::HttpBody::None,
-                OwnedBody::Bytes(b) => core::HttpBody::Bytes(b),
-                OwnedBody::TooLarge => core::HttpBody::TooLarge,
-                OwnedBody::Unavailable => core::HttpBody::Unavailable,
-                OwnedBody::Failed => core::HttpBody::Failed,
-            },
-            server: self.server.as_deref(),
-            key: self.key.as_deref(),
-            cost: self.cost,
-        }
-    }
-
-    fn header_pairs(&self) -> Vec<(&[u8], &[u8])> {
-        self.headers
-            .iter()
-            .map(|(n, v)| (n.as_slice(), v.as_slice()))
-            .collect()
-    }
-}
-
 /// What [`begin`] did.
 pub enum Begun {
     /// Decided on the spot.
@@ -241,7 +171,7 @@ pub enum Begun {
 pub fn begin(
     guard: core::Guard,
     options: core::HttpOptions,
-    parts: Owned,
+    parts: core::OwnedHttpRequest,
     completions: &Completions,
 ) -> PyResult<Begun> {
     let id = completions.next.fetch_add(1, Ordering::Relaxed);
@@ -250,18 +180,18 @@ pub fn begin(
     let here: Arc<Mutex<Slot>> = Arc::new(Mutex::new(Slot::Polling));
     let slot = Arc::clone(&here);
     mcpguard::task::spawn(async move {
-        let decided = CatchUnwind(Box::pin(async {
+        let decided = mcpguard::task::catch_unwind(async {
             let pairs = parts.header_pairs();
             let request = parts.request(&pairs);
             guard
                 .authorize_http_later_in_memory(&request, &options)
                 .await
-        }))
+        })
         .await;
         let finished = match decided {
             Ok(Some(decision)) => Finished::Decided(Box::new(decision)),
             Ok(None) => Finished::Elsewhere,
-            Err(()) => Finished::Panicked,
+            Err(_) => Finished::Panicked,
         };
         let mut s = slot.lock();
         if matches!(*s, Slot::Polling) {
@@ -288,18 +218,4 @@ enum Slot {
     Done(Finished),
     /// `begin` returned waiting: the task sends its answer to the inbox.
     Returned,
-}
-
-/// A future whose panic, in any poll, becomes `Err(())`.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Err(_) => Poll::Ready(Err(())),
-        }
-    }
 }

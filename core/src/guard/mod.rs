@@ -33,7 +33,7 @@ pub use audit::{AuditEvent, AuditKind, AuditSink, Counters, RemoteAudit};
 pub use decision::{Decision, principal_json};
 pub use http::{
     FILTERED_BODY_DROPS, HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest,
-    HttpResponse, dropped_when_filtered, filter_from_query,
+    HttpResponse, OwnedHttpRequest, dropped_when_filtered, filter_from_query,
 };
 pub use request::{Credentials, Request, RequestError, RequestFilter, parse_authorization};
 

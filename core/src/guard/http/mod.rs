@@ -41,7 +41,10 @@
 
 mod body;
 mod listing;
+mod owned;
 mod query;
+
+pub use owned::OwnedHttpRequest;
 
 use std::borrow::Cow;
 use std::sync::Arc;
