@@ -155,12 +155,6 @@ impl Shared {
             let _ = h.join();
         }
     }
-
-    /// Whether this process runs the thread (none is needed without runs).
-    fn thread_here(&self) -> bool {
-        let t = self.thread.lock();
-        t.handle.is_none() || t.pid == std::process::id()
-    }
 }
 
 /// The hook the validator holds: a hint wakes the thread; when the
@@ -170,12 +164,10 @@ pub(crate) struct Wake(pub(crate) Arc<Shared>);
 
 impl KeyRefresh for Wake {
     fn refresh(&self, issuer: &str) {
-        if !self.0.thread_here() {
-            // Forked since: a hint restarts the thread here. Should the
-            // thread not start, the keys in force stay, as after any
-            // failed fetch.
-            let _ = self.0.ensure_thread();
-        }
+        // In a child forked since, a hint restarts the thread here (a
+        // no-op where it runs). Should it not start, the keys in force
+        // stay, as after any failed fetch.
+        let _ = self.0.ensure_thread();
         let mut st = self.0.lock();
         if let Some(run) = st.runs.iter_mut().find(|r| r.issuer == issuer) {
             run.hinted = true;

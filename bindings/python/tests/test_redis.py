@@ -177,15 +177,7 @@ def test_a_connection_redis_closed_while_idle_is_replaced_without_a_failure(redi
 
 def redis_sleep(url: str, seconds: float) -> threading.Thread:
     """Makes the server answer nobody for ``seconds`` (``DEBUG SLEEP``), from a thread of its own."""
-    host, port = url.removeprefix("redis://").split("/")[0].split(":")
-
-    def run() -> None:
-        arg = str(seconds)
-        with socket.create_connection((host, int(port))) as s:
-            s.sendall(f"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${len(arg)}\r\n{arg}\r\n".encode())
-            s.recv(64)
-
-    t = threading.Thread(target=run)
+    t = threading.Thread(target=redis_command, args=(url, "DEBUG", "SLEEP", str(seconds)))
     t.start()
     time.sleep(0.02)  # the command is in before the caller's next call
     return t
