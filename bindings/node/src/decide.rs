@@ -6,8 +6,8 @@
 //! on a slow Redis there would queue all of those behind them. So these
 //! decisions run on [`THREADS`] threads of their own, started on first use
 //! and shared by every Guard (and every worker thread) of the process; the
-//! promise of each is settled on its event loop through Node-API's
-//! thread-safe functions.
+//! promise of each is settled on its event loop through
+//! [`crate::settle`].
 //!
 //! The threads take jobs from one queue under a parking_lot lock held only
 //! to push or pop, and a job wakes one idle thread. An earlier queue was a
@@ -27,6 +27,8 @@ use parking_lot::{Condvar, Mutex};
 
 use napi::Env;
 use napi::bindgen_prelude::{Object, ToNapiValue};
+
+use crate::settle;
 
 /// How many decisions may wait on the network at once, per process: the
 /// Redis store's default connection pool (`store.redis.pool_size`, 8)
@@ -87,12 +89,12 @@ where
     T: ToNapiValue + Send + 'static,
     F: FnOnce() -> napi::Result<T> + Send + 'static,
 {
-    let (deferred, promise) = env.create_deferred()?;
+    let (pending, promise) = settle::promise(env)?;
     submit(Box::new(move || {
         match catch_unwind(AssertUnwindSafe(decide)) {
-            Ok(Ok(answer)) => deferred.resolve(move |_env| Ok(answer)),
-            Ok(Err(refused)) => deferred.reject(refused),
-            Err(_) => deferred.reject(failed()),
+            Ok(Ok(answer)) => pending.resolve(answer),
+            Ok(Err(refused)) => pending.reject(refused),
+            Err(_) => pending.reject(failed()),
         }
     }));
     Ok(promise)
@@ -118,19 +120,19 @@ where
     L: FnOnce() -> LF + Send + 'static,
     LF: Future<Output = T> + Send + 'static,
 {
-    let (deferred, promise) = env.create_deferred()?;
+    let (pending, promise) = settle::promise(env)?;
     mcpguard::task::spawn(async move {
         match mcpguard::task::catch_unwind(from_memory).await {
-            Ok(Ok(answer)) => deferred.resolve(settled(answer)),
+            Ok(Ok(answer)) => pending.resolve(answer),
             Ok(Err(later)) => submit(Box::new(move || {
                 mcpguard::task::spawn(async move {
                     match mcpguard::task::catch_unwind(later()).await {
-                        Ok(answer) => deferred.resolve(settled(answer)),
-                        Err(_) => deferred.reject(failed()),
+                        Ok(answer) => pending.resolve(answer),
+                        Err(_) => pending.reject(failed()),
                     }
                 });
             })),
-            Err(_) => deferred.reject(failed()),
+            Err(_) => pending.reject(failed()),
         }
     });
     Ok(promise)
@@ -142,12 +144,6 @@ fn failed() -> napi::Error {
         napi::Status::GenericFailure,
         "mcpguard: a decision failed unexpectedly".to_string(),
     )
-}
-
-/// What a promise resolves to: one resolver type for every path that
-/// settles it.
-fn settled<T>(answer: T) -> impl FnOnce(Env) -> napi::Result<T> {
-    move |_env| Ok(answer)
 }
 
 /// The threads' queue, or `None` when not one thread could be started.

@@ -22,6 +22,7 @@ mod flat;
 mod guard;
 mod http;
 mod oauth;
+mod settle;
 
 pub use clock::ManualClock;
 pub use engines::{

@@ -389,3 +389,68 @@ test('with Redis gone, an async decision settles with the store policy: 503 and 
   const refused = await guard.authorizeAsync({ authorization: request.headers[1], server: 'files' })
   assert.equal(refused.status, 503)
 })
+
+// Every awaited decision of an environment is settled through one
+// thread-safe function of its own (src/settle.rs). It must hold the event
+// loop open exactly while a decision is pending, and a worker torn down
+// with decisions still waiting must neither crash the process nor strand
+// other environments' promises.
+test('a decision waiting on Redis keeps the process alive until it settles, and then lets it exit', async () => {
+  const { HttpOptions } = require('..')
+  const script = `
+const { Guard, HttpOptions } = require(${JSON.stringify(path.join(__dirname, '..'))})
+const guard = Guard.fromJson(JSON.parse(process.argv[1]))
+const options = new HttpOptions({ server: 'files', readBody: false })
+const request = { method: 'GET', path: '/mcp', headers: ['Authorization', process.argv[2]] }
+guard.authorizeHttpAsync(request, options).then((d) => console.log('settled ' + d.action))
+`
+  // Redis answers nobody for 200 ms: the only thing left for the child's
+  // loop is the decision's promise.
+  const sleeping = redisCommand('DEBUG', 'SLEEP', '0.2')
+  const proc = spawn(process.execPath, ['-e', script, JSON.stringify({ ...redisConfig(), store: { redis: { url, timeout_ms: 2000 } } }), `Bearer ${sign({ client_id: 'alive-node' })}`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  proc.stdout.on('data', (d) => (out += d))
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 10000)
+  const code = await new Promise((resolve) => proc.on('exit', (c, s) => resolve(c ?? s)))
+  clearTimeout(killer)
+  await sleeping
+  assert.equal(code, 0, 'the child exits by itself once the decision settled')
+  assert.equal(out.trim(), 'settled forward')
+  // The same in this process: a settled decision leaves nothing referenced
+  // (the test runner would otherwise not end; checked here directly).
+  const guard = Guard.fromJson(redisConfig())
+  const d = await guard.authorizeHttpAsync({ method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: 'alive-node' })}`] }, new HttpOptions({ server: 'files', readBody: false }))
+  assert.equal(d.action, 'forward')
+})
+
+test('a worker terminated while its decisions wait on Redis takes none of the process with it', async () => {
+  const { Worker } = require('node:worker_threads')
+  const { HttpOptions } = require('..')
+  const request = { method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${sign({ client_id: 'worker-node' })}`] }
+  // A budget the three rounds cannot spend.
+  const config = { ...redisConfig(), rate_limit: { limit: 1000, window_seconds: 60 }, store: { redis: { url, timeout_ms: 2000 } } }
+  const guard = Guard.fromJson(config)
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  for (let round = 0; round < 3; round++) {
+    const sleeping = redisCommand('DEBUG', 'SLEEP', '0.2')
+    await new Promise((r) => setTimeout(r, 20))
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads')
+       const { Guard, HttpOptions } = require(workerData.pkg)
+       const guard = Guard.fromJson(workerData.config)
+       const options = new HttpOptions({ server: 'files', readBody: false })
+       for (let i = 0; i < 16; i++) guard.authorizeHttpAsync(workerData.request, options)
+       parentPort.postMessage('sent')`,
+      { eval: true, workerData: { pkg: path.join(__dirname, '..'), config, request } },
+    )
+    // This environment's decisions wait on the same Redis meanwhile.
+    const mine = Promise.all(Array.from({ length: 8 }, () => guard.authorizeHttpAsync(request, options)))
+    await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject))
+    await worker.terminate()
+    // The worker's decisions finish after its environment is gone.
+    await sleeping
+    for (const d of await mine) assert.equal(d.action, 'forward')
+  }
+  await new Promise((r) => setTimeout(r, 100))
+  assert.equal((await guard.authorizeHttpAsync(request, options)).action, 'forward')
+})
