@@ -87,6 +87,12 @@ struct Queue {
     running: bool,
     /// The store is gone: the thread sends what is queued, then ends.
     closed: bool,
+    /// The I/O thread waits for a check. Only then does a new one need
+    /// to wake it: a busy thread takes what was queued meanwhile with its
+    /// next round trip, and a wake-up is a system call whether anybody
+    /// waits or not (with 8 checks in flight, one per check was the
+    /// largest cost of queueing one).
+    idle: bool,
     /// The process whose I/O thread runs (0: none started yet).
     pid: u32,
 }
@@ -181,6 +187,7 @@ impl Pipeline {
             // process starts its own thread, on its own connection; the
             // checks queued are the parent's.
             queue.running = false;
+            queue.idle = false;
             queue.jobs.clear();
             queue.pid = me;
         }
@@ -194,8 +201,11 @@ impl Pipeline {
             queue.running = true;
         }
         queue.jobs.push_back(job);
+        let wake = queue.idle;
         drop(queue);
-        self.shared.arrived.notify_one();
+        if wake {
+            self.shared.arrived.notify_one();
+        }
         Some(Pending { reply })
     }
 }
@@ -220,10 +230,12 @@ fn run(io: &Io, shared: &Shared) {
                     queue.running = false;
                     return;
                 }
+                queue.idle = true;
                 queue = shared
                     .arrived
                     .wait(queue)
                     .unwrap_or_else(PoisonError::into_inner);
+                queue.idle = false;
             }
             let n = queue.jobs.len().min(MAX_BATCH);
             queue.jobs.drain(..n).collect()
