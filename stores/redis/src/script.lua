@@ -1,7 +1,12 @@
 -- mcpguard: decide and count one request at every limit, all or nothing.
 -- KEYS: one per limit (one hash slot: they share the client's {hash tag}).
--- ARGV: now_sec, now_ns ("" = the server's TIME), cost, consume (1/0),
---       then per limit: algorithm (f|s|t), limit, window_ns, burst.
+-- ARGV[1]: little-endian doubles: now_sec (-1: the server's TIME), now_ns,
+--       cost, consume (1/0), then per limit: algorithm (1 fixed, 2
+--       sliding, 3 token bucket), limit, window_ns, burst. One binary
+--       argument, not a decimal one per number: Redis makes each argument
+--       a Lua string and `tonumber` parses each again, which cost the
+--       server more than the whole fixed-window decision (every value is
+--       an integer below 2^53 or rounds the same either way).
 -- Returns one string: now_sec, now_ns and committed (1/0) as three
 -- little-endian doubles, then per limit 33 bytes: a 1 and the state as
 -- found before this request (its four little-endian doubles, as stored),
@@ -193,27 +198,27 @@ end
 
 -- One limit's decision: the algorithm named `alg` on the state found.
 local function decide(alg, has, a, b, c, d, ns, nn, cost, limit, w, burst)
-  if alg == 'f' then
+  if alg == 1 then
     return fixed(has, a, b, c, ns, nn, cost, limit, w)
-  elseif alg == 's' then
+  elseif alg == 2 then
     return sliding(has, a, b, c, d, ns, nn, cost, limit, w)
   end
   return gcra(has, a, b, c, d, ns, nn, cost, limit, w, burst)
 end
 
--- The state a key holds: whether it has one, its four fields, and what the
--- reply says of it (a 1 and its 32 bytes, or 33 zero bytes); or, for a key
--- holding something else, nil and the error to return.
+-- The state a key holds: whether it has one, its four fields, and the 32
+-- bytes they came from (nil when there was none); or, for a key holding
+-- something else, nil and the error to return.
 local function read_state(key)
   local raw = redis.call('GET', key)
-  if not raw then return false, 0, 0, 0, 0, NONE end
+  if not raw then return false, 0, 0, 0, 0, nil end
   -- Four little-endian doubles (struct is C code; parsing and formatting
   -- text in Lua cost more than the rest of the script together).
   if #raw ~= 32 then
     return nil, redis.error_reply('mcpguard: ' .. key .. ' holds no rate-limit state')
   end
   local a, b, c, d = struct.unpack('<dddd', raw)
-  return true, a, b, c, d, '\1' .. raw
+  return true, a, b, c, d, raw
 end
 
 -- Redis expires keys by its own clock; a Guard that passes its own time
@@ -241,45 +246,45 @@ if redis.setresp == nil then
   return redis.error_reply('mcpguard needs Redis 6.0 or later (SET ... KEEPTTL)')
 end
 
-local ns, nn
-if ARGV[1] == '' then
+local ns, nn, cost, consume, alg, limit, w, burst, at =
+  struct.unpack('<dddddddd', ARGV[1])
+if ns < 0 then
   local t = redis.call('TIME')
   ns = tonumber(t[1])
   nn = tonumber(t[2]) * 1000
-else
-  ns = tonumber(ARGV[1])
-  nn = tonumber(ARGV[2])
 end
-local cost = tonumber(ARGV[3])
-local consume = ARGV[4] == '1'
+consume = consume == 1
 local n = #KEYS
 
 -- One limit (the common case): decided and stored at once.
 if n == 1 then
-  local has, a, b, c, d, found = read_state(KEYS[1])
+  local has, a, b, c, d, raw = read_state(KEYS[1])
   if has == nil then return a end
   local committed = 0
   if consume then
-    local ok, x1, x2, x3, x4, ttl = decide(ARGV[5], has, a, b, c, d, ns, nn, cost,
-      tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
+    local ok, x1, x2, x3, x4, ttl = decide(alg, has, a, b, c, d, ns, nn, cost, limit, w, burst)
     if ok then
       store(KEYS[1], x1, x2, x3, x4, ttl)
       committed = 1
     end
   end
-  return struct.pack('<ddd', ns, nn, committed) .. found
+  -- One `struct.pack` makes the whole reply: each Lua string is hashed
+  -- and interned, so every concatenation costs one more.
+  if has then return struct.pack('<dddBc0', ns, nn, committed, 1, raw) end
+  return struct.pack('<dddc0', ns, nn, committed, NONE)
 end
 
 -- Several: every one decided before any is stored, all or nothing.
 local found, writes, all = {}, {}, true
 for i = 1, n do
-  local o = 4 + (i - 1) * 4
-  local has, a, b, c, d, seen = read_state(KEYS[i])
+  if i > 1 then
+    alg, limit, w, burst, at = struct.unpack('<dddd', ARGV[1], at)
+  end
+  local has, a, b, c, d, raw = read_state(KEYS[i])
   if has == nil then return a end
-  found[i] = seen
+  if has then found[i] = '\1' .. raw else found[i] = NONE end
   if consume and all then
-    local ok, x1, x2, x3, x4, ttl = decide(ARGV[o + 1], has, a, b, c, d, ns, nn, cost,
-      tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]))
+    local ok, x1, x2, x3, x4, ttl = decide(alg, has, a, b, c, d, ns, nn, cost, limit, w, burst)
     if ok then writes[i] = {x1, x2, x3, x4, ttl or false} else all = false end
   end
 end

@@ -254,18 +254,31 @@ impl RedisStore {
             self.write_key(&mut key, l, client_hash);
             cmd.arg(key.as_str());
         }
+        // The numbers as the script's one binary argument (script.lua):
+        // little-endian doubles, each the value `tonumber` would have read
+        // from its decimal text (both round to nearest).
+        let mut numbers = Vec::with_capacity(8 * (4 + 4 * limits.len()));
+        let mut put = |v: f64| numbers.extend_from_slice(&v.to_le_bytes());
         match now_nanos {
-            Some(n) => cmd.arg(n / 1_000_000_000).arg(n % 1_000_000_000),
-            None => cmd.arg("").arg(""),
-        };
-        cmd.arg(cost.max(1)).arg(u8::from(cost > 0));
+            Some(n) => {
+                put((n / 1_000_000_000) as f64);
+                put((n % 1_000_000_000) as f64);
+            }
+            None => {
+                put(-1.0);
+                put(0.0);
+            }
+        }
+        put(cost.max(1) as f64);
+        put(f64::from(u8::from(cost > 0)));
         for l in limits {
             let q = l.limit.quota();
-            cmd.arg(algorithm_code(l.limit.algorithm()))
-                .arg(q.limit())
-                .arg(q.window_nanos())
-                .arg(q.burst());
+            put(script_algorithm(l.limit.algorithm()));
+            put(q.limit() as f64);
+            put(q.window_nanos() as f64);
+            put(q.burst() as f64);
         }
+        cmd.arg(numbers);
         cmd
     }
 
@@ -307,6 +320,16 @@ impl RedisStore {
     }
 }
 
+/// The algorithm's number in the script's argument (script.lua).
+fn script_algorithm(a: Algorithm) -> f64 {
+    match a {
+        Algorithm::FixedWindow => 1.0,
+        Algorithm::SlidingWindow => 2.0,
+        Algorithm::TokenBucket => 3.0,
+    }
+}
+
+/// The algorithm's letter in a state key's name.
 fn algorithm_code(a: Algorithm) -> &'static str {
     match a {
         Algorithm::FixedWindow => "f",
