@@ -33,7 +33,7 @@ test: lint rust-test $(addprefix test-,$(BINDINGS))
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p mcpguard
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps --workspace
 
 # The Redis store's tests start their own redis-server (Debian package).
 redis-server-dep:

@@ -82,7 +82,7 @@ where
     try_settle(env, move || Ok(decide()))
 }
 
-/// [`settle`] for a call that may refuse: its error rejects the promise,
+/// [`settle()`](fn@settle) for a call that may refuse: its error rejects the promise,
 /// as the synchronous call would have thrown it.
 pub fn try_settle<'env, T, F>(env: &'env Env, decide: F) -> napi::Result<Object<'env>>
 where

@@ -294,7 +294,8 @@ fn answer(decision: HttpDecision) -> Either<FlatText, HttpDecision> {
 /// `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
 /// reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
 /// Never throws for a refusal; only arguments the host got wrong throw.
-/// The answer is the flat text or the object (see [`answer`]).
+/// The answer is the flat text when it is all in the flat layout, else
+/// the [`HttpDecision`] object.
 #[napi(ts_return_type = "string | HttpDecision", catch_unwind)]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize_http(

@@ -14,15 +14,15 @@
 
 mod clock;
 mod convert;
-mod decide;
+pub mod decide;
 mod engines;
-mod errors;
+pub mod errors;
 mod fastcall;
-mod flat;
+pub mod flat;
 mod guard;
 mod http;
 mod oauth;
-mod settle;
+pub mod settle;
 
 pub use clock::ManualClock;
 pub use engines::{
