@@ -384,7 +384,8 @@ export declare function guardAuthorizeAsync(guard: ExternalObject<Guard>, author
  * `bodyState` is 0 (the body is `body`, or none), 1 (the host stopped
  * reading past `maxBodyBytes`) or 2 (the body was consumed elsewhere).
  * Never throws for a refusal; only arguments the host got wrong throw.
- * The answer is the flat text or the object (see [`answer`]).
+ * The answer is the flat text when it is all in the flat layout, else
+ * the [`HttpDecision`] object.
  */
 export declare function guardAuthorizeHttp(guard: ExternalObject<Guard>, options: HttpOptions, method: string, path: string, query: string, rawHeaders: Array<string>, peer: string | undefined | null, body: Buffer | undefined | null, bodyState: number, server?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null): string | HttpDecision
 

@@ -100,18 +100,14 @@ async def authorize_http_async(
     )
     if isinstance(begun, _native.HttpDecision):
         return begun
-    if begun is not None:
-        future: asyncio.Future[_native.HttpDecision | None] = loop.create_future()
-        waker.waiting[begun] = future
-        try:
-            decided = await future
-        finally:
-            # Cancelled, it must not stay listed: the future holds its loop,
-            # and a loop its waker still pointed at would never be freed.
-            waker.waiting.pop(begun, None)
-        if decided is not None:
-            return decided
-    # Not decidable from memory (a signature to check, a key set to fetch,
-    # the revocation epoch to read): nothing was recorded; decide it on a
-    # worker thread.
-    return await loop.run_in_executor(None, now)
+    # Waiting on the store, or (a signature to check, a key set to fetch,
+    # the revocation epoch to read first) on one of mcpguard's own
+    # decision threads: either way the answer arrives through the waker.
+    future: asyncio.Future[_native.HttpDecision] = loop.create_future()
+    waker.waiting[begun] = future
+    try:
+        return await future
+    finally:
+        # Cancelled, it must not stay listed: the future holds its loop,
+        # and a loop its waker still pointed at would never be freed.
+        waker.waiting.pop(begun, None)

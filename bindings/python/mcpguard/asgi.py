@@ -88,7 +88,9 @@ class GuardMiddleware:
     the network. Such a Guard's decisions go through
     ``Guard.authorize_http_async``: a request the guard can take from
     memory awaits its pipelined Redis check on the loop, holding no thread;
-    any other is decided on the loop's default executor. For a Guard that
+    any other (a signature to check first) is decided on one of
+    mcpguard's own decision threads, free again once its Redis check is
+    sent; neither holds the loop's default executor. For a Guard that
     does not wait on the network, ``offload=True`` decides every request on
     that executor. Under an event loop other than asyncio's, the decision
     is made in place. Options the core refuses raise ``ConfigError``

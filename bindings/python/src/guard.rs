@@ -322,11 +322,11 @@ impl Guard {
     }
 
     /// The first step of ``authorize_http_async`` (``mcpguard._loop``):
-    /// the ``HttpDecision`` when it was decided on this thread, the id it
-    /// will arrive under in ``completions`` when it waits on the store,
-    /// ``None`` when it must be decided off the loop (nothing was recorded
-    /// or counted then). Raises as ``authorize_http`` does for arguments
-    /// of the wrong type.
+    /// the ``HttpDecision`` when it was decided on this thread, else the id
+    /// it will arrive under in ``completions`` (it waits on the store, or
+    /// on one of mcpguard's decision threads when it needs more than
+    /// memory first). Raises as ``authorize_http`` does for arguments of
+    /// the wrong type.
     #[cfg(unix)]
     #[pyo3(name = "_authorize_http_begin", signature = (completions, options, method, path, query = None, headers = None, peer = None, body = None, *, server = None, key = None, cost = None))]
     #[allow(clippy::too_many_arguments)]

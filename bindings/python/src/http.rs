@@ -443,8 +443,8 @@ fn body_arg<'a>(body: Option<&'a Bound<'_, PyAny>>) -> PyResult<core::HttpBody<'
 /// ``Guard._authorize_http_begin``: the arguments read as
 /// [`authorize_http`] reads them, copied, and the decision begun on this
 /// thread (see [`crate::later`]). The ``HttpDecision`` when it was decided
-/// here, the id it will arrive under in `completions` when it waits on
-/// the store, or ``None`` when it must be decided off the loop.
+/// here, else the id it will arrive under in `completions` (it waits on
+/// the store, or was handed to a decision thread).
 #[cfg(unix)]
 pub fn authorize_http_begin<'py>(
     py: Python<'py>,
@@ -459,7 +459,6 @@ pub fn authorize_http_begin<'py>(
         match later::begin(guard.clone(), options.inner.clone(), parts, completions)? {
             Begun::Decided(inner) => Bound::new(py, HttpDecision { inner: *inner })?.into_any(),
             Begun::Waiting(id) => id.into_pyobject(py)?.into_any(),
-            Begun::Elsewhere => py.None().into_bound(py),
         },
     )
 }

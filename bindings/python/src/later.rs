@@ -11,7 +11,11 @@
 //! converts and settles every queued decision in one callback
 //! (`mcpguard/_loop.py`). A decision that needs more than memory before
 //! the store (a signature to check, a key set to fetch, the revocation
-//! epoch to read) is not begun here: the caller decides it off the loop.
+//! epoch to read) goes on to one of mcpguard's own decision threads
+//! (`mcpguard_host::threads`), as Node's do: that thread is free again
+//! once the check is sent, and its answer reaches the loop the same way.
+//! asyncio's default executor, which the host shares, is never held by a
+//! decision waiting on Redis.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
@@ -59,9 +63,6 @@ struct Queue {
 /// How an awaited decision ended.
 enum Finished {
     Decided(Box<core::HttpDecision>),
-    /// It could not be decided from memory: the caller decides it off
-    /// the loop.
-    Elsewhere,
     /// A poll panicked: the awaiting coroutine gets a `RuntimeError`.
     Panicked,
 }
@@ -113,8 +114,8 @@ impl Completions {
     }
 
     /// Empties the socket and the queue: a list of ``(id, result)``, where
-    /// result is the ``HttpDecision``, ``None`` (decide it off the loop),
-    /// or the ``RuntimeError`` of a decision that failed unexpectedly.
+    /// result is the ``HttpDecision`` or the ``RuntimeError`` of a
+    /// decision that failed unexpectedly.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         // The wake-ups first, then the queue: a decision queued after the
         // queue is taken writes a wake-up of its own, left for the loop.
@@ -137,7 +138,6 @@ impl Completions {
         for (id, finished) in done {
             let result = match finished {
                 Finished::Decided(inner) => Bound::new(py, HttpDecision::from(*inner))?.into_any(),
-                Finished::Elsewhere => py.None().into_bound(py),
                 Finished::Panicked => failed().into_value(py).into_bound(py).into_any(),
             };
             list.append(PyTuple::new(
@@ -158,11 +158,9 @@ fn failed() -> PyErr {
 pub enum Begun {
     /// Decided on the spot.
     Decided(Box<core::HttpDecision>),
-    /// Waiting on the store: the decision arrives in the `Completions`
-    /// under this id.
+    /// Waiting on the store (or on a decision thread): the decision
+    /// arrives in the `Completions` under this id.
     Waiting(u64),
-    /// Not decidable from memory; nothing was recorded or counted.
-    Elsewhere,
 }
 
 /// Begins one awaited decision on the calling (loop) thread: see the
@@ -190,7 +188,29 @@ pub fn begin(
         .await;
         let finished = match decided {
             Ok(Some(decision)) => Finished::Decided(Box::new(decision)),
-            Ok(None) => Finished::Elsewhere,
+            Ok(None) => {
+                // Nothing was recorded or counted: the whole decision goes
+                // to a decision thread, and `begin` returns waiting.
+                let inbox = Arc::clone(&inbox);
+                mcpguard_host::threads::submit(Box::new(move || {
+                    mcpguard::task::spawn(async move {
+                        let decided = mcpguard::task::catch_unwind(async {
+                            let pairs = parts.header_pairs();
+                            let request = parts.request(&pairs);
+                            guard.authorize_http_later(&request, &options).await
+                        })
+                        .await;
+                        inbox.push(
+                            id,
+                            match decided {
+                                Ok(decision) => Finished::Decided(Box::new(decision)),
+                                Err(_) => Finished::Panicked,
+                            },
+                        );
+                    });
+                }));
+                return;
+            }
             Err(_) => Finished::Panicked,
         };
         let mut s = slot.lock();
@@ -204,7 +224,6 @@ pub fn begin(
     let mut s = here.lock();
     match std::mem::replace(&mut *s, Slot::Returned) {
         Slot::Done(Finished::Decided(d)) => Ok(Begun::Decided(d)),
-        Slot::Done(Finished::Elsewhere) => Ok(Begun::Elsewhere),
         Slot::Done(Finished::Panicked) => Err(failed()),
         Slot::Polling | Slot::Returned => Ok(Begun::Waiting(id)),
     }

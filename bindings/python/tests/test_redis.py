@@ -418,26 +418,50 @@ def test_authorize_http_async_keeps_the_loop_serving_while_redis_is_slow(redis_u
     assert executor.calls == 0
 
 
-def test_authorize_http_async_decides_a_token_it_must_verify_on_the_executor_as_the_sync_call_does(
+def decide_threads() -> int:
+    """Threads of this process named ``mcpguard-decide-*`` (Linux)."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:
+            continue
+    return sum(name.startswith("mcpguard-decide") for name in names)
+
+
+def test_authorize_http_async_decides_a_token_it_must_verify_on_a_decision_thread_as_the_sync_call_does(
     redis_url: str,
 ) -> None:
+    # A token whose signature must be checked first is decided on one of
+    # mcpguard's own decision threads, never on the loop's default
+    # executor (which the host shares), and the loop keeps serving while
+    # that decision waits on a slowed Redis.
     guard = mcpguard.Guard.from_json(config(redis_url))
     options = mcpguard.HttpOptions(server="files", read_body=False)
     now = int(time.time())
     fresh = rs256(claims(now, client_id="fresh-app", scope="tag:files"))
     forged = rs256(claims(now, client_id="fresh-app", scope="tag:files"))[:-4] + "AAAA"
+    slow = rs256(claims(now, client_id="fresh-slow-app", scope="tag:files"))
     executor = CountingExecutor()
 
-    async def run() -> list[mcpguard.HttpDecision]:
+    async def run() -> tuple[list[mcpguard.HttpDecision], int]:
         asyncio.get_running_loop().set_default_executor(executor)
-        return [await guard.authorize_http_async(options, *http_request(t)) for t in (fresh, forged, fresh)]
+        decided = [await guard.authorize_http_async(options, *http_request(t)) for t in (fresh, forged, fresh)]
+        ticker = Ticker()
+        sleeper = redis_sleep(redis_url, 0.3)
+        before = ticker.ticks
+        decided.append(await guard.authorize_http_async(options, *http_request(slow)))
+        during = ticker.stop() - before
+        sleeper.join()
+        return decided, during
 
-    first, bad, again = asyncio.run(run())
-    assert first.action == "forward" and again.action == "forward"
+    (first, bad, again, slowed), during = asyncio.run(run())
+    assert first.action == "forward" and again.action == "forward" and slowed.action == "forward"
     assert bad.status == 401 and bad.decision.reason == guard.authorize_http(options, *http_request(forged)).decision.reason
-    # The fresh token and the forged one needed a signature check; the
-    # third call found the token in the cache and stayed on the loop.
-    assert executor.calls == 2
+    assert executor.calls == 0
+    assert decide_threads() > 0
+    assert during >= 10, f"the event loop ran {during} ticks while the decision waited"
 
 
 def test_authorize_http_async_with_redis_gone_settles_by_the_store_policy(redis_url: str) -> None:
@@ -555,6 +579,34 @@ def test_workers_forked_after_the_guard_was_built_use_connections_of_their_own(r
     # The parent's own connections were left alone.
     assert sum(guard.check_rate_limit("parent").allowed for _ in range(60)) == 49
 
+
+
+def test_workers_forked_after_decision_threads_started_start_their_own(redis_url: str) -> None:
+    # The parent's awaited decision of a token it had to verify started
+    # mcpguard's decision threads. fork copies none of them: before the
+    # queue noticed the fork, a worker's first such decision waited in a
+    # queue no thread would ever take.
+    import forking
+
+    guard = mcpguard.Guard.from_json(config(redis_url))
+    options = mcpguard.HttpOptions(server="files", read_body=False)
+    now = int(time.time())
+
+    async def awaited(token: str) -> str:
+        decided = await asyncio.wait_for(guard.authorize_http_async(options, *http_request(token)), 5)
+        return decided.action
+
+    assert asyncio.run(awaited(rs256(claims(now, client_id="forked-verify-parent", scope="tag:files")))) == "forward"
+    assert decide_threads() > 0
+
+    def worker(client: str) -> dict[str, Any]:
+        fresh = rs256(claims(now, client_id=client, scope="tag:files"))
+        return {"action": asyncio.run(awaited(fresh)), "threads": decide_threads() > 0}
+
+    children = [forking.start(functools.partial(worker, f"forked-verify-{i}")) for i in range(2)]
+    reports = [forking.finish(*child, timeout=10) for child in children]
+    assert reports == [{"action": "forward", "threads": True}] * 2, reports
+    assert asyncio.run(awaited(rs256(claims(now, client_id="forked-verify-parent-2", scope="tag:files")))) == "forward"
 
 
 def test_a_loop_closed_with_a_decision_still_waiting_is_freed(redis_url: str) -> None:
