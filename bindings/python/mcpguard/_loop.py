@@ -38,6 +38,7 @@ class _Waker:
         loop.add_reader(self.completions.fileno(), self._drain)
 
     def _drain(self) -> None:
+        # A result is a decision, a principal, or the exception to raise.
         for ident, result in self.completions.drain():
             future = self.waiting.pop(ident, None)
             if future is None or future.done():
@@ -111,3 +112,28 @@ async def authorize_http_async(
         # Cancelled, it must not stay listed: the future holds its loop,
         # and a loop its waker still pointed at would never be freed.
         waker.waiting.pop(begun, None)
+
+
+async def validate_async(guard: _native.Guard, token: str) -> _native.Principal:
+    """``guard.validate(token)`` for a Guard whose validation may wait on
+    the network, awaited: answered here when the guard can take it from
+    memory, else validated on one of mcpguard's own decision threads (never
+    the loop's default executor) and delivered through the loop's waker.
+    Raises as ``validate`` does."""
+    principal = guard._validate_in_memory(token)
+    if principal is not None:
+        return principal
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return guard.validate(token)
+    waker = _waker(loop)
+    if waker is None:
+        return await loop.run_in_executor(None, functools.partial(guard.validate, token))
+    ident = guard._validate_begin(waker.completions, token)
+    future: asyncio.Future[_native.Principal] = loop.create_future()
+    waker.waiting[ident] = future
+    try:
+        return await future
+    finally:
+        waker.waiting.pop(ident, None)

@@ -17,12 +17,11 @@ rate limits, wrap the server's HTTP app in ``mcpguard.asgi.GuardMiddleware``.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 from mcpguard._errors import GuardError
-from mcpguard._loop import off_loop
+from mcpguard._loop import validate_async
 from mcpguard._native import Guard
 
 if TYPE_CHECKING:
@@ -88,14 +87,13 @@ class GuardTokenVerifier:
         on the network (``waits_on_network``: opaque tokens and revocations
         in Redis, an introspection endpoint) answers a token it can take
         from memory (cached, no revocation epoch to read) inline too, and
-        validates any other on the event loop's default executor, so that
-        the loop goes on serving.
+        validates any other on one of mcpguard's own decision threads, so
+        that the loop goes on serving and its default executor, which the
+        host shares, is never held by a token waiting on Redis.
         """
         try:
             if self._offload:
-                principal = self.guard._validate_in_memory(token)
-                if principal is None:
-                    principal = await off_loop(functools.partial(self.guard.validate, token))
+                principal = await validate_async(self.guard, token)
             else:
                 principal = self.guard.validate(token)
         except GuardError as e:

@@ -371,13 +371,11 @@ impl Guard {
             .accepted_until(&principal.inner)
     }
 
-    /// Validates a bare token (no ``Bearer `` prefix) as ``authorize``
-    /// would. Returns the ``Principal``; raises ``InvalidToken`` (401) or
-    /// ``InsufficientScope`` (403, ``auth.required_scopes``).
     /// ``validate`` when the guard can answer from memory alone (a cached
     /// token, no revocation epoch to read): the ``Principal``, or the error
     /// ``validate`` raises. ``None`` when it would wait, and then nothing
-    /// was done: ``GuardTokenVerifier`` validates those off the event loop.
+    /// was done: ``GuardTokenVerifier`` validates those on a decision
+    /// thread (``_validate_begin``).
     #[pyo3(name = "_validate_in_memory")]
     fn validate_in_memory(&self, py: Python<'_>, token: &str) -> PyResult<Option<Principal>> {
         let guard = &self.inner;
@@ -391,6 +389,22 @@ impl Guard {
             .transpose()
     }
 
+    /// Starts ``validate`` of ``token`` on one of mcpguard's decision
+    /// threads; returns the id its ``Principal`` (or its ``GuardError``)
+    /// will arrive under in ``completions`` (``mcpguard._loop``).
+    #[cfg(unix)]
+    #[pyo3(name = "_validate_begin")]
+    fn validate_begin(
+        &self,
+        completions: PyRef<'_, crate::later::Completions>,
+        token: String,
+    ) -> u64 {
+        crate::later::begin_validate(self.inner.clone(), token, &completions)
+    }
+
+    /// Validates a bare token (no ``Bearer `` prefix) as ``authorize``
+    /// would. Returns the ``Principal``; raises ``InvalidToken`` (401) or
+    /// ``InsufficientScope`` (403, ``auth.required_scopes``).
     fn validate(&self, py: Python<'_>, token: &str) -> PyResult<Principal> {
         let guard = &self.inner;
         let result = if guard.token_validator().is_cached(token) {

@@ -29,7 +29,10 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
+use crate::errors;
+use crate::guard::Principal as PyPrincipal;
 use crate::http::HttpDecision;
+use mcpguard::token::{Principal, TokenError};
 
 /// Where finished decisions wait for one event loop: a queue, and a
 /// socket whose read end the loop watches. Made by ``mcpguard._loop``,
@@ -63,6 +66,10 @@ struct Queue {
 /// How an awaited decision ended.
 enum Finished {
     Decided(Box<core::HttpDecision>),
+    /// A token validated on a decision thread ([`begin_validate`]): its
+    /// principal, or the refusal with the guard's metadata URL (for the
+    /// challenge the exception carries).
+    Validated(Result<Arc<Principal>, (TokenError, String)>),
     /// A poll panicked: the awaiting coroutine gets a `RuntimeError`.
     Panicked,
 }
@@ -114,8 +121,9 @@ impl Completions {
     }
 
     /// Empties the socket and the queue: a list of ``(id, result)``, where
-    /// result is the ``HttpDecision`` or the ``RuntimeError`` of a
-    /// decision that failed unexpectedly.
+    /// result is the ``HttpDecision``, the ``Principal`` of a validated
+    /// token, the ``GuardError`` of a refused one, or the ``RuntimeError``
+    /// of a decision that failed unexpectedly.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         // The wake-ups first, then the queue: a decision queued after the
         // queue is taken writes a wake-up of its own, left for the loop.
@@ -138,6 +146,13 @@ impl Completions {
         for (id, finished) in done {
             let result = match finished {
                 Finished::Decided(inner) => Bound::new(py, HttpDecision::from(*inner))?.into_any(),
+                Finished::Validated(Ok(inner)) => Bound::new(py, PyPrincipal { inner })?.into_any(),
+                Finished::Validated(Err((e, metadata_url))) => {
+                    errors::token_error(py, &e, Some(&metadata_url))
+                        .into_value(py)
+                        .into_bound(py)
+                        .into_any()
+                }
                 Finished::Panicked => failed().into_value(py).into_bound(py).into_any(),
             };
             list.append(PyTuple::new(
@@ -186,8 +201,8 @@ pub fn begin(
                 .await
         })
         .await;
-        let finished = match decided {
-            Ok(Some(decision)) => Finished::Decided(Box::new(decision)),
+        let decided = match decided {
+            Ok(Some(decision)) => Some(Box::new(decision)),
             Ok(None) => {
                 // Nothing was recorded or counted: the whole decision goes
                 // to a decision thread, and `begin` returns waiting.
@@ -211,30 +226,55 @@ pub fn begin(
                 }));
                 return;
             }
-            Err(_) => Finished::Panicked,
+            Err(_) => None,
         };
         let mut s = slot.lock();
         if matches!(*s, Slot::Polling) {
-            *s = Slot::Done(finished);
+            *s = Slot::Done(decided);
             return;
         }
         drop(s);
-        inbox.push(id, finished);
+        inbox.push(id, decided.map_or(Finished::Panicked, Finished::Decided));
     });
     let mut s = here.lock();
     match std::mem::replace(&mut *s, Slot::Returned) {
-        Slot::Done(Finished::Decided(d)) => Ok(Begun::Decided(d)),
-        Slot::Done(Finished::Panicked) => Err(failed()),
+        Slot::Done(Some(d)) => Ok(Begun::Decided(d)),
+        Slot::Done(None) => Err(failed()),
         Slot::Polling | Slot::Returned => Ok(Begun::Waiting(id)),
     }
+}
+
+/// Validates `token` on one of mcpguard's decision threads (a signature
+/// to check, a revocation epoch or an opaque token to read in Redis, an
+/// introspection endpoint to ask): its principal or refusal arrives in
+/// `completions` under the id returned. For a token the guard could not
+/// take from memory (`Guard._validate_in_memory` gave `None`).
+pub fn begin_validate(guard: core::Guard, token: String, completions: &Completions) -> u64 {
+    let id = completions.next.fetch_add(1, Ordering::Relaxed);
+    let inbox = Arc::clone(&completions.inbox);
+    mcpguard_host::threads::submit(Box::new(move || {
+        let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            guard
+                .validate(&token)
+                .map_err(|e| (e, guard.metadata_url().to_owned()))
+        }));
+        inbox.push(
+            id,
+            match validated {
+                Ok(result) => Finished::Validated(result),
+                Err(_) => Finished::Panicked,
+            },
+        );
+    }));
+    id
 }
 
 /// Between [`begin`] and its task: who delivers the answer.
 enum Slot {
     /// `begin` has not returned: the task leaves its answer here.
     Polling,
-    /// The task's answer, for `begin` to return.
-    Done(Finished),
+    /// The task's answer, for `begin` to return (`None`: it panicked).
+    Done(Option<Box<core::HttpDecision>>),
     /// `begin` returned waiting: the task sends its answer to the inbox.
     Returned,
 }

@@ -314,36 +314,56 @@ def test_guard_middleware_decides_off_the_event_loop_for_a_guard_on_redis(redis_
 
 
 def test_the_sdk_verifier_validates_off_the_event_loop_only_for_a_guard_on_redis(redis_url: str) -> None:
+    # A Guard on Redis validates a token it cannot take from memory on one
+    # of mcpguard's decision threads: never inline (it may wait on Redis),
+    # never on the loop's default executor (which the host shares). A
+    # refused token's error crosses back the same way. An in-process Guard
+    # validates inline.
     from mcpguard.mcp import GuardTokenVerifier
 
     cfg = config(redis_url)
     in_process = {key: value for key, value in cfg.items() if key != "store"}
-    token = rs256(claims(int(time.time()), client_id="verifier-app", scope="tag:files"))
-    for guard_config, off_loop in ((cfg, True), (in_process, False)):
+    now = int(time.time())
+    token = rs256(claims(now, client_id="verifier-app", scope="tag:files"))
+    forged = rs256(claims(now, client_id="verifier-app", scope="tag:files"))[:-4] + "AAAA"
+    for guard_config, on_redis in ((cfg, True), (in_process, False)):
         guard = mcpguard.Guard.from_json(guard_config)
         verifier = GuardTokenVerifier(guard)
-        threads: list[threading.Thread] = []
+        calls: list[tuple[str, threading.Thread]] = []
 
         class Recording:
-            """The guard, noting the thread each validation runs on."""
+            """The guard, noting how and on which thread each token is validated."""
 
             def __getattr__(self, name: str) -> Any:
                 return getattr(guard, name)
 
             def validate(self, token: str) -> Any:
-                threads.append(threading.current_thread())
+                calls.append(("validate", threading.current_thread()))
                 return guard.validate(token)
 
+            def _validate_begin(self, completions: Any, token: str) -> Any:
+                calls.append(("begin", threading.current_thread()))
+                return guard._validate_begin(completions, token)
+
         verifier.guard = Recording()  # type: ignore[assignment]
-        access = asyncio.run(verifier.verify_token(token))
+        executor = CountingExecutor()
+
+        async def verify(t: str, executor: CountingExecutor = executor) -> Any:
+            asyncio.get_running_loop().set_default_executor(executor)
+            return await verifier.verify_token(t)
+
+        access = asyncio.run(verify(token))
         assert access is not None and access.client_id == "verifier-app"
-        assert len(threads) == 1
-        assert (threads[0] is not threading.main_thread()) == off_loop, guard_config.keys()
+        assert calls == [("begin" if on_redis else "validate", threading.main_thread())], calls
+        assert executor.calls == 0
         # The token is cached now: a Guard on Redis answers it on the loop
         # (`_validate_in_memory`), without a thread or a call to `validate`.
-        again = asyncio.run(verifier.verify_token(token))
+        again = asyncio.run(verify(token))
         assert again is not None and again.client_id == "verifier-app"
-        assert len(threads) == (1 if off_loop else 2), threads
+        assert len(calls) == (1 if on_redis else 2), calls
+        assert asyncio.run(verify(forged)) is None
+        assert executor.calls == 0
+    assert decide_threads() > 0
 
 
 class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
