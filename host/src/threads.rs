@@ -155,6 +155,44 @@ mod tests {
     }
 
     #[test]
+    fn every_job_from_many_submitters_runs_exactly_once() {
+        // Four threads submit 5,000 tiny jobs each while the decision
+        // threads go idle and wake in between: a wake-up lost between a
+        // thread going idle and a job arriving would leave a job queued
+        // with every thread asleep, and this would time out.
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const EACH: usize = 5_000;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        let submitters: Vec<_> = (0..4)
+            .map(|_| {
+                let (ran, tx) = (Arc::clone(&ran), tx.clone());
+                thread::spawn(move || {
+                    for i in 0..EACH {
+                        let (ran, tx) = (Arc::clone(&ran), tx.clone());
+                        submit(Box::new(move || {
+                            ran.fetch_add(1, Ordering::Relaxed);
+                            tx.send(()).unwrap();
+                        }));
+                        if i % 500 == 0 {
+                            // Let the threads run dry and go idle.
+                            thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for s in submitters {
+            s.join().unwrap();
+        }
+        for _ in 0..4 * EACH {
+            rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        assert_eq!(ran.load(Ordering::Relaxed), 4 * EACH);
+    }
+
+    #[test]
     fn a_job_that_panics_leaves_its_thread_serving() {
         // More panicking jobs than threads, then one that reports: it runs
         // only if every thread survived its panic.
