@@ -107,10 +107,10 @@ static pid_t start_redis(int port) {
 
 static int redis_port;
 
-/* Holds redis-server for 300 ms from a connection of its own (the
+/* Holds redis-server for 500 ms from a connection of its own (the
    command written out in RESP by hand: a test's fixed bytes). */
 static void *slow_down(void *unused) {
-  static const char cmd[] = "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n0.3\r\n";
+  static const char cmd[] = "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n0.5\r\n";
   char reply[64];
   (void)unused;
   int s = connect_to(redis_port);
@@ -223,7 +223,7 @@ int main(void) {
   pthread_t sleeper, pelter_thread;
   struct pelter p = {pthread_self(), 0, 0};
   pthread_create(&sleeper, NULL, slow_down, NULL);
-  pause_ms(50); /* the sleep has begun */
+  pause_ms(200); /* the sleep has begun, even under valgrind */
   pthread_create(&pelter_thread, NULL, pelt, &p);
   double start = now_s();
   int ok = allowed(guard, bearer);
