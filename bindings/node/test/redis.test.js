@@ -432,7 +432,9 @@ test('a worker terminated while its decisions wait on Redis takes none of the pr
   const guard = Guard.fromJson(config)
   const options = new HttpOptions({ server: 'files', readBody: false })
   for (let round = 0; round < 3; round++) {
-    const sleeping = redisCommand('DEBUG', 'SLEEP', '0.2')
+    // Long enough that the worker starts, connects and queues its
+    // decisions while Redis still sleeps.
+    const sleeping = redisCommand('DEBUG', 'SLEEP', '0.5')
     await new Promise((r) => setTimeout(r, 20))
     const worker = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads')
