@@ -11,6 +11,10 @@ middleware did before), and ``limits.aio``'s fixed and moving windows
 (``await limiter.hit``) for the peer a user would pick. Requests carry no
 token (``auth.required: false``) and the limit is never reached, so every
 call is one rate-limit check in Redis; mcpguard's also reads the request.
+Two more rows carry an HS256 token with the verified-token cache off
+(``cache_entries: 0``), so that every request needs its signature checked
+before the Redis check: ``authorize_http_async`` then decides it on
+mcpguard's own decision threads, against the default executor.
 Reported: calls per second, the bench process's CPU time per call (the
 loop and every thread of the process, not Redis's), median of
 ``ROUNDS`` interleaved rounds.
@@ -32,6 +36,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+import base64
+import secrets
+
+import jwt
 import limits
 import limits.aio.strategies
 import limits.storage
@@ -86,6 +94,31 @@ async def bench(url: str) -> list[tuple[str, float, float]]:
     def executor() -> Awaitable[mcpguard.HttpDecision]:
         return loop.run_in_executor(None, lambda: guard.authorize_http(options, *request))
 
+    # A request whose token must be verified every time.
+    secret = secrets.token_bytes(32)
+    issuer = "https://auth.example.com"
+    k = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
+    verify_config = {
+        "resource": "https://mcp.example.com/mcp",
+        "auth": {
+            "issuers": [{"issuer": issuer, "jwks": {"keys": [{"kty": "oct", "kid": "hs", "alg": "HS256", "k": k}]}}],
+            "cache_entries": 0,
+        },
+        "rate_limit": {"limit": LIMIT, "window_seconds": 3600},
+        "store": {"redis": {"url": url, "prefix": "py-async-verify:", "pool_size": 8}},
+    }
+    verifying = mcpguard.Guard.from_json(json.dumps(verify_config))
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": "bench", "aud": verify_config["resource"], "iat": now, "exp": now + 3600}
+    token = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "hs"})
+    signed = ("GET", "/mcp", b"", [(b"authorization", f"Bearer {token}".encode())], "203.0.113.7")
+
+    def verify_awaited() -> Awaitable[mcpguard.HttpDecision]:
+        return verifying.authorize_http_async(options, *signed)
+
+    def verify_executor() -> Awaitable[mcpguard.HttpDecision]:
+        return loop.run_in_executor(None, lambda: verifying.authorize_http(options, *signed))
+
     storage = limits.storage.storage_from_string(f"async+{url}", implementation="redispy")
     item = limits.RateLimitItemPerHour(LIMIT)
     fixed = limits.aio.strategies.FixedWindowRateLimiter(storage)
@@ -96,6 +129,8 @@ async def bench(url: str) -> list[tuple[str, float, float]]:
         ("mcpguard on the default executor", executor),
         ("limits.aio FixedWindowRateLimiter", lambda: fixed.hit(item, "fixed")),
         ("limits.aio MovingWindowRateLimiter", lambda: moving.hit(item, "moving")),
+        ("verify first: authorize_http_async", verify_awaited),
+        ("verify first: on the default executor", verify_executor),
     ]
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in rows}
     for _ in range(ROUNDS):
@@ -118,10 +153,14 @@ def main() -> int:
     print(f"{'decision':38} {'calls/s':>10} {'CPU µs/call':>12}")
     for name, calls, cpu in results:
         print(f"{name:38} {calls:10,.0f} {cpu:12.1f}")
-    ours, old, fixed, moving = results
+    ours, old, fixed, moving, verify_ours, verify_old = results
     print(
         f"authorize_http_async vs executor: {ours[1] / old[1]:.2f}x calls/s, "
         f"vs FixedWindowRateLimiter {ours[1] / fixed[1]:.2f}x, vs MovingWindowRateLimiter {ours[1] / moving[1]:.2f}x"
+    )
+    print(
+        f"verify first, decision threads vs executor: {verify_ours[1] / verify_old[1]:.2f}x calls/s, "
+        f"{verify_ours[2] / verify_old[2]:.2f}x CPU per call"
     )
     if not PINNED and shutil.which("taskset") is not None:
         env = {**os.environ, "MCPGUARD_BENCH_PINNED": "1"}
