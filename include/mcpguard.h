@@ -465,6 +465,17 @@ typedef struct mcpguard_http_request {
   uint64_t cost;
 } mcpguard_http_request;
 
+// Called once with the answer of `mcpguard_guard_authorize_http_async`:
+// the `user_data` given to that call and the decision, which belongs to
+// the callee (free it with `mcpguard_http_decision_free`). The decision
+// is NULL only when it failed unexpectedly (an internal error: answer
+// 500). It runs on whichever thread finished the decision, often the
+// Redis store's I/O thread, which every waiting decision shares: hand the
+// decision to your own event loop (an eventfd, a pipe, a queue) and
+// return at once; never block in it, and never let an exception unwind
+// out of it.
+typedef void (*mcpguard_http_done)(void *user_data, struct mcpguard_http_decision *decision);
+
 // Bytes that are not necessarily text: `len` bytes at `data` (never NULL
 // in an output), belonging to the object they came from.
 typedef struct mcpguard_bytes {
@@ -891,6 +902,25 @@ void mcpguard_http_options_free(struct mcpguard_http_options *options);
 // `*out` is NULL. The decision belongs to the caller: read it from one
 // thread at a time and free it with `mcpguard_http_decision_free`.
 enum mcpguard_result mcpguard_guard_authorize_http(const struct mcpguard_guard *guard, const struct mcpguard_http_options *options, const struct mcpguard_http_request *request, struct mcpguard_http_decision **out);
+
+// `mcpguard_guard_authorize_http` for a gateway on an event loop, whose
+// thread must never wait on Redis: the same decision, handed to `done`
+// instead of returned. The request is read and copied before this
+// returns (its memory may be reused at once). A request the guard can
+// take from memory up to the shared store (no token, or a cached one) is
+// decided here and its Redis check pipelined with those of every other
+// waiting request; any other (a signature to check, keys or an
+// introspection answer to fetch) is decided on one of mcpguard's own
+// decision threads, free again once its check is sent. No thread waits
+// for the round trip. `done` is called exactly once: before this returns
+// when nothing had to wait (an in-process store, a refusal), else later
+// on a thread of mcpguard's own. A failure (the caller's mistake: NULL,
+// bad UTF-8, a bad `body_state`, no `done`) is returned here, and then
+// `done` is never called. The guard and the options must outlive every
+// pending call. `user_data` is the caller's, passed to `done` as given;
+// it must stay valid until `done` returns, not only until it is called
+// (another thread may see the answer while `done` is still running).
+enum mcpguard_result mcpguard_guard_authorize_http_async(const struct mcpguard_guard *guard, const struct mcpguard_http_options *options, const struct mcpguard_http_request *request, mcpguard_http_done done, void *user_data);
 
 // Frees an HTTP decision. NULL is ignored; the pointer and everything
 // borrowed from it are invalid afterwards.

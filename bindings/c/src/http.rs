@@ -10,9 +10,11 @@
 //! core's `Guard::authorize_http`, so a C gateway answers every request
 //! exactly as the Rust, Python and Node middlewares do.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 
-use mcpguard::guard::{HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse};
+use mcpguard::guard::{
+    HttpAction, HttpBody, HttpDecision, HttpOptions, HttpRequest, HttpResponse, OwnedHttpRequest,
+};
 
 use crate::decision::mcpguard_decision;
 use crate::ffi::{
@@ -269,31 +271,156 @@ pub unsafe extern "C" fn mcpguard_guard_authorize_http(
         };
         // SAFETY: every pointer in the request is NULL or valid for its
         // length, for this call (the header's pointer contract).
-        let (method, path, query, peer, server, key, headers, body) = unsafe {
+        let d = unsafe {
+            with_request(r, |request| {
+                guard.guard.authorize_http(request, &options.options)
+            })
+        }?;
+        out.set(boxed(mcpguard_http_decision { d }));
+        Ok(())
+    })
+}
+
+/// Reads the request's fields as the core's `HttpRequest` and hands it to
+/// `f`.
+///
+/// # Safety
+/// Every pointer in `r` is NULL or valid for its length, for this call.
+unsafe fn with_request<T>(
+    r: &mcpguard_http_request,
+    f: impl FnOnce(&HttpRequest<'_>) -> T,
+) -> Result<T, Failure> {
+    // SAFETY: forwarded from the caller's contract.
+    let (method, path, query, peer, server, key, headers, body) = unsafe {
+        (
+            arg_str(r.method, r.method_len, "request.method")?,
+            arg_str(r.path, r.path_len, "request.path")?,
+            arg_opt_str(r.query, r.query_len, "request.query")?,
+            arg_opt_str(r.peer, r.peer_len, "request.peer")?,
+            arg_opt_str(r.server, r.server_len, "request.server")?,
+            arg_opt_str(r.key, r.key_len, "request.key")?,
+            headers_from_c(r)?,
+            body_from_c(r)?,
+        )
+    };
+    let request = HttpRequest {
+        method,
+        path,
+        query: query.unwrap_or_default(),
+        headers: &headers,
+        peer,
+        body,
+        server,
+        key,
+        cost: (r.cost != 0).then_some(r.cost),
+    };
+    Ok(f(&request))
+}
+
+/// Called once with the answer of `mcpguard_guard_authorize_http_async`:
+/// the `user_data` given to that call and the decision, which belongs to
+/// the callee (free it with `mcpguard_http_decision_free`). The decision
+/// is NULL only when it failed unexpectedly (an internal error: answer
+/// 500). It runs on whichever thread finished the decision, often the
+/// Redis store's I/O thread, which every waiting decision shares: hand the
+/// decision to your own event loop (an eventfd, a pipe, a queue) and
+/// return at once; never block in it, and never let an exception unwind
+/// out of it.
+pub type mcpguard_http_done =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, decision: *mut mcpguard_http_decision)>;
+
+/// Where an awaited decision's answer goes: the host's callback and its
+/// data, which the host made safe to use from any thread.
+struct Done {
+    done: unsafe extern "C" fn(*mut c_void, *mut mcpguard_http_decision),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header's contract for `mcpguard_guard_authorize_http_async`:
+// the callback and its `user_data` may be used from any thread.
+unsafe impl Send for Done {}
+
+impl Done {
+    /// Calls the host with `decision` (NULL: the decision panicked).
+    fn call(self, decision: Option<HttpDecision>) {
+        let d = decision.map_or(std::ptr::null_mut(), |d| {
+            boxed(mcpguard_http_decision { d })
+        });
+        // SAFETY: the host's callback, called once, with its own data; the
+        // decision is handed over.
+        unsafe { (self.done)(self.user_data, d) };
+    }
+}
+
+/// `mcpguard_guard_authorize_http` for a gateway on an event loop, whose
+/// thread must never wait on Redis: the same decision, handed to `done`
+/// instead of returned. The request is read and copied before this
+/// returns (its memory may be reused at once). A request the guard can
+/// take from memory up to the shared store (no token, or a cached one) is
+/// decided here and its Redis check pipelined with those of every other
+/// waiting request; any other (a signature to check, keys or an
+/// introspection answer to fetch) is decided on one of mcpguard's own
+/// decision threads, free again once its check is sent. No thread waits
+/// for the round trip. `done` is called exactly once: before this returns
+/// when nothing had to wait (an in-process store, a refusal), else later
+/// on a thread of mcpguard's own. A failure (the caller's mistake: NULL,
+/// bad UTF-8, a bad `body_state`, no `done`) is returned here, and then
+/// `done` is never called. The guard and the options must outlive every
+/// pending call. `user_data` is the caller's, passed to `done` as given;
+/// it must stay valid until `done` returns, not only until it is called
+/// (another thread may see the answer while `done` is still running).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mcpguard_guard_authorize_http_async(
+    guard: *const mcpguard_guard,
+    options: *const mcpguard_http_options,
+    request: *const mcpguard_http_request,
+    done: mcpguard_http_done,
+    user_data: *mut c_void,
+) -> mcpguard_result {
+    boundary(|| {
+        // SAFETY: pointers are NULL or valid (the header's pointer contract).
+        let (guard, options, r) = unsafe {
             (
-                arg_str(r.method, r.method_len, "request.method")?,
-                arg_str(r.path, r.path_len, "request.path")?,
-                arg_opt_str(r.query, r.query_len, "request.query")?,
-                arg_opt_str(r.peer, r.peer_len, "request.peer")?,
-                arg_opt_str(r.server, r.server_len, "request.server")?,
-                arg_opt_str(r.key, r.key_len, "request.key")?,
-                headers_from_c(r)?,
-                body_from_c(r)?,
+                arg(guard, "guard")?,
+                arg(options, "options")?,
+                arg(request, "request")?,
             )
         };
-        let request = HttpRequest {
-            method,
-            path,
-            query: query.unwrap_or_default(),
-            headers: &headers,
-            peer,
-            body,
-            server,
-            key,
-            cost: (r.cost != 0).then_some(r.cost),
+        let Some(done) = done else {
+            return Err(Failure::null("done"));
         };
-        let d = guard.guard.authorize_http(&request, &options.options);
-        out.set(boxed(mcpguard_http_decision { d }));
+        // SAFETY: as for `mcpguard_guard_authorize_http`.
+        let parts = unsafe { with_request(r, |request| OwnedHttpRequest::from(request)) }?;
+        let done = Done { done, user_data };
+        let guard = guard.guard.clone();
+        let options = options.options.clone();
+        mcpguard::task::spawn(async move {
+            let first = mcpguard::task::catch_unwind(async {
+                let pairs = parts.header_pairs();
+                let request = parts.request(&pairs);
+                guard
+                    .authorize_http_later_in_memory(&request, &options)
+                    .await
+            })
+            .await;
+            match first {
+                Ok(Some(decision)) => done.call(Some(decision)),
+                Err(_) => done.call(None),
+                // Nothing was recorded or counted: the whole decision goes
+                // to a decision thread.
+                Ok(None) => mcpguard_host::threads::submit(Box::new(move || {
+                    mcpguard::task::spawn(async move {
+                        let decided = mcpguard::task::catch_unwind(async {
+                            let pairs = parts.header_pairs();
+                            let request = parts.request(&pairs);
+                            guard.authorize_http_later(&request, &options).await
+                        })
+                        .await;
+                        done.call(decided.ok());
+                    });
+                })),
+            }
+        });
         Ok(())
     })
 }

@@ -14,6 +14,9 @@
 //! `mcpguard_guard_authorize_http` as a C gateway drives it, with the case's
 //! `app` as the application behind it, and is compared by
 //! `mcpguard_testkit::http_vectors` exactly as the Rust runner compares it.
+//! A second run sends every `http` case through
+//! `mcpguard_guard_authorize_http_async` instead: the awaited answer is the
+//! same, vector for vector.
 
 mod common;
 
@@ -75,10 +78,28 @@ impl Fixture {
 
 #[test]
 fn every_conformance_vector_passes_through_the_c_api() {
-    vectors::run_all("C API", run_file);
+    vectors::run_all("C API", |file, doc, failures| {
+        run_file(file, doc, failures, Call::Now)
+    });
 }
 
-fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
+#[test]
+fn every_http_vector_answers_the_same_through_the_awaited_c_call() {
+    vectors::run_all("C API, awaited", |file, doc, failures| {
+        run_file(file, doc, failures, Call::Awaited)
+    });
+}
+
+/// How an `http` case reaches the guard.
+#[derive(Clone, Copy)]
+enum Call {
+    /// `mcpguard_guard_authorize_http`.
+    Now,
+    /// `mcpguard_guard_authorize_http_async`, its answer awaited.
+    Awaited,
+}
+
+fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>, call: Call) -> usize {
     let Some(clock) = doc["clock"].as_f64() else {
         failures.push(format!("{file}: `clock` must be a number of seconds"));
         return 0;
@@ -101,7 +122,7 @@ fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
             .as_str()
             .map_or_else(|| format!("#{i}"), str::to_string);
         let outcome = if case["op"] == "http" {
-            http_case(&fixture, case)
+            http_case(&fixture, case, call)
                 .and_then(|actual| http_vectors::compare(&case["expect"], &actual))
         } else {
             run_case(&fixture, case)
@@ -118,7 +139,7 @@ fn run_file(file: &str, doc: &Value, failures: &mut Vec<String>) -> usize {
 /// `Content-Type`, `Content-Length` and body, the body passed through
 /// `mcpguard_http_decision_filter_response` when the decision says so) with
 /// the decision's headers added. Mirrors `http_case` of core/tests/conformance.rs.
-fn http_case(fx: &Fixture, case: &Value) -> Result<Value, String> {
+fn http_case(fx: &Fixture, case: &Value, call: Call) -> Result<Value, String> {
     if let Some(s) = case.get("advance").and_then(Value::as_f64) {
         // SAFETY: the clock is live.
         ok(
@@ -167,17 +188,59 @@ fn http_case(fx: &Fixture, case: &Value) -> Result<Value, String> {
         key_len: 0,
         cost: 0,
     };
-    let mut d = null_mut();
-    // SAFETY: the request borrows from `input` and `headers`, alive for the
-    // call; the guard and options are live; out is writable.
-    ok(
-        unsafe { mcpguard_guard_authorize_http(fx.guard, fx.options, &request, &mut d) },
-        "authorize_http",
-    )?;
+    let d = match call {
+        Call::Now => {
+            let mut d = null_mut();
+            // SAFETY: the request borrows from `input` and `headers`, alive
+            // for the call; the guard and options are live; out is writable.
+            ok(
+                unsafe { mcpguard_guard_authorize_http(fx.guard, fx.options, &request, &mut d) },
+                "authorize_http",
+            )?;
+            d
+        }
+        Call::Awaited => awaited(fx, &request)?,
+    };
     let result = http_response(d, &input.app);
     // SAFETY: freed once, here.
     unsafe { mcpguard_http_decision_free(d) };
     result
+}
+
+/// `request` decided through `mcpguard_guard_authorize_http_async`, its
+/// answer waited for.
+fn awaited(
+    fx: &Fixture,
+    request: &mcpguard_http_request,
+) -> Result<*mut mcpguard_http_decision, String> {
+    /// The `done` of the call: sends the decision's address down the
+    /// channel whose sender `user_data` owns, then drops that sender. It
+    /// owns its own (a clone): the receiving side may return and drop its
+    /// sender while this one is still inside `send`.
+    unsafe extern "C" fn done(user_data: *mut std::ffi::c_void, d: *mut mcpguard_http_decision) {
+        // SAFETY: `user_data` is the boxed sender below, handed over once.
+        let tx = unsafe { Box::from_raw(user_data.cast::<std::sync::mpsc::Sender<usize>>()) };
+        let _ = tx.send(d as usize);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    let user_data = Box::into_raw(Box::new(tx)).cast();
+    // SAFETY: as for the synchronous call; `done` takes the boxed sender.
+    let started = unsafe {
+        mcpguard_guard_authorize_http_async(fx.guard, fx.options, request, Some(done), user_data)
+    };
+    if started != mcpguard_result::Ok {
+        // Refused here: `done` never runs, so the sender is freed here.
+        // SAFETY: the box made above, not handed over.
+        drop(unsafe { Box::from_raw(user_data.cast::<std::sync::mpsc::Sender<usize>>()) });
+    }
+    ok(started, "authorize_http_async")?;
+    let d = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| format!("no answer from authorize_http_async: {e}"))?;
+    if d == 0 {
+        return Err("authorize_http_async answered NULL (a decision failed)".into());
+    }
+    Ok(d as *mut mcpguard_http_decision)
 }
 
 /// The response a client of the gateway sees for decision `d`.

@@ -13,6 +13,11 @@
  * 2. Idle connections. After the pooled connection sat idle past Redis's
  *    timeout, Redis has closed it; the next decision is allowed on a new
  *    connection, counted as a reconnect, not as an error.
+ * 3. Awaited decisions (`mcpguard_guard_authorize_http_async`), as a
+ *    gateway on an event loop makes them: 40 requests in flight against a
+ *    limit of 30 admit exactly 30, each answer delivered once to `done`;
+ *    while Redis sleeps the call returns at once and the answer comes
+ *    later; a call refused for its arguments never calls `done`.
  *
  * Prints one line and exits 0 when every check passes, 1 otherwise.
  */
@@ -184,6 +189,136 @@ static long counter(const mcpguard_guard *guard, const char *name) {
   return value;
 }
 
+/* What the `done` callbacks of awaited decisions report, under a lock. */
+struct answers {
+  pthread_mutex_t lock;
+  pthread_cond_t arrived;
+  int count;
+  int forwarded;
+  int limited;
+  int failed;
+  double last_at;
+};
+
+static struct answers answers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+
+/* The `done` of every awaited decision here: reads the decision, frees it
+   and counts it (a gateway would hand it to its event loop instead). */
+static void on_done(void *user_data, mcpguard_http_decision *decision) {
+  struct answers *a = user_data;
+  mcpguard_http_action action = MCPGUARD_HTTP_ACTION_PASS;
+  uint16_t status = 0;
+  int forwarded = 0, limited = 0;
+  if (decision != NULL && mcpguard_http_decision_action(decision, &action) == MCPGUARD_RESULT_OK) {
+    forwarded = action == MCPGUARD_HTTP_ACTION_FORWARD;
+    limited = action == MCPGUARD_HTTP_ACTION_RESPOND &&
+              mcpguard_http_decision_status(decision, &status) == MCPGUARD_RESULT_OK && status == 429;
+  }
+  mcpguard_http_decision_free(decision);
+  pthread_mutex_lock(&a->lock);
+  a->count++;
+  a->forwarded += forwarded;
+  a->limited += limited;
+  a->failed += decision == NULL;
+  a->last_at = now_s();
+  pthread_cond_broadcast(&a->arrived);
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* Waits up to ten seconds for `n` answers in all; how many arrived. */
+static int wait_for_answers(int n) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 10;
+  pthread_mutex_lock(&answers.lock);
+  while (answers.count < n &&
+         pthread_cond_timedwait(&answers.arrived, &answers.lock, &deadline) == 0) {
+  }
+  int got = answers.count;
+  pthread_mutex_unlock(&answers.lock);
+  return got;
+}
+
+/* Starts one awaited decision of `GET /mcp` with `authorization`. */
+static mcpguard_result begin(const mcpguard_guard *guard, const mcpguard_http_options *options,
+                             const char *authorization, mcpguard_http_done done) {
+  mcpguard_http_header header = {(const uint8_t *)"Authorization", 13,
+                                 (const uint8_t *)authorization, strlen(authorization)};
+  mcpguard_http_request request = MCPGUARD_HTTP_REQUEST_INIT;
+  request.method = "GET";
+  request.method_len = 3;
+  request.path = "/mcp";
+  request.path_len = 4;
+  request.headers = &header;
+  request.header_count = 1;
+  return mcpguard_guard_authorize_http_async(guard, options, &request, done, &answers);
+}
+
+/* 3. Awaited decisions on their own guard (a budget of 30). */
+static void awaited_decisions(void) {
+  static const char bearer[] = "Bearer opq-c-async-7Lm20";
+  static const char entry[] = "{\"subject\": \"bob\", \"scopes\": [\"tag:files\"]}";
+  static const char options_json[] = "{\"read_body\": false}";
+  char config[512];
+  mcpguard_guard *guard = NULL;
+  mcpguard_http_options *options = NULL;
+  snprintf(config, sizeof config,
+           "{\"resource\": \"https://mcp.example.com/mcp\", \"auth\": {\"issuers\": [], \"opaque_tokens\": true},"
+           " \"rate_limit\": {\"limit\": 30, \"window_seconds\": 3600},"
+           " \"store\": {\"redis\": {\"url\": \"redis://127.0.0.1:%d\", \"prefix\": \"c-async:\","
+           " \"timeout_ms\": 3000, \"on_error\": \"fail_closed\"}}}",
+           redis_port);
+  if (mcpguard_guard_new(config, strlen(config), &guard) != MCPGUARD_RESULT_OK ||
+      mcpguard_http_options_new(options_json, strlen(options_json), &options) != MCPGUARD_RESULT_OK ||
+      mcpguard_guard_insert_opaque(guard, bearer + 7, strlen(bearer + 7), entry, strlen(entry)) !=
+          MCPGUARD_RESULT_OK) {
+    expect(0, "awaited decisions: setup");
+    mcpguard_http_options_free(options);
+    mcpguard_guard_free(guard);
+    return;
+  }
+
+  /* Refused for its arguments: an error here, and `done` never runs. */
+  expect(begin(guard, options, bearer, NULL) == MCPGUARD_RESULT_NULL_PARAMETER,
+         "no done: refused");
+  expect(mcpguard_guard_authorize_http_async(NULL, options, NULL, on_done, &answers) ==
+             MCPGUARD_RESULT_NULL_PARAMETER,
+         "no guard: refused");
+
+  /* 40 in flight against 30. */
+  int started = 0;
+  for (int i = 0; i < 40; i++) {
+    started += begin(guard, options, bearer, on_done) == MCPGUARD_RESULT_OK;
+  }
+  expect(started == 40, "40 awaited decisions started");
+  expect(wait_for_answers(40) == 40, "every awaited decision answered");
+  pause_ms(100); /* an answer delivered twice would show here */
+  pthread_mutex_lock(&answers.lock);
+  expect(answers.count == 40, "each answered exactly once");
+  expect(answers.forwarded == 30 && answers.limited == 10,
+         "exactly the budget admitted, the rest 429");
+  expect(answers.failed == 0, "no decision failed");
+  pthread_mutex_unlock(&answers.lock);
+
+  /* While Redis sleeps, the call returns at once; the answer comes later. */
+  pthread_t sleeper;
+  pthread_create(&sleeper, NULL, slow_down, NULL);
+  pause_ms(200);
+  double start = now_s();
+  expect(begin(guard, options, bearer, on_done) == MCPGUARD_RESULT_OK, "awaited while Redis sleeps");
+  double returned = now_s() - start;
+  expect(wait_for_answers(41) == 41, "the answer arrived after Redis woke");
+  pthread_mutex_lock(&answers.lock);
+  double answered = answers.last_at - start;
+  pthread_mutex_unlock(&answers.lock);
+  pthread_join(sleeper, NULL);
+  expect(returned < 0.1, "the call did not wait on Redis");
+  expect(answered >= 0.15, "the answer waited on Redis, on a thread of mcpguard's own");
+
+  mcpguard_http_options_free(options);
+  mcpguard_guard_free(guard);
+}
+
 int main(void) {
   static const char bearer[] = "Bearer opq-c-redis-Wq81x";
   static const char entry[] = "{\"subject\": \"alice\", \"scopes\": [\"tag:files\"]}";
@@ -247,6 +382,10 @@ int main(void) {
          "the closed connection was replaced, counted as a reconnect");
 
   mcpguard_guard_free(guard);
+
+  /* 3. Awaited decisions. */
+  awaited_decisions();
+
   kill(redis, SIGTERM);
   waitpid(redis, NULL, 0);
   printf("redis: %d checks, %d failed\n", checks, failures);
