@@ -350,23 +350,26 @@ test('validateWithExpiryAsync refuses and accepts as the synchronous call; the S
   const info = await createTokenVerifier(guard).verifyAccessToken(token)
   assert.equal(info.clientId, 'verifier-node')
   assert.equal(pooledCalls, 1)
-  // A token never seen goes to a thread, whose answer the loop takes in a
-  // later poll phase: its promise settles after a setImmediate queued from
-  // the current poll phase. Once cached, the token is answered on the loop:
-  // settled before that setImmediate runs.
-  const settledBeforeImmediate = async (t) => {
-    // fs.stat's callback runs in the poll phase; so does what follows.
-    await new Promise((resolve) => require('node:fs').stat(__filename, resolve))
-    let immediate = false
-    setImmediate(() => {
-      immediate = true
+  // A token never seen goes to a thread, whose answer can only reach the
+  // loop in a callback of its own (a macrotask); a cached one is answered
+  // on the loop, within the current task's microtasks. (An earlier probe
+  // raced a setImmediate: with one thread-safe function per environment,
+  // libuv may take a thread's answer in the same poll phase.)
+  const answeredWithinTheTask = async (t) => {
+    let answered = false
+    const settled = validateWithExpiryAsync(t).then((v) => {
+      answered = true
+      return v
     })
-    await validateWithExpiryAsync(t)
-    return !immediate
+    // Microtask turns only: no callback of the loop runs in between.
+    for (let i = 0; i < 20; i++) await null
+    const within = answered
+    await settled
+    return within
   }
   const fresh = sign({ client_id: 'verifier-node-2', scope: 'tag:files' })
-  assert.equal(await settledBeforeImmediate(fresh), false, 'a fresh token is validated on a thread')
-  assert.equal(await settledBeforeImmediate(fresh), true, 'a cached token is answered on the event loop')
+  assert.equal(await answeredWithinTheTask(fresh), false, 'a fresh token is validated on a thread')
+  assert.equal(await answeredWithinTheTask(fresh), true, 'a cached token is answered on the event loop')
   assert.deepEqual(await validateWithExpiryAsync(fresh), guard.validateWithExpiry(fresh))
 })
 
