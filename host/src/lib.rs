@@ -13,6 +13,7 @@
 //! the store its `storage` names (memory, an SQLite file, or the Redis of
 //! `store.redis`), the same way for every binding.
 
+pub mod awaited;
 pub mod threads;
 
 use std::path::Path;

@@ -392,35 +392,12 @@ pub unsafe extern "C" fn mcpguard_guard_authorize_http_async(
         // SAFETY: as for `mcpguard_guard_authorize_http`.
         let parts = unsafe { with_request(r, |request| OwnedHttpRequest::from(request)) }?;
         let done = Done { done, user_data };
-        let guard = guard.guard.clone();
-        let options = options.options.clone();
-        mcpguard::task::spawn(async move {
-            let first = mcpguard::task::catch_unwind(async {
-                let pairs = parts.header_pairs();
-                let request = parts.request(&pairs);
-                guard
-                    .authorize_http_later_in_memory(&request, &options)
-                    .await
-            })
-            .await;
-            match first {
-                Ok(Some(decision)) => done.call(Some(decision)),
-                Err(_) => done.call(None),
-                // Nothing was recorded or counted: the whole decision goes
-                // to a decision thread.
-                Ok(None) => mcpguard_host::threads::submit(Box::new(move || {
-                    mcpguard::task::spawn(async move {
-                        let decided = mcpguard::task::catch_unwind(async {
-                            let pairs = parts.header_pairs();
-                            let request = parts.request(&pairs);
-                            guard.authorize_http_later(&request, &options).await
-                        })
-                        .await;
-                        done.call(decided.ok());
-                    });
-                })),
-            }
-        });
+        mcpguard_host::awaited::authorize_http(
+            guard.guard.clone(),
+            options.options.clone(),
+            parts,
+            move |decision| done.call(decision),
+        );
         Ok(())
     })
 }

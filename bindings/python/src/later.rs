@@ -12,7 +12,7 @@
 //! (`mcpguard/_loop.py`). A decision that needs more than memory before
 //! the store (a signature to check, a key set to fetch, the revocation
 //! epoch to read) goes on to one of mcpguard's own decision threads
-//! (`mcpguard_host::threads`), as Node's do: that thread is free again
+//! (`mcpguard_host::awaited`), as Node's do: that thread is free again
 //! once the check is sent, and its answer reaches the loop the same way.
 //! asyncio's default executor, which the host shares, is never held by a
 //! decision waiting on Redis.
@@ -192,42 +192,8 @@ pub fn begin(
     // Where the first poll leaves an answer it finished itself.
     let here: Arc<Mutex<Slot>> = Arc::new(Mutex::new(Slot::Polling));
     let slot = Arc::clone(&here);
-    mcpguard::task::spawn(async move {
-        let decided = mcpguard::task::catch_unwind(async {
-            let pairs = parts.header_pairs();
-            let request = parts.request(&pairs);
-            guard
-                .authorize_http_later_in_memory(&request, &options)
-                .await
-        })
-        .await;
-        let decided = match decided {
-            Ok(Some(decision)) => Some(Box::new(decision)),
-            Ok(None) => {
-                // Nothing was recorded or counted: the whole decision goes
-                // to a decision thread, and `begin` returns waiting.
-                let inbox = Arc::clone(&inbox);
-                mcpguard_host::threads::submit(Box::new(move || {
-                    mcpguard::task::spawn(async move {
-                        let decided = mcpguard::task::catch_unwind(async {
-                            let pairs = parts.header_pairs();
-                            let request = parts.request(&pairs);
-                            guard.authorize_http_later(&request, &options).await
-                        })
-                        .await;
-                        inbox.push(
-                            id,
-                            match decided {
-                                Ok(decision) => Finished::Decided(Box::new(decision)),
-                                Err(_) => Finished::Panicked,
-                            },
-                        );
-                    });
-                }));
-                return;
-            }
-            Err(_) => None,
-        };
+    mcpguard_host::awaited::authorize_http(guard, options, parts, move |decided| {
+        let decided = decided.map(Box::new);
         let mut s = slot.lock();
         if matches!(*s, Slot::Polling) {
             *s = Slot::Done(decided);
