@@ -104,14 +104,8 @@ async def authorize_http_async(
     # Waiting on the store, or (a signature to check, a key set to fetch,
     # the revocation epoch to read first) on one of mcpguard's own
     # decision threads: either way the answer arrives through the waker.
-    future: asyncio.Future[_native.HttpDecision] = loop.create_future()
-    waker.waiting[begun] = future
-    try:
-        return await future
-    finally:
-        # Cancelled, it must not stay listed: the future holds its loop,
-        # and a loop its waker still pointed at would never be freed.
-        waker.waiting.pop(begun, None)
+    decided: _native.HttpDecision = await _arrival(loop, waker, begun)
+    return decided
 
 
 async def validate_async(guard: _native.Guard, token: str) -> _native.Principal:
@@ -130,10 +124,18 @@ async def validate_async(guard: _native.Guard, token: str) -> _native.Principal:
     waker = _waker(loop)
     if waker is None:
         return await loop.run_in_executor(None, functools.partial(guard.validate, token))
-    ident = guard._validate_begin(waker.completions, token)
-    future: asyncio.Future[_native.Principal] = loop.create_future()
+    validated: _native.Principal = await _arrival(loop, waker, guard._validate_begin(waker.completions, token))
+    return validated
+
+
+async def _arrival(loop: asyncio.AbstractEventLoop, waker: _Waker, ident: int) -> Any:
+    """What arrives through ``waker`` under ``ident`` (raised when it is
+    an exception)."""
+    future: asyncio.Future[Any] = loop.create_future()
     waker.waiting[ident] = future
     try:
         return await future
     finally:
+        # Cancelled, it must not stay listed: the future holds its loop,
+        # and a loop its waker still pointed at would never be freed.
         waker.waiting.pop(ident, None)
