@@ -7,7 +7,7 @@ use mcpguard::guard::{self as core, AuditEvent, GuardOptions, Request, principal
 use mcpguard::token::opaque::OpaqueEntry;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 
 use crate::clock::ManualClock;
@@ -251,12 +251,11 @@ impl Guard {
         key: Option<&str>,
         cost: Option<i64>,
     ) -> PyResult<HttpDecision> {
-        let (empty_query, empty_headers) = (PyBytes::new(py, b""), PyList::empty(py));
         let args = http::Args {
             method,
             path,
-            query: query.unwrap_or(empty_query.as_any()),
-            headers: headers.unwrap_or(empty_headers.as_any()),
+            query,
+            headers,
             peer,
             body,
             server,
@@ -271,8 +270,9 @@ impl Guard {
     /// the network (``waits_on_network``: the Redis store), a request the
     /// guard can take from memory (no token, or one its cache holds) is
     /// decided on the loop and its Redis check pipelined with every other
-    /// waiting request's, holding no thread while it waits; any other is
-    /// decided on the loop's default executor. A Guard that does not wait
+    /// waiting request's, holding no thread while it waits; any other (a
+    /// signature to check first) on one of mcpguard's own decision
+    /// threads, never the loop's default executor. A Guard that does not wait
     /// on the network decides in place, as ``authorize_http`` does.
     /// Outside a running asyncio loop, it decides in place.
     #[pyo3(signature = (options, method, path, query = None, headers = None, peer = None, body = None, *, server = None, key = None, cost = None))]
@@ -345,12 +345,11 @@ impl Guard {
         key: Option<&str>,
         cost: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (empty_query, empty_headers) = (PyBytes::new(py, b""), PyList::empty(py));
         let args = http::Args {
             method,
             path,
-            query: query.unwrap_or(empty_query.as_any()),
-            headers: headers.unwrap_or(empty_headers.as_any()),
+            query,
+            headers,
             peer,
             body,
             server,

@@ -468,8 +468,10 @@ pub fn authorize_http_begin<'py>(
 pub struct Args<'a, 'py> {
     pub method: &'a str,
     pub path: &'a str,
-    pub query: &'a Bound<'py, PyAny>,
-    pub headers: &'a Bound<'py, PyAny>,
+    /// `None`: no query.
+    pub query: Option<&'a Bound<'py, PyAny>>,
+    /// `None`: no headers.
+    pub headers: Option<&'a Bound<'py, PyAny>>,
     pub peer: Option<&'a str>,
     pub body: Option<&'a Bound<'py, PyAny>>,
     pub server: Option<&'a str>,
@@ -482,8 +484,11 @@ impl Args<'_, '_> {
     /// and the headers as ASGI has them, the body or its marker); the
     /// ``TypeError`` of an argument of the wrong type otherwise.
     fn with_request<R>(&self, f: impl FnOnce(&core::HttpRequest<'_>) -> R) -> PyResult<R> {
-        let query = query_text(self.query)?;
-        let objects = header_objects(self.headers)?;
+        let query = self.query.map(query_text).transpose()?.unwrap_or_default();
+        let objects = match self.headers {
+            Some(headers) => header_objects(headers)?,
+            None => Vec::new(),
+        };
         let header_bytes: Vec<(&[u8], &[u8])> = objects
             .iter()
             .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
