@@ -390,10 +390,12 @@ export declare function guardAuthorizeAsync(guard: ExternalObject<Guard>, author
 export declare function guardAuthorizeHttp(guard: ExternalObject<Guard>, options: HttpOptions, method: string, path: string, query: string, rawHeaders: Array<string>, peer: string | undefined | null, body: Buffer | undefined | null, bodyState: number, server?: string | undefined | null, key?: string | undefined | null, cost?: number | undefined | null): string | HttpDecision
 
 /**
- * [`guard_authorize_http`] decided on a thread of mcpguard's own (see
- * [`crate::decide`]), for a Guard whose decisions may wait on the network
- * (the Redis store): the event loop goes on serving while a round trip is
- * under way, and libuv's pool stays free for files and names. The
+ * [`guard_authorize_http`] awaited (`mcpguard_host::awaited`), for a
+ * Guard whose decisions may wait on the network (the Redis store): a
+ * request it can take from memory is decided here, its Redis check
+ * pipelined; any other on a thread of mcpguard's own. The event loop goes
+ * on serving while a round trip is under way, and libuv's pool stays free
+ * for files and names. The
  * arguments are checked and copied (the body too) before it returns; a
  * promise of the same answer (`index.js` wraps it as
  * `guard.authorizeHttpAsync`), rejected only if the decision panicked.

@@ -396,7 +396,7 @@ pub unsafe extern "C" fn mcpguard_guard_authorize_http_async(
             guard.guard.clone(),
             options.options.clone(),
             parts,
-            move |decision| done.call(decision),
+            move |_, decision| done.call(decision),
         );
         Ok(())
     })

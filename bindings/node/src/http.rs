@@ -10,13 +10,14 @@
 
 use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
+use mcpguard_host::awaited::Request as _;
 use napi::Env;
 use napi::bindgen_prelude::{Buffer, Either, External, Object, Utf16String};
 use napi_derive::napi;
 
 use crate::flat::{FlatBuilder, FlatText};
 use crate::guard::whole_cost;
-use crate::{decide, errors};
+use crate::{decide, errors, settle};
 
 /// How one protected endpoint is guarded, built once from the options
 /// object (`index.js` writes its JSON with the core's snake_case keys:
@@ -213,36 +214,20 @@ impl Parts {
         let inner = guard.authorize_http(&request, options);
         conclude(guard, &request, inner)
     }
+}
 
-    /// [`decide_later`](Self::decide_later) when the steps before the
-    /// store need nothing but memory (the core's
-    /// `authorize_http_later_in_memory`); `None` when they would wait.
-    async fn decide_later_in_memory(
-        &self,
-        guard: &guard::Guard,
-        options: &guard::HttpOptions,
-        body: Option<&[u8]>,
-    ) -> Option<HttpDecision> {
-        let headers = self.headers();
-        let request = self.request(&headers, body);
-        let inner = guard
-            .authorize_http_later_in_memory(&request, options)
-            .await?;
-        Some(conclude(guard, &request, inner))
+/// A request decided off the event loop: its parts and its body, owned.
+struct Asked {
+    parts: Parts,
+    body: Option<Vec<u8>>,
+}
+
+impl mcpguard_host::awaited::Request for Asked {
+    fn header_pairs(&self) -> Vec<(&[u8], &[u8])> {
+        self.parts.headers()
     }
-
-    /// [`decide`](Self::decide), the shared store's answer awaited (the
-    /// core's `authorize_http_later`).
-    async fn decide_later(
-        &self,
-        guard: &guard::Guard,
-        options: &guard::HttpOptions,
-        body: Option<&[u8]>,
-    ) -> HttpDecision {
-        let headers = self.headers();
-        let request = self.request(&headers, body);
-        let inner = guard.authorize_http_later(&request, options).await;
-        conclude(guard, &request, inner)
+    fn request<'a>(&'a self, pairs: &'a [(&'a [u8], &'a [u8])]) -> HttpRequest<'a> {
+        self.parts.request(pairs, self.body.as_deref())
     }
 }
 
@@ -326,10 +311,12 @@ pub fn guard_authorize_http(
     Ok(answer(parts.decide(guard, &options.inner, body.as_deref())))
 }
 
-/// [`guard_authorize_http`] decided on a thread of mcpguard's own (see
-/// [`crate::decide`]), for a Guard whose decisions may wait on the network
-/// (the Redis store): the event loop goes on serving while a round trip is
-/// under way, and libuv's pool stays free for files and names. The
+/// [`guard_authorize_http`] awaited (`mcpguard_host::awaited`), for a
+/// Guard whose decisions may wait on the network (the Redis store): a
+/// request it can take from memory is decided here, its Redis check
+/// pipelined; any other on a thread of mcpguard's own. The event loop goes
+/// on serving while a round trip is under way, and libuv's pool stays free
+/// for files and names. The
 /// arguments are checked and copied (the body too) before it returns; a
 /// promise of the same answer (`index.js` wraps it as
 /// `guard.authorizeHttpAsync`), rejected only if the decision panicked.
@@ -361,20 +348,26 @@ pub fn guard_authorize_http_async<'env>(
         key,
         cost,
     )?;
+    let asked = Asked {
+        parts,
+        body: body.map(|b| b.to_vec()),
+    };
+    let (pending, promise) = settle::promise(env)?;
     let guard = (**guard).clone();
-    let options = options.inner.clone();
-    let body = body.map(|b| b.to_vec());
-    decide::settle_from_memory(env, async move {
-        let from_memory = parts
-            .decide_later_in_memory(&guard, &options, body.as_deref())
-            .await;
-        match from_memory {
-            Some(decision) => Ok(answer(decision)),
-            None => Err(move || async move {
-                answer(parts.decide_later(&guard, &options, body.as_deref()).await)
-            }),
-        }
-    })
+    mcpguard_host::awaited::authorize_http(
+        guard.clone(),
+        options.inner.clone(),
+        asked,
+        move |asked, decided| match decided {
+            Some(inner) => {
+                let pairs = asked.header_pairs();
+                let request = asked.request(&pairs);
+                pending.resolve(answer(conclude(&guard, &request, inner)));
+            }
+            None => pending.reject(decide::failed()),
+        },
+    );
+    Ok(promise)
 }
 
 /// The application's response headers a filtered listing drops, lower

@@ -192,7 +192,7 @@ pub fn begin(
     // Where the first poll leaves an answer it finished itself.
     let here: Arc<Mutex<Slot>> = Arc::new(Mutex::new(Slot::Polling));
     let slot = Arc::clone(&here);
-    mcpguard_host::awaited::authorize_http(guard, options, parts, move |decided| {
+    mcpguard_host::awaited::authorize_http(guard, options, parts, move |_, decided| {
         let decided = decided.map(Box::new);
         let mut s = slot.lock();
         if matches!(*s, Slot::Polling) {
