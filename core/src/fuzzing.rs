@@ -25,3 +25,15 @@ pub fn parse_claims(text: &str, role_claim: Option<&str>) -> Result<ClaimDates, 
         iat: pair(claims.iat),
     })
 }
+
+/// [`HttpDecision::filter_response`](crate::guard::HttpDecision::filter_response)
+/// with every listing that loses items read a second time for where its
+/// items start and end, never placed from the first pass's keys: the
+/// reference the one-pass placing must equal byte for byte.
+pub fn filter_response_read_twice(
+    decision: &crate::guard::HttpDecision,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, crate::guard::HttpResponse> {
+    decision.filter_response_reading(content_type, body, crate::guard::http::Second::Always)
+}

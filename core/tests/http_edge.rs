@@ -635,3 +635,51 @@ fn a_filtered_body_drops_the_headers_that_describe_the_original_in_any_case() {
             .all(|n| *n == n.to_ascii_lowercase())
     );
 }
+
+#[test]
+fn a_listing_cut_in_one_pass_is_cut_exactly_as_a_second_read_would_cut_it() {
+    let d = files_listing();
+    let bodies = [
+        // Compact, refused first, in the middle, last, and all of them.
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"},{"name":"a"},{"name":"b"}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"a"},{"name":"write_file"},{"name":"b"}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"a"},{"name":"b"},{"name":"write_file"}]}}"#,
+        r#"{"id":7,"result":{"tools":[{"name":"write_file"},{"name":"write_file"}]}}"#,
+        // Whitespace everywhere JSON allows it, and a name that is not the
+        // first key.
+        "{ \"id\" : 7 , \"result\" : { \"tools\" : [\n\t{ \"description\" : \"}]\" , \"name\" : \"a\" } ,\r\n { \"name\" : \"write_file\" }\n ] } }",
+        // A first key written with an escape: that list is read twice.
+        r#"{"id":7,"result":{"tools":[{"n\u0061me":"write_file"},{"name":"a"}]}}"#,
+        // An item that is not an object, and an empty one.
+        r#"{"id":7,"result":{"tools":[1,{},{"name":"write_file"},{"name":"a"}]}}"#,
+        // A batch: one response placed, one read twice, one not a listing.
+        r#"[{"id":7,"result":{"tools":[{"name":"write_file"},{"name":"a"}]}},{"id":7,"result":{"tools":[{"\u006eame":"a"},{"name":"write_file"}]}},{"id":8,"result":{"tools":[{"name":"write_file"}]}}]"#,
+    ];
+    for body in bodies {
+        let once = d.filter_response(Some("application/json"), body.as_bytes());
+        let twice = mcpguard::fuzzing::filter_response_read_twice(
+            &d,
+            Some("application/json"),
+            body.as_bytes(),
+        );
+        assert_eq!(once, twice, "{body}");
+        // Every `write_file` goes but the one answering another request.
+        let out = String::from_utf8(once.unwrap()).unwrap();
+        let left = usize::from(body.contains(r#""id":8"#));
+        assert_eq!(
+            out.matches("\"write_file\"").count(),
+            left,
+            "{body} -> {out}"
+        );
+        let event = format!("event: message\ndata: {body}\n\n");
+        assert_eq!(
+            d.filter_response(Some("text/event-stream"), event.as_bytes()),
+            mcpguard::fuzzing::filter_response_read_twice(
+                &d,
+                Some("text/event-stream"),
+                event.as_bytes()
+            ),
+            "{event}"
+        );
+    }
+}

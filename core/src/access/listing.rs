@@ -367,30 +367,48 @@ pub(crate) enum ItemNeed<'i> {
     Whole,
 }
 
-/// Reads the string member `key` of an object, skipping the rest: `None`
-/// when the value is not an object, has no such member or it is not a
-/// string; an error when the object gives `key` twice.
+/// Reads the string member `key` of an object, skipping the rest: its
+/// value is `None` when the value is not an object, has no such member or
+/// it is not a string; an error when the object gives `key` twice.
 pub(crate) struct Member<'k> {
     /// The member's name.
     pub(crate) key: &'k str,
 }
 
+/// What [`Member`] read of an item.
+pub(crate) struct MemberRead<'de> {
+    /// The member's string value, if the item is an object that has one.
+    pub(crate) value: Option<Cow<'de, str>>,
+    /// The item's first key as serde_json borrowed it from the text (one
+    /// written without escapes), so a caller can find where the item
+    /// starts; `None` when the item is not an object, is empty, or its
+    /// first key was decoded into a copy.
+    pub(crate) first_key: Option<&'de str>,
+}
+
 impl<'de> DeserializeSeed<'de> for Member<'_> {
-    type Value = Option<Cow<'de, str>>;
+    type Value = MemberRead<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Member<'_> {
-    type Value = Option<Cow<'de, str>>;
+    type Value = MemberRead<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a listing item")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut found, mut seen) = (None, false);
+        let (mut value, mut seen) = (None, false);
+        let mut first_key = None;
+        let mut first = true;
         while let Some(ObjectKey(key)) = map.next_key::<ObjectKey<'de>>()? {
+            if std::mem::take(&mut first)
+                && let Cow::Borrowed(text) = key
+            {
+                first_key = Some(text);
+            }
             if key == self.key {
                 if seen {
                     return Err(serde::de::Error::custom(format_args!(
@@ -399,16 +417,24 @@ impl<'de> Visitor<'de> for Member<'_> {
                     )));
                 }
                 seen = true;
-                found = map.next_value::<MaybeStr<'de>>()?.0;
+                value = map.next_value::<MaybeStr<'de>>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(found)
+        Ok(MemberRead { value, first_key })
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+        Ok(MemberRead::NONE)
     }
-    scalars_give!(None);
+    scalars_give!(MemberRead::NONE);
+}
+
+impl MemberRead<'_> {
+    /// An item that is not an object.
+    const NONE: Self = MemberRead {
+        value: None,
+        first_key: None,
+    };
 }

@@ -843,6 +843,14 @@ pub fn listing(data: &[u8]) {
     let l = listing_fixture();
     let shown = || String::from_utf8_lossy(data);
     let filtered = l.decision.filter_response(Some("application/json"), data);
+    // Items placed from the first pass's keys are cut exactly as a second
+    // read of the text would cut them, whatever the body.
+    assert_eq!(
+        filtered,
+        mcpguard::fuzzing::filter_response_read_twice(&l.decision, Some("application/json"), data),
+        "one pass and two cut {:?} differently",
+        shown()
+    );
     // serde_json's private token as a key: a `Value` (the reference) reads
     // that object as the text it wraps, a client in another language as
     // an object. The filter refuses it where it reads keys and passes the

@@ -4,10 +4,13 @@
 //!
 //! Only responses whose `id` is one of the listing requests' ids are
 //! touched, and in them only the item arrays. The response is read without
-//! being built: a first pass decides each item from the one member the
-//! decision needs; only when an item is refused does a second pass find
-//! where each item starts and ends (serde_json `RawValue`s borrowed from
-//! the body), and the refused ones are cut out of the original text.
+//! being built: one pass decides each item from the one member the
+//! decision needs. When an item is refused, the refused ones are cut out of
+//! the original text, each item placed by where its first key sits (a key
+//! serde_json borrowed from the text: [`item_ranges`]); a list whose items
+//! cannot all be placed that way (an item that is not an object, or whose
+//! first key is written with escapes) is read a second time for where each
+//! item starts and ends (serde_json `RawValue`s borrowed from the body).
 //! Everything else passes byte for byte, in JSON and in an event stream
 //! alike. What the filter cannot read, or reads twice over (a repeated
 //! `id`, `result`, list or item `name`), or a key serde_json's `Value`
@@ -39,6 +42,7 @@ pub(super) fn filter_body(
     scope: &ListingScope,
     content_type: Option<&str>,
     body: &[u8],
+    second: Second,
 ) -> Result<Vec<u8>, String> {
     if body.is_empty() {
         return Ok(Vec::new());
@@ -50,12 +54,12 @@ pub(super) fn filter_body(
         Some("application/json") => {
             let text =
                 std::str::from_utf8(body).map_err(|e| format!("invalid JSON (not UTF-8: {e})"))?;
-            match filter_text(scope, text).map_err(|e| format!("invalid JSON ({e})"))? {
+            match filter_text(scope, text, second).map_err(|e| format!("invalid JSON ({e})"))? {
                 Some(filtered) => Ok(filtered.into_bytes()),
                 None => Ok(body.to_vec()),
             }
         }
-        Some("text/event-stream") => filter_events(scope, body),
+        Some("text/event-stream") => filter_events(scope, body, second),
         other => Err(format!(
             "a listing response of type {} cannot be read",
             other.unwrap_or("(none)")
@@ -67,10 +71,15 @@ pub(super) fn filter_body(
 /// `None` when nothing is cut, else the new text.
 ///
 /// The text is read once to decide every item, reading of each only the
-/// member the decision needs. Only when an item is refused is it read a
-/// second time, for where each item starts and ends; a listing that keeps
-/// everything (the common case) is read once and copied never.
-fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde_json::Error> {
+/// member the decision needs. A listing that keeps everything (the common
+/// case) is copied never; one that loses items is cut where the first
+/// pass placed them, or, for a list it could not place, after reading the
+/// text a second time for where each item starts and ends.
+fn filter_text(
+    scope: &ListingScope,
+    text: &str,
+    second: Second,
+) -> Result<Option<String>, serde_json::Error> {
     let checker = scope.items.as_ref().map(|items| {
         (
             scope
@@ -92,8 +101,8 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
         if !scope.ids.contains(&id) {
             continue;
         }
-        for (l, kept) in lists.iter().enumerate() {
-            if kept.contains(&false) {
+        for (l, items) in lists.iter().enumerate() {
+            if items.iter().any(|item| !item.keep) {
                 cut.push((r, l));
             }
         }
@@ -101,28 +110,49 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
     if cut.is_empty() {
         return Ok(None);
     }
-    let spans = read_responses(text, &Spans)?;
+    // Where each item of a list that loses one starts and ends: from the
+    // first pass's borrowed keys when every item has one, else from a
+    // second pass that borrows every item whole.
+    let mut spans: Option<Found<'_, &RawValue>> = None;
     let base = text.as_ptr() as usize;
     let mut cuts: Vec<(Range<usize>, String)> = Vec::with_capacity(cut.len());
     for (r, l) in cut {
-        // The same reader over the same text: the two passes see the same
-        // responses and lists, in the same order.
-        let Some((items, kept)) = spans
-            .get(r)
-            .and_then(|(_, lists)| lists.get(l))
-            .zip(decided.get(r).and_then(|(_, lists)| lists.get(l)))
-            .filter(|(items, kept)| items.len() == kept.len())
-        else {
+        let Some(items) = decided.get(r).and_then(|(_, lists)| lists.get(l)) else {
             return Err(serde::de::Error::custom("a listing read differently twice"));
         };
-        let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        let kept: Vec<bool> = items.iter().map(|item| item.keep).collect();
+        let placed = match second {
+            Second::AsNeeded => item_ranges(text, items),
+            Second::Always => None,
+        };
+        let ranges = match placed {
+            Some(ranges) => ranges,
+            None => {
+                let spans = match &mut spans {
+                    Some(spans) => spans,
+                    none => none.insert(read_responses(text, &Spans)?),
+                };
+                // The same reader over the same text: the two passes see the
+                // same responses and lists, in the same order.
+                let Some(raw) = spans
+                    .get(r)
+                    .and_then(|(_, lists)| lists.get(l))
+                    .filter(|raw| raw.len() == items.len())
+                else {
+                    return Err(serde::de::Error::custom("a listing read differently twice"));
+                };
+                raw.iter()
+                    .map(|item| {
+                        let at = item.get().as_ptr() as usize - base;
+                        at..at + item.get().len()
+                    })
+                    .collect()
+            }
+        };
+        let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
             continue;
         };
-        // The span from the first item's start to the last one's end, as
-        // offsets into `text` (every item borrows from it).
-        let from = first.get().as_ptr() as usize - base;
-        let to = last.get().as_ptr() as usize + last.get().len() - base;
-        cuts.push((from..to, kept_items(items, kept)));
+        cuts.push((first.start..last.end, kept_items(text, &ranges, &kept)));
     }
     cuts.sort_by_key(|(range, _)| range.start);
     let mut out = String::with_capacity(text.len());
@@ -136,14 +166,76 @@ fn filter_text(scope: &ListingScope, text: &str) -> Result<Option<String>, serde
     Ok(Some(out))
 }
 
+/// Whether a listing that loses items may be cut from the first pass's
+/// borrowed keys ([`item_ranges`]) or is always read a second time (the
+/// reference the fuzz check compares with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Second {
+    /// Only when the first pass could not place every item.
+    AsNeeded,
+    /// Always.
+    Always,
+}
+
+/// Where each item of one list starts and ends in `text`, from the first
+/// pass alone, or `None` when some item cannot be placed that way.
+///
+/// The first pass has already read `text` through serde_json, so it is
+/// JSON, and serde_json borrowed each item's first key from it (`first_key`
+/// points just past the key's opening quote). By JSON's grammar an object
+/// starts with `{`, optional whitespace and its first key; two items are
+/// separated by whitespace, one `,` and whitespace; and an object ends
+/// with `}`. Each of these is checked, not assumed: any other byte where
+/// one is expected (or an item without a borrowed first key: empty, not an
+/// object, or its key written with escapes) gives `None`, and the caller
+/// reads the text a second time. The last item's end is where serde_json,
+/// reading that item again, stops.
+fn item_ranges(text: &str, items: &[Decided<'_>]) -> Option<Vec<Range<usize>>> {
+    let bytes = text.as_bytes();
+    let base = text.as_ptr() as usize;
+    let mut starts = Vec::with_capacity(items.len());
+    for item in items {
+        let key = (item.first_key?.as_ptr() as usize).checked_sub(base)?;
+        let quote = key.checked_sub(1)?;
+        if key > bytes.len() || bytes[quote] != b'"' {
+            return None;
+        }
+        let open = before_whitespace(bytes, quote)?;
+        (bytes[open] == b'{').then_some(())?;
+        starts.push(open);
+    }
+    let mut ranges = Vec::with_capacity(starts.len());
+    for pair in starts.windows(2) {
+        let comma = before_whitespace(bytes, pair[1])?;
+        (bytes[comma] == b',').then_some(())?;
+        let close = before_whitespace(bytes, comma)?;
+        (bytes[close] == b'}' && close > pair[0]).then_some(())?;
+        ranges.push(pair[0]..close + 1);
+    }
+    if let Some(&last) = starts.last() {
+        let mut stream =
+            serde_json::Deserializer::from_str(&text[last..]).into_iter::<IgnoredAny>();
+        stream.next()?.ok()?;
+        ranges.push(last..last + stream.byte_offset());
+    }
+    Some(ranges)
+}
+
+/// The index of the last byte before `at` that is not JSON whitespace.
+fn before_whitespace(bytes: &[u8], at: usize) -> Option<usize> {
+    bytes[..at]
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// The items whose decision is `true`, joined by commas.
-fn kept_items(items: &[&RawValue], kept: &[bool]) -> String {
+fn kept_items(text: &str, ranges: &[Range<usize>], kept: &[bool]) -> String {
     let mut out = String::new();
-    for (item, _) in items.iter().zip(kept).filter(|(_, keep)| **keep) {
+    for (range, _) in ranges.iter().zip(kept).filter(|(_, keep)| **keep) {
         if !out.is_empty() {
             out.push(',');
         }
-        out.push_str(item.get());
+        out.push_str(&text[range.clone()]);
     }
     out
 }
@@ -182,29 +274,43 @@ struct Decide<'c, 'p> {
 }
 
 impl<'de> ItemReader<'de> for Decide<'_, '_> {
-    type Item = bool;
+    type Item = Decided<'de>;
     fn next<A: SeqAccess<'de>>(
         &self,
         seq: &mut A,
         is_tool: bool,
-    ) -> Result<Option<bool>, A::Error> {
+    ) -> Result<Option<Decided<'de>>, A::Error> {
+        let unplaced = |keep| Decided {
+            keep,
+            first_key: None,
+        };
         let Some((checker, items)) = self.checker else {
-            return Ok(seq.next_element::<IgnoredAny>()?.map(|_| false));
+            return Ok(seq.next_element::<IgnoredAny>()?.map(|_| unplaced(false)));
         };
         Ok(match Checker::needs(items, is_tool) {
             ItemNeed::Nothing => seq
                 .next_element::<IgnoredAny>()?
-                .map(|_| checker.keeps_member(None, items, is_tool)),
-            ItemNeed::Member(key) => seq
-                .next_element_seed(Member { key })?
-                .map(|member| checker.keeps_member(member.as_deref(), items, is_tool)),
+                .map(|_| unplaced(checker.keeps_member(None, items, is_tool))),
+            ItemNeed::Member(key) => seq.next_element_seed(Member { key })?.map(|read| Decided {
+                keep: checker.keeps_member(read.value.as_deref(), items, is_tool),
+                first_key: read.first_key,
+            }),
             // Built strictly: a repeated key anywhere in it is an error, as
             // a repeated `name` is for an item read by one member.
             ItemNeed::Whole => seq
                 .next_element_seed(StrictVisitor)?
-                .map(|item| checker.keeps(&item, items, is_tool)),
+                .map(|item| unplaced(checker.keeps(&item, items, is_tool))),
         })
     }
+}
+
+/// What the first pass keeps of an item.
+struct Decided<'de> {
+    /// Whether the item stays in the listing.
+    keep: bool,
+    /// Its first key, borrowed from the text: where the item starts, for
+    /// cutting without a second pass (see [`item_ranges`]).
+    first_key: Option<&'de str>,
 }
 
 /// The second pass: each item's text, unread, for where it starts and ends.
@@ -389,7 +495,7 @@ impl<'de, R: ItemReader<'de>> Visitor<'de> for Items<'_, R> {
 /// items cut; other events and lines are kept as they are. Lines end in
 /// `\n`, `\r\n` or `\r` (the SSE grammar); rewritten events use `\n`, one
 /// `data:` line per line of the new text.
-fn filter_events(scope: &ListingScope, body: &[u8]) -> Result<Vec<u8>, String> {
+fn filter_events(scope: &ListingScope, body: &[u8], second: Second) -> Result<Vec<u8>, String> {
     let text =
         std::str::from_utf8(body).map_err(|_| "an event stream that is not UTF-8".to_string())?;
     let mut out = String::with_capacity(text.len());
@@ -407,7 +513,7 @@ fn filter_events(scope: &ListingScope, body: &[u8]) -> Result<Vec<u8>, String> {
         let rewritten = if joined.trim().is_empty() {
             None
         } else {
-            filter_text(scope, &joined)
+            filter_text(scope, &joined, second)
                 .map_err(|e| format!("an event whose data is not valid JSON ({e})"))?
         };
         match rewritten {
@@ -490,10 +596,74 @@ fn split_events(text: &str) -> Vec<Event<'_>> {
 mod tests {
     use super::*;
 
+    /// Reads a JSON array of items as the first pass does for a tool
+    /// list, keeping each.
+    struct FirstKeys;
+
+    impl<'de> ItemReader<'de> for FirstKeys {
+        type Item = Decided<'de>;
+        fn next<A: SeqAccess<'de>>(
+            &self,
+            seq: &mut A,
+            _is_tool: bool,
+        ) -> Result<Option<Decided<'de>>, A::Error> {
+            Ok(seq
+                .next_element_seed(Member { key: "name" })?
+                .map(|read| Decided {
+                    keep: true,
+                    first_key: read.first_key,
+                }))
+        }
+    }
+
+    /// The items of the array `text` as the first pass places them, or
+    /// `None` when it cannot; checked against serde_json's `RawValue`s.
+    fn placed(text: &str) -> Option<Vec<&str>> {
+        let items = Items {
+            reader: &FirstKeys,
+            is_tool: true,
+        }
+        .deserialize(&mut serde_json::Deserializer::from_str(text))
+        .unwrap()
+        .unwrap();
+        let ranges = item_ranges(text, &items)?;
+        let texts: Vec<&str> = ranges.into_iter().map(|r| &text[r]).collect();
+        let raw: Vec<&RawValue> = serde_json::from_str(text).unwrap();
+        assert_eq!(texts, raw.iter().map(|r| r.get()).collect::<Vec<_>>());
+        Some(texts)
+    }
+
+    #[test]
+    fn items_are_placed_from_their_first_keys_whatever_the_whitespace() {
+        assert_eq!(placed("[]"), Some(vec![]));
+        assert_eq!(placed(r#"[{"name":"a"}]"#), Some(vec![r#"{"name":"a"}"#]));
+        let text = "[ {\"name\":\"a\"} ,\n\t{ \"x\" : [1, {\"y\": \"}\"}], \"name\": \"b\" }\r\n, {\"\":0}\n]";
+        assert_eq!(
+            placed(text),
+            Some(vec![
+                r#"{"name":"a"}"#,
+                r#"{ "x" : [1, {"y": "}"}], "name": "b" }"#,
+                r#"{"":0}"#
+            ])
+        );
+    }
+
+    #[test]
+    fn an_item_without_a_borrowed_first_key_is_left_to_the_second_pass() {
+        // Its first key written with an escape: serde_json decodes a copy.
+        assert_eq!(placed(r#"[{"name":"a"},{"n\u0061me":"b"}]"#), None);
+        // A later key with an escape does not matter.
+        assert!(placed(r#"[{"name":"a","d\u0065sc":"b"}]"#).is_some());
+        assert_eq!(placed(r#"[{"name":"a"},{}]"#), None);
+        assert_eq!(placed(r#"[{"name":"a"},"b"]"#), None);
+        assert_eq!(placed(r#"[[{"name":"a"}]]"#), None);
+    }
+
     #[test]
     fn kept_items_join_the_items_decided_kept_in_their_order() {
-        let items: Vec<&RawValue> = serde_json::from_str("[1, {\"a\": 2}, \"x\", 4]").unwrap();
-        let kept = |keep: [bool; 4]| kept_items(&items, &keep);
+        let text = "[1, {\"a\": 2}, \"x\", 4]";
+        let ranges = [1..2, 4..12, 14..17, 19..20];
+        let kept = |keep: [bool; 4]| kept_items(text, &ranges, &keep);
         assert_eq!(kept([false, true, true, true]), "{\"a\": 2},\"x\",4");
         assert_eq!(kept([true, true, false, true]), "1,{\"a\": 2},4");
         assert_eq!(kept([true, true, true, false]), "1,{\"a\": 2},\"x\"");

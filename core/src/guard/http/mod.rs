@@ -41,6 +41,7 @@
 
 mod body;
 mod listing;
+pub(crate) use listing::Second;
 mod owned;
 mod query;
 
@@ -413,10 +414,21 @@ impl HttpDecision {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Vec<u8>, HttpResponse> {
+        self.filter_response_reading(content_type, body, Second::AsNeeded)
+    }
+
+    /// [`filter_response`](Self::filter_response), with a listing that
+    /// loses items placed by the reading `second` allows.
+    pub(crate) fn filter_response_reading(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        second: Second,
+    ) -> Result<Vec<u8>, HttpResponse> {
         let Some(scope) = self.listing.as_deref() else {
             return Ok(body.to_vec());
         };
-        listing::filter_body(scope, content_type, body)
+        listing::filter_body(scope, content_type, body, second)
             .map_err(|why| HttpResponse::listing_unreadable(&why))
     }
 }
