@@ -9,15 +9,26 @@
 // cached by the guard after the first request), answered by a handler that
 // echoes the request id as JSON. Three apps, all started once and measured
 // in interleaved rounds (the machine may be shared: the median of the
-// rounds is reported, with the overhead of each guarded app against the
-// bare one from the same rounds):
+// rounds is reported, with the overhead of each guarded app against its
+// unguarded one from the same rounds):
 //
 //   bare        express.json() and the handler
 //   guard       express.json({ verify: keepRawBody }) then guardMiddleware
 //               (server 'files', readBody: the core reads the body's tools)
 //   guard-raw   guardMiddleware alone (it reads the body stream itself and
 //               hands the parsed body on), then the handler
+//   sdk         what an MCP host runs: express.json() and the TypeScript
+//               SDK's McpServer with a `read_file` tool on its stateless
+//               Streamable HTTP transport (a server and transport per
+//               request, as the SDK's stateless example does), JSON answers
+//   sdk+guard   the same behind express.json({ verify: keepRawBody }) and
+//               guardMiddleware: the overhead a host of the SDK sees
+//   sdk+guard-raw  the same behind guardMiddleware alone (the SDK's
+//               transport gets the body the middleware parsed)
 //
+// The handler that only echoes the id is the harshest base (the middleware's
+// cost against an app that does nearly nothing); the SDK rows are the
+// same middleware against the app it is made to guard.
 // Cores: every server is pinned to core 0 with `taskset`, the load
 // generator to core 1 (on a 2-core machine each side has one core). The
 // load generator is `wrk` (C, one thread, keep-alive, 32 connections): it
@@ -29,7 +40,7 @@
 // machine the rate follows whatever else runs on core 0, the CPU time per
 // request much less so.
 //
-//   node benches/node/middleware.js [--rounds 5] [--seconds 3] [--connections 32]
+//   node benches/node/middleware.js [--rounds 5] [--seconds 3] [--connections 32] [--modes sdk,sdk+guard]
 
 const { spawn, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -38,7 +49,9 @@ const path = require('node:path')
 
 const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
 const need = (name) => require(require.resolve(name, { paths: [BINDING] }))
-const MODES = ['bare', 'guard', 'guard-raw']
+const MODES = ['bare', 'guard', 'guard-raw', 'sdk', 'sdk+guard', 'sdk+guard-raw']
+/** The unguarded mode each guarded one is compared with. */
+const BASE = { guard: 'bare', 'guard-raw': 'bare', 'sdk+guard': 'sdk', 'sdk+guard-raw': 'sdk' }
 const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { path: 'a.txt' } } })
 
 /** The app for one mode, listening on an ephemeral loopback port it prints. */
@@ -50,12 +63,33 @@ function serve(mode) {
   // No request in the run may be refused for its rate: the limit is the largest the config takes.
   const guard = Guard.fromJson({ ...config(), rate_limit: { limit: 4294967295, window_seconds: 60 } })
   const app = express()
-  if (mode === 'bare') app.use(express.json())
-  if (mode === 'guard') app.use(express.json({ verify: keepRawBody }))
-  if (mode !== 'bare') app.use(guardMiddleware(guard, { server: 'files', readBody: true }))
-  app.post('/mcp', (req, res) => res.json({ jsonrpc: '2.0', id: req.body.id, result: { content: [] } }))
+  const guarded = mode in BASE
+  if (mode === 'bare' || mode === 'sdk') app.use(express.json())
+  if (mode === 'guard' || mode === 'sdk+guard') app.use(express.json({ verify: keepRawBody }))
+  if (guarded) app.use(guardMiddleware(guard, { server: 'files', readBody: true }))
+  if (mode.startsWith('sdk')) app.post('/mcp', sdkHandler())
+  else app.post('/mcp', (req, res) => res.json({ jsonrpc: '2.0', id: req.body.id, result: { content: [] } }))
   const server = app.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))
   process.on('SIGTERM', () => process.exit(0))
+}
+
+/** The TypeScript SDK's stateless Streamable HTTP handler, as its example writes it. */
+function sdkHandler() {
+  const { McpServer } = need('@modelcontextprotocol/sdk/server/mcp.js')
+  const { StreamableHTTPServerTransport } = need('@modelcontextprotocol/sdk/server/streamableHttp.js')
+  return async (req, res) => {
+    const server = new McpServer({ name: 'files', version: '1.0.0' })
+    server.registerTool('read_file', { description: 'Reads a file' }, async () => ({
+      content: [{ type: 'text', text: 'contents of a.txt' }],
+    }))
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
+    res.on('close', () => {
+      transport.close()
+      server.close()
+    })
+    await server.connect(transport)
+    await transport.handleRequest(req, res, req.body)
+  }
 }
 
 /** The command line with `taskset -c <core>` in front when the machine has that core. */
@@ -136,6 +170,9 @@ async function main() {
   const rounds = arg('rounds', 5)
   const seconds = arg('seconds', 3)
   const connections = arg('connections', 32)
+  const i = process.argv.indexOf('--modes')
+  const modes = i === -1 ? MODES : MODES.filter((m) => process.argv[i + 1].split(',').includes(m))
+  for (const mode of modes) if (BASE[mode] && !modes.includes(BASE[mode])) throw new Error(`mode ${mode} needs ${BASE[mode]} in --modes`)
   try {
     execFileSync('wrk', ['-v'], { stdio: 'ignore' })
   } catch (e) {
@@ -159,13 +196,13 @@ async function main() {
   )
   const servers = {}
   try {
-    for (const mode of MODES) servers[mode] = await start(mode)
-    for (const mode of MODES) load(servers[mode], script, 1, connections) // warm-up: JIT, token cache
-    const runs = Object.fromEntries(MODES.map((m) => [m, []]))
+    for (const mode of modes) servers[mode] = await start(mode)
+    for (const mode of modes) load(servers[mode], script, 2, connections) // warm-up: JIT (the SDK's paths take longer), token cache
+    const runs = Object.fromEntries(modes.map((m) => [m, []]))
     for (let r = 0; r < rounds; r++) {
       // Rotate the order so that no mode always runs first (or last) in a round.
-      for (let i = 0; i < MODES.length; i++) {
-        const mode = MODES[(i + r) % MODES.length]
+      for (let i = 0; i < modes.length; i++) {
+        const mode = modes[(i + r) % modes.length]
         runs[mode].push(load(servers[mode], script, seconds, connections))
       }
     }
@@ -173,15 +210,17 @@ async function main() {
     const cpu = (mode) => median(runs[mode].map((x) => x.cpuUs))
     const pct = (x) => `${(x * 100).toFixed(1)}%`
     console.log(`Express ${need('express/package.json').version}, Node ${process.version}: POST /mcp tools/call, ${connections} keep-alive connections, ${rounds} rounds of ${seconds} s`)
-    console.log('mode          req/s  overhead   server CPU us/req  overhead   req/s of each round')
-    for (const mode of MODES) {
-      const rateOver = mode === 'bare' ? '' : pct(rate('bare') / rate(mode) - 1)
-      const cpuOver = mode === 'bare' ? '' : pct(cpu(mode) / cpu('bare') - 1)
+    console.log('mode             req/s  overhead   server CPU us/req  overhead   req/s of each round')
+    for (const mode of modes) {
+      const base = BASE[mode]
+      const rateOver = base ? pct(rate(base) / rate(mode) - 1) : ''
+      const cpuOver = base ? pct(cpu(mode) / cpu(base) - 1) : ''
       const each = runs[mode].map((x) => x.rate.toFixed(0)).join(' ')
-      console.log(`${mode.padEnd(10)}${rate(mode).toFixed(0).padStart(9)}${rateOver.padStart(10)}${cpu(mode).toFixed(1).padStart(20)}${cpuOver.padStart(10)}   ${each}`)
+      console.log(`${mode.padEnd(13)}${rate(mode).toFixed(0).padStart(9)}${rateOver.padStart(10)}${cpu(mode).toFixed(1).padStart(20)}${cpuOver.padStart(10)}   ${each}`)
     }
-    console.log('medians of the rounds; overhead = added request time: bare req/s / guarded req/s - 1,')
-    console.log('and guarded CPU per request / bare CPU per request - 1 (target: at most 10%)')
+    console.log('medians of the rounds; overhead = added request time: unguarded req/s / guarded req/s - 1,')
+    console.log('and guarded CPU per request / unguarded CPU per request - 1 (guard and guard-raw against')
+    console.log('bare, sdk+guard and sdk+guard-raw against sdk; target: at most 10%)')
   } finally {
     for (const { child } of Object.values(servers)) {
       child.removeAllListeners('exit')

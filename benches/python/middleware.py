@@ -13,9 +13,18 @@ measured in interleaved rounds (the machine may be shared: the median of
 the rounds is reported, and the overhead against the bare app from the same
 rounds):
 
-    bare    the Starlette app
-    guard   the same app wrapped in ``mcpguard.asgi.GuardMiddleware``
-            (server ``files``: the core reads the body's tools)
+    bare       the Starlette app
+    guard      the same app wrapped in ``mcpguard.asgi.GuardMiddleware``
+               (server ``files``: the core reads the body's tools)
+    sdk        what an MCP host runs: the ``mcp`` SDK's ``MCPServer`` with
+               a ``read_file`` tool, its streamable HTTP app (stateless,
+               JSON answers)
+    sdk+guard  the same app wrapped in ``GuardMiddleware``: the overhead a
+               host of the SDK sees
+
+The Starlette route that only echoes the id is the harshest base (the
+middleware's cost against an app that does nearly nothing); the SDK rows
+are the same middleware against the app it is made to guard.
 
 Cores: every server is pinned to core 0 with ``taskset``, the load generator
 to core 1 (on a 2-core machine each side has one core). The load generator
@@ -28,7 +37,7 @@ Beside the rate, the server's own CPU time per request (user + system, from
 machine the rate follows whatever else runs on core 0, the CPU time per
 request much less so.
 
-    python benches/python/middleware.py [--rounds 5] [--seconds 3] [--connections 32]
+    python benches/python/middleware.py [--rounds 5] [--seconds 3] [--connections 32] [--modes sdk,sdk+guard]
 """
 
 from __future__ import annotations
@@ -53,7 +62,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KEYS = ROOT / "conformance" / "keys"
 ISSUER = "https://auth.example.com"
 RESOURCE = "https://mcp.example.com/mcp"
-MODES = ("bare", "guard")
+MODES = ("bare", "guard", "sdk", "sdk+guard")
+#: The unguarded mode each guarded one is compared with.
+BASE = {"guard": "bare", "sdk+guard": "sdk"}
 BODY = json.dumps(
     {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_file", "arguments": {"path": "a.txt"}}}
 )
@@ -75,7 +86,9 @@ def serve(mode: str, port: int) -> None:
         return JSONResponse({"jsonrpc": "2.0", "id": message["id"], "result": {"content": []}})
 
     app: Any = Starlette(routes=[Route("/mcp", mcp, methods=["POST"])])
-    if mode == "guard":
+    if mode.startswith("sdk"):
+        app = sdk_app()
+    if mode in BASE:
         jwk = json.loads((KEYS / "rsa.jwk.json").read_text())
         jwk.update({"kid": "rsa-1", "alg": "RS256"})
         guard = mcpguard.Guard.from_json(
@@ -101,6 +114,20 @@ def serve(mode: str, port: int) -> None:
         access_log=False,
         log_level="warning",
     )
+
+
+def sdk_app() -> Any:
+    """The ``mcp`` SDK's streamable HTTP app with one tool, stateless, JSON answers."""
+    from mcp.server import MCPServer
+
+    server = MCPServer("files")
+
+    @server.tool()
+    def read_file(path: str) -> str:
+        """Reads a file."""
+        return f"contents of {path}"
+
+    return server.streamable_http_app(json_response=True, stateless_http=True)
 
 
 def pinned(core: int, argv: list[str]) -> list[str]:
@@ -182,7 +209,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ", ".join(MODES))
     args = parser.parse_args()
+    modes = tuple(m for m in MODES if m in args.modes.split(","))
+    for mode in modes:
+        base = BASE.get(mode)
+        if base is not None and base not in modes:
+            raise SystemExit(f"mode {mode} needs {base} in --modes")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="mcpguard-mwbench-") as tmp:
@@ -201,15 +234,15 @@ def main() -> None:
         )
         servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         try:
-            for mode in MODES:
+            for mode in modes:
                 servers[mode] = start(mode)
-            for mode in MODES:
-                load(servers[mode], script, 1, args.connections)  # warm-up: token cache, allocator
-            runs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
+            for mode in modes:
+                load(servers[mode], script, 2, args.connections)  # warm-up: token cache, allocator, the SDK's first requests
+            runs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
             for r in range(args.rounds):
                 # Alternate the order so that neither mode always runs first.
-                for i in range(len(MODES)):
-                    mode = MODES[(i + r) % len(MODES)]
+                for i in range(len(modes)):
+                    mode = modes[(i + r) % len(modes)]
                     runs[mode].append(load(servers[mode], script, args.seconds, args.connections))
         finally:
             for child, _ in servers.values():
@@ -219,20 +252,22 @@ def main() -> None:
     version = importlib.metadata.version
     print(
         f"uvicorn {version('uvicorn')} ({'uvloop' if has('uvloop') else 'asyncio'}, "
-        f"{'httptools' if has('httptools') else 'h11'}), Starlette {version('starlette')}, "
+        f"{'httptools' if has('httptools') else 'h11'}), Starlette {version('starlette')}, mcp {version('mcp')}, "
         f"Python {sys.version.split()[0]}: POST /mcp tools/call, {args.connections} keep-alive connections, "
         f"{args.rounds} rounds of {args.seconds} s"
     )
-    rate = {mode: statistics.median(r for r, _ in runs[mode]) for mode in MODES}
-    cpu = {mode: statistics.median(c for _, c in runs[mode]) for mode in MODES}
+    rate = {mode: statistics.median(r for r, _ in runs[mode]) for mode in modes}
+    cpu = {mode: statistics.median(c for _, c in runs[mode]) for mode in modes}
     print("mode          req/s  overhead   server CPU us/req  overhead   req/s of each round")
-    for mode in MODES:
-        rate_over = "" if mode == "bare" else f"{(rate['bare'] / rate[mode] - 1) * 100:.1f}%"
-        cpu_over = "" if mode == "bare" else f"{(cpu[mode] / cpu['bare'] - 1) * 100:.1f}%"
+    for mode in modes:
+        base = BASE.get(mode)
+        rate_over = "" if base is None else f"{(rate[base] / rate[mode] - 1) * 100:.1f}%"
+        cpu_over = "" if base is None else f"{(cpu[mode] / cpu[base] - 1) * 100:.1f}%"
         each = " ".join(f"{r:.0f}" for r, _ in runs[mode])
         print(f"{mode:<10}{rate[mode]:>9.0f}{rate_over:>10}{cpu[mode]:>20.1f}{cpu_over:>10}   {each}")
-    print("medians of the rounds; overhead = added request time: bare req/s / guarded req/s - 1,")
-    print("and guarded CPU per request / bare CPU per request - 1 (target: at most 10%)")
+    print("medians of the rounds; overhead = added request time: unguarded req/s / guarded req/s - 1,")
+    print("and guarded CPU per request / unguarded CPU per request - 1 (guard against bare,")
+    print("sdk+guard against sdk; target: at most 10%)")
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
