@@ -20,6 +20,14 @@ use crate::reason::Reason;
 /// Index of a tag in the policy's registry.
 type TagId = u32;
 
+/// The maps a decision reads by name (servers, tools, tags, presets,
+/// roles): keyed by the configuration's names, looked up by names from
+/// requests. foldhash, seeded per process, instead of std's SipHash: a
+/// request can only look names up, never add one, so the keyed SipHash's
+/// flooding defence buys nothing here, and these lookups are on every
+/// decision and every listed item.
+type Names<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The compiled access configuration. Immutable; share it behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
@@ -28,13 +36,13 @@ pub struct AccessPolicy {
     id: u64,
     /// Tag names by id, in first-seen order over servers and their tools.
     tags: Vec<Box<str>>,
-    tag_ids: HashMap<Box<str>, TagId>,
+    tag_ids: Names<Box<str>, TagId>,
     servers: Vec<Server>,
-    server_ids: HashMap<Arc<str>, usize>,
+    server_ids: Names<Arc<str>, usize>,
     untagged: UntaggedServers,
     server_match: ServerMatch,
-    presets: HashMap<String, Arc<Filter>>,
-    roles: HashMap<String, Role>,
+    presets: Names<String, Arc<Filter>>,
+    roles: Names<String, Role>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +51,7 @@ struct Server {
     /// Distinct tag ids, in configuration order.
     tags: Box<[TagId]>,
     /// Tools with tags of their own.
-    tools: HashMap<Box<str>, Box<[TagId]>>,
+    tools: Names<Box<str>, Box<[TagId]>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -173,7 +181,7 @@ pub(crate) enum Refusal<'p> {
 #[derive(Default)]
 struct TagTable {
     names: Vec<Box<str>>,
-    ids: HashMap<Box<str>, TagId>,
+    ids: Names<Box<str>, TagId>,
 }
 
 impl TagTable {
@@ -216,7 +224,7 @@ impl AccessPolicy {
     pub fn build(settings: &AccessSettings) -> Result<AccessPolicy, ConfigError> {
         let mut table = TagTable::default();
         let mut servers: Vec<Server> = Vec::new();
-        let mut server_ids: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut server_ids: Names<Arc<str>, usize> = Names::default();
 
         for (name, config) in settings.servers.iter() {
             if config.disabled {
@@ -226,7 +234,7 @@ impl AccessPolicy {
             let tags = table.intern_all(&config.tags, &join_path(&path, "tags"), || {
                 TagSource::Server { name: name.into() }
             })?;
-            let mut tools = HashMap::new();
+            let mut tools = Names::default();
             for (tool, tool_config) in config.tools.iter() {
                 let tool_path = join_path(&join_path(&path, "tools"), tool);
                 let ids =
@@ -263,11 +271,11 @@ impl AccessPolicy {
             servers.push(Server {
                 name,
                 tags,
-                tools: HashMap::new(),
+                tools: Names::default(),
             });
         }
 
-        let mut presets = HashMap::new();
+        let mut presets = Names::default();
         for (name, preset) in settings.presets.iter() {
             let path = join_path("presets", name);
             let filter = match preset {
@@ -289,7 +297,7 @@ impl AccessPolicy {
             presets.insert(name.to_string(), Arc::new(filter));
         }
 
-        let mut roles: HashMap<String, Role> = HashMap::new();
+        let mut roles: Names<String, Role> = Names::default();
         for (name, scopes) in &settings.roles {
             let path = join_path(&join_path("roles", name), "scopes");
             if roles.contains_key(name) {
