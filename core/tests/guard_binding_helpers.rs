@@ -1,12 +1,13 @@
-//! The two Guard calls that exist for the language bindings: `would_verify`
-//! (release the interpreter lock only around signature checks) and
+//! The Guard calls that exist for the language bindings: `would_verify`
+//! and `would_verify_http` (release the interpreter lock only around
+//! signature checks) and
 //! `refuse_request` (a badly shaped request is a 400 decision, not a failure).
 
 use std::path::Path;
 
 use mcpguard::ManualClock;
 use mcpguard::config::GuardConfig;
-use mcpguard::guard::{Guard, GuardOptions, Request};
+use mcpguard::guard::{Guard, GuardOptions, HttpRequest, Request};
 use serde_json::{Value, json};
 
 const DEMO_TIME: u64 = 1_767_225_600;
@@ -54,6 +55,35 @@ fn no_header_or_another_scheme_needs_no_verification() {
     ] {
         assert!(!guard.would_verify(header), "{header:?}");
     }
+}
+
+#[test]
+fn an_http_request_needs_verification_by_the_header_rules_of_authorize_http() {
+    let (guard, tokens) = example_guard();
+    let header = format!("Bearer {}", tokens["developer"].as_str().unwrap());
+    let one: [(&[u8], &[u8]); 1] = [(b"Authorization", header.as_bytes())];
+    let request = HttpRequest {
+        headers: &one,
+        ..HttpRequest::new("POST", "/mcp")
+    };
+    assert!(guard.would_verify_http(&request));
+    // Two Authorization headers are a 400 before any token is read.
+    let two: [(&[u8], &[u8]); 2] = [
+        (b"authorization", header.as_bytes()),
+        (b"AUTHORIZATION", header.as_bytes()),
+    ];
+    let twice = HttpRequest {
+        headers: &two,
+        ..HttpRequest::new("POST", "/mcp")
+    };
+    assert!(!guard.would_verify_http(&twice));
+    assert!(!guard.would_verify_http(&HttpRequest::new("POST", "/mcp")));
+    assert!(
+        guard
+            .validate(tokens["developer"].as_str().unwrap())
+            .is_ok()
+    );
+    assert!(!guard.would_verify_http(&request));
 }
 
 #[test]

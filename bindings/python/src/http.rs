@@ -521,14 +521,9 @@ pub fn authorize_http(
     // any decision that may wait on the network (the Redis store).
     let opts = &options.inner;
     let inner = args.with_request(|request| {
-        let authorization = request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok());
         let large =
             matches!(request.body, core::HttpBody::Bytes(b) if b.len() >= DETACH_BODY_BYTES);
-        if large || guard.waits_on_network() || guard.would_verify(authorization) {
+        if large || guard.waits_on_network() || guard.would_verify_http(request) {
             py.detach(|| guard.authorize_http(request, opts))
         } else {
             guard.authorize_http(request, opts)

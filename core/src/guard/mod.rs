@@ -686,10 +686,28 @@ impl Guard {
     /// answer may be stale by the time `authorize` runs, which only moves
     /// the work, never the decision.
     pub fn would_verify(&self, authorization: Option<&str>) -> bool {
-        match parse_authorization(authorization, self.inner.validator.max_token_bytes()) {
-            Ok(Credentials::Bearer(token)) => !self.inner.validator.is_cached(token),
+        match parse_authorization(authorization, usize::MAX) {
+            Ok(Credentials::Bearer(token)) => self.would_verify_token(token),
             _ => false,
         }
+    }
+
+    /// [`would_verify`](Self::would_verify) for
+    /// [`authorize_http`](Self::authorize_http): the request's bearer token
+    /// read by the header rules that call applies
+    /// ([`HttpRequest::bearer_token`]: one `Authorization` header, no
+    /// more), so that a binding never reads the header itself.
+    pub fn would_verify_http(&self, request: &HttpRequest<'_>) -> bool {
+        request
+            .bearer_token()
+            .is_some_and(|token| self.would_verify_token(token))
+    }
+
+    /// Whether validating `token` would check a signature: it is within
+    /// the size limit (a larger one is refused unread) and not cached.
+    fn would_verify_token(&self, token: &str) -> bool {
+        token.len() <= self.inner.validator.max_token_bytes()
+            && !self.inner.validator.is_cached(token)
     }
 
     /// The 400 `invalid_request` decision for a request the host could not
