@@ -120,7 +120,6 @@ fn filter_text(
         let Some(items) = decided.get(r).and_then(|(_, lists)| lists.get(l)) else {
             return Err(serde::de::Error::custom("a listing read differently twice"));
         };
-        let kept: Vec<bool> = items.iter().map(|item| item.keep).collect();
         let placed = match second {
             Second::AsNeeded => item_ranges(text, items),
             Second::Always => None,
@@ -152,7 +151,8 @@ fn filter_text(
         let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
             continue;
         };
-        cuts.push((first.start..last.end, kept_items(text, &ranges, &kept)));
+        let kept = items.iter().map(|item| item.keep);
+        cuts.push((first.start..last.end, kept_items(text, &ranges, kept)));
     }
     cuts.sort_by_key(|(range, _)| range.start);
     let mut out = String::with_capacity(text.len());
@@ -229,9 +229,9 @@ fn before_whitespace(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The items whose decision is `true`, joined by commas.
-fn kept_items(text: &str, ranges: &[Range<usize>], kept: &[bool]) -> String {
+fn kept_items(text: &str, ranges: &[Range<usize>], kept: impl IntoIterator<Item = bool>) -> String {
     let mut out = String::new();
-    for (range, _) in ranges.iter().zip(kept).filter(|(_, keep)| **keep) {
+    for (range, _) in ranges.iter().zip(kept).filter(|(_, keep)| *keep) {
         if !out.is_empty() {
             out.push(',');
         }
@@ -663,7 +663,7 @@ mod tests {
     fn kept_items_join_the_items_decided_kept_in_their_order() {
         let text = "[1, {\"a\": 2}, \"x\", 4]";
         let ranges = [1..2, 4..12, 14..17, 19..20];
-        let kept = |keep: [bool; 4]| kept_items(text, &ranges, &keep);
+        let kept = |keep: [bool; 4]| kept_items(text, &ranges, keep);
         assert_eq!(kept([false, true, true, true]), "{\"a\": 2},\"x\",4");
         assert_eq!(kept([true, true, false, true]), "1,{\"a\": 2},4");
         assert_eq!(kept([true, true, true, false]), "1,{\"a\": 2},\"x\"");
