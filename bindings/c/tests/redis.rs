@@ -1,7 +1,10 @@
 //! Two guards built through the C API from JSON configuration alone (a
 //! `store.redis` section) share one rate-limit budget and a revocation
 //! through a real redis-server, started on a free port by the Redis store's
-//! own test harness (path-included, not copied).
+//! own test harness (path-included, not copied). Over `rediss://`, the
+//! private CA and the client certificate reach the store through the same
+//! configuration: a server the configured roots do not sign, or one that
+//! asks for a certificate the guard does not present, is never used (503).
 
 #[path = "../../../stores/redis/tests/support/mod.rs"]
 mod redis_support;
@@ -226,4 +229,131 @@ fn a_c_guard_on_redis_says_its_decisions_wait_on_the_network() {
         mcpguard_guard_free(on_redis);
         mcpguard_guard_free(in_process);
     }
+}
+
+/// A redis-server serving TLS on a port of its own (a plain one for the
+/// harness), its certificate signed by `ca`; with `ask_clients`, it asks
+/// every client for a certificate `ca` signed. Returns the server, the
+/// `rediss://` URL and the directory of its files (removed by the caller).
+fn tls_server(
+    ca: &mcpguard_testkit::tls::TestCa,
+    ask_clients: bool,
+) -> (redis_support::Server, String, std::path::PathBuf) {
+    let tls_port = redis_support::free_port();
+    let dir =
+        std::env::temp_dir().join(format!("mcpguard-c-tls-{}-{tls_port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (cert, key, ca_file) = (
+        write("server.pem", &ca.cert_pem),
+        write("server.key", &ca.key_pem),
+        write("ca.pem", &ca.ca_pem),
+    );
+    let port = tls_port.to_string();
+    let server = redis_support::Server::start_with(
+        redis_support::free_port(),
+        &[
+            "--tls-port",
+            &port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca_file,
+            "--tls-auth-clients",
+            if ask_clients { "yes" } else { "no" },
+        ],
+    );
+    (server, format!("rediss://127.0.0.1:{tls_port}/0"), dir)
+}
+
+/// The configuration of [`config`] on `url` under `fail_closed`, trusting
+/// `ca_pem` (none: the public roots) and presenting `client` when given.
+fn tls_config(url: &str, ca_pem: Option<&str>, client: Option<(&str, &str)>) -> String {
+    let mut config: serde_json::Value = serde_json::from_str(&config(url)).unwrap();
+    let redis = &mut config["store"]["redis"];
+    redis["on_error"] = json!("fail_closed");
+    if let Some(pem) = ca_pem {
+        redis["ca_pem"] = json!(pem);
+    }
+    if let Some((cert, key)) = client {
+        redis["client_cert_pem"] = json!(cert);
+        redis["client_key_pem"] = json!(key);
+    }
+    config.to_string()
+}
+
+/// The statuses of `2 * LIMIT` requests of one client alternating between
+/// two guards built from `config`.
+fn shared_statuses(config: &str, client: &str) -> Vec<u16> {
+    let (a, b) = (guard(config), guard(config));
+    let bearer = format!("Bearer {}", token_for("alice", client));
+    let statuses = (0..2 * LIMIT)
+        .map(|i| authorize(if i % 2 == 0 { a } else { b }, &bearer).1)
+        .collect();
+    // SAFETY: each guard is freed once, after its last use.
+    unsafe {
+        mcpguard_guard_free(a);
+        mcpguard_guard_free(b);
+    }
+    statuses
+}
+
+/// The status of one request through a guard built from `config`.
+fn one_status(config: &str, client: &str) -> u16 {
+    let g = guard(config);
+    let status = authorize(g, &format!("Bearer {}", token_for("alice", client))).1;
+    // SAFETY: freed once, after its last use.
+    unsafe { mcpguard_guard_free(g) };
+    status
+}
+
+fn one_budget() -> Vec<u16> {
+    [vec![200; LIMIT], vec![429; LIMIT]].concat()
+}
+
+#[test]
+fn c_guards_over_rediss_trust_the_configured_ca_only() {
+    let ca = mcpguard_testkit::tls::test_ca("mcpguard C test CA");
+    let (_server, url, dir) = tls_server(&ca, false);
+    let trusted = tls_config(&url, Some(&ca.ca_pem), None);
+    assert_eq!(shared_statuses(&trusted, "c-tls"), one_budget());
+    let stranger = mcpguard_testkit::tls::test_ca("a CA the server does not know");
+    for roots in [None, Some(stranger.ca_pem.as_str())] {
+        let untrusted = tls_config(&url, roots, None);
+        assert_eq!(
+            one_status(&untrusted, "c-untrusted"),
+            503,
+            "roots {roots:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn c_guards_present_the_configured_client_certificate() {
+    let ca = mcpguard_testkit::tls::test_ca("mcpguard C mTLS CA");
+    let (_server, url, dir) = tls_server(&ca, true);
+    let client = (ca.client_cert_pem.as_str(), ca.client_key_pem.as_str());
+    let with_certificate = tls_config(&url, Some(&ca.ca_pem), Some(client));
+    assert_eq!(shared_statuses(&with_certificate, "c-mtls"), one_budget());
+    let stranger = mcpguard_testkit::tls::test_ca("a CA the server does not know");
+    let foreign = (
+        stranger.client_cert_pem.as_str(),
+        stranger.client_key_pem.as_str(),
+    );
+    for presented in [None, Some(foreign)] {
+        let refused = tls_config(&url, Some(&ca.ca_pem), presented);
+        assert_eq!(
+            one_status(&refused, "c-no-certificate"),
+            503,
+            "client certificate {presented:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
