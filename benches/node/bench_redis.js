@@ -20,6 +20,14 @@
 // took 17 µs on one vCPU and 88 µs across two), so the first block
 // measures mostly the hypervisor's wakeups and the second the work each
 // call makes its client and Redis do.
+//
+// A reference row in each block calls mcpguard's own rate-limit function
+// the way ioredis calls the peer's script: from the event loop, with what
+// is in flight pipelined on one connection. It is not a decision (no
+// token, no access check, no headers); it separates what mcpguard's
+// script costs Redis from what mcpguard's transport (a blocking call, or
+// a pipeline thread that answers the loop through a thread-safe function)
+// costs the client.
 
 const path = require('node:path')
 const net = require('node:net')
@@ -33,7 +41,7 @@ const KEY = '203.0.113.7'
 const LIMIT = 1_000_000_000
 const WINDOW = 3600
 
-function check(kind, url) {
+function check(kind, url, fname) {
   if (kind === 'mcpguard') {
     const { Guard } = need('mcpguard')
     const guard = Guard.fromJson({
@@ -62,8 +70,20 @@ function check(kind, url) {
     return { run, close: () => {} }
   }
   const Redis = need('ioredis')
-  const { RateLimiterRedis } = need('rate-limiter-flexible')
   const client = new Redis(url, { enableOfflineQueue: true })
+  if (kind === 'script-on-loop') {
+    // mcpguard's own rate-limit function, called the way ioredis calls
+    // RateLimiterRedis's script: from the event loop, pipelining whatever
+    // is in flight on one connection. Not a decision (no token, no access
+    // check, no headers): the throughput a loop-driven transport could
+    // reach with mcpguard's script, against which the rows above read.
+    // The argument is the script's binary one (script.lua): server time,
+    // cost 1, consume, then one fixed window of LIMIT per WINDOW.
+    const argv = Buffer.from(new Float64Array([-1, 0, 1, 1, 1, LIMIT, WINDOW * 1e9, 0]).buffer)
+    const key = `node-bench-loop:{${KEY}}`
+    return { run: () => client.call('FCALL', fname, 1, key, argv), close: () => client.disconnect() }
+  }
+  const { RateLimiterRedis } = need('rate-limiter-flexible')
   const limiter = new RateLimiterRedis({
     storeClient: client,
     keyPrefix: 'rlflx-bench',
@@ -85,8 +105,8 @@ async function perCallUs(run, n = 3000, repeat = 5) {
 }
 
 async function worker() {
-  const { kind, url, ms } = workerData
-  const c = check(kind, url)
+  const { kind, url, ms, fname } = workerData
+  const c = check(kind, url, fname)
   await c.run()
   parentPort.postMessage('ready')
   await new Promise((resolve) => parentPort.once('message', resolve))
@@ -106,8 +126,8 @@ async function worker() {
   parentPort.postMessage(n)
 }
 
-async function throughput(kind, url, inFlight = 1, workers = 2, ms = 1500) {
-  const ws = Array.from({ length: workers }, () => new Worker(__filename, { workerData: { kind, url, ms, inFlight } }))
+async function throughput(kind, url, inFlight = 1, workers = 2, ms = 1500, fname = null) {
+  const ws = Array.from({ length: workers }, () => new Worker(__filename, { workerData: { kind, url, ms, inFlight, fname } }))
   await Promise.all(ws.map((w) => new Promise((resolve) => w.once('message', resolve))))
   const done = ws.map((w) => new Promise((resolve) => w.once('message', resolve)))
   const t0 = process.hrtime.bigint()
@@ -116,6 +136,21 @@ async function throughput(kind, url, inFlight = 1, workers = 2, ms = 1500) {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
   await Promise.all(ws.map((w) => w.terminate()))
   return counts.reduce((a, b) => a + b, 0) / secs
+}
+
+/** The name of mcpguard's rate-limit function on the server at `url`, or null (Redis 6: no functions). */
+async function functionName(url) {
+  const Redis = need('ioredis')
+  const client = new Redis(url)
+  try {
+    const list = await client.call('FUNCTION', 'LIST')
+    const m = /mcpguard_check_[0-9a-f]+/.exec(JSON.stringify(list))
+    return m ? m[0] : null
+  } catch {
+    return null
+  } finally {
+    client.disconnect()
+  }
 }
 
 function freePort() {
@@ -161,6 +196,10 @@ async function main() {
       ['rate-limiter-flexible RateLimiterRedis', 'rlflx'],
     ]
     const samples = kinds.map(() => ({ us: [], tput: [] }))
+    // The reference rows (mcpguard's function from the event loop) need its
+    // name, which the Guard's first check loads.
+    let fname = null
+    const onLoop = { one: [], eight: [] }
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, [, kind]] of kinds.entries()) {
         const c = check(kind, url)
@@ -168,6 +207,8 @@ async function main() {
         c.close()
         samples[i].tput.push(await throughput(kind, url))
       }
+      fname ??= await functionName(url)
+      if (fname !== null) onLoop.one.push(await throughput('script-on-loop', url, 1, 2, 1500, fname))
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const rows = kinds.map(([name], i) => [name, median(samples[i].us), median(samples[i].tput)])
@@ -187,6 +228,13 @@ async function main() {
       `mcpguard vs RateLimiterRedis: ${(peer[1] / ours[1]).toFixed(2)}x per call, ` +
         `${(ours[2] / peer[2]).toFixed(2)}x throughput (${met ? 'met' : 'NOT met'})`,
     )
+    if (fname !== null) {
+      const ref = median(onLoop.one)
+      console.log(
+        `reference: mcpguard's function from the event loop (ioredis FCALL), 2 workers: ` +
+          `${Math.round(ref).toLocaleString('en')} calls/s (${(ref / peer[2]).toFixed(2)}x RateLimiterRedis)`,
+      )
+    }
     // A server has many requests waiting on Redis at once: 8 per worker.
     // The synchronous call holds its worker's event loop for each round
     // trip; authorizeHttpAsync waits on libuv's pool; ioredis pipelines.
@@ -199,12 +247,21 @@ async function main() {
     ]) {
       flight.push([name, await throughput(kind, url, IN_FLIGHT)])
     }
+    if (fname !== null) {
+      flight.push(["reference: mcpguard's function from the loop", await throughput('script-on-loop', url, IN_FLIGHT, 2, 1500, fname)])
+    }
     console.log(`${IN_FLIGHT} calls in flight per worker, 2 workers (calls/s):`)
     for (const [name, tput] of flight) console.log(`${name.padEnd(40)} ${Math.round(tput).toLocaleString('en').padStart(20)}`)
     console.log(
       `authorizeHttpAsync vs RateLimiterRedis with ${IN_FLIGHT} in flight: ${(flight[1][1] / flight[2][1]).toFixed(2)}x throughput ` +
         `(synchronous: ${(flight[0][1] / flight[2][1]).toFixed(2)}x)`,
     )
+    if (flight.length > 3) {
+      console.log(
+        `the reference against RateLimiterRedis with ${IN_FLIGHT} in flight: ${(flight[3][1] / flight[2][1]).toFixed(2)}x ` +
+          '(what the transport, not the script, leaves on the table)',
+      )
+    }
   } finally {
     server.kill('SIGKILL')
   }
