@@ -24,6 +24,20 @@ pub fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
+/// A free port for a cluster node. Its cluster bus listens 10,000 higher,
+/// so the port is at most 55535 (redis-server refuses a higher one) and
+/// that one is free too. Picking any free port happened to work only
+/// because the standard library's listener sets `SO_REUSEADDR`, which
+/// makes Linux hand out ports from the lower half of its range.
+pub fn free_node_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl Server {
     /// A new server on a free port, ready for commands.
     pub fn start() -> Server {
@@ -141,7 +155,7 @@ impl Cluster {
         std::fs::create_dir_all(&dir).unwrap();
         let nodes: Vec<Server> = (0..3 * (1 + replicas))
             .map(|_| {
-                let port = free_port();
+                let port = free_node_port();
                 let conf = dir.join(format!("nodes-{port}.conf"));
                 let mut args = vec![
                     "--cluster-enabled",
