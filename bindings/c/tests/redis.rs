@@ -357,3 +357,14 @@ fn c_guards_present_the_configured_client_certificate() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn two_c_guards_on_a_redis_cluster_share_one_budget() {
+    let cluster = redis_support::Cluster::start();
+    let urls = cluster.urls();
+    let mut config: serde_json::Value = serde_json::from_str(&config(&urls[0])).unwrap();
+    // The first node and the others as a list: a cluster.
+    config["store"]["redis"]["urls"] = json!(urls[1..]);
+    let statuses = shared_statuses(&config.to_string(), "c-cluster");
+    assert_eq!(statuses, one_budget());
+}
