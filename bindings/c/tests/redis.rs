@@ -231,47 +231,6 @@ fn a_c_guard_on_redis_says_its_decisions_wait_on_the_network() {
     }
 }
 
-/// A redis-server serving TLS on a port of its own (a plain one for the
-/// harness), its certificate signed by `ca`; with `ask_clients`, it asks
-/// every client for a certificate `ca` signed. Returns the server, the
-/// `rediss://` URL and the directory of its files (removed by the caller).
-fn tls_server(
-    ca: &mcpguard_testkit::tls::TestCa,
-    ask_clients: bool,
-) -> (redis_support::Server, String, std::path::PathBuf) {
-    let tls_port = redis_support::free_port();
-    let dir =
-        std::env::temp_dir().join(format!("mcpguard-c-tls-{}-{tls_port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    };
-    let (cert, key, ca_file) = (
-        write("server.pem", &ca.cert_pem),
-        write("server.key", &ca.key_pem),
-        write("ca.pem", &ca.ca_pem),
-    );
-    let port = tls_port.to_string();
-    let server = redis_support::Server::start_with(
-        redis_support::free_port(),
-        &[
-            "--tls-port",
-            &port,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca_file,
-            "--tls-auth-clients",
-            if ask_clients { "yes" } else { "no" },
-        ],
-    );
-    (server, format!("rediss://127.0.0.1:{tls_port}/0"), dir)
-}
-
 /// The configuration of [`config`] on `url` under `fail_closed`, trusting
 /// `ca_pem` (none: the public roots) and presenting `client` when given.
 fn tls_config(url: &str, ca_pem: Option<&str>, client: Option<(&str, &str)>) -> String {
@@ -320,7 +279,8 @@ fn one_budget() -> Vec<u16> {
 #[test]
 fn c_guards_over_rediss_trust_the_configured_ca_only() {
     let ca = mcpguard_testkit::tls::test_ca("mcpguard C test CA");
-    let (_server, url, dir) = tls_server(&ca, false);
+    let server = redis_support::TlsServer::start(&ca, false);
+    let url = server.url();
     let trusted = tls_config(&url, Some(&ca.ca_pem), None);
     assert_eq!(shared_statuses(&trusted, "c-tls"), one_budget());
     let stranger = mcpguard_testkit::tls::test_ca("a CA the server does not know");
@@ -332,13 +292,13 @@ fn c_guards_over_rediss_trust_the_configured_ca_only() {
             "roots {roots:?}"
         );
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn c_guards_present_the_configured_client_certificate() {
     let ca = mcpguard_testkit::tls::test_ca("mcpguard C mTLS CA");
-    let (_server, url, dir) = tls_server(&ca, true);
+    let server = redis_support::TlsServer::start(&ca, true);
+    let url = server.url();
     let client = (ca.client_cert_pem.as_str(), ca.client_key_pem.as_str());
     let with_certificate = tls_config(&url, Some(&ca.ca_pem), Some(client));
     assert_eq!(shared_statuses(&with_certificate, "c-mtls"), one_budget());
@@ -355,7 +315,6 @@ fn c_guards_present_the_configured_client_certificate() {
             "client certificate {presented:?}"
         );
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -6,13 +6,14 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, execFileSync } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const net = require('node:net')
 const path = require('node:path')
 const readline = require('node:readline')
 
 const { Guard } = require('..')
 const { config, sign } = require('./helpers/scenario.js')
+const { freePort, waitListening, redisBinary } = require('./helpers/redis.js')
 
 const CHILD = `
 const { Guard, InvalidTokenError } = require(${JSON.stringify(path.join(__dirname, '..'))})
@@ -44,36 +45,12 @@ let redis
 let url
 let redisPort
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 before(async () => {
-  let server
-  try {
-    server = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim()
-  } catch {
-    throw new Error("redis-server is missing: `make test` installs Debian's redis-server package")
-  }
   const port = await freePort()
-  redis = spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'yes'], {
+  redis = spawn(redisBinary(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'yes'], {
     stdio: 'ignore',
   })
-  const deadline = Date.now() + 10000
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true) })
-      c.on('error', () => resolve(false))
-    })
-    if (ok) break
-    if (Date.now() > deadline) throw new Error('redis-server did not start')
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  await waitListening(port)
   url = `redis://127.0.0.1:${port}/0`
   redisPort = port
 })

@@ -9,12 +9,12 @@ const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 
 const { Guard, InvalidTokenError } = require('..')
 const { config, sign } = require('./helpers/scenario.js')
+const { freeNodePort, waitListening, redisBinary } = require('./helpers/redis.js')
 
 const LIMIT = 8
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-redis-cluster-'))
@@ -25,42 +25,9 @@ after(() => {
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-/** Whether nothing listens on `port` (it can be bound now). */
-function bindable(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.once('error', () => resolve(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
-  })
-}
-
-/**
- * A free port for a cluster node: its bus listens 10,000 higher, so the
- * port is at most 55535 (redis-server refuses any higher) and that one is
- * free too.
- */
-async function freeNodePort() {
-  for (;;) {
-    const port = await new Promise((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port: p } = s.address()
-        s.close(() => resolve(p))
-      })
-    })
-    if (port <= 55535 && (await bindable(port + 10000))) return port
-  }
-}
-
 /** Three primaries joined into one cluster, every slot served; their URLs. */
 async function cluster() {
-  const which = (name) => {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim()
-    } catch {
-      throw new Error("redis-server is missing: `make test` installs Debian's redis-server package")
-    }
-  }
-  const [server, cli] = [which('redis-server'), which('redis-cli')]
+  const [server, cli] = [redisBinary('redis-server'), redisBinary('redis-cli')]
   const ports = []
   for (let i = 0; i < 3; i++) ports.push(await freeNodePort())
   for (const port of ports) {
@@ -69,18 +36,7 @@ async function cluster() {
       '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir,
     ], { stdio: 'ignore' }))
   }
-  const deadline = Date.now() + 10000
-  for (const port of ports) {
-    for (;;) {
-      const ok = await new Promise((resolve) => {
-        const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true) })
-        c.on('error', () => resolve(false))
-      })
-      if (ok) break
-      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
+  for (const port of ports) await waitListening(port)
   execFileSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { stdio: 'pipe' })
   const ready = Date.now() + 30000
   while (!ports.every((p) => execFileSync(cli, ['-p', String(p), 'CLUSTER', 'INFO'], { encoding: 'utf8' }).includes('cluster_state:ok'))) {

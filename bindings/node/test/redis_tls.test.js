@@ -13,12 +13,12 @@ const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 
 const { Guard } = require('..')
 const { config, sign } = require('./helpers/scenario.js')
+const { freePort, waitListening, redisBinary } = require('./helpers/redis.js')
 
 const LIMIT = 6
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-redis-tls-'))
@@ -62,40 +62,16 @@ const CLIENT = leaf('client', 'test', 'clientAuth')
 const FOREIGN = leaf('foreign', 'stranger', 'clientAuth')
 const CA_PEM = fs.readFileSync(file('test-ca.pem'), 'utf8')
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 /** A redis-server serving TLS only; `askClients`: it asks every client for a certificate. Resolves to its URL. */
 async function tlsServer(askClients) {
-  let server
-  try {
-    server = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim()
-  } catch {
-    throw new Error("redis-server is missing: `make test` installs Debian's redis-server package")
-  }
   const port = await freePort()
-  const proc = spawn(server, [
+  const proc = spawn(redisBinary(), [
     '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--tls-cert-file', file('server.pem'), '--tls-key-file', file('server.key'), '--tls-ca-cert-file', file('test-ca.pem'),
     '--tls-auth-clients', askClients ? 'yes' : 'no',
   ], { stdio: 'ignore' })
   servers.push(proc)
-  const deadline = Date.now() + 10000
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true) })
-      c.on('error', () => resolve(false))
-    })
-    if (ok) break
-    if (Date.now() > deadline) throw new Error('redis-server (TLS) did not start')
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  await waitListening(port)
   return `rediss://127.0.0.1:${port}/0`
 }
 

@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import uvicorn
 
 import mcpguard
 from mcpguard.oauth import McpguardOAuthProvider
+from servers import free_port
 
 try:
     from mcp.server import MCPServer as Server
@@ -40,13 +40,6 @@ except ImportError:  # mcp 1.x
 REDIRECT = "http://localhost:3030/callback"
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 TOOL_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def config(port: int, **section: Any) -> dict[str, Any]:

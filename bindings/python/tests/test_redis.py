@@ -10,7 +10,6 @@ import concurrent.futures
 import functools
 import json
 import os
-import shutil
 import signal
 import threading
 import socket
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 import mcpguard
+from servers import free_port, redis_server, wait_listening
 from tokens import ISSUER, RESOURCE, claims, jwks, rs256
 
 CHILD = r"""
@@ -63,32 +63,16 @@ while True:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    assert server, "redis-server is missing: `make test` installs Debian's redis-server package"
     port = free_port()
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         + ["--enable-debug-command", "yes"],
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_listening(port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()

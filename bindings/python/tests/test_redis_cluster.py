@@ -7,7 +7,6 @@ hash slot; the Guards find it themselves."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,38 +16,17 @@ from typing import Any
 import pytest
 
 import mcpguard
+from servers import free_node_port, redis_server, wait_listening
 from tokens import ISSUER, RESOURCE, claims, jwks, rs256
 
 LIMIT = 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_node_port() -> int:
-    """A free port for a cluster node: its bus listens 10,000 higher, so the
-    port is at most 55535 (redis-server refuses any higher) and that one is
-    free too."""
-    while True:
-        port = free_port()
-        if port > 55535:
-            continue
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 10000))
-        except OSError:
-            continue
-        return port
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[str]]:
     """Three primaries joined into one cluster, every slot served; their URLs."""
-    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    assert server and cli, "redis-server is missing: `make test` installs Debian's redis-server package"
+    server, cli = redis_server(), shutil.which("redis-cli")
+    assert cli, "redis-cli is missing (Debian's redis-tools, which redis-server needs)"
     ports = [free_node_port() for _ in range(3)]
     procs = [
         subprocess.Popen(
@@ -60,16 +38,8 @@ def cluster(tmp_path: Path) -> Iterator[list[str]]:
         for port in ports
     ]
     try:
-        deadline = time.monotonic() + 10
         for port in ports:
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            wait_listening(port)
         addresses = [f"127.0.0.1:{port}" for port in ports]
         subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-yes"], check=True, capture_output=True)
         deadline = time.monotonic() + 30

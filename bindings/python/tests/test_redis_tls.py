@@ -12,7 +12,6 @@ it."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 import mcpguard
+from servers import free_port, redis_server, wait_listening
 from tokens import ISSUER, RESOURCE, claims, jwks, rs256
 
 LIMIT = 6
@@ -82,18 +82,11 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return Certificates(tmp_path_factory.mktemp("redis-tls"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def tls_server(certificates: Certificates) -> Iterator[Callable[[bool], str]]:
     """Starts redis-servers serving TLS only (``ask_clients``: each asks
     every client for a certificate); gives their URLs; stops them after."""
-    server = shutil.which("redis-server")
-    assert server, "redis-server is missing: `make test` installs Debian's redis-server package"
+    server = redis_server()
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(ask_clients: bool) -> str:
@@ -108,15 +101,7 @@ def tls_server(certificates: Certificates) -> Iterator[Callable[[bool], str]]:
                 stdout=subprocess.DEVNULL,
             )
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_listening(port)
         return f"rediss://127.0.0.1:{port}/0"
 
     try:

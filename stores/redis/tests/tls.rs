@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mcpguard::guard::{Guard, GuardOptions, Request};
@@ -19,18 +18,10 @@ use serde_json::json;
 
 const LIMIT: usize = 6;
 
-/// A redis-server with a plain port (for the harness) and a TLS port.
+/// A TLS redis-server and the CA that signed its certificate.
 struct TlsServer {
-    _server: support::Server,
-    tls_port: u16,
+    server: support::TlsServer,
     ca: TestCa,
-    dir: PathBuf,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn tls_server() -> TlsServer {
@@ -41,44 +32,8 @@ fn tls_server() -> TlsServer {
 /// client for a certificate its CA signed (`tls-auth-clients yes`).
 fn tls_server_asking(client_certificates: bool) -> TlsServer {
     let ca = test_ca("mcpguard-redis test CA");
-    let tls_port = support::free_port();
-    let dir = std::env::temp_dir().join(format!(
-        "mcpguard-redis-tls-{}-{tls_port}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    };
-    let (cert, key, ca_file) = (
-        write("server.pem", &ca.cert_pem),
-        write("server.key", &ca.key_pem),
-        write("ca.pem", &ca.ca_pem),
-    );
-    let port = tls_port.to_string();
-    let server = support::Server::start_with(
-        support::free_port(),
-        &[
-            "--tls-port",
-            &port,
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca_file,
-            "--tls-auth-clients",
-            if client_certificates { "yes" } else { "no" },
-        ],
-    );
-    TlsServer {
-        _server: server,
-        tls_port,
-        ca,
-        dir,
-    }
+    let server = support::TlsServer::start(&ca, client_certificates);
+    TlsServer { server, ca }
 }
 
 fn guard(url: &str, ca_pem: Option<&str>) -> Guard {
@@ -136,7 +91,7 @@ fn share_one_budget(a: &Guard, b: &Guard, header: &str) {
 #[test]
 fn over_rediss_with_the_private_ca_two_guards_share_one_budget_and_a_revocation() {
     let server = tls_server();
-    let url = format!("rediss://127.0.0.1:{}/0", server.tls_port);
+    let url = server.server.url();
     let a = guard(&url, Some(&server.ca.ca_pem));
     let b = guard(&url, Some(&server.ca.ca_pem));
     let header = bearer("tls-client");
@@ -166,7 +121,7 @@ fn over_rediss_with_the_private_ca_two_guards_share_one_budget_and_a_revocation(
 #[test]
 fn a_rediss_server_whose_certificate_the_configured_roots_do_not_sign_is_never_used() {
     let server = tls_server();
-    let url = format!("rediss://127.0.0.1:{}/0", server.tls_port);
+    let url = server.server.url();
     let other_ca = test_ca("another CA");
     for roots in [None, Some(other_ca.ca_pem.as_str())] {
         let g = guard(&url, roots);
@@ -179,7 +134,7 @@ fn a_rediss_server_whose_certificate_the_configured_roots_do_not_sign_is_never_u
 #[test]
 fn a_server_that_asks_for_client_certificates_takes_the_configured_one_only() {
     let server = tls_server_asking(true);
-    let url = format!("rediss://127.0.0.1:{}/0", server.tls_port);
+    let url = server.server.url();
     let ca = &server.ca;
     let client = (ca.client_cert_pem.as_str(), ca.client_key_pem.as_str());
     let a = guard_as(&url, Some(&ca.ca_pem), Some(client));

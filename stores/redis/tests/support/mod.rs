@@ -126,6 +126,73 @@ impl Drop for Server {
     }
 }
 
+/// A redis-server serving TLS on a port of its own (the harness keeps a
+/// plain one), its certificate signed by a test CA; its files live in a
+/// directory removed with it.
+pub struct TlsServer {
+    /// The server (its plain port is the harness's).
+    pub server: Server,
+    /// The TLS port on 127.0.0.1.
+    pub tls_port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl TlsServer {
+    /// Starts one whose certificate `ca` signed; with `ask_clients`, it
+    /// asks every client for a certificate `ca` signed
+    /// (`tls-auth-clients yes`).
+    pub fn start(ca: &mcpguard_testkit::tls::TestCa, ask_clients: bool) -> TlsServer {
+        let tls_port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "mcpguard-redis-tls-{}-{tls_port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let (cert, key, ca_file) = (
+            write("server.pem", &ca.cert_pem),
+            write("server.key", &ca.key_pem),
+            write("ca.pem", &ca.ca_pem),
+        );
+        let port = tls_port.to_string();
+        let server = Server::start_with(
+            free_port(),
+            &[
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca_file,
+                "--tls-auth-clients",
+                if ask_clients { "yes" } else { "no" },
+            ],
+        );
+        TlsServer {
+            server,
+            tls_port,
+            dir,
+        }
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/0`.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/0", self.tls_port)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A Redis Cluster of three primaries (no replicas) on free ports, joined
 /// by `redis-cli --cluster create`, its state in a temporary directory;
 /// stopped when dropped.
