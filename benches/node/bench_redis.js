@@ -199,7 +199,7 @@ async function main() {
     // The reference rows (mcpguard's function from the event loop) need its
     // name, which the Guard's first check loads.
     let fname = null
-    const onLoop = { one: [], eight: [] }
+    const onLoop = []
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, [, kind]] of kinds.entries()) {
         const c = check(kind, url)
@@ -208,7 +208,7 @@ async function main() {
         samples[i].tput.push(await throughput(kind, url))
       }
       fname ??= await functionName(url)
-      if (fname !== null) onLoop.one.push(await throughput('script-on-loop', url, 1, 2, 1500, fname))
+      if (fname !== null) onLoop.push(await throughput('script-on-loop', url, 1, 2, 1500, fname))
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const rows = kinds.map(([name], i) => [name, median(samples[i].us), median(samples[i].tput)])
@@ -229,7 +229,7 @@ async function main() {
         `${(ours[2] / peer[2]).toFixed(2)}x throughput (${met ? 'met' : 'NOT met'})`,
     )
     if (fname !== null) {
-      const ref = median(onLoop.one)
+      const ref = median(onLoop)
       console.log(
         `reference: mcpguard's function from the event loop (ioredis FCALL), 2 workers: ` +
           `${Math.round(ref).toLocaleString('en')} calls/s (${(ref / peer[2]).toFixed(2)}x RateLimiterRedis)`,
