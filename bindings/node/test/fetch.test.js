@@ -13,41 +13,28 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const jwt = require('jsonwebtoken')
 
 const { Guard, InvalidTokenError } = require('mcpguard')
+const { Certificates } = require('./helpers/certificates.js')
 
 const KEYS = path.join(__dirname, '..', '..', '..', 'conformance', 'keys')
 const RESOURCE = 'https://mcp.example.com/mcp'
 const ISSUER = 'https://issuer.example'
 
-/** A CA and a server certificate it signed, in a fresh directory. */
+/** A CA and a server certificate it signed (`helpers/certificates.js`). */
 function certificates() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-fetch-'))
-  const file = (name) => path.join(dir, name)
-  const openssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' })
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-  openssl('req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '1',
-    '-subj', '/CN=mcpguard node fetch test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
-  openssl('req', '-new', ...ec, '-keyout', file('leaf.key'), '-out', file('leaf.csr'), '-subj', '/CN=localhost')
-  fs.writeFileSync(file('leaf.ext'), [
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature',
-    'extendedKeyUsage=serverAuth',
-  ].join('\n'))
-  openssl('x509', '-req', '-in', file('leaf.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'),
-    '-CAcreateserial', '-out', file('leaf.pem'), '-days', '1', '-extfile', file('leaf.ext'))
-  const read = (name) => fs.readFileSync(file(name), 'utf8')
-  const out = { ca: read('ca.pem'), cert: read('leaf.pem'), key: read('leaf.key') }
-  fs.rmSync(dir, { recursive: true, force: true })
-  return out
+  const made = new Certificates('mcpguard-fetch-')
+  try {
+    const ca = made.ca('fetch-test')
+    const { cert, key } = made.leaf('leaf', 'fetch-test', 'serverAuth')
+    return { ca, cert, key }
+  } finally {
+    made.remove()
+  }
 }
 
 /**

@@ -11,56 +11,28 @@
 
 const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, execFileSync } = require('node:child_process')
-const fs = require('node:fs')
-const os = require('node:os')
-const path = require('node:path')
+const { spawn } = require('node:child_process')
 
 const { Guard } = require('..')
 const { config, sign } = require('./helpers/scenario.js')
 const { freePort, waitListening, redisBinary } = require('./helpers/redis.js')
+const { Certificates } = require('./helpers/certificates.js')
 
 const LIMIT = 6
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-redis-tls-'))
+const certificates = new Certificates('mcpguard-redis-tls-')
 const servers = []
 
 after(() => {
   for (const s of servers) s.kill()
-  fs.rmSync(dir, { recursive: true, force: true })
+  certificates.remove()
 })
 
-const file = (name) => path.join(dir, name)
-const openssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' })
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-
-/** A CA named `name` (files `<name>-ca.pem`, `<name>-ca.key`). */
-function ca(name) {
-  openssl('req', '-x509', ...EC, '-keyout', file(`${name}-ca.key`), '-out', file(`${name}-ca.pem`), '-days', '1',
-    '-subj', `/CN=mcpguard node ${name} CA`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
-  return file(`${name}-ca.pem`)
-}
-
-/** A certificate `leaf` signed by CA `by`, for `usage` (serverAuth or clientAuth). */
-function leaf(leafName, by, usage) {
-  openssl('req', '-new', ...EC, '-keyout', file(`${leafName}.key`), '-out', file(`${leafName}.csr`), '-subj', '/CN=localhost')
-  fs.writeFileSync(file(`${leafName}.ext`), [
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature',
-    `extendedKeyUsage=${usage}`,
-  ].join('\n'))
-  openssl('x509', '-req', '-in', file(`${leafName}.csr`), '-CA', file(`${by}-ca.pem`), '-CAkey', file(`${by}-ca.key`),
-    '-CAcreateserial', '-out', file(`${leafName}.pem`), '-days', '1', '-extfile', file(`${leafName}.ext`))
-  return { cert: fs.readFileSync(file(`${leafName}.pem`), 'utf8'), key: fs.readFileSync(file(`${leafName}.key`), 'utf8') }
-}
-
-ca('test')
-ca('stranger')
-leaf('server', 'test', 'serverAuth')
-const CLIENT = leaf('client', 'test', 'clientAuth')
-const FOREIGN = leaf('foreign', 'stranger', 'clientAuth')
-const CA_PEM = fs.readFileSync(file('test-ca.pem'), 'utf8')
+const CA_PEM = certificates.ca('test')
+const STRANGER_CA_PEM = certificates.ca('stranger')
+certificates.leaf('server', 'test', 'serverAuth')
+const CLIENT = certificates.leaf('client', 'test', 'clientAuth')
+const FOREIGN = certificates.leaf('foreign', 'stranger', 'clientAuth')
+const file = (name) => certificates.file(name)
 
 /** A redis-server serving TLS only; `askClients`: it asks every client for a certificate. Resolves to its URL. */
 async function tlsServer(askClients) {
@@ -106,8 +78,7 @@ test('over rediss with the private CA, two Guards share one budget', async () =>
 
 test('a rediss server the configured roots do not sign is never used', async () => {
   const url = await tlsServer(false)
-  const strangerCa = fs.readFileSync(file('stranger-ca.pem'), 'utf8')
-  for (const roots of [null, strangerCa]) assertUnavailable(guard(url, roots), 'untrusted-node')
+  for (const roots of [null, STRANGER_CA_PEM]) assertUnavailable(guard(url, roots), 'untrusted-node')
 })
 
 test('a server that asks for client certificates takes the configured one only', async () => {
