@@ -30,8 +30,7 @@
 // costs the client.
 
 const path = require('node:path')
-const net = require('node:net')
-const { spawn, spawnSync, execFileSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads')
 
 const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
@@ -153,41 +152,15 @@ async function functionName(url) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
-}
-
 async function main() {
-  try {
-    execFileSync('redis-server', ['--version'])
-  } catch {
-    throw new Error("redis-server is missing: `make bench` installs Debian's redis-server package")
-  }
+  const { freePort, waitListening, redisBinary } = require(path.join(BINDING, 'test', 'helpers', 'redis.js'))
   const port = await freePort()
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const server = spawn(redisBinary(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   })
   const url = `redis://127.0.0.1:${port}/0`
   try {
-    for (let i = 0; ; i++) {
-      const ok = await new Promise((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => {
-          s.end()
-          resolve(true)
-        })
-        s.on('error', () => resolve(false))
-      })
-      if (ok) break
-      if (i > 500) throw new Error('redis-server never answered')
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await waitListening(port)
     // Interleaved rounds, the median of each: this VM's phases move one
     // run by more than the difference being measured.
     const ROUNDS = Number(process.env.ROUNDS || 3)

@@ -1,5 +1,6 @@
 'use strict'
-// Loopback ports and the redis-server the Redis tests start.
+// Loopback ports and the redis-server the Redis tests (and the Node Redis
+// bench) start.
 
 const { execFileSync } = require('node:child_process')
 const net = require('node:net')
@@ -54,7 +55,7 @@ function redisBinary(name = 'redis-server') {
   try {
     return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim()
   } catch {
-    throw new Error(`${name} is missing: \`make test\` installs Debian's redis-server package`)
+    throw new Error(`${name} is missing: \`make test\` and \`make bench\` install Debian's redis-server package`)
   }
 }
 
