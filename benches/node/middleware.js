@@ -35,6 +35,11 @@
 //   sdk-again   a second process of `sdk`, compared with the first: how
 //               far two identical servers read apart in the same run, the
 //               noise a guarded row's overhead has to be read against
+//   sdk+guard-ab  one SDK server guarded and unguarded by turns (the
+//               bench switches it between its measurements): the overhead
+//               of each guarded measurement against the unguarded one of
+//               the same process and round, so that neither a process's
+//               luck nor a slow stretch of the machine falls on one side
 //   sdk+guard-replayed  `sdk+guard` whose Guard answers every request
 //               with the decision of its first (no native call): what the
 //               middleware's JavaScript, the body parser's `verify` and
@@ -64,7 +69,9 @@ const path = require('node:path')
 
 const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
 const need = (name) => require(require.resolve(name, { paths: [BINDING] }))
-const MODES = ['bare', 'guard', 'guard-raw', 'sdk', 'sdk-again', 'sdk+guard', 'sdk+guard-raw', 'sdk+guard-replayed']
+const MODES = ['bare', 'guard', 'guard-raw', 'sdk', 'sdk-again', 'sdk+guard', 'sdk+guard-raw', 'sdk+guard-replayed', 'sdk+guard-ab']
+/** The mode measured against itself, guarded and unguarded by turns. */
+const AB = 'sdk+guard-ab'
 /** The unguarded mode each other one is compared with. */
 const BASE = { guard: 'bare', 'guard-raw': 'bare', 'sdk-again': 'sdk', 'sdk+guard': 'sdk', 'sdk+guard-raw': 'sdk', 'sdk+guard-replayed': 'sdk' }
 const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { path: 'a.txt' } } })
@@ -78,7 +85,21 @@ function serve(mode) {
   // No request in the run may be refused for its rate: the limit is the largest the config takes.
   const guard = Guard.fromJson({ ...config(), rate_limit: { limit: 4294967295, window_seconds: 60 } })
   const app = express()
-  const guarded = mode.includes('guard')
+  if (mode === AB) {
+    // Guarded ('g') or not ('u') as the bench last wrote on stdin; the
+    // guarded turn parses the body as `sdk+guard` does.
+    let on = false
+    process.stdin.setEncoding('utf8')
+    process.stdin.on('data', (d) => {
+      on = d.trim().endsWith('g')
+    })
+    const plain = express.json()
+    const keeping = express.json({ verify: keepRawBody })
+    const guarding = guardMiddleware(guard, { server: 'files', readBody: true })
+    app.use((req, res, next) => (on ? keeping : plain)(req, res, next))
+    app.use((req, res, next) => (on ? guarding(req, res, next) : next()))
+  }
+  const guarded = mode.includes('guard') && mode !== AB
   if (mode === 'bare' || mode === 'sdk' || mode === 'sdk-again') app.use(express.json())
   if (mode === 'guard' || mode === 'sdk+guard' || mode === 'sdk+guard-replayed') app.use(express.json({ verify: keepRawBody }))
   if (guarded) app.use(guardMiddleware(mode.endsWith('-replayed') ? replaying(guard) : guard, { server: 'files', readBody: true }))
@@ -139,7 +160,7 @@ function pinned(core, argv) {
 
 function start(mode) {
   const [cmd, ...args] = pinned(0, [process.execPath, __filename, 'serve', mode])
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(cmd, args, { stdio: [mode === AB ? 'pipe' : 'ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (d) => {
@@ -241,7 +262,14 @@ async function main() {
         const server = servers[(i + r) % servers.length]
         server.child.kill('SIGCONT')
         try {
-          server.runs.push(load(server, script, seconds, connections))
+          if (server.mode === AB) {
+            // Both turns, in an order that alternates by round.
+            for (const turn of r % 2 === 0 ? ['u', 'g'] : ['g', 'u']) {
+              server.child.stdin.write(`${turn}\n`)
+              await new Promise((resolve) => setTimeout(resolve, 200))
+              server.runs.push({ turn, round: r, ...load(server, script, seconds, connections) })
+            }
+          } else server.runs.push(load(server, script, seconds, connections))
         } finally {
           server.child.kill('SIGSTOP')
         }
@@ -257,7 +285,7 @@ async function main() {
         `${processes} processes per app, ${rounds} rounds of ${seconds} s`,
     )
     console.log('mode                 req/s  overhead   server CPU us/req  overhead   req/s of each process (median of its rounds)')
-    for (const mode of modes) {
+    for (const mode of modes.filter((m) => m !== AB)) {
       const base = BASE[mode]
       const rateOver = base ? pct(rate(base) / rate(mode) - 1) : ''
       const cpuOver = base ? pct(cpu(mode) / cpu(base) - 1) : ''
@@ -265,6 +293,26 @@ async function main() {
         .map((s) => median(s.runs.map((x) => x.rate)).toFixed(0))
         .join(' ')
       console.log(`${mode.padEnd(18)}${rate(mode).toFixed(0).padStart(8)}${rateOver.padStart(10)}${cpu(mode).toFixed(1).padStart(20)}${cpuOver.padStart(10)}   ${each}`)
+    }
+    if (modes.includes(AB)) {
+      // Each guarded turn against the unguarded turn of its process and round.
+      const pairs = of(AB).flatMap((s) =>
+        s.runs
+          .filter((x) => x.turn === 'g')
+          .map((g) => [g, s.runs.find((u) => u.turn === 'u' && u.round === g.round)]),
+      )
+      const turn = (t, key) => median(of(AB).flatMap((s) => s.runs.filter((x) => x.turn === t).map((x) => x[key])))
+      const each = of(AB)
+        .map((s) => pct(median(s.runs.filter((x) => x.turn === 'g').map((g) => s.runs.find((u) => u.turn === 'u' && u.round === g.round).rate / g.rate - 1))))
+        .join(' ')
+      console.log(
+        `${AB.padEnd(18)}${turn('g', 'rate').toFixed(0).padStart(8)}${pct(median(pairs.map(([g, u]) => u.rate / g.rate - 1))).padStart(10)}` +
+          `${turn('g', 'cpuUs').toFixed(1).padStart(20)}${pct(median(pairs.map(([g, u]) => g.cpuUs / u.cpuUs - 1))).padStart(10)}   ${each}`,
+      )
+      console.log(
+        `  (its unguarded turns: ${turn('u', 'rate').toFixed(0)} req/s, ${turn('u', 'cpuUs').toFixed(1)} us CPU per request; ` +
+          'its overhead is the median of each guarded turn against the unguarded turn of the same process and round)',
+      )
     }
     console.log('medians over every process and round; overhead = added request time: unguarded req/s / guarded req/s - 1,')
     console.log('and guarded CPU per request / unguarded CPU per request - 1 (guard and guard-raw against')
