@@ -262,11 +262,26 @@ async function main() {
         const server = servers[(i + r) % servers.length]
         server.child.kill('SIGCONT')
         try {
+          // A server's first seconds after it was stopped read up to 30%
+          // slow (its timers and deferred work catch up): one unmeasured
+          // second first.
+          load(server, script, 1, connections)
           if (server.mode === AB) {
             // Both turns, in an order that alternates by round.
             for (const turn of r % 2 === 0 ? ['u', 'g'] : ['g', 'u']) {
               server.child.stdin.write(`${turn}\n`)
               await new Promise((resolve) => setTimeout(resolve, 200))
+              // The turn took: only a guarded answer carries rate-limit headers.
+              const probe = await fetch(`http://127.0.0.1:${server.port}/mcp`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+                body: BODY,
+              })
+              await probe.arrayBuffer()
+              const limited = [...probe.headers.keys()].some((name) => name.includes('ratelimit'))
+              if (probe.status !== 200 || limited !== (turn === 'g')) {
+                throw new Error(`${AB} on port ${server.port} did not switch to its ${turn === 'g' ? 'guarded' : 'unguarded'} turn (status ${probe.status})`)
+              }
               server.runs.push({ turn, round: r, ...load(server, script, seconds, connections) })
             }
           } else server.runs.push(load(server, script, seconds, connections))
