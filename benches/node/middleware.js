@@ -234,7 +234,8 @@ async function main() {
     if (e.code === 'ENOENT') throw new Error('wrk is not installed (Debian: apt-get install wrk)')
   }
   const { sign } = require(path.join(BINDING, 'test', 'helpers', 'scenario.js'))
-  const token = sign()
+  // The one request every measurement and probe sends.
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${sign()}` }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-mwbench-'))
   const script = path.join(dir, 'post.lua')
   fs.writeFileSync(
@@ -242,16 +243,14 @@ async function main() {
     [
       'wrk.method = "POST"',
       `wrk.body = ${JSON.stringify(BODY)}`,
-      'wrk.headers["Content-Type"] = "application/json"',
-      'wrk.headers["Accept"] = "application/json, text/event-stream"',
-      `wrk.headers["Authorization"] = "Bearer ${token}"`,
+      ...Object.entries(headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`),
       '',
     ].join('\n'),
   )
   // Every mode's processes, in the order they are measured in a round.
   const servers = []
   try {
-    for (const mode of modes) for (let p = 0; p < processes; p++) servers.push({ mode, p, runs: [], ...(await start(mode)) })
+    for (const mode of modes) for (let p = 0; p < processes; p++) servers.push({ mode, runs: [], ...(await start(mode)) })
     for (const server of servers) load(server, script, 2, connections) // warm-up: JIT (the SDK's paths take longer), token cache
     // Only the process being measured runs: the others are stopped, or
     // their idle-time garbage collections would share its core.
@@ -272,11 +271,7 @@ async function main() {
               server.child.stdin.write(`${turn}\n`)
               await new Promise((resolve) => setTimeout(resolve, 200))
               // The turn took: only a guarded answer carries rate-limit headers.
-              const probe = await fetch(`http://127.0.0.1:${server.port}/mcp`, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
-                body: BODY,
-              })
+              const probe = await fetch(`http://127.0.0.1:${server.port}/mcp`, { method: 'POST', headers, body: BODY })
               await probe.arrayBuffer()
               const limited = [...probe.headers.keys()].some((name) => name.includes('ratelimit'))
               if (probe.status !== 200 || limited !== (turn === 'g')) {
@@ -310,18 +305,16 @@ async function main() {
       console.log(`${mode.padEnd(18)}${rate(mode).toFixed(0).padStart(8)}${rateOver.padStart(10)}${cpu(mode).toFixed(1).padStart(20)}${cpuOver.padStart(10)}   ${each}`)
     }
     if (modes.includes(AB)) {
-      // Each guarded turn against the unguarded turn of its process and round.
-      const pairs = of(AB).flatMap((s) =>
-        s.runs
-          .filter((x) => x.turn === 'g')
-          .map((g) => [g, s.runs.find((u) => u.turn === 'u' && u.round === g.round)]),
-      )
+      // Each guarded turn of a server with its unguarded turn of the same round.
+      const pairsOf = (s) => s.runs.filter((x) => x.turn === 'g').map((g) => [g, s.runs.find((u) => u.turn === 'u' && u.round === g.round)])
+      const slower = ([g, u]) => u.rate / g.rate - 1
+      const pairs = of(AB).flatMap(pairsOf)
       const turn = (t, key) => median(of(AB).flatMap((s) => s.runs.filter((x) => x.turn === t).map((x) => x[key])))
       const each = of(AB)
-        .map((s) => pct(median(s.runs.filter((x) => x.turn === 'g').map((g) => s.runs.find((u) => u.turn === 'u' && u.round === g.round).rate / g.rate - 1))))
+        .map((s) => pct(median(pairsOf(s).map(slower))))
         .join(' ')
       console.log(
-        `${AB.padEnd(18)}${turn('g', 'rate').toFixed(0).padStart(8)}${pct(median(pairs.map(([g, u]) => u.rate / g.rate - 1))).padStart(10)}` +
+        `${AB.padEnd(18)}${turn('g', 'rate').toFixed(0).padStart(8)}${pct(median(pairs.map(slower))).padStart(10)}` +
           `${turn('g', 'cpuUs').toFixed(1).padStart(20)}${pct(median(pairs.map(([g, u]) => g.cpuUs / u.cpuUs - 1))).padStart(10)}   ${each}`,
       )
       console.log(
