@@ -206,13 +206,18 @@ function guardMiddleware(guard, options = {}) {
   const resource = new URL(guard.resource())
 
   // One HttpOptions per server (a `server` function routes requests to
-  // servers): built once each, like the options of a fixed endpoint.
+  // servers): built once each, like the options of a fixed endpoint. What
+  // the middleware itself reads of them (whether and how far to read the
+  // body) is read once here: each is a native getter, about 0.4 us a read
+  // even with the caches warm, and several times that between the
+  // requests of a real app.
   const built = new Map()
   const optionsFor = (name) => {
     let o = built.get(name)
     if (o === undefined) {
       // A request routed to no server has no tools to authorize.
-      o = new HttpOptions(name === null && typeof server === 'function' ? { ...base, readBody: false } : { ...base, server: name ?? undefined })
+      const native = new HttpOptions(name === null && typeof server === 'function' ? { ...base, readBody: false } : { ...base, server: name ?? undefined })
+      o = { native, readBody: native.readBody, maxBodyBytes: native.maxBodyBytes }
       if (built.size >= 1024) built.clear()
       built.set(name, o)
     }
@@ -245,12 +250,12 @@ function guardMiddleware(guard, options = {}) {
     const decide = (body, read) => {
       request.body = body
       if (offload) {
-        guard.authorizeHttpAsync(request, opts).then((d) => act(d, body, read), next)
+        guard.authorizeHttpAsync(request, opts.native).then((d) => act(d, body, read), next)
         return
       }
       let d
       try {
-        d = guard.authorizeHttp(request, opts)
+        d = guard.authorizeHttp(request, opts.native)
       } catch (e) {
         next(e)
         return

@@ -23,20 +23,41 @@
 //! scope…, hasDecision, [decision]` (`token` and the scopes only for an
 //! admitted principal).
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 use mcpguard::guard::{Decision, HttpAction, HttpDecision};
 use mcpguard::token::Principal;
-use napi::bindgen_prelude::{Latin1String, ToNapiValue, TypeName, ValueType};
+use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType};
 use napi::sys;
 
 /// The string being built.
 pub struct FlatBuilder(String);
 
+thread_local! {
+    /// The buffer of the last flat string this thread sent to JavaScript,
+    /// kept for the next one: a decision with its bearer token is over a
+    /// kilobyte, and a fresh buffer of that size cost a malloc, a realloc
+    /// or two and a free on every call (glibc also sweeps its free lists on
+    /// every request of a kilobyte or more, which slows the host's own
+    /// allocations after it).
+    static SPARE: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// A buffer larger than this (a decision with a huge token) is not kept.
+const SPARE_LIMIT: usize = 16 * 1024;
+
+/// The first buffer's capacity: a decision with its token fits.
+const FIRST_CAPACITY: usize = 2048;
+
 impl Default for FlatBuilder {
     fn default() -> Self {
-        // A principal or a decision is a few hundred bytes: one allocation.
-        FlatBuilder(String::with_capacity(512))
+        let mut text = SPARE.try_with(Cell::take).unwrap_or_default();
+        text.clear();
+        if text.capacity() == 0 {
+            text.reserve(FIRST_CAPACITY);
+        }
+        FlatBuilder(text)
     }
 }
 
@@ -259,14 +280,33 @@ impl TypeName for FlatText {
 
 impl ToNapiValue for FlatText {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        if val.0.is_ascii() {
-            // SAFETY: called by napi-rs on the JavaScript thread with the
-            // callback's `env`; ASCII bytes are the same text in Latin-1.
-            unsafe { Latin1String::to_napi_value(env, Latin1String::from(val.0)) }
-        } else {
-            // SAFETY: as above; the text is valid UTF-8.
-            unsafe { String::to_napi_value(env, val.0) }
+        let text = val.0;
+        let mut value = std::ptr::null_mut();
+        // A String is never longer than isize::MAX bytes.
+        let len = text.len() as isize;
+        // SAFETY: called by napi-rs on the JavaScript thread with the
+        // callback's `env`; the pointer and length are the String's own
+        // bytes, which V8 copies before the call returns. ASCII bytes are
+        // the same text in Latin-1; any other text is valid UTF-8.
+        let status = unsafe {
+            if text.is_ascii() {
+                sys::napi_create_string_latin1(env, text.as_ptr().cast(), len, &mut value)
+            } else {
+                sys::napi_create_string_utf8(env, text.as_ptr().cast(), len, &mut value)
+            }
+        };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::new(
+                napi::Status::from(status),
+                "could not make the decision's string".to_string(),
+            ));
         }
+        if text.capacity() <= SPARE_LIMIT {
+            // Kept for the next builder on this thread (none, while the
+            // thread is shutting down).
+            let _ = SPARE.try_with(|spare| spare.set(text));
+        }
+        Ok(value)
     }
 }
 

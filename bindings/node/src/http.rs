@@ -12,11 +12,12 @@ use mcpguard::ConfigError;
 use mcpguard::guard::{self, HttpAction, HttpBody, HttpRequest};
 use mcpguard_host::awaited::Request as _;
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, Either, External, Object, Utf16String};
+use napi::bindgen_prelude::{Buffer, Either, External, Object, Unknown};
 use napi_derive::napi;
 
 use crate::flat::{FlatBuilder, FlatText};
 use crate::guard::whole_cost;
+use crate::raw_headers::{self, RawHeaders};
 use crate::{decide, errors, settle};
 
 /// How one protected endpoint is guarded, built once from the options
@@ -73,28 +74,6 @@ const BODY_GIVEN: u32 = 0;
 const BODY_TOO_LARGE: u32 = 1;
 const BODY_UNAVAILABLE: u32 = 2;
 
-/// Appends one header string of Node's raw list to `out` as the bytes it
-/// arrived as: Node reads header bytes as Latin-1, one character per byte.
-/// The string comes as UTF-16 code units, which V8 copies without
-/// encoding. A character above U+00FF cannot have come off the wire; it is
-/// appended as its UTF-8 bytes (never visible ASCII; a lone surrogate as
-/// U+FFFD's), so an `Authorization` header holding one is refused as
-/// malformed, like any other unreadable value.
-fn push_latin1(units: &[u16], out: &mut Vec<u8>) {
-    if units.iter().all(|&u| u <= 0xFF) {
-        // The usual case: narrow each unit (the compiler vectorises it).
-        out.extend(units.iter().map(|&u| u as u8));
-        return;
-    }
-    for c in char::decode_utf16(units.iter().copied()) {
-        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-        match u8::try_from(u32::from(c)) {
-            Ok(b) => out.push(b),
-            Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
-    }
-}
-
 /// One request's parts as the host handed them, owned (the body apart):
 /// what [`guard_authorize_http`] decides at once and
 /// [`guard_authorize_http_async`] decides on the thread pool.
@@ -102,10 +81,8 @@ struct Parts {
     method: String,
     path: String,
     query: String,
-    /// Every header string's bytes, one after the other.
-    bytes: Vec<u8>,
-    /// Where each header string ends in `bytes`.
-    ends: Vec<usize>,
+    /// Node's raw header list, as bytes.
+    headers: RawHeaders,
     peer: Option<String>,
     body_state: u32,
     server: Option<String>,
@@ -121,14 +98,14 @@ impl Parts {
         method: String,
         path: String,
         query: String,
-        raw_headers: Vec<Utf16String>,
+        raw_headers: RawHeaders,
         peer: Option<String>,
         body_state: u32,
         server: Option<String>,
         key: Option<String>,
         cost: Option<f64>,
     ) -> napi::Result<Parts> {
-        if !raw_headers.len().is_multiple_of(2) {
+        if !raw_headers.ends.len().is_multiple_of(2) {
             return Err(errors::invalid_argument(
                 "rawHeaders must alternate names and values (an even number of strings)",
             ));
@@ -142,18 +119,11 @@ impl Parts {
             .map(|c| whole_cost(Some(c)))
             .transpose()
             .map_err(|e| errors::invalid_argument(e.0))?;
-        let mut bytes = Vec::with_capacity(raw_headers.iter().map(|h| h.len()).sum());
-        let mut ends = Vec::with_capacity(raw_headers.len());
-        for units in &raw_headers {
-            push_latin1(units, &mut bytes);
-            ends.push(bytes.len());
-        }
         Ok(Parts {
             method,
             path,
             query,
-            bytes,
-            ends,
+            headers: raw_headers,
             peer,
             body_state,
             server,
@@ -165,12 +135,12 @@ impl Parts {
     /// The header pairs, as slices of the one buffer.
     fn headers(&self) -> Vec<(&[u8], &[u8])> {
         let mut start = 0;
-        let mut slices = self.ends.iter().map(|&end| {
-            let slice = &self.bytes[start..end];
+        let mut slices = self.headers.ends.iter().map(|&end| {
+            let slice = &self.headers.bytes[start..end];
             start = end;
             slice
         });
-        let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(self.ends.len() / 2);
+        let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(self.headers.ends.len() / 2);
         while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
             headers.push((name, value));
         }
@@ -284,12 +254,13 @@ fn answer(decision: HttpDecision) -> Either<FlatText, HttpDecision> {
 #[napi(ts_return_type = "string | HttpDecision", catch_unwind)]
 #[allow(clippy::too_many_arguments)] // positional: no property lookups on the hot path
 pub fn guard_authorize_http(
+    env: &Env,
     guard: &External<guard::Guard>,
     options: &HttpOptions,
     method: String,
     path: String,
     query: String,
-    raw_headers: Vec<Utf16String>,
+    #[napi(ts_arg_type = "Array<string>")] raw_headers: Unknown<'_>,
     peer: Option<String>,
     body: Option<Buffer>,
     body_state: u32,
@@ -301,7 +272,7 @@ pub fn guard_authorize_http(
         method,
         path,
         query,
-        raw_headers,
+        raw_headers::read(env, raw_headers)?,
         peer,
         body_state,
         server,
@@ -329,7 +300,7 @@ pub fn guard_authorize_http_async<'env>(
     method: String,
     path: String,
     query: String,
-    raw_headers: Vec<Utf16String>,
+    #[napi(ts_arg_type = "Array<string>")] raw_headers: Unknown<'_>,
     peer: Option<String>,
     body: Option<Buffer>,
     body_state: u32,
@@ -341,7 +312,7 @@ pub fn guard_authorize_http_async<'env>(
         method,
         path,
         query,
-        raw_headers,
+        raw_headers::read(env, raw_headers)?,
         peer,
         body_state,
         server,
@@ -466,38 +437,8 @@ impl HttpDecision {
 mod tests {
     use super::*;
 
-    fn latin1(text: &str) -> Vec<u8> {
-        let units: Vec<u16> = text.encode_utf16().collect();
-        let mut out = Vec::new();
-        push_latin1(&units, &mut out);
-        out
-    }
-
     #[test]
     fn the_exported_drops_are_the_cores_list() {
         assert_eq!(filtered_body_drops(), guard::FILTERED_BODY_DROPS);
-    }
-
-    #[test]
-    fn header_characters_up_to_u_ff_are_one_byte_each() {
-        assert_eq!(latin1("Bearer abc"), b"Bearer abc");
-        assert_eq!(latin1("abc\u{e9}"), b"abc\xe9");
-        assert_eq!(latin1("\u{ff}"), b"\xff");
-    }
-
-    #[test]
-    fn a_character_beyond_latin1_never_reads_as_ascii() {
-        for text in ["Bearer \u{20ac}", "Bearer \u{141}", "Bearer \u{1F600}"] {
-            let bytes = latin1(text);
-            assert_eq!(&bytes[..7], b"Bearer ", "{text}");
-            assert!(bytes[7..].iter().all(|b| *b >= 0x80), "{text}");
-        }
-    }
-
-    #[test]
-    fn a_lone_surrogate_is_replaced_never_dropped() {
-        let mut out = Vec::new();
-        push_latin1(&[u16::from(b'a'), 0xD800, u16::from(b'b')], &mut out);
-        assert_eq!(out, "a\u{FFFD}b".as_bytes());
     }
 }

@@ -22,6 +22,7 @@ pub mod flat;
 mod guard;
 mod http;
 mod oauth;
+mod raw_headers;
 pub mod settle;
 
 pub use clock::ManualClock;
