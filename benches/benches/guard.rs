@@ -111,25 +111,40 @@ fn bench_authorize(c: &mut Criterion) {
 /// The HTTP entry point against `authorize` in the same run (target: at
 /// most 1.2× for an allowed single `tools/call` with a cached token), and
 /// a `tools/list` response of 100 tools filtered (target: at most 20 µs).
+/// The bench's `tools/call` body.
+fn tools_call_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "search", "arguments": {"q": "mcp"}}})
+    .to_string()
+}
+
+/// The bench's request headers, with `header` (`Bearer …`) as `Authorization`.
+fn http_headers(header: &str) -> [(&[u8], &[u8]); 3] {
+    [
+        (b"authorization", header.as_bytes()),
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json, text/event-stream"),
+    ]
+}
+
+/// The bench's HTTP request: `POST /mcp?tags=web,files` with `headers` and `body`.
+fn http_request<'a>(headers: &'a [(&'a [u8], &'a [u8])], body: &'a str) -> HttpRequest<'a> {
+    HttpRequest {
+        query: "tags=web,files",
+        headers,
+        peer: Some("203.0.113.7"),
+        body: HttpBody::Bytes(body.as_bytes()),
+        ..HttpRequest::new("POST", "/mcp")
+    }
+}
+
 fn bench_http(c: &mut Criterion) {
     let guard = guard();
     let header = format!("Bearer {}", token());
     let options = HttpOptions::new(Some("web-search"));
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "search", "arguments": {"q": "mcp"}}})
-    .to_string();
-    let headers: [(&[u8], &[u8]); 3] = [
-        (b"authorization", header.as_bytes()),
-        (b"content-type", b"application/json"),
-        (b"accept", b"application/json, text/event-stream"),
-    ];
-    let request = HttpRequest {
-        query: "tags=web,files",
-        headers: &headers,
-        peer: Some("203.0.113.7"),
-        body: HttpBody::Bytes(body.as_bytes()),
-        ..HttpRequest::new("POST", "/mcp")
-    };
+    let body = tools_call_body();
+    let headers = http_headers(&header);
+    let request = http_request(&headers, &body);
     assert!(matches!(
         guard.authorize_http(&request, &options).action,
         HttpAction::Forward { .. }
@@ -274,14 +289,19 @@ fn scaling_report() {
     );
 }
 
-fn bench_scaling(_c: &mut Criterion) {
-    // Skipped when a filter naming other benches is given (`cargo bench
-    // --bench guard -- http/`), like criterion's own benches.
+/// Whether the report `name` runs: skipped when a filter naming other
+/// benches is given (`cargo bench --bench guard -- http/`), like
+/// criterion's own benches.
+fn selected(name: &str) -> bool {
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    if filters.is_empty() || filters.iter().any(|f| "guard scaling".contains(f.as_str())) {
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
+fn bench_scaling(_c: &mut Criterion) {
+    if selected("guard scaling") {
         scaling_report();
     }
 }
@@ -322,21 +342,9 @@ fn cold_report() {
         .server("web-search")
         .key("203.0.113.7");
     let options = HttpOptions::new(Some("web-search"));
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "search", "arguments": {"q": "mcp"}}})
-    .to_string();
-    let headers: [(&[u8], &[u8]); 3] = [
-        (b"authorization", header.as_bytes()),
-        (b"content-type", b"application/json"),
-        (b"accept", b"application/json, text/event-stream"),
-    ];
-    let http = HttpRequest {
-        query: "tags=web,files",
-        headers: &headers,
-        peer: Some("203.0.113.7"),
-        body: HttpBody::Bytes(body.as_bytes()),
-        ..HttpRequest::new("POST", "/mcp")
-    };
+    let body = tools_call_body();
+    let headers = http_headers(&header);
+    let http = http_request(&headers, &body);
     assert!(guard.authorize(&request).allowed);
     let mut evicted = vec![0u64; EVICT_BYTES / 8];
     let (warm_auth, _) = cold(&mut [], || {
@@ -362,11 +370,7 @@ fn cold_report() {
 }
 
 fn bench_cold(_c: &mut Criterion) {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if filters.is_empty() || filters.iter().any(|f| "caches cold".contains(f.as_str())) {
+    if selected("caches cold") {
         cold_report();
     }
 }

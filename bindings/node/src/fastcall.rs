@@ -37,17 +37,11 @@ use napi::{Env, Error, Status};
 
 use crate::errors;
 use crate::guard::whole_cost;
+use crate::utf16::{self, Units, check};
 
 /// Keys up to this many UTF-16 code units, less one, are read in one
 /// call onto the stack; longer ones cost a length query and a heap buffer.
 const STACK_KEY_UNITS: usize = 128;
-
-/// Whether a read into a buffer of `bufsize` code units that copied
-/// `copied` holds the whole string: Node-API copies at most `bufsize - 1`
-/// units (then a NUL), so fewer than that means nothing was left out.
-fn complete(copied: usize, bufsize: usize) -> bool {
-    copied + 1 < bufsize
-}
 
 /// `units` as UTF-8, each lone surrogate replaced by U+FFFD: exactly the
 /// text Node-API's `napi_get_value_string_utf8` gives (V8 writes UTF-8
@@ -134,55 +128,23 @@ impl<const N: usize> Call<N> {
     fn with_str<R>(&self, index: usize, what: &str, f: impl FnOnce(&str) -> R) -> napi::Result<R> {
         let value = self.args[index];
         let mut stack = [MaybeUninit::<u16>::uninit(); STACK_KEY_UNITS];
-        let mut copied = 0usize;
-        // SAFETY: `Call` invariant (live env, a value of this call); napi
-        // writes at most STACK_KEY_UNITS units into `stack`, which has them.
-        let status = unsafe {
-            sys::napi_get_value_string_utf16(
-                self.env,
-                value,
-                stack.as_mut_ptr().cast(),
-                STACK_KEY_UNITS,
-                &mut copied,
-            )
+        // SAFETY: `Call` invariant (live env, a value of this call).
+        let read = unsafe { utf16::read(self.env, value, &mut stack, "could not read a string")? };
+        let key: String = match read {
+            None => {
+                return Err(Error::new(
+                    Status::StringExpected,
+                    format!("{what} must be a string"),
+                ));
+            }
+            Some(Units::Stack(units)) => {
+                let mut bytes = [0u8; 3 * STACK_KEY_UNITS];
+                return Ok(f(utf8_of(units, &mut bytes)?));
+            }
+            Some(Units::Heap(units)) => char::decode_utf16(units.iter().copied())
+                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                .collect(),
         };
-        if status == sys::Status::napi_string_expected {
-            return Err(Error::new(
-                Status::StringExpected,
-                format!("{what} must be a string"),
-            ));
-        }
-        check(status, "could not read a string")?;
-        if complete(copied, STACK_KEY_UNITS) {
-            // SAFETY: napi initialised the first `copied` (< STACK_KEY_UNITS)
-            // units of `stack`.
-            let units = unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u16>(), copied) };
-            let mut bytes = [0u8; 3 * STACK_KEY_UNITS];
-            return Ok(f(utf8_of(units, &mut bytes)?));
-        }
-        let mut len = 0usize;
-        // SAFETY: `Call` invariant; a null buffer asks for the length only.
-        let status = unsafe {
-            sys::napi_get_value_string_utf16(self.env, value, ptr::null_mut(), 0, &mut len)
-        };
-        check(status, "could not read a string")?;
-        let mut units = vec![0u16; len.saturating_add(1)];
-        // SAFETY: `Call` invariant; `units` has the `len + 1` units napi
-        // may write (the string and a NUL).
-        let status = unsafe {
-            sys::napi_get_value_string_utf16(
-                self.env,
-                value,
-                units.as_mut_ptr(),
-                units.len(),
-                &mut copied,
-            )
-        };
-        check(status, "could not read a string")?;
-        units.truncate(copied.min(len));
-        let key: String = char::decode_utf16(units.iter().copied())
-            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-            .collect();
         Ok(f(&key))
     }
 
@@ -266,14 +228,6 @@ impl<const N: usize> Call<N> {
             unsafe { out.add(i).write_unaligned(v) };
         }
         Ok(())
-    }
-}
-
-fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(Error::new(Status::from(status), what.to_string()))
     }
 }
 
@@ -559,6 +513,7 @@ pub(crate) fn checker<'env>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::utf16::complete;
 
     #[test]
     fn a_read_is_complete_only_when_it_left_room_unused() {

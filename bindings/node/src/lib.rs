@@ -24,6 +24,7 @@ mod http;
 mod oauth;
 mod raw_headers;
 pub mod settle;
+mod utf16;
 
 pub use clock::ManualClock;
 pub use engines::{

@@ -22,6 +22,8 @@ use std::ptr;
 use napi::bindgen_prelude::Unknown;
 use napi::{Env, Error, JsValue, Status, sys};
 
+use crate::utf16::{self, check};
+
 /// Strings up to this many UTF-16 code units, less one, are read in one
 /// call onto the stack (a bearer token of a few kilobytes fits).
 const STACK_UNITS: usize = 4096;
@@ -112,74 +114,19 @@ pub(crate) fn read(env: &Env, list: Unknown<'_>) -> napi::Result<RawHeaders> {
             unsafe { sys::napi_get_element(env, array, index, &mut value) },
             "could not read request.headers",
         )?;
-        let mut copied = 0usize;
-        // SAFETY: as above; `stack` has room for STACK_UNITS units, which
-        // Node-API never exceeds (it writes at most that many, a NUL
-        // included).
-        let status = unsafe {
-            sys::napi_get_value_string_utf16(
-                env,
-                value,
-                stack.as_mut_ptr().cast(),
-                STACK_UNITS,
-                &mut copied,
-            )
-        };
-        if status == sys::Status::napi_string_expected {
+        // SAFETY: as above; `value` is a value of this call.
+        let Some(units) =
+            (unsafe { utf16::read(env, value, &mut stack, "could not read request.headers")? })
+        else {
             return Err(Error::new(
                 Status::StringExpected,
                 format!("request.headers[{index}] must be a string"),
             ));
-        }
-        check(status, "could not read request.headers")?;
-        if copied + 1 < STACK_UNITS {
-            // SAFETY: Node-API initialised the first `copied` units, fewer
-            // than STACK_UNITS - 1, so the string was read whole.
-            let units = unsafe { std::slice::from_raw_parts(stack.as_ptr().cast(), copied) };
-            push_latin1(units, &mut out.bytes);
-        } else {
-            push_latin1(&read_long(env, value)?, &mut out.bytes);
-        }
+        };
+        push_latin1(&units, &mut out.bytes);
         out.ends.push(out.bytes.len());
     }
     Ok(out)
-}
-
-/// A string too long for the stack buffer, read whole onto the heap.
-fn read_long(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Vec<u16>> {
-    let mut len = 0usize;
-    // SAFETY: `env` and `value` belong to the running #[napi] call; a null
-    // buffer asks for the length only.
-    check(
-        unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut len) },
-        "could not read request.headers",
-    )?;
-    let mut units = vec![0u16; len.saturating_add(1)];
-    let mut copied = 0usize;
-    // SAFETY: as above; `units` has the `len + 1` units Node-API may write
-    // (the string and a NUL).
-    check(
-        unsafe {
-            sys::napi_get_value_string_utf16(
-                env,
-                value,
-                units.as_mut_ptr(),
-                units.len(),
-                &mut copied,
-            )
-        },
-        "could not read request.headers",
-    )?;
-    units.truncate(copied.min(len));
-    Ok(units)
-}
-
-fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(Error::new(Status::from(status), what.to_string()))
-    }
 }
 
 /// Appends one header string of Node's raw list to `out` as the bytes it
