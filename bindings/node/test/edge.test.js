@@ -304,6 +304,33 @@ test('authorizeHttp: options built once, Latin-1 header strings as bytes, the re
   assert.throws(() => new HttpOptions({ server: 'files', colour: 'red' }), (e) => e.name === 'ConfigError' && e.path === 'colour')
 })
 
+test('authorizeHttp reads header strings of any length whole, and names a header list it cannot read', () => {
+  const guard = Guard.fromJson(config())
+  const options = new HttpOptions({ server: 'files', readBody: false })
+  // Strings past the binding's stack buffer (4095 UTF-16 units) are read
+  // whole from the heap: the decision is the same as with short ones.
+  const token = sign({ pad: 'x'.repeat(3200) })
+  assert.ok(token.length > 4096 && token.length < 8000)
+  const long = ['X-Long', 'y'.repeat(10000), 'Authorization', `Bearer ${token}`]
+  const ok = guard.authorizeHttp({ method: 'GET', path: '/mcp', headers: long }, options)
+  assert.equal(ok.action, 'forward')
+  assert.equal(ok.token, token)
+  const beyond = guard.authorizeHttp({ method: 'GET', path: '/mcp', headers: ['Authorization', `Bearer ${'a'.repeat(5000)}\u20ac`] }, options)
+  assert.equal(beyond.decision.reason, 'malformed')
+  const typed = (headers, code, message) =>
+    assert.throws(
+      () => guard.authorizeHttp({ method: 'GET', path: '/mcp', headers }, options),
+      (e) => e instanceof TypeError && e.code === code && message.test(e.message),
+    )
+  typed({ authorization: 'Bearer x' }, 'ArrayExpected', /request\.headers must be an array of strings/)
+  typed('Authorization', 'ArrayExpected', /request\.headers must be an array of strings/)
+  typed(['Authorization', 7], 'StringExpected', /request\.headers\[1\] must be a string/)
+  // A hole in the list reads as undefined: not a string.
+  typed(['Authorization', , 'Host', 'a'], 'StringExpected', /request\.headers\[1\] must be a string/)
+  // A list of names without values is the host's mistake, stated by the core's rule.
+  assert.throws(() => guard.authorizeHttp({ method: 'GET', path: '/mcp', headers: ['Authorization'] }, options), (e) => e.name === 'InvalidRequestError')
+})
+
 test('authorizeHttp: an admitted request names its bearer token and the scopes its roles grant; a refusal names neither', () => {
   const guard = Guard.fromJson(config())
   const options = new HttpOptions({ server: 'files', readBody: false })
