@@ -108,9 +108,6 @@ fn bench_authorize(c: &mut Criterion) {
     g.finish();
 }
 
-/// The HTTP entry point against `authorize` in the same run (target: at
-/// most 1.2× for an allowed single `tools/call` with a cached token), and
-/// a `tools/list` response of 100 tools filtered (target: at most 20 µs).
 /// The bench's `tools/call` body.
 fn tools_call_body() -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -138,6 +135,9 @@ fn http_request<'a>(headers: &'a [(&'a [u8], &'a [u8])], body: &'a str) -> HttpR
     }
 }
 
+/// The HTTP entry point against `authorize` in the same run (target: at
+/// most 1.2× for an allowed single `tools/call` with a cached token), and
+/// a `tools/list` response of 100 tools filtered (target: at most 20 µs).
 fn bench_http(c: &mut Criterion) {
     let guard = guard();
     let header = format!("Bearer {}", token());

@@ -105,7 +105,7 @@ impl Parts {
         key: Option<String>,
         cost: Option<f64>,
     ) -> napi::Result<Parts> {
-        if !raw_headers.ends.len().is_multiple_of(2) {
+        if !raw_headers.is_paired() {
             return Err(errors::invalid_argument(
                 "rawHeaders must alternate names and values (an even number of strings)",
             ));
@@ -130,21 +130,6 @@ impl Parts {
             key,
             cost,
         })
-    }
-
-    /// The header pairs, as slices of the one buffer.
-    fn headers(&self) -> Vec<(&[u8], &[u8])> {
-        let mut start = 0;
-        let mut slices = self.headers.ends.iter().map(|&end| {
-            let slice = &self.headers.bytes[start..end];
-            start = end;
-            slice
-        });
-        let mut headers: Vec<(&[u8], &[u8])> = Vec::with_capacity(self.headers.ends.len() / 2);
-        while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
-            headers.push((name, value));
-        }
-        headers
     }
 
     /// The core's request.
@@ -179,7 +164,7 @@ impl Parts {
         options: &guard::HttpOptions,
         body: Option<&[u8]>,
     ) -> HttpDecision {
-        let headers = self.headers();
+        let headers = self.headers.pairs();
         let request = self.request(&headers, body);
         let inner = guard.authorize_http(&request, options);
         conclude(guard, &request, inner)
@@ -194,7 +179,7 @@ struct Asked {
 
 impl mcpguard_host::awaited::Request for Asked {
     fn header_pairs(&self) -> Vec<(&[u8], &[u8])> {
-        self.parts.headers()
+        self.parts.headers.pairs()
     }
     fn request<'a>(&'a self, pairs: &'a [(&'a [u8], &'a [u8])]) -> HttpRequest<'a> {
         self.parts.request(pairs, self.body.as_deref())

@@ -36,9 +36,9 @@ const STACK_UNITS: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct RawHeaders {
     /// Every string's bytes, in order.
-    pub(crate) bytes: Vec<u8>,
+    bytes: Vec<u8>,
     /// Where each string ends in `bytes`.
-    pub(crate) ends: Vec<usize>,
+    ends: Vec<usize>,
 }
 
 /// Buffers larger than this (a request with huge headers) are not kept.
@@ -54,6 +54,27 @@ thread_local! {
 }
 
 impl RawHeaders {
+    /// Whether the strings alternate names and values (an even count).
+    pub(crate) fn is_paired(&self) -> bool {
+        self.ends.len().is_multiple_of(2)
+    }
+
+    /// The (name, value) pairs, as slices of the one buffer (a last name
+    /// without a value is left out: see [`is_paired`](Self::is_paired)).
+    pub(crate) fn pairs(&self) -> Vec<(&[u8], &[u8])> {
+        let mut start = 0;
+        let mut slices = self.ends.iter().map(|&end| {
+            let slice = &self.bytes[start..end];
+            start = end;
+            slice
+        });
+        let mut pairs = Vec::with_capacity(self.ends.len() / 2);
+        while let (Some(name), Some(value)) = (slices.next(), slices.next()) {
+            pairs.push((name, value));
+        }
+        pairs
+    }
+
     /// Empty buffers, the last request's when this thread kept them.
     fn spare() -> RawHeaders {
         let (mut bytes, mut ends) = SPARE.try_with(Cell::take).unwrap_or_default();
