@@ -158,8 +158,9 @@ function pinned(core, argv) {
   return hasTaskset && os.cpus().length > core ? ['taskset', '-c', String(core), ...argv] : argv
 }
 
-function start(mode) {
-  const [cmd, ...args] = pinned(0, [process.execPath, __filename, 'serve', mode])
+/** One server of `mode` on core 0, started with `nodeFlags` (for a profile). */
+function start(mode, nodeFlags = []) {
+  const [cmd, ...args] = pinned(0, [process.execPath, ...nodeFlags, __filename, 'serve', mode])
   const child = spawn(cmd, args, { stdio: [mode === AB ? 'pipe' : 'ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
@@ -206,7 +207,35 @@ function load(server, script, seconds, connections) {
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(out)
   const count = /(\d+) requests in/.exec(out)
   if (!rate || !count) throw new Error(`wrk printed no rate:\n${out}`)
-  return { rate: Number(rate[1]), cpuUs: ((ticks / TICKS) * 1e6) / Number(count[1]) }
+  return { rate: Number(rate[1]), count: Number(count[1]), cpuUs: ((ticks / TICKS) * 1e6) / Number(count[1]) }
+}
+
+/**
+ * The one request every measurement and probe sends, as a wrk script in a
+ * new temporary directory (the caller removes `dir`), and its headers.
+ * Throws when wrk is missing.
+ */
+function wrkScript() {
+  try {
+    execFileSync('wrk', ['-v'], { stdio: 'ignore' })
+  } catch (e) {
+    // `wrk -v` exits 1 after printing its version; only a missing binary is an error.
+    if (e.code === 'ENOENT') throw new Error('wrk is not installed (Debian: apt-get install wrk)')
+  }
+  const { sign } = require(path.join(BINDING, 'test', 'helpers', 'scenario.js'))
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${sign()}` }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-mwbench-'))
+  const script = path.join(dir, 'post.lua')
+  fs.writeFileSync(
+    script,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = ${JSON.stringify(BODY)}`,
+      ...Object.entries(headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`),
+      '',
+    ].join('\n'),
+  )
+  return { dir, script, headers }
 }
 
 function median(xs) {
@@ -227,26 +256,7 @@ async function main() {
   const i = process.argv.indexOf('--modes')
   const modes = i === -1 ? MODES : MODES.filter((m) => process.argv[i + 1].split(',').includes(m))
   for (const mode of modes) if (BASE[mode] && !modes.includes(BASE[mode])) throw new Error(`mode ${mode} needs ${BASE[mode]} in --modes`)
-  try {
-    execFileSync('wrk', ['-v'], { stdio: 'ignore' })
-  } catch (e) {
-    // `wrk -v` exits 1 after printing its version; only a missing binary is an error.
-    if (e.code === 'ENOENT') throw new Error('wrk is not installed (Debian: apt-get install wrk)')
-  }
-  const { sign } = require(path.join(BINDING, 'test', 'helpers', 'scenario.js'))
-  // The one request every measurement and probe sends.
-  const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${sign()}` }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcpguard-mwbench-'))
-  const script = path.join(dir, 'post.lua')
-  fs.writeFileSync(
-    script,
-    [
-      'wrk.method = "POST"',
-      `wrk.body = ${JSON.stringify(BODY)}`,
-      ...Object.entries(headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`),
-      '',
-    ].join('\n'),
-  )
+  const { dir, script, headers } = wrkScript()
   // Every mode's processes, in the order they are measured in a round.
   const servers = []
   try {
@@ -337,8 +347,10 @@ async function main() {
   }
 }
 
+module.exports = { start, load, wrkScript, pinned, arg }
+
 if (process.argv[2] === 'serve') serve(process.argv[3])
-else
+else if (require.main === module)
   main().catch((e) => {
     console.error(e.message)
     process.exit(1)
