@@ -108,8 +108,16 @@ function attribute(data, pid) {
 async function profile(mode, script, seconds, frequency, dir) {
   // V8 writes each code object's address to its perf map once, and code
   // that compaction moves would then be named after whatever the map held
-  // there before: the code space is not compacted in these servers.
-  const server = await start(mode, ['--perf-basic-prof', '--interpreted-frames-native-stack', '--no-compact-code-space'])
+  // there before: the code space is not compacted in these servers. The
+  // perf map also turns on V8's log, kept in `dir` rather than the
+  // working directory.
+  const server = await start(mode, [
+    '--perf-basic-prof',
+    '--interpreted-frames-native-stack',
+    '--no-compact-code-space',
+    '--no-logfile-per-isolate',
+    `--logfile=${path.join(dir, `${mode}.v8.log`)}`,
+  ])
   const pid = server.child.pid
   try {
     // Warm-up: the JIT and the token cache, as middleware.js does.
