@@ -155,18 +155,18 @@ async function main() {
     const results = {}
     for (const mode of ['sdk', 'sdk+guard']) results[mode] = await profile(mode, script, seconds, frequency, dir)
     const perRequest = (r, n) => (n * period) / r.requests
-    const main = (r) => CATEGORIES.reduce((sum, c) => sum + perRequest(r, r.counts[c]), 0)
+    const mainThread = (r) => CATEGORIES.reduce((sum, c) => sum + perRequest(r, r.counts[c]), 0)
     const fmt = (us) => `${us.toFixed(1).padStart(7)} us`
     console.log(`Where a request's time goes, the SDK app unguarded and guarded (perf at ${frequency} Hz for ${seconds} s each; microseconds a request)`)
     console.log(`${'category'.padEnd(22)}${'sdk'.padStart(10)}${'sdk+guard'.padStart(12)}`)
     for (const c of CATEGORIES) console.log(`${c.padEnd(22)}${fmt(perRequest(results.sdk, results.sdk.counts[c]))}  ${fmt(perRequest(results['sdk+guard'], results['sdk+guard'].counts[c]))}`)
-    console.log(`${'main thread'.padEnd(22)}${fmt(main(results.sdk))}  ${fmt(main(results['sdk+guard']))}`)
+    console.log(`${'main thread'.padEnd(22)}${fmt(mainThread(results.sdk))}  ${fmt(mainThread(results['sdk+guard']))}`)
     const bg = (r) => perRequest(r, r.background)
     console.log(`${'background threads'.padEnd(22)}${fmt(bg(results.sdk))}  ${fmt(bg(results['sdk+guard']))}`)
     const guarded = results['sdk+guard']
     const middleware = ['addon', 'addon calls', 'express.js', 'decoding'].reduce((sum, c) => sum + perRequest(guarded, guarded.counts[c]), 0)
-    const added = main(guarded) - main(results.sdk)
-    const share = (us) => `${((us / main(results.sdk)) * 100).toFixed(1)}%`
+    const added = mainThread(guarded) - mainThread(results.sdk)
+    const share = (us) => `${((us / mainThread(results.sdk)) * 100).toFixed(1)}%`
     console.log(
       `the middleware's own work: ${middleware.toFixed(1)} us a request, ${share(middleware)} of the unguarded main thread's; ` +
         `the guarded main thread took ${added.toFixed(1)} us (${share(added)}) more in all, the rest being the app and Node's ` +
