@@ -347,7 +347,8 @@ async function main() {
   }
 }
 
-module.exports = { start, load, wrkScript, pinned, arg }
+// What middleware_profile.js shares with this bench.
+module.exports = { start, load, wrkScript, arg }
 
 if (process.argv[2] === 'serve') serve(process.argv[3])
 else if (require.main === module)

@@ -44,7 +44,9 @@ const BINDING = path.join(__dirname, '..', '..', 'bindings', 'node')
 const OWN_JS = ['express.js', 'index.js', 'authinfo.js'].map((f) => path.join(BINDING, f))
 /** How perf ends a frame of a Node addon (the shared object's path in parentheses). */
 const ADDON = '.node)'
-const CATEGORIES = ['addon', 'addon calls', 'express.js', 'decoding', 'app', 'native', 'gc']
+/** The middleware's own categories, then everyone else's (see the header). */
+const OWN_CATEGORIES = ['addon', 'addon calls', 'express.js', 'decoding']
+const CATEGORIES = [...OWN_CATEGORIES, 'app', 'native', 'gc']
 
 /**
  * The middleware's category of one frame (`sym (dso)`), or null for someone
@@ -155,7 +157,8 @@ async function main() {
     const results = {}
     for (const mode of ['sdk', 'sdk+guard']) results[mode] = await profile(mode, script, seconds, frequency, dir)
     const perRequest = (r, n) => (n * period) / r.requests
-    const mainThread = (r) => CATEGORIES.reduce((sum, c) => sum + perRequest(r, r.counts[c]), 0)
+    const total = (r, categories) => categories.reduce((sum, c) => sum + perRequest(r, r.counts[c]), 0)
+    const mainThread = (r) => total(r, CATEGORIES)
     const fmt = (us) => `${us.toFixed(1).padStart(7)} us`
     console.log(`Where a request's time goes, the SDK app unguarded and guarded (perf at ${frequency} Hz for ${seconds} s each; microseconds a request)`)
     console.log(`${'category'.padEnd(22)}${'sdk'.padStart(10)}${'sdk+guard'.padStart(12)}`)
@@ -164,7 +167,7 @@ async function main() {
     const bg = (r) => perRequest(r, r.background)
     console.log(`${'background threads'.padEnd(22)}${fmt(bg(results.sdk))}  ${fmt(bg(results['sdk+guard']))}`)
     const guarded = results['sdk+guard']
-    const middleware = ['addon', 'addon calls', 'express.js', 'decoding'].reduce((sum, c) => sum + perRequest(guarded, guarded.counts[c]), 0)
+    const middleware = total(guarded, OWN_CATEGORIES)
     const added = mainThread(guarded) - mainThread(results.sdk)
     const share = (us) => `${((us / mainThread(results.sdk)) * 100).toFixed(1)}%`
     console.log(
